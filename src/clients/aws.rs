@@ -1,0 +1,34 @@
+//! AWS clients (App Mesh, ACM Private CA) from the default credential chain, with the
+//! provider's region, profile and endpoint overrides. `AWS_ENDPOINT_URL` is honoured by the
+//! SDK itself.
+
+use aws_config::BehaviorVersion;
+
+use crate::config::AwsSettings;
+
+pub struct AwsClients {
+    pub appmesh: aws_sdk_appmesh::Client,
+    pub acmpca: aws_sdk_acmpca::Client,
+}
+
+impl AwsClients {
+    pub async fn load(settings: &AwsSettings) -> AwsClients {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = settings.region.known() {
+            loader = loader.region(aws_config::Region::new(region.to_string()));
+        }
+        if let Some(profile) = settings.profile.known() {
+            loader = loader.profile_name(profile);
+        }
+        let shared = loader.load().await;
+        let mut appmesh = aws_sdk_appmesh::config::Builder::from(&shared);
+        if let Some(url) = settings.appmesh_endpoint.known() {
+            appmesh = appmesh.endpoint_url(url);
+        }
+        let mut acmpca = aws_sdk_acmpca::config::Builder::from(&shared);
+        if let Some(url) = settings.acmpca_endpoint.known() {
+            acmpca = acmpca.endpoint_url(url);
+        }
+        AwsClients { appmesh: aws_sdk_appmesh::Client::from_conf(appmesh.build()), acmpca: aws_sdk_acmpca::Client::from_conf(acmpca.build()) }
+    }
+}

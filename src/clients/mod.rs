@@ -1,0 +1,73 @@
+//! One thin client per backend, each built on first use, so `validate` and plans that need
+//! no remote service work with nothing in reach.
+
+pub mod aws;
+pub mod kubernetes;
+
+use std::sync::{Arc, OnceLock};
+
+use crate::config::Settings;
+
+/// Shared by every resource of one provider process.
+#[derive(Default)]
+pub struct Clients {
+    settings: OnceLock<Settings>,
+    kube: tokio::sync::OnceCell<kube::Client>,
+    aws: tokio::sync::OnceCell<aws::AwsClients>,
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("the provider is not configured yet")]
+    NotConfigured,
+    #[error("the provider's kubernetes settings are not known until apply")]
+    KubernetesUnknown,
+    #[error("no `aws` block in the provider configuration")]
+    AwsNotConfigured,
+    #[error(transparent)]
+    Kubernetes(#[from] kubernetes::KubeClientError),
+}
+
+impl Clients {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    pub fn configure(&self, settings: Settings) {
+        // Terraform configures each provider process once; a repeat is ignored.
+        let _ = self.settings.set(settings);
+    }
+
+    pub fn settings(&self) -> Result<&Settings, ClientError> {
+        self.settings.get().ok_or(ClientError::NotConfigured)
+    }
+
+    /// True while planning with provider settings that depend on resources not yet created.
+    pub fn cluster_unknown(&self) -> bool {
+        self.settings.get().is_some_and(Settings::kubernetes_unknown)
+    }
+
+    pub async fn kube(&self) -> Result<kube::Client, ClientError> {
+        let settings = self.settings()?;
+        if settings.kubernetes_unknown() {
+            return Err(ClientError::KubernetesUnknown);
+        }
+        let client = self.kube.get_or_try_init(|| kubernetes::connect(&settings.kubernetes)).await?;
+        Ok(client.clone())
+    }
+
+    pub async fn aws(&self) -> Result<&aws::AwsClients, ClientError> {
+        let settings = self.settings()?;
+        let aws_settings = settings.aws.as_ref().ok_or(ClientError::AwsNotConfigured)?;
+        self.aws.get_or_try_init(|| async { Ok(aws::AwsClients::load(aws_settings).await) }).await
+    }
+
+    pub fn stop(&self) {
+        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

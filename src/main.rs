@@ -1,0 +1,21 @@
+//! terraform-provider-meshtls: started by terraform/tofu, never by hand.
+
+mod clients;
+mod config;
+mod names;
+mod pki;
+mod provider;
+mod resources;
+mod tls_secret;
+mod cert_manager;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // kube and the AWS SDK both use rustls; one process-wide crypto backend avoids ambiguity.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    tfplugin::plugin::main(
+        provider::MeshTls::new(),
+        tfplugin::ServeOptions { address: "registry.terraform.io/meshtls/meshtls", binary_name: "terraform-provider-meshtls" },
+    )
+}

@@ -1,0 +1,241 @@
+//! Keys and certificates: generation with rcgen, inspection with x509-parser. Mesh-agnostic.
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SerialNumber};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("key or certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("not a PEM certificate: {0}")]
+    Pem(String),
+    #[error("not a valid X.509 certificate: {0}")]
+    X509(String),
+    #[error("not a usable private key")]
+    Key,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    EcdsaP256,
+    EcdsaP384,
+    Rsa2048,
+    Rsa3072,
+    Rsa4096,
+}
+
+impl KeyAlgorithm {
+    pub const NAMES: [&'static str; 5] = ["ECDSA_P256", "ECDSA_P384", "RSA_2048", "RSA_3072", "RSA_4096"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "ECDSA_P256" => Self::EcdsaP256,
+            "ECDSA_P384" => Self::EcdsaP384,
+            "RSA_2048" => Self::Rsa2048,
+            "RSA_3072" => Self::Rsa3072,
+            "RSA_4096" => Self::Rsa4096,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EcdsaP256 => "ECDSA_P256",
+            Self::EcdsaP384 => "ECDSA_P384",
+            Self::Rsa2048 => "RSA_2048",
+            Self::Rsa3072 => "RSA_3072",
+            Self::Rsa4096 => "RSA_4096",
+        }
+    }
+
+    /// Generates a key. RSA generation takes up to seconds: call from a blocking context.
+    pub fn generate(self) -> Result<KeyPair, PkiError> {
+        use rcgen::RsaKeySize;
+        Ok(match self {
+            Self::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
+            Self::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)?,
+            Self::Rsa2048 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)?,
+            Self::Rsa3072 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_3072)?,
+            Self::Rsa4096 => KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_4096)?,
+        })
+    }
+}
+
+/// A generated certificate with its key. The key is only ever written to a Secret.
+pub struct Issued {
+    pub certificate_pem: String,
+    pub private_key_pem: String,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued").field("certificate_pem", &self.certificate_pem).field("private_key_pem", &"<redacted>").finish()
+    }
+}
+
+pub struct CaRequest<'a> {
+    pub common_name: &'a str,
+    pub organization: Option<&'a str>,
+    pub validity_days: i64,
+    pub key_algorithm: KeyAlgorithm,
+}
+
+/// A self-signed root: CA:TRUE, keyCertSign and cRLSign, a random 128-bit serial.
+pub fn self_signed_ca(req: &CaRequest<'_>) -> Result<Issued, PkiError> {
+    let key = req.key_algorithm.generate()?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, req.common_name);
+    if let Some(org) = req.organization {
+        params.distinguished_name.push(DnType::OrganizationName, org);
+    }
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.serial_number = Some(random_serial()?);
+    let now = OffsetDateTime::now_utc().replace_millisecond(0).unwrap_or_else(|_| OffsetDateTime::now_utc());
+    params.not_before = now;
+    params.not_after = now + time::Duration::days(req.validity_days);
+    let cert = params.self_signed(&key)?;
+    Ok(Issued { certificate_pem: cert.pem(), private_key_pem: key.serialize_pem() })
+}
+
+fn random_serial() -> Result<SerialNumber, PkiError> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| PkiError::Generate(rcgen::Error::RingUnspecified))?;
+    // A positive integer, never starting with a zero byte.
+    bytes[0] = (bytes[0] & 0x7f) | 0x40;
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+/// What meshtls records about a certificate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CertificateInfo {
+    pub common_name: Option<String>,
+    pub organization: Option<String>,
+    pub dns_names: Vec<String>,
+    pub issuer: String,
+    pub subject: String,
+    pub serial_hex: String,
+    pub fingerprint_sha256: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+    pub is_ca: bool,
+    pub key_algorithm: Option<KeyAlgorithm>,
+    /// The subject public key, to match a private key against.
+    pub public_key: Vec<u8>,
+}
+
+/// Parses the first certificate of a PEM bundle.
+pub fn inspect(pem_text: &str) -> Result<CertificateInfo, PkiError> {
+    let block = pem::parse_many(pem_text.as_bytes())
+        .map_err(|e| PkiError::Pem(e.to_string()))?
+        .into_iter()
+        .find(|p| p.tag() == "CERTIFICATE")
+        .ok_or_else(|| PkiError::Pem("no CERTIFICATE block".into()))?;
+    inspect_der(block.contents())
+}
+
+pub fn inspect_der(der: &[u8]) -> Result<CertificateInfo, PkiError> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| PkiError::X509(e.to_string()))?;
+    let subject = cert.subject();
+    let common_name = subject.iter_common_name().next().and_then(|a| a.as_str().ok()).map(str::to_string);
+    let organization = subject.iter_organization().next().and_then(|a| a.as_str().ok()).map(str::to_string);
+    let dns_names = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    x509_parser::extensions::GeneralName::DNSName(d) => Some(d.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let is_ca = cert.basic_constraints().ok().flatten().is_some_and(|bc| bc.value.ca);
+    let spki = cert.public_key();
+    let key_algorithm = match spki.parsed() {
+        Ok(x509_parser::public_key::PublicKey::EC(point)) => match point.key_size() {
+            256 => Some(KeyAlgorithm::EcdsaP256),
+            384 => Some(KeyAlgorithm::EcdsaP384),
+            _ => None,
+        },
+        Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => match rsa.key_size() {
+            2048 => Some(KeyAlgorithm::Rsa2048),
+            3072 => Some(KeyAlgorithm::Rsa3072),
+            4096 => Some(KeyAlgorithm::Rsa4096),
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok(CertificateInfo {
+        common_name,
+        organization,
+        dns_names,
+        issuer: cert.issuer().to_string(),
+        subject: subject.to_string(),
+        serial_hex: hex_colon(cert.raw_serial()),
+        fingerprint_sha256: hex_colon(&Sha256::digest(der)),
+        not_before: cert.validity().not_before.to_datetime(),
+        not_after: cert.validity().not_after.to_datetime(),
+        is_ca,
+        key_algorithm,
+        public_key: spki.subject_public_key.data.to_vec(),
+    })
+}
+
+/// True when `key_pem` is the private key of the certificate described by `info`.
+pub fn key_matches(key_pem: &str, info: &CertificateInfo) -> bool {
+    KeyPair::from_pem(key_pem).is_ok_and(|k| k.public_key_raw() == info.public_key.as_slice())
+}
+
+fn hex_colon(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
+}
+
+/// RFC 3339, the form timestamps take in state.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn self_signed_ca_is_a_ca_and_matches_its_key() {
+        let issued = self_signed_ca(&CaRequest { common_name: "Test CA", organization: Some("Acme"), validity_days: 30, key_algorithm: KeyAlgorithm::EcdsaP256 }).unwrap();
+        let info = inspect(&issued.certificate_pem).unwrap();
+        assert!(info.is_ca);
+        assert_eq!(info.common_name.as_deref(), Some("Test CA"));
+        assert_eq!(info.organization.as_deref(), Some("Acme"));
+        assert_eq!(info.key_algorithm, Some(KeyAlgorithm::EcdsaP256));
+        assert_eq!((info.not_after - info.not_before).whole_days(), 30);
+        assert!(key_matches(&issued.private_key_pem, &info));
+        let other = self_signed_ca(&CaRequest { common_name: "Other", organization: None, validity_days: 1, key_algorithm: KeyAlgorithm::EcdsaP384 }).unwrap();
+        assert!(!key_matches(&other.private_key_pem, &info));
+        assert_eq!(inspect(&other.certificate_pem).unwrap().key_algorithm, Some(KeyAlgorithm::EcdsaP384));
+    }
+
+    #[test]
+    fn rsa_keys_are_recognised() {
+        let issued = self_signed_ca(&CaRequest { common_name: "RSA CA", organization: None, validity_days: 1, key_algorithm: KeyAlgorithm::Rsa2048 }).unwrap();
+        let info = inspect(&issued.certificate_pem).unwrap();
+        assert_eq!(info.key_algorithm, Some(KeyAlgorithm::Rsa2048));
+        assert!(key_matches(&issued.private_key_pem, &info));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(inspect("not pem").is_err());
+        assert!(inspect("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err());
+        assert!(!key_matches("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", &CertificateInfo {
+            common_name: None, organization: None, dns_names: vec![], issuer: String::new(), subject: String::new(), serial_hex: String::new(),
+            fingerprint_sha256: String::new(), not_before: OffsetDateTime::UNIX_EPOCH, not_after: OffsetDateTime::UNIX_EPOCH, is_ca: false, key_algorithm: None, public_key: vec![],
+        }));
+    }
+}

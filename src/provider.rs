@@ -1,0 +1,51 @@
+//! The meshtls provider: configuration and the list of resources.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tfplugin::{ConfigureRequest, Diagnostics, Resource, Schema, Value};
+
+use crate::clients::Clients;
+use crate::config::{self, Settings};
+use crate::resources;
+
+pub struct MeshTls {
+    clients: Arc<Clients>,
+}
+
+impl MeshTls {
+    pub fn new() -> Self {
+        MeshTls { clients: Clients::new() }
+    }
+}
+
+#[async_trait]
+impl tfplugin::Provider for MeshTls {
+    fn schema(&self) -> Schema {
+        config::schema()
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        vec![Arc::new(resources::ca::CaResource::new(self.clients.clone()))]
+    }
+
+    fn validate(&self, config: &Value) -> Diagnostics {
+        config::validate(config)
+    }
+
+    async fn configure(&self, request: ConfigureRequest) -> Diagnostics {
+        let diags = config::validate(&request.config);
+        if !diags.has_errors() {
+            let settings = Settings::from_config(&request.config);
+            if settings.kubernetes_unknown() {
+                tracing::info!("kubernetes settings are unknown until apply; cluster reads are deferred");
+            }
+            self.clients.configure(settings);
+        }
+        diags
+    }
+
+    fn stop(&self) {
+        self.clients.stop();
+    }
+}

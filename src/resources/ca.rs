@@ -1,0 +1,403 @@
+//! `meshtls_ca`: a certificate authority whose key lives only in a Kubernetes Secret.
+//!
+//! State holds the certificate, its fingerprint and expiry, never the key. Drift in the
+//! Secret (deleted, or any of its three files changed) is found on refresh: a deleted Secret
+//! plans a create, a changed one a replacement with a warning naming what changed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tfplugin::schema::{Attribute, Block, Nesting, Schema};
+use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resource, StateResult, Value};
+
+use crate::cert_manager::{self, IssuerKind};
+use crate::clients::kubernetes::is_conflict;
+use crate::clients::{ClientError, Clients};
+use crate::names::{is_dns1123_label, is_dns1123_subdomain};
+use crate::pki::{self, KeyAlgorithm};
+use crate::tls_secret::{self, TlsFiles, TLS_SECRET_TYPE};
+
+pub const TYPE_NAME: &str = "meshtls_ca";
+const MAX_VALIDITY_DAYS: i64 = 36_500;
+
+pub struct CaResource {
+    clients: Arc<Clients>,
+}
+
+impl CaResource {
+    pub fn new(clients: Arc<Clients>) -> Self {
+        CaResource { clients }
+    }
+}
+
+/// The configuration, once known.
+struct CaConfig<'a> {
+    namespace: &'a str,
+    secret_name: &'a str,
+    common_name: &'a str,
+    organization: Option<&'a str>,
+    validity_days: i64,
+    key_algorithm: KeyAlgorithm,
+    issuer: Option<(IssuerKind, &'a str)>,
+}
+
+fn issuer_of(v: &Value) -> Option<(IssuerKind, &str)> {
+    let issuer = v.get("cert_manager_issuer");
+    Some((IssuerKind::parse(issuer.get("kind").as_str()?)?, issuer.get("name").as_str()?))
+}
+
+impl<'a> CaConfig<'a> {
+    fn from_value(v: &'a Value) -> Option<Self> {
+        Some(CaConfig {
+            namespace: v.get("namespace").as_str()?,
+            secret_name: v.get("secret_name").as_str()?,
+            common_name: v.get("common_name").as_str()?,
+            organization: v.get("organization").as_str(),
+            validity_days: v.get("validity_days").as_i64()?,
+            key_algorithm: KeyAlgorithm::parse(v.get("key_algorithm").as_str()?)?,
+            issuer: issuer_of(v),
+        })
+    }
+}
+
+/// What the state records about the CA's certificate.
+fn certificate_attributes(state: &mut Value, certificate_pem: &str) -> Result<(), pki::PkiError> {
+    let info = pki::inspect(certificate_pem)?;
+    state.set("certificate_pem", certificate_pem.into());
+    state.set("fingerprint_sha256", info.fingerprint_sha256.into());
+    state.set("serial_number", info.serial_hex.into());
+    state.set("not_after", pki::rfc3339(info.not_after).into());
+    Ok(())
+}
+
+fn kube_error(action: &str, namespace: &str, name: &str, e: &kube::Error) -> Diagnostic {
+    Diagnostic::error(format!("Failed to {action}"), format!("Secret {namespace}/{name}: {e}"))
+}
+
+fn client_error(e: ClientError) -> Diagnostics {
+    Diagnostic::error("Cannot reach the Kubernetes API", format!("{e}. Check the provider's `kubernetes` block or KUBECONFIG.")).into()
+}
+
+/// Private state: what refresh found wrong with the Secret, read back by the next plan.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Private {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    drift: Vec<String>,
+}
+
+impl Private {
+    fn decode(bytes: &[u8]) -> Private {
+        serde_json::from_slice(bytes).unwrap_or_default()
+    }
+    fn encode(&self) -> Vec<u8> {
+        if self.drift.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(self).unwrap_or_default()
+        }
+    }
+}
+
+/// Why the Secret no longer holds what meshtls wrote, if it does not.
+fn secret_drift(observed: &tls_secret::ObservedSecret, certificate_pem: &str) -> Vec<String> {
+    let mut drift = Vec::new();
+    if observed.secret_type.as_deref() != Some(TLS_SECRET_TYPE) {
+        drift.push(format!("its type is {:?}, not {TLS_SECRET_TYPE}", observed.secret_type.as_deref().unwrap_or("")));
+    }
+    for (key, value) in [("tls.crt", &observed.tls_crt), ("ca.crt", &observed.ca_crt)] {
+        if !value.as_deref().is_some_and(|v| tls_secret::same_pem(v, certificate_pem)) {
+            drift.push(format!("{key} is not the CA certificate in state"));
+        }
+    }
+    let key_ok = match (&observed.tls_key, pki::inspect(certificate_pem)) {
+        (Some(key), Ok(info)) => pki::key_matches(key, &info),
+        _ => false,
+    };
+    if !key_ok {
+        drift.push("tls.key is not the private key of the CA certificate".to_string());
+    }
+    drift
+}
+
+#[async_trait]
+impl Resource for CaResource {
+    fn type_name(&self) -> &'static str {
+        TYPE_NAME
+    }
+
+    fn schema(&self) -> Schema {
+        let issuer = vec![
+            Attribute::string("kind").required().description("`Issuer` (namespaced, in `namespace`) or `ClusterIssuer`."),
+            Attribute::string("name").required().description("Name of the issuer object."),
+        ];
+        Schema::new(
+            0,
+            Block::new("A certificate authority for the mesh. The key is generated by the provider and stored only in a Kubernetes Secret of type `kubernetes.io/tls` (`tls.crt`, `tls.key`, `ca.crt`); Terraform state holds the certificate, never the key.")
+                .attribute(Attribute::string("id").computed().use_state_for_unknown().description("`namespace/secret_name`."))
+                .attribute(Attribute::string("namespace").required().requires_replace().description("Namespace of the CA Secret."))
+                .attribute(Attribute::string("secret_name").default("ca-key-pair").requires_replace().description("Name of the CA Secret. Defaults to `ca-key-pair`."))
+                .attribute(Attribute::string("common_name").required().requires_replace().description("Subject common name of the CA certificate."))
+                .attribute(Attribute::string("organization").optional().requires_replace().description("Subject organization of the CA certificate."))
+                .attribute(Attribute::number("validity_days").default(3650i64).requires_replace().description("Lifetime of the CA certificate in days. Defaults to 3650."))
+                .attribute(
+                    Attribute::string("key_algorithm")
+                        .default("ECDSA_P256")
+                        .requires_replace()
+                        .description("One of `ECDSA_P256` (default), `ECDSA_P384`, `RSA_2048`, `RSA_3072`, `RSA_4096`."),
+                )
+                .attribute(
+                    Attribute::nested("cert_manager_issuer", Nesting::Single, issuer)
+                        .optional()
+                        .description("Also create a cert-manager `Issuer` or `ClusterIssuer` of kind `ca` that signs with this CA, so cluster-native issuance keeps working."),
+                )
+                .attribute(Attribute::string("certificate_pem").computed().use_state_for_unknown().description("The CA certificate, PEM-encoded."))
+                .attribute(Attribute::string("fingerprint_sha256").computed().use_state_for_unknown().description("SHA-256 fingerprint of the certificate (DER), colon-separated hex."))
+                .attribute(Attribute::string("serial_number").computed().use_state_for_unknown().description("Serial number, colon-separated hex."))
+                .attribute(Attribute::string("not_after").computed().use_state_for_unknown().description("Expiry of the certificate, RFC 3339.")),
+        )
+    }
+
+    async fn validate(&self, config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        let at = |name: &str| AttributePath::attrs(&[name]);
+        if let Some(ns) = config.get("namespace").as_str() {
+            if !is_dns1123_label(ns) {
+                d.error_at(at("namespace"), "Invalid namespace", format!("{ns:?} is not a valid namespace name: use lowercase letters, digits and '-', at most 63 characters."));
+            }
+        }
+        if let Some(name) = config.get("secret_name").as_str() {
+            if !is_dns1123_subdomain(name) {
+                d.error_at(at("secret_name"), "Invalid Secret name", format!("{name:?} is not a valid Secret name: use lowercase letters, digits, '-' and '.'."));
+            }
+        }
+        for (attr, label) in [("common_name", "Common name"), ("organization", "Organization")] {
+            if let Some(v) = config.get(attr).as_str() {
+                if v.trim().is_empty() || v.chars().count() > 64 {
+                    d.error_at(at(attr), format!("Invalid {}", label.to_lowercase()), format!("{label} must be 1 to 64 characters (the X.509 limit); got {} characters.", v.chars().count()));
+                }
+            }
+        }
+        if let Value::Number(n) = config.get("validity_days") {
+            match n.as_i64() {
+                Some(days) if (1..=MAX_VALIDITY_DAYS).contains(&days) => {}
+                _ => d.error_at(at("validity_days"), "Invalid validity", format!("validity_days must be a whole number of days from 1 to {MAX_VALIDITY_DAYS}; got {n}.")),
+            }
+        }
+        if let Some(alg) = config.get("key_algorithm").as_str() {
+            if KeyAlgorithm::parse(alg).is_none() {
+                d.error_at(at("key_algorithm"), "Unsupported key algorithm", format!("{alg:?} is not supported; use one of {}.", KeyAlgorithm::NAMES.join(", ")));
+            }
+        }
+        let issuer = config.get("cert_manager_issuer");
+        if let Some(kind) = issuer.get("kind").as_str() {
+            if IssuerKind::parse(kind).is_none() {
+                d.error_at(AttributePath::attrs(&["cert_manager_issuer", "kind"]), "Invalid issuer kind", format!("{kind:?} is not an issuer kind; use \"Issuer\" or \"ClusterIssuer\"."));
+            }
+        }
+        if let Some(name) = issuer.get("name").as_str() {
+            if !is_dns1123_subdomain(name) {
+                d.error_at(AttributePath::attrs(&["cert_manager_issuer", "name"]), "Invalid issuer name", format!("{name:?} is not a valid object name: use lowercase letters, digits, '-' and '.'."));
+            }
+        }
+        d
+    }
+
+    async fn modify_plan(&self, request: PlanRequest<'_>, plan: &mut Plan) {
+        if request.prior.is_null() {
+            return;
+        }
+        let private = Private::decode(request.prior_private);
+        if !private.drift.is_empty() {
+            let id = request.prior.get("id").as_str().unwrap_or_default();
+            plan.diagnostics.push(Diagnostic::warning(
+                "CA Secret changed outside Terraform",
+                format!("Secret {id}: {}. The CA will be replaced with a new key and certificate; certificates it signed must be re-issued.", private.drift.join("; ")),
+            ));
+            for attr in ["certificate_pem", "fingerprint_sha256", "serial_number", "not_after", "id"] {
+                plan.planned.set(attr, Value::Unknown);
+            }
+            plan.replace_through("certificate_pem");
+            plan.private = Vec::new();
+        }
+    }
+
+    async fn create(&self, planned: &Value, _config: &Value) -> StateResult {
+        let Some(cfg) = CaConfig::from_value(planned) else {
+            return StateResult::failed(Diagnostic::error("Incomplete configuration", "meshtls_ca needs known values for every argument at apply time.").into());
+        };
+        let client = match self.clients.kube().await {
+            Ok(c) => c,
+            Err(e) => return StateResult::failed(client_error(e)),
+        };
+        let request = pki::CaRequest { common_name: cfg.common_name, organization: cfg.organization, validity_days: cfg.validity_days, key_algorithm: cfg.key_algorithm };
+        let issued = {
+            let (cn, org, days, alg) = (request.common_name.to_string(), request.organization.map(str::to_string), request.validity_days, request.key_algorithm);
+            // Key generation is CPU-bound (RSA takes seconds): keep it off the async workers.
+            tokio::task::spawn_blocking(move || pki::self_signed_ca(&pki::CaRequest { common_name: &cn, organization: org.as_deref(), validity_days: days, key_algorithm: alg })).await
+        };
+        let issued = match issued {
+            Ok(Ok(i)) => i,
+            Ok(Err(e)) => return StateResult::failed(Diagnostic::error("Failed to generate the CA", e.to_string()).into()),
+            Err(e) => return StateResult::failed(Diagnostic::error("Failed to generate the CA", e.to_string()).into()),
+        };
+        let files = TlsFiles { ca_crt: issued.certificate_pem.clone(), tls_crt: issued.certificate_pem.clone(), tls_key: issued.private_key_pem };
+        if let Err(e) = tls_secret::create(&client, cfg.namespace, cfg.secret_name, &files, BTreeMap::new()).await {
+            let d = if is_conflict(&e) {
+                Diagnostic::error(
+                    "CA Secret already exists",
+                    format!(
+                        "Secret {ns}/{name} exists and meshtls will not overwrite it. To manage it, import it: `terraform import <address> {ns}/{name}`; or choose another secret_name.",
+                        ns = cfg.namespace,
+                        name = cfg.secret_name
+                    ),
+                )
+                .at(AttributePath::attrs(&["secret_name"]))
+            } else {
+                kube_error("create the CA Secret", cfg.namespace, cfg.secret_name, &e)
+            };
+            return StateResult::failed(d.into());
+        }
+        tracing::info!(namespace = cfg.namespace, secret = cfg.secret_name, "created CA Secret");
+
+        let mut state = planned.clone();
+        state.set("id", format!("{}/{}", cfg.namespace, cfg.secret_name).into());
+        let mut diagnostics = Diagnostics::new();
+        if let Err(e) = certificate_attributes(&mut state, &issued.certificate_pem) {
+            diagnostics.error("Generated certificate cannot be parsed", e.to_string());
+        }
+        if let Some((kind, name)) = cfg.issuer {
+            if let Err(e) = cert_manager::apply(&client, kind, cfg.namespace, name, cfg.secret_name).await {
+                // The Secret exists: keep it in state (the CLI marks it tainted) so nothing is orphaned.
+                diagnostics.push(Diagnostic::error("Failed to create the cert-manager issuer", format!("{kind:?} {name}: {e}. Is cert-manager (its CRDs) installed?")).at(AttributePath::attrs(&["cert_manager_issuer"])));
+                state.set("cert_manager_issuer", Value::Null);
+            }
+        }
+        StateResult { state, private: Vec::new(), diagnostics }
+    }
+
+    async fn read(&self, state: &Value, private: &[u8]) -> StateResult {
+        if self.clients.cluster_unknown() {
+            return StateResult::ok(state.clone(), private.to_vec());
+        }
+        let (Some(namespace), Some(secret_name), Some(certificate_pem)) =
+            (state.get("namespace").as_str(), state.get("secret_name").as_str(), state.get("certificate_pem").as_str())
+        else {
+            return StateResult::ok(state.clone(), private.to_vec());
+        };
+        let client = match self.clients.kube().await {
+            Ok(c) => c,
+            Err(e) => return StateResult::failed(client_error(e)),
+        };
+        let observed = match tls_secret::get(&client, namespace, secret_name).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                tracing::info!(namespace, secret = secret_name, "CA Secret is gone");
+                return StateResult::ok(Value::Null, Vec::new());
+            }
+            Err(e) => return StateResult::failed(kube_error("read the CA Secret", namespace, secret_name, &e).into()),
+        };
+        let mut new_state = state.clone();
+        let private = Private { drift: secret_drift(&observed, certificate_pem) };
+        if let Some((kind, name)) = issuer_of(state) {
+            match cert_manager::secret_of(&client, kind, namespace, name).await {
+                Ok(Some(Some(s))) if s == secret_name => {}
+                Ok(_) => new_state.set("cert_manager_issuer", Value::Null),
+                Err(e) => return StateResult::failed(Diagnostic::error("Failed to read the cert-manager issuer", format!("{kind:?} {name}: {e}")).into()),
+            }
+        }
+        StateResult::ok(new_state, private.encode())
+    }
+
+    async fn update(&self, prior: &Value, planned: &Value, _config: &Value, private: &[u8]) -> StateResult {
+        // Every other argument forces replacement: only the issuer changes in place.
+        let Some(cfg) = CaConfig::from_value(planned) else {
+            return StateResult::failed(Diagnostic::error("Incomplete configuration", "meshtls_ca needs known values for every argument at apply time.").into());
+        };
+        let client = match self.clients.kube().await {
+            Ok(c) => c,
+            Err(e) => return StateResult::failed(client_error(e)),
+        };
+        let old = issuer_of(prior);
+        if let Some((kind, name)) = old.filter(|o| Some(*o) != cfg.issuer) {
+            if let Err(e) = cert_manager::delete(&client, kind, cfg.namespace, name).await {
+                return StateResult { state: prior.clone(), private: private.to_vec(), diagnostics: Diagnostic::error("Failed to delete the old cert-manager issuer", format!("{kind:?} {name}: {e}")).into() };
+            }
+        }
+        let mut state = planned.clone();
+        for attr in ["id", "certificate_pem", "fingerprint_sha256", "serial_number", "not_after"] {
+            state.set(attr, prior.get(attr).clone());
+        }
+        if let Some((kind, name)) = cfg.issuer {
+            if let Err(e) = cert_manager::apply(&client, kind, cfg.namespace, name, cfg.secret_name).await {
+                state.set("cert_manager_issuer", Value::Null);
+                return StateResult { state, private: private.to_vec(), diagnostics: Diagnostic::error("Failed to create the cert-manager issuer", format!("{kind:?} {name}: {e}")).at(AttributePath::attrs(&["cert_manager_issuer"])).into() };
+            }
+        }
+        StateResult::ok(state, private.to_vec())
+    }
+
+    async fn delete(&self, prior: &Value, _private: &[u8]) -> Diagnostics {
+        let (Some(namespace), Some(secret_name)) = (prior.get("namespace").as_str(), prior.get("secret_name").as_str()) else {
+            return Diagnostics::new();
+        };
+        let client = match self.clients.kube().await {
+            Ok(c) => c,
+            Err(e) => return client_error(e),
+        };
+        if let Some((kind, name)) = issuer_of(prior) {
+            if let Err(e) = cert_manager::delete(&client, kind, namespace, name).await {
+                return Diagnostic::error("Failed to delete the cert-manager issuer", format!("{kind:?} {name}: {e}")).into();
+            }
+        }
+        match tls_secret::delete(&client, namespace, secret_name).await {
+            Ok(()) => Diagnostics::new(),
+            Err(e) => kube_error("delete the CA Secret", namespace, secret_name, &e).into(),
+        }
+    }
+
+    async fn import(&self, id: &str) -> StateResult {
+        let Some((namespace, secret_name)) = id.split_once('/').filter(|(ns, n)| is_dns1123_label(ns) && is_dns1123_subdomain(n)) else {
+            return StateResult::failed(Diagnostic::error("Invalid import ID", format!("{id:?} is not of the form `namespace/secret_name`, e.g. `yelb/ca-key-pair`.")).into());
+        };
+        let client = match self.clients.kube().await {
+            Ok(c) => c,
+            Err(e) => return StateResult::failed(client_error(e)),
+        };
+        let observed = match tls_secret::get(&client, namespace, secret_name).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return StateResult::failed(Diagnostic::error("Cannot import: Secret not found", format!("No Secret {namespace}/{secret_name} exists.")).into()),
+            Err(e) => return StateResult::failed(kube_error("read the CA Secret", namespace, secret_name, &e).into()),
+        };
+        let Some(cert_pem) = observed.tls_crt.as_deref() else {
+            return StateResult::failed(Diagnostic::error("Cannot import: not a TLS Secret", format!("Secret {namespace}/{secret_name} has no tls.crt.")).into());
+        };
+        let info = match pki::inspect(cert_pem) {
+            Ok(i) => i,
+            Err(e) => return StateResult::failed(Diagnostic::error("Cannot import: tls.crt is not a certificate", format!("Secret {namespace}/{secret_name}: {e}")).into()),
+        };
+        if !info.is_ca {
+            return StateResult::failed(Diagnostic::error("Cannot import: not a CA certificate", format!("The certificate in Secret {namespace}/{secret_name} is not a CA (basicConstraints CA:FALSE).")).into());
+        }
+        if !observed.tls_key.as_deref().is_some_and(|k| pki::key_matches(k, &info)) {
+            return StateResult::failed(Diagnostic::error("Cannot import: key does not match", format!("tls.key in Secret {namespace}/{secret_name} is missing or is not the certificate's private key.")).into());
+        }
+        let Some(key_algorithm) = info.key_algorithm else {
+            return StateResult::failed(Diagnostic::error("Cannot import: unsupported key", format!("The CA key in Secret {namespace}/{secret_name} is none of {}.", KeyAlgorithm::NAMES.join(", "))).into());
+        };
+        let mut state = Value::object([
+            ("id", Value::from(format!("{namespace}/{secret_name}"))),
+            ("namespace", namespace.into()),
+            ("secret_name", secret_name.into()),
+            ("common_name", Value::opt_string(info.common_name.clone())),
+            ("organization", Value::opt_string(info.organization.clone())),
+            ("validity_days", Value::from((info.not_after - info.not_before).whole_days())),
+            ("key_algorithm", key_algorithm.name().into()),
+            ("cert_manager_issuer", Value::Null),
+        ]);
+        if let Err(e) = certificate_attributes(&mut state, cert_pem) {
+            return StateResult::failed(Diagnostic::error("Cannot import", e.to_string()).into());
+        }
+        StateResult::ok(state, Vec::new())
+    }
+}

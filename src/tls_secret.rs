@@ -1,0 +1,86 @@
+//! Secrets in the layout cert-manager writes (type kubernetes.io/tls with `ca.crt`,
+//! `tls.crt`, `tls.key`), so mounts written for cert-manager work unchanged.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::ByteString;
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::Api;
+
+use crate::clients::kubernetes::is_not_found;
+
+pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+
+/// The three files of a TLS Secret. The key is redacted from Debug output.
+pub struct TlsFiles {
+    pub ca_crt: String,
+    pub tls_crt: String,
+    pub tls_key: String,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFiles").field("ca_crt", &self.ca_crt).field("tls_crt", &self.tls_crt).field("tls_key", &"<redacted>").finish()
+    }
+}
+
+/// A Secret as found in the cluster, reduced to what drift checks need.
+pub struct ObservedSecret {
+    pub secret_type: Option<String>,
+    /// Each key's value as text; `None` when the key is absent or not UTF-8.
+    pub ca_crt: Option<String>,
+    pub tls_crt: Option<String>,
+    pub tls_key: Option<String>,
+}
+
+impl std::fmt::Debug for ObservedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObservedSecret").field("secret_type", &self.secret_type).field("tls_key", &self.tls_key.as_ref().map(|_| "<redacted>")).finish()
+    }
+}
+
+/// Creates the Secret; fails with 409 when one of that name exists, so nothing is clobbered.
+pub async fn create(client: &kube::Client, namespace: &str, name: &str, files: &TlsFiles, labels: BTreeMap<String, String>) -> Result<(), kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut labels = labels;
+    labels.insert(MANAGED_BY_LABEL.into(), "meshtls".into());
+    let data = BTreeMap::from([
+        ("ca.crt".to_string(), ByteString(files.ca_crt.as_bytes().to_vec())),
+        ("tls.crt".to_string(), ByteString(files.tls_crt.as_bytes().to_vec())),
+        ("tls.key".to_string(), ByteString(files.tls_key.as_bytes().to_vec())),
+    ]);
+    let secret = Secret {
+        metadata: ObjectMeta { name: Some(name.into()), namespace: Some(namespace.into()), labels: Some(labels), ..Default::default() },
+        type_: Some(TLS_SECRET_TYPE.into()),
+        data: Some(data),
+        ..Default::default()
+    };
+    api.create(&PostParams { field_manager: Some("meshtls".into()), ..Default::default() }, &secret).await?;
+    Ok(())
+}
+
+pub async fn get(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<ObservedSecret>, kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let Some(secret) = api.get_opt(name).await? else { return Ok(None) };
+    let data = secret.data.unwrap_or_default();
+    let text = |k: &str| data.get(k).and_then(|b| String::from_utf8(b.0.clone()).ok());
+    Ok(Some(ObservedSecret { secret_type: secret.type_, ca_crt: text("ca.crt"), tls_crt: text("tls.crt"), tls_key: text("tls.key") }))
+}
+
+/// Deletes the Secret; one already gone counts as deleted.
+pub async fn delete(client: &kube::Client, namespace: &str, name: &str) -> Result<(), kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_not_found(&e) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// PEM text compared without regard to line endings or trailing whitespace.
+pub fn same_pem(a: &str, b: &str) -> bool {
+    let norm = |s: &str| s.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
+    norm(a) == norm(b)
+}

@@ -1,0 +1,214 @@
+//! The provider-facing API: a provider and its resources implement these traits; the
+//! server turns protocol calls into calls on them, and does the generic parts of planning.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::diag::{AttributePath, Diagnostics};
+use crate::schema::{Block, PlanModifier, Schema};
+use crate::value::Value;
+
+pub struct ConfigureRequest {
+    pub terraform_version: String,
+    /// The provider block's value; any part may be unknown when it depends on resources
+    /// not yet created.
+    pub config: Value,
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    fn schema(&self) -> Schema;
+    fn resources(&self) -> Vec<Arc<dyn Resource>>;
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+        Vec::new()
+    }
+    /// Checks on the provider configuration that need no remote service.
+    fn validate(&self, _config: &Value) -> Diagnostics {
+        Diagnostics::new()
+    }
+    async fn configure(&self, request: ConfigureRequest) -> Diagnostics;
+    /// The CLI asked to stop (Ctrl-C): in-flight work should wind down soon.
+    fn stop(&self) {}
+}
+
+/// The result of an operation that produces state. A non-null `state` is recorded even when
+/// `diagnostics` holds errors, so a partly created object is never lost.
+#[derive(Debug, Default)]
+pub struct StateResult {
+    pub state: Value,
+    pub private: Vec<u8>,
+    pub diagnostics: Diagnostics,
+}
+
+impl StateResult {
+    pub fn ok(state: Value, private: Vec<u8>) -> Self {
+        StateResult { state, private, diagnostics: Diagnostics::new() }
+    }
+
+    pub fn failed(diagnostics: Diagnostics) -> Self {
+        StateResult { state: Value::Null, private: Vec::new(), diagnostics }
+    }
+}
+
+pub struct PlanRequest<'a> {
+    /// Null when the resource is being created.
+    pub prior: &'a Value,
+    pub config: &'a Value,
+    pub prior_private: &'a [u8],
+}
+
+/// A plan being built. The server fills it with the generic result (defaults, unknown
+/// computed values, replacements from schema modifiers) before the resource refines it.
+#[derive(Debug)]
+pub struct Plan {
+    pub planned: Value,
+    pub requires_replace: Vec<AttributePath>,
+    pub private: Vec<u8>,
+    pub diagnostics: Diagnostics,
+}
+
+impl Plan {
+    /// Forces replacement through `attribute`, which must be computed: it becomes unknown,
+    /// which is what makes Terraform treat the replacement as a real change.
+    pub fn replace_through(&mut self, attribute: &str) {
+        self.planned.set(attribute, Value::Unknown);
+        let path = AttributePath::attrs(&[attribute]);
+        if !self.requires_replace.contains(&path) {
+            self.requires_replace.push(path);
+        }
+    }
+}
+
+#[async_trait]
+pub trait Resource: Send + Sync {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+
+    /// Checks on the configuration alone (values may be unknown).
+    async fn validate(&self, _config: &Value) -> Diagnostics {
+        Diagnostics::new()
+    }
+
+    /// Refines the generic plan: more checks, forced replacements, planned values.
+    async fn modify_plan(&self, _request: PlanRequest<'_>, _plan: &mut Plan) {}
+
+    async fn create(&self, planned: &Value, config: &Value) -> StateResult;
+    /// Returns the resource as it is now; a null state means it is gone.
+    async fn read(&self, state: &Value, private: &[u8]) -> StateResult;
+    async fn update(&self, prior: &Value, planned: &Value, config: &Value, private: &[u8]) -> StateResult;
+    async fn delete(&self, prior: &Value, private: &[u8]) -> Diagnostics;
+    /// Builds a state from an import ID; the server reads it right after.
+    async fn import(&self, id: &str) -> StateResult;
+
+    /// Upgrades state stored under an older schema version (already decoded with the
+    /// current schema's type, extra attributes dropped).
+    fn upgrade_state(&self, _from_version: i64, state: Value) -> Result<Value, Diagnostics> {
+        Ok(state)
+    }
+}
+
+#[async_trait]
+pub trait DataSource: Send + Sync {
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    async fn validate(&self, _config: &Value) -> Diagnostics {
+        Diagnostics::new()
+    }
+    async fn read(&self, config: &Value) -> StateResult;
+}
+
+/// Terraform-plugin-framework's planning rules, applied to the top level of a resource:
+/// defaults fill null optional+computed attributes; computed attributes the configuration
+/// leaves null become unknown on create, and on update unless they use prior state or the
+/// resource does not change; requires-replace attributes that change force replacement.
+pub fn plan_generic(block: &Block, prior: &Value, proposed: &Value, config: &Value) -> (Value, Vec<AttributePath>) {
+    if proposed.is_null() {
+        return (Value::Null, Vec::new());
+    }
+    let mut planned = proposed.clone();
+    for a in &block.attributes {
+        if a.computed && config.get(&a.name).is_null() {
+            if let Some(default) = &a.default {
+                planned.set(&a.name, default.clone());
+            } else if prior.is_null() {
+                planned.set(&a.name, Value::Unknown);
+            }
+        }
+    }
+    let mut replace = Vec::new();
+    if !prior.is_null() && planned != *prior {
+        for a in &block.attributes {
+            if a.computed
+                && a.default.is_none()
+                && config.get(&a.name).is_null()
+                && !a.has_modifier(&PlanModifier::UseStateForUnknown)
+            {
+                planned.set(&a.name, Value::Unknown);
+            }
+        }
+        for a in &block.attributes {
+            if a.has_modifier(&PlanModifier::RequiresReplace) && planned.get(&a.name) != prior.get(&a.name) {
+                replace.push(AttributePath::attrs(&[&a.name]));
+            }
+        }
+    }
+    (planned, replace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Attribute;
+
+    fn block() -> Block {
+        Block::new("")
+            .attribute(Attribute::string("id").computed().use_state_for_unknown())
+            .attribute(Attribute::string("name").required().requires_replace())
+            .attribute(Attribute::string("algo").default("P256").requires_replace())
+            .attribute(Attribute::string("label").optional())
+            .attribute(Attribute::string("revision").computed())
+    }
+
+    fn obj(id: Value, name: &str, algo: Value, label: Value, revision: Value) -> Value {
+        Value::object([("id", id), ("name", name.into()), ("algo", algo), ("label", label), ("revision", revision)])
+    }
+
+    #[test]
+    fn create_plans_defaults_and_unknowns() {
+        let config = obj(Value::Null, "a", Value::Null, Value::Null, Value::Null);
+        let (planned, replace) = plan_generic(&block(), &Value::Null, &config, &config);
+        assert_eq!(planned, obj(Value::Unknown, "a", "P256".into(), Value::Null, Value::Unknown));
+        assert!(replace.is_empty());
+    }
+
+    #[test]
+    fn unchanged_resource_plans_prior_state() {
+        let prior = obj("x".into(), "a", "P256".into(), Value::Null, "1".into());
+        let config = obj(Value::Null, "a", Value::Null, Value::Null, Value::Null);
+        // Terraform proposes prior values for computed attributes the config leaves null.
+        let proposed = prior.clone();
+        let (planned, replace) = plan_generic(&block(), &prior, &proposed, &config);
+        assert_eq!(planned, prior);
+        assert!(replace.is_empty());
+    }
+
+    #[test]
+    fn update_keeps_state_for_marked_attributes_only() {
+        let prior = obj("x".into(), "a", "P256".into(), Value::Null, "1".into());
+        let config = obj(Value::Null, "a", Value::Null, "new".into(), Value::Null);
+        let proposed = obj("x".into(), "a", "P256".into(), "new".into(), "1".into());
+        let (planned, replace) = plan_generic(&block(), &prior, &proposed, &config);
+        assert_eq!(planned, obj("x".into(), "a", "P256".into(), "new".into(), Value::Unknown));
+        assert!(replace.is_empty());
+    }
+
+    #[test]
+    fn changed_immutable_attribute_requires_replace() {
+        let prior = obj("x".into(), "a", "P256".into(), Value::Null, "1".into());
+        let config = obj(Value::Null, "b", "P384".into(), Value::Null, Value::Null);
+        let proposed = obj("x".into(), "b", "P384".into(), Value::Null, "1".into());
+        let (_, replace) = plan_generic(&block(), &prior, &proposed, &config);
+        assert_eq!(replace, vec![AttributePath::attrs(&["name"]), AttributePath::attrs(&["algo"])]);
+    }
+}

@@ -1,0 +1,34 @@
+//! The Terraform plugin protocol (tfplugin6 over go-plugin's gRPC transport) for providers
+//! written in Rust. It knows nothing of any particular provider: a provider implements
+//! [`Provider`] and [`Resource`], and calls [`plugin::main`] from its binary.
+
+pub mod diag;
+pub mod framework;
+pub mod json;
+pub mod logging;
+pub mod msgpack;
+pub mod plugin;
+pub mod schema;
+mod server;
+pub mod tls;
+pub mod types;
+pub mod value;
+
+/// Code generated from `proto/` at build time.
+pub mod proto {
+    #[allow(clippy::all, clippy::pedantic)]
+    pub mod tfplugin6 {
+        tonic::include_proto!("tfplugin6");
+    }
+    #[allow(clippy::all, clippy::pedantic)]
+    pub mod plugin {
+        tonic::include_proto!("plugin");
+    }
+}
+
+pub use diag::{AttributePath, Diagnostic, Diagnostics};
+pub use framework::{ConfigureRequest, DataSource, Plan, PlanRequest, Provider, Resource, StateResult};
+pub use plugin::ServeOptions;
+pub use schema::{Attribute, Block, Nesting, NestedBlock, Schema};
+pub use types::Type;
+pub use value::{Number, Value};

@@ -1,0 +1,125 @@
+//! Logs as hclog JSON lines on stderr, the format Terraform and OpenTofu parse from plugins:
+//! they show each line under the provider's name at the level in `@level`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use serde_json::{Map, Value as Json};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The level Terraform asked for: TF_LOG_PROVIDER, else TF_LOG; warnings when neither is set.
+pub fn level_from_env() -> LevelFilter {
+    let raw = std::env::var("TF_LOG_PROVIDER").ok().filter(|s| !s.is_empty()).or_else(|| std::env::var("TF_LOG").ok());
+    match raw.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        Some("trace") | Some("json") => LevelFilter::TRACE,
+        Some("debug") => LevelFilter::DEBUG,
+        Some("info") => LevelFilter::INFO,
+        Some("error") => LevelFilter::ERROR,
+        Some("off") => LevelFilter::OFF,
+        _ => LevelFilter::WARN,
+    }
+}
+
+/// Installs the JSON-lines subscriber. `module` names the emitter in `@module`.
+pub fn init(module: &'static str) {
+    let layer = HclogLayer { module }.with_filter(level_from_env());
+    // A second init (tests) is harmless: the first subscriber stays.
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+struct HclogLayer {
+    module: &'static str,
+}
+
+struct Fields(Map<String, Json>);
+
+impl Visit for Fields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(key(field), Json::from(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(key(field), Json::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(key(field), Json::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(key(field), Json::from(value));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        let mut s = String::new();
+        let _ = write!(s, "{value:?}");
+        self.0.insert(key(field), Json::from(s));
+    }
+}
+
+fn key(field: &Field) -> String {
+    if field.name() == "message" {
+        "@message".to_string()
+    } else {
+        field.name().to_string()
+    }
+}
+
+fn level_name(level: &Level) -> &'static str {
+    match *level {
+        Level::TRACE => "trace",
+        Level::DEBUG => "debug",
+        Level::INFO => "info",
+        Level::WARN => "warn",
+        Level::ERROR => "error",
+    }
+}
+
+/// hclog's timestamp layout: microseconds and a `Z` for UTC; any other form makes the CLI
+/// treat the line as plain text.
+pub fn timestamp(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+impl<S: Subscriber> Layer<S> for HclogLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let mut fields = Fields(Map::new());
+        event.record(&mut fields);
+        let mut line = fields.0;
+        line.insert("@level".into(), Json::from(level_name(meta.level())));
+        line.insert("@timestamp".into(), Json::from(timestamp(time::OffsetDateTime::now_utc())));
+        line.insert("@module".into(), Json::from(self.module));
+        line.entry("@message").or_insert_with(|| Json::from(""));
+        if meta.target() != self.module {
+            line.insert("target".into(), Json::from(meta.target()));
+        }
+        let mut text = Json::Object(line).to_string();
+        text.push('\n');
+        // One write per line, so lines from concurrent tasks never interleave.
+        let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_has_hclog_layout() {
+        let t = time::macros::datetime!(2026-11-22 20:25:36.123456 UTC);
+        assert_eq!(timestamp(t), "2026-11-22T20:25:36.123456Z");
+        let t = time::macros::datetime!(2026-01-02 03:04:05.000007 +02:00);
+        assert_eq!(timestamp(t), "2026-01-02T01:04:05.000007Z");
+    }
+}

@@ -1,0 +1,369 @@
+//! The tfplugin6 Provider service: decodes requests, calls the provider's traits, encodes
+//! replies. Nothing here logs attribute values, so sensitive data never reaches the logs.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+
+use crate::diag::{AttributePath, Diagnostic, Diagnostics, Severity, Step};
+use crate::framework::{self, DataSource, Plan, PlanRequest, Provider, Resource, StateResult};
+use crate::proto::tfplugin6 as pb;
+use crate::proto::tfplugin6::provider_server::Provider as ProviderService;
+use crate::schema::{wire, Schema};
+use crate::types::Type;
+use crate::value::Value;
+use crate::{json, msgpack};
+
+struct Registered<T: ?Sized> {
+    imp: Arc<T>,
+    schema: Schema,
+    ty: Type,
+}
+
+pub(crate) struct ProviderServer {
+    provider: Arc<dyn Provider>,
+    provider_schema: Schema,
+    provider_type: Type,
+    resources: HashMap<String, Registered<dyn Resource>>,
+    data_sources: HashMap<String, Registered<dyn DataSource>>,
+}
+
+impl ProviderServer {
+    pub(crate) fn new(provider: Arc<dyn Provider>) -> Self {
+        let provider_schema = provider.schema();
+        let resources = provider
+            .resources()
+            .into_iter()
+            .map(|r| {
+                let schema = r.schema();
+                let ty = schema.value_type();
+                (r.type_name().to_string(), Registered { imp: r, schema, ty })
+            })
+            .collect();
+        let data_sources = provider
+            .data_sources()
+            .into_iter()
+            .map(|d| {
+                let schema = d.schema();
+                let ty = schema.value_type();
+                (d.type_name().to_string(), Registered { imp: d, schema, ty })
+            })
+            .collect();
+        ProviderServer { provider_type: provider_schema.value_type(), provider, provider_schema, resources, data_sources }
+    }
+
+    fn resource(&self, name: &str) -> Result<&Registered<dyn Resource>, Status> {
+        self.resources.get(name).ok_or_else(|| Status::invalid_argument(format!("unknown resource type {name}")))
+    }
+
+    fn data_source(&self, name: &str) -> Result<&Registered<dyn DataSource>, Status> {
+        self.data_sources.get(name).ok_or_else(|| Status::invalid_argument(format!("unknown data source type {name}")))
+    }
+}
+
+fn decode(dv: Option<&pb::DynamicValue>, ty: &Type) -> Result<Value, Diagnostics> {
+    let Some(dv) = dv else { return Ok(Value::Null) };
+    let result = if !dv.msgpack.is_empty() {
+        msgpack::decode(&dv.msgpack, ty).map_err(|e| e.to_string())
+    } else if !dv.json.is_empty() {
+        json::decode(&dv.json, ty).map_err(|e| e.to_string())
+    } else {
+        Ok(Value::Null)
+    };
+    result.map_err(|e| Diagnostic::error("Invalid value from Terraform", format!("The provider could not decode a value: {e}")).into())
+}
+
+fn encode(value: &Value, ty: &Type, diags: &mut Diagnostics) -> Option<pb::DynamicValue> {
+    match msgpack::encode(value, ty) {
+        Ok(msgpack) => Some(pb::DynamicValue { msgpack, json: Vec::new() }),
+        Err(e) => {
+            diags.error("Provider produced a value it cannot encode", format!("This is a bug in the provider: {e}"));
+            None
+        }
+    }
+}
+
+pub(crate) fn diagnostics_to_wire(d: &Diagnostics) -> Vec<pb::Diagnostic> {
+    d.iter()
+        .map(|d| pb::Diagnostic {
+            severity: match d.severity {
+                Severity::Error => pb::diagnostic::Severity::Error as i32,
+                Severity::Warning => pb::diagnostic::Severity::Warning as i32,
+            },
+            summary: d.summary.clone(),
+            detail: d.detail.clone(),
+            attribute: d.path.as_ref().map(path_to_wire),
+        })
+        .collect()
+}
+
+fn path_to_wire(p: &AttributePath) -> pb::AttributePath {
+    use pb::attribute_path::step::Selector;
+    pb::AttributePath {
+        steps: p
+            .0
+            .iter()
+            .map(|s| pb::attribute_path::Step {
+                selector: Some(match s {
+                    Step::Attribute(n) => Selector::AttributeName(n.clone()),
+                    Step::Key(k) => Selector::ElementKeyString(k.clone()),
+                    Step::Index(i) => Selector::ElementKeyInt(*i),
+                }),
+            })
+            .collect(),
+    }
+}
+
+/// Apply and read results must be wholly known; an unknown left in them is a provider bug
+/// that Terraform would reject with a far less helpful message.
+fn ensure_known(state: &mut Value, diags: &mut Diagnostics) {
+    if !state.is_wholly_known() {
+        diags.error("Provider returned unknown values", "This is a bug in the provider: a state after apply or read still held unknown values.");
+        *state = Value::Null;
+    }
+}
+
+macro_rules! unwrap_or_reply {
+    ($e:expr, $reply:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(d) => return Ok(Response::new($reply(d))),
+        }
+    };
+}
+
+#[tonic::async_trait]
+impl ProviderService for ProviderServer {
+    async fn get_metadata(&self, _: Request<pb::get_metadata::Request>) -> Result<Response<pb::get_metadata::Response>, Status> {
+        tracing::debug!(rpc = "GetMetadata", "serving");
+        Ok(Response::new(pb::get_metadata::Response {
+            server_capabilities: Some(capabilities()),
+            diagnostics: Vec::new(),
+            data_sources: self.data_sources.keys().map(|k| pb::get_metadata::DataSourceMetadata { type_name: k.clone() }).collect(),
+            resources: self.resources.keys().map(|k| pb::get_metadata::ResourceMetadata { type_name: k.clone() }).collect(),
+            functions: Vec::new(),
+            ephemeral_resources: Vec::new(),
+        }))
+    }
+
+    async fn get_provider_schema(&self, _: Request<pb::get_provider_schema::Request>) -> Result<Response<pb::get_provider_schema::Response>, Status> {
+        tracing::debug!(rpc = "GetProviderSchema", "serving");
+        Ok(Response::new(pb::get_provider_schema::Response {
+            provider: Some(wire::schema(&self.provider_schema)),
+            resource_schemas: self.resources.iter().map(|(k, r)| (k.clone(), wire::schema(&r.schema))).collect(),
+            data_source_schemas: self.data_sources.iter().map(|(k, d)| (k.clone(), wire::schema(&d.schema))).collect(),
+            functions: Default::default(),
+            ephemeral_resource_schemas: Default::default(),
+            diagnostics: Vec::new(),
+            provider_meta: None,
+            server_capabilities: Some(capabilities()),
+        }))
+    }
+
+    async fn validate_provider_config(&self, req: Request<pb::validate_provider_config::Request>) -> Result<Response<pb::validate_provider_config::Response>, Status> {
+        tracing::debug!(rpc = "ValidateProviderConfig", "serving");
+        let reply = |d: Diagnostics| pb::validate_provider_config::Response { diagnostics: diagnostics_to_wire(&d) };
+        let config = unwrap_or_reply!(decode(req.get_ref().config.as_ref(), &self.provider_type), reply);
+        Ok(Response::new(reply(self.provider.validate(&config))))
+    }
+
+    async fn validate_resource_config(&self, req: Request<pb::validate_resource_config::Request>) -> Result<Response<pb::validate_resource_config::Response>, Status> {
+        let req = req.into_inner();
+        tracing::debug!(rpc = "ValidateResourceConfig", type_name = %req.type_name, "serving");
+        let r = self.resource(&req.type_name)?;
+        let reply = |d: Diagnostics| pb::validate_resource_config::Response { diagnostics: diagnostics_to_wire(&d) };
+        let config = unwrap_or_reply!(decode(req.config.as_ref(), &r.ty), reply);
+        Ok(Response::new(reply(r.imp.validate(&config).await)))
+    }
+
+    async fn validate_data_resource_config(&self, req: Request<pb::validate_data_resource_config::Request>) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
+        let req = req.into_inner();
+        tracing::debug!(rpc = "ValidateDataResourceConfig", type_name = %req.type_name, "serving");
+        let d = self.data_source(&req.type_name)?;
+        let reply = |d: Diagnostics| pb::validate_data_resource_config::Response { diagnostics: diagnostics_to_wire(&d) };
+        let config = unwrap_or_reply!(decode(req.config.as_ref(), &d.ty), reply);
+        Ok(Response::new(reply(d.imp.validate(&config).await)))
+    }
+
+    async fn upgrade_resource_state(&self, req: Request<pb::upgrade_resource_state::Request>) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
+        let req = req.into_inner();
+        tracing::debug!(rpc = "UpgradeResourceState", type_name = %req.type_name, version = req.version, "serving");
+        let r = self.resource(&req.type_name)?;
+        let reply = |d: Diagnostics| pb::upgrade_resource_state::Response { upgraded_state: None, diagnostics: diagnostics_to_wire(&d) };
+        let raw = req.raw_state.unwrap_or_default();
+        if raw.json.is_empty() && !raw.flatmap.is_empty() {
+            return Ok(Response::new(reply(Diagnostic::error("Unsupported state format", "This state was written in the pre-0.12 flatmap format, which this provider never produced.").into())));
+        }
+        let state = unwrap_or_reply!(
+            json::decode(&raw.json, &r.ty).map_err(|e| Diagnostics::from(Diagnostic::error("Stored state does not match the schema", e.to_string()))),
+            reply
+        );
+        let state = unwrap_or_reply!(r.imp.upgrade_state(req.version, state), reply);
+        let mut diags = Diagnostics::new();
+        let upgraded_state = encode(&state, &r.ty, &mut diags);
+        Ok(Response::new(pb::upgrade_resource_state::Response { upgraded_state, diagnostics: diagnostics_to_wire(&diags) }))
+    }
+
+    async fn get_resource_identity_schemas(&self, _: Request<pb::get_resource_identity_schemas::Request>) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
+        Ok(Response::new(pb::get_resource_identity_schemas::Response::default()))
+    }
+
+    async fn upgrade_resource_identity(&self, _: Request<pb::upgrade_resource_identity::Request>) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
+        Err(Status::unimplemented("resource identity is not supported"))
+    }
+
+    async fn configure_provider(&self, req: Request<pb::configure_provider::Request>) -> Result<Response<pb::configure_provider::Response>, Status> {
+        let req = req.into_inner();
+        tracing::debug!(rpc = "ConfigureProvider", terraform_version = %req.terraform_version, "serving");
+        let reply = |d: Diagnostics| pb::configure_provider::Response { diagnostics: diagnostics_to_wire(&d) };
+        let config = unwrap_or_reply!(decode(req.config.as_ref(), &self.provider_type), reply);
+        let diags = self.provider.configure(framework::ConfigureRequest { terraform_version: req.terraform_version, config }).await;
+        Ok(Response::new(reply(diags)))
+    }
+
+    async fn read_resource(&self, req: Request<pb::read_resource::Request>) -> Result<Response<pb::read_resource::Response>, Status> {
+        let req = req.into_inner();
+        tracing::debug!(rpc = "ReadResource", type_name = %req.type_name, "serving");
+        let r = self.resource(&req.type_name)?;
+        let reply = |d: Diagnostics| pb::read_resource::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() };
+        let current = unwrap_or_reply!(decode(req.current_state.as_ref(), &r.ty), reply);
+        let StateResult { mut state, private, mut diagnostics } = r.imp.read(&current, &req.private).await;
+        if diagnostics.has_errors() && state.is_null() {
+            // A failed read must not make Terraform believe the object is gone.
+            state = current;
+        }
+        ensure_known(&mut state, &mut diagnostics);
+        let new_state = encode(&state, &r.ty, &mut diagnostics);
+        Ok(Response::new(pb::read_resource::Response { new_state, diagnostics: diagnostics_to_wire(&diagnostics), private, deferred: None, new_identity: None }))
+    }
+
+    async fn plan_resource_change(&self, req: Request<pb::plan_resource_change::Request>) -> Result<Response<pb::plan_resource_change::Response>, Status> {
+        let req = req.into_inner();
+        tracing::debug!(rpc = "PlanResourceChange", type_name = %req.type_name, "serving");
+        let r = self.resource(&req.type_name)?;
+        let reply = |d: Diagnostics| pb::plan_resource_change::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() };
+        let prior = unwrap_or_reply!(decode(req.prior_state.as_ref(), &r.ty), reply);
+        let proposed = unwrap_or_reply!(decode(req.proposed_new_state.as_ref(), &r.ty), reply);
+        let config = unwrap_or_reply!(decode(req.config.as_ref(), &r.ty), reply);
+        let (planned, requires_replace) = framework::plan_generic(&r.schema.block, &prior, &proposed, &config);
+        let mut plan = Plan { planned, requires_replace, private: req.prior_private.clone(), diagnostics: Diagnostics::new() };
+        if !proposed.is_null() {
+            r.imp.modify_plan(PlanRequest { prior: &prior, config: &config, prior_private: &req.prior_private }, &mut plan).await;
+        }
+        let planned_state = encode(&plan.planned, &r.ty, &mut plan.diagnostics);
+        Ok(Response::new(pb::plan_resource_change::Response {
+            planned_state,
+            requires_replace: plan.requires_replace.iter().map(path_to_wire).collect(),
+            planned_private: plan.private,
+            diagnostics: diagnostics_to_wire(&plan.diagnostics),
+            legacy_type_system: false,
+            deferred: None,
+            planned_identity: None,
+        }))
+    }
+
+    async fn apply_resource_change(&self, req: Request<pb::apply_resource_change::Request>) -> Result<Response<pb::apply_resource_change::Response>, Status> {
+        let req = req.into_inner();
+        let r = self.resource(&req.type_name)?;
+        let reply = |d: Diagnostics| pb::apply_resource_change::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() };
+        let prior = unwrap_or_reply!(decode(req.prior_state.as_ref(), &r.ty), reply);
+        let planned = unwrap_or_reply!(decode(req.planned_state.as_ref(), &r.ty), reply);
+        let config = unwrap_or_reply!(decode(req.config.as_ref(), &r.ty), reply);
+        let action = match (prior.is_null(), planned.is_null()) {
+            (true, false) => "create",
+            (false, true) => "delete",
+            _ => "update",
+        };
+        tracing::info!(rpc = "ApplyResourceChange", type_name = %req.type_name, action, "applying");
+        let StateResult { mut state, private, mut diagnostics } = match action {
+            "create" => r.imp.create(&planned, &config).await,
+            "delete" => {
+                let diagnostics = r.imp.delete(&prior, &req.planned_private).await;
+                // A failed delete leaves the object in state, so nothing is lost track of.
+                let state = if diagnostics.has_errors() { prior.clone() } else { Value::Null };
+                StateResult { state, private: req.planned_private.clone(), diagnostics }
+            }
+            _ => r.imp.update(&prior, &planned, &config, &req.planned_private).await,
+        };
+        if action == "update" && diagnostics.has_errors() && state.is_null() {
+            state = prior;
+        }
+        ensure_known(&mut state, &mut diagnostics);
+        let new_state = encode(&state, &r.ty, &mut diagnostics);
+        Ok(Response::new(pb::apply_resource_change::Response { new_state, private, diagnostics: diagnostics_to_wire(&diagnostics), legacy_type_system: false, new_identity: None }))
+    }
+
+    async fn import_resource_state(&self, req: Request<pb::import_resource_state::Request>) -> Result<Response<pb::import_resource_state::Response>, Status> {
+        let req = req.into_inner();
+        tracing::info!(rpc = "ImportResourceState", type_name = %req.type_name, id = %req.id, "importing");
+        let r = self.resource(&req.type_name)?;
+        let StateResult { mut state, private, mut diagnostics } = r.imp.import(&req.id).await;
+        let mut imported_resources = Vec::new();
+        if !diagnostics.has_errors() {
+            if state.is_null() {
+                diagnostics.error("Cannot import non-existent remote object", format!("No {} exists with ID {:?}.", req.type_name, req.id));
+            } else {
+                ensure_known(&mut state, &mut diagnostics);
+                if let Some(dv) = encode(&state, &r.ty, &mut diagnostics) {
+                    imported_resources.push(pb::import_resource_state::ImportedResource { type_name: req.type_name.clone(), state: Some(dv), private, identity: None });
+                }
+            }
+        }
+        Ok(Response::new(pb::import_resource_state::Response { imported_resources, diagnostics: diagnostics_to_wire(&diagnostics), deferred: None }))
+    }
+
+    async fn move_resource_state(&self, _: Request<pb::move_resource_state::Request>) -> Result<Response<pb::move_resource_state::Response>, Status> {
+        let d = Diagnostics::from(Diagnostic::error("Moving resources is not supported", "meshtls resources cannot be moved from another resource type."));
+        Ok(Response::new(pb::move_resource_state::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() }))
+    }
+
+    async fn read_data_source(&self, req: Request<pb::read_data_source::Request>) -> Result<Response<pb::read_data_source::Response>, Status> {
+        let req = req.into_inner();
+        tracing::debug!(rpc = "ReadDataSource", type_name = %req.type_name, "serving");
+        let d = self.data_source(&req.type_name)?;
+        let reply = |d: Diagnostics| pb::read_data_source::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() };
+        let config = unwrap_or_reply!(decode(req.config.as_ref(), &d.ty), reply);
+        let StateResult { mut state, mut diagnostics, .. } = d.imp.read(&config).await;
+        ensure_known(&mut state, &mut diagnostics);
+        let state = if diagnostics.has_errors() { None } else { encode(&state, &d.ty, &mut diagnostics) };
+        Ok(Response::new(pb::read_data_source::Response { state, diagnostics: diagnostics_to_wire(&diagnostics), deferred: None }))
+    }
+
+    async fn validate_ephemeral_resource_config(&self, req: Request<pb::validate_ephemeral_resource_config::Request>) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
+        Err(Status::invalid_argument(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
+    }
+
+    async fn open_ephemeral_resource(&self, req: Request<pb::open_ephemeral_resource::Request>) -> Result<Response<pb::open_ephemeral_resource::Response>, Status> {
+        Err(Status::invalid_argument(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
+    }
+
+    async fn renew_ephemeral_resource(&self, req: Request<pb::renew_ephemeral_resource::Request>) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
+        Err(Status::invalid_argument(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
+    }
+
+    async fn close_ephemeral_resource(&self, req: Request<pb::close_ephemeral_resource::Request>) -> Result<Response<pb::close_ephemeral_resource::Response>, Status> {
+        Err(Status::invalid_argument(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
+    }
+
+    async fn get_functions(&self, _: Request<pb::get_functions::Request>) -> Result<Response<pb::get_functions::Response>, Status> {
+        Ok(Response::new(pb::get_functions::Response::default()))
+    }
+
+    async fn call_function(&self, req: Request<pb::call_function::Request>) -> Result<Response<pb::call_function::Response>, Status> {
+        Ok(Response::new(pb::call_function::Response {
+            result: None,
+            error: Some(pb::FunctionError { text: format!("unknown function {}", req.get_ref().name), function_argument: None }),
+        }))
+    }
+
+    async fn stop_provider(&self, _: Request<pb::stop_provider::Request>) -> Result<Response<pb::stop_provider::Response>, Status> {
+        tracing::info!(rpc = "StopProvider", "stop requested");
+        self.provider.stop();
+        Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
+    }
+}
+
+fn capabilities() -> pb::ServerCapabilities {
+    pb::ServerCapabilities { plan_destroy: false, get_provider_schema_optional: false, move_resource_state: false }
+}
