@@ -1,1 +1,200 @@
-//! Harness for the acceptance scenarios.
+//! Harness for the acceptance scenarios: each runs the real `tofu` and `terraform` binaries
+//! against the local control plane and moto started by `acceptance-tests/env/env-up.sh`
+//! (see `make testacc`), with the provider installed from a filesystem mirror so that
+//! `init` runs exactly as it does for users.
+
+pub mod cluster;
+pub mod wait;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/meshtls/meshtls";
+pub const PROVIDER_VERSION: &str = "0.1.0";
+
+/// Reads a variable the environment file exports, with a clear message when the
+/// environment is not running.
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: start the acceptance environment with `make env-up` and `source .meshtls-env`, or run `make testacc`"))
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("acceptance-tests lives in the repository").to_path_buf()
+}
+
+/// The provider binary under test: MESHTLS_PROVIDER_BIN, else the workspace's debug build.
+pub fn provider_binary() -> PathBuf {
+    std::env::var_os("MESHTLS_PROVIDER_BIN").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target/debug/terraform-provider-meshtls"))
+}
+
+/// A filesystem mirror holding the provider, and a CLI config that installs from it. Built
+/// once per test process.
+fn cli_config() -> &'static Path {
+    static CONFIG: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    let (_, path) = CONFIG.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let platform = dir.path().join(format!("mirror/{PROVIDER_ADDRESS}/{PROVIDER_VERSION}/linux_amd64"));
+        std::fs::create_dir_all(&platform).expect("mirror dir");
+        let bin = provider_binary();
+        assert!(bin.exists(), "provider binary {} not built: run `cargo build` first", bin.display());
+        std::fs::copy(&bin, platform.join(format!("terraform-provider-meshtls_v{PROVIDER_VERSION}"))).expect("copy provider");
+        let config = dir.path().join("cli.tfrc");
+        std::fs::write(
+            &config,
+            format!(
+                "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [\"{PROVIDER_ADDRESS}\"]\n  }}\n}}\n",
+                dir.path().join("mirror").display()
+            ),
+        )
+        .expect("cli config");
+        (dir, config)
+    });
+    path
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CliKind {
+    Tofu,
+    Terraform,
+}
+
+impl CliKind {
+    pub const ALL: [CliKind; 2] = [CliKind::Tofu, CliKind::Terraform];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CliKind::Tofu => "tofu",
+            CliKind::Terraform => "terraform",
+        }
+    }
+
+    pub fn binary(self) -> PathBuf {
+        PathBuf::from(env(match self {
+            CliKind::Tofu => "TOFU",
+            CliKind::Terraform => "TERRAFORM",
+        }))
+    }
+}
+
+/// The result of one CLI command.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// A working directory with one configuration, driven by one CLI. Every command logs at
+/// trace level into the directory, so scenarios can scan the logs for key material.
+pub struct Workspace {
+    pub cli: CliKind,
+    dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new(cli: CliKind, config: &str) -> Workspace {
+        let dir = tempfile::Builder::new().prefix(&format!("meshtls-acc-{}-", cli.name())).tempdir().expect("temp dir");
+        let ws = Workspace { cli, dir };
+        ws.write_config(config);
+        ws
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write_config(&self, config: &str) {
+        std::fs::write(self.path().join("main.tf"), config).expect("write main.tf");
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.cli.binary());
+        cmd.args(args)
+            .current_dir(self.path())
+            .env("TF_CLI_CONFIG_FILE", cli_config())
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_LOG", "trace")
+            .env("TF_LOG_PATH", self.path().join("cli-trace.log"))
+            .env("CHECKPOINT_DISABLE", "1");
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let mut full: Vec<&str> = args.to_vec();
+        if !matches!(args.first(), Some(&"output") | Some(&"state")) {
+            full.push("-no-color");
+        }
+        let output = self.command(&full).output().unwrap_or_else(|e| panic!("running {} {args:?}: {e}", self.cli.name()));
+        Run::from(output)
+    }
+
+    /// Runs a command that must succeed, and returns its output.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let run = self.run(args);
+        assert_eq!(run.code, 0, "{} {args:?} failed:\n{}", self.cli.name(), run.text());
+        run
+    }
+
+    /// `plan -detailed-exitcode`: true when changes are planned, false when there are none.
+    pub fn plan_has_changes(&self) -> (bool, Run) {
+        let run = self.run(&["plan", "-detailed-exitcode", "-input=false"]);
+        match run.code {
+            0 => (false, run),
+            2 => (true, run),
+            _ => panic!("{} plan failed:\n{}", self.cli.name(), run.text()),
+        }
+    }
+
+    pub fn apply(&self) -> Run {
+        self.ok(&["apply", "-auto-approve", "-input=false"])
+    }
+
+    pub fn state_json(&self) -> String {
+        std::fs::read_to_string(self.path().join("terraform.tfstate")).unwrap_or_default()
+    }
+
+    /// Fails when private-key PEM appears in the CLI's trace log, the state, or a saved plan
+    /// rendered as JSON.
+    pub fn assert_no_key_material(&self) {
+        let plan_file = self.path().join("scan.tfplan");
+        self.ok(&["plan", "-input=false", &format!("-out={}", plan_file.display())]);
+        let plan_json = self.ok(&["show", "-json", &plan_file.display().to_string()]).stdout;
+        let log = std::fs::read_to_string(self.path().join("cli-trace.log")).unwrap_or_default();
+        assert!(!log.is_empty(), "the trace log was not written");
+        for (what, text) in [("trace log", &log), ("state", &self.state_json()), ("plan JSON", &plan_json)] {
+            assert!(!text.contains("PRIVATE KEY"), "{} {what} contains private key material", self.cli.name());
+        }
+    }
+}
+
+/// Runs `f` once per supported CLI, each on its own thread, and fails if any run failed.
+pub fn for_each_cli(f: impl Fn(CliKind) + Sync) {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = CliKind::ALL.iter().map(|&cli| (cli, s.spawn({ let f = &f; move || f(cli) }))).collect();
+        let failed: Vec<&str> = handles.into_iter().filter_map(|(cli, h)| h.join().is_err().then_some(cli.name())).collect();
+        assert!(failed.is_empty(), "scenario failed with {failed:?}");
+    });
+}
+
+/// The provider block every scenario uses: the kubeconfig from the environment, passed
+/// explicitly so the `kubernetes` block is exercised.
+pub fn provider_block() -> String {
+    format!(
+        "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  kubernetes {{\n    config_path = \"{}\"\n  }}\n}}\n",
+        env("KUBECONFIG")
+    )
+}

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use serde_json::{Map, Value as Json};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -24,9 +24,14 @@ pub fn level_from_env() -> LevelFilter {
     }
 }
 
-/// Installs the JSON-lines subscriber. `module` names the emitter in `@module`.
+/// Installs the JSON-lines subscriber. `module` names the emitter in `@module`. The
+/// transport crates (h2, hyper, tonic, rustls) log every frame at debug level, which would
+/// drown the provider's own lines, so they are held to warnings.
 pub fn init(module: &'static str) {
-    let layer = HclogLayer { module }.with_filter(level_from_env());
+    let filter = Targets::new()
+        .with_default(level_from_env())
+        .with_targets(["h2", "hyper", "hyper_util", "tonic", "tower", "rustls", "tokio_rustls", "aws_smithy_runtime", "aws_config"].map(|t| (t, LevelFilter::WARN)));
+    let layer = HclogLayer { module }.with_filter(filter);
     // A second init (tests) is harmless: the first subscriber stays.
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }

@@ -1,0 +1,79 @@
+//! Direct access to the cluster, for setting scenarios up and for out-of-band changes.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::ByteString;
+use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::Api;
+
+/// A blocking facade over a kube client, so scenarios read top to bottom.
+pub struct Cluster {
+    rt: tokio::runtime::Runtime,
+    client: kube::Client,
+}
+
+impl Cluster {
+    pub fn connect() -> Cluster {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let client = rt.block_on(async {
+            let config = kube::Config::infer().await.expect("kubeconfig from KUBECONFIG");
+            kube::Client::try_from(config).expect("kube client")
+        });
+        Cluster { rt, client }
+    }
+
+    pub fn create_namespace(&self, name: &str) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let ns = Namespace { metadata: kube::api::ObjectMeta { name: Some(name.into()), ..Default::default() }, ..Default::default() };
+        self.rt.block_on(async {
+            match api.create(&PostParams::default(), &ns).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => panic!("creating namespace {name}: {e}"),
+            }
+        });
+    }
+
+    pub fn secret(&self, namespace: &str, name: &str) -> Option<Secret> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        self.rt.block_on(api.get_opt(name)).expect("get secret")
+    }
+
+    /// A key of a Secret's data, as text.
+    pub fn secret_text(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
+        let secret = self.secret(namespace, name)?;
+        secret.data?.get(key).map(|b| String::from_utf8_lossy(&b.0).into_owned())
+    }
+
+    pub fn delete_secret(&self, namespace: &str, name: &str) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        self.rt.block_on(api.delete(name, &DeleteParams::default())).expect("delete secret");
+    }
+
+    pub fn set_secret_key(&self, namespace: &str, name: &str, key: &str, value: &str) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let patch = Secret { data: Some(BTreeMap::from([(key.to_string(), ByteString(value.as_bytes().to_vec()))])), ..Default::default() };
+        self.rt.block_on(api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))).expect("patch secret");
+    }
+
+    fn dynamic(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>) -> Api<DynamicObject> {
+        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
+        }
+    }
+
+    /// A custom object as JSON, or None when it does not exist.
+    pub fn object(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Option<serde_json::Value> {
+        let api = self.dynamic(group, version, kind, namespace);
+        self.rt.block_on(api.get_opt(name)).expect("get object").map(|o| serde_json::to_value(o).expect("object as JSON"))
+    }
+
+    pub fn delete_object(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>, name: &str) {
+        let api = self.dynamic(group, version, kind, namespace);
+        self.rt.block_on(api.delete(name, &DeleteParams::default())).expect("delete object");
+    }
+}
