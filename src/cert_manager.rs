@@ -55,7 +55,12 @@ pub async fn apply(client: &kube::Client, kind: IssuerKind, namespace: &str, nam
 }
 
 /// The CA Secret an existing issuer points at; `None` when the issuer does not exist.
-pub async fn secret_of(client: &kube::Client, kind: IssuerKind, namespace: &str, name: &str) -> Result<Option<Option<String>>, kube::Error> {
+pub async fn secret_of(
+    client: &kube::Client,
+    kind: IssuerKind,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Option<String>>, kube::Error> {
     let Some(obj) = kind.api(client, namespace).get_opt(name).await? else { return Ok(None) };
     Ok(Some(obj.data.pointer("/spec/ca/secretName").and_then(|v| v.as_str()).map(str::to_string)))
 }

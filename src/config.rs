@@ -77,7 +77,10 @@ impl Settings {
         let e = a.get("endpoints");
         Settings {
             mesh_name: Setting::of(config.get("mesh_name")),
-            kubernetes: KubernetesSettings { config_path: Setting::of(k.get("config_path")), config_context: Setting::of(k.get("config_context")) },
+            kubernetes: KubernetesSettings {
+                config_path: Setting::of(k.get("config_path")),
+                config_context: Setting::of(k.get("config_context")),
+            },
             aws: (!a.is_null()).then(|| AwsSettings {
                 region: Setting::of(a.get("region")),
                 profile: Setting::of(a.get("profile")),
@@ -99,7 +102,11 @@ pub fn validate(config: &Value) -> Diagnostics {
     let settings = Settings::from_config(config);
     if let Some(path) = settings.kubernetes.config_path.known() {
         if path.trim().is_empty() {
-            diags.error_at(AttributePath::attrs(&["kubernetes", "config_path"]), "Empty kubeconfig path", "Set `config_path` to a kubeconfig file, or remove it to use KUBECONFIG / ~/.kube/config.");
+            diags.error_at(
+                AttributePath::attrs(&["kubernetes", "config_path"]),
+                "Empty kubeconfig path",
+                "Set `config_path` to a kubeconfig file, or remove it to use KUBECONFIG / ~/.kube/config.",
+            );
         }
     }
     if let Some(aws) = &settings.aws {

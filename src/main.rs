@@ -1,5 +1,6 @@
 //! terraform-provider-meshtls: started by terraform/tofu, never by hand.
 
+mod cert_manager;
 mod clients;
 mod config;
 mod names;
@@ -7,7 +8,6 @@ mod pki;
 mod provider;
 mod resources;
 mod tls_secret;
-mod cert_manager;
 
 use std::process::ExitCode;
 

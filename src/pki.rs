@@ -13,8 +13,6 @@ pub enum PkiError {
     Pem(String),
     #[error("not a valid X.509 certificate: {0}")]
     X509(String),
-    #[error("not a usable private key")]
-    Key,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +206,13 @@ mod tests {
 
     #[test]
     fn self_signed_ca_is_a_ca_and_matches_its_key() {
-        let issued = self_signed_ca(&CaRequest { common_name: "Test CA", organization: Some("Acme"), validity_days: 30, key_algorithm: KeyAlgorithm::EcdsaP256 }).unwrap();
+        let issued = self_signed_ca(&CaRequest {
+            common_name: "Test CA",
+            organization: Some("Acme"),
+            validity_days: 30,
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+        })
+        .unwrap();
         let info = inspect(&issued.certificate_pem).unwrap();
         assert!(info.is_ca);
         assert_eq!(info.common_name.as_deref(), Some("Test CA"));
@@ -216,14 +220,26 @@ mod tests {
         assert_eq!(info.key_algorithm, Some(KeyAlgorithm::EcdsaP256));
         assert_eq!((info.not_after - info.not_before).whole_days(), 30);
         assert!(key_matches(&issued.private_key_pem, &info));
-        let other = self_signed_ca(&CaRequest { common_name: "Other", organization: None, validity_days: 1, key_algorithm: KeyAlgorithm::EcdsaP384 }).unwrap();
+        let other = self_signed_ca(&CaRequest {
+            common_name: "Other",
+            organization: None,
+            validity_days: 1,
+            key_algorithm: KeyAlgorithm::EcdsaP384,
+        })
+        .unwrap();
         assert!(!key_matches(&other.private_key_pem, &info));
         assert_eq!(inspect(&other.certificate_pem).unwrap().key_algorithm, Some(KeyAlgorithm::EcdsaP384));
     }
 
     #[test]
     fn rsa_keys_are_recognised() {
-        let issued = self_signed_ca(&CaRequest { common_name: "RSA CA", organization: None, validity_days: 1, key_algorithm: KeyAlgorithm::Rsa2048 }).unwrap();
+        let issued = self_signed_ca(&CaRequest {
+            common_name: "RSA CA",
+            organization: None,
+            validity_days: 1,
+            key_algorithm: KeyAlgorithm::Rsa2048,
+        })
+        .unwrap();
         let info = inspect(&issued.certificate_pem).unwrap();
         assert_eq!(info.key_algorithm, Some(KeyAlgorithm::Rsa2048));
         assert!(key_matches(&issued.private_key_pem, &info));
@@ -233,9 +249,22 @@ mod tests {
     fn garbage_is_an_error_not_a_panic() {
         assert!(inspect("not pem").is_err());
         assert!(inspect("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err());
-        assert!(!key_matches("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", &CertificateInfo {
-            common_name: None, organization: None, dns_names: vec![], issuer: String::new(), subject: String::new(), serial_hex: String::new(),
-            fingerprint_sha256: String::new(), not_before: OffsetDateTime::UNIX_EPOCH, not_after: OffsetDateTime::UNIX_EPOCH, is_ca: false, key_algorithm: None, public_key: vec![],
-        }));
+        assert!(!key_matches(
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            &CertificateInfo {
+                common_name: None,
+                organization: None,
+                dns_names: vec![],
+                issuer: String::new(),
+                subject: String::new(),
+                serial_hex: String::new(),
+                fingerprint_sha256: String::new(),
+                not_before: OffsetDateTime::UNIX_EPOCH,
+                not_after: OffsetDateTime::UNIX_EPOCH,
+                is_ca: false,
+                key_algorithm: None,
+                public_key: vec![],
+            }
+        ));
     }
 }

@@ -37,12 +37,21 @@ pub struct ObservedSecret {
 
 impl std::fmt::Debug for ObservedSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObservedSecret").field("secret_type", &self.secret_type).field("tls_key", &self.tls_key.as_ref().map(|_| "<redacted>")).finish()
+        f.debug_struct("ObservedSecret")
+            .field("secret_type", &self.secret_type)
+            .field("tls_key", &self.tls_key.as_ref().map(|_| "<redacted>"))
+            .finish()
     }
 }
 
 /// Creates the Secret; fails with 409 when one of that name exists, so nothing is clobbered.
-pub async fn create(client: &kube::Client, namespace: &str, name: &str, files: &TlsFiles, labels: BTreeMap<String, String>) -> Result<(), kube::Error> {
+pub async fn create(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    files: &TlsFiles,
+    labels: BTreeMap<String, String>,
+) -> Result<(), kube::Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut labels = labels;
     labels.insert(MANAGED_BY_LABEL.into(), "meshtls".into());

@@ -16,7 +16,9 @@ pub const PROVIDER_VERSION: &str = "0.1.0";
 /// Reads a variable the environment file exports, with a clear message when the
 /// environment is not running.
 pub fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: start the acceptance environment with `make env-up` and `source .meshtls-env`, or run `make testacc`"))
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: start the acceptance environment with `make env-up` and `source .meshtls-env`, or run `make testacc`")
+    })
 }
 
 pub fn repo_root() -> PathBuf {
@@ -25,7 +27,9 @@ pub fn repo_root() -> PathBuf {
 
 /// The provider binary under test: MESHTLS_PROVIDER_BIN, else the workspace's debug build.
 pub fn provider_binary() -> PathBuf {
-    std::env::var_os("MESHTLS_PROVIDER_BIN").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target/debug/terraform-provider-meshtls"))
+    std::env::var_os("MESHTLS_PROVIDER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/debug/terraform-provider-meshtls"))
 }
 
 /// A filesystem mirror holding the provider, and a CLI config that installs from it. Built
@@ -184,7 +188,18 @@ impl Workspace {
 /// Runs `f` once per supported CLI, each on its own thread, and fails if any run failed.
 pub fn for_each_cli(f: impl Fn(CliKind) + Sync) {
     std::thread::scope(|s| {
-        let handles: Vec<_> = CliKind::ALL.iter().map(|&cli| (cli, s.spawn({ let f = &f; move || f(cli) }))).collect();
+        let handles: Vec<_> = CliKind::ALL
+            .iter()
+            .map(|&cli| {
+                (
+                    cli,
+                    s.spawn({
+                        let f = &f;
+                        move || f(cli)
+                    }),
+                )
+            })
+            .collect();
         let failed: Vec<&str> = handles.into_iter().filter_map(|(cli, h)| h.join().is_err().then_some(cli.name())).collect();
         assert!(failed.is_empty(), "scenario failed with {failed:?}");
     });

@@ -93,10 +93,20 @@ impl rustls::client::danger::ServerCertVerifier for PinnedServer {
             Err(rustls::Error::General("unexpected server certificate".into()))
         }
     }
-    fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(m, c, d, &self.algorithms)
     }
-    fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &rustls::DigitallySignedStruct) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(m, c, d, &self.algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -107,7 +117,11 @@ impl rustls::client::danger::ServerCertVerifier for PinnedServer {
 /// Connects with TLS (optionally presenting a client certificate) and reports whether the
 /// server then speaks HTTP/2 to us: a server that refused the client certificate closes the
 /// connection with an alert instead.
-async fn server_talks_to(addr: &str, server_cert: CertificateDer<'static>, client: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>) -> bool {
+async fn server_talks_to(
+    addr: &str,
+    server_cert: CertificateDer<'static>,
+    client: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>,
+) -> bool {
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     let verifier = PinnedServer { der: server_cert.as_ref().to_vec(), algorithms: provider.signature_verification_algorithms };
     let builder = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
@@ -150,7 +164,10 @@ fn automtls_admits_only_the_cli_certificate() {
     let (_, stranger_cert, stranger_key) = client_identity();
     assert!(rt.block_on(server_talks_to(&fields[3], server_cert.clone(), Some((cert, key)))), "the CLI's certificate must be admitted");
     assert!(!rt.block_on(server_talks_to(&fields[3], server_cert.clone(), None)), "a client without a certificate must be refused");
-    assert!(!rt.block_on(server_talks_to(&fields[3], server_cert, Some((stranger_cert, stranger_key)))), "another certificate must be refused");
+    assert!(
+        !rt.block_on(server_talks_to(&fields[3], server_cert, Some((stranger_cert, stranger_key)))),
+        "another certificate must be refused"
+    );
 }
 
 #[test]
@@ -159,7 +176,8 @@ fn debug_mode_reattaches_from_tofu() {
     let cluster = Cluster::connect();
     let ns = "acc-debug";
     cluster.create_namespace(ns);
-    let mut child = Command::new(provider_binary()).arg("--debug").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start --debug");
+    let mut child =
+        Command::new(provider_binary()).arg("--debug").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start --debug");
     let stdout = child.stdout.take().expect("stdout");
     let _plugin = Plugin(child);
     let mut reader = BufReader::new(stdout);
@@ -171,7 +189,8 @@ fn debug_mode_reattaches_from_tofu() {
     let parsed: serde_json::Value = serde_json::from_str(&reattach).expect("reattach JSON");
     assert_eq!(parsed["registry.terraform.io/meshtls/meshtls"]["ProtocolVersion"], 6);
 
-    let config = format!("{}\nresource \"meshtls_ca\" \"debug\" {{\n  namespace   = \"{ns}\"\n  common_name = \"Debug CA\"\n}}\n", provider_block());
+    let config =
+        format!("{}\nresource \"meshtls_ca\" \"debug\" {{\n  namespace   = \"{ns}\"\n  common_name = \"Debug CA\"\n}}\n", provider_block());
     let ws = Workspace::new(CliKind::Tofu, &config);
     let run = |args: &[&str]| {
         let out = ws.command(args).env("TF_REATTACH_PROVIDERS", &reattach).output().expect("tofu");

@@ -2,6 +2,10 @@
 //! provider's region, profile and endpoint overrides. `AWS_ENDPOINT_URL` is honoured by the
 //! SDK itself.
 
+// Reached only through the App Mesh and ACM Private CA backends, which resources call
+// on demand.
+#![allow(dead_code)]
+
 use aws_config::BehaviorVersion;
 
 use crate::config::AwsSettings;
@@ -29,6 +33,9 @@ impl AwsClients {
         if let Some(url) = settings.acmpca_endpoint.known() {
             acmpca = acmpca.endpoint_url(url);
         }
-        AwsClients { appmesh: aws_sdk_appmesh::Client::from_conf(appmesh.build()), acmpca: aws_sdk_acmpca::Client::from_conf(acmpca.build()) }
+        AwsClients {
+            appmesh: aws_sdk_appmesh::Client::from_conf(appmesh.build()),
+            acmpca: aws_sdk_acmpca::Client::from_conf(acmpca.build()),
+        }
     }
 }

@@ -163,41 +163,69 @@ impl Resource for CaResource {
         let at = |name: &str| AttributePath::attrs(&[name]);
         if let Some(ns) = config.get("namespace").as_str() {
             if !is_dns1123_label(ns) {
-                d.error_at(at("namespace"), "Invalid namespace", format!("{ns:?} is not a valid namespace name: use lowercase letters, digits and '-', at most 63 characters."));
+                d.error_at(
+                    at("namespace"),
+                    "Invalid namespace",
+                    format!("{ns:?} is not a valid namespace name: use lowercase letters, digits and '-', at most 63 characters."),
+                );
             }
         }
         if let Some(name) = config.get("secret_name").as_str() {
             if !is_dns1123_subdomain(name) {
-                d.error_at(at("secret_name"), "Invalid Secret name", format!("{name:?} is not a valid Secret name: use lowercase letters, digits, '-' and '.'."));
+                d.error_at(
+                    at("secret_name"),
+                    "Invalid Secret name",
+                    format!("{name:?} is not a valid Secret name: use lowercase letters, digits, '-' and '.'."),
+                );
             }
         }
         for (attr, label) in [("common_name", "Common name"), ("organization", "Organization")] {
             if let Some(v) = config.get(attr).as_str() {
                 if v.trim().is_empty() || v.chars().count() > 64 {
-                    d.error_at(at(attr), format!("Invalid {}", label.to_lowercase()), format!("{label} must be 1 to 64 characters (the X.509 limit); got {} characters.", v.chars().count()));
+                    d.error_at(
+                        at(attr),
+                        format!("Invalid {}", label.to_lowercase()),
+                        format!("{label} must be 1 to 64 characters (the X.509 limit); got {} characters.", v.chars().count()),
+                    );
                 }
             }
         }
         if let Value::Number(n) = config.get("validity_days") {
             match n.as_i64() {
                 Some(days) if (1..=MAX_VALIDITY_DAYS).contains(&days) => {}
-                _ => d.error_at(at("validity_days"), "Invalid validity", format!("validity_days must be a whole number of days from 1 to {MAX_VALIDITY_DAYS}; got {n}.")),
+                _ => d.error_at(
+                    at("validity_days"),
+                    "Invalid validity",
+                    format!("validity_days must be a whole number of days from 1 to {MAX_VALIDITY_DAYS}; got {n}."),
+                ),
             }
         }
         if let Some(alg) = config.get("key_algorithm").as_str() {
             if KeyAlgorithm::parse(alg).is_none() {
-                d.error_at(at("key_algorithm"), "Unsupported key algorithm", format!("{alg:?} is not supported; use one of {}.", KeyAlgorithm::NAMES.join(", ")));
+                d.error_at(
+                    at("key_algorithm"),
+                    "Unsupported key algorithm",
+                    format!("{alg:?} is not supported; use one of {}.", KeyAlgorithm::NAMES.join(", ")),
+                );
             }
         }
         let issuer = config.get("cert_manager_issuer");
         if let Some(kind) = issuer.get("kind").as_str() {
             if IssuerKind::parse(kind).is_none() {
-                d.error_at(AttributePath::attrs(&["cert_manager_issuer", "kind"]), "Invalid issuer kind", format!("{kind:?} is not an issuer kind; use \"Issuer\" or \"ClusterIssuer\"."));
+                d.error_at(
+                    AttributePath::attrs(&["cert_manager_issuer", "kind"]),
+                    "Invalid issuer kind",
+                    format!("{kind:?} is not an issuer kind; use \"Issuer\" or \"ClusterIssuer\"."),
+                );
             }
         }
         if let Some(name) = issuer.get("name").as_str() {
             if !is_dns1123_subdomain(name) {
-                d.error_at(AttributePath::attrs(&["cert_manager_issuer", "name"]), "Invalid issuer name", format!("{name:?} is not a valid object name: use lowercase letters, digits, '-' and '.'."));
+                d.error_at(
+                    AttributePath::attrs(&["cert_manager_issuer", "name"]),
+                    "Invalid issuer name",
+                    format!("{name:?} is not a valid object name: use lowercase letters, digits, '-' and '.'."),
+                );
             }
         }
         d
@@ -212,7 +240,10 @@ impl Resource for CaResource {
             let id = request.prior.get("id").as_str().unwrap_or_default();
             plan.diagnostics.push(Diagnostic::warning(
                 "CA Secret changed outside Terraform",
-                format!("Secret {id}: {}. The CA will be replaced with a new key and certificate; certificates it signed must be re-issued.", private.drift.join("; ")),
+                format!(
+                    "Secret {id}: {}. The CA will be replaced with a new key and certificate; certificates it signed must be re-issued.",
+                    private.drift.join("; ")
+                ),
             ));
             for attr in ["certificate_pem", "fingerprint_sha256", "serial_number", "not_after", "id"] {
                 plan.planned.set(attr, Value::Unknown);
@@ -223,25 +254,45 @@ impl Resource for CaResource {
     }
 
     async fn create(&self, planned: &Value, _config: &Value) -> StateResult {
+        if self.clients.stopping() {
+            return StateResult::failed(Diagnostic::error("Stopped", "The CLI asked the provider to stop; the CA was not created.").into());
+        }
         let Some(cfg) = CaConfig::from_value(planned) else {
-            return StateResult::failed(Diagnostic::error("Incomplete configuration", "meshtls_ca needs known values for every argument at apply time.").into());
+            return StateResult::failed(
+                Diagnostic::error("Incomplete configuration", "meshtls_ca needs known values for every argument at apply time.").into(),
+            );
         };
         let client = match self.clients.kube().await {
             Ok(c) => c,
             Err(e) => return StateResult::failed(client_error(e)),
         };
-        let request = pki::CaRequest { common_name: cfg.common_name, organization: cfg.organization, validity_days: cfg.validity_days, key_algorithm: cfg.key_algorithm };
+        let request = pki::CaRequest {
+            common_name: cfg.common_name,
+            organization: cfg.organization,
+            validity_days: cfg.validity_days,
+            key_algorithm: cfg.key_algorithm,
+        };
         let issued = {
-            let (cn, org, days, alg) = (request.common_name.to_string(), request.organization.map(str::to_string), request.validity_days, request.key_algorithm);
+            let (cn, org, days, alg) =
+                (request.common_name.to_string(), request.organization.map(str::to_string), request.validity_days, request.key_algorithm);
             // Key generation is CPU-bound (RSA takes seconds): keep it off the async workers.
-            tokio::task::spawn_blocking(move || pki::self_signed_ca(&pki::CaRequest { common_name: &cn, organization: org.as_deref(), validity_days: days, key_algorithm: alg })).await
+            tokio::task::spawn_blocking(move || {
+                pki::self_signed_ca(&pki::CaRequest {
+                    common_name: &cn,
+                    organization: org.as_deref(),
+                    validity_days: days,
+                    key_algorithm: alg,
+                })
+            })
+            .await
         };
         let issued = match issued {
             Ok(Ok(i)) => i,
             Ok(Err(e)) => return StateResult::failed(Diagnostic::error("Failed to generate the CA", e.to_string()).into()),
             Err(e) => return StateResult::failed(Diagnostic::error("Failed to generate the CA", e.to_string()).into()),
         };
-        let files = TlsFiles { ca_crt: issued.certificate_pem.clone(), tls_crt: issued.certificate_pem.clone(), tls_key: issued.private_key_pem };
+        let files =
+            TlsFiles { ca_crt: issued.certificate_pem.clone(), tls_crt: issued.certificate_pem.clone(), tls_key: issued.private_key_pem };
         if let Err(e) = tls_secret::create(&client, cfg.namespace, cfg.secret_name, &files, BTreeMap::new()).await {
             let d = if is_conflict(&e) {
                 Diagnostic::error(
@@ -269,7 +320,13 @@ impl Resource for CaResource {
         if let Some((kind, name)) = cfg.issuer {
             if let Err(e) = cert_manager::apply(&client, kind, cfg.namespace, name, cfg.secret_name).await {
                 // The Secret exists: keep it in state (the CLI marks it tainted) so nothing is orphaned.
-                diagnostics.push(Diagnostic::error("Failed to create the cert-manager issuer", format!("{kind:?} {name}: {e}. Is cert-manager (its CRDs) installed?")).at(AttributePath::attrs(&["cert_manager_issuer"])));
+                diagnostics.push(
+                    Diagnostic::error(
+                        "Failed to create the cert-manager issuer",
+                        format!("{kind:?} {name}: {e}. Is cert-manager (its CRDs) installed?"),
+                    )
+                    .at(AttributePath::attrs(&["cert_manager_issuer"])),
+                );
                 state.set("cert_manager_issuer", Value::Null);
             }
         }
@@ -303,7 +360,11 @@ impl Resource for CaResource {
             match cert_manager::secret_of(&client, kind, namespace, name).await {
                 Ok(Some(Some(s))) if s == secret_name => {}
                 Ok(_) => new_state.set("cert_manager_issuer", Value::Null),
-                Err(e) => return StateResult::failed(Diagnostic::error("Failed to read the cert-manager issuer", format!("{kind:?} {name}: {e}")).into()),
+                Err(e) => {
+                    return StateResult::failed(
+                        Diagnostic::error("Failed to read the cert-manager issuer", format!("{kind:?} {name}: {e}")).into(),
+                    )
+                }
             }
         }
         StateResult::ok(new_state, private.encode())
@@ -312,7 +373,9 @@ impl Resource for CaResource {
     async fn update(&self, prior: &Value, planned: &Value, _config: &Value, private: &[u8]) -> StateResult {
         // Every other argument forces replacement: only the issuer changes in place.
         let Some(cfg) = CaConfig::from_value(planned) else {
-            return StateResult::failed(Diagnostic::error("Incomplete configuration", "meshtls_ca needs known values for every argument at apply time.").into());
+            return StateResult::failed(
+                Diagnostic::error("Incomplete configuration", "meshtls_ca needs known values for every argument at apply time.").into(),
+            );
         };
         let client = match self.clients.kube().await {
             Ok(c) => c,
@@ -321,7 +384,11 @@ impl Resource for CaResource {
         let old = issuer_of(prior);
         if let Some((kind, name)) = old.filter(|o| Some(*o) != cfg.issuer) {
             if let Err(e) = cert_manager::delete(&client, kind, cfg.namespace, name).await {
-                return StateResult { state: prior.clone(), private: private.to_vec(), diagnostics: Diagnostic::error("Failed to delete the old cert-manager issuer", format!("{kind:?} {name}: {e}")).into() };
+                return StateResult {
+                    state: prior.clone(),
+                    private: private.to_vec(),
+                    diagnostics: Diagnostic::error("Failed to delete the old cert-manager issuer", format!("{kind:?} {name}: {e}")).into(),
+                };
             }
         }
         let mut state = planned.clone();
@@ -331,7 +398,13 @@ impl Resource for CaResource {
         if let Some((kind, name)) = cfg.issuer {
             if let Err(e) = cert_manager::apply(&client, kind, cfg.namespace, name, cfg.secret_name).await {
                 state.set("cert_manager_issuer", Value::Null);
-                return StateResult { state, private: private.to_vec(), diagnostics: Diagnostic::error("Failed to create the cert-manager issuer", format!("{kind:?} {name}: {e}")).at(AttributePath::attrs(&["cert_manager_issuer"])).into() };
+                return StateResult {
+                    state,
+                    private: private.to_vec(),
+                    diagnostics: Diagnostic::error("Failed to create the cert-manager issuer", format!("{kind:?} {name}: {e}"))
+                        .at(AttributePath::attrs(&["cert_manager_issuer"]))
+                        .into(),
+                };
             }
         }
         StateResult::ok(state, private.to_vec())
@@ -358,7 +431,13 @@ impl Resource for CaResource {
 
     async fn import(&self, id: &str) -> StateResult {
         let Some((namespace, secret_name)) = id.split_once('/').filter(|(ns, n)| is_dns1123_label(ns) && is_dns1123_subdomain(n)) else {
-            return StateResult::failed(Diagnostic::error("Invalid import ID", format!("{id:?} is not of the form `namespace/secret_name`, e.g. `yelb/ca-key-pair`.")).into());
+            return StateResult::failed(
+                Diagnostic::error(
+                    "Invalid import ID",
+                    format!("{id:?} is not of the form `namespace/secret_name`, e.g. `yelb/ca-key-pair`."),
+                )
+                .into(),
+            );
         };
         let client = match self.clients.kube().await {
             Ok(c) => c,
@@ -366,24 +445,53 @@ impl Resource for CaResource {
         };
         let observed = match tls_secret::get(&client, namespace, secret_name).await {
             Ok(Some(s)) => s,
-            Ok(None) => return StateResult::failed(Diagnostic::error("Cannot import: Secret not found", format!("No Secret {namespace}/{secret_name} exists.")).into()),
+            Ok(None) => {
+                return StateResult::failed(
+                    Diagnostic::error("Cannot import: Secret not found", format!("No Secret {namespace}/{secret_name} exists.")).into(),
+                )
+            }
             Err(e) => return StateResult::failed(kube_error("read the CA Secret", namespace, secret_name, &e).into()),
         };
         let Some(cert_pem) = observed.tls_crt.as_deref() else {
-            return StateResult::failed(Diagnostic::error("Cannot import: not a TLS Secret", format!("Secret {namespace}/{secret_name} has no tls.crt.")).into());
+            return StateResult::failed(
+                Diagnostic::error("Cannot import: not a TLS Secret", format!("Secret {namespace}/{secret_name} has no tls.crt.")).into(),
+            );
         };
         let info = match pki::inspect(cert_pem) {
             Ok(i) => i,
-            Err(e) => return StateResult::failed(Diagnostic::error("Cannot import: tls.crt is not a certificate", format!("Secret {namespace}/{secret_name}: {e}")).into()),
+            Err(e) => {
+                return StateResult::failed(
+                    Diagnostic::error("Cannot import: tls.crt is not a certificate", format!("Secret {namespace}/{secret_name}: {e}"))
+                        .into(),
+                )
+            }
         };
         if !info.is_ca {
-            return StateResult::failed(Diagnostic::error("Cannot import: not a CA certificate", format!("The certificate in Secret {namespace}/{secret_name} is not a CA (basicConstraints CA:FALSE).")).into());
+            return StateResult::failed(
+                Diagnostic::error(
+                    "Cannot import: not a CA certificate",
+                    format!("The certificate in Secret {namespace}/{secret_name} is not a CA (basicConstraints CA:FALSE)."),
+                )
+                .into(),
+            );
         }
         if !observed.tls_key.as_deref().is_some_and(|k| pki::key_matches(k, &info)) {
-            return StateResult::failed(Diagnostic::error("Cannot import: key does not match", format!("tls.key in Secret {namespace}/{secret_name} is missing or is not the certificate's private key.")).into());
+            return StateResult::failed(
+                Diagnostic::error(
+                    "Cannot import: key does not match",
+                    format!("tls.key in Secret {namespace}/{secret_name} is missing or is not the certificate's private key."),
+                )
+                .into(),
+            );
         }
         let Some(key_algorithm) = info.key_algorithm else {
-            return StateResult::failed(Diagnostic::error("Cannot import: unsupported key", format!("The CA key in Secret {namespace}/{secret_name} is none of {}.", KeyAlgorithm::NAMES.join(", "))).into());
+            return StateResult::failed(
+                Diagnostic::error(
+                    "Cannot import: unsupported key",
+                    format!("The CA key in Secret {namespace}/{secret_name} is none of {}.", KeyAlgorithm::NAMES.join(", ")),
+                )
+                .into(),
+            );
         };
         let mut state = Value::object([
             ("id", Value::from(format!("{namespace}/{secret_name}"))),

@@ -1,3 +1,6 @@
 //! One file per resource type.
 
 pub mod ca;
+
+#[cfg(test)]
+mod docs_tests;

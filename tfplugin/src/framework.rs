@@ -139,11 +139,7 @@ pub fn plan_generic(block: &Block, prior: &Value, proposed: &Value, config: &Val
     let mut replace = Vec::new();
     if !prior.is_null() && planned != *prior {
         for a in &block.attributes {
-            if a.computed
-                && a.default.is_none()
-                && config.get(&a.name).is_null()
-                && !a.has_modifier(&PlanModifier::UseStateForUnknown)
-            {
+            if a.computed && a.default.is_none() && config.get(&a.name).is_null() && !a.has_modifier(&PlanModifier::UseStateForUnknown) {
                 planned.set(&a.name, Value::Unknown);
             }
         }

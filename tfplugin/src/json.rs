@@ -23,7 +23,8 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, JsonError> {
 }
 
 pub fn from_json(json: &Json, ty: &Type, path: &str) -> Result<Value, JsonError> {
-    let mismatch = || JsonError::Mismatch { path: if path.is_empty() { ".".into() } else { path.into() }, expected: ty.to_json().to_string() };
+    let mismatch =
+        || JsonError::Mismatch { path: if path.is_empty() { ".".into() } else { path.into() }, expected: ty.to_json().to_string() };
     if json.is_null() {
         return Ok(Value::Null);
     }
@@ -47,11 +48,7 @@ pub fn from_json(json: &Json, ty: &Type, path: &str) -> Result<Value, JsonError>
         },
         Type::List(e) | Type::Set(e) => {
             let items = json.as_array().ok_or_else(mismatch)?;
-            let items = items
-                .iter()
-                .enumerate()
-                .map(|(i, j)| from_json(j, e, &format!("{path}[{i}]")))
-                .collect::<Result<Vec<_>, _>>()?;
+            let items = items.iter().enumerate().map(|(i, j)| from_json(j, e, &format!("{path}[{i}]"))).collect::<Result<Vec<_>, _>>()?;
             if matches!(ty, Type::List(_)) {
                 Value::List(items)
             } else {
@@ -72,9 +69,7 @@ pub fn from_json(json: &Json, ty: &Type, path: &str) -> Result<Value, JsonError>
         Type::Map(e) => {
             let obj = json.as_object().ok_or_else(mismatch)?;
             Value::Map(
-                obj.iter()
-                    .map(|(k, j)| Ok((k.clone(), from_json(j, e, &format!("{path}[{k:?}]"))?)))
-                    .collect::<Result<_, JsonError>>()?,
+                obj.iter().map(|(k, j)| Ok((k.clone(), from_json(j, e, &format!("{path}[{k:?}]"))?))).collect::<Result<_, JsonError>>()?,
             )
         }
         Type::Object(attrs) => {

@@ -29,6 +29,6 @@ pub mod proto {
 pub use diag::{AttributePath, Diagnostic, Diagnostics};
 pub use framework::{ConfigureRequest, DataSource, Plan, PlanRequest, Provider, Resource, StateResult};
 pub use plugin::ServeOptions;
-pub use schema::{Attribute, Block, Nesting, NestedBlock, Schema};
+pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 pub use types::Type;
 pub use value::{Number, Value};

@@ -218,10 +218,9 @@ fn decode_value(rd: &mut &[u8], ty: &Type, depth: usize) -> Result<Value, Decode
             for _ in 0..n {
                 let km = read_marker(rd)?;
                 let key = read_string(rd, km)?;
-                let aty = attrs.get(&key).ok_or_else(|| DecodeError::Mismatch {
-                    expected: "an attribute of the object type",
-                    found: format!("{key:?}"),
-                })?;
+                let aty = attrs
+                    .get(&key)
+                    .ok_or_else(|| DecodeError::Mismatch { expected: "an attribute of the object type", found: format!("{key:?}") })?;
                 entries.insert(key, decode_value(rd, aty, depth + 1)?);
             }
             // Attributes Terraform left out are null.

@@ -68,7 +68,9 @@ pub fn main(provider: impl Provider, opts: ServeOptions) -> ExitCode {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("this provider speaks plugin protocol {PROTOCOL_VERSION}, but the CLI offered only {0:?}; use Terraform 1.0 or later, or OpenTofu")]
+    #[error(
+        "this provider speaks plugin protocol {PROTOCOL_VERSION}, but the CLI offered only {0:?}; use Terraform 1.0 or later, or OpenTofu"
+    )]
     Protocol(String),
     #[error("no free port on 127.0.0.1 between {0} and {1} (PLUGIN_MIN_PORT/PLUGIN_MAX_PORT)")]
     NoPort(u16, u16),
@@ -222,9 +224,8 @@ fn tls_incoming(
 
 fn router(provider: Arc<dyn Provider>, shutdown: Option<mpsc::Sender<()>>) -> tonic::service::Routes {
     use crate::proto::tfplugin6::provider_server::ProviderServer as Svc;
-    let provider_service = Svc::new(ProviderServer::new(provider))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let provider_service =
+        Svc::new(ProviderServer::new(provider)).max_decoding_message_size(MAX_MESSAGE_BYTES).max_encoding_message_size(MAX_MESSAGE_BYTES);
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     // go-plugin's client checks the health of the service named "plugin".
     let reporter = health_reporter.clone();
@@ -238,7 +239,11 @@ fn router(provider: Arc<dyn Provider>, shutdown: Option<mpsc::Sender<()>>) -> to
     routes
 }
 
-async fn serve<S, IO, IE>(routes: tonic::service::Routes, incoming: S, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ServeError>
+async fn serve<S, IO, IE>(
+    routes: tonic::service::Routes,
+    incoming: S,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), ServeError>
 where
     S: Stream<Item = Result<IO, IE>> + Send + 'static,
     IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,

@@ -119,7 +119,10 @@ fn path_to_wire(p: &AttributePath) -> pb::AttributePath {
 /// that Terraform would reject with a far less helpful message.
 fn ensure_known(state: &mut Value, diags: &mut Diagnostics) {
     if !state.is_wholly_known() {
-        diags.error("Provider returned unknown values", "This is a bug in the provider: a state after apply or read still held unknown values.");
+        diags.error(
+            "Provider returned unknown values",
+            "This is a bug in the provider: a state after apply or read still held unknown values.",
+        );
         *state = Value::Null;
     }
 }
@@ -147,7 +150,10 @@ impl ProviderService for ProviderServer {
         }))
     }
 
-    async fn get_provider_schema(&self, _: Request<pb::get_provider_schema::Request>) -> Result<Response<pb::get_provider_schema::Response>, Status> {
+    async fn get_provider_schema(
+        &self,
+        _: Request<pb::get_provider_schema::Request>,
+    ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
         tracing::debug!(rpc = "GetProviderSchema", "serving");
         Ok(Response::new(pb::get_provider_schema::Response {
             provider: Some(wire::schema(&self.provider_schema)),
@@ -161,14 +167,20 @@ impl ProviderService for ProviderServer {
         }))
     }
 
-    async fn validate_provider_config(&self, req: Request<pb::validate_provider_config::Request>) -> Result<Response<pb::validate_provider_config::Response>, Status> {
+    async fn validate_provider_config(
+        &self,
+        req: Request<pb::validate_provider_config::Request>,
+    ) -> Result<Response<pb::validate_provider_config::Response>, Status> {
         tracing::debug!(rpc = "ValidateProviderConfig", "serving");
         let reply = |d: Diagnostics| pb::validate_provider_config::Response { diagnostics: diagnostics_to_wire(&d) };
         let config = unwrap_or_reply!(decode(req.get_ref().config.as_ref(), &self.provider_type), reply);
         Ok(Response::new(reply(self.provider.validate(&config))))
     }
 
-    async fn validate_resource_config(&self, req: Request<pb::validate_resource_config::Request>) -> Result<Response<pb::validate_resource_config::Response>, Status> {
+    async fn validate_resource_config(
+        &self,
+        req: Request<pb::validate_resource_config::Request>,
+    ) -> Result<Response<pb::validate_resource_config::Response>, Status> {
         let req = req.into_inner();
         tracing::debug!(rpc = "ValidateResourceConfig", type_name = %req.type_name, "serving");
         let r = self.resource(&req.type_name)?;
@@ -177,7 +189,10 @@ impl ProviderService for ProviderServer {
         Ok(Response::new(reply(r.imp.validate(&config).await)))
     }
 
-    async fn validate_data_resource_config(&self, req: Request<pb::validate_data_resource_config::Request>) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
+    async fn validate_data_resource_config(
+        &self,
+        req: Request<pb::validate_data_resource_config::Request>,
+    ) -> Result<Response<pb::validate_data_resource_config::Response>, Status> {
         let req = req.into_inner();
         tracing::debug!(rpc = "ValidateDataResourceConfig", type_name = %req.type_name, "serving");
         let d = self.data_source(&req.type_name)?;
@@ -186,17 +201,27 @@ impl ProviderService for ProviderServer {
         Ok(Response::new(reply(d.imp.validate(&config).await)))
     }
 
-    async fn upgrade_resource_state(&self, req: Request<pb::upgrade_resource_state::Request>) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
+    async fn upgrade_resource_state(
+        &self,
+        req: Request<pb::upgrade_resource_state::Request>,
+    ) -> Result<Response<pb::upgrade_resource_state::Response>, Status> {
         let req = req.into_inner();
         tracing::debug!(rpc = "UpgradeResourceState", type_name = %req.type_name, version = req.version, "serving");
         let r = self.resource(&req.type_name)?;
         let reply = |d: Diagnostics| pb::upgrade_resource_state::Response { upgraded_state: None, diagnostics: diagnostics_to_wire(&d) };
         let raw = req.raw_state.unwrap_or_default();
         if raw.json.is_empty() && !raw.flatmap.is_empty() {
-            return Ok(Response::new(reply(Diagnostic::error("Unsupported state format", "This state was written in the pre-0.12 flatmap format, which this provider never produced.").into())));
+            return Ok(Response::new(reply(
+                Diagnostic::error(
+                    "Unsupported state format",
+                    "This state was written in the pre-0.12 flatmap format, which this provider never produced.",
+                )
+                .into(),
+            )));
         }
         let state = unwrap_or_reply!(
-            json::decode(&raw.json, &r.ty).map_err(|e| Diagnostics::from(Diagnostic::error("Stored state does not match the schema", e.to_string()))),
+            json::decode(&raw.json, &r.ty)
+                .map_err(|e| Diagnostics::from(Diagnostic::error("Stored state does not match the schema", e.to_string()))),
             reply
         );
         let state = unwrap_or_reply!(r.imp.upgrade_state(req.version, state), reply);
@@ -205,15 +230,24 @@ impl ProviderService for ProviderServer {
         Ok(Response::new(pb::upgrade_resource_state::Response { upgraded_state, diagnostics: diagnostics_to_wire(&diags) }))
     }
 
-    async fn get_resource_identity_schemas(&self, _: Request<pb::get_resource_identity_schemas::Request>) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
+    async fn get_resource_identity_schemas(
+        &self,
+        _: Request<pb::get_resource_identity_schemas::Request>,
+    ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
         Ok(Response::new(pb::get_resource_identity_schemas::Response::default()))
     }
 
-    async fn upgrade_resource_identity(&self, _: Request<pb::upgrade_resource_identity::Request>) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
+    async fn upgrade_resource_identity(
+        &self,
+        _: Request<pb::upgrade_resource_identity::Request>,
+    ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
         Err(Status::unimplemented("resource identity is not supported"))
     }
 
-    async fn configure_provider(&self, req: Request<pb::configure_provider::Request>) -> Result<Response<pb::configure_provider::Response>, Status> {
+    async fn configure_provider(
+        &self,
+        req: Request<pb::configure_provider::Request>,
+    ) -> Result<Response<pb::configure_provider::Response>, Status> {
         let req = req.into_inner();
         tracing::debug!(rpc = "ConfigureProvider", terraform_version = %req.terraform_version, "serving");
         let reply = |d: Diagnostics| pb::configure_provider::Response { diagnostics: diagnostics_to_wire(&d) };
@@ -235,10 +269,19 @@ impl ProviderService for ProviderServer {
         }
         ensure_known(&mut state, &mut diagnostics);
         let new_state = encode(&state, &r.ty, &mut diagnostics);
-        Ok(Response::new(pb::read_resource::Response { new_state, diagnostics: diagnostics_to_wire(&diagnostics), private, deferred: None, new_identity: None }))
+        Ok(Response::new(pb::read_resource::Response {
+            new_state,
+            diagnostics: diagnostics_to_wire(&diagnostics),
+            private,
+            deferred: None,
+            new_identity: None,
+        }))
     }
 
-    async fn plan_resource_change(&self, req: Request<pb::plan_resource_change::Request>) -> Result<Response<pb::plan_resource_change::Response>, Status> {
+    async fn plan_resource_change(
+        &self,
+        req: Request<pb::plan_resource_change::Request>,
+    ) -> Result<Response<pb::plan_resource_change::Response>, Status> {
         let req = req.into_inner();
         tracing::debug!(rpc = "PlanResourceChange", type_name = %req.type_name, "serving");
         let r = self.resource(&req.type_name)?;
@@ -263,7 +306,10 @@ impl ProviderService for ProviderServer {
         }))
     }
 
-    async fn apply_resource_change(&self, req: Request<pb::apply_resource_change::Request>) -> Result<Response<pb::apply_resource_change::Response>, Status> {
+    async fn apply_resource_change(
+        &self,
+        req: Request<pb::apply_resource_change::Request>,
+    ) -> Result<Response<pb::apply_resource_change::Response>, Status> {
         let req = req.into_inner();
         let r = self.resource(&req.type_name)?;
         let reply = |d: Diagnostics| pb::apply_resource_change::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() };
@@ -291,10 +337,19 @@ impl ProviderService for ProviderServer {
         }
         ensure_known(&mut state, &mut diagnostics);
         let new_state = encode(&state, &r.ty, &mut diagnostics);
-        Ok(Response::new(pb::apply_resource_change::Response { new_state, private, diagnostics: diagnostics_to_wire(&diagnostics), legacy_type_system: false, new_identity: None }))
+        Ok(Response::new(pb::apply_resource_change::Response {
+            new_state,
+            private,
+            diagnostics: diagnostics_to_wire(&diagnostics),
+            legacy_type_system: false,
+            new_identity: None,
+        }))
     }
 
-    async fn import_resource_state(&self, req: Request<pb::import_resource_state::Request>) -> Result<Response<pb::import_resource_state::Response>, Status> {
+    async fn import_resource_state(
+        &self,
+        req: Request<pb::import_resource_state::Request>,
+    ) -> Result<Response<pb::import_resource_state::Response>, Status> {
         let req = req.into_inner();
         tracing::info!(rpc = "ImportResourceState", type_name = %req.type_name, id = %req.id, "importing");
         let r = self.resource(&req.type_name)?;
@@ -306,19 +361,37 @@ impl ProviderService for ProviderServer {
             } else {
                 ensure_known(&mut state, &mut diagnostics);
                 if let Some(dv) = encode(&state, &r.ty, &mut diagnostics) {
-                    imported_resources.push(pb::import_resource_state::ImportedResource { type_name: req.type_name.clone(), state: Some(dv), private, identity: None });
+                    imported_resources.push(pb::import_resource_state::ImportedResource {
+                        type_name: req.type_name.clone(),
+                        state: Some(dv),
+                        private,
+                        identity: None,
+                    });
                 }
             }
         }
-        Ok(Response::new(pb::import_resource_state::Response { imported_resources, diagnostics: diagnostics_to_wire(&diagnostics), deferred: None }))
+        Ok(Response::new(pb::import_resource_state::Response {
+            imported_resources,
+            diagnostics: diagnostics_to_wire(&diagnostics),
+            deferred: None,
+        }))
     }
 
-    async fn move_resource_state(&self, _: Request<pb::move_resource_state::Request>) -> Result<Response<pb::move_resource_state::Response>, Status> {
-        let d = Diagnostics::from(Diagnostic::error("Moving resources is not supported", "meshtls resources cannot be moved from another resource type."));
+    async fn move_resource_state(
+        &self,
+        _: Request<pb::move_resource_state::Request>,
+    ) -> Result<Response<pb::move_resource_state::Response>, Status> {
+        let d = Diagnostics::from(Diagnostic::error(
+            "Moving resources is not supported",
+            "meshtls resources cannot be moved from another resource type.",
+        ));
         Ok(Response::new(pb::move_resource_state::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() }))
     }
 
-    async fn read_data_source(&self, req: Request<pb::read_data_source::Request>) -> Result<Response<pb::read_data_source::Response>, Status> {
+    async fn read_data_source(
+        &self,
+        req: Request<pb::read_data_source::Request>,
+    ) -> Result<Response<pb::read_data_source::Response>, Status> {
         let req = req.into_inner();
         tracing::debug!(rpc = "ReadDataSource", type_name = %req.type_name, "serving");
         let d = self.data_source(&req.type_name)?;
@@ -330,19 +403,31 @@ impl ProviderService for ProviderServer {
         Ok(Response::new(pb::read_data_source::Response { state, diagnostics: diagnostics_to_wire(&diagnostics), deferred: None }))
     }
 
-    async fn validate_ephemeral_resource_config(&self, req: Request<pb::validate_ephemeral_resource_config::Request>) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
+    async fn validate_ephemeral_resource_config(
+        &self,
+        req: Request<pb::validate_ephemeral_resource_config::Request>,
+    ) -> Result<Response<pb::validate_ephemeral_resource_config::Response>, Status> {
         Err(Status::invalid_argument(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
     }
 
-    async fn open_ephemeral_resource(&self, req: Request<pb::open_ephemeral_resource::Request>) -> Result<Response<pb::open_ephemeral_resource::Response>, Status> {
+    async fn open_ephemeral_resource(
+        &self,
+        req: Request<pb::open_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::open_ephemeral_resource::Response>, Status> {
         Err(Status::invalid_argument(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
     }
 
-    async fn renew_ephemeral_resource(&self, req: Request<pb::renew_ephemeral_resource::Request>) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
+    async fn renew_ephemeral_resource(
+        &self,
+        req: Request<pb::renew_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::renew_ephemeral_resource::Response>, Status> {
         Err(Status::invalid_argument(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
     }
 
-    async fn close_ephemeral_resource(&self, req: Request<pb::close_ephemeral_resource::Request>) -> Result<Response<pb::close_ephemeral_resource::Response>, Status> {
+    async fn close_ephemeral_resource(
+        &self,
+        req: Request<pb::close_ephemeral_resource::Request>,
+    ) -> Result<Response<pb::close_ephemeral_resource::Response>, Status> {
         Err(Status::invalid_argument(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
     }
 

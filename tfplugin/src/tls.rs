@@ -59,7 +59,12 @@ impl ClientCertVerifier for PinnedClientCertificate {
         &[]
     }
 
-    fn verify_client_cert(&self, end_entity: &CertificateDer<'_>, _intermediates: &[CertificateDer<'_>], _now: UnixTime) -> Result<ClientCertVerified, rustls::Error> {
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
         if end_entity.as_ref() == self.der.as_slice() {
             Ok(ClientCertVerified::assertion())
         } else {
@@ -68,11 +73,21 @@ impl ClientCertVerifier for PinnedClientCertificate {
         }
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
@@ -84,10 +99,8 @@ impl ClientCertVerifier for PinnedClientCertificate {
 /// The aws-lc-rs backend is used because it verifies ECDSA P-521/SHA-512, the signature
 /// go-plugin's client certificate carries.
 pub fn server_config(identity: &ServerIdentity, client_cert_pem: &str) -> Result<rustls::ServerConfig, TlsError> {
-    let client_cert = CertificateDer::pem_slice_iter(client_cert_pem.as_bytes())
-        .next()
-        .and_then(Result::ok)
-        .ok_or(TlsError::NoClientCertificate)?;
+    let client_cert =
+        CertificateDer::pem_slice_iter(client_cert_pem.as_bytes()).next().and_then(Result::ok).ok_or(TlsError::NoClientCertificate)?;
     let provider: CryptoProvider = rustls::crypto::aws_lc_rs::default_provider();
     let verifier = PinnedClientCertificate { der: client_cert.as_ref().to_vec(), algorithms: provider.signature_verification_algorithms };
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))

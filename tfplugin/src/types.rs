@@ -60,10 +60,9 @@ impl Type {
             Type::List(e) => Json::Array(vec!["list".into(), e.to_json()]),
             Type::Set(e) => Json::Array(vec!["set".into(), e.to_json()]),
             Type::Map(e) => Json::Array(vec!["map".into(), e.to_json()]),
-            Type::Object(attrs) => Json::Array(vec![
-                "object".into(),
-                Json::Object(attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect()),
-            ]),
+            Type::Object(attrs) => {
+                Json::Array(vec!["object".into(), Json::Object(attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect())])
+            }
             Type::Tuple(elems) => Json::Array(vec!["tuple".into(), Json::Array(elems.iter().map(Type::to_json).collect())]),
         }
     }
@@ -103,12 +102,9 @@ impl Type {
                     ("list", e) if parts.len() == 2 => Ok(Type::list(inner(e)?)),
                     ("set", e) if parts.len() == 2 => Ok(Type::set(inner(e)?)),
                     ("map", e) if parts.len() == 2 => Ok(Type::map(inner(e)?)),
-                    ("object", Json::Object(attrs)) if parts.len() <= 3 => Ok(Type::Object(
-                        attrs
-                            .iter()
-                            .map(|(k, v)| Ok((k.clone(), inner(v)?)))
-                            .collect::<Result<_, TypeError>>()?,
-                    )),
+                    ("object", Json::Object(attrs)) if parts.len() <= 3 => {
+                        Ok(Type::Object(attrs.iter().map(|(k, v)| Ok((k.clone(), inner(v)?))).collect::<Result<_, TypeError>>()?))
+                    }
                     ("tuple", Json::Array(elems)) if parts.len() == 2 => {
                         Ok(Type::Tuple(elems.iter().map(inner).collect::<Result<_, _>>()?))
                     }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Applies the examples to the running local environment with tofu and prints what was made.
+# The environment stays up until `make demo-down`.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck disable=SC1091
+source "$repo/.meshtls-env"
+work=$repo/target/demo
+rm -rf "$work"
+mkdir -p "$work"
+cp "$repo"/examples/resources/meshtls_ca/*.tf "$work/"
+
+"$MESHTLS_PYTHON" "$here/kubeapply.py" --kubeconfig "$KUBECONFIG" /dev/stdin <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: yelb
+YAML
+
+cd "$work"
+# dev_overrides (in TF_CLI_CONFIG_FILE) point at the freshly built provider: no init needed.
+"$TOFU" apply -auto-approve -input=false -no-color
+
+echo
+echo "== Summary"
+"$MESHTLS_PYTHON" "$here/summary.py" --kubeconfig "$KUBECONFIG" --namespace yelb
+echo
+echo "The environment is still running (kube-apiserver, etcd, moto). Use it with:"
+echo "  source $repo/.meshtls-env && cd $work && \$TOFU plan"
+echo "Stop it with: make demo-down"

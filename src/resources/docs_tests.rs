@@ -1,0 +1,62 @@
+//! The Registry pages under docs/ must document exactly the attributes the schemas have.
+
+use std::collections::BTreeSet;
+
+use tfplugin::schema::{AttributeType, Block};
+use tfplugin::Provider;
+
+use crate::provider::MeshTls;
+
+/// Every attribute and block name of a schema, nested ones included.
+fn schema_names(block: &Block, out: &mut BTreeSet<String>) {
+    for a in &block.attributes {
+        out.insert(a.name.clone());
+        if let AttributeType::Nested { attributes, .. } = &a.ty {
+            schema_names(&Block { attributes: attributes.clone(), ..Default::default() }, out);
+        }
+    }
+    for b in &block.blocks {
+        out.insert(b.type_name.clone());
+        schema_names(&b.block, out);
+    }
+}
+
+/// Names documented as list items of the form "- `name` (Type...)".
+fn documented_names(page: &str) -> BTreeSet<String> {
+    page.lines()
+        .filter_map(|l| l.trim_start().strip_prefix("- `"))
+        .filter_map(|rest| rest.split_once("` ("))
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+fn page(path: &str) -> String {
+    let full = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/").to_string() + path;
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+fn assert_same(what: &str, schema: BTreeSet<String>, documented: BTreeSet<String>) {
+    let missing: Vec<_> = schema.difference(&documented).collect();
+    let extra: Vec<_> = documented.difference(&schema).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "{what}: undocumented attributes {missing:?}; documented but not in the schema {extra:?}");
+}
+
+#[test]
+fn docs_match_schemas() {
+    let provider = MeshTls::new();
+    let mut names = BTreeSet::new();
+    schema_names(&provider.schema().block, &mut names);
+    assert_same("docs/index.md", names, documented_names(&page("index.md")));
+    for resource in provider.resources() {
+        let short = resource.type_name().trim_start_matches("meshtls_");
+        let mut names = BTreeSet::new();
+        schema_names(&resource.schema().block, &mut names);
+        assert_same(&format!("docs/resources/{short}.md"), names, documented_names(&page(&format!("resources/{short}.md"))));
+    }
+}
+
+#[test]
+fn documented_names_reads_nested_lists() {
+    let names = documented_names("- `a` (String) x\n  - `b` (Number, Required) y\n- not `c` (x)\n");
+    assert_eq!(names, BTreeSet::from(["a".to_string(), "b".to_string()]));
+}
