@@ -42,7 +42,11 @@ fn workspace_for(cli: CliKind, dir: &Path) -> Workspace {
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
 fn examples_are_formatted() {
-    let out = Command::new(env("TOFU")).args(["fmt", "-check", "-recursive", "-diff"]).arg(repo_root().join("examples")).output().expect("tofu fmt");
+    let out = Command::new(env("TOFU"))
+        .args(["fmt", "-check", "-recursive", "-diff"])
+        .arg(repo_root().join("examples"))
+        .output()
+        .expect("tofu fmt");
     assert!(out.status.success(), "examples are not tofu fmt-clean:\n{}", String::from_utf8_lossy(&out.stdout));
 }
 
@@ -75,7 +79,8 @@ fn ca_example_applies() {
     std::fs::write(&ca, &pem).expect("write");
     let verify = Command::new("openssl").args(["verify", "-CAfile"]).arg(&ca).arg(&ca).output().expect("openssl");
     assert!(verify.status.success(), "openssl verify: {}", String::from_utf8_lossy(&verify.stderr));
-    let text = Command::new("openssl").args(["x509", "-noout", "-ext", "basicConstraints,keyUsage", "-in"]).arg(&ca).output().expect("openssl");
+    let text =
+        Command::new("openssl").args(["x509", "-noout", "-ext", "basicConstraints,keyUsage", "-in"]).arg(&ca).output().expect("openssl");
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("CA:TRUE") && text.contains("Certificate Sign"), "{text}");
     ws.assert_no_key_material();

@@ -38,7 +38,10 @@ fn page(path: &str) -> String {
 fn assert_same(what: &str, schema: BTreeSet<String>, documented: BTreeSet<String>) {
     let missing: Vec<_> = schema.difference(&documented).collect();
     let extra: Vec<_> = documented.difference(&schema).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "{what}: undocumented attributes {missing:?}; documented but not in the schema {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: undocumented attributes {missing:?}; documented but not in the schema {extra:?}"
+    );
 }
 
 #[test]
