@@ -52,7 +52,7 @@ fn ca_lifecycle() {
         let cluster = Cluster::connect();
         let ns = format!("acc-ca-{}", cli.name());
         cluster.create_namespace(&ns);
-        let issuer_block = r#"cert_manager_issuer = { kind = "Issuer", name = "ca-issuer" }"#;
+        let issuer_block = "cert_manager_issuer {\n    kind = \"Issuer\"\n    name = \"ca-issuer\"\n  }";
         let ws = Workspace::new(cli, &config(&ns, issuer_block));
 
         ws.ok(&["init", "-input=false"]);
@@ -110,6 +110,15 @@ fn ca_lifecycle() {
         assert!(state.contains("App Mesh Examples CA"), "imported state lacks the certificate's subject");
         ws.apply();
         assert!(!ws.plan_has_changes().0, "plan after import and apply must be empty");
+
+        // Removing the issuer from the configuration deletes it and keeps the CA.
+        ws.write_config(&config(&ns, ""));
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("updated in-place"), "dropping the issuer must plan an update:\n{}", run.text());
+        ws.apply();
+        assert!(issuer(&cluster, &ns).is_none(), "the issuer must be deleted");
+        assert!(cluster.secret(&ns, "ca-key-pair").is_some(), "the CA must stay");
+        assert!(!ws.plan_has_changes().0, "plan after removing the issuer must be empty");
 
         ws.assert_no_key_material();
         ws.ok(&["destroy", "-auto-approve", "-input=false"]);

@@ -133,6 +133,7 @@ async fn serve_plugin(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
         shutdown_rx.recv().await;
     };
     ignore_interrupts();
+    exit_when_orphaned();
 
     match client_cert {
         Some(pem) => {
@@ -187,6 +188,21 @@ fn ignore_interrupts() {
     tokio::spawn(async {
         while tokio::signal::ctrl_c().await.is_ok() {
             tracing::debug!("ignoring SIGINT: waiting for the CLI to stop the provider");
+        }
+    });
+}
+
+/// A CLI that crashes never sends Shutdown; without this, its plugin would live on alone.
+fn exit_when_orphaned() {
+    let parent = std::os::unix::process::parent_id();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if std::os::unix::process::parent_id() != parent {
+                tracing::warn!("the CLI that started this plugin is gone; exiting");
+                std::process::exit(1);
+            }
         }
     });
 }

@@ -153,9 +153,10 @@ pub struct NestedBlock {
 }
 
 impl NestedBlock {
+    /// An optional block without item limits. (For Single nesting the CLIs require
+    /// min_items == max_items: both 0 for an optional block.)
     pub fn new(type_name: &str, nesting: Nesting, block: Block) -> Self {
-        let max_items = if nesting == Nesting::Single { 1 } else { 0 };
-        NestedBlock { type_name: type_name.to_string(), block, nesting, min_items: 0, max_items }
+        NestedBlock { type_name: type_name.to_string(), block, nesting, min_items: 0, max_items: 0 }
     }
 }
 

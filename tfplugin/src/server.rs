@@ -74,6 +74,21 @@ fn decode(dv: Option<&pb::DynamicValue>, ty: &Type) -> Result<Value, Diagnostics
     result.map_err(|e| Diagnostic::error("Invalid value from Terraform", format!("The provider could not decode a value: {e}")).into())
 }
 
+/// With TFPLUGIN_CAPTURE_DIR set, every DynamicValue received in the calls below is written
+/// there (its msgpack bytes, and its type as JSON), to build test fixtures from what real
+/// CLIs send. Off by default; meant for development only.
+fn capture(rpc: &str, type_name: &str, field: &str, dv: Option<&pb::DynamicValue>, ty: &Type) {
+    let (Some(dir), Some(dv)) = (std::env::var_os("TFPLUGIN_CAPTURE_DIR"), dv) else { return };
+    if dv.msgpack.is_empty() {
+        return;
+    }
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let base = std::path::Path::new(&dir).join(format!("{rpc}-{type_name}-{field}-{}-{n}", std::process::id()));
+    let _ = std::fs::write(base.with_extension("msgpack"), &dv.msgpack);
+    let _ = std::fs::write(base.with_extension("type.json"), ty.to_json_bytes());
+}
+
 fn encode(value: &Value, ty: &Type, diags: &mut Diagnostics) -> Option<pb::DynamicValue> {
     match msgpack::encode(value, ty) {
         Ok(msgpack) => Some(pb::DynamicValue { msgpack, json: Vec::new() }),
@@ -251,6 +266,7 @@ impl ProviderService for ProviderServer {
         let req = req.into_inner();
         tracing::debug!(rpc = "ConfigureProvider", terraform_version = %req.terraform_version, "serving");
         let reply = |d: Diagnostics| pb::configure_provider::Response { diagnostics: diagnostics_to_wire(&d) };
+        capture("ConfigureProvider", "provider", "config", req.config.as_ref(), &self.provider_type);
         let config = unwrap_or_reply!(decode(req.config.as_ref(), &self.provider_type), reply);
         let diags = self.provider.configure(framework::ConfigureRequest { terraform_version: req.terraform_version, config }).await;
         Ok(Response::new(reply(diags)))
@@ -286,6 +302,9 @@ impl ProviderService for ProviderServer {
         tracing::debug!(rpc = "PlanResourceChange", type_name = %req.type_name, "serving");
         let r = self.resource(&req.type_name)?;
         let reply = |d: Diagnostics| pb::plan_resource_change::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() };
+        for (field, dv) in [("prior", &req.prior_state), ("proposed", &req.proposed_new_state), ("config", &req.config)] {
+            capture("PlanResourceChange", &req.type_name, field, dv.as_ref(), &r.ty);
+        }
         let prior = unwrap_or_reply!(decode(req.prior_state.as_ref(), &r.ty), reply);
         let proposed = unwrap_or_reply!(decode(req.proposed_new_state.as_ref(), &r.ty), reply);
         let config = unwrap_or_reply!(decode(req.config.as_ref(), &r.ty), reply);

@@ -19,7 +19,7 @@ resource "meshtls_ca" "yelb" {
   validity_days = 3650
   key_algorithm = "ECDSA_P256"
 
-  cert_manager_issuer = {
+  cert_manager_issuer {
     kind = "Issuer"
     name = "ca-issuer"
   }
