@@ -24,6 +24,15 @@ impl Cluster {
         Cluster { rt, client }
     }
 
+    /// Creates a namespace named `prefix-<suffix>`, unique to this run, so a scenario never
+    /// meets what an earlier, interrupted run left behind.
+    pub fn fresh_namespace(&self, prefix: &str) -> String {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let name = format!("{prefix}-{:x}", (std::process::id() ^ nanos) & 0xffffff);
+        self.create_namespace(&name);
+        name
+    }
+
     pub fn create_namespace(&self, name: &str) {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let ns = Namespace { metadata: kube::api::ObjectMeta { name: Some(name.into()), ..Default::default() }, ..Default::default() };

@@ -50,8 +50,7 @@ fn assert_openssl_accepts_ca(ws: &Workspace, pem: &str) {
 fn ca_lifecycle() {
     for_each_cli(|cli| {
         let cluster = Cluster::connect();
-        let ns = format!("acc-ca-{}", cli.name());
-        cluster.create_namespace(&ns);
+        let ns = cluster.fresh_namespace(&format!("acc-ca-{}", cli.name()));
         let issuer_block = "cert_manager_issuer {\n    kind = \"Issuer\"\n    name = \"ca-issuer\"\n  }";
         let ws = Workspace::new(cli, &config(&ns, issuer_block));
 
@@ -146,8 +145,7 @@ fn ca_rejects_bad_input_at_validate() {
 #[ignore = "needs the acceptance environment: make testacc"]
 fn ca_refuses_to_overwrite_an_existing_secret() {
     let cluster = Cluster::connect();
-    let ns = "acc-ca-exists";
-    cluster.create_namespace(ns);
+    let ns = &cluster.fresh_namespace("acc-ca-exists");
     let ws = Workspace::new(CliKind::Tofu, &config(ns, ""));
     ws.ok(&["init", "-input=false"]);
     ws.apply();

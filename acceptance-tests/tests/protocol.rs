@@ -174,8 +174,7 @@ fn automtls_admits_only_the_cli_certificate() {
 #[ignore = "needs the acceptance environment: make testacc"]
 fn debug_mode_reattaches_from_tofu() {
     let cluster = Cluster::connect();
-    let ns = "acc-debug";
-    cluster.create_namespace(ns);
+    let ns = &cluster.fresh_namespace("acc-debug");
     let mut child =
         Command::new(provider_binary()).arg("--debug").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start --debug");
     let stdout = child.stdout.take().expect("stdout");

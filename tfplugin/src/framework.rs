@@ -127,6 +127,18 @@ pub fn plan_generic(block: &Block, prior: &Value, proposed: &Value, config: &Val
         return (Value::Null, Vec::new());
     }
     let mut planned = proposed.clone();
+    // Configuration is the source of truth for what it sets. Terraform 1.0 proposes a
+    // single nested block's prior value even when the configuration dropped the block, and
+    // then rejects that same plan, so absent blocks and non-computed attributes are taken
+    // from the configuration.
+    for b in &block.blocks {
+        if config.get(&b.type_name).is_null() {
+            planned.set(&b.type_name, Value::Null);
+        }
+    }
+    for a in block.attributes.iter().filter(|a| !a.computed) {
+        planned.set(&a.name, config.get(&a.name).clone());
+    }
     for a in &block.attributes {
         if a.computed && config.get(&a.name).is_null() {
             if let Some(default) = &a.default {
@@ -197,6 +209,19 @@ mod tests {
         let (planned, replace) = plan_generic(&block(), &prior, &proposed, &config);
         assert_eq!(planned, obj("x".into(), "a", "P256".into(), "new".into(), Value::Unknown));
         assert!(replace.is_empty());
+    }
+
+    #[test]
+    fn dropped_block_plans_null_even_if_proposed_keeps_it() {
+        let b = Block::new("").attribute(Attribute::string("name").required()).block(crate::schema::NestedBlock::new(
+            "issuer",
+            crate::schema::Nesting::Single,
+            Block::new("").attribute(Attribute::string("kind").required()),
+        ));
+        let prior = Value::object([("name", "a".into()), ("issuer", Value::object([("kind", "Issuer".into())]))]);
+        let config = Value::object([("name", "a".into()), ("issuer", Value::Null)]);
+        let (planned, _) = plan_generic(&b, &prior, &prior, &config);
+        assert_eq!(planned, config);
     }
 
     #[test]
