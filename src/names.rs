@@ -16,6 +16,36 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
+/// Why `name` is not a valid certificate DNS name, if it is not: RFC 1123 labels, with `*`
+/// allowed only as the whole leftmost label of a name with at least two more labels.
+pub fn dns_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name.len() > 253 {
+        return Some("a DNS name has 1 to 253 characters".into());
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    for (i, label) in labels.iter().enumerate() {
+        if *label == "*" {
+            if i != 0 {
+                return Some("a wildcard may only be the whole leftmost label, as in *.yelb.svc.cluster.local".into());
+            }
+            if labels.len() < 3 {
+                return Some("a wildcard needs at least two labels after it, as in *.yelb.svc.cluster.local".into());
+            }
+            continue;
+        }
+        if label.contains('*') {
+            return Some("a wildcard may only be the whole leftmost label, as in *.yelb.svc.cluster.local".into());
+        }
+        if label.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Some("use lowercase: App Mesh hostnames are lowercase".into());
+        }
+        if !is_dns1123_label(label) {
+            return Some(format!("label {label:?} is not an RFC 1123 label (letters, digits and '-', not at either end, at most 63)"));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -28,5 +58,15 @@ mod tests {
             assert!(!is_dns1123_label(bad), "{bad}");
         }
         assert!(!is_dns1123_subdomain("a..b"));
+    }
+
+    #[test]
+    fn certificate_names_allow_only_leftmost_wildcards() {
+        for ok in ["yelb-db.yelb.svc.cluster.local", "*.yelb.svc.cluster.local", "localhost"] {
+            assert_eq!(dns_name_problem(ok), None, "{ok}");
+        }
+        for bad in ["", "a.*.b", "*", "*.local", "a*.yelb.svc", "Yelb.local", "-a.b", "a..b", "under_score.local"] {
+            assert!(dns_name_problem(bad).is_some(), "{bad}");
+        }
     }
 }

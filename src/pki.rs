@@ -106,6 +106,98 @@ fn random_serial() -> Result<SerialNumber, PkiError> {
     Ok(SerialNumber::from_slice(&bytes))
 }
 
+/// What a leaf certificate is for. A mesh does mutual TLS, so both by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    ServerAuth,
+    ClientAuth,
+}
+
+impl Usage {
+    pub const NAMES: [&'static str; 2] = ["server_auth", "client_auth"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ServerAuth => "server_auth",
+            Self::ClientAuth => "client_auth",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "server_auth" => Some(Self::ServerAuth),
+            "client_auth" => Some(Self::ClientAuth),
+            _ => None,
+        }
+    }
+}
+
+pub struct LeafRequest<'a> {
+    pub common_name: &'a str,
+    pub dns_names: &'a [String],
+    pub validity_days: i64,
+    pub key_algorithm: KeyAlgorithm,
+    pub usages: &'a [Usage],
+}
+
+/// The CA's certificate and key, as read from its Secret. The key is redacted from Debug.
+pub struct CaMaterial {
+    pub certificate_pem: String,
+    pub private_key_pem: String,
+}
+
+impl std::fmt::Debug for CaMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaMaterial").field("certificate_pem", &self.certificate_pem).field("private_key_pem", &"<redacted>").finish()
+    }
+}
+
+/// Issues an end-entity certificate signed by `ca`. The returned certificate PEM is the leaf
+/// alone; callers append the CA for a chain.
+pub fn issue_leaf(ca: &CaMaterial, req: &LeafRequest<'_>) -> Result<Issued, PkiError> {
+    let ca_key = KeyPair::from_pem(&ca.private_key_pem)?;
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&ca.certificate_pem, ca_key)?;
+    let key = req.key_algorithm.generate()?;
+    let mut params = CertificateParams::new(req.dns_names.to_vec())?;
+    params.distinguished_name.push(DnType::CommonName, req.common_name);
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.extended_key_usages = req
+        .usages
+        .iter()
+        .map(|u| match u {
+            Usage::ServerAuth => rcgen::ExtendedKeyUsagePurpose::ServerAuth,
+            Usage::ClientAuth => rcgen::ExtendedKeyUsagePurpose::ClientAuth,
+        })
+        .collect();
+    params.use_authority_key_identifier_extension = true;
+    params.serial_number = Some(random_serial()?);
+    let now = OffsetDateTime::now_utc().replace_millisecond(0).unwrap_or_else(|_| OffsetDateTime::now_utc());
+    params.not_before = now;
+    params.not_after = now + time::Duration::days(req.validity_days);
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(Issued { certificate_pem: cert.pem(), private_key_pem: key.serialize_pem() })
+}
+
+/// True when the first certificate of `leaf_pem` was issued by the first certificate of
+/// `ca_pem`: the issuer name matches and the signature verifies with the CA's key.
+pub fn signed_by(leaf_pem: &str, ca_pem: &str) -> Result<bool, PkiError> {
+    let leaf_der = first_der(leaf_pem)?;
+    let ca_der = first_der(ca_pem)?;
+    let (_, leaf) = X509Certificate::from_der(&leaf_der).map_err(|e| PkiError::X509(e.to_string()))?;
+    let (_, ca) = X509Certificate::from_der(&ca_der).map_err(|e| PkiError::X509(e.to_string()))?;
+    Ok(leaf.issuer() == ca.subject() && leaf.verify_signature(Some(ca.public_key())).is_ok())
+}
+
+fn first_der(pem_text: &str) -> Result<Vec<u8>, PkiError> {
+    pem::parse_many(pem_text.as_bytes())
+        .map_err(|e| PkiError::Pem(e.to_string()))?
+        .into_iter()
+        .find(|p| p.tag() == "CERTIFICATE")
+        .map(|p| p.into_contents())
+        .ok_or_else(|| PkiError::Pem("no CERTIFICATE block".into()))
+}
+
 /// What meshtls records about a certificate.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CertificateInfo {
@@ -120,18 +212,15 @@ pub struct CertificateInfo {
     pub not_after: OffsetDateTime,
     pub is_ca: bool,
     pub key_algorithm: Option<KeyAlgorithm>,
+    /// Extended key usages meshtls knows, in the order of `Usage::NAMES`.
+    pub usages: Vec<Usage>,
     /// The subject public key, to match a private key against.
     pub public_key: Vec<u8>,
 }
 
 /// Parses the first certificate of a PEM bundle.
 pub fn inspect(pem_text: &str) -> Result<CertificateInfo, PkiError> {
-    let block = pem::parse_many(pem_text.as_bytes())
-        .map_err(|e| PkiError::Pem(e.to_string()))?
-        .into_iter()
-        .find(|p| p.tag() == "CERTIFICATE")
-        .ok_or_else(|| PkiError::Pem("no CERTIFICATE block".into()))?;
-    inspect_der(block.contents())
+    inspect_der(&first_der(pem_text)?)
 }
 
 pub fn inspect_der(der: &[u8]) -> Result<CertificateInfo, PkiError> {
@@ -155,6 +244,13 @@ pub fn inspect_der(der: &[u8]) -> Result<CertificateInfo, PkiError> {
         })
         .unwrap_or_default();
     let is_ca = cert.basic_constraints().ok().flatten().is_some_and(|bc| bc.value.ca);
+    let eku = cert.extended_key_usage().ok().flatten().map(|e| (e.value.server_auth, e.value.client_auth));
+    let usages = match eku {
+        Some((server, client)) => {
+            [(server, Usage::ServerAuth), (client, Usage::ClientAuth)].into_iter().filter(|(on, _)| *on).map(|(_, u)| u).collect()
+        }
+        None => Vec::new(),
+    };
     let spki = cert.public_key();
     let key_algorithm = match spki.parsed() {
         Ok(x509_parser::public_key::PublicKey::EC(point)) => match point.key_size() {
@@ -182,6 +278,7 @@ pub fn inspect_der(der: &[u8]) -> Result<CertificateInfo, PkiError> {
         not_after: cert.validity().not_after.to_datetime(),
         is_ca,
         key_algorithm,
+        usages,
         public_key: spki.subject_public_key.data.to_vec(),
     })
 }
@@ -232,6 +329,38 @@ mod tests {
     }
 
     #[test]
+    fn leaves_chain_to_their_ca_only() {
+        let ca =
+            self_signed_ca(&CaRequest { common_name: "CA", organization: None, validity_days: 10, key_algorithm: KeyAlgorithm::EcdsaP256 })
+                .unwrap();
+        let other =
+            self_signed_ca(&CaRequest { common_name: "CA", organization: None, validity_days: 10, key_algorithm: KeyAlgorithm::EcdsaP256 })
+                .unwrap();
+        let material = CaMaterial { certificate_pem: ca.certificate_pem.clone(), private_key_pem: ca.private_key_pem };
+        let names = vec!["yelb-db.yelb.svc.cluster.local".to_string(), "*.yelb.svc.cluster.local".to_string()];
+        let leaf = issue_leaf(
+            &material,
+            &LeafRequest {
+                common_name: "yelb-db",
+                dns_names: &names,
+                validity_days: 5,
+                key_algorithm: KeyAlgorithm::EcdsaP384,
+                usages: &[Usage::ServerAuth, Usage::ClientAuth],
+            },
+        )
+        .unwrap();
+        let info = inspect(&leaf.certificate_pem).unwrap();
+        assert_eq!(info.dns_names, names);
+        assert!(!info.is_ca);
+        assert_eq!(info.usages, vec![Usage::ServerAuth, Usage::ClientAuth]);
+        assert!(key_matches(&leaf.private_key_pem, &info));
+        assert_eq!((info.not_after - info.not_before).whole_days(), 5);
+        assert!(signed_by(&leaf.certificate_pem, &ca.certificate_pem).unwrap());
+        // Same subject name, different key: the signature check tells them apart.
+        assert!(!signed_by(&leaf.certificate_pem, &other.certificate_pem).unwrap());
+    }
+
+    #[test]
     fn rsa_keys_are_recognised() {
         let issued = self_signed_ca(&CaRequest {
             common_name: "RSA CA",
@@ -263,6 +392,7 @@ mod tests {
                 not_after: OffsetDateTime::UNIX_EPOCH,
                 is_ca: false,
                 key_algorithm: None,
+                usages: vec![],
                 public_key: vec![],
             }
         ));

@@ -26,7 +26,14 @@ impl tfplugin::Provider for MeshTls {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(resources::ca::CaResource::new(self.clients.clone()))]
+        vec![
+            Arc::new(resources::ca::CaResource::new(self.clients.clone())),
+            Arc::new(resources::certificate::CertificateResource::new(self.clients.clone())),
+        ]
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn tfplugin::DataSource>> {
+        vec![Arc::new(resources::certificate_info::CertificateInfoDataSource)]
     }
 
     fn validate(&self, config: &Value) -> Diagnostics {

@@ -29,6 +29,8 @@ impl std::fmt::Debug for TlsFiles {
 /// A Secret as found in the cluster, reduced to what drift checks need.
 pub struct ObservedSecret {
     pub secret_type: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
     /// Each key's value as text; `None` when the key is absent or not UTF-8.
     pub ca_crt: Option<String>,
     pub tls_crt: Option<String>,
@@ -51,6 +53,7 @@ pub async fn create(
     name: &str,
     files: &TlsFiles,
     labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
 ) -> Result<(), kube::Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut labels = labels;
@@ -61,7 +64,13 @@ pub async fn create(
         ("tls.key".to_string(), ByteString(files.tls_key.as_bytes().to_vec())),
     ]);
     let secret = Secret {
-        metadata: ObjectMeta { name: Some(name.into()), namespace: Some(namespace.into()), labels: Some(labels), ..Default::default() },
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            labels: Some(labels),
+            annotations: (!annotations.is_empty()).then_some(annotations),
+            ..Default::default()
+        },
         type_: Some(TLS_SECRET_TYPE.into()),
         data: Some(data),
         ..Default::default()
@@ -75,7 +84,50 @@ pub async fn get(client: &kube::Client, namespace: &str, name: &str) -> Result<O
     let Some(secret) = api.get_opt(name).await? else { return Ok(None) };
     let data = secret.data.unwrap_or_default();
     let text = |k: &str| data.get(k).and_then(|b| String::from_utf8(b.0.clone()).ok());
-    Ok(Some(ObservedSecret { secret_type: secret.type_, ca_crt: text("ca.crt"), tls_crt: text("tls.crt"), tls_key: text("tls.key") }))
+    Ok(Some(ObservedSecret {
+        secret_type: secret.type_,
+        labels: secret.metadata.labels.unwrap_or_default(),
+        annotations: secret.metadata.annotations.unwrap_or_default(),
+        ca_crt: text("ca.crt"),
+        tls_crt: text("tls.crt"),
+        tls_key: text("tls.key"),
+    }))
+}
+
+/// Sets and removes labels and annotations (`None` removes), leaving everything else alone.
+pub async fn patch_metadata(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    labels: &BTreeMap<String, Option<String>>,
+    annotations: &BTreeMap<String, Option<String>>,
+) -> Result<(), kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let patch = serde_json::json!({ "metadata": { "labels": labels, "annotations": annotations } });
+    api.patch(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await?;
+    Ok(())
+}
+
+/// What a refresh found wrong with a Secret, kept in private state for the next plan, which
+/// plans a replacement and says why.
+#[derive(serde::Serialize, serde::Deserialize, Default, Debug, PartialEq)]
+pub struct DriftNote {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<String>,
+}
+
+impl DriftNote {
+    pub fn decode(bytes: &[u8]) -> DriftNote {
+        serde_json::from_slice(bytes).unwrap_or_default()
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        if self.drift.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(self).unwrap_or_default()
+        }
+    }
 }
 
 /// Deletes the Secret; one already gone counts as deleted.

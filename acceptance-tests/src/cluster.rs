@@ -67,6 +67,37 @@ impl Cluster {
         self.rt.block_on(api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))).expect("patch secret");
     }
 
+    /// Writes a TLS Secret as another tool (cert-manager, a person) would.
+    pub fn create_tls_secret(&self, namespace: &str, name: &str, ca_crt: &str, tls_crt: &str, tls_key: &str) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let data = BTreeMap::from([
+            ("ca.crt".to_string(), ByteString(ca_crt.as_bytes().to_vec())),
+            ("tls.crt".to_string(), ByteString(tls_crt.as_bytes().to_vec())),
+            ("tls.key".to_string(), ByteString(tls_key.as_bytes().to_vec())),
+        ]);
+        let secret = Secret {
+            metadata: kube::api::ObjectMeta { name: Some(name.into()), ..Default::default() },
+            type_: Some("kubernetes.io/tls".into()),
+            data: Some(data),
+            ..Default::default()
+        };
+        self.rt.block_on(api.create(&PostParams::default(), &secret)).expect("create secret");
+    }
+
+    /// Removes one label from a Secret.
+    pub fn remove_secret_label(&self, namespace: &str, name: &str, label: &str) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let patch = serde_json::json!({ "metadata": { "labels": { label: null } } });
+        self.rt.block_on(api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))).expect("patch secret");
+    }
+
+    /// Names of the Secrets in a namespace.
+    pub fn secret_names(&self, namespace: &str) -> Vec<String> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let list = self.rt.block_on(api.list(&Default::default())).expect("list secrets");
+        list.items.into_iter().filter_map(|s| s.metadata.name).collect()
+    }
+
     fn dynamic(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>) -> Api<DynamicObject> {
         let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
         match namespace {

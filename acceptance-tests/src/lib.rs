@@ -4,6 +4,7 @@
 //! `init` runs exactly as it does for users.
 
 pub mod cluster;
+pub mod mtls;
 pub mod wait;
 
 use std::path::{Path, PathBuf};
@@ -97,8 +98,10 @@ impl Run {
         }
     }
 
+    /// Both streams with every run of whitespace collapsed to one space: the CLIs wrap
+    /// diagnostics at the terminal width, so phrases are matched on this.
     pub fn text(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
+        format!("{}\n{}", self.stdout, self.stderr).split_whitespace().collect::<Vec<_>>().join(" ")
     }
 }
 

@@ -16,7 +16,7 @@ use crate::clients::kubernetes::is_conflict;
 use crate::clients::{ClientError, Clients};
 use crate::names::{is_dns1123_label, is_dns1123_subdomain};
 use crate::pki::{self, KeyAlgorithm};
-use crate::tls_secret::{self, TlsFiles, TLS_SECRET_TYPE};
+use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
 
 pub const TYPE_NAME: &str = "meshtls_ca";
 const MAX_VALIDITY_DAYS: i64 = 36_500;
@@ -61,6 +61,42 @@ impl<'a> CaConfig<'a> {
     }
 }
 
+/// Reads a meshtls CA (certificate and key) from its Secret, given the CA's `id`
+/// (`namespace/secret_name`). Errors say which CA and what is wrong with it.
+pub async fn load(client: &kube::Client, ca_id: &str) -> Result<(pki::CaMaterial, pki::CertificateInfo), Diagnostic> {
+    let Some((namespace, name)) = ca_id.split_once('/') else {
+        return Err(Diagnostic::error(
+            "Invalid CA reference",
+            format!("{ca_id:?} is not a CA id of the form `namespace/secret_name`; use meshtls_ca.<name>.id."),
+        ));
+    };
+    let observed = match tls_secret::get(client, namespace, name).await {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            return Err(Diagnostic::error(
+                "CA not found",
+                format!("Secret {ca_id} does not exist. Create the CA first (reference meshtls_ca.<name>.id so Terraform orders them)."),
+            ))
+        }
+        Err(e) => return Err(kube_error("read the CA Secret", namespace, name, &e)),
+    };
+    let (Some(certificate_pem), Some(private_key_pem)) = (observed.tls_crt, observed.tls_key) else {
+        return Err(Diagnostic::error("Not a CA Secret", format!("Secret {ca_id} lacks tls.crt or tls.key.")));
+    };
+    let info =
+        pki::inspect(&certificate_pem).map_err(|e| Diagnostic::error("CA certificate unreadable", format!("Secret {ca_id}: {e}")))?;
+    if !info.is_ca {
+        return Err(Diagnostic::error("Not a CA certificate", format!("The certificate in Secret {ca_id} is not a CA.")));
+    }
+    if !pki::key_matches(&private_key_pem, &info) {
+        return Err(Diagnostic::error(
+            "CA key does not match",
+            format!("tls.key in Secret {ca_id} is not the key of its tls.crt; the CA needs re-creating."),
+        ));
+    }
+    Ok((pki::CaMaterial { certificate_pem, private_key_pem }, info))
+}
+
 /// What the state records about the CA's certificate.
 fn certificate_attributes(state: &mut Value, certificate_pem: &str) -> Result<(), pki::PkiError> {
     let info = pki::inspect(certificate_pem)?;
@@ -77,26 +113,6 @@ fn kube_error(action: &str, namespace: &str, name: &str, e: &kube::Error) -> Dia
 
 fn client_error(e: ClientError) -> Diagnostics {
     Diagnostic::error("Cannot reach the Kubernetes API", format!("{e}. Check the provider's `kubernetes` block or KUBECONFIG.")).into()
-}
-
-/// Private state: what refresh found wrong with the Secret, read back by the next plan.
-#[derive(serde::Serialize, serde::Deserialize, Default)]
-struct Private {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    drift: Vec<String>,
-}
-
-impl Private {
-    fn decode(bytes: &[u8]) -> Private {
-        serde_json::from_slice(bytes).unwrap_or_default()
-    }
-    fn encode(&self) -> Vec<u8> {
-        if self.drift.is_empty() {
-            Vec::new()
-        } else {
-            serde_json::to_vec(self).unwrap_or_default()
-        }
-    }
 }
 
 /// Why the Secret no longer holds what meshtls wrote, if it does not.
@@ -232,7 +248,7 @@ impl Resource for CaResource {
         if request.prior.is_null() {
             return;
         }
-        let private = Private::decode(request.prior_private);
+        let private = DriftNote::decode(request.prior_private);
         if !private.drift.is_empty() {
             let id = request.prior.get("id").as_str().unwrap_or_default();
             plan.diagnostics.push(Diagnostic::warning(
@@ -290,7 +306,7 @@ impl Resource for CaResource {
         };
         let files =
             TlsFiles { ca_crt: issued.certificate_pem.clone(), tls_crt: issued.certificate_pem.clone(), tls_key: issued.private_key_pem };
-        if let Err(e) = tls_secret::create(&client, cfg.namespace, cfg.secret_name, &files, BTreeMap::new()).await {
+        if let Err(e) = tls_secret::create(&client, cfg.namespace, cfg.secret_name, &files, BTreeMap::new(), BTreeMap::new()).await {
             let d = if is_conflict(&e) {
                 Diagnostic::error(
                     "CA Secret already exists",
@@ -352,7 +368,7 @@ impl Resource for CaResource {
             Err(e) => return StateResult::failed(kube_error("read the CA Secret", namespace, secret_name, &e).into()),
         };
         let mut new_state = state.clone();
-        let private = Private { drift: secret_drift(&observed, certificate_pem) };
+        let private = DriftNote { drift: secret_drift(&observed, certificate_pem) };
         if let Some((kind, name)) = issuer_of(state) {
             match cert_manager::secret_of(&client, kind, namespace, name).await {
                 Ok(Some(Some(s))) if s == secret_name => {}

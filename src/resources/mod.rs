@@ -1,6 +1,8 @@
-//! One file per resource type.
+//! One file per resource or data source type.
 
 pub mod ca;
+pub mod certificate;
+pub mod certificate_info;
 
 #[cfg(test)]
 mod docs_tests;

@@ -1,0 +1,274 @@
+//! meshtls_certificate and meshtls_certificate_info against the real CLIs and kube-apiserver.
+
+use std::process::Command;
+
+use meshtls_acceptance_tests::cluster::Cluster;
+use meshtls_acceptance_tests::mtls::{handshake, Identity};
+use meshtls_acceptance_tests::{for_each_cli, provider_block, CliKind, Workspace};
+
+const DB: &str = "yelb-db.yelb.svc.cluster.local";
+const UI: &str = "yelb-ui.yelb.svc.cluster.local";
+
+fn ca_block(name: &str, ns: &str, validity_days: u32) -> String {
+    format!("resource \"meshtls_ca\" \"{name}\" {{\n  namespace     = \"{ns}\"\n  secret_name   = \"{name}\"\n  common_name   = \"{name} CA\"\n  validity_days = {validity_days}\n}}\n")
+}
+
+fn cert_block(name: &str, ca: &str, ns: &str, dns: &str, extra: &str) -> String {
+    format!("resource \"meshtls_certificate\" \"{name}\" {{\n  ca          = meshtls_ca.{ca}.id\n  namespace   = \"{ns}\"\n  secret_name = \"{name}\"\n  dns_names   = [\"{dns}\"]\n  validity_days = 60\n  {extra}\n}}\n")
+}
+
+fn identity(cluster: &Cluster, ns: &str, name: &str) -> Identity {
+    Identity {
+        chain_pem: cluster.secret_text(ns, name, "tls.crt").expect("tls.crt"),
+        key_pem: cluster.secret_text(ns, name, "tls.key").expect("tls.key"),
+    }
+}
+
+fn openssl_verify(ws: &Workspace, ca_pem: &str, leaf_pem: &str) -> bool {
+    let (ca, leaf) = (ws.path().join("verify-ca.crt"), ws.path().join("verify-leaf.crt"));
+    std::fs::write(&ca, ca_pem).expect("write");
+    std::fs::write(&leaf, leaf_pem).expect("write");
+    Command::new("openssl").args(["verify", "-CAfile"]).arg(&ca).arg(&leaf).output().expect("openssl").status.success()
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn certificate_lifecycle() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-cert-{}", cli.name()));
+        let config = format!(
+            "{}\n{}\n{}\ndata \"meshtls_certificate_info\" \"db\" {{\n  pem = meshtls_certificate.db.certificate_pem\n}}\n\noutput \"db_sans\" {{\n  value = data.meshtls_certificate_info.db.dns_names\n}}\n",
+            provider_block(),
+            ca_block("mesh", &ns, 365),
+            cert_block("db", "mesh", &ns, DB, "secret_labels = { team = \"data\" }")
+        );
+        let ws = Workspace::new(cli, &config);
+        ws.ok(&["init", "-input=false"]);
+        ws.ok(&["validate"]);
+        ws.apply();
+
+        // cert-manager's layout: ca.crt is the CA, tls.crt the leaf then the CA, tls.key the key.
+        let secret = cluster.secret(&ns, "db").expect("certificate Secret");
+        assert_eq!(secret.type_.as_deref(), Some("kubernetes.io/tls"));
+        let ca_pem = cluster.secret_text(&ns, "mesh", "tls.crt").expect("CA");
+        assert_eq!(cluster.secret_text(&ns, "db", "ca.crt").as_deref(), Some(ca_pem.as_str()));
+        let chain = cluster.secret_text(&ns, "db", "tls.crt").expect("tls.crt");
+        assert_eq!(chain.matches("BEGIN CERTIFICATE").count(), 2, "tls.crt must hold the leaf and the CA");
+        assert!(chain.ends_with(&ca_pem));
+        assert!(openssl_verify(&ws, &ca_pem, &chain), "openssl must accept the leaf under the CA");
+        let meta = secret.metadata;
+        assert_eq!(meta.labels.as_ref().and_then(|l| l.get("team")).map(String::as_str), Some("data"));
+        assert_eq!(meta.annotations.as_ref().and_then(|a| a.get("meshtls.dev/ca")).cloned(), Some(format!("{ns}/mesh")));
+        let sans = ws.ok(&["output", "-json", "db_sans"]).stdout;
+        assert!(sans.contains(DB), "the info data source must read the SANs: {sans}");
+        assert!(!ws.plan_has_changes().0, "second plan must be empty");
+
+        // Drift: tls.crt swapped for another certificate plans a re-issue that says why.
+        cluster.set_secret_key(&ns, "db", "tls.crt", &ca_pem);
+        let (changes, run) = ws.plan_has_changes();
+        assert!(
+            changes && run.text().contains("Certificate will be re-issued") && run.text().contains("tls.crt does not start with"),
+            "{}",
+            run.text()
+        );
+        ws.apply();
+        assert!(!ws.plan_has_changes().0);
+
+        // Drift: the Secret deleted is re-created; a label removed is restored in place.
+        cluster.delete_secret(&ns, "db");
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("will be created"), "{}", run.text());
+        ws.apply();
+        cluster.remove_secret_label(&ns, "db", "team");
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("updated in-place"), "{}", run.text());
+        ws.apply();
+        assert!(cluster
+            .secret(&ns, "db")
+            .and_then(|s| s.metadata.labels)
+            .is_some_and(|l| l.get("team").map(String::as_str) == Some("data")));
+
+        // Import by namespace/secret_name: the CA is found from the Secret's annotation.
+        ws.ok(&["state", "rm", "meshtls_certificate.db"]);
+        ws.ok(&["import", "-input=false", "meshtls_certificate.db", &format!("{ns}/db")]);
+        ws.apply();
+        assert!(!ws.plan_has_changes().0, "plan after import must be empty");
+
+        // Replacing the CA replaces the certificate it signed.
+        let before = cluster.secret_text(&ns, "db", "ca.crt").expect("ca.crt");
+        let run = ws.ok(&["apply", "-auto-approve", "-input=false", "-replace=meshtls_ca.mesh"]);
+        assert!(run.text().contains("2 added") && run.text().contains("2 destroyed"), "{}", run.text());
+        let after = cluster.secret_text(&ns, "db", "ca.crt").expect("ca.crt");
+        assert_ne!(before, after, "the certificate must be re-issued by the new CA");
+        assert!(openssl_verify(&ws, &after, &cluster.secret_text(&ns, "db", "tls.crt").expect("tls.crt")));
+
+        ws.assert_no_key_material();
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert!(cluster.secret(&ns, "db").is_none() && cluster.secret(&ns, "mesh").is_none());
+    });
+}
+
+/// Renewal: a certificate signed by the CA with 30 days of validity, 29 of them gone, is
+/// imported; with renew_before_days = 7 the next plan re-issues it and says why.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn certificate_renews_inside_its_window() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-renew-{}", cli.name()));
+        let ca_only = format!("{}\n{}", provider_block(), ca_block("mesh", &ns, 365));
+        let ws = Workspace::new(cli, &ca_only);
+        ws.ok(&["init", "-input=false"]);
+        ws.apply();
+
+        let ca_pem = cluster.secret_text(&ns, "mesh", "tls.crt").expect("CA");
+        let ca_key = rcgen::KeyPair::from_pem(&cluster.secret_text(&ns, "mesh", "tls.key").expect("CA key")).expect("CA key");
+        let issuer = rcgen::Issuer::from_ca_cert_pem(&ca_pem, ca_key).expect("issuer");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::new(vec![DB.to_string()]).expect("params");
+        params.distinguished_name.push(rcgen::DnType::CommonName, DB);
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth, rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - std::time::Duration::from_secs(29 * 86400);
+        params.not_after = now + std::time::Duration::from_secs(86400);
+        let leaf = params.signed_by(&key, &issuer).expect("sign");
+        cluster.create_tls_secret(&ns, "db", &ca_pem, &leaf.pem(), &key.serialize_pem());
+
+        let config = format!(
+            "{ca_only}\nresource \"meshtls_certificate\" \"db\" {{\n  ca                = meshtls_ca.mesh.id\n  namespace         = \"{ns}\"\n  secret_name       = \"db\"\n  dns_names         = [\"{DB}\"]\n  validity_days     = 30\n  renew_before_days = 7\n}}\n"
+        );
+        ws.write_config(&config);
+        // Made by another tool, so the Secret does not record its CA: name it in the ID.
+        ws.ok(&["import", "-input=false", "meshtls_certificate.db", &format!("{ns}/db:{ns}/mesh")]);
+        let (changes, run) = ws.plan_has_changes();
+        let text = run.text();
+        assert!(changes && text.contains("inside its renewal window of 7 days"), "{text}");
+        assert!(text.contains("must be replaced") || text.contains("forces replacement"), "{text}");
+        ws.apply();
+        let renewed = cluster.secret_text(&ns, "db", "tls.crt").expect("renewed");
+        assert_ne!(renewed, leaf.pem());
+        let renewed_file = ws.path().join("renewed.crt");
+        std::fs::write(&renewed_file, &renewed).expect("write");
+        // -checkend N succeeds when the certificate is still valid N seconds from now.
+        let still_valid =
+            Command::new("openssl").args(["x509", "-noout", "-checkend", "2000000", "-in"]).arg(&renewed_file).status().expect("openssl");
+        assert!(still_valid.success(), "the renewed certificate must be valid for weeks");
+        assert!(!ws.plan_has_changes().0, "the renewed certificate is outside its window");
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    });
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn certificate_import_refuses_a_foreign_ca() {
+    let cluster = Cluster::connect();
+    let ns = cluster.fresh_namespace("acc-foreign");
+    let config = format!(
+        "{}\n{}\n{}\n{}",
+        provider_block(),
+        ca_block("one", &ns, 365),
+        ca_block("two", &ns, 365),
+        cert_block("db", "one", &ns, DB, "")
+    );
+    let ws = Workspace::new(CliKind::Tofu, &config);
+    ws.ok(&["init", "-input=false"]);
+    ws.apply();
+    ws.ok(&["state", "rm", "meshtls_certificate.db"]);
+    let run = ws.run(&["import", "-input=false", "meshtls_certificate.db", &format!("{ns}/db:{ns}/two")]);
+    assert_ne!(run.code, 0);
+    assert!(run.text().contains("does not chain to the CA") && run.text().contains(&format!("{ns}/two")), "{}", run.text());
+    ws.ok(&["import", "-input=false", "meshtls_certificate.db", &format!("{ns}/db")]);
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn certificate_input_is_checked_at_plan() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-certbad-{}", cli.name()));
+        let bad = format!(
+            "{}\n{}\nresource \"meshtls_certificate\" \"bad\" {{\n  ca                = meshtls_ca.short.id\n  namespace         = \"{ns}\"\n  secret_name       = \"bad\"\n  dns_names         = [\"a.*.yelb.svc\", \"{DB}\", \"{DB}\"]\n  validity_days     = 10\n  renew_before_days = 10\n}}\n",
+            provider_block(),
+            ca_block("short", &ns, 5)
+        );
+        let ws = Workspace::new(cli, &bad);
+        ws.ok(&["init", "-input=false"]);
+        let run = ws.run(&["validate"]);
+        assert_ne!(run.code, 0);
+        let text = run.text();
+        for expected in [
+            "Invalid DNS name",
+            "whole leftmost label",
+            "Duplicate DNS name",
+            "renew_before_days (10) must be shorter than validity_days (10)",
+        ] {
+            assert!(text.contains(expected), "{} lacks {expected:?}:\n{text}", cli.name());
+        }
+        // Valid on its own, but longer than the CA has left: caught at plan, once the CA exists.
+        let outlives = format!(
+            "{}\n{}\nresource \"meshtls_certificate\" \"long\" {{\n  ca            = meshtls_ca.short.id\n  namespace     = \"{ns}\"\n  secret_name   = \"long\"\n  dns_names     = [\"{DB}\"]\n  validity_days = 30\n}}\n",
+            provider_block(),
+            ca_block("short", &ns, 5)
+        );
+        ws.write_config(&format!("{}\n{}", provider_block(), ca_block("short", &ns, 5)));
+        ws.apply();
+        ws.write_config(&outlives);
+        let run = ws.run(&["plan", "-input=false"]);
+        assert_ne!(run.code, 0);
+        assert!(run.text().contains("Certificate would outlive its CA") && run.text().contains("validity_days"), "{}", run.text());
+        ws.write_config(&format!("{}\n{}", provider_block(), ca_block("short", &ns, 5)));
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    });
+}
+
+/// Two certificates from one CA complete a mutual-TLS handshake with hostname checks; a
+/// certificate from another CA is refused.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn issued_certificates_complete_mutual_tls() {
+    let cluster = Cluster::connect();
+    let ns = cluster.fresh_namespace("acc-mtls");
+    let config = format!(
+        "{}\n{}\n{}\n{}\n{}",
+        provider_block(),
+        ca_block("mesh", &ns, 365),
+        ca_block("rogue", &ns, 365),
+        cert_block("db", "mesh", &ns, DB, ""),
+        cert_block("ui", "mesh", &ns, UI, "") + &cert_block("intruder", "rogue", &ns, UI, "")
+    );
+    let ws = Workspace::new(CliKind::Tofu, &config);
+    ws.ok(&["init", "-input=false"]);
+    ws.apply();
+    let ca = cluster.secret_text(&ns, "mesh", "tls.crt").expect("CA");
+    let (db, ui, intruder) = (identity(&cluster, &ns, "db"), identity(&cluster, &ns, "ui"), identity(&cluster, &ns, "intruder"));
+
+    handshake(&db, &ca, &ui, &ca, DB).expect("ui -> db over mutual TLS");
+    let wrong_name = handshake(&db, &ca, &ui, &ca, UI).expect_err("db's certificate does not cover ui's name");
+    assert!(wrong_name.contains("client refused"), "{wrong_name}");
+    let refused = handshake(&db, &ca, &intruder, &ca, DB).expect_err("a client from another CA must be refused");
+    assert!(refused.contains("refused") || refused.contains("read"), "{refused}");
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn hundred_certificates_apply_in_one_run() {
+    let cluster = Cluster::connect();
+    let ns = cluster.fresh_namespace("acc-count");
+    let config = format!(
+        "{}\n{}\nresource \"meshtls_certificate\" \"svc\" {{\n  count       = 100\n  ca          = meshtls_ca.mesh.id\n  namespace   = \"{ns}\"\n  secret_name = \"svc-${{count.index}}\"\n  dns_names   = [\"svc-${{count.index}}.{ns}.svc.cluster.local\"]\n}}\n",
+        provider_block(),
+        ca_block("mesh", &ns, 3650)
+    );
+    let ws = Workspace::new(CliKind::Tofu, &config);
+    ws.ok(&["init", "-input=false"]);
+    let run = ws.apply();
+    assert!(run.text().contains("101 added"), "{}", run.text());
+    let secrets: Vec<String> = cluster.secret_names(&ns).into_iter().filter(|n| n.starts_with("svc-")).collect();
+    assert_eq!(secrets.len(), 100);
+    assert!(!ws.plan_has_changes().0);
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    assert!(cluster.secret_names(&ns).iter().all(|n| !n.starts_with("svc-")));
+}
