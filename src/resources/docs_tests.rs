@@ -56,6 +56,12 @@ fn docs_match_schemas() {
         schema_names(&resource.schema().block, &mut names);
         assert_same(&format!("docs/resources/{short}.md"), names, documented_names(&page(&format!("resources/{short}.md"))));
     }
+    for data_source in provider.data_sources() {
+        let short = data_source.type_name().trim_start_matches("meshtls_");
+        let mut names = BTreeSet::new();
+        schema_names(&data_source.schema().block, &mut names);
+        assert_same(&format!("docs/data-sources/{short}.md"), names, documented_names(&page(&format!("data-sources/{short}.md"))));
+    }
 }
 
 #[test]
