@@ -1,5 +1,6 @@
 //! terraform-provider-meshtls: started by terraform/tofu, never by hand.
 
+mod backends;
 mod cert_manager;
 mod clients;
 mod config;

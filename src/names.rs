@@ -46,6 +46,14 @@ pub fn dns_name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// True when certificate name `pattern` (possibly a `*.` wildcard) covers `host`.
+pub fn dns_name_covers(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host.split_once('.').is_some_and(|(first, rest)| !first.is_empty() && rest == suffix),
+        None => pattern == host,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +76,9 @@ mod tests {
         for bad in ["", "a.*.b", "*", "*.local", "a*.yelb.svc", "Yelb.local", "-a.b", "a..b", "under_score.local"] {
             assert!(dns_name_problem(bad).is_some(), "{bad}");
         }
+        assert!(dns_name_covers("*.yelb.svc.cluster.local", "yelb-db.yelb.svc.cluster.local"));
+        assert!(!dns_name_covers("*.yelb.svc.cluster.local", "a.b.yelb.svc.cluster.local"));
+        assert!(dns_name_covers("yelb-db.yelb.svc.cluster.local", "yelb-db.yelb.svc.cluster.local"));
+        assert!(!dns_name_covers("yelb-ui.yelb.svc.cluster.local", "yelb-db.yelb.svc.cluster.local"));
     }
 }

@@ -29,6 +29,7 @@ impl tfplugin::Provider for MeshTls {
         vec![
             Arc::new(resources::ca::CaResource::new(self.clients.clone())),
             Arc::new(resources::certificate::CertificateResource::new(self.clients.clone())),
+            Arc::new(resources::virtual_node_tls::VirtualNodeTlsResource::new(self.clients.clone())),
         ]
     }
 

@@ -134,6 +134,7 @@ cat > "$env_file" <<ENV
 export KUBECONFIG='$kubeconfig'
 export AWS_ENDPOINT_URL='http://127.0.0.1:$moto_port'
 export AWS_REGION='us-west-2'
+export AWS_DEFAULT_REGION='us-west-2'
 export AWS_ACCESS_KEY_ID='testing'
 export AWS_SECRET_ACCESS_KEY='testing'
 export AWS_EC2_METADATA_DISABLED='true'

@@ -98,6 +98,16 @@ impl Cluster {
         list.items.into_iter().filter_map(|s| s.metadata.name).collect()
     }
 
+    /// Creates or updates any object given as JSON (server-side apply).
+    pub fn apply_object(&self, obj: serde_json::Value) {
+        let api_version = obj["apiVersion"].as_str().expect("apiVersion");
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let kind = obj["kind"].as_str().expect("kind");
+        let name = obj["metadata"]["name"].as_str().expect("name").to_string();
+        let api = self.dynamic(group, version, kind, obj["metadata"]["namespace"].as_str());
+        self.rt.block_on(api.patch(&name, &PatchParams::apply("meshtls-acceptance").force(), &Patch::Apply(&obj))).expect("apply object");
+    }
+
     fn dynamic(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>) -> Api<DynamicObject> {
         let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
         match namespace {

@@ -3,6 +3,7 @@
 //! (see `make testacc`), with the provider installed from a filesystem mirror so that
 //! `init` runs exactly as it does for users.
 
+pub mod appmesh;
 pub mod cluster;
 pub mod mtls;
 pub mod wait;

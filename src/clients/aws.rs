@@ -2,16 +2,14 @@
 //! provider's region, profile and endpoint overrides. `AWS_ENDPOINT_URL` is honoured by the
 //! SDK itself.
 
-// Reached only through the App Mesh and ACM Private CA backends, which resources call
-// on demand.
-#![allow(dead_code)]
-
 use aws_config::BehaviorVersion;
 
 use crate::config::AwsSettings;
 
 pub struct AwsClients {
     pub appmesh: aws_sdk_appmesh::Client,
+    /// For the ACM Private CA backend of `meshtls_ca`.
+    #[allow(dead_code)]
     pub acmpca: aws_sdk_acmpca::Client,
 }
 

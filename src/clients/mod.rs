@@ -13,7 +13,6 @@ use crate::config::Settings;
 pub struct Clients {
     settings: OnceLock<Settings>,
     kube: tokio::sync::OnceCell<kube::Client>,
-    #[allow(dead_code)]
     aws: tokio::sync::OnceCell<aws::AwsClients>,
     stopping: std::sync::atomic::AtomicBool,
 }
@@ -24,7 +23,6 @@ pub enum ClientError {
     NotConfigured,
     #[error("the provider's kubernetes settings are not known until apply")]
     KubernetesUnknown,
-    #[allow(dead_code)]
     #[error("no `aws` block in the provider configuration")]
     AwsNotConfigured,
     #[error(transparent)]
@@ -59,7 +57,6 @@ impl Clients {
         Ok(client.clone())
     }
 
-    #[allow(dead_code)]
     pub async fn aws(&self) -> Result<&aws::AwsClients, ClientError> {
         let settings = self.settings()?;
         let aws_settings = settings.aws.as_ref().ok_or(ClientError::AwsNotConfigured)?;

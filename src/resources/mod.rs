@@ -3,6 +3,7 @@
 pub mod ca;
 pub mod certificate;
 pub mod certificate_info;
+pub mod virtual_node_tls;
 
 #[cfg(test)]
 mod docs_tests;

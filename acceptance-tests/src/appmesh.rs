@@ -1,0 +1,29 @@
+//! App Mesh API fixtures (through boto3 against moto) for scenarios that need both sides.
+
+use std::process::Command;
+
+use crate::{env, repo_root};
+
+fn fixture(args: &[&str]) -> String {
+    let out = Command::new(env("MESHTLS_PYTHON"))
+        .arg(repo_root().join("acceptance-tests/env/appmesh_fixture.py"))
+        .args(args)
+        .env("AWS_DEFAULT_REGION", env("AWS_REGION"))
+        .output()
+        .expect("appmesh fixture");
+    assert!(out.status.success(), "appmesh_fixture {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn create_node(mesh: &str, node: &str, hostname: &str) {
+    fixture(&["create", mesh, node, hostname]);
+}
+
+/// The node's spec as JSON, keys sorted, for comparing before and after.
+pub fn node_spec(mesh: &str, node: &str) -> serde_json::Value {
+    serde_json::from_str(&fixture(&["spec", mesh, node])).expect("spec JSON")
+}
+
+pub fn disable_tls(mesh: &str, node: &str) {
+    fixture(&["disable-tls", mesh, node]);
+}

@@ -1,0 +1,197 @@
+//! meshtls_virtual_node_tls on both sides: the VirtualNode object in kube-apiserver and the
+//! App Mesh API in moto, with the Deployment's pod template carrying the Secret mount.
+
+use meshtls_acceptance_tests::cluster::Cluster;
+use meshtls_acceptance_tests::{appmesh, env, for_each_cli, Workspace, PROVIDER_ADDRESS};
+use serde_json::json;
+
+const HOST: &str = "yelb-db.yelb.svc.cluster.local";
+
+fn provider(mesh: &str) -> String {
+    format!(
+        "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  mesh_name = \"{mesh}\"\n  kubernetes {{\n    config_path = \"{}\"\n  }}\n  aws {{\n    region = \"{}\"\n    endpoints {{\n      appmesh = \"{}\"\n    }}\n  }}\n}}\n",
+        env("KUBECONFIG"),
+        env("AWS_REGION"),
+        env("AWS_ENDPOINT_URL")
+    )
+}
+
+fn config(mesh: &str, ns: &str, dns_name: &str) -> String {
+    format!(
+        r#"{provider}
+resource "meshtls_ca" "mesh" {{
+  namespace   = "{ns}"
+  common_name = "Mesh CA"
+}}
+
+resource "meshtls_certificate" "db" {{
+  ca          = meshtls_ca.mesh.id
+  namespace   = "{ns}"
+  secret_name = "yelb-tls-db"
+  dns_names   = ["{dns_name}"]
+}}
+
+resource "meshtls_virtual_node_tls" "db" {{
+  virtual_node_name       = "yelb-db_{ns}"
+  certificate_secret      = meshtls_certificate.db.secret_name
+  certificate_fingerprint = meshtls_certificate.db.fingerprint_sha256
+  mount_path              = "/etc/keys/yelb"
+
+  kubernetes {{
+    namespace    = "{ns}"
+    virtual_node = "yelb-db"
+    deployment   = "yelb-db"
+  }}
+
+  listener {{
+    mode = "STRICT"
+    certificate {{
+      file {{
+        certificate_chain = "/etc/keys/yelb/tls.crt"
+        private_key       = "/etc/keys/yelb/tls.key"
+      }}
+    }}
+  }}
+
+  client_policy {{
+    enforce = true
+    trust {{
+      file {{
+        certificate_chain = "/etc/keys/yelb/ca.crt"
+      }}
+    }}
+  }}
+}}
+"#,
+        provider = provider(mesh)
+    )
+}
+
+/// The runbook's starting point: mesh, node and Deployment on the cluster, the same node in
+/// the App Mesh API.
+fn setup(cluster: &Cluster, mesh: &str, ns: &str) {
+    cluster.apply_object(json!({ "apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "Mesh", "metadata": { "name": mesh }, "spec": { "namespaceSelector": { "matchLabels": { "mesh": mesh } } } }));
+    cluster.apply_object(json!({
+        "apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualNode",
+        "metadata": { "name": "yelb-db", "namespace": ns },
+        "spec": {
+            "awsName": format!("yelb-db_{ns}"),
+            "podSelector": { "matchLabels": { "app": "yelb-db" } },
+            "listeners": [{ "portMapping": { "port": 5432, "protocol": "tcp" } }],
+            "serviceDiscovery": { "dns": { "hostname": HOST } },
+            "backends": [{ "virtualService": { "virtualServiceRef": { "name": "redis-server" } } }]
+        }
+    }));
+    cluster.apply_object(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": "yelb-db", "namespace": ns },
+        "spec": {
+            "selector": { "matchLabels": { "app": "yelb-db" } },
+            "template": {
+                "metadata": { "labels": { "app": "yelb-db" }, "annotations": { "team": "data" } },
+                "spec": { "containers": [{ "name": "db", "image": "postgres:16" }] }
+            }
+        }
+    }));
+    appmesh::create_node(mesh, &format!("yelb-db_{ns}"), HOST);
+}
+
+fn vn(cluster: &Cluster, ns: &str) -> serde_json::Value {
+    cluster.object("appmesh.k8s.aws", "v1beta2", "VirtualNode", Some(ns), "yelb-db").expect("VirtualNode")["spec"].clone()
+}
+
+fn pod_annotations(cluster: &Cluster, ns: &str) -> serde_json::Value {
+    cluster.object("apps", "v1", "Deployment", Some(ns), "yelb-db").expect("Deployment")["spec"]["template"]["metadata"]["annotations"]
+        .clone()
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn virtual_node_tls_on_both_sides() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-vn-{}", cli.name()));
+        let mesh = format!("{ns}-mesh");
+        let node = format!("yelb-db_{ns}");
+        setup(&cluster, &mesh, &ns);
+        let (vn_before, api_before, pods_before) = (vn(&cluster, &ns), appmesh::node_spec(&mesh, &node), pod_annotations(&cluster, &ns));
+
+        let ws = Workspace::new(cli, &config(&mesh, &ns, HOST));
+        ws.ok(&["init", "-input=false"]);
+        ws.apply();
+
+        let spec = vn(&cluster, &ns);
+        assert_eq!(spec["listeners"][0]["tls"]["mode"], "STRICT");
+        assert_eq!(spec["listeners"][0]["tls"]["certificate"]["file"]["certificateChain"], "/etc/keys/yelb/tls.crt");
+        assert_eq!(
+            spec["backendDefaults"]["clientPolicy"]["tls"]["validation"]["trust"]["file"]["certificateChain"],
+            "/etc/keys/yelb/ca.crt"
+        );
+        assert_eq!(spec["listeners"][0]["portMapping"]["port"], 5432, "the rest of the node is untouched");
+        let api = appmesh::node_spec(&mesh, &node);
+        assert_eq!(api["listeners"][0]["tls"]["mode"], "STRICT");
+        assert_eq!(
+            api["listeners"][0]["healthCheck"], api_before["listeners"][0]["healthCheck"],
+            "UpdateVirtualNode must keep the other fields"
+        );
+        assert_eq!(api["backends"], api_before["backends"]);
+        let pods = pod_annotations(&cluster, &ns);
+        assert_eq!(pods["appmesh.k8s.aws/secretMounts"], "yelb-tls-db:/etc/keys/yelb");
+        assert_eq!(pods["team"], "data");
+        let fingerprint = pods["meshtls.dev/certificate-fingerprint"].as_str().expect("fingerprint annotation").to_string();
+        assert!(!ws.plan_has_changes().0, "second plan must be empty");
+
+        // Drift on the App Mesh API side shows in plan, names the side, and apply restores it.
+        appmesh::disable_tls(&mesh, &node);
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("api_status") && run.text().contains("listener TLS is missing"), "{}", run.text());
+        ws.apply();
+        assert_eq!(appmesh::node_spec(&mesh, &node)["listeners"][0]["tls"]["mode"], "STRICT");
+        assert!(!ws.plan_has_changes().0);
+
+        // Drift on the cluster side: the VirtualNode's listener TLS removed by hand.
+        let mut obj = cluster.object("appmesh.k8s.aws", "v1beta2", "VirtualNode", Some(&ns), "yelb-db").expect("VirtualNode");
+        obj["spec"]["listeners"][0].as_object_mut().expect("listener").remove("tls");
+        obj["metadata"] = json!({ "name": "yelb-db", "namespace": ns });
+        obj.as_object_mut().expect("object").remove("status");
+        cluster.apply_object(obj);
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("cluster_status") && run.text().contains("drifted"), "{}", run.text());
+        ws.apply();
+        assert_eq!(vn(&cluster, &ns)["listeners"][0]["tls"]["mode"], "STRICT");
+        assert!(!ws.plan_has_changes().0);
+
+        // Re-issuing the certificate changes the pod template's fingerprint in the same apply.
+        ws.ok(&["apply", "-auto-approve", "-input=false", "-replace=meshtls_certificate.db"]);
+        let rotated = pod_annotations(&cluster, &ns)["meshtls.dev/certificate-fingerprint"].as_str().expect("fingerprint").to_string();
+        assert_ne!(rotated, fingerprint, "a re-issued certificate must roll the pods");
+        assert!(!ws.plan_has_changes().0);
+
+        ws.assert_no_key_material();
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert_eq!(vn(&cluster, &ns), vn_before, "destroy must leave the VirtualNode as setup made it");
+        assert_eq!(appmesh::node_spec(&mesh, &node), api_before, "destroy must leave the App Mesh node as setup made it");
+        assert_eq!(pod_annotations(&cluster, &ns), pods_before, "destroy must leave the pod template as setup made it");
+    });
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn certificate_must_cover_the_node_hostname() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-vnhost-{}", cli.name()));
+        let mesh = format!("{ns}-mesh");
+        setup(&cluster, &mesh, &ns);
+        let wrong = "yelb-ui.yelb.svc.cluster.local";
+        let ws = Workspace::new(cli, &config(&mesh, &ns, wrong));
+        ws.ok(&["init", "-input=false"]);
+        // The certificate exists before the node's TLS is planned against it.
+        ws.ok(&["apply", "-auto-approve", "-input=false", "-target=meshtls_certificate.db"]);
+        let run = ws.run(&["plan", "-input=false"]);
+        assert_ne!(run.code, 0, "plan must fail");
+        let text = run.text();
+        assert!(text.contains("Certificate does not cover the node's hostname") && text.contains(wrong) && text.contains(HOST), "{text}");
+        ws.ok(&["destroy", "-auto-approve", "-input=false", "-target=meshtls_ca.mesh"]);
+    });
+}

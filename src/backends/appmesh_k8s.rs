@@ -1,0 +1,182 @@
+//! The cluster side of an App Mesh virtual node: the `VirtualNode` custom resource, changed
+//! by read-modify-replace with optimistic concurrency (a 409 is retried), and the Deployment
+//! whose pod template tells the injector which Secret to mount into Envoy.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::Api;
+use serde_json::Value as Json;
+
+use super::appmesh_api::pick_listener;
+use super::model::{crd, NodeTls};
+use super::{with_retries, MeshSide, NodeView, SideError};
+use crate::clients::kubernetes::{is_conflict, is_not_found};
+
+pub const SIDE: &str = "cluster";
+/// The App Mesh injector mounts `<secret>:<path>` pairs from this pod annotation into Envoy.
+pub const SECRET_MOUNTS_ANNOTATION: &str = "appmesh.k8s.aws/secretMounts";
+/// Changes with the mounted certificate, so a renewal rolls the pods and Envoy reloads.
+pub const FINGERPRINT_ANNOTATION: &str = "meshtls.dev/certificate-fingerprint";
+
+pub struct ClusterVirtualNode {
+    pub client: kube::Client,
+    pub namespace: String,
+    pub name: String,
+}
+
+fn api(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("appmesh.k8s.aws", "v1beta2", "VirtualNode"));
+    Api::namespaced_with(client.clone(), namespace, &resource)
+}
+
+fn kube_error(what: &str, e: kube::Error) -> SideError {
+    SideError::Api { side: SIDE, message: format!("{what}: {}", if is_conflict(&e) { format!("Conflict: {e}") } else { e.to_string() }) }
+}
+
+fn retryable(e: &SideError) -> bool {
+    matches!(e, SideError::Api { message, .. } if message.contains("Conflict") || message.contains("429"))
+}
+
+fn listener_ports(spec: &Json) -> Vec<Option<i64>> {
+    spec.get("listeners")
+        .and_then(Json::as_array)
+        .map(|ls| ls.iter().map(|l| l.pointer("/portMapping/port").and_then(Json::as_i64)).collect())
+        .unwrap_or_default()
+}
+
+/// Sets or removes `obj[key]`, creating the object on the way in and dropping it when the
+/// removal leaves it empty.
+fn set_or_remove(parent: &mut Json, path: &[&str], value: Option<Json>) {
+    let Some((last, init)) = path.split_last() else { return };
+    if init.is_empty() {
+        if let Some(map) = parent.as_object_mut() {
+            match value {
+                Some(v) => {
+                    map.insert((*last).to_string(), v);
+                }
+                None => {
+                    map.remove(*last);
+                }
+            }
+        }
+        return;
+    }
+    let Some(map) = parent.as_object_mut() else { return };
+    if value.is_none() && !map.contains_key(init[0]) {
+        return;
+    }
+    let child = map.entry(init[0].to_string()).or_insert_with(|| Json::Object(Default::default()));
+    let mut rest: Vec<&str> = init[1..].to_vec();
+    rest.push(last);
+    set_or_remove(child, &rest, value);
+    if child.as_object().is_some_and(|m| m.is_empty()) {
+        map.remove(init[0]);
+    }
+}
+
+impl ClusterVirtualNode {
+    fn what(&self) -> String {
+        format!("VirtualNode {}/{}", self.namespace, self.name)
+    }
+
+    async fn get(&self) -> Result<DynamicObject, SideError> {
+        match api(&self.client, &self.namespace).get_opt(&self.name).await {
+            Ok(Some(o)) => Ok(o),
+            Ok(None) => Err(SideError::NotFound { side: SIDE, what: self.what() }),
+            Err(e) => Err(kube_error(&format!("reading {}", self.what()), e)),
+        }
+    }
+}
+
+#[async_trait]
+impl MeshSide for ClusterVirtualNode {
+    fn name(&self) -> &'static str {
+        SIDE
+    }
+
+    async fn read(&self, port: Option<i64>) -> Result<NodeView, SideError> {
+        let obj = with_retries(|| self.get(), retryable).await?;
+        let spec = obj.data.get("spec").cloned().unwrap_or(Json::Null);
+        let idx = pick_listener(&listener_ports(&spec), port, SIDE)?;
+        let tls = NodeTls {
+            listener: spec.pointer(&format!("/listeners/{idx}/tls")).and_then(crd::parse_listener_tls),
+            client_policy: spec.pointer("/backendDefaults/clientPolicy/tls").and_then(crd::parse_client_policy_tls),
+        };
+        let hostname = spec.pointer("/serviceDiscovery/dns/hostname").and_then(Json::as_str).map(str::to_string);
+        Ok(NodeView { tls, hostname })
+    }
+
+    async fn write(&self, port: Option<i64>, tls: &NodeTls) -> Result<(), SideError> {
+        with_retries(
+            || async {
+                let mut obj = self.get().await?;
+                let spec = obj
+                    .data
+                    .get_mut("spec")
+                    .ok_or_else(|| SideError::Api { side: SIDE, message: format!("{} has no spec", self.what()) })?;
+                let idx = pick_listener(&listener_ports(spec), port, SIDE)?;
+                if let Some(listener) = spec.pointer_mut(&format!("/listeners/{idx}")) {
+                    set_or_remove(listener, &["tls"], tls.listener.as_ref().map(crd::listener_tls));
+                }
+                set_or_remove(spec, &["backendDefaults", "clientPolicy", "tls"], tls.client_policy.as_ref().map(crd::client_policy_tls));
+                // The object carries its resourceVersion: a concurrent change makes this a 409,
+                // and the whole read-modify-write runs again.
+                let name = self.name.clone();
+                api(&self.client, &self.namespace)
+                    .replace(&name, &PostParams { field_manager: Some("meshtls".into()), ..Default::default() }, &obj)
+                    .await
+                    .map_err(|e| kube_error(&format!("updating {}", self.what()), e))?;
+                Ok(())
+            },
+            retryable,
+        )
+        .await
+    }
+}
+
+/// The pod-template annotations of a Deployment; `Ok(None)` when it does not exist.
+pub async fn pod_annotations(
+    client: &kube::Client,
+    namespace: &str,
+    deployment: &str,
+) -> Result<Option<BTreeMap<String, String>>, kube::Error> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    Ok(api.get_opt(deployment).await?.map(|d| d.spec.and_then(|s| s.template.metadata).and_then(|m| m.annotations).unwrap_or_default()))
+}
+
+/// Sets (Some) or removes (None) pod-template annotations with a merge patch, touching nothing
+/// else in the Deployment.
+pub async fn patch_pod_annotations(
+    client: &kube::Client,
+    namespace: &str,
+    deployment: &str,
+    changes: &BTreeMap<String, Option<String>>,
+) -> Result<(), kube::Error> {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let patch = serde_json::json!({ "spec": { "template": { "metadata": { "annotations": changes } } } });
+    match api.patch(deployment, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Err(e) if is_not_found(&e) && changes.values().all(Option::is_none) => Ok(()),
+        other => other.map(|_| ()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removal_drops_parents_it_emptied_and_keeps_others() {
+        let mut spec = serde_json::json!({ "listeners": [] });
+        set_or_remove(&mut spec, &["backendDefaults", "clientPolicy", "tls"], Some(serde_json::json!({ "enforce": true })));
+        assert_eq!(spec["backendDefaults"]["clientPolicy"]["tls"]["enforce"], true);
+        set_or_remove(&mut spec, &["backendDefaults", "clientPolicy", "tls"], None);
+        assert_eq!(spec, serde_json::json!({ "listeners": [] }));
+
+        let mut kept = serde_json::json!({ "backendDefaults": { "clientPolicy": { "tls": {}, "other": 1 } } });
+        set_or_remove(&mut kept, &["backendDefaults", "clientPolicy", "tls"], None);
+        assert_eq!(kept, serde_json::json!({ "backendDefaults": { "clientPolicy": { "other": 1 } } }));
+    }
+}

@@ -1,0 +1,56 @@
+//! Mesh backends. A mesh's TLS settings live on one or more "sides" (App Mesh: the cluster's
+//! VirtualNode objects and the App Mesh API); each side is a thin module behind [`MeshSide`],
+//! so another mesh can be added without touching certificates or Secrets.
+
+pub mod appmesh_api;
+pub mod appmesh_k8s;
+pub mod model;
+
+use async_trait::async_trait;
+
+use model::NodeTls;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SideError {
+    #[error("{what} not found on the {side}")]
+    NotFound { side: &'static str, what: String },
+    #[error("{side}: {message}")]
+    Api { side: &'static str, message: String },
+    #[error("{side}: the node has {count} listeners; set listener.port to choose one")]
+    AmbiguousListener { side: &'static str, count: usize },
+    #[error("{side}: the node has no listener{port}", port = .port.map(|p| format!(" on port {p}")).unwrap_or_default())]
+    NoListener { side: &'static str, port: Option<i64> },
+}
+
+/// What a side holds for one node: its TLS settings and its service-discovery hostname.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeView {
+    pub tls: NodeTls,
+    pub hostname: Option<String>,
+}
+
+/// One place a mesh keeps a node's TLS settings.
+#[async_trait]
+pub trait MeshSide: Send + Sync {
+    /// Shown to users: "cluster" or "App Mesh API".
+    fn name(&self) -> &'static str;
+    /// Reads the node; the listener is the one on `port`, or the only one.
+    async fn read(&self, port: Option<i64>) -> Result<NodeView, SideError>;
+    /// Sets the TLS fields to `tls` (None parts are removed) and leaves everything else.
+    async fn write(&self, port: Option<i64>, tls: &NodeTls) -> Result<(), SideError>;
+}
+
+/// Runs `op` again on conflicts and throttling, with bounded exponential backoff.
+pub async fn with_retries<T, F, Fut>(mut op: F, retryable: impl Fn(&SideError) -> bool) -> Result<T, SideError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SideError>>,
+{
+    use backon::{ExponentialBuilder, Retryable};
+    let policy = ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(100))
+        .with_max_delay(std::time::Duration::from_secs(5))
+        .with_max_times(6)
+        .with_jitter();
+    (|| op()).retry(policy).when(|e| retryable(e)).notify(|e, d| tracing::info!(error = %e, delay = ?d, "retrying")).await
+}
