@@ -2,7 +2,9 @@
 
 moto answers App Mesh with timestamps as strings ("22/11/2026, 20:25:36") and absent fields
 as JSON null; AWS sends epoch seconds and omits absent fields, and aws-sdk-rust rejects the
-former. This middleware fixes both on the way out. It belongs to the test environment only:
+former. moto also reports a missing mesh or node as a 400 "VirtualNodeNotFound" (or
+"MeshNotFound"); AWS answers 404 NotFoundException. This middleware fixes all three on the
+way out. It belongs to the test environment only:
 the provider talks to real AWS exactly as it talks to this.
 """
 import argparse
@@ -57,13 +59,20 @@ class AppMeshWireFormat:
             return lambda _data: None
 
         body = b"".join(self.app(environ, capture))
+        status, headers = captured["status"], captured["headers"]
         try:
-            body = json.dumps(normalise(json.loads(body))).encode()
+            doc = normalise(json.loads(body))
+            error_type = dict((k.lower(), v) for k, v in headers).get("x-amzn-errortype", "")
+            if status.startswith("400") and error_type.endswith("NotFound"):
+                status = "404 NOT FOUND"
+                headers = [(k, "NotFoundException" if k.lower() == "x-amzn-errortype" else v) for k, v in headers]
+                doc["__type"] = "NotFoundException"
+            body = json.dumps(doc).encode()
         except ValueError:
             pass
-        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers = [(k, v) for k, v in headers if k.lower() not in ("content-length", "status")]
         headers.append(("Content-Length", str(len(body))))
-        start_response(captured["status"], headers)
+        start_response(status, headers)
         return [body]
 
 

@@ -167,6 +167,14 @@ fn virtual_node_tls_on_both_sides() {
         assert_ne!(rotated, fingerprint, "a re-issued certificate must roll the pods");
         assert!(!ws.plan_has_changes().0);
 
+        // Import by mesh/virtual_node/namespace/name reads the TLS settings back.
+        ws.ok(&["state", "rm", "meshtls_virtual_node_tls.db"]);
+        ws.ok(&["import", "-input=false", "meshtls_virtual_node_tls.db", &format!("{mesh}/{node}/{ns}/yelb-db")]);
+        let state = ws.state_json();
+        assert!(state.contains("/etc/keys/yelb/tls.crt") && state.contains("STRICT"), "imported state lacks the TLS settings");
+        ws.apply();
+        assert!(!ws.plan_has_changes().0, "plan after import and apply must be empty");
+
         ws.assert_no_key_material();
         ws.ok(&["destroy", "-auto-approve", "-input=false"]);
         assert_eq!(vn(&cluster, &ns), vn_before, "destroy must leave the VirtualNode as setup made it");
@@ -193,5 +201,55 @@ fn certificate_must_cover_the_node_hostname() {
         let text = run.text();
         assert!(text.contains("Certificate does not cover the node's hostname") && text.contains(wrong) && text.contains(HOST), "{text}");
         ws.ok(&["destroy", "-auto-approve", "-input=false", "-target=meshtls_ca.mesh"]);
+    });
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn virtual_node_tls_checks_at_plan() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-vncheck-{}", cli.name()));
+        let mesh = format!("{ns}-mesh");
+        setup(&cluster, &mesh, &ns);
+        let node_block = |name: &str, mode: &str, certificate: bool| {
+            let cert = if certificate {
+                "certificate {\n      file {\n        certificate_chain = \"/k/tls.crt\"\n        private_key = \"/k/tls.key\"\n      }\n    }"
+            } else {
+                ""
+            };
+            format!("{}\nresource \"meshtls_virtual_node_tls\" \"db\" {{\n  virtual_node_name = \"{name}\"\n  listener {{\n    mode = \"{mode}\"\n    {cert}\n  }}\n}}\n", provider(&mesh))
+        };
+
+        // STRICT without a certificate is refused at validate.
+        let ws = Workspace::new(cli, &node_block(&format!("yelb-db_{ns}"), "STRICT", false));
+        ws.ok(&["init", "-input=false"]);
+        let run = ws.run(&["validate"]);
+        assert!(run.code != 0 && run.text().contains("STRICT needs a certificate"), "{}", run.text());
+
+        // A node that does not exist is an error naming the mesh, the node and the side.
+        ws.write_config(&node_block("no-such-node", "STRICT", true));
+        let run = ws.run(&["plan", "-input=false"]);
+        assert!(run.code != 0, "plan must fail");
+        let text = run.text();
+        assert!(
+            text.contains("Virtual node not found")
+                && text.contains("no-such-node")
+                && text.contains(&mesh)
+                && text.contains("App Mesh API"),
+            "{text}"
+        );
+
+        // DISABLED then STRICT in one step: allowed, with a warning recommending PERMISSIVE.
+        ws.write_config(&node_block(&format!("yelb-db_{ns}"), "DISABLED", true));
+        ws.apply();
+        ws.write_config(&node_block(&format!("yelb-db_{ns}"), "STRICT", true));
+        let (changes, run) = ws.plan_has_changes();
+        assert!(
+            changes && run.text().contains("DISABLED to STRICT in one step") && run.text().contains("PERMISSIVE first"),
+            "{}",
+            run.text()
+        );
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
     });
 }

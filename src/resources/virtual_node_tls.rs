@@ -453,6 +453,32 @@ impl Resource for VirtualNodeTlsResource {
             );
         }
 
+        // The node must exist on every managed side: checked here, so a typo never reaches
+        // apply. Its hostname comes from the first side that has one.
+        let port = request.config.get("listener").get("port").as_i64();
+        let mut hostname = None;
+        if !self.clients.cluster_unknown() {
+            if let Ok((cluster, api)) = self.sides(&plan.planned).await {
+                let sides = [
+                    (cluster.as_ref().map(|c| c as &dyn MeshSide), AttributePath::attrs(&["kubernetes", "virtual_node"])),
+                    (api.as_ref().map(|a| a as &dyn MeshSide), AttributePath::attrs(&["virtual_node_name"])),
+                ];
+                for (side, path) in sides {
+                    let Some(side) = side else { continue };
+                    match side.read(port).await {
+                        Ok(view) => hostname = hostname.or(view.hostname),
+                        Err(e @ SideError::NotFound { .. }) => {
+                            plan.diagnostics.error_at(path, "Virtual node not found", format!("{e}. Create it first, or fix the name."))
+                        }
+                        Err(e @ (SideError::AmbiguousListener { .. } | SideError::NoListener { .. })) => {
+                            plan.diagnostics.error_at(AttributePath::attrs(&["listener", "port"]), "Which listener?", e.to_string())
+                        }
+                        Err(e) => plan.diagnostics.push(Diagnostic::warning(format!("Could not read the {}", side.name()), e.to_string())),
+                    }
+                }
+            }
+        }
+
         // The mounted certificate: its fingerprint (so a renewal rolls the pods) and whether it
         // covers the node's hostname.
         let fingerprint_from_config = !request.config.get("certificate_fingerprint").is_null();
@@ -475,11 +501,6 @@ impl Resource for VirtualNodeTlsResource {
         if !fingerprint_from_config {
             plan.planned.set("certificate_fingerprint", info.fingerprint_sha256.clone().into());
         }
-        let hostname = match self.sides(request.config).await {
-            Ok((Some(c), _)) => c.read(request.config.get("listener").get("port").as_i64()).await.ok().and_then(|v| v.hostname),
-            Ok((None, Some(a))) => a.read(request.config.get("listener").get("port").as_i64()).await.ok().and_then(|v| v.hostname),
-            _ => None,
-        };
         if let Some(host) = hostname {
             if !info.dns_names.iter().any(|n| crate::names::dns_name_covers(n, &host)) {
                 plan.diagnostics.error_at(
