@@ -30,6 +30,8 @@ impl tfplugin::Provider for MeshTls {
             Arc::new(resources::ca::CaResource::new(self.clients.clone())),
             Arc::new(resources::certificate::CertificateResource::new(self.clients.clone())),
             Arc::new(resources::virtual_node_tls::VirtualNodeTlsResource::new(self.clients.clone())),
+            Arc::new(resources::gateway::GatewayResource::new(self.clients.clone())),
+            Arc::new(resources::nlb_service::NlbServiceResource::new(self.clients.clone())),
         ]
     }
 

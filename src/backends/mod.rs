@@ -3,6 +3,7 @@
 //! so another mesh can be added without touching certificates or Secrets.
 
 pub mod appmesh_api;
+pub mod appmesh_gateway;
 pub mod appmesh_k8s;
 pub mod model;
 

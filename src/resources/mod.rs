@@ -3,6 +3,8 @@
 pub mod ca;
 pub mod certificate;
 pub mod certificate_info;
+pub mod gateway;
+pub mod nlb_service;
 pub mod virtual_node_tls;
 
 #[cfg(test)]

@@ -31,11 +31,11 @@ impl VirtualNodeTlsResource {
     }
 }
 
-fn single(name: &str, block: Block) -> NestedBlock {
+pub(crate) fn single(name: &str, block: Block) -> NestedBlock {
     NestedBlock::new(name, Nesting::Single, block)
 }
 
-fn certificate_block(with_acm: bool) -> Block {
+pub(crate) fn certificate_block(with_acm: bool) -> Block {
     let mut b = Block::new("Where Envoy finds its certificate: exactly one of `file`, `sds`, `acm`.")
         .block(single(
             "file",
@@ -64,7 +64,7 @@ fn certificate_block(with_acm: bool) -> Block {
     b
 }
 
-fn trust_block(with_acm: bool) -> Block {
+pub(crate) fn trust_block(with_acm: bool) -> Block {
     let mut b = Block::new("What peers' certificates must chain to: exactly one of `file`, `sds`, `acm`.")
         .block(single(
             "file",
@@ -97,11 +97,11 @@ fn sans_attribute() -> Attribute {
 
 // ---- configuration values to the mesh model ----
 
-fn s(v: &Value, path: &[&str]) -> Option<String> {
+pub(crate) fn s(v: &Value, path: &[&str]) -> Option<String> {
     path.iter().fold(v, |v, p| v.get(p)).as_str().map(str::to_string)
 }
 
-fn strings(v: &Value) -> Vec<String> {
+pub(crate) fn strings(v: &Value) -> Vec<String> {
     v.as_elements().map(|e| e.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()).unwrap_or_default()
 }
 
@@ -118,7 +118,7 @@ fn certificate_of(v: &Value) -> Option<CertificateSource> {
     s(v, &["acm", "certificate_arn"]).map(|certificate_arn| CertificateSource::Acm { certificate_arn })
 }
 
-fn trust_of(v: &Value) -> Option<TrustSource> {
+pub(crate) fn trust_of(v: &Value) -> Option<TrustSource> {
     if let Some(certificate_chain) = s(v, &["file", "certificate_chain"]) {
         return Some(TrustSource::File { certificate_chain });
     }

@@ -1,0 +1,263 @@
+//! `meshtls_gateway`: the TLS-terminating ingress gateway of the mesh (a VirtualGateway, its
+//! GatewayRoutes and its Envoy Deployment), kept true on the cluster and the App Mesh API.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resource, StateResult, Value};
+
+use crate::backends::appmesh_gateway::{self as gw, GatewayRoute, GatewaySpec};
+use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls};
+use crate::clients::Clients;
+use crate::names::{is_dns1123_label, is_dns1123_subdomain};
+use crate::resources::virtual_node_tls::{s, single, trust_block, trust_of, IN_SYNC, NOT_MANAGED};
+
+pub const TYPE_NAME: &str = "meshtls_gateway";
+pub const DEFAULT_ENVOY_IMAGE: &str = "public.ecr.aws/appmesh/aws-appmesh-envoy:v1.29.12.0-prod";
+
+pub struct GatewayResource {
+    clients: Arc<Clients>,
+}
+
+impl GatewayResource {
+    pub fn new(clients: Arc<Clients>) -> Self {
+        GatewayResource { clients }
+    }
+
+    fn aws_configured(&self) -> bool {
+        self.clients.settings().is_ok_and(|s| s.aws.is_some())
+    }
+}
+
+/// The gateway a (known) configuration or state describes.
+fn spec_of(v: &Value) -> Option<GatewaySpec> {
+    let name = s(v, &["name"])?;
+    let namespace = s(v, &["namespace"])?;
+    let mount_path = s(v, &["mount_path"])?;
+    let cp = v.get("client_policy");
+    let routes = v
+        .get("route")
+        .as_elements()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Some(GatewayRoute { name: format!("{name}-route-{i}"), prefix: s(r, &["prefix"])?, virtual_service: s(r, &["virtual_service"])? }))
+        .collect::<Option<Vec<_>>>()?;
+    Some(GatewaySpec {
+        aws_name: s(v, &["aws_name"])?,
+        port: v.get("port").as_i64()?,
+        listener: ListenerTls {
+            mode: s(v, &["tls_mode"])?,
+            certificate: Some(CertificateSource::File { certificate_chain: format!("{mount_path}/tls.crt"), private_key: format!("{mount_path}/tls.key") }),
+            trust: None,
+            subject_alternative_names: Vec::new(),
+        },
+        client_policy: (!cp.is_null()).then(|| ClientPolicyTls {
+            enforce: cp.get("enforce").as_bool().unwrap_or(true),
+            ports: Vec::new(),
+            certificate: None,
+            trust: trust_of(cp.get("trust")),
+            subject_alternative_names: Vec::new(),
+        }),
+        routes,
+        envoy_image: s(v, &["envoy_image"])?,
+        replicas: v.get("replicas").as_i64()?,
+        certificate_secret: s(v, &["certificate_secret"])?,
+        mount_path,
+        name,
+        namespace,
+    })
+}
+
+fn status(drift: Result<Vec<String>, gw::GatewayError>) -> String {
+    match drift {
+        Ok(d) if d.is_empty() => IN_SYNC.to_string(),
+        Ok(d) => format!("drifted: {}", d.join("; ")),
+        Err(e) => format!("drifted: {e}"),
+    }
+}
+
+#[async_trait]
+impl Resource for GatewayResource {
+    fn type_name(&self) -> &'static str {
+        TYPE_NAME
+    }
+
+    fn schema(&self) -> Schema {
+        let route = Block::new("A GatewayRoute: requests whose path starts with `prefix` go to `virtual_service`.")
+            .attribute(Attribute::string("prefix").required().description("Path prefix, e.g. `/`."))
+            .attribute(Attribute::string("virtual_service").required().description("Name of the VirtualService object (in `namespace`) to route to, e.g. `yelb-ui`."));
+        let client_policy = Block::new("TLS the gateway requires of the services it routes to.")
+            .attribute(Attribute::bool("enforce").optional().description("Whether TLS to backends is enforced. Defaults to true."))
+            .block(single("trust", trust_block(true)));
+        Schema::new(
+            0,
+            Block::new("An ingress gateway terminating TLS for the mesh: a VirtualGateway with its GatewayRoutes (on the cluster and in the App Mesh API), the Envoy Deployment with the certificate Secret mounted read-only, and the namespace label `gateway=<name>` that selects the routes.")
+                .attribute(Attribute::string("id").computed().use_state_for_unknown().description("`namespace/name`."))
+                .attribute(Attribute::string("namespace").required().requires_replace().description("Namespace of the gateway's objects."))
+                .attribute(Attribute::string("name").required().requires_replace().description("Name of the VirtualGateway and the Envoy Deployment (pods are labelled `app=<name>`)."))
+                .attribute(Attribute::string("mesh_name").optional().computed().requires_replace().description("App Mesh mesh. Defaults to the provider's `mesh_name`."))
+                .attribute(Attribute::string("aws_name").optional().computed().requires_replace().description("The gateway's App Mesh name. Defaults to `<name>_<namespace>`, as the App Mesh controller names it."))
+                .attribute(Attribute::number("port").default(8443i64).description("Listener port (HTTP). Defaults to 8443."))
+                .attribute(Attribute::string("tls_mode").default("STRICT").description("`STRICT` (default), `PERMISSIVE` or `DISABLED`."))
+                .attribute(Attribute::string("certificate_secret").required().description("TLS Secret served by the gateway, e.g. a `meshtls_certificate`'s `secret_name`."))
+                .attribute(Attribute::string("mount_path").optional().computed().description("Where the Secret is mounted in Envoy. Defaults to `/etc/keys/<name>`."))
+                .attribute(Attribute::string("envoy_image").default(DEFAULT_ENVOY_IMAGE).description("The Envoy image of the gateway Deployment."))
+                .attribute(Attribute::number("replicas").default(1i64).description("Number of gateway pods. Defaults to 1."))
+                .attribute(Attribute::string("cluster_status").computed().description("`in sync`, or what differs on the cluster."))
+                .attribute(Attribute::string("api_status").computed().description("`in sync`, `not managed`, or what differs in the App Mesh API."))
+                .block(single("client_policy", client_policy))
+                .block(NestedBlock::new("route", Nesting::List, route)),
+        )
+    }
+
+    async fn validate(&self, config: &Value) -> Diagnostics {
+        let mut d = Diagnostics::new();
+        let at = |n: &str| AttributePath::attrs(&[n]);
+        if let Some(ns) = config.get("namespace").as_str().filter(|ns| !is_dns1123_label(ns)) {
+            d.error_at(at("namespace"), "Invalid namespace", format!("{ns:?} is not a valid namespace name."));
+        }
+        if let Some(n) = config.get("name").as_str().filter(|n| !is_dns1123_label(n)) {
+            d.error_at(at("name"), "Invalid name", format!("{n:?} is not a valid name: lowercase letters, digits and '-', at most 63 characters."));
+        }
+        if let Some(n) = config.get("certificate_secret").as_str().filter(|n| !is_dns1123_subdomain(n)) {
+            d.error_at(at("certificate_secret"), "Invalid Secret name", format!("{n:?} is not a valid Secret name."));
+        }
+        if let Some(m) = config.get("tls_mode").as_str().filter(|m| !["STRICT", "PERMISSIVE", "DISABLED"].contains(m)) {
+            d.error_at(at("tls_mode"), "Invalid TLS mode", format!("{m:?} is not a TLS mode; use STRICT, PERMISSIVE or DISABLED."));
+        }
+        if let Value::Number(p) = config.get("port") {
+            if !p.as_i64().is_some_and(|p| (1..=65535).contains(&p)) {
+                d.error_at(at("port"), "Invalid port", format!("{p} is not a port number (1 to 65535)."));
+            }
+        }
+        if let Value::Number(r) = config.get("replicas") {
+            if !r.as_i64().is_some_and(|r| r >= 0) {
+                d.error_at(at("replicas"), "Invalid replica count", format!("{r} is not a whole number of replicas."));
+            }
+        }
+        for (i, r) in config.get("route").as_elements().unwrap_or_default().iter().enumerate() {
+            if let Some(p) = r.get("prefix").as_str().filter(|p| !p.starts_with('/')) {
+                d.error_at(AttributePath::attrs(&["route"]).index(i).attr("prefix"), "Invalid prefix", format!("{p:?} must start with '/'."));
+            }
+        }
+        d
+    }
+
+    async fn modify_plan(&self, request: PlanRequest<'_>, plan: &mut Plan) {
+        let (name, namespace) = (s(request.config, &["name"]), s(request.config, &["namespace"]));
+        if request.config.get("mesh_name").is_null() {
+            let mesh = self.clients.settings().ok().and_then(|s| s.mesh_name.known().map(str::to_string));
+            match mesh {
+                Some(m) => plan.planned.set("mesh_name", m.into()),
+                None if self.aws_configured() => plan.diagnostics.error_at(AttributePath::attrs(&["mesh_name"]), "No mesh", "Set mesh_name here or in the provider block."),
+                None => plan.planned.set("mesh_name", Value::Null),
+            }
+        }
+        if request.config.get("aws_name").is_null() {
+            plan.planned.set("aws_name", match (&name, &namespace) {
+                (Some(n), Some(ns)) => format!("{n}_{ns}").into(),
+                _ => Value::Unknown,
+            });
+        }
+        if request.config.get("mount_path").is_null() {
+            plan.planned.set("mount_path", name.as_ref().map_or(Value::Unknown, |n| format!("/etc/keys/{n}").into()));
+        }
+        plan.planned.set("id", match (&namespace, &name) {
+            (Some(ns), Some(n)) => format!("{ns}/{n}").into(),
+            _ => Value::Unknown,
+        });
+        plan.planned.set("cluster_status", IN_SYNC.into());
+        plan.planned.set("api_status", if self.aws_configured() { IN_SYNC } else { NOT_MANAGED }.into());
+    }
+
+    async fn create(&self, planned: &Value, _config: &Value) -> StateResult {
+        self.update(&Value::Null, planned, &Value::Null, &[]).await
+    }
+
+    async fn read(&self, state: &Value, private: &[u8]) -> StateResult {
+        if self.clients.cluster_unknown() {
+            return StateResult::ok(state.clone(), private.to_vec());
+        }
+        let Some(spec) = spec_of(state) else { return StateResult::ok(state.clone(), private.to_vec()) };
+        let client = match self.clients.kube().await {
+            Ok(c) => c,
+            Err(e) => return StateResult { state: state.clone(), private: private.to_vec(), diagnostics: Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into() },
+        };
+        let mut new_state = state.clone();
+        new_state.set("cluster_status", status(gw::drift_cluster(&client, &spec).await).into());
+        if let (true, Some(mesh)) = (self.aws_configured(), s(state, &["mesh_name"])) {
+            if let Ok(aws) = self.clients.aws().await {
+                new_state.set("api_status", status(gw::drift_api(&aws.appmesh, &mesh, &spec).await).into());
+            }
+        }
+        StateResult::ok(new_state, private.to_vec())
+    }
+
+    async fn update(&self, prior: &Value, planned: &Value, _config: &Value, _private: &[u8]) -> StateResult {
+        if self.clients.stopping() {
+            return StateResult::failed(Diagnostic::error("Stopped", "The CLI asked the provider to stop; nothing was changed.").into());
+        }
+        let Some(spec) = spec_of(planned) else {
+            return StateResult::failed(Diagnostic::error("Incomplete configuration", "meshtls_gateway needs known values for every argument at apply time.").into());
+        };
+        let keep = |d: Diagnostics| StateResult { state: if prior.is_null() { Value::Null } else { prior.clone() }, private: Vec::new(), diagnostics: d };
+        let client = match self.clients.kube().await {
+            Ok(c) => c,
+            Err(e) => return keep(Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into()),
+        };
+        let mut state = planned.clone();
+        let mut diagnostics = Diagnostics::new();
+        if let Err(e) = gw::apply_cluster(&client, &spec).await {
+            diagnostics.push(Diagnostic::error("Failed to apply the gateway on the cluster", e.to_string()));
+            state.set("cluster_status", format!("apply failed: {e}").into());
+        }
+        if let (true, Some(mesh)) = (self.aws_configured(), s(planned, &["mesh_name"])) {
+            let result = match self.clients.aws().await {
+                Ok(aws) => gw::apply_api(&aws.appmesh, &mesh, &spec).await,
+                Err(e) => Err(gw::GatewayError(e.to_string())),
+            };
+            if let Err(e) = result {
+                diagnostics.push(Diagnostic::error("Failed to apply the gateway in the App Mesh API", e.to_string()));
+                state.set("api_status", format!("apply failed: {e}").into());
+            }
+        }
+        // Whatever was created is in state, so a failed apply is finished or cleaned up later.
+        StateResult { state, private: Vec::new(), diagnostics }
+    }
+
+    async fn delete(&self, prior: &Value, _private: &[u8]) -> Diagnostics {
+        let Some(spec) = spec_of(prior) else { return Diagnostics::new() };
+        let mut d = Diagnostics::new();
+        match self.clients.kube().await {
+            Ok(client) => {
+                if let Err(e) = gw::delete_cluster(&client, &spec).await {
+                    d.push(Diagnostic::error("Failed to delete the gateway from the cluster", e.to_string()));
+                }
+            }
+            Err(e) => d.push(Diagnostic::error("Cannot reach the Kubernetes API", e.to_string())),
+        }
+        if let (true, Some(mesh)) = (self.aws_configured(), s(prior, &["mesh_name"])) {
+            match self.clients.aws().await {
+                Ok(aws) => {
+                    if let Err(e) = gw::delete_api(&aws.appmesh, &mesh, &spec).await {
+                        d.push(Diagnostic::error("Failed to delete the gateway from the App Mesh API", e.to_string()));
+                    }
+                }
+                Err(e) => d.push(Diagnostic::error("Cannot reach AWS", e.to_string())),
+            }
+        }
+        d
+    }
+
+    async fn import(&self, id: &str) -> StateResult {
+        StateResult::failed(
+            Diagnostic::error(
+                "meshtls_gateway cannot be imported",
+                format!("{id:?}: meshtls_gateway owns every object of the gateway; create it with meshtls (a gateway made by hand should be deleted first, or managed outside Terraform)."),
+            )
+            .into(),
+        )
+    }
+}
