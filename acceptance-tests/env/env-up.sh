@@ -120,12 +120,23 @@ wait_for moto 60 curl -sf "http://127.0.0.1:$moto_port/moto-api/"
 tofu=$(tool tofu)
 terraform=$(tool terraform)
 provider_dir=${MESHTLS_PROVIDER_DIR:-$repo/target/debug}
+# dev_overrides run the freshly built provider with no init; the mirror beside it lets `init`
+# (needed for modules) resolve the provider without a registry.
+mirror=$state/mirror/registry.terraform.io/meshtls/meshtls/0.1.0/linux_amd64
+mkdir -p "$mirror"
+ln -sf "$provider_dir/terraform-provider-meshtls" "$mirror/terraform-provider-meshtls_v0.1.0"
 cat > "$state/cli.tfrc" <<TFRC
 provider_installation {
   dev_overrides {
     "registry.terraform.io/meshtls/meshtls" = "$provider_dir"
   }
-  direct {}
+  filesystem_mirror {
+    path    = "$state/mirror"
+    include = ["registry.terraform.io/meshtls/meshtls"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/meshtls/meshtls"]
+  }
 }
 TFRC
 

@@ -58,7 +58,9 @@ fn kerr(what: &str, e: kube::Error) -> GatewayError {
 
 fn aerr<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, e: SdkError<E>) -> GatewayError {
     match &e {
-        SdkError::ServiceError(s) => GatewayError(format!("App Mesh API: {what}: {} {}", s.err().code().unwrap_or("error"), s.err().message().unwrap_or(""))),
+        SdkError::ServiceError(s) => {
+            GatewayError(format!("App Mesh API: {what}: {} {}", s.err().code().unwrap_or("error"), s.err().message().unwrap_or("")))
+        }
         other => GatewayError(format!("App Mesh API: {what}: {other}")),
     }
 }
@@ -139,7 +141,9 @@ async fn label_namespace(client: &kube::Client, namespace: &str, value: Option<&
 /// Creates or updates every cluster object, and deletes routes that are no longer wanted.
 pub async fn apply_cluster(client: &kube::Client, g: &GatewaySpec) -> Result<(), GatewayError> {
     label_namespace(client, &g.namespace, Some(&g.name)).await.map_err(|e| kerr(&format!("labelling namespace {}", g.namespace), e))?;
-    ssa(&dynamic(client, &g.namespace, "VirtualGateway"), &g.name, &gateway_object(g)).await.map_err(|e| kerr(&format!("VirtualGateway {}/{}", g.namespace, g.name), e))?;
+    ssa(&dynamic(client, &g.namespace, "VirtualGateway"), &g.name, &gateway_object(g))
+        .await
+        .map_err(|e| kerr(&format!("VirtualGateway {}/{}", g.namespace, g.name), e))?;
     let routes = dynamic(client, &g.namespace, "GatewayRoute");
     for r in &g.routes {
         ssa(&routes, &r.name, &route_object(g, r)).await.map_err(|e| kerr(&format!("GatewayRoute {}/{}", g.namespace, r.name), e))?;
@@ -233,7 +237,9 @@ pub async fn delete_cluster(client: &kube::Client, g: &GatewaySpec) -> Result<()
     for name in names {
         delete_ignoring_missing(&routes, &name).await.map_err(|e| kerr(&format!("deleting GatewayRoute {name}"), e))?;
     }
-    delete_ignoring_missing(&dynamic(client, &g.namespace, "VirtualGateway"), &g.name).await.map_err(|e| kerr("deleting VirtualGateway", e))?;
+    delete_ignoring_missing(&dynamic(client, &g.namespace, "VirtualGateway"), &g.name)
+        .await
+        .map_err(|e| kerr("deleting VirtualGateway", e))?;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &g.namespace);
     delete_ignoring_missing(&deployments, &g.name).await.map_err(|e| kerr("deleting Deployment", e))?;
     match label_namespace(client, &g.namespace, None).await {
@@ -251,7 +257,11 @@ fn build_error(e: impl std::fmt::Display) -> GatewayError {
 fn listener_to(l: &ListenerTls) -> Result<am::VirtualGatewayListenerTls, GatewayError> {
     let certificate = match &l.certificate {
         Some(CertificateSource::File { certificate_chain, private_key }) => Some(am::VirtualGatewayListenerTlsCertificate::File(
-            am::VirtualGatewayListenerTlsFileCertificate::builder().certificate_chain(certificate_chain).private_key(private_key).build().map_err(build_error)?,
+            am::VirtualGatewayListenerTlsFileCertificate::builder()
+                .certificate_chain(certificate_chain)
+                .private_key(private_key)
+                .build()
+                .map_err(build_error)?,
         )),
         Some(CertificateSource::Sds { secret_name }) => Some(am::VirtualGatewayListenerTlsCertificate::Sds(
             am::VirtualGatewayListenerTlsSdsCertificate::builder().secret_name(secret_name).build().map_err(build_error)?,
@@ -261,14 +271,22 @@ fn listener_to(l: &ListenerTls) -> Result<am::VirtualGatewayListenerTls, Gateway
         )),
         None => None,
     };
-    am::VirtualGatewayListenerTls::builder().mode(am::VirtualGatewayListenerTlsMode::from(l.mode.as_str())).set_certificate(certificate).build().map_err(build_error)
+    am::VirtualGatewayListenerTls::builder()
+        .mode(am::VirtualGatewayListenerTlsMode::from(l.mode.as_str()))
+        .set_certificate(certificate)
+        .build()
+        .map_err(build_error)
 }
 
 fn listener_from(t: &am::VirtualGatewayListenerTls) -> ListenerTls {
     let certificate = match t.certificate() {
-        Some(am::VirtualGatewayListenerTlsCertificate::File(f)) => Some(CertificateSource::File { certificate_chain: f.certificate_chain.clone(), private_key: f.private_key.clone() }),
+        Some(am::VirtualGatewayListenerTlsCertificate::File(f)) => {
+            Some(CertificateSource::File { certificate_chain: f.certificate_chain.clone(), private_key: f.private_key.clone() })
+        }
         Some(am::VirtualGatewayListenerTlsCertificate::Sds(s)) => Some(CertificateSource::Sds { secret_name: s.secret_name.clone() }),
-        Some(am::VirtualGatewayListenerTlsCertificate::Acm(a)) => Some(CertificateSource::Acm { certificate_arn: a.certificate_arn.clone() }),
+        Some(am::VirtualGatewayListenerTlsCertificate::Acm(a)) => {
+            Some(CertificateSource::Acm { certificate_arn: a.certificate_arn.clone() })
+        }
         _ => None,
     };
     ListenerTls { mode: t.mode().as_str().to_string(), certificate, trust: None, subject_alternative_names: Vec::new() }
@@ -283,7 +301,10 @@ fn client_policy_to(c: &ClientPolicyTls) -> Result<am::VirtualGatewayClientPolic
             am::VirtualGatewayTlsValidationContextSdsTrust::builder().secret_name(secret_name).build().map_err(build_error)?,
         )),
         Some(TrustSource::Acm { certificate_authority_arns }) => Some(am::VirtualGatewayTlsValidationContextTrust::Acm(
-            am::VirtualGatewayTlsValidationContextAcmTrust::builder().set_certificate_authority_arns(Some(certificate_authority_arns.clone())).build().map_err(build_error)?,
+            am::VirtualGatewayTlsValidationContextAcmTrust::builder()
+                .set_certificate_authority_arns(Some(certificate_authority_arns.clone()))
+                .build()
+                .map_err(build_error)?,
         )),
         None => None,
     };
@@ -298,19 +319,37 @@ fn client_policy_from(t: &am::VirtualGatewayClientPolicyTls) -> ClientPolicyTls 
     let trust = t.validation().and_then(|v| v.trust()).and_then(|tr| match tr {
         am::VirtualGatewayTlsValidationContextTrust::File(f) => Some(TrustSource::File { certificate_chain: f.certificate_chain.clone() }),
         am::VirtualGatewayTlsValidationContextTrust::Sds(s) => Some(TrustSource::Sds { secret_name: s.secret_name.clone() }),
-        am::VirtualGatewayTlsValidationContextTrust::Acm(a) => Some(TrustSource::Acm { certificate_authority_arns: a.certificate_authority_arns.clone() }),
+        am::VirtualGatewayTlsValidationContextTrust::Acm(a) => {
+            Some(TrustSource::Acm { certificate_authority_arns: a.certificate_authority_arns.clone() })
+        }
         _ => None,
     });
-    ClientPolicyTls { enforce: t.enforce().unwrap_or(true), ports: t.ports().iter().map(|p| i64::from(*p)).collect(), certificate: None, trust, subject_alternative_names: Vec::new() }
+    ClientPolicyTls {
+        enforce: t.enforce().unwrap_or(true),
+        ports: t.ports().iter().map(|p| i64::from(*p)).collect(),
+        certificate: None,
+        trust,
+        subject_alternative_names: Vec::new(),
+    }
 }
 
 fn gateway_spec(g: &GatewaySpec) -> Result<am::VirtualGatewaySpec, GatewayError> {
     let listener = am::VirtualGatewayListener::builder()
-        .port_mapping(am::VirtualGatewayPortMapping::builder().port(g.port as i32).protocol(am::VirtualGatewayPortProtocol::Http).build().map_err(build_error)?)
+        .port_mapping(
+            am::VirtualGatewayPortMapping::builder()
+                .port(g.port as i32)
+                .protocol(am::VirtualGatewayPortProtocol::Http)
+                .build()
+                .map_err(build_error)?,
+        )
         .tls(listener_to(&g.listener)?)
         .build();
     let defaults = match &g.client_policy {
-        Some(cp) => Some(am::VirtualGatewayBackendDefaults::builder().client_policy(am::VirtualGatewayClientPolicy::builder().tls(client_policy_to(cp)?).build()).build()),
+        Some(cp) => Some(
+            am::VirtualGatewayBackendDefaults::builder()
+                .client_policy(am::VirtualGatewayClientPolicy::builder().tls(client_policy_to(cp)?).build())
+                .build(),
+        ),
         None => None,
     };
     am::VirtualGatewaySpec::builder().listeners(listener).set_backend_defaults(defaults).build().map_err(build_error)
@@ -318,7 +357,12 @@ fn gateway_spec(g: &GatewaySpec) -> Result<am::VirtualGatewaySpec, GatewayError>
 
 fn route_spec(g: &GatewaySpec, r: &GatewayRoute) -> Result<am::GatewayRouteSpec, GatewayError> {
     let target = am::GatewayRouteTarget::builder()
-        .virtual_service(am::GatewayRouteVirtualService::builder().virtual_service_name(g.virtual_service_dns(&r.virtual_service)).build().map_err(build_error)?)
+        .virtual_service(
+            am::GatewayRouteVirtualService::builder()
+                .virtual_service_name(g.virtual_service_dns(&r.virtual_service))
+                .build()
+                .map_err(build_error)?,
+        )
         .build();
     let route = am::HttpGatewayRoute::builder()
         .r#match(am::HttpGatewayRouteMatch::builder().prefix(&r.prefix).build())
@@ -340,28 +384,69 @@ pub async fn apply_api(client: &aws_sdk_appmesh::Client, mesh: &str, g: &Gateway
         Err(e) => return Err(aerr(&format!("DescribeVirtualGateway {} in mesh {mesh}", g.aws_name), e)),
     };
     if exists {
-        client.update_virtual_gateway().mesh_name(mesh).virtual_gateway_name(&g.aws_name).spec(spec).send().await.map_err(|e| aerr("UpdateVirtualGateway", e))?;
+        client
+            .update_virtual_gateway()
+            .mesh_name(mesh)
+            .virtual_gateway_name(&g.aws_name)
+            .spec(spec)
+            .send()
+            .await
+            .map_err(|e| aerr("UpdateVirtualGateway", e))?;
     } else {
-        client.create_virtual_gateway().mesh_name(mesh).virtual_gateway_name(&g.aws_name).spec(spec).send().await.map_err(|e| aerr(&format!("CreateVirtualGateway {} in mesh {mesh}", g.aws_name), e))?;
+        client
+            .create_virtual_gateway()
+            .mesh_name(mesh)
+            .virtual_gateway_name(&g.aws_name)
+            .spec(spec)
+            .send()
+            .await
+            .map_err(|e| aerr(&format!("CreateVirtualGateway {} in mesh {mesh}", g.aws_name), e))?;
     }
     let existing = api_routes(client, mesh, g).await?;
     for r in &g.routes {
         let name = route_aws_name(g, r);
         let spec = route_spec(g, r)?;
         if existing.contains_key(&name) {
-            client.update_gateway_route().mesh_name(mesh).virtual_gateway_name(&g.aws_name).gateway_route_name(&name).spec(spec).send().await.map_err(|e| aerr("UpdateGatewayRoute", e))?;
+            client
+                .update_gateway_route()
+                .mesh_name(mesh)
+                .virtual_gateway_name(&g.aws_name)
+                .gateway_route_name(&name)
+                .spec(spec)
+                .send()
+                .await
+                .map_err(|e| aerr("UpdateGatewayRoute", e))?;
         } else {
-            client.create_gateway_route().mesh_name(mesh).virtual_gateway_name(&g.aws_name).gateway_route_name(&name).spec(spec).send().await.map_err(|e| aerr("CreateGatewayRoute", e))?;
+            client
+                .create_gateway_route()
+                .mesh_name(mesh)
+                .virtual_gateway_name(&g.aws_name)
+                .gateway_route_name(&name)
+                .spec(spec)
+                .send()
+                .await
+                .map_err(|e| aerr("CreateGatewayRoute", e))?;
         }
     }
     for stale in existing.keys().filter(|n| !g.routes.iter().any(|r| &route_aws_name(g, r) == *n)) {
-        client.delete_gateway_route().mesh_name(mesh).virtual_gateway_name(&g.aws_name).gateway_route_name(stale).send().await.map_err(|e| aerr("DeleteGatewayRoute", e))?;
+        client
+            .delete_gateway_route()
+            .mesh_name(mesh)
+            .virtual_gateway_name(&g.aws_name)
+            .gateway_route_name(stale)
+            .send()
+            .await
+            .map_err(|e| aerr("DeleteGatewayRoute", e))?;
     }
     Ok(())
 }
 
 /// Gateway routes of the gateway, by name, with their (prefix, target) pairs.
-async fn api_routes(client: &aws_sdk_appmesh::Client, mesh: &str, g: &GatewaySpec) -> Result<BTreeMap<String, (Option<String>, Option<String>)>, GatewayError> {
+async fn api_routes(
+    client: &aws_sdk_appmesh::Client,
+    mesh: &str,
+    g: &GatewaySpec,
+) -> Result<BTreeMap<String, (Option<String>, Option<String>)>, GatewayError> {
     let list = match client.list_gateway_routes().mesh_name(mesh).virtual_gateway_name(&g.aws_name).send().await {
         Ok(l) => l,
         Err(e) if not_found(&e) => return Ok(BTreeMap::new()),
@@ -369,7 +454,14 @@ async fn api_routes(client: &aws_sdk_appmesh::Client, mesh: &str, g: &GatewaySpe
     };
     let mut out = BTreeMap::new();
     for r in list.gateway_routes {
-        let d = client.describe_gateway_route().mesh_name(mesh).virtual_gateway_name(&g.aws_name).gateway_route_name(&r.gateway_route_name).send().await.map_err(|e| aerr("DescribeGatewayRoute", e))?;
+        let d = client
+            .describe_gateway_route()
+            .mesh_name(mesh)
+            .virtual_gateway_name(&g.aws_name)
+            .gateway_route_name(&r.gateway_route_name)
+            .send()
+            .await
+            .map_err(|e| aerr("DescribeGatewayRoute", e))?;
         let http = d.gateway_route.and_then(|gr| gr.spec).and_then(|s| s.http_route);
         let prefix = http.as_ref().and_then(|h| h.r#match.as_ref()).and_then(|m| m.prefix.clone());
         let target = http.and_then(|h| h.action).and_then(|a| a.target).and_then(|t| t.virtual_service).map(|v| v.virtual_service_name);
@@ -397,7 +489,8 @@ pub async fn drift_api(client: &aws_sdk_appmesh::Client, mesh: &str, g: &Gateway
     if listener.and_then(|l| l.tls.as_ref()).map(listener_from).as_ref() != Some(&want_listener) {
         drift.push("listener TLS differs".into());
     }
-    let have_policy = spec.backend_defaults.as_ref().and_then(|b| b.client_policy.as_ref()).and_then(|c| c.tls.as_ref()).map(client_policy_from);
+    let have_policy =
+        spec.backend_defaults.as_ref().and_then(|b| b.client_policy.as_ref()).and_then(|c| c.tls.as_ref()).map(client_policy_from);
     let want_policy = g.client_policy.clone().map(|c| ClientPolicyTls { certificate: None, subject_alternative_names: Vec::new(), ..c });
     if have_policy != want_policy {
         drift.push("client policy TLS differs".into());
@@ -406,7 +499,10 @@ pub async fn drift_api(client: &aws_sdk_appmesh::Client, mesh: &str, g: &Gateway
     for r in &g.routes {
         match routes.get(&route_aws_name(g, r)) {
             None => drift.push(format!("gateway route {} is missing", route_aws_name(g, r))),
-            Some((prefix, target)) if prefix.as_deref() != Some(&r.prefix) || target.as_deref() != Some(g.virtual_service_dns(&r.virtual_service).as_str()) => {
+            Some((prefix, target))
+                if prefix.as_deref() != Some(&r.prefix)
+                    || target.as_deref() != Some(g.virtual_service_dns(&r.virtual_service).as_str()) =>
+            {
                 drift.push(format!("gateway route {} differs", route_aws_name(g, r)))
             }
             _ => {}

@@ -42,14 +42,23 @@ fn spec_of(v: &Value) -> Option<GatewaySpec> {
         .unwrap_or_default()
         .iter()
         .enumerate()
-        .map(|(i, r)| Some(GatewayRoute { name: format!("{name}-route-{i}"), prefix: s(r, &["prefix"])?, virtual_service: s(r, &["virtual_service"])? }))
+        .map(|(i, r)| {
+            Some(GatewayRoute {
+                name: format!("{name}-route-{i}"),
+                prefix: s(r, &["prefix"])?,
+                virtual_service: s(r, &["virtual_service"])?,
+            })
+        })
         .collect::<Option<Vec<_>>>()?;
     Some(GatewaySpec {
         aws_name: s(v, &["aws_name"])?,
         port: v.get("port").as_i64()?,
         listener: ListenerTls {
             mode: s(v, &["tls_mode"])?,
-            certificate: Some(CertificateSource::File { certificate_chain: format!("{mount_path}/tls.crt"), private_key: format!("{mount_path}/tls.key") }),
+            certificate: Some(CertificateSource::File {
+                certificate_chain: format!("{mount_path}/tls.crt"),
+                private_key: format!("{mount_path}/tls.key"),
+            }),
             trust: None,
             subject_alternative_names: Vec::new(),
         },
@@ -87,7 +96,11 @@ impl Resource for GatewayResource {
     fn schema(&self) -> Schema {
         let route = Block::new("A GatewayRoute: requests whose path starts with `prefix` go to `virtual_service`.")
             .attribute(Attribute::string("prefix").required().description("Path prefix, e.g. `/`."))
-            .attribute(Attribute::string("virtual_service").required().description("Name of the VirtualService object (in `namespace`) to route to, e.g. `yelb-ui`."));
+            .attribute(
+                Attribute::string("virtual_service")
+                    .required()
+                    .description("Name of the VirtualService object (in `namespace`) to route to, e.g. `yelb-ui`."),
+            );
         let client_policy = Block::new("TLS the gateway requires of the services it routes to.")
             .attribute(Attribute::bool("enforce").optional().description("Whether TLS to backends is enforced. Defaults to true."))
             .block(single("trust", trust_block(true)));
@@ -119,7 +132,11 @@ impl Resource for GatewayResource {
             d.error_at(at("namespace"), "Invalid namespace", format!("{ns:?} is not a valid namespace name."));
         }
         if let Some(n) = config.get("name").as_str().filter(|n| !is_dns1123_label(n)) {
-            d.error_at(at("name"), "Invalid name", format!("{n:?} is not a valid name: lowercase letters, digits and '-', at most 63 characters."));
+            d.error_at(
+                at("name"),
+                "Invalid name",
+                format!("{n:?} is not a valid name: lowercase letters, digits and '-', at most 63 characters."),
+            );
         }
         if let Some(n) = config.get("certificate_secret").as_str().filter(|n| !is_dns1123_subdomain(n)) {
             d.error_at(at("certificate_secret"), "Invalid Secret name", format!("{n:?} is not a valid Secret name."));
@@ -139,7 +156,11 @@ impl Resource for GatewayResource {
         }
         for (i, r) in config.get("route").as_elements().unwrap_or_default().iter().enumerate() {
             if let Some(p) = r.get("prefix").as_str().filter(|p| !p.starts_with('/')) {
-                d.error_at(AttributePath::attrs(&["route"]).index(i).attr("prefix"), "Invalid prefix", format!("{p:?} must start with '/'."));
+                d.error_at(
+                    AttributePath::attrs(&["route"]).index(i).attr("prefix"),
+                    "Invalid prefix",
+                    format!("{p:?} must start with '/'."),
+                );
             }
         }
         d
@@ -151,23 +172,33 @@ impl Resource for GatewayResource {
             let mesh = self.clients.settings().ok().and_then(|s| s.mesh_name.known().map(str::to_string));
             match mesh {
                 Some(m) => plan.planned.set("mesh_name", m.into()),
-                None if self.aws_configured() => plan.diagnostics.error_at(AttributePath::attrs(&["mesh_name"]), "No mesh", "Set mesh_name here or in the provider block."),
+                None if self.aws_configured() => plan.diagnostics.error_at(
+                    AttributePath::attrs(&["mesh_name"]),
+                    "No mesh",
+                    "Set mesh_name here or in the provider block.",
+                ),
                 None => plan.planned.set("mesh_name", Value::Null),
             }
         }
         if request.config.get("aws_name").is_null() {
-            plan.planned.set("aws_name", match (&name, &namespace) {
-                (Some(n), Some(ns)) => format!("{n}_{ns}").into(),
-                _ => Value::Unknown,
-            });
+            plan.planned.set(
+                "aws_name",
+                match (&name, &namespace) {
+                    (Some(n), Some(ns)) => format!("{n}_{ns}").into(),
+                    _ => Value::Unknown,
+                },
+            );
         }
         if request.config.get("mount_path").is_null() {
             plan.planned.set("mount_path", name.as_ref().map_or(Value::Unknown, |n| format!("/etc/keys/{n}").into()));
         }
-        plan.planned.set("id", match (&namespace, &name) {
-            (Some(ns), Some(n)) => format!("{ns}/{n}").into(),
-            _ => Value::Unknown,
-        });
+        plan.planned.set(
+            "id",
+            match (&namespace, &name) {
+                (Some(ns), Some(n)) => format!("{ns}/{n}").into(),
+                _ => Value::Unknown,
+            },
+        );
         plan.planned.set("cluster_status", IN_SYNC.into());
         plan.planned.set("api_status", if self.aws_configured() { IN_SYNC } else { NOT_MANAGED }.into());
     }
@@ -183,7 +214,13 @@ impl Resource for GatewayResource {
         let Some(spec) = spec_of(state) else { return StateResult::ok(state.clone(), private.to_vec()) };
         let client = match self.clients.kube().await {
             Ok(c) => c,
-            Err(e) => return StateResult { state: state.clone(), private: private.to_vec(), diagnostics: Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into() },
+            Err(e) => {
+                return StateResult {
+                    state: state.clone(),
+                    private: private.to_vec(),
+                    diagnostics: Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into(),
+                }
+            }
         };
         let mut new_state = state.clone();
         new_state.set("cluster_status", status(gw::drift_cluster(&client, &spec).await).into());
@@ -200,9 +237,16 @@ impl Resource for GatewayResource {
             return StateResult::failed(Diagnostic::error("Stopped", "The CLI asked the provider to stop; nothing was changed.").into());
         }
         let Some(spec) = spec_of(planned) else {
-            return StateResult::failed(Diagnostic::error("Incomplete configuration", "meshtls_gateway needs known values for every argument at apply time.").into());
+            return StateResult::failed(
+                Diagnostic::error("Incomplete configuration", "meshtls_gateway needs known values for every argument at apply time.")
+                    .into(),
+            );
         };
-        let keep = |d: Diagnostics| StateResult { state: if prior.is_null() { Value::Null } else { prior.clone() }, private: Vec::new(), diagnostics: d };
+        let keep = |d: Diagnostics| StateResult {
+            state: if prior.is_null() { Value::Null } else { prior.clone() },
+            private: Vec::new(),
+            diagnostics: d,
+        };
         let client = match self.clients.kube().await {
             Ok(c) => c,
             Err(e) => return keep(Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into()),

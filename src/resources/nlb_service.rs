@@ -110,7 +110,11 @@ impl Resource for NlbServiceResource {
         let at = |n: &str| AttributePath::attrs(&[n]);
         for attr in ["namespace", "name", "gateway"] {
             if let Some(v) = config.get(attr).as_str().filter(|v| !is_dns1123_label(v)) {
-                d.error_at(at(attr), "Invalid name", format!("{v:?} is not a valid {attr}: lowercase letters, digits and '-', at most 63 characters."));
+                d.error_at(
+                    at(attr),
+                    "Invalid name",
+                    format!("{v:?} is not a valid {attr}: lowercase letters, digits and '-', at most 63 characters."),
+                );
             }
         }
         for attr in ["port", "target_port"] {
@@ -127,7 +131,11 @@ impl Resource for NlbServiceResource {
         match config.get("acm_certificate_arn") {
             Value::String(arn) => {
                 if let Some(problem) = acm_arn_problem(arn) {
-                    d.error_at(at("acm_certificate_arn"), "Invalid ACM certificate ARN", format!("{arn:?}: {problem}, e.g. arn:aws:acm:us-west-2:123456789012:certificate/0b1e4c5d-..."));
+                    d.error_at(
+                        at("acm_certificate_arn"),
+                        "Invalid ACM certificate ARN",
+                        format!("{arn:?}: {problem}, e.g. arn:aws:acm:us-west-2:123456789012:certificate/0b1e4c5d-..."),
+                    );
                 }
             }
             Value::Null if termination.unwrap_or("nlb") == "nlb" => d.error_at(
@@ -141,14 +149,15 @@ impl Resource for NlbServiceResource {
     }
 
     async fn modify_plan(&self, request: PlanRequest<'_>, plan: &mut Plan) {
-        plan.planned.set("id", match (s(request.config, &["namespace"]), s(request.config, &["name"])) {
-            (Some(ns), Some(n)) => format!("{ns}/{n}").into(),
-            _ => Value::Unknown,
-        });
-        // The hostname only appears once AWS has provisioned the load balancer.
-        if request.prior.is_null() || request.prior.get("hostname").is_null() {
-            plan.planned.set("hostname", Value::Unknown);
-        }
+        plan.planned.set(
+            "id",
+            match (s(request.config, &["namespace"]), s(request.config, &["name"])) {
+                (Some(ns), Some(n)) => format!("{ns}/{n}").into(),
+                _ => Value::Unknown,
+            },
+        );
+        // Known only after the Service exists; afterwards refresh keeps it current.
+        plan.planned.set("hostname", if request.prior.is_null() { Value::Unknown } else { request.prior.get("hostname").clone() });
     }
 
     async fn create(&self, planned: &Value, _config: &Value) -> StateResult {
@@ -159,16 +168,30 @@ impl Resource for NlbServiceResource {
         if self.clients.cluster_unknown() {
             return StateResult::ok(state.clone(), private.to_vec());
         }
-        let (Some(ns), Some(name)) = (s(state, &["namespace"]), s(state, &["name"])) else { return StateResult::ok(state.clone(), private.to_vec()) };
+        let (Some(ns), Some(name)) = (s(state, &["namespace"]), s(state, &["name"])) else {
+            return StateResult::ok(state.clone(), private.to_vec());
+        };
         let client = match self.clients.kube().await {
             Ok(c) => c,
-            Err(e) => return StateResult { state: state.clone(), private: private.to_vec(), diagnostics: Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into() },
+            Err(e) => {
+                return StateResult {
+                    state: state.clone(),
+                    private: private.to_vec(),
+                    diagnostics: Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into(),
+                }
+            }
         };
         let api: Api<Service> = Api::namespaced(client, &ns);
         let svc = match api.get_opt(&name).await {
             Ok(Some(svc)) => svc,
             Ok(None) => return StateResult::ok(Value::Null, Vec::new()),
-            Err(e) => return StateResult { state: state.clone(), private: private.to_vec(), diagnostics: Diagnostic::error("Failed to read the Service", format!("{ns}/{name}: {e}")).into() },
+            Err(e) => {
+                return StateResult {
+                    state: state.clone(),
+                    private: private.to_vec(),
+                    diagnostics: Diagnostic::error("Failed to read the Service", format!("{ns}/{name}: {e}")).into(),
+                }
+            }
         };
         // Report what the Service is now, so any change made outside Terraform is a diff.
         let mut new_state = state.clone();
@@ -193,7 +216,9 @@ impl Resource for NlbServiceResource {
 
     async fn update(&self, _prior: &Value, planned: &Value, _config: &Value, _private: &[u8]) -> StateResult {
         let (Some(body), Some(ns), Some(name)) = (service_body(planned), s(planned, &["namespace"]), s(planned, &["name"])) else {
-            return StateResult::failed(Diagnostic::error("Incomplete configuration", "meshtls_nlb_service needs known values at apply time.").into());
+            return StateResult::failed(
+                Diagnostic::error("Incomplete configuration", "meshtls_nlb_service needs known values at apply time.").into(),
+            );
         };
         let client = match self.clients.kube().await {
             Ok(c) => c,
@@ -266,7 +291,13 @@ mod tests {
     fn acm_arns_are_checked() {
         assert_eq!(acm_arn_problem("arn:aws:acm:us-west-2:123456789012:certificate/0b1e4c5d-1111-2222-3333-444455556666"), None);
         assert_eq!(acm_arn_problem("arn:aws-us-gov:acm:us-gov-west-1:123456789012:certificate/abc-123"), None);
-        for bad in ["", "arn:aws:iam::123456789012:role/x", "arn:aws:acm:us-west-2:1234:certificate/x", "arn:aws:acm:us-west-2:123456789012:key/x", "arn:aws:acm::123456789012:certificate/x"] {
+        for bad in [
+            "",
+            "arn:aws:iam::123456789012:role/x",
+            "arn:aws:acm:us-west-2:1234:certificate/x",
+            "arn:aws:acm:us-west-2:123456789012:key/x",
+            "arn:aws:acm::123456789012:certificate/x",
+        ] {
             assert!(acm_arn_problem(bad).is_some(), "{bad}");
         }
     }
