@@ -150,7 +150,7 @@ impl Resource for GatewayResource {
             }
         }
         if let Value::Number(r) = config.get("replicas") {
-            if !r.as_i64().is_some_and(|r| r >= 0) {
+            if r.as_i64().is_none_or(|r| r < 0) {
                 d.error_at(at("replicas"), "Invalid replica count", format!("{r} is not a whole number of replicas."));
             }
         }
