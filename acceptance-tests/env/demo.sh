@@ -1,34 +1,34 @@
 #!/usr/bin/env bash
-# Applies the certificate example (a CA and four service certificates) to the running local environment with tofu and prints what was made.
-# The environment stays up until `make demo-down`.
+# The App Mesh TLS runbook in one apply: creates the Yelb fixture, applies examples/yelb with
+# tofu, and prints what each side now holds, each certificate, and a real mutual-TLS
+# handshake between two issued certificates. The environment stays up until `make demo-down`.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 # shellcheck disable=SC1091
 source "$repo/.meshtls-env"
+export AWS_DEFAULT_REGION=$AWS_REGION
+
+echo "== Yelb as the runbook finds it (namespace, mesh, Deployments, Services, VirtualNodes)"
+"$repo/examples/yelb/fixture/apply.sh"
+
+# The configuration keeps its state here, so running the demo again converges.
 work=$repo/target/demo
-# The state in $work is kept, so running the demo again converges instead of colliding with
-# what the previous run created.
-mkdir -p "$work"
-rm -f "$work"/*.tf
-cp "$repo"/examples/resources/meshtls_certificate/*.tf "$work/"
+mkdir -p "$work/yelb" "$work/modules"
+cp "$repo/examples/yelb/main.tf" "$work/yelb/"
+rm -rf "$work/modules/mesh-tls"
+cp -r "$repo/examples/modules/mesh-tls" "$work/modules/"
 
-"$MESHTLS_PYTHON" "$here/kubeapply.py" --kubeconfig "$KUBECONFIG" /dev/stdin <<'YAML'
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: yelb
-YAML
-
-cd "$work"
-# dev_overrides (in TF_CLI_CONFIG_FILE) point at the freshly built provider: no init needed.
-"$TOFU" apply -auto-approve -input=false -no-color
+echo "== tofu apply examples/yelb"
+cd "$work/yelb"
+"$TOFU" init -input=false -no-color >/dev/null
+"$TOFU" apply -auto-approve -input=false -no-color | grep -E '^(Apply complete|Plan:|Error)' || true
 
 echo
 echo "== Summary"
-"$MESHTLS_PYTHON" "$here/summary.py" --kubeconfig "$KUBECONFIG" --namespace yelb \
-  --handshake yelb-tls-db,yelb-tls-ui,yelb-db.yelb.svc.cluster.local
+"$MESHTLS_PYTHON" "$here/summary.py" --kubeconfig "$KUBECONFIG" --namespace yelb --mesh yelb \
+  --handshake yelb-db-tls,yelb-ui-tls,yelb-db.yelb.svc.cluster.local
 echo
 echo "The environment is still running (kube-apiserver, etcd, moto). Use it with:"
-echo "  source $repo/.meshtls-env && cd $work && \$TOFU plan"
+echo "  source $repo/.meshtls-env && cd $work/yelb && \$TOFU plan"
 echo "Stop it with: make demo-down"

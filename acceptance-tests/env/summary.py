@@ -1,5 +1,6 @@
-"""Prints what meshtls made in a namespace: each TLS Secret's certificate and the issuers,
-then runs a real mutual-TLS handshake between two of the issued certificates."""
+"""Prints what meshtls made in a namespace, read from the cluster and the App Mesh API
+themselves: each virtual node's and gateway's TLS mode on both sides, each certificate's names
+and expiry, then a real mutual-TLS handshake between two issued certificates."""
 import argparse
 import base64
 import os
@@ -70,8 +71,29 @@ def main():
     ap.add_argument("--kubeconfig", required=True)
     ap.add_argument("--namespace", required=True)
     ap.add_argument("--handshake", help="SERVER_SECRET,CLIENT_SECRET,SERVER_NAME")
+    ap.add_argument("--mesh", help="App Mesh mesh to compare the cluster objects with")
     args = ap.parse_args()
     cluster = Cluster(args.kubeconfig)
+    if args.mesh:
+        import boto3
+
+        am = boto3.client("appmesh")
+        print("TLS mode (cluster object / App Mesh API):")
+        for kind, plural in (("VirtualNode", "virtualnodes"), ("VirtualGateway", "virtualgateways")):
+            objs = cluster.request("GET", f"/apis/appmesh.k8s.aws/v1beta2/namespaces/{args.namespace}/{plural}")
+            for o in objs.get("items", []):
+                spec = o["spec"]
+                k8s_mode = (spec.get("listeners") or [{}])[0].get("tls", {}).get("mode", "none")
+                try:
+                    if kind == "VirtualNode":
+                        api = am.describe_virtual_node(meshName=args.mesh, virtualNodeName=spec["awsName"])["virtualNode"]["spec"]
+                    else:
+                        api = am.describe_virtual_gateway(meshName=args.mesh, virtualGatewayName=spec["awsName"])["virtualGateway"]["spec"]
+                    api_mode = ((api.get("listeners") or [{}])[0].get("tls") or {}).get("mode", "none")
+                except Exception as e:  # noqa: BLE001 - shown to the user as is
+                    api_mode = f"unreadable ({e.__class__.__name__})"
+                print(f"  {kind:14} {o['metadata']['name']:16} {k8s_mode:8} / {api_mode}")
+        print()
     secrets = cluster.request("GET", f"/api/v1/namespaces/{args.namespace}/secrets?labelSelector=app.kubernetes.io/managed-by%3Dmeshtls")
     for s in secrets.get("items", []):
         pem = base64.b64decode(s["data"]["tls.crt"]).decode()

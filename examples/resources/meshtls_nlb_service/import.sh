@@ -1,0 +1,1 @@
+terraform import meshtls_nlb_service.yelb yelb/yelb-gw
