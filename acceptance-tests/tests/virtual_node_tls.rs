@@ -253,3 +253,30 @@ fn virtual_node_tls_checks_at_plan() {
         ws.ok(&["destroy", "-auto-approve", "-input=false"]);
     });
 }
+
+/// ECS/EC2 meshes have no cluster side, and a cluster may be managed without AWS credentials:
+/// with no `aws` block only the VirtualNode object changes, and the API side stays untouched.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn virtual_node_tls_cluster_side_only() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-vnk8s-{}", cli.name()));
+        let mesh = format!("{ns}-mesh");
+        setup(&cluster, &mesh, &ns);
+        let api_before = appmesh::node_spec(&mesh, &format!("yelb-db_{ns}"));
+        let config = format!(
+            "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  kubernetes {{\n    config_path = \"{}\"\n  }}\n}}\n\nresource \"meshtls_virtual_node_tls\" \"db\" {{\n  virtual_node_name = \"yelb-db_{ns}\"\n  kubernetes {{\n    namespace    = \"{ns}\"\n    virtual_node = \"yelb-db\"\n  }}\n  listener {{\n    mode = \"PERMISSIVE\"\n    certificate {{\n      sds {{\n        secret_name = \"yelb-db\"\n      }}\n    }}\n  }}\n}}\n\noutput \"api\" {{\n  value = meshtls_virtual_node_tls.db.api_status\n}}\n",
+            env("KUBECONFIG")
+        );
+        let ws = Workspace::new(cli, &config);
+        ws.ok(&["init", "-input=false"]);
+        ws.apply();
+        assert_eq!(vn(&cluster, &ns)["listeners"][0]["tls"]["mode"], "PERMISSIVE");
+        assert_eq!(ws.ok(&["output", "-raw", "api"]).stdout, "not managed");
+        assert_eq!(appmesh::node_spec(&mesh, &format!("yelb-db_{ns}")), api_before, "the API side must not be touched");
+        assert!(!ws.plan_has_changes().0);
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert!(vn(&cluster, &ns)["listeners"][0].get("tls").is_none());
+    });
+}

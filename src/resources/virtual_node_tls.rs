@@ -219,6 +219,14 @@ fn tls_values(tls: &NodeTls, port: Value) -> (Value, Value) {
     (listener, client_policy)
 }
 
+/// `mesh/node`, or just `node` for a cluster-only resource with no mesh name.
+fn node_id(mesh: Option<&str>, node: &str) -> String {
+    match mesh {
+        Some(m) => format!("{m}/{node}"),
+        None => node.to_string(),
+    }
+}
+
 // ---- sides ----
 
 struct Target {
@@ -325,8 +333,7 @@ impl VirtualNodeTlsResource {
                 }
             }
         }
-        let id = format!("{}/{}", s(planned, &["mesh_name"]).unwrap_or_default(), s(planned, &["virtual_node_name"]).unwrap_or_default());
-        state.set("id", id.into());
+        state.set("id", node_id(planned.get("mesh_name").as_str(), &s(planned, &["virtual_node_name"]).unwrap_or_default()).into());
         StateResult { state, private: Vec::new(), diagnostics }
     }
 }
@@ -367,7 +374,7 @@ impl Resource for VirtualNodeTlsResource {
         Schema::new(
             0,
             Block::new("TLS on a mesh virtual node, applied to the cluster's VirtualNode object and the App Mesh API and kept true on both: a change on either side shows in `plan` as a change of `cluster_status` or `api_status`.")
-                .attribute(Attribute::string("id").computed().use_state_for_unknown().description("`mesh/virtual_node_name`."))
+                .attribute(Attribute::string("id").computed().use_state_for_unknown().description("`mesh/virtual_node_name`; just the node name when no mesh is set (cluster side only)."))
                 .attribute(Attribute::string("mesh_name").optional().computed().requires_replace().description("App Mesh mesh. Defaults to the provider's `mesh_name`."))
                 .attribute(Attribute::string("virtual_node_name").required().requires_replace().description("The virtual node's App Mesh name, e.g. `yelb-db_yelb`."))
                 .attribute(Attribute::string("certificate_secret").optional().description("Secret (in `kubernetes.namespace`) to mount into the Envoy sidecar, e.g. a `meshtls_certificate`'s `secret_name`."))
@@ -418,12 +425,18 @@ impl Resource for VirtualNodeTlsResource {
 
     async fn modify_plan(&self, request: PlanRequest<'_>, plan: &mut Plan) {
         if request.config.get("mesh_name").is_null() {
-            match self.clients.settings().ok().and_then(|s| s.mesh_name.known().map(str::to_string)) {
-                Some(mesh) => plan.planned.set("mesh_name", mesh.into()),
-                None if self.clients.settings().is_ok_and(|s| s.aws.is_some()) && !self.clients.cluster_unknown() => plan
-                    .diagnostics
-                    .error_at(AttributePath::attrs(&["mesh_name"]), "No mesh", "Set mesh_name here or in the provider block."),
-                None => plan.planned.set("mesh_name", Value::Unknown),
+            use crate::config::Setting;
+            let aws = self.clients.settings().is_ok_and(|s| s.aws.is_some());
+            match self.clients.settings().map(|s| s.mesh_name.clone()) {
+                Ok(Setting::Known(mesh)) => plan.planned.set("mesh_name", mesh.into()),
+                Ok(Setting::Unknown) => plan.planned.set("mesh_name", Value::Unknown),
+                // Without AWS, only the cluster side is managed, and it needs no mesh name.
+                _ if !aws => plan.planned.set("mesh_name", Value::Null),
+                _ => plan.diagnostics.error_at(
+                    AttributePath::attrs(&["mesh_name"]),
+                    "No mesh",
+                    "Set mesh_name here or in the provider block.",
+                ),
             }
         }
         if request.config.get("mount_path").is_null() {
@@ -433,13 +446,11 @@ impl Resource for VirtualNodeTlsResource {
         let aws = self.clients.settings().is_ok_and(|s| s.aws.is_some());
         plan.planned.set("cluster_status", if request.config.get("kubernetes").is_null() { NOT_MANAGED } else { IN_SYNC }.into());
         plan.planned.set("api_status", if aws { IN_SYNC } else { NOT_MANAGED }.into());
-        plan.planned.set(
-            "id",
-            match (plan.planned.get("mesh_name").as_str(), request.config.get("virtual_node_name").as_str()) {
-                (Some(m), Some(n)) => format!("{m}/{n}").into(),
-                _ => Value::Unknown,
-            },
-        );
+        let id = match (plan.planned.get("mesh_name"), request.config.get("virtual_node_name").as_str()) {
+            (Value::Unknown, _) | (_, None) => Value::Unknown,
+            (mesh, Some(node)) => node_id(mesh.as_str(), node).into(),
+        };
+        plan.planned.set("id", id);
 
         // A direct DISABLED -> STRICT switch can cut traffic: clients and servers pick up
         // their new configuration at different moments.
@@ -653,7 +664,7 @@ impl Resource for VirtualNodeTlsResource {
         let (listener, client_policy) = tls_values(&view.tls, Value::Null);
         state.set("listener", listener);
         state.set("client_policy", client_policy);
-        state.set("id", format!("{mesh}/{node}").into());
+        state.set("id", node_id(Some(mesh), node).into());
         state.set("cluster_status", if cluster.is_some() { IN_SYNC } else { NOT_MANAGED }.into());
         state.set("api_status", if api.is_some() { IN_SYNC } else { NOT_MANAGED }.into());
         state.set("mount_path", format!("/etc/keys/{}", k8s.map_or(node, |(_, n)| n)).into());
