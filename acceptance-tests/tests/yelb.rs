@@ -81,6 +81,17 @@ fn yelb_walkthrough_applies_and_leaves_only_the_fixture() {
         let svc = cluster.object("", "v1", "Service", Some("yelb"), "yelb-gw").expect("NLB Service");
         assert_eq!(svc["spec"]["type"], "LoadBalancer");
         assert_eq!(svc["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"], "nlb");
+        // Import of the gateway reads it back: the next apply changes no resource (Terraform
+        // 1.0 only refreshes the outputs then).
+        ws.ok(&["state", "rm", "meshtls_gateway.yelb"]);
+        ws.ok(&["import", "-input=false", "meshtls_gateway.yelb", "yelb/yelb-gw"]);
+        let run = ws.apply();
+        assert!(
+            run.text().contains("0 added, 0 changed, 0 destroyed"),
+            "{}: import must match the configuration: {}",
+            cli.name(),
+            run.text()
+        );
         let outputs = ws.ok(&["output", "-json", "tls_status"]).stdout;
         assert_eq!(outputs.matches("in sync").count(), 10, "every node and the gateway in sync on both sides: {outputs}");
 

@@ -230,6 +230,55 @@ pub async fn drift_cluster(client: &kube::Client, g: &GatewaySpec) -> Result<Vec
     Ok(drift)
 }
 
+/// Reads a gateway back from the cluster (for import): `None` when its VirtualGateway does not
+/// exist. Routes are those labelled as this gateway's.
+pub async fn read_cluster(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<GatewaySpec>, GatewayError> {
+    let Some(gw) = dynamic(client, namespace, "VirtualGateway").get_opt(name).await.map_err(|e| kerr("reading VirtualGateway", e))? else {
+        return Ok(None);
+    };
+    let spec = gw.data.get("spec").cloned().unwrap_or(Json::Null);
+    let listener = spec.pointer("/listeners/0/tls").and_then(crd::parse_listener_tls);
+    let mount_path = match listener.as_ref().and_then(|l| l.certificate.clone()) {
+        Some(CertificateSource::File { certificate_chain, .. }) => certificate_chain.rsplit_once('/').map(|(dir, _)| dir.to_string()),
+        _ => None,
+    };
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let deployment = deployments.get_opt(name).await.map_err(|e| kerr("reading Deployment", e))?;
+    let d = deployment.map(|d| serde_json::to_value(&d.spec).unwrap_or(Json::Null)).unwrap_or(Json::Null);
+    let text = |v: &Json, p: &str| v.pointer(p).and_then(Json::as_str).map(str::to_string);
+    let mut routes = Vec::new();
+    let list = dynamic(client, namespace, "GatewayRoute")
+        .list(&kube::api::ListParams::default().labels(&format!("meshtls.dev/gateway={name}")))
+        .await
+        .map_err(|e| kerr("listing GatewayRoutes", e))?;
+    for r in list.items {
+        routes.push(GatewayRoute {
+            name: r.metadata.name.clone().unwrap_or_default(),
+            prefix: text(&r.data, "/spec/httpRoute/match/prefix").unwrap_or_default(),
+            virtual_service: text(&r.data, "/spec/httpRoute/action/target/virtualService/virtualServiceRef/name").unwrap_or_default(),
+        });
+    }
+    routes.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Some(GatewaySpec {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        aws_name: text(&spec, "/awsName").unwrap_or_else(|| format!("{name}_{namespace}")),
+        port: spec.pointer("/listeners/0/portMapping/port").and_then(Json::as_i64).unwrap_or(8443),
+        listener: listener.unwrap_or(ListenerTls {
+            mode: "DISABLED".into(),
+            certificate: None,
+            trust: None,
+            subject_alternative_names: Vec::new(),
+        }),
+        client_policy: spec.pointer("/backendDefaults/clientPolicy/tls").and_then(crd::parse_client_policy_tls),
+        routes,
+        envoy_image: text(&d, "/template/spec/containers/0/image").unwrap_or_default(),
+        replicas: d.pointer("/replicas").and_then(Json::as_i64).unwrap_or(1),
+        certificate_secret: text(&d, "/template/spec/volumes/0/secret/secretName").unwrap_or_default(),
+        mount_path: mount_path.unwrap_or_else(|| format!("/etc/keys/{name}")),
+    }))
+}
+
 pub async fn delete_cluster(client: &kube::Client, g: &GatewaySpec) -> Result<(), GatewayError> {
     let routes = dynamic(client, &g.namespace, "GatewayRoute");
     let mut names: Vec<String> = g.routes.iter().map(|r| r.name.clone()).collect();

@@ -296,12 +296,69 @@ impl Resource for GatewayResource {
     }
 
     async fn import(&self, id: &str) -> StateResult {
-        StateResult::failed(
-            Diagnostic::error(
-                "meshtls_gateway cannot be imported",
-                format!("{id:?}: meshtls_gateway owns every object of the gateway; create it with meshtls (a gateway made by hand should be deleted first, or managed outside Terraform)."),
-            )
-            .into(),
-        )
+        let Some((namespace, name)) = id.split_once('/').filter(|(ns, n)| is_dns1123_label(ns) && is_dns1123_label(n)) else {
+            return StateResult::failed(Diagnostic::error("Invalid import ID", format!("{id:?} is not `namespace/name`.")).into());
+        };
+        let client = match self.clients.kube().await {
+            Ok(c) => c,
+            Err(e) => return StateResult::failed(Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into()),
+        };
+        let spec = match gw::read_cluster(&client, namespace, name).await {
+            Ok(Some(spec)) => spec,
+            Ok(None) => {
+                return StateResult::failed(
+                    Diagnostic::error("Cannot import: gateway not found", format!("No VirtualGateway {namespace}/{name} exists.")).into(),
+                )
+            }
+            Err(e) => return StateResult::failed(Diagnostic::error("Cannot import", e.to_string()).into()),
+        };
+        let client_policy = spec.client_policy.as_ref().map_or(Value::Null, |cp| {
+            let trust = match &cp.trust {
+                Some(crate::backends::model::TrustSource::File { certificate_chain }) => {
+                    Value::object([("file", Value::object([("certificate_chain", certificate_chain.as_str().into())]))])
+                }
+                Some(crate::backends::model::TrustSource::Sds { secret_name }) => {
+                    Value::object([("sds", Value::object([("secret_name", secret_name.as_str().into())]))])
+                }
+                Some(crate::backends::model::TrustSource::Acm { certificate_authority_arns }) => Value::object([(
+                    "acm",
+                    Value::object([(
+                        "certificate_authority_arns",
+                        Value::List(certificate_authority_arns.iter().map(|a| Value::from(a.as_str())).collect()),
+                    )]),
+                )]),
+                None => Value::Null,
+            };
+            Value::object([("enforce", cp.enforce.into()), ("trust", trust)])
+        });
+        let mesh = self.clients.settings().ok().and_then(|s| s.mesh_name.known().map(str::to_string));
+        let state = Value::object([
+            ("id", Value::from(id)),
+            ("namespace", namespace.into()),
+            ("name", name.into()),
+            ("mesh_name", Value::opt_string(mesh)),
+            ("aws_name", spec.aws_name.as_str().into()),
+            ("port", Value::from(spec.port)),
+            ("tls_mode", spec.listener.mode.as_str().into()),
+            ("certificate_secret", spec.certificate_secret.as_str().into()),
+            ("mount_path", spec.mount_path.as_str().into()),
+            ("envoy_image", spec.envoy_image.as_str().into()),
+            ("replicas", Value::from(spec.replicas)),
+            ("cluster_status", IN_SYNC.into()),
+            ("api_status", if self.aws_configured() { IN_SYNC } else { NOT_MANAGED }.into()),
+            ("client_policy", client_policy),
+            (
+                "route",
+                Value::List(
+                    spec.routes
+                        .iter()
+                        .map(|r| {
+                            Value::object([("prefix", r.prefix.as_str().into()), ("virtual_service", r.virtual_service.as_str().into())])
+                        })
+                        .collect(),
+                ),
+            ),
+        ]);
+        StateResult::ok(state, Vec::new())
     }
 }
