@@ -179,6 +179,15 @@ pub fn issue_leaf(ca: &CaMaterial, req: &LeafRequest<'_>) -> Result<Issued, PkiE
     Ok(Issued { certificate_pem: cert.pem(), private_key_pem: key.serialize_pem() })
 }
 
+/// A fresh key and a certificate signing request for it, for a CA that signs remotely.
+pub fn csr_for(key_algorithm: KeyAlgorithm, common_name: &str, dns_names: &[String]) -> Result<(String, String), PkiError> {
+    let key = key_algorithm.generate()?;
+    let mut params = CertificateParams::new(dns_names.to_vec())?;
+    params.distinguished_name.push(DnType::CommonName, common_name);
+    let csr = params.serialize_request(&key)?;
+    Ok((csr.pem()?, key.serialize_pem()))
+}
+
 /// True when the first certificate of `leaf_pem` was issued by the first certificate of
 /// `ca_pem`: the issuer name matches and the signature verifies with the CA's key.
 pub fn signed_by(leaf_pem: &str, ca_pem: &str) -> Result<bool, PkiError> {

@@ -79,6 +79,32 @@ pub async fn create(
     Ok(())
 }
 
+/// Creates an Opaque Secret holding only `ca.crt`: the trust anchor of a CA whose key lives
+/// elsewhere (ACM Private CA).
+pub async fn create_ca_bundle(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    ca_crt: &str,
+    annotations: BTreeMap<String, String>,
+) -> Result<(), kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            labels: Some(BTreeMap::from([(MANAGED_BY_LABEL.to_string(), "meshtls".to_string())])),
+            annotations: Some(annotations),
+            ..Default::default()
+        },
+        type_: Some("Opaque".into()),
+        data: Some(BTreeMap::from([("ca.crt".to_string(), ByteString(ca_crt.as_bytes().to_vec()))])),
+        ..Default::default()
+    };
+    api.create(&PostParams { field_manager: Some("meshtls".into()), ..Default::default() }, &secret).await?;
+    Ok(())
+}
+
 pub async fn get(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<ObservedSecret>, kube::Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let Some(secret) = api.get_opt(name).await? else { return Ok(None) };

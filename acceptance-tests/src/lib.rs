@@ -3,6 +3,7 @@
 //! (see `make testacc`), with the provider installed from a filesystem mirror so that
 //! `init` runs exactly as it does for users.
 
+pub mod acmpca;
 pub mod appmesh;
 pub mod cluster;
 pub mod mtls;
@@ -111,18 +112,42 @@ impl Run {
 pub struct Workspace {
     pub cli: CliKind,
     dir: tempfile::TempDir,
+    /// Where the CLI runs: the temp dir itself, or a folder inside a copied tree.
+    workdir: PathBuf,
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
 }
 
 impl Workspace {
     pub fn new(cli: CliKind, config: &str) -> Workspace {
         let dir = tempfile::Builder::new().prefix(&format!("meshtls-acc-{}-", cli.name())).tempdir().expect("temp dir");
-        let ws = Workspace { cli, dir };
+        let workdir = dir.path().to_path_buf();
+        let ws = Workspace { cli, dir, workdir };
         ws.write_config(config);
         ws
     }
 
+    /// A copy of the tree at `root`, with the CLI running in `root/subdir`, so relative
+    /// module sources (`../modules/...`) resolve as they do in the repository.
+    pub fn from_tree(cli: CliKind, root: &Path, subdir: &Path) -> Workspace {
+        let dir = tempfile::Builder::new().prefix(&format!("meshtls-acc-{}-", cli.name())).tempdir().expect("temp dir");
+        copy_tree(root, &dir.path().join("tree"));
+        let workdir = dir.path().join("tree").join(subdir);
+        Workspace { cli, dir, workdir }
+    }
+
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.workdir
     }
 
     pub fn write_config(&self, config: &str) {
@@ -136,7 +161,7 @@ impl Workspace {
             .env("TF_CLI_CONFIG_FILE", cli_config())
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_LOG", "trace")
-            .env("TF_LOG_PATH", self.path().join("cli-trace.log"))
+            .env("TF_LOG_PATH", self.dir.path().join("cli-trace.log"))
             .env("CHECKPOINT_DISABLE", "1");
         cmd
     }
@@ -171,6 +196,11 @@ impl Workspace {
         self.ok(&["apply", "-auto-approve", "-input=false"])
     }
 
+    /// The CLI's trace log (TF_LOG=trace) of every command run so far.
+    pub fn trace_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("cli-trace.log")).unwrap_or_default()
+    }
+
     pub fn state_json(&self) -> String {
         std::fs::read_to_string(self.path().join("terraform.tfstate")).unwrap_or_default()
     }
@@ -181,7 +211,7 @@ impl Workspace {
         let plan_file = self.path().join("scan.tfplan");
         self.ok(&["plan", "-input=false", &format!("-out={}", plan_file.display())]);
         let plan_json = self.ok(&["show", "-json", &plan_file.display().to_string()]).stdout;
-        let log = std::fs::read_to_string(self.path().join("cli-trace.log")).unwrap_or_default();
+        let log = self.trace_log();
         assert!(!log.is_empty(), "the trace log was not written");
         for (what, text) in [("trace log", &log), ("state", &self.state_json()), ("plan JSON", &plan_json)] {
             assert!(!text.contains("PRIVATE KEY"), "{} {what} contains private key material", self.cli.name());

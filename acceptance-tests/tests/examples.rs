@@ -29,14 +29,8 @@ fn example_dirs() -> Vec<PathBuf> {
 }
 
 fn workspace_for(cli: CliKind, dir: &Path) -> Workspace {
-    let ws = Workspace::new(cli, "");
-    std::fs::remove_file(ws.path().join("main.tf")).expect("empty main.tf");
-    for entry in std::fs::read_dir(dir).expect("read example").flatten() {
-        if entry.path().extension().is_some_and(|e| e == "tf") {
-            std::fs::copy(entry.path(), ws.path().join(entry.file_name())).expect("copy example");
-        }
-    }
-    ws
+    let examples = repo_root().join("examples");
+    Workspace::from_tree(cli, &examples, dir.strip_prefix(&examples).expect("an example folder"))
 }
 
 #[test]

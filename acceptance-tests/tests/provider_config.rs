@@ -62,7 +62,7 @@ fn unknown_provider_settings_defer_cluster_access_to_apply() {
         let run = ws.ok(&["plan", "-input=false", "-replace=meshtls_ca.first"]);
         assert!(run.text().contains("1 to add, 0 to change, 1 to destroy"), "{}", run.text());
         // Our own log lines reach the CLI's log, under the provider's name.
-        let log = std::fs::read_to_string(ws.path().join("cli-trace.log")).expect("trace log");
+        let log = ws.trace_log();
         assert!(log.contains("provider.terraform-provider-meshtls") && log.contains("created CA Secret"), "provider log lines missing");
         ws.ok(&["destroy", "-auto-approve", "-input=false"]);
         assert!(cluster.secret(&ns, "first").is_none() && cluster.secret(&ns, "second").is_none());

@@ -23,12 +23,7 @@ fn apply_fixture() {
 
 /// examples/yelb with the module beside it, as `../modules/mesh-tls` expects.
 fn workspace(cli: CliKind) -> Workspace {
-    let main = std::fs::read_to_string(repo_root().join("examples/yelb/main.tf")).expect("examples/yelb/main.tf");
-    let ws = Workspace::new(cli, &main.replace("../modules/mesh-tls", "./modules/mesh-tls"));
-    let module_dir = ws.path().join("modules/mesh-tls");
-    std::fs::create_dir_all(&module_dir).expect("module dir");
-    std::fs::copy(repo_root().join("examples/modules/mesh-tls/main.tf"), module_dir.join("main.tf")).expect("copy module");
-    ws
+    Workspace::from_tree(cli, &repo_root().join("examples"), std::path::Path::new("yelb"))
 }
 
 /// Everything the fixture made that meshtls touches, to compare before and after.

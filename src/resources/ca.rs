@@ -15,6 +15,7 @@ use crate::cert_manager::{self, IssuerKind};
 use crate::clients::kubernetes::is_conflict;
 use crate::clients::{ClientError, Clients};
 use crate::names::{is_dns1123_label, is_dns1123_subdomain};
+use crate::pca;
 use crate::pki::{self, KeyAlgorithm};
 use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
 
@@ -29,13 +30,150 @@ impl CaResource {
     pub fn new(clients: Arc<Clients>) -> Self {
         CaResource { clients }
     }
+
+    async fn acmpca(&self) -> Result<aws_sdk_acmpca::Client, Diagnostics> {
+        match self.clients.aws().await {
+            Ok(aws) => Ok(aws.acmpca.clone()),
+            Err(e) => Err(Diagnostic::error("ACM Private CA needs the provider's aws block", e.to_string())
+                .at(AttributePath::attrs(&["acm_pca"]))
+                .into()),
+        }
+    }
+
+    /// Adopts or creates an ACM Private CA and writes its certificate to an Opaque Secret
+    /// holding only `ca.crt`: no CA key exists in the cluster.
+    async fn create_pca(&self, client: &kube::Client, cfg: &CaConfig<'_>, planned: &Value, backing: Backing) -> StateResult {
+        let pca_client = match self.acmpca().await {
+            Ok(c) => c,
+            Err(d) => return StateResult::failed(d),
+        };
+        let arn = match &backing {
+            Backing::PcaAdopt(arn) => match pca::status(&pca_client, arn).await {
+                Ok(Some(status)) if status == "ACTIVE" => arn.clone(),
+                Ok(Some(status)) => {
+                    return StateResult::failed(
+                        Diagnostic::error(
+                            "ACM Private CA is not active",
+                            format!("{arn} is {status}; enable it in ACM Private CA, then apply again."),
+                        )
+                        .at(AttributePath::attrs(&["acm_pca", "arn"]))
+                        .into(),
+                    )
+                }
+                Ok(None) => {
+                    return StateResult::failed(
+                        Diagnostic::error(
+                            "ACM Private CA not found",
+                            format!("{arn} does not exist in this account and region (provider aws.region)."),
+                        )
+                        .at(AttributePath::attrs(&["acm_pca", "arn"]))
+                        .into(),
+                    )
+                }
+                Err(e) => return StateResult::failed(Diagnostic::error("Cannot read the ACM Private CA", e.to_string()).into()),
+            },
+            Backing::PcaCreate { .. } => {
+                let cn = cfg.common_name.unwrap_or_default();
+                match pca::create_root(&pca_client, cn, cfg.organization, cfg.key_algorithm, cfg.validity_days).await {
+                    Ok(arn) => arn,
+                    Err(e) => return StateResult::failed(Diagnostic::error("Failed to create the ACM Private CA", e.to_string()).into()),
+                }
+            }
+            Backing::SelfSigned => return StateResult::failed(Diagnostic::error("Internal error", "not an ACM Private CA").into()),
+        };
+        // From here on the CA exists: every return keeps it in state, so destroy finds it.
+        let mut state = planned.clone();
+        state.set("pca_arn", arn.as_str().into());
+        state.set("pca_status", "ACTIVE".into());
+        state.set("id", format!("{}/{}", cfg.namespace, cfg.secret_name).into());
+        let certificate_pem = match pca::ca_certificate(&pca_client, &arn).await {
+            Ok(pem) => pem,
+            Err(e) => return self.partial(state, Diagnostic::error("Failed to read the ACM Private CA certificate", e.to_string())),
+        };
+        let annotations = BTreeMap::from([(PCA_ANNOTATION.to_string(), arn.clone())]);
+        if let Err(e) = tls_secret::create_ca_bundle(client, cfg.namespace, cfg.secret_name, &certificate_pem, annotations).await {
+            return self.partial(state, kube_error("create the CA Secret", cfg.namespace, cfg.secret_name, &e));
+        }
+        match pki::inspect(&certificate_pem) {
+            Ok(info) => {
+                if state.get("common_name").is_unknown() || state.get("common_name").is_null() {
+                    state.set("common_name", Value::opt_string(info.common_name.clone()));
+                }
+                if state.get("organization").is_unknown() {
+                    state.set("organization", Value::opt_string(info.organization.clone()));
+                }
+            }
+            Err(e) => return self.partial(state, Diagnostic::error("ACM Private CA certificate unreadable", e.to_string())),
+        }
+        if let Err(e) = certificate_attributes(&mut state, &certificate_pem) {
+            return self.partial(state, Diagnostic::error("ACM Private CA certificate unreadable", e.to_string()));
+        }
+        StateResult::ok(state, Vec::new())
+    }
+
+    /// Refresh of a private CA: gone in ACM PCA means gone; another status is reported (and
+    /// planned back to ACTIVE); a different CA certificate, in PCA or in the Secret, is drift
+    /// that replaces the CA.
+    async fn read_pca(&self, state: &Value, arn: &str, observed: &tls_secret::ObservedSecret, certificate_pem: &str) -> StateResult {
+        let pca_client = match self.acmpca().await {
+            Ok(c) => c,
+            Err(d) => return StateResult { state: state.clone(), private: Vec::new(), diagnostics: d },
+        };
+        let status = match pca::status(&pca_client, arn).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                tracing::info!(arn, "ACM Private CA is gone");
+                return StateResult::ok(Value::Null, Vec::new());
+            }
+            Err(e) => {
+                return StateResult {
+                    state: state.clone(),
+                    private: Vec::new(),
+                    diagnostics: Diagnostic::error("Cannot read the ACM Private CA", e.to_string()).into(),
+                }
+            }
+        };
+        let mut new_state = state.clone();
+        new_state.set("pca_status", status.as_str().into());
+        let mut drift = Vec::new();
+        if !observed.ca_crt.as_deref().is_some_and(|c| tls_secret::same_pem(c, certificate_pem)) {
+            drift.push("ca.crt is not the CA certificate in state".to_string());
+        }
+        if status == "ACTIVE" {
+            match pca::ca_certificate(&pca_client, arn).await {
+                Ok(pem) if !tls_secret::same_pem(&pem, certificate_pem) => {
+                    drift.push(format!("the certificate of {arn} changed (the CA was replaced)"))
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return StateResult {
+                        state: state.clone(),
+                        private: Vec::new(),
+                        diagnostics: Diagnostic::error("Cannot read the ACM Private CA", e.to_string()).into(),
+                    }
+                }
+            }
+        }
+        StateResult::ok(new_state, DriftNote { drift }.encode())
+    }
+
+    /// A state for a CA that exists but is not finished: unknowns become null, the error is
+    /// returned with it, and the CLI marks the resource tainted for replacement.
+    fn partial(&self, mut state: Value, d: Diagnostic) -> StateResult {
+        for attr in ["certificate_pem", "fingerprint_sha256", "serial_number", "not_after", "common_name", "organization"] {
+            if state.get(attr).is_unknown() {
+                state.set(attr, Value::Null);
+            }
+        }
+        StateResult { state, private: Vec::new(), diagnostics: d.into() }
+    }
 }
 
 /// The configuration, once known.
 struct CaConfig<'a> {
     namespace: &'a str,
     secret_name: &'a str,
-    common_name: &'a str,
+    common_name: Option<&'a str>,
     organization: Option<&'a str>,
     validity_days: i64,
     key_algorithm: KeyAlgorithm,
@@ -52,7 +190,7 @@ impl<'a> CaConfig<'a> {
         Some(CaConfig {
             namespace: v.get("namespace").as_str()?,
             secret_name: v.get("secret_name").as_str()?,
-            common_name: v.get("common_name").as_str()?,
+            common_name: v.get("common_name").as_str(),
             organization: v.get("organization").as_str(),
             validity_days: v.get("validity_days").as_i64()?,
             key_algorithm: KeyAlgorithm::parse(v.get("key_algorithm").as_str()?)?,
@@ -61,9 +199,28 @@ impl<'a> CaConfig<'a> {
     }
 }
 
-/// Reads a meshtls CA (certificate and key) from its Secret, given the CA's `id`
-/// (`namespace/secret_name`). Errors say which CA and what is wrong with it.
-pub async fn load(client: &kube::Client, ca_id: &str) -> Result<(pki::CaMaterial, pki::CertificateInfo), Diagnostic> {
+/// Who signs for a CA: its key in the cluster, or ACM Private CA.
+pub enum Signer {
+    Local(pki::CaMaterial),
+    Pca { arn: String, certificate_pem: String },
+}
+
+impl Signer {
+    pub fn certificate_pem(&self) -> &str {
+        match self {
+            Signer::Local(m) => &m.certificate_pem,
+            Signer::Pca { certificate_pem, .. } => certificate_pem,
+        }
+    }
+}
+
+/// Records on the CA Secret which ACM Private CA signs for it.
+pub const PCA_ANNOTATION: &str = "meshtls.dev/acm-pca-arn";
+
+/// Reads a meshtls CA from its Secret, given the CA's `id` (`namespace/secret_name`): the
+/// certificate and key for a CA in the cluster, the certificate and ARN for an ACM Private CA.
+/// Errors say which CA and what is wrong with it.
+pub async fn load(client: &kube::Client, ca_id: &str) -> Result<(Signer, pki::CertificateInfo), Diagnostic> {
     let Some((namespace, name)) = ca_id.split_once('/') else {
         return Err(Diagnostic::error(
             "Invalid CA reference",
@@ -80,6 +237,13 @@ pub async fn load(client: &kube::Client, ca_id: &str) -> Result<(pki::CaMaterial
         }
         Err(e) => return Err(kube_error("read the CA Secret", namespace, name, &e)),
     };
+    if let Some(arn) = observed.annotations.get(PCA_ANNOTATION) {
+        let certificate_pem =
+            observed.ca_crt.ok_or_else(|| Diagnostic::error("Not a CA Secret", format!("Secret {ca_id} lacks ca.crt.")))?;
+        let info =
+            pki::inspect(&certificate_pem).map_err(|e| Diagnostic::error("CA certificate unreadable", format!("Secret {ca_id}: {e}")))?;
+        return Ok((Signer::Pca { arn: arn.clone(), certificate_pem }, info));
+    }
     let (Some(certificate_pem), Some(private_key_pem)) = (observed.tls_crt, observed.tls_key) else {
         return Err(Diagnostic::error("Not a CA Secret", format!("Secret {ca_id} lacks tls.crt or tls.key.")));
     };
@@ -94,7 +258,27 @@ pub async fn load(client: &kube::Client, ca_id: &str) -> Result<(pki::CaMaterial
             format!("tls.key in Secret {ca_id} is not the key of its tls.crt; the CA needs re-creating."),
         ));
     }
-    Ok((pki::CaMaterial { certificate_pem, private_key_pem }, info))
+    Ok((Signer::Local(pki::CaMaterial { certificate_pem, private_key_pem }), info))
+}
+
+/// How the configuration (or state) wants the CA backed.
+#[derive(Debug, Clone, PartialEq)]
+enum Backing {
+    SelfSigned,
+    PcaAdopt(String),
+    PcaCreate { permanent_deletion_days: i32 },
+}
+
+fn backing(v: &Value) -> Backing {
+    let pca = v.get("acm_pca");
+    if let Some(arn) = pca.get("arn").as_str() {
+        return Backing::PcaAdopt(arn.to_string());
+    }
+    if !pca.get("create").is_null() {
+        let days = pca.get("create").get("permanent_deletion_days").as_i64().unwrap_or(7);
+        return Backing::PcaCreate { permanent_deletion_days: days as i32 };
+    }
+    Backing::SelfSigned
 }
 
 /// What the state records about the CA's certificate.
@@ -154,7 +338,13 @@ impl Resource for CaResource {
                 .attribute(Attribute::string("id").computed().use_state_for_unknown().description("`namespace/secret_name`."))
                 .attribute(Attribute::string("namespace").required().requires_replace().description("Namespace of the CA Secret."))
                 .attribute(Attribute::string("secret_name").default("ca-key-pair").requires_replace().description("Name of the CA Secret. Defaults to `ca-key-pair`."))
-                .attribute(Attribute::string("common_name").required().requires_replace().description("Subject common name of the CA certificate."))
+                .attribute(
+                    Attribute::string("common_name")
+                        .optional()
+                        .computed()
+                        .requires_replace()
+                        .description("Subject common name of the CA certificate. Required, except when adopting an ACM Private CA (then read from it)."),
+                )
                 .attribute(Attribute::string("organization").optional().requires_replace().description("Subject organization of the CA certificate."))
                 .attribute(Attribute::number("validity_days").default(3650i64).requires_replace().description("Lifetime of the CA certificate in days. Defaults to 3650."))
                 .attribute(
@@ -167,7 +357,24 @@ impl Resource for CaResource {
                 .attribute(Attribute::string("fingerprint_sha256").computed().use_state_for_unknown().description("SHA-256 fingerprint of the certificate (DER), colon-separated hex."))
                 .attribute(Attribute::string("serial_number").computed().use_state_for_unknown().description("Serial number, colon-separated hex."))
                 .attribute(Attribute::string("not_after").computed().use_state_for_unknown().description("Expiry of the certificate, RFC 3339."))
-                .block(NestedBlock::new("cert_manager_issuer", Nesting::Single, issuer)),
+                .attribute(Attribute::string("pca_arn").computed().use_state_for_unknown().description("ARN of the ACM Private CA behind this CA, when `acm_pca` is set."))
+                .attribute(Attribute::string("pca_status").computed().description("Status of the ACM Private CA (`ACTIVE` when in order); anything else shows as drift in plan."))
+                .block(NestedBlock::new("cert_manager_issuer", Nesting::Single, issuer))
+                .block(
+                    NestedBlock::new(
+                        "acm_pca",
+                        Nesting::Single,
+                        Block::new("Keep the root of trust in AWS Private CA instead of a key in the cluster: adopt an existing CA (`arn`) or create a root CA (`create`). The Secret then holds only `ca.crt`.")
+                            .attribute(Attribute::string("arn").optional().description("ARN of an existing, ACTIVE private CA to adopt. Destroy leaves it in place."))
+                            .block(NestedBlock::new(
+                                "create",
+                                Nesting::Single,
+                                Block::new("Create a root CA from this resource's `common_name`, `organization`, `key_algorithm` and `validity_days`; destroy disables and deletes it.")
+                                    .attribute(Attribute::number("permanent_deletion_days").optional().description("Days ACM Private CA keeps the deleted CA restorable, 7 to 30. Defaults to 7.")),
+                            )),
+                    )
+                    .requires_replace(),
+                ),
         )
     }
 
@@ -222,6 +429,44 @@ impl Resource for CaResource {
                 );
             }
         }
+        let pca_block = config.get("acm_pca");
+        if !pca_block.is_null() {
+            let (arn, create) = (pca_block.get("arn"), pca_block.get("create"));
+            if arn.is_null() == create.is_null() && !arn.is_unknown() {
+                d.error_at(
+                    at("acm_pca"),
+                    "Choose adopt or create",
+                    "Set exactly one of acm_pca.arn (adopt an existing private CA) or an acm_pca.create block.",
+                );
+            }
+            if let Some(a) = arn.as_str() {
+                if !(a.starts_with("arn:aws") && a.contains(":acm-pca:") && a.contains(":certificate-authority/")) {
+                    d.error_at(
+                        AttributePath::attrs(&["acm_pca", "arn"]),
+                        "Invalid private CA ARN",
+                        format!("{a:?} is not an ACM Private CA ARN (arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>)."),
+                    );
+                }
+            }
+            if let Value::Number(n) = create.get("permanent_deletion_days") {
+                if !n.as_i64().is_some_and(|d| (7..=30).contains(&d)) {
+                    d.error_at(
+                        AttributePath::attrs(&["acm_pca", "create", "permanent_deletion_days"]),
+                        "Invalid deletion window",
+                        format!("{n}: ACM Private CA accepts 7 to 30 days."),
+                    );
+                }
+            }
+            if !config.get("cert_manager_issuer").is_null() {
+                d.error_at(
+                    at("cert_manager_issuer"),
+                    "No CA issuer for a private CA",
+                    "A cert-manager CA issuer needs the CA key in the cluster; with acm_pca there is none. Use cert-manager's AWSPCAIssuer instead.",
+                );
+            }
+        } else if config.get("common_name").is_null() {
+            d.error_at(at("common_name"), "Missing common name", "Set common_name: the subject of the CA certificate.");
+        }
         let issuer = config.get("cert_manager_issuer");
         if let Some(kind) = issuer.get("kind").as_str() {
             if IssuerKind::parse(kind).is_none() {
@@ -245,6 +490,14 @@ impl Resource for CaResource {
     }
 
     async fn modify_plan(&self, request: PlanRequest<'_>, plan: &mut Plan) {
+        // A private CA must be ACTIVE; a prior status of anything else is drift to repair.
+        let pca = !request.config.get("acm_pca").is_null();
+        plan.planned.set("pca_status", if pca { Value::from("ACTIVE") } else { Value::Null });
+        if !pca {
+            plan.planned.set("pca_arn", Value::Null);
+        } else if let Some(arn) = request.config.get("acm_pca").get("arn").as_str() {
+            plan.planned.set("pca_arn", arn.into());
+        }
         if request.prior.is_null() {
             return;
         }
@@ -279,8 +532,12 @@ impl Resource for CaResource {
             Ok(c) => c,
             Err(e) => return StateResult::failed(client_error(e)),
         };
+        let backing = backing(planned);
+        if backing != Backing::SelfSigned {
+            return self.create_pca(&client, &cfg, planned, backing).await;
+        }
         let request = pki::CaRequest {
-            common_name: cfg.common_name,
+            common_name: cfg.common_name.unwrap_or_default(),
             organization: cfg.organization,
             validity_days: cfg.validity_days,
             key_algorithm: cfg.key_algorithm,
@@ -368,6 +625,9 @@ impl Resource for CaResource {
             Err(e) => return StateResult::failed(kube_error("read the CA Secret", namespace, secret_name, &e).into()),
         };
         let mut new_state = state.clone();
+        if let Some(arn) = state.get("pca_arn").as_str() {
+            return self.read_pca(state, arn, &observed, certificate_pem).await;
+        }
         let private = DriftNote { drift: secret_drift(&observed, certificate_pem) };
         if let Some((kind, name)) = issuer_of(state) {
             match cert_manager::secret_of(&client, kind, namespace, name).await {
@@ -394,6 +654,34 @@ impl Resource for CaResource {
             Ok(c) => c,
             Err(e) => return StateResult::failed(client_error(e)),
         };
+        if let (Some(arn), Some(status)) = (prior.get("pca_arn").as_str(), prior.get("pca_status").as_str()) {
+            if status != "ACTIVE" {
+                if !matches!(backing(prior), Backing::PcaCreate { .. }) {
+                    return StateResult {
+                        state: prior.clone(),
+                        private: private.to_vec(),
+                        diagnostics: Diagnostic::error(
+                            "ACM Private CA is not active",
+                            format!("{arn} is {status}. meshtls does not re-enable a private CA it did not create: enable it in ACM Private CA, then apply again."),
+                        )
+                        .into(),
+                    };
+                }
+                let result = match self.acmpca().await {
+                    Ok(c) => {
+                        pca::set_status(&c, arn, aws_sdk_acmpca::types::CertificateAuthorityStatus::Active).await.map_err(|e| e.to_string())
+                    }
+                    Err(_) => Err("the provider has no aws block".to_string()),
+                };
+                if let Err(e) = result {
+                    return StateResult {
+                        state: prior.clone(),
+                        private: private.to_vec(),
+                        diagnostics: Diagnostic::error("Failed to re-enable the ACM Private CA", e).into(),
+                    };
+                }
+            }
+        }
         let old = issuer_of(prior);
         if let Some((kind, name)) = old.filter(|o| Some(*o) != cfg.issuer) {
             if let Err(e) = cert_manager::delete(&client, kind, cfg.namespace, name).await {
@@ -405,8 +693,14 @@ impl Resource for CaResource {
             }
         }
         let mut state = planned.clone();
-        for attr in ["id", "certificate_pem", "fingerprint_sha256", "serial_number", "not_after"] {
-            state.set(attr, prior.get(attr).clone());
+        for attr in ["id", "certificate_pem", "fingerprint_sha256", "serial_number", "not_after", "pca_arn", "common_name", "organization"]
+        {
+            if !state.get(attr).is_wholly_known() {
+                state.set(attr, prior.get(attr).clone());
+            }
+        }
+        if state.get("pca_arn").is_null() {
+            state.set("pca_status", Value::Null);
         }
         if let Some((kind, name)) = cfg.issuer {
             if let Err(e) = cert_manager::apply(&client, kind, cfg.namespace, name, cfg.secret_name).await {
@@ -434,6 +728,16 @@ impl Resource for CaResource {
         if let Some((kind, name)) = issuer_of(prior) {
             if let Err(e) = cert_manager::delete(&client, kind, namespace, name).await {
                 return Diagnostic::error("Failed to delete the cert-manager issuer", format!("{kind:?} {name}: {e}")).into();
+            }
+        }
+        // A private CA meshtls created is disabled and deleted; an adopted one stays.
+        if let (Backing::PcaCreate { permanent_deletion_days }, Some(arn)) = (backing(prior), prior.get("pca_arn").as_str()) {
+            let pca_client = match self.acmpca().await {
+                Ok(c) => c,
+                Err(d) => return d,
+            };
+            if let Err(e) = pca::disable_and_delete(&pca_client, arn, permanent_deletion_days).await {
+                return Diagnostic::error("Failed to delete the ACM Private CA", e.to_string()).into();
             }
         }
         match tls_secret::delete(&client, namespace, secret_name).await {
@@ -465,6 +769,34 @@ impl Resource for CaResource {
             }
             Err(e) => return StateResult::failed(kube_error("read the CA Secret", namespace, secret_name, &e).into()),
         };
+        if let (Some(arn), Some(ca_crt)) = (observed.annotations.get(PCA_ANNOTATION), observed.ca_crt.as_deref()) {
+            // A Secret written for an ACM Private CA: imported as an adopted CA.
+            let info = match pki::inspect(ca_crt) {
+                Ok(i) => i,
+                Err(e) => {
+                    return StateResult::failed(
+                        Diagnostic::error("Cannot import: ca.crt is not a certificate", format!("Secret {namespace}/{secret_name}: {e}"))
+                            .into(),
+                    )
+                }
+            };
+            let mut state = Value::object([
+                ("id", Value::from(format!("{namespace}/{secret_name}"))),
+                ("namespace", namespace.into()),
+                ("secret_name", secret_name.into()),
+                ("common_name", Value::opt_string(info.common_name.clone())),
+                ("organization", Value::opt_string(info.organization.clone())),
+                ("validity_days", Value::from((info.not_after - info.not_before).whole_days())),
+                ("key_algorithm", info.key_algorithm.unwrap_or(KeyAlgorithm::Rsa2048).name().into()),
+                ("pca_arn", arn.as_str().into()),
+                ("pca_status", "ACTIVE".into()),
+                ("acm_pca", Value::object([("arn", arn.as_str().into())])),
+            ]);
+            if let Err(e) = certificate_attributes(&mut state, ca_crt) {
+                return StateResult::failed(Diagnostic::error("Cannot import", e.to_string()).into());
+            }
+            return StateResult::ok(state, Vec::new());
+        }
         let Some(cert_pem) = observed.tls_crt.as_deref() else {
             return StateResult::failed(
                 Diagnostic::error("Cannot import: not a TLS Secret", format!("Secret {namespace}/{secret_name} has no tls.crt.")).into(),

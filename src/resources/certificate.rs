@@ -29,6 +29,27 @@ impl CertificateResource {
     pub fn new(clients: Arc<Clients>) -> Self {
         CertificateResource { clients }
     }
+
+    /// Issues through ACM Private CA: the key is made here, only the CSR leaves the machine.
+    async fn issue_with_pca(
+        &self,
+        arn: &str,
+        cfg: &CertConfig<'_>,
+        ca_info: &pki::CertificateInfo,
+    ) -> Result<(String, String, String), String> {
+        let aws = self.clients.aws().await.map_err(|e| format!("ACM Private CA needs the provider's aws block: {e}"))?;
+        let (cn, names, alg) = (cfg.common_name.clone(), cfg.dns_names.clone(), cfg.key_algorithm);
+        let (csr, key) = tokio::task::spawn_blocking(move || pki::csr_for(alg, &cn, &names))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        // The CA's key type decides the signing algorithm.
+        let signing = crate::pca::algorithms(ca_info.key_algorithm.unwrap_or(KeyAlgorithm::Rsa2048)).1;
+        let (certificate, chain) = crate::pca::issue(&aws.acmpca, arn, &csr, signing, crate::pca::END_ENTITY_TEMPLATE, cfg.validity_days)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((certificate, chain, key))
+    }
 }
 
 fn at(name: &str) -> AttributePath {
@@ -365,36 +386,44 @@ impl Resource for CertificateResource {
             Ok(c) => c,
             Err(e) => return StateResult::failed(client_error(e)),
         };
-        let (ca_material, ca_info) = match ca::load(&client, cfg.ca).await {
+        let (signer, ca_info) = match ca::load(&client, cfg.ca).await {
             Ok(ca) => ca,
             Err(d) => return StateResult::failed(d.at(at("ca")).into()),
         };
-        let issued = {
-            let (cn, names, days, alg, usages) =
-                (cfg.common_name.clone(), cfg.dns_names.clone(), cfg.validity_days, cfg.key_algorithm, cfg.usages.clone());
-            let ca_material =
-                pki::CaMaterial { certificate_pem: ca_material.certificate_pem.clone(), private_key_pem: ca_material.private_key_pem };
-            // Key generation and signing are CPU-bound: keep them off the async workers.
-            tokio::task::spawn_blocking(move || {
-                pki::issue_leaf(
-                    &ca_material,
-                    &pki::LeafRequest { common_name: &cn, dns_names: &names, validity_days: days, key_algorithm: alg, usages: &usages },
-                )
-            })
-            .await
+        let ca_pem = signer.certificate_pem().to_string();
+        // (certificate, chain after it, key)
+        let issued: Result<(String, String, String), String> = match signer {
+            ca::Signer::Local(material) => {
+                let (cn, names, days, alg, usages) =
+                    (cfg.common_name.clone(), cfg.dns_names.clone(), cfg.validity_days, cfg.key_algorithm, cfg.usages.clone());
+                // Key generation and signing are CPU-bound: keep them off the async workers.
+                let result = tokio::task::spawn_blocking(move || {
+                    pki::issue_leaf(
+                        &material,
+                        &pki::LeafRequest { common_name: &cn, dns_names: &names, validity_days: days, key_algorithm: alg, usages: &usages },
+                    )
+                })
+                .await;
+                match result {
+                    Ok(Ok(i)) => Ok((i.certificate_pem, ca_pem.clone(), i.private_key_pem)),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            ca::Signer::Pca { arn, .. } => self.issue_with_pca(&arn, &cfg, &ca_info).await,
         };
-        let issued = match issued {
-            Ok(Ok(i)) => i,
-            Ok(Err(e)) => return StateResult::failed(Diagnostic::error("Failed to issue the certificate", e.to_string()).into()),
-            Err(e) => return StateResult::failed(Diagnostic::error("Failed to issue the certificate", e.to_string()).into()),
+        let (certificate_pem, chain_pem, key_pem) = match issued {
+            Ok(i) => i,
+            Err(e) => return StateResult::failed(Diagnostic::error("Failed to issue the certificate", e).into()),
         };
+        let issued = pki::Issued { certificate_pem, private_key_pem: key_pem };
         let leaf_info = match pki::inspect(&issued.certificate_pem) {
             Ok(i) => i,
             Err(e) => return StateResult::failed(Diagnostic::error("Issued certificate cannot be parsed", e.to_string()).into()),
         };
         let files = TlsFiles {
-            ca_crt: ca_material.certificate_pem.clone(),
-            tls_crt: format!("{}{}", issued.certificate_pem, ca_material.certificate_pem),
+            ca_crt: ca_pem.clone(),
+            tls_crt: format!("{}{}", issued.certificate_pem, chain_pem),
             tls_key: issued.private_key_pem,
         };
         let mut annotations = cfg.annotations.clone();
@@ -528,11 +557,11 @@ impl Resource for CertificateResource {
             Ok(i) => i,
             Err(e) => return fail("Cannot import: tls.crt is not a certificate", format!("Secret {namespace}/{secret_name}: {e}")),
         };
-        let (ca_material, ca_info) = match ca::load(&client, &ca_id).await {
+        let (signer, ca_info) = match ca::load(&client, &ca_id).await {
             Ok(ca) => ca,
             Err(d) => return StateResult::failed(d.into()),
         };
-        match pki::signed_by(leaf_pem, &ca_material.certificate_pem) {
+        match pki::signed_by(leaf_pem, signer.certificate_pem()) {
             Ok(true) => {}
             _ => {
                 return fail(

@@ -160,6 +160,11 @@ pub fn plan_generic(block: &Block, prior: &Value, proposed: &Value, config: &Val
                 replace.push(AttributePath::attrs(&[&a.name]));
             }
         }
+        for b in block.blocks.iter().filter(|b| b.requires_replace) {
+            if planned.get(&b.type_name) != prior.get(&b.type_name) {
+                replace.push(AttributePath::attrs(&[&b.type_name]));
+            }
+        }
     }
     (planned, replace)
 }

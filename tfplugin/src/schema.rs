@@ -150,13 +150,20 @@ pub struct NestedBlock {
     pub nesting: Nesting,
     pub min_items: i64,
     pub max_items: i64,
+    /// A change anywhere in the block replaces the resource.
+    pub requires_replace: bool,
 }
 
 impl NestedBlock {
     /// An optional block without item limits. (For Single nesting the CLIs require
     /// min_items == max_items: both 0 for an optional block.)
     pub fn new(type_name: &str, nesting: Nesting, block: Block) -> Self {
-        NestedBlock { type_name: type_name.to_string(), block, nesting, min_items: 0, max_items: 0 }
+        NestedBlock { type_name: type_name.to_string(), block, nesting, min_items: 0, max_items: 0, requires_replace: false }
+    }
+
+    pub fn requires_replace(mut self) -> Self {
+        self.requires_replace = true;
+        self
     }
 }
 

@@ -28,3 +28,18 @@ resource "meshtls_ca" "yelb" {
 output "ca_fingerprint" {
   value = meshtls_ca.yelb.fingerprint_sha256
 }
+
+# The runbook's second option: the root of trust in AWS Private CA, no CA key in the cluster.
+# Adopt an existing private CA with acm_pca { arn = "arn:aws:acm-pca:..." }, or create one:
+#
+# resource "meshtls_ca" "private" {
+#   namespace   = "yelb"
+#   secret_name = "private-ca"
+#   common_name = "Yelb Private Root"
+#
+#   acm_pca {
+#     create {
+#       permanent_deletion_days = 7
+#     }
+#   }
+# }

@@ -1,0 +1,29 @@
+//! ACM Private CA fixtures (through boto3 against moto) for the private-CA scenarios.
+
+use std::process::Command;
+
+use crate::{env, repo_root};
+
+fn fixture(args: &[&str]) -> String {
+    let out = Command::new(env("MESHTLS_PYTHON"))
+        .arg(repo_root().join("acceptance-tests/env/acmpca_fixture.py"))
+        .args(args)
+        .env("AWS_DEFAULT_REGION", env("AWS_REGION"))
+        .output()
+        .expect("acmpca fixture");
+    assert!(out.status.success(), "acmpca_fixture {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// An ACTIVE root CA made outside meshtls; returns its ARN.
+pub fn create_root(common_name: &str) -> String {
+    fixture(&["create-root", common_name])
+}
+
+pub fn disable(arn: &str) {
+    fixture(&["disable", arn]);
+}
+
+pub fn status(arn: &str) -> String {
+    fixture(&["status", arn])
+}

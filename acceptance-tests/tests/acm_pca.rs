@@ -1,0 +1,116 @@
+//! meshtls_ca backed by ACM Private CA (moto), and certificates issued through it.
+
+use std::process::Command;
+
+use meshtls_acceptance_tests::cluster::Cluster;
+use meshtls_acceptance_tests::mtls::{handshake, Identity};
+use meshtls_acceptance_tests::{acmpca, env, for_each_cli, Workspace, PROVIDER_ADDRESS};
+
+const DB: &str = "yelb-db.yelb.svc.cluster.local";
+const UI: &str = "yelb-ui.yelb.svc.cluster.local";
+
+fn provider() -> String {
+    format!(
+        "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  kubernetes {{\n    config_path = \"{}\"\n  }}\n  aws {{\n    region = \"{}\"\n    endpoints {{\n      acmpca = \"{}\"\n    }}\n  }}\n}}\n",
+        env("KUBECONFIG"),
+        env("AWS_REGION"),
+        env("AWS_ENDPOINT_URL")
+    )
+}
+
+fn certs(ns: &str) -> String {
+    [("db", DB), ("ui", UI)]
+        .iter()
+        .map(|(name, dns)| format!("resource \"meshtls_certificate\" \"{name}\" {{\n  ca            = meshtls_ca.pca.id\n  namespace     = \"{ns}\"\n  secret_name   = \"{name}\"\n  dns_names     = [\"{dns}\"]\n  validity_days = 30\n}}\n"))
+        .collect()
+}
+
+fn verify_chain(ws: &Workspace, ca: &str, leaf: &str) -> bool {
+    let (ca_file, leaf_file) = (ws.path().join("pca-ca.crt"), ws.path().join("pca-leaf.crt"));
+    std::fs::write(&ca_file, ca).expect("write");
+    std::fs::write(&leaf_file, leaf).expect("write");
+    Command::new("openssl").args(["verify", "-CAfile"]).arg(&ca_file).arg(&leaf_file).output().expect("openssl").status.success()
+}
+
+fn identity(cluster: &Cluster, ns: &str, name: &str) -> Identity {
+    Identity {
+        chain_pem: cluster.secret_text(ns, name, "tls.crt").expect("tls.crt"),
+        key_pem: cluster.secret_text(ns, name, "tls.key").expect("tls.key"),
+    }
+}
+
+/// Create mode: meshtls creates the root CA in ACM PCA, issues through it, and deletes it.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn private_ca_created_by_meshtls() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-pca-{}", cli.name()));
+        let config = format!(
+            "{}\nresource \"meshtls_ca\" \"pca\" {{\n  namespace     = \"{ns}\"\n  secret_name   = \"root\"\n  common_name   = \"Private Root {ns}\"\n  validity_days = 365\n  acm_pca {{\n    create {{\n      permanent_deletion_days = 7\n    }}\n  }}\n}}\n\noutput \"arn\" {{\n  value = meshtls_ca.pca.pca_arn\n}}\n{}",
+            provider(),
+            certs(&ns)
+        );
+        let ws = Workspace::new(cli, &config);
+        ws.ok(&["init", "-input=false"]);
+        ws.apply();
+        let arn = ws.ok(&["output", "-raw", "arn"]).stdout;
+        assert_eq!(acmpca::status(&arn), "ACTIVE");
+
+        // No CA key in the cluster: the CA Secret holds only ca.crt.
+        let root = cluster.secret(&ns, "root").expect("CA Secret");
+        let data = root.data.expect("data");
+        assert_eq!(data.keys().collect::<Vec<_>>(), vec!["ca.crt"], "the private CA's Secret holds only ca.crt");
+        let ca_pem = cluster.secret_text(&ns, "root", "ca.crt").expect("ca.crt");
+        let db_chain = cluster.secret_text(&ns, "db", "tls.crt").expect("tls.crt");
+        assert!(verify_chain(&ws, &ca_pem, &db_chain), "certificates issued through the private CA chain to it");
+        assert!(!ws.plan_has_changes().0, "second plan must be empty");
+
+        // The real mutual-TLS check, with certificates issued by ACM PCA.
+        handshake(&identity(&cluster, &ns, "db"), &ca_pem, &identity(&cluster, &ns, "ui"), &ca_pem, DB)
+            .expect("mutual TLS with PCA-issued certificates");
+
+        // Disabled out of band: shows in plan, and apply re-enables the CA meshtls created.
+        acmpca::disable(&arn);
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("pca_status") && run.text().contains("DISABLED"), "{}", run.text());
+        ws.apply();
+        assert_eq!(acmpca::status(&arn), "ACTIVE");
+
+        ws.assert_no_key_material();
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert_eq!(acmpca::status(&arn), "DELETED", "destroy must delete the private CA meshtls created");
+        assert!(cluster.secret(&ns, "root").is_none() && cluster.secret(&ns, "db").is_none());
+    });
+}
+
+/// Adopt mode: an existing private CA is used, a disabled one shows in plan, and destroy
+/// leaves it in place.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn private_ca_adopted() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-pcaadopt-{}", cli.name()));
+        let arn = acmpca::create_root(&format!("Adopted {ns}"));
+        let config = format!("{}\nresource \"meshtls_ca\" \"pca\" {{\n  namespace   = \"{ns}\"\n  secret_name = \"root\"\n  acm_pca {{\n    arn = \"{arn}\"\n  }}\n}}\n{}", provider(), certs(&ns));
+        let ws = Workspace::new(cli, &config);
+        ws.ok(&["init", "-input=false"]);
+        ws.apply();
+        let state = ws.state_json();
+        assert!(state.contains(&format!("Adopted {ns}")), "the common name is read from the adopted CA");
+        let ca_pem = cluster.secret_text(&ns, "root", "ca.crt").expect("ca.crt");
+        assert!(verify_chain(&ws, &ca_pem, &cluster.secret_text(&ns, "ui", "tls.crt").expect("tls.crt")));
+        assert!(!ws.plan_has_changes().0);
+
+        acmpca::disable(&arn);
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("DISABLED"), "a disabled CA must show in plan:\n{}", run.text());
+        // meshtls does not re-enable a CA it did not create, and says so.
+        let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+        assert!(run.code != 0 && run.text().contains("does not re-enable a private CA it did not create"), "{}", run.text());
+
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert_eq!(acmpca::status(&arn), "DISABLED", "destroy must leave an adopted CA in place");
+    });
+}

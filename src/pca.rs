@@ -1,0 +1,228 @@
+//! AWS Private CA (ACM PCA): the thin client meshtls needs to adopt or create a root CA and to
+//! issue certificates through it. Throttling is retried with bounded backoff; everything else
+//! becomes an error that names the CA.
+
+use std::time::Duration;
+
+use aws_sdk_acmpca::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_acmpca::primitives::Blob;
+use aws_sdk_acmpca::types as pca;
+use backon::{ExponentialBuilder, Retryable};
+
+use crate::pki::KeyAlgorithm;
+
+pub const ROOT_TEMPLATE: &str = "arn:aws:acm-pca:::template/RootCACertificate/V1";
+pub const END_ENTITY_TEMPLATE: &str = "arn:aws:acm-pca:::template/EndEntityCertificate/V1";
+/// How long issuance may take before meshtls gives up with a timeout error.
+pub const ISSUE_DEADLINE: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PcaError(pub String);
+
+fn err<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, arn: &str, e: SdkError<E>) -> PcaError {
+    let hint = |code: &str| match code {
+        "AccessDeniedException" => " Grant the provider's identity acm-pca permissions on this CA.",
+        "InvalidStateException" => " The CA must be ACTIVE: enable it in ACM Private CA.",
+        "ResourceNotFoundException" => " Check the ARN and the provider's aws.region.",
+        "LimitExceededException" => " An ACM Private CA quota was reached; see Service Quotas.",
+        _ => "",
+    };
+    match &e {
+        SdkError::ServiceError(s) => {
+            let code = s.err().code().unwrap_or("error");
+            PcaError(format!("{what} ({arn}): {code}: {}.{}", s.err().message().unwrap_or(""), hint(code)))
+        }
+        other => PcaError(format!("{what} ({arn}): {other}")),
+    }
+}
+
+fn code<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Option<&str> {
+    match e {
+        SdkError::ServiceError(s) => s.err().code(),
+        _ => None,
+    }
+}
+
+fn throttled<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
+    matches!(code(e), Some("ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded"))
+}
+
+fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(Duration::from_secs(5))
+        .with_max_times(6)
+        .with_jitter()
+}
+
+/// The key and signing algorithms ACM PCA calls a meshtls key algorithm.
+pub fn algorithms(k: KeyAlgorithm) -> (pca::KeyAlgorithm, pca::SigningAlgorithm) {
+    match k {
+        KeyAlgorithm::EcdsaP256 => (pca::KeyAlgorithm::EcPrime256v1, pca::SigningAlgorithm::Sha256Withecdsa),
+        KeyAlgorithm::EcdsaP384 => (pca::KeyAlgorithm::EcSecp384r1, pca::SigningAlgorithm::Sha384Withecdsa),
+        KeyAlgorithm::Rsa2048 => (pca::KeyAlgorithm::Rsa2048, pca::SigningAlgorithm::Sha256Withrsa),
+        KeyAlgorithm::Rsa3072 => (pca::KeyAlgorithm::Rsa3072, pca::SigningAlgorithm::Sha256Withrsa),
+        KeyAlgorithm::Rsa4096 => (pca::KeyAlgorithm::Rsa4096, pca::SigningAlgorithm::Sha256Withrsa),
+    }
+}
+
+/// Status of a CA; `None` when it does not exist (or is deleted).
+pub async fn status(client: &aws_sdk_acmpca::Client, arn: &str) -> Result<Option<String>, PcaError> {
+    let out = (|| client.describe_certificate_authority().certificate_authority_arn(arn).send()).retry(backoff()).when(throttled).await;
+    match out {
+        Ok(o) => {
+            let status = o.certificate_authority.and_then(|c| c.status).map(|s| s.as_str().to_string());
+            Ok(status.filter(|s| s != "DELETED"))
+        }
+        Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
+        Err(e) => Err(err("DescribeCertificateAuthority", arn, e)),
+    }
+}
+
+/// The CA's own certificate, PEM, with its chain (empty for a root).
+pub async fn ca_certificate(client: &aws_sdk_acmpca::Client, arn: &str) -> Result<String, PcaError> {
+    let out = (|| client.get_certificate_authority_certificate().certificate_authority_arn(arn).send())
+        .retry(backoff())
+        .when(throttled)
+        .await
+        .map_err(|e| err("GetCertificateAuthorityCertificate", arn, e))?;
+    let mut pem = out.certificate.unwrap_or_default();
+    if !pem.ends_with('\n') {
+        pem.push('\n');
+    }
+    Ok(pem)
+}
+
+/// Polls until `op` stops answering "in progress" (RequestInProgressException, or an
+/// InvalidStateException while the CA finishes creating), or the deadline passes.
+async fn wait_for<T, F, Fut, E>(what: &str, arn: &str, mut op: F) -> Result<T, PcaError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E>>>,
+    E: ProvideErrorMetadata + std::fmt::Debug,
+{
+    let deadline = tokio::time::Instant::now() + ISSUE_DEADLINE;
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if matches!(code(&e), Some("RequestInProgressException")) || throttled(&e) => {
+                if tokio::time::Instant::now() + delay > deadline {
+                    return Err(PcaError(format!(
+                        "{what} ({arn}): still in progress after {}s; try again later",
+                        ISSUE_DEADLINE.as_secs()
+                    )));
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(err(what, arn, e)),
+        }
+    }
+}
+
+/// Issues a certificate for `csr_pem` and returns (certificate, chain) PEM.
+pub async fn issue(
+    client: &aws_sdk_acmpca::Client,
+    arn: &str,
+    csr_pem: &str,
+    signing: pca::SigningAlgorithm,
+    template: &str,
+    days: i64,
+) -> Result<(String, String), PcaError> {
+    let validity =
+        pca::Validity::builder().value(days).r#type(pca::ValidityPeriodType::Days).build().map_err(|e| PcaError(e.to_string()))?;
+    let issued = (|| {
+        client
+            .issue_certificate()
+            .certificate_authority_arn(arn)
+            .csr(Blob::new(csr_pem.as_bytes()))
+            .signing_algorithm(signing.clone())
+            .template_arn(template)
+            .validity(validity.clone())
+            .send()
+    })
+    .retry(backoff())
+    .when(throttled)
+    .await
+    .map_err(|e| err("IssueCertificate", arn, e))?;
+    let cert_arn = issued.certificate_arn.ok_or_else(|| PcaError(format!("IssueCertificate ({arn}) returned no certificate ARN")))?;
+    let got = wait_for("GetCertificate", arn, || client.get_certificate().certificate_authority_arn(arn).certificate_arn(&cert_arn).send())
+        .await?;
+    let with_newline = |s: Option<String>| {
+        s.map(|mut s| {
+            if !s.ends_with('\n') {
+                s.push('\n');
+            }
+            s
+        })
+    };
+    Ok((with_newline(got.certificate).unwrap_or_default(), with_newline(got.certificate_chain).unwrap_or_default()))
+}
+
+/// Creates a root CA and activates it: create, wait for its CSR, self-issue with the root
+/// template, import the certificate. Returns the CA's ARN.
+pub async fn create_root(
+    client: &aws_sdk_acmpca::Client,
+    common_name: &str,
+    organization: Option<&str>,
+    key: KeyAlgorithm,
+    days: i64,
+) -> Result<String, PcaError> {
+    let (key_algorithm, signing) = algorithms(key);
+    let subject = pca::Asn1Subject::builder().common_name(common_name).set_organization(organization.map(str::to_string)).build();
+    let config = pca::CertificateAuthorityConfiguration::builder()
+        .key_algorithm(key_algorithm)
+        .signing_algorithm(signing.clone())
+        .subject(subject)
+        .build()
+        .map_err(|e| PcaError(e.to_string()))?;
+    let created = client
+        .create_certificate_authority()
+        .certificate_authority_configuration(config)
+        .certificate_authority_type(pca::CertificateAuthorityType::Root)
+        .idempotency_token(format!("meshtls-{}", time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000_000))
+        .send()
+        .await
+        .map_err(|e| err("CreateCertificateAuthority", common_name, e))?;
+    let arn = created.certificate_authority_arn.ok_or_else(|| PcaError("CreateCertificateAuthority returned no ARN".into()))?;
+    let csr =
+        wait_for("GetCertificateAuthorityCsr", &arn, || client.get_certificate_authority_csr().certificate_authority_arn(&arn).send())
+            .await?
+            .csr
+            .unwrap_or_default();
+    let (certificate, _) = issue(client, &arn, &csr, signing, ROOT_TEMPLATE, days).await?;
+    client
+        .import_certificate_authority_certificate()
+        .certificate_authority_arn(&arn)
+        .certificate(Blob::new(certificate.as_bytes()))
+        .send()
+        .await
+        .map_err(|e| err("ImportCertificateAuthorityCertificate", &arn, e))?;
+    Ok(arn)
+}
+
+pub async fn set_status(client: &aws_sdk_acmpca::Client, arn: &str, status: pca::CertificateAuthorityStatus) -> Result<(), PcaError> {
+    client
+        .update_certificate_authority()
+        .certificate_authority_arn(arn)
+        .status(status)
+        .send()
+        .await
+        .map_err(|e| err("UpdateCertificateAuthority", arn, e))?;
+    Ok(())
+}
+
+/// Disables, then deletes a CA (ACM PCA keeps it restorable for `days`).
+pub async fn disable_and_delete(client: &aws_sdk_acmpca::Client, arn: &str, days: i32) -> Result<(), PcaError> {
+    match set_status(client, arn, pca::CertificateAuthorityStatus::Disabled).await {
+        // Already disabled, or never activated: deletion is what matters.
+        Ok(()) | Err(_) => {}
+    }
+    match client.delete_certificate_authority().certificate_authority_arn(arn).permanent_deletion_time_in_days(days).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(()),
+        Err(e) => Err(err("DeleteCertificateAuthority", arn, e)),
+    }
+}
