@@ -1,5 +1,7 @@
 //! Kubernetes object-name rules, checked at plan time so mistakes never reach the API.
 
+use tfplugin::{AttributePath, Diagnostics, Value};
+
 /// RFC 1123 label: lowercase alphanumerics and '-', starting and ending alphanumeric, at most
 /// 63 characters (namespaces, Service names).
 pub fn is_dns1123_label(s: &str) -> bool {
@@ -14,6 +16,28 @@ pub fn is_dns1123_label(s: &str) -> bool {
 /// names).
 pub fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
+/// Adds an error on `attr` when its value is known and not a valid namespace name.
+pub fn check_namespace(d: &mut Diagnostics, config: &Value, attr: &str) {
+    if let Some(ns) = config.get(attr).as_str().filter(|ns| !is_dns1123_label(ns)) {
+        d.error_at(
+            AttributePath::attrs(&[attr]),
+            "Invalid namespace",
+            format!("{ns:?} is not a valid namespace name: use lowercase letters, digits and '-', at most 63 characters."),
+        );
+    }
+}
+
+/// Adds an error on `attr` when its value is known and not a valid Secret name.
+pub fn check_secret_name(d: &mut Diagnostics, config: &Value, attr: &str) {
+    if let Some(name) = config.get(attr).as_str().filter(|n| !is_dns1123_subdomain(n)) {
+        d.error_at(
+            AttributePath::attrs(&[attr]),
+            "Invalid Secret name",
+            format!("{name:?} is not a valid Secret name: use lowercase letters, digits, '-' and '.'."),
+        );
+    }
 }
 
 /// Why `name` is not a valid certificate DNS name, if it is not: RFC 1123 labels, with `*`

@@ -14,7 +14,7 @@ use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resour
 use crate::cert_manager::{self, IssuerKind};
 use crate::clients::kubernetes::is_conflict;
 use crate::clients::{ClientError, Clients};
-use crate::names::{is_dns1123_label, is_dns1123_subdomain};
+use crate::names::{check_namespace, check_secret_name, is_dns1123_label, is_dns1123_subdomain};
 use crate::pca;
 use crate::pki::{self, KeyAlgorithm};
 use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
@@ -381,24 +381,8 @@ impl Resource for CaResource {
     async fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
         let at = |name: &str| AttributePath::attrs(&[name]);
-        if let Some(ns) = config.get("namespace").as_str() {
-            if !is_dns1123_label(ns) {
-                d.error_at(
-                    at("namespace"),
-                    "Invalid namespace",
-                    format!("{ns:?} is not a valid namespace name: use lowercase letters, digits and '-', at most 63 characters."),
-                );
-            }
-        }
-        if let Some(name) = config.get("secret_name").as_str() {
-            if !is_dns1123_subdomain(name) {
-                d.error_at(
-                    at("secret_name"),
-                    "Invalid Secret name",
-                    format!("{name:?} is not a valid Secret name: use lowercase letters, digits, '-' and '.'."),
-                );
-            }
-        }
+        check_namespace(&mut d, config, "namespace");
+        check_secret_name(&mut d, config, "secret_name");
         for (attr, label) in [("common_name", "Common name"), ("organization", "Organization")] {
             if let Some(v) = config.get(attr).as_str() {
                 if v.trim().is_empty() || v.chars().count() > 64 {

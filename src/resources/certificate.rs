@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::clients::kubernetes::is_conflict;
 use crate::clients::{ClientError, Clients};
-use crate::names::{dns_name_problem, is_dns1123_label, is_dns1123_subdomain};
+use crate::names::{check_namespace, check_secret_name, dns_name_problem, is_dns1123_label, is_dns1123_subdomain};
 use crate::pki::{self, KeyAlgorithm, Usage};
 use crate::resources::ca;
 use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
@@ -196,24 +196,8 @@ impl Resource for CertificateResource {
                 );
             }
         }
-        if let Some(ns) = config.get("namespace").as_str() {
-            if !is_dns1123_label(ns) {
-                d.error_at(
-                    at("namespace"),
-                    "Invalid namespace",
-                    format!("{ns:?} is not a valid namespace name: use lowercase letters, digits and '-', at most 63 characters."),
-                );
-            }
-        }
-        if let Some(name) = config.get("secret_name").as_str() {
-            if !is_dns1123_subdomain(name) {
-                d.error_at(
-                    at("secret_name"),
-                    "Invalid Secret name",
-                    format!("{name:?} is not a valid Secret name: use lowercase letters, digits, '-' and '.'."),
-                );
-            }
-        }
+        check_namespace(&mut d, config, "namespace");
+        check_secret_name(&mut d, config, "secret_name");
         if let Some(names) = config.get("dns_names").as_elements() {
             if names.is_empty() {
                 d.error_at(

@@ -10,7 +10,7 @@ use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resour
 use crate::backends::appmesh_gateway::{self as gw, GatewayRoute, GatewaySpec};
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls};
 use crate::clients::Clients;
-use crate::names::{is_dns1123_label, is_dns1123_subdomain};
+use crate::names::{check_namespace, check_secret_name, is_dns1123_label};
 use crate::resources::virtual_node_tls::{s, single, trust_block, trust_of, IN_SYNC, NOT_MANAGED};
 
 pub const TYPE_NAME: &str = "meshtls_gateway";
@@ -128,9 +128,7 @@ impl Resource for GatewayResource {
     async fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
         let at = |n: &str| AttributePath::attrs(&[n]);
-        if let Some(ns) = config.get("namespace").as_str().filter(|ns| !is_dns1123_label(ns)) {
-            d.error_at(at("namespace"), "Invalid namespace", format!("{ns:?} is not a valid namespace name."));
-        }
+        check_namespace(&mut d, config, "namespace");
         if let Some(n) = config.get("name").as_str().filter(|n| !is_dns1123_label(n)) {
             d.error_at(
                 at("name"),
@@ -138,9 +136,7 @@ impl Resource for GatewayResource {
                 format!("{n:?} is not a valid name: lowercase letters, digits and '-', at most 63 characters."),
             );
         }
-        if let Some(n) = config.get("certificate_secret").as_str().filter(|n| !is_dns1123_subdomain(n)) {
-            d.error_at(at("certificate_secret"), "Invalid Secret name", format!("{n:?} is not a valid Secret name."));
-        }
+        check_secret_name(&mut d, config, "certificate_secret");
         if let Some(m) = config.get("tls_mode").as_str().filter(|m| !["STRICT", "PERMISSIVE", "DISABLED"].contains(m)) {
             d.error_at(at("tls_mode"), "Invalid TLS mode", format!("{m:?} is not a TLS mode; use STRICT, PERMISSIVE or DISABLED."));
         }
