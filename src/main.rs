@@ -9,6 +9,7 @@ mod pca;
 mod pki;
 mod provider;
 mod resources;
+mod secret_access;
 mod tls_secret;
 
 use std::process::ExitCode;

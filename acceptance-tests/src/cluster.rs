@@ -108,6 +108,30 @@ impl Cluster {
         self.rt.block_on(api.patch(&name, &PatchParams::apply("meshtls-acceptance").force(), &Patch::Apply(&obj))).expect("apply object");
     }
 
+    /// Asks the API server's authorizer (a SubjectAccessReview, so real RBAC is evaluated)
+    /// whether a service account may read a Secret.
+    pub fn service_account_can_read_secret(&self, namespace: &str, service_account: &str, secret: &str) -> bool {
+        use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(format!("system:serviceaccount:{namespace}:{service_account}")),
+                groups: Some(vec!["system:serviceaccounts".into(), format!("system:serviceaccounts:{namespace}")]),
+                resource_attributes: Some(ResourceAttributes {
+                    namespace: Some(namespace.into()),
+                    verb: Some("get".into()),
+                    resource: Some("secrets".into()),
+                    name: Some(secret.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let result = self.rt.block_on(api.create(&PostParams::default(), &review)).expect("SubjectAccessReview");
+        result.status.is_some_and(|s| s.allowed)
+    }
+
     fn dynamic(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>) -> Api<DynamicObject> {
         let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
         match namespace {

@@ -272,3 +272,37 @@ fn hundred_certificates_apply_in_one_run() {
     ws.ok(&["destroy", "-auto-approve", "-input=false"]);
     assert!(cluster.secret_names(&ns).iter().all(|n| !n.starts_with("svc-")));
 }
+
+/// restrict_secret_access: only the named service account may read the Secret, as the API
+/// server's own authorizer answers; a RoleBinding deleted by hand shows in plan.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn secret_access_is_restricted_to_the_workload() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-rbac-{}", cli.name()));
+        let config = format!(
+            "{}\n{}\n{}",
+            provider_block(),
+            ca_block("mesh", &ns, 365),
+            cert_block("db", "mesh", &ns, DB, "restrict_secret_access {\n    service_accounts = [\"yelb-db\"]\n  }")
+        );
+        let ws = Workspace::new(cli, &config);
+        ws.ok(&["init", "-input=false"]);
+        assert!(!cluster.service_account_can_read_secret(&ns, "yelb-db", "db"), "no access before apply");
+        ws.apply();
+        assert!(cluster.service_account_can_read_secret(&ns, "yelb-db", "db"), "the workload's service account reads its Secret");
+        assert!(!cluster.service_account_can_read_secret(&ns, "yelb-ui", "db"), "another service account does not");
+        assert!(!cluster.service_account_can_read_secret(&ns, "yelb-db", "mesh"), "nor does the workload read the CA Secret");
+        assert!(!ws.plan_has_changes().0);
+
+        cluster.delete_object("rbac.authorization.k8s.io", "v1", "RoleBinding", Some(&ns), "db-reader");
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("restrict_secret_access"), "{}", run.text());
+        ws.apply();
+        assert!(cluster.service_account_can_read_secret(&ns, "yelb-db", "db"));
+
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert!(cluster.object("rbac.authorization.k8s.io", "v1", "Role", Some(&ns), "db-reader").is_none(), "destroy removes the Role");
+    });
+}

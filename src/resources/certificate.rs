@@ -14,6 +14,7 @@ use crate::clients::{ClientError, Clients};
 use crate::names::{check_namespace, check_secret_name, dns_name_problem, is_dns1123_label, is_dns1123_subdomain};
 use crate::pki::{self, KeyAlgorithm, Usage};
 use crate::resources::ca;
+use crate::secret_access;
 use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
 
 pub const TYPE_NAME: &str = "meshtls_certificate";
@@ -145,6 +146,16 @@ fn observed_subset(managed: &Value, actual: &BTreeMap<String, String>) -> Value 
     }
 }
 
+/// The service accounts `restrict_secret_access` names, if the block is set.
+fn readers(v: &Value) -> Option<Vec<String>> {
+    let block = v.get("restrict_secret_access");
+    (!block.is_null()).then(|| strings(block.get("service_accounts")).unwrap_or_default())
+}
+
+fn readers_value(accounts: Option<Vec<String>>) -> Value {
+    accounts.map_or(Value::Null, |a| Value::object([("service_accounts", Value::List(a.into_iter().map(Value::from).collect()))]))
+}
+
 /// Label or annotation changes as a merge patch: removed keys map to None.
 fn metadata_patch(prior: &Value, planned: &Value) -> BTreeMap<String, Option<String>> {
     let (old, new) = (string_map(prior), string_map(planned));
@@ -176,6 +187,12 @@ impl Resource for CertificateResource {
                 .attribute(Attribute::new("usages", Type::list(Type::String)).default(usages_default).requires_replace().description("Extended key usages: `server_auth`, `client_auth`. Both by default, since a mesh does mutual TLS."))
                 .attribute(Attribute::new("secret_labels", Type::map(Type::String)).optional().description("Labels on the Secret (besides `app.kubernetes.io/managed-by`)."))
                 .attribute(Attribute::new("secret_annotations", Type::map(Type::String)).optional().description("Annotations on the Secret (besides `meshtls.dev/ca`)."))
+                .block(tfplugin::schema::NestedBlock::new(
+                    "restrict_secret_access",
+                    tfplugin::schema::Nesting::Single,
+                    Block::new("Create a Role and RoleBinding (`<secret_name>-reader`) that let these service accounts read the Secret, so the workload's identity needs no wider Secret access.")
+                        .attribute(Attribute::new("service_accounts", Type::list(Type::String)).required().description("Service accounts in `namespace` allowed to read the Secret.")),
+                ))
                 .attribute(Attribute::string("certificate_pem").computed().use_state_for_unknown().description("The certificate, PEM-encoded (without the chain)."))
                 .attribute(Attribute::string("serial_number").computed().use_state_for_unknown().description("Serial number, colon-separated hex."))
                 .attribute(Attribute::string("fingerprint_sha256").computed().use_state_for_unknown().description("SHA-256 fingerprint of the certificate (DER), colon-separated hex."))
@@ -217,6 +234,24 @@ impl Resource for CertificateResource {
                         at("dns_names").index(i),
                         "Duplicate DNS name",
                         format!("{name:?} appears more than once; list each name once."),
+                    );
+                }
+            }
+        }
+        if let Some(accounts) = config.get("restrict_secret_access").get("service_accounts").as_elements() {
+            if accounts.is_empty() {
+                d.error_at(
+                    AttributePath::attrs(&["restrict_secret_access", "service_accounts"]),
+                    "No service accounts",
+                    "Name at least one service account, e.g. the workload's.",
+                );
+            }
+            for (i, sa) in accounts.iter().enumerate() {
+                if let Some(sa) = sa.as_str().filter(|sa| !is_dns1123_subdomain(sa)) {
+                    d.error_at(
+                        AttributePath::attrs(&["restrict_secret_access", "service_accounts"]).index(i),
+                        "Invalid service account name",
+                        format!("{sa:?} is not a valid service account name."),
                     );
                 }
             }
@@ -429,10 +464,26 @@ impl Resource for CertificateResource {
             return StateResult::failed(d.into());
         }
         tracing::info!(namespace = cfg.namespace, secret = cfg.secret_name, serial = %leaf_info.serial_hex, "issued certificate");
+        let readers = readers(planned);
         let mut state = planned.clone();
         state.set("id", format!("{}/{}", cfg.namespace, cfg.secret_name).into());
         state.set("common_name", cfg.common_name.clone().into());
         certificate_attributes(&mut state, &leaf_info, &issued.certificate_pem, &ca_info);
+        if let Some(accounts) = readers {
+            if let Err(e) = secret_access::apply(&client, cfg.namespace, cfg.secret_name, &accounts).await {
+                // The certificate exists and stays in state; the CLI marks it for replacement.
+                return StateResult {
+                    state,
+                    private: Vec::new(),
+                    diagnostics: Diagnostic::error(
+                        "Failed to restrict access to the Secret",
+                        format!("Role/RoleBinding {}: {e}", secret_access::object_name(cfg.secret_name)),
+                    )
+                    .at(at("restrict_secret_access"))
+                    .into(),
+                };
+            }
+        }
         StateResult::ok(state, Vec::new())
     }
 
@@ -459,6 +510,18 @@ impl Resource for CertificateResource {
         let mut new_state = state.clone();
         new_state.set("secret_labels", observed_subset(state.get("secret_labels"), &observed.labels));
         new_state.set("secret_annotations", observed_subset(state.get("secret_annotations"), &observed.annotations));
+        if !state.get("restrict_secret_access").is_null() {
+            match secret_access::service_accounts(&client, namespace, secret_name).await {
+                Ok(accounts) => new_state.set("restrict_secret_access", readers_value(accounts)),
+                Err(e) => {
+                    return StateResult {
+                        state: state.clone(),
+                        private: private.to_vec(),
+                        diagnostics: Diagnostic::error("Failed to read the Secret's RoleBinding", e.to_string()).into(),
+                    }
+                }
+            }
+        }
         StateResult::ok(new_state, DriftNote { drift: secret_drift(&observed, state) }.encode())
     }
 
@@ -470,6 +533,23 @@ impl Resource for CertificateResource {
                 Diagnostic::error("Incomplete configuration", "namespace and secret_name must be known at apply.").into(),
             );
         };
+        if readers(prior) != readers(planned) {
+            let client = match self.clients.kube().await {
+                Ok(c) => c,
+                Err(e) => return StateResult::failed(client_error(e)),
+            };
+            let result = match readers(planned) {
+                Some(accounts) => secret_access::apply(&client, namespace, secret_name, &accounts).await,
+                None => secret_access::delete(&client, namespace, secret_name).await,
+            };
+            if let Err(e) = result {
+                return StateResult {
+                    state: prior.clone(),
+                    private: private.to_vec(),
+                    diagnostics: Diagnostic::error("Failed to update access to the Secret", e.to_string()).into(),
+                };
+            }
+        }
         let labels = metadata_patch(prior.get("secret_labels"), planned.get("secret_labels"));
         let annotations = metadata_patch(prior.get("secret_annotations"), planned.get("secret_annotations"));
         if !labels.is_empty() || !annotations.is_empty() {
@@ -500,6 +580,11 @@ impl Resource for CertificateResource {
             Ok(c) => c,
             Err(e) => return client_error(e),
         };
+        if !prior.get("restrict_secret_access").is_null() {
+            if let Err(e) = secret_access::delete(&client, namespace, secret_name).await {
+                return Diagnostic::error("Failed to delete the Secret's Role and RoleBinding", e.to_string()).into();
+            }
+        }
         match tls_secret::delete(&client, namespace, secret_name).await {
             Ok(()) => Diagnostics::new(),
             Err(e) => Diagnostic::error("Failed to delete the certificate Secret", format!("Secret {namespace}/{secret_name}: {e}")).into(),
