@@ -29,6 +29,12 @@ pub enum ClientError {
     Kubernetes(#[from] kubernetes::KubeClientError),
 }
 
+/// The diagnostic for a Kubernetes client that cannot be built or reached.
+pub fn client_error(e: ClientError) -> tfplugin::Diagnostics {
+    tfplugin::Diagnostic::error("Cannot reach the Kubernetes API", format!("{e}. Check the provider's `kubernetes` block or KUBECONFIG."))
+        .into()
+}
+
 impl Clients {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())

@@ -13,7 +13,7 @@ use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resour
 
 use crate::cert_manager::{self, IssuerKind};
 use crate::clients::kubernetes::is_conflict;
-use crate::clients::{ClientError, Clients};
+use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, is_dns1123_label, is_dns1123_subdomain};
 use crate::pca;
 use crate::pki::{self, KeyAlgorithm};
@@ -293,10 +293,6 @@ fn certificate_attributes(state: &mut Value, certificate_pem: &str) -> Result<()
 
 fn kube_error(action: &str, namespace: &str, name: &str, e: &kube::Error) -> Diagnostic {
     Diagnostic::error(format!("Failed to {action}"), format!("Secret {namespace}/{name}: {e}"))
-}
-
-fn client_error(e: ClientError) -> Diagnostics {
-    Diagnostic::error("Cannot reach the Kubernetes API", format!("{e}. Check the provider's `kubernetes` block or KUBECONFIG.")).into()
 }
 
 /// Why the Secret no longer holds what meshtls wrote, if it does not.

@@ -10,7 +10,7 @@ use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resour
 use time::OffsetDateTime;
 
 use crate::clients::kubernetes::is_conflict;
-use crate::clients::{ClientError, Clients};
+use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, dns_name_problem, is_dns1123_label, is_dns1123_subdomain};
 use crate::pki::{self, KeyAlgorithm, Usage};
 use crate::resources::ca;
@@ -95,10 +95,6 @@ impl<'a> CertConfig<'a> {
             annotations: string_map(v.get("secret_annotations")),
         })
     }
-}
-
-fn client_error(e: ClientError) -> Diagnostics {
-    Diagnostic::error("Cannot reach the Kubernetes API", format!("{e}. Check the provider's `kubernetes` block or KUBECONFIG.")).into()
 }
 
 fn certificate_attributes(state: &mut Value, leaf: &pki::CertificateInfo, leaf_pem: &str, ca: &pki::CertificateInfo) {
