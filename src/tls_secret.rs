@@ -8,7 +8,7 @@ use k8s_openapi::ByteString;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::Api;
 
-use crate::clients::kubernetes::is_not_found;
+use crate::clients::kubernetes::{is_conflict, is_not_found};
 
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -46,7 +46,73 @@ impl std::fmt::Debug for ObservedSecret {
     }
 }
 
-/// Creates the Secret; fails with 409 when one of that name exists, so nothing is clobbered.
+/// Why a create failed, and whether anything may have been written.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("a Secret of that name already exists")]
+    AlreadyExists,
+    /// The API server refused the request: nothing was written.
+    #[error(transparent)]
+    Rejected(kube::Error),
+    /// The answer was lost (connection cut, server timeout) and the Secret could not be
+    /// looked up afterwards, so it may exist.
+    #[error("{0}; whether the Secret was written is not known")]
+    OutcomeUnknown(kube::Error),
+}
+
+impl CreateError {
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, CreateError::OutcomeUnknown(_))
+    }
+}
+
+/// True when a request may have been carried out although no answer said so.
+fn outcome_unknown(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(status) => matches!(status.code, 500 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// Creates the Secret; fails with [`CreateError::AlreadyExists`] when one of that name
+/// exists, so nothing is clobbered. When the answer to the create is lost, the Secret is
+/// read back: holding exactly what was sent means the create landed.
+async fn create_confirmed(api: &Api<Secret>, secret: &Secret) -> Result<(), CreateError> {
+    use backon::{BackoffBuilder, ExponentialBuilder};
+    let params = PostParams { field_manager: Some("meshtls".into()), ..Default::default() };
+    let name = secret.metadata.name.as_deref().unwrap_or_default();
+    let mut last = match api.create(&params, secret).await {
+        Ok(_) => return Ok(()),
+        Err(e) if is_conflict(&e) => return Err(CreateError::AlreadyExists),
+        Err(e) if outcome_unknown(&e) => e,
+        Err(e) => return Err(CreateError::Rejected(e)),
+    };
+    let delays = ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(200))
+        .with_max_delay(std::time::Duration::from_secs(5))
+        .with_max_times(8)
+        .with_jitter()
+        .build();
+    for delay in delays {
+        tracing::info!(secret = name, error = %last, ?delay, "the answer to a create was lost; reading the Secret back");
+        tokio::time::sleep(delay).await;
+        match api.get_opt(name).await {
+            Ok(Some(found)) if found.data == secret.data && found.type_ == secret.type_ => return Ok(()),
+            Ok(Some(_)) => return Err(CreateError::AlreadyExists),
+            Ok(None) => match api.create(&params, secret).await {
+                Ok(_) => return Ok(()),
+                // Created by the lost request in the meantime, or by someone else: look again.
+                Err(e) if is_conflict(&e) || outcome_unknown(&e) => last = e,
+                Err(e) => return Err(CreateError::Rejected(e)),
+            },
+            Err(e) => last = e,
+        }
+    }
+    Err(CreateError::OutcomeUnknown(last))
+}
+
+/// Creates the TLS Secret (see [`create_confirmed`]).
 pub async fn create(
     client: &kube::Client,
     namespace: &str,
@@ -54,7 +120,7 @@ pub async fn create(
     files: &TlsFiles,
     labels: BTreeMap<String, String>,
     annotations: BTreeMap<String, String>,
-) -> Result<(), kube::Error> {
+) -> Result<(), CreateError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut labels = labels;
     labels.insert(MANAGED_BY_LABEL.into(), "meshtls".into());
@@ -75,8 +141,7 @@ pub async fn create(
         data: Some(data),
         ..Default::default()
     };
-    api.create(&PostParams { field_manager: Some("meshtls".into()), ..Default::default() }, &secret).await?;
-    Ok(())
+    create_confirmed(&api, &secret).await
 }
 
 /// Creates an Opaque Secret holding only `ca.crt`: the trust anchor of a CA whose key lives
@@ -87,7 +152,7 @@ pub async fn create_ca_bundle(
     name: &str,
     ca_crt: &str,
     annotations: BTreeMap<String, String>,
-) -> Result<(), kube::Error> {
+) -> Result<(), CreateError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret = Secret {
         metadata: ObjectMeta {
@@ -101,8 +166,7 @@ pub async fn create_ca_bundle(
         data: Some(BTreeMap::from([("ca.crt".to_string(), ByteString(ca_crt.as_bytes().to_vec()))])),
         ..Default::default()
     };
-    api.create(&PostParams { field_manager: Some("meshtls".into()), ..Default::default() }, &secret).await?;
-    Ok(())
+    create_confirmed(&api, &secret).await
 }
 
 pub async fn get(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<ObservedSecret>, kube::Error> {
@@ -170,4 +234,25 @@ pub async fn delete(client: &kube::Client, namespace: &str, name: &str) -> Resul
 pub fn same_pem(a: &str, b: &str) -> bool {
     let norm = |s: &str| s.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
     norm(a) == norm(b)
+}
+
+/// The diagnostic for a Secret that could not be created. `what` names it for people
+/// ("CA Secret", "Certificate Secret").
+pub fn create_diagnostic(what: &str, namespace: &str, name: &str, e: &CreateError) -> tfplugin::Diagnostic {
+    match e {
+        CreateError::AlreadyExists => tfplugin::Diagnostic::error(
+            format!("{what} already exists"),
+            format!(
+                "Secret {namespace}/{name} exists and meshtls will not overwrite it. To manage it, import it: `terraform import <address> {namespace}/{name}`; or choose another secret_name."
+            ),
+        )
+        .at(tfplugin::AttributePath::attrs(&["secret_name"])),
+        CreateError::Rejected(e) => tfplugin::Diagnostic::error(format!("Failed to create the {what}"), format!("Secret {namespace}/{name}: {e}")),
+        CreateError::OutcomeUnknown(e) => tfplugin::Diagnostic::error(
+            format!("Failed to create the {what}"),
+            format!(
+                "Secret {namespace}/{name}: {e}. The resource is kept in state as tainted, so the next apply deletes whatever was written and creates it again."
+            ),
+        ),
+    }
 }

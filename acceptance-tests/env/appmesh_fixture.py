@@ -27,10 +27,11 @@ def spec(mesh, node):
 def main():
     cmd, mesh, node = sys.argv[1:4]
     if cmd == "create":
+        # moto's CreateMesh replaces a mesh of the same name (nodes and all), so look first.
         try:
+            am.describe_mesh(meshName=mesh)
+        except am.exceptions.NotFoundException:
             am.create_mesh(meshName=mesh)
-        except am.exceptions.ConflictException:
-            pass
         am.create_virtual_node(meshName=mesh, virtualNodeName=node, spec={
             "listeners": [{
                 "portMapping": {"port": 5432, "protocol": "tcp"},

@@ -77,16 +77,22 @@ else
   wait_for etcd 60 curl -sf "http://127.0.0.1:$etcd_port/health"
 
   api_port=$(free_port)
-  start kube-apiserver "$(tool kube-apiserver)" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
-    --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --tls-cert-file "$pki/server.crt" --tls-private-key-file "$pki/server.key" \
-    --client-ca-file "$pki/ca.crt" --authorization-mode RBAC \
-    --service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true \
-    --service-account-issuer "https://127.0.0.1:$api_port" \
-    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
-    --disable-admission-plugins ServiceAccount \
-    --audit-policy-file "$here/audit-policy.yaml" --audit-log-path "$state/audit.log" --audit-log-format json \
+  # Everything but the port and the audit log, also used by fault scenarios that start a
+  # second API server on the same etcd (acceptance-tests/src/apiserver.rs).
+  apiserver_args=(
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1
+    --etcd-servers "http://127.0.0.1:$etcd_port"
+    --tls-cert-file "$pki/server.crt" --tls-private-key-file "$pki/server.key"
+    --client-ca-file "$pki/ca.crt" --authorization-mode RBAC
+    --service-cluster-ip-range 10.0.0.0/24 --allow-privileged=true
+    --service-account-issuer "https://127.0.0.1:$api_port"
+    --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key"
+    --disable-admission-plugins ServiceAccount
+    --audit-policy-file "$here/audit-policy.yaml" --audit-log-format json
+  )
+  printf '%s\n' "${apiserver_args[@]}" > "$state/kube-apiserver.args"
+  start kube-apiserver "$(tool kube-apiserver)" "${apiserver_args[@]}" \
+    --secure-port "$api_port" --audit-log-path "$state/audit.log" \
     ${MESHTLS_APISERVER_FLAGS:-}
   kubeconfig=$state/kubeconfig
   cat > "$kubeconfig" <<KUBECONFIG
@@ -116,6 +122,11 @@ log "installing CRDs"
 moto_port=$(free_port)
 start moto "$python" "$here/moto_server.py" --port "$moto_port"
 wait_for moto 60 curl -sf "http://127.0.0.1:$moto_port/moto-api/"
+
+# Fault scenarios put proxies of their own in front of kube-apiserver and moto through it.
+toxiproxy_port=$(free_port)
+start toxiproxy "$(tool toxiproxy)" -host 127.0.0.1 -port "$toxiproxy_port"
+wait_for toxiproxy 30 curl -sf "http://127.0.0.1:$toxiproxy_port/version"
 
 tofu=$(tool tofu)
 terraform=$(tool terraform)
@@ -154,6 +165,8 @@ export TERRAFORM='$terraform'
 export TF_CLI_CONFIG_FILE='$state/cli.tfrc'
 export MESHTLS_ENV_DIR='$state'
 export MESHTLS_PYTHON='$python'
+export MESHTLS_TOXIPROXY='http://127.0.0.1:$toxiproxy_port'
+export MESHTLS_KUBE_APISERVER='$(tool kube-apiserver)'
 ENV
 trap - ERR
 log "ready: source $env_file (stop with env-down.sh)"

@@ -6,10 +6,16 @@ former. moto also reports a missing mesh or node as a 400 "VirtualNodeNotFound" 
 "MeshNotFound"); AWS answers 404 NotFoundException. This middleware fixes all three on the
 way out. It belongs to the test environment only:
 the provider talks to real AWS exactly as it talks to this.
+
+Fault scenarios ask it, through POST /_meshtls/faults, to answer the next few App Mesh
+updates of one mesh with an error AWS also sends (409 ConflictException when two writers
+race, 429 TooManyRequestsException when throttled); GET /_meshtls/faults reports how many
+were sent.
 """
 import argparse
 import datetime
 import json
+import threading
 
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
@@ -43,6 +49,48 @@ def to_epoch(text):
             dt = dt.replace(tzinfo=datetime.timezone.utc)
         return dt.timestamp()
     return text
+
+
+class FaultInjection:
+    """Answers App Mesh updates (PUT) of a chosen mesh with injected errors."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+        self.pending = {}  # mesh -> [status, error type, remaining]
+        self.sent = {}  # mesh -> count
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/_meshtls/faults":
+            return self.control(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "PUT" and path.startswith(APPMESH_PREFIX + "meshes/"):
+            mesh = path[len(APPMESH_PREFIX + "meshes/"):].split("/", 1)[0]
+            with self.lock:
+                fault = self.pending.get(mesh)
+                if fault and fault[2] > 0:
+                    fault[2] -= 1
+                    self.sent[mesh] = self.sent.get(mesh, 0) + 1
+                else:
+                    fault = None
+            if fault:
+                body = json.dumps({"message": "injected by the test environment"}).encode()
+                start_response(fault[0], [("Content-Type", "application/json"), ("x-amzn-ErrorType", fault[1]), ("Content-Length", str(len(body)))])
+                return [body]
+        return self.app(environ, start_response)
+
+    def control(self, environ, start_response):
+        if environ.get("REQUEST_METHOD") == "POST":
+            size = int(environ.get("CONTENT_LENGTH") or 0)
+            req = json.loads(environ["wsgi.input"].read(size) or b"{}")
+            status = {409: "409 CONFLICT", 429: "429 TOO MANY REQUESTS"}[req.get("status", 409)]
+            error = {409: "ConflictException", 429: "TooManyRequestsException"}[req.get("status", 409)]
+            with self.lock:
+                self.pending[req["mesh"]] = [status, error, int(req["count"])]
+        with self.lock:
+            body = json.dumps({"sent": self.sent, "pending": {m: f[2] for m, f in self.pending.items()}}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
 
 
 class AppMeshWireFormat:
@@ -81,7 +129,7 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
-    app = AppMeshWireFormat(DomainDispatcherApplication(create_backend_app))
+    app = FaultInjection(AppMeshWireFormat(DomainDispatcherApplication(create_backend_app)))
     run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
 
 

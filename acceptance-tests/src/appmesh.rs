@@ -27,3 +27,17 @@ pub fn node_spec(mesh: &str, node: &str) -> serde_json::Value {
 pub fn disable_tls(mesh: &str, node: &str) {
     fixture(&["disable-tls", mesh, node]);
 }
+
+/// Makes moto answer the next `count` App Mesh updates of `mesh` with `status` (409
+/// ConflictException or 429 TooManyRequestsException).
+pub fn inject_errors(mesh: &str, status: u16, count: u32) {
+    let url = format!("{}/_meshtls/faults", env("AWS_ENDPOINT_URL"));
+    ureq::post(&url).send_json(serde_json::json!({ "mesh": mesh, "status": status, "count": count })).expect("inject App Mesh errors");
+}
+
+/// How many injected errors moto has sent for `mesh`.
+pub fn injected_errors_sent(mesh: &str) -> u64 {
+    let url = format!("{}/_meshtls/faults", env("AWS_ENDPOINT_URL"));
+    let doc: serde_json::Value = ureq::get(&url).call().expect("fault counters").body_mut().read_json().expect("fault counters JSON");
+    doc["sent"][mesh].as_u64().unwrap_or(0)
+}

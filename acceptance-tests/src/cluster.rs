@@ -98,6 +98,14 @@ impl Cluster {
         list.items.into_iter().filter_map(|s| s.metadata.name).collect()
     }
 
+    /// Names of the Secrets in a namespace that carry meshtls's managed-by label.
+    pub fn managed_secret_names(&self, namespace: &str) -> Vec<String> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let params = kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=meshtls");
+        let list = self.rt.block_on(api.list(&params)).expect("list secrets");
+        list.items.into_iter().filter_map(|s| s.metadata.name).collect()
+    }
+
     /// Creates or updates any object given as JSON (server-side apply).
     pub fn apply_object(&self, obj: serde_json::Value) {
         let api_version = obj["apiVersion"].as_str().expect("apiVersion");

@@ -4,9 +4,11 @@
 //! `init` runs exactly as it does for users.
 
 pub mod acmpca;
+pub mod apiserver;
 pub mod appmesh;
 pub mod cluster;
 pub mod mtls;
+pub mod toxiproxy;
 pub mod wait;
 
 use std::path::{Path, PathBuf};
@@ -205,6 +207,37 @@ impl Workspace {
         std::fs::read_to_string(self.path().join("terraform.tfstate")).unwrap_or_default()
     }
 
+    /// (namespace, secret_name) of every CA and certificate in state, tainted ones included.
+    pub fn state_secrets(&self) -> Vec<(String, String)> {
+        let state: serde_json::Value = serde_json::from_str(&self.state_json()).unwrap_or_default();
+        let mut found = Vec::new();
+        for resource in state["resources"].as_array().into_iter().flatten() {
+            if !matches!(resource["type"].as_str(), Some("meshtls_ca" | "meshtls_certificate")) || resource["mode"] != "managed" {
+                continue;
+            }
+            for instance in resource["instances"].as_array().into_iter().flatten() {
+                let a = &instance["attributes"];
+                if let (Some(ns), Some(name)) = (a["namespace"].as_str(), a["secret_name"].as_str()) {
+                    found.push((ns.to_string(), name.to_string()));
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    /// Nothing orphaned, nothing duplicated: the Secrets meshtls manages in `namespace` are
+    /// exactly those in state, each once.
+    pub fn assert_nothing_orphaned(&self, cluster: &cluster::Cluster, namespace: &str) {
+        let in_state: Vec<String> = self.state_secrets().into_iter().filter(|(ns, _)| ns == namespace).map(|(_, n)| n).collect();
+        let mut deduped = in_state.clone();
+        deduped.dedup();
+        assert_eq!(in_state, deduped, "{}: a Secret is in state twice", self.cli.name());
+        let mut in_cluster = cluster.managed_secret_names(namespace);
+        in_cluster.sort();
+        assert_eq!(in_cluster, in_state, "{}: the Secrets meshtls manages in {namespace} differ from those in state", self.cli.name());
+    }
+
     /// Fails when private-key PEM appears in the CLI's trace log, the state, or a saved plan
     /// rendered as JSON.
     pub fn assert_no_key_material(&self) {
@@ -242,8 +275,13 @@ pub fn for_each_cli(f: impl Fn(CliKind) + Sync) {
 /// The provider block every scenario uses: the kubeconfig from the environment, passed
 /// explicitly so the `kubernetes` block is exercised.
 pub fn provider_block() -> String {
+    provider_block_with(&env("KUBECONFIG"))
+}
+
+/// The provider block, reaching the cluster through another kubeconfig (a proxy, a second
+/// API server).
+pub fn provider_block_with(kubeconfig: &str) -> String {
     format!(
-        "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  kubernetes {{\n    config_path = \"{}\"\n  }}\n}}\n",
-        env("KUBECONFIG")
+        "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  kubernetes {{\n    config_path = \"{kubeconfig}\"\n  }}\n}}\n"
     )
 }

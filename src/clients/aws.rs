@@ -2,6 +2,10 @@
 //! provider's region, profile and endpoint overrides. `AWS_ENDPOINT_URL` is honoured by the
 //! SDK itself.
 
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 
 use crate::config::AwsSettings;
@@ -22,6 +26,22 @@ impl AwsClients {
         if let Some(profile) = settings.profile.known() {
             loader = loader.profile_name(profile);
         }
+        // Throttling and passing failures are retried with jittered backoff (the SDK's
+        // standard mode); a connection that hangs times out instead of stalling the apply.
+        loader = loader
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(6)
+                    .with_initial_backoff(Duration::from_millis(200))
+                    .with_max_backoff(Duration::from_secs(5)),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .read_timeout(Duration::from_secs(60))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            );
         let shared = loader.load().await;
         let mut appmesh = aws_sdk_appmesh::config::Builder::from(&shared);
         if let Some(url) = settings.appmesh_endpoint.known() {

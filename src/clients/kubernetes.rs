@@ -1,6 +1,10 @@
 //! The Kubernetes client: kubeconfig resolution and the few typed calls meshtls makes.
 
+use std::time::Duration;
+
 use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::kube_retry::TransientRetry;
 
 use crate::config::KubernetesSettings;
 
@@ -39,7 +43,21 @@ pub async fn connect(settings: &KubernetesSettings) -> Result<kube::Client, Kube
                 .map_err(|source| KubeClientError::Kubeconfig { path: path.unwrap_or("KUBECONFIG").to_string(), source })?
         }
     };
-    Ok(kube::Client::try_from(config)?)
+    Ok(build(config)?)
+}
+
+/// A client whose requests are retried on throttling and passing failures (see
+/// `kube_retry`), with a read timeout so a connection that hangs fails instead of stalling
+/// the apply.
+fn build(mut config: kube::Config) -> Result<kube::Client, kube::Error> {
+    config.connect_timeout = Some(Duration::from_secs(10));
+    config.read_timeout = Some(Duration::from_secs(60));
+    let client = kube::client::ClientBuilder::try_from(config)?
+        // The retry layer needs a cloneable service; the buffer makes the boxed stack one.
+        .with_layer(&tower::buffer::BufferLayer::new(1024))
+        .with_layer(&tower::retry::RetryLayer::new(TransientRetry::default()))
+        .build();
+    Ok(client)
 }
 
 /// True for a 404 from the API server.

@@ -2,6 +2,7 @@
 //! no remote service work with nothing in reach.
 
 pub mod aws;
+mod kube_retry;
 pub mod kubernetes;
 
 use std::sync::{Arc, OnceLock};

@@ -12,7 +12,6 @@ use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resource, StateResult, Value};
 
 use crate::cert_manager::{self, IssuerKind};
-use crate::clients::kubernetes::is_conflict;
 use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, is_dns1123_label, is_dns1123_subdomain};
 use crate::pca;
@@ -92,7 +91,8 @@ impl CaResource {
         };
         let annotations = BTreeMap::from([(PCA_ANNOTATION.to_string(), arn.clone())]);
         if let Err(e) = tls_secret::create_ca_bundle(client, cfg.namespace, cfg.secret_name, &certificate_pem, annotations).await {
-            return self.partial(state, kube_error("create the CA Secret", cfg.namespace, cfg.secret_name, &e));
+            // The private CA exists either way: keep it in state (tainted).
+            return self.partial(state, tls_secret::create_diagnostic("CA Secret", cfg.namespace, cfg.secret_name, &e));
         }
         match pki::inspect(&certificate_pem) {
             Ok(info) => {
@@ -543,30 +543,18 @@ impl Resource for CaResource {
         };
         let files =
             TlsFiles { ca_crt: issued.certificate_pem.clone(), tls_crt: issued.certificate_pem.clone(), tls_key: issued.private_key_pem };
-        if let Err(e) = tls_secret::create(&client, cfg.namespace, cfg.secret_name, &files, BTreeMap::new(), BTreeMap::new()).await {
-            let d = if is_conflict(&e) {
-                Diagnostic::error(
-                    "CA Secret already exists",
-                    format!(
-                        "Secret {ns}/{name} exists and meshtls will not overwrite it. To manage it, import it: `terraform import <address> {ns}/{name}`; or choose another secret_name.",
-                        ns = cfg.namespace,
-                        name = cfg.secret_name
-                    ),
-                )
-                .at(AttributePath::attrs(&["secret_name"]))
-            } else {
-                kube_error("create the CA Secret", cfg.namespace, cfg.secret_name, &e)
-            };
-            return StateResult::failed(d.into());
-        }
-        tracing::info!(namespace = cfg.namespace, secret = cfg.secret_name, "created CA Secret");
-
         let mut state = planned.clone();
         state.set("id", format!("{}/{}", cfg.namespace, cfg.secret_name).into());
         let mut diagnostics = Diagnostics::new();
         if let Err(e) = certificate_attributes(&mut state, &issued.certificate_pem) {
             diagnostics.error("Generated certificate cannot be parsed", e.to_string());
         }
+        if let Err(e) = tls_secret::create(&client, cfg.namespace, cfg.secret_name, &files, BTreeMap::new(), BTreeMap::new()).await {
+            let d = tls_secret::create_diagnostic("CA Secret", cfg.namespace, cfg.secret_name, &e);
+            // A Secret that may exist stays in state (tainted), so it is never lost track of.
+            return if e.outcome_unknown() { self.partial(state, d) } else { StateResult::failed(d.into()) };
+        }
+        tracing::info!(namespace = cfg.namespace, secret = cfg.secret_name, "created CA Secret");
         if let Some((kind, name)) = cfg.issuer {
             if let Err(e) = cert_manager::apply(&client, kind, cfg.namespace, name, cfg.secret_name).await {
                 // The Secret exists: keep it in state (the CLI marks it tainted) so nothing is orphaned.

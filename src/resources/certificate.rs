@@ -9,13 +9,15 @@ use tfplugin::schema::{Attribute, Block, Schema};
 use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resource, StateResult, Type, Value};
 use time::OffsetDateTime;
 
-use crate::clients::kubernetes::is_conflict;
 use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, dns_name_problem, is_dns1123_label, is_dns1123_subdomain};
 use crate::pki::{self, KeyAlgorithm, Usage};
 use crate::resources::ca;
 use crate::secret_access;
 use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
+
+/// More names than any one service needs; see the check in `validate`.
+const MAX_DNS_NAMES: usize = 100;
 
 pub const TYPE_NAME: &str = "meshtls_certificate";
 /// Records the signing CA on the Secret, so an import can find it again.
@@ -211,7 +213,19 @@ impl Resource for CertificateResource {
         }
         check_namespace(&mut d, config, "namespace");
         check_secret_name(&mut d, config, "secret_name");
-        if let Some(names) = config.get("dns_names").as_elements() {
+        if let Some(names) = config.get("dns_names").as_elements().filter(|names| {
+            // One certificate per service: hundreds of names mean a mistake, and each more
+            // name is checked and reported below.
+            let too_many = names.len() > MAX_DNS_NAMES;
+            if too_many {
+                d.error_at(
+                    at("dns_names"),
+                    "Too many DNS names",
+                    format!("{} names given; a certificate takes at most {MAX_DNS_NAMES}. Issue one certificate per service, or use a wildcard such as `*.yelb.svc.cluster.local`.", names.len()),
+                );
+            }
+            !too_many
+        }) {
             if names.is_empty() {
                 d.error_at(
                     at("dns_names"),
@@ -443,28 +457,18 @@ impl Resource for CertificateResource {
         };
         let mut annotations = cfg.annotations.clone();
         annotations.insert(CA_ANNOTATION.into(), cfg.ca.into());
-        if let Err(e) = tls_secret::create(&client, cfg.namespace, cfg.secret_name, &files, cfg.labels.clone(), annotations).await {
-            let d = if is_conflict(&e) {
-                Diagnostic::error(
-                    "Certificate Secret already exists",
-                    format!(
-                        "Secret {ns}/{name} exists and meshtls will not overwrite it. To manage it, import it: `terraform import <address> {ns}/{name}`; or choose another secret_name.",
-                        ns = cfg.namespace,
-                        name = cfg.secret_name
-                    ),
-                )
-                .at(at("secret_name"))
-            } else {
-                Diagnostic::error("Failed to create the certificate Secret", format!("Secret {}/{}: {e}", cfg.namespace, cfg.secret_name))
-            };
-            return StateResult::failed(d.into());
-        }
-        tracing::info!(namespace = cfg.namespace, secret = cfg.secret_name, serial = %leaf_info.serial_hex, "issued certificate");
-        let readers = readers(planned);
         let mut state = planned.clone();
         state.set("id", format!("{}/{}", cfg.namespace, cfg.secret_name).into());
         state.set("common_name", cfg.common_name.clone().into());
         certificate_attributes(&mut state, &leaf_info, &issued.certificate_pem, &ca_info);
+        if let Err(e) = tls_secret::create(&client, cfg.namespace, cfg.secret_name, &files, cfg.labels.clone(), annotations).await {
+            let diagnostics = tls_secret::create_diagnostic("certificate Secret", cfg.namespace, cfg.secret_name, &e).into();
+            // A Secret that may exist stays in state (tainted), so it is never lost track of.
+            let state = if e.outcome_unknown() { state } else { Value::Null };
+            return StateResult { state, private: Vec::new(), diagnostics };
+        }
+        tracing::info!(namespace = cfg.namespace, secret = cfg.secret_name, serial = %leaf_info.serial_hex, "issued certificate");
+        let readers = readers(planned);
         if let Some(accounts) = readers {
             if let Err(e) = secret_access::apply(&client, cfg.namespace, cfg.secret_name, &accounts).await {
                 // The certificate exists and stays in state; the CLI marks it for replacement.
@@ -615,6 +619,15 @@ impl Resource for CertificateResource {
                 format!("Secret {namespace}/{secret_name} does not record its CA. Name it in the import ID: `{namespace}/{secret_name}:<ca namespace>/<ca secret name>`."),
             );
         };
+        if observed.secret_type.as_deref() != Some(TLS_SECRET_TYPE) {
+            return fail(
+                "Cannot import: not a TLS Secret",
+                format!(
+                    "Secret {namespace}/{secret_name} is of type {:?}; meshtls manages Secrets of type {TLS_SECRET_TYPE} (ca.crt, tls.crt, tls.key). Import a TLS Secret, or let meshtls create one under another secret_name.",
+                    observed.secret_type.as_deref().unwrap_or("")
+                ),
+            );
+        }
         let Some(leaf_pem) = observed.tls_crt.as_deref() else {
             return fail("Cannot import: not a TLS Secret", format!("Secret {namespace}/{secret_name} has no tls.crt."));
         };

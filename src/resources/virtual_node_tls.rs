@@ -481,9 +481,19 @@ impl Resource for VirtualNodeTlsResource {
                         Err(e @ SideError::NotFound { .. }) => {
                             plan.diagnostics.error_at(path, "Virtual node not found", format!("{e}. Create it first, or fix the name."))
                         }
-                        Err(e @ (SideError::AmbiguousListener { .. } | SideError::NoListener { .. })) => {
+                        Err(e @ SideError::AmbiguousListener { .. }) => {
                             plan.diagnostics.error_at(AttributePath::attrs(&["listener", "port"]), "Which listener?", e.to_string())
                         }
+                        Err(e @ SideError::NoListener { port: None, .. }) => plan.diagnostics.error_at(
+                            path,
+                            "Virtual node has no listener",
+                            format!("{e}. TLS is set on a listener: add one (a portMapping) to the virtual node first."),
+                        ),
+                        Err(e @ SideError::NoListener { .. }) => plan.diagnostics.error_at(
+                            AttributePath::attrs(&["listener", "port"]),
+                            "No listener on that port",
+                            format!("{e}. Set listener.port to one of the node's listener ports."),
+                        ),
                         Err(e) => plan.diagnostics.push(Diagnostic::warning(format!("Could not read the {}", side.name()), e.to_string())),
                     }
                 }
