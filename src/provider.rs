@@ -58,4 +58,8 @@ impl tfplugin::Provider for MeshTls {
     fn stop(&self) {
         self.clients.stop();
     }
+
+    fn before_apply(&self) {
+        self.clients.read_cache.stop_caching();
+    }
 }

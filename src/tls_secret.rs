@@ -9,6 +9,7 @@ use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::Api;
 
 use crate::clients::kubernetes::{is_conflict, is_not_found};
+use crate::clients::read_cache::ReadCache;
 
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -169,9 +170,10 @@ pub async fn create_ca_bundle(
     create_confirmed(&api, &secret).await
 }
 
-pub async fn get(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<ObservedSecret>, kube::Error> {
+/// Reads the Secret, through the run's read cache (see `clients::read_cache`).
+pub async fn get(client: &kube::Client, cache: &ReadCache, namespace: &str, name: &str) -> Result<Option<ObservedSecret>, kube::Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let Some(secret) = api.get_opt(name).await? else { return Ok(None) };
+    let Some(secret) = cache.get_opt(&api, &(), namespace, name).await? else { return Ok(None) };
     let data = secret.data.unwrap_or_default();
     let text = |k: &str| data.get(k).and_then(|b| String::from_utf8(b.0.clone()).ok());
     Ok(Some(ObservedSecret {

@@ -10,7 +10,7 @@ the provider talks to real AWS exactly as it talks to this.
 Fault scenarios ask it, through POST /_meshtls/faults, to answer the next few App Mesh
 updates of one mesh with an error AWS also sends (409 ConflictException when two writers
 race, 429 TooManyRequestsException when throttled); GET /_meshtls/faults reports how many
-were sent.
+were sent. GET /_meshtls/requests counts the App Mesh requests served, for the benchmark.
 """
 import argparse
 import datetime
@@ -59,11 +59,19 @@ class FaultInjection:
         self.lock = threading.Lock()
         self.pending = {}  # mesh -> [status, error type, remaining]
         self.sent = {}  # mesh -> count
+        self.appmesh_requests = 0
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == "/_meshtls/faults":
             return self.control(environ, start_response)
+        if path == "/_meshtls/requests":
+            body = json.dumps({"appmesh": self.appmesh_requests}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        if path.startswith(APPMESH_PREFIX):
+            with self.lock:
+                self.appmesh_requests += 1
         if environ.get("REQUEST_METHOD") == "PUT" and path.startswith(APPMESH_PREFIX + "meshes/"):
             mesh = path[len(APPMESH_PREFIX + "meshes/"):].split("/", 1)[0]
             with self.lock:

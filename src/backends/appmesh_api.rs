@@ -1,17 +1,21 @@
 //! The App Mesh API side of a virtual node: DescribeVirtualNode, then UpdateVirtualNode with
 //! only the TLS fields changed. The rest of the spec is carried over untouched.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use aws_sdk_appmesh::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_appmesh::types as am;
 
 use super::model::{CertificateSource, ClientPolicyTls, ListenerTls, NodeTls, TrustSource};
 use super::{with_retries, MeshSide, NodeView, SideError};
+use crate::clients::read_cache::ReadCache;
 
 pub const SIDE: &str = "App Mesh API";
 
 pub struct ApiVirtualNode {
     pub client: aws_sdk_appmesh::Client,
+    pub cache: Arc<ReadCache>,
     pub mesh: String,
     pub node: String,
 }
@@ -214,7 +218,8 @@ impl MeshSide for ApiVirtualNode {
     }
 
     async fn read(&self, port: Option<i64>) -> Result<NodeView, SideError> {
-        let node = with_retries(|| self.describe(), retryable).await?;
+        let key = format!("{}/{}", self.mesh, self.node);
+        let node = self.cache.memo("appmesh-virtual-node", key, || with_retries(|| self.describe(), retryable)).await?;
         let spec = node.spec.ok_or_else(|| SideError::Api { side: SIDE, message: "node has no spec".into() })?;
         let listeners = spec.listeners.clone().unwrap_or_default();
         let ports: Vec<Option<i64>> = listeners.iter().map(|l| l.port_mapping.as_ref().map(|p| i64::from(p.port))).collect();

@@ -3,6 +3,7 @@
 //! whose pod template tells the injector which Secret to mount into Envoy.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -14,6 +15,7 @@ use super::appmesh_api::pick_listener;
 use super::model::{crd, NodeTls};
 use super::{with_retries, MeshSide, NodeView, SideError};
 use crate::clients::kubernetes::{is_conflict, is_not_found};
+use crate::clients::read_cache::ReadCache;
 
 pub const SIDE: &str = "cluster";
 /// The App Mesh injector mounts `<secret>:<path>` pairs from this pod annotation into Envoy.
@@ -23,13 +25,17 @@ pub const FINGERPRINT_ANNOTATION: &str = "meshtls.dev/certificate-fingerprint";
 
 pub struct ClusterVirtualNode {
     pub client: kube::Client,
+    pub cache: Arc<ReadCache>,
     pub namespace: String,
     pub name: String,
 }
 
+fn virtual_node_resource() -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("appmesh.k8s.aws", "v1beta2", "VirtualNode"))
+}
+
 fn api(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
-    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("appmesh.k8s.aws", "v1beta2", "VirtualNode"));
-    Api::namespaced_with(client.clone(), namespace, &resource)
+    Api::namespaced_with(client.clone(), namespace, &virtual_node_resource())
 }
 
 fn kube_error(what: &str, e: kube::Error) -> SideError {
@@ -83,7 +89,7 @@ impl ClusterVirtualNode {
     }
 
     async fn get(&self) -> Result<DynamicObject, SideError> {
-        match api(&self.client, &self.namespace).get_opt(&self.name).await {
+        match self.cache.get_opt(&api(&self.client, &self.namespace), &virtual_node_resource(), &self.namespace, &self.name).await {
             Ok(Some(o)) => Ok(o),
             Ok(None) => Err(SideError::NotFound { side: SIDE, what: self.what() }),
             Err(e) => Err(kube_error(&format!("reading {}", self.what()), e)),
@@ -140,11 +146,15 @@ impl MeshSide for ClusterVirtualNode {
 /// The pod-template annotations of a Deployment; `Ok(None)` when it does not exist.
 pub async fn pod_annotations(
     client: &kube::Client,
+    cache: &ReadCache,
     namespace: &str,
     deployment: &str,
 ) -> Result<Option<BTreeMap<String, String>>, kube::Error> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    Ok(api.get_opt(deployment).await?.map(|d| d.spec.and_then(|s| s.template.metadata).and_then(|m| m.annotations).unwrap_or_default()))
+    Ok(cache
+        .get_opt(&api, &(), namespace, deployment)
+        .await?
+        .map(|d| d.spec.and_then(|s| s.template.metadata).and_then(|m| m.annotations).unwrap_or_default()))
 }
 
 /// Sets (Some) or removes (None) pod-template annotations with a merge patch, touching nothing

@@ -4,6 +4,7 @@
 pub mod aws;
 mod kube_retry;
 pub mod kubernetes;
+pub mod read_cache;
 
 use std::sync::{Arc, OnceLock};
 
@@ -16,6 +17,8 @@ pub struct Clients {
     kube: tokio::sync::OnceCell<kube::Client>,
     aws: tokio::sync::OnceCell<aws::AwsClients>,
     stopping: std::sync::atomic::AtomicBool,
+    /// Reads coalesced within this process (see `read_cache`).
+    pub read_cache: Arc<read_cache::ReadCache>,
 }
 
 #[derive(Debug, thiserror::Error)]

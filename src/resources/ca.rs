@@ -12,6 +12,7 @@ use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resource, StateResult, Value};
 
 use crate::cert_manager::{self, IssuerKind};
+use crate::clients::read_cache::ReadCache;
 use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, is_dns1123_label, is_dns1123_subdomain};
 use crate::pca;
@@ -220,14 +221,14 @@ pub const PCA_ANNOTATION: &str = "meshtls.dev/acm-pca-arn";
 /// Reads a meshtls CA from its Secret, given the CA's `id` (`namespace/secret_name`): the
 /// certificate and key for a CA in the cluster, the certificate and ARN for an ACM Private CA.
 /// Errors say which CA and what is wrong with it.
-pub async fn load(client: &kube::Client, ca_id: &str) -> Result<(Signer, pki::CertificateInfo), Diagnostic> {
+pub async fn load(client: &kube::Client, cache: &ReadCache, ca_id: &str) -> Result<(Signer, pki::CertificateInfo), Diagnostic> {
     let Some((namespace, name)) = ca_id.split_once('/') else {
         return Err(Diagnostic::error(
             "Invalid CA reference",
             format!("{ca_id:?} is not a CA id of the form `namespace/secret_name`; use meshtls_ca.<name>.id."),
         ));
     };
-    let observed = match tls_secret::get(client, namespace, name).await {
+    let observed = match tls_secret::get(client, cache, namespace, name).await {
         Ok(Some(o)) => o,
         Ok(None) => {
             return Err(Diagnostic::error(
@@ -584,7 +585,7 @@ impl Resource for CaResource {
             Ok(c) => c,
             Err(e) => return StateResult::failed(client_error(e)),
         };
-        let observed = match tls_secret::get(&client, namespace, secret_name).await {
+        let observed = match tls_secret::get(&client, &self.clients.read_cache, namespace, secret_name).await {
             Ok(Some(s)) => s,
             Ok(None) => {
                 tracing::info!(namespace, secret = secret_name, "CA Secret is gone");
@@ -728,7 +729,7 @@ impl Resource for CaResource {
             Ok(c) => c,
             Err(e) => return StateResult::failed(client_error(e)),
         };
-        let observed = match tls_secret::get(&client, namespace, secret_name).await {
+        let observed = match tls_secret::get(&client, &self.clients.read_cache, namespace, secret_name).await {
             Ok(Some(s)) => s,
             Ok(None) => {
                 return StateResult::failed(

@@ -361,7 +361,7 @@ impl Resource for CertificateResource {
         let creating = request.prior.is_null() || !plan.requires_replace.is_empty() || !replace_because.is_empty();
         if let (Some(ca_id), false) = (request.config.get("ca").as_str(), self.clients.cluster_unknown()) {
             if let Ok(client) = self.clients.kube().await {
-                match ca::load(&client, ca_id).await {
+                match ca::load(&client, &self.clients.read_cache, ca_id).await {
                     Ok((_, ca_info)) => {
                         let prior_ca = request.prior.get("ca_fingerprint_sha256").as_str();
                         if prior_ca.is_some_and(|fp| fp != ca_info.fingerprint_sha256) {
@@ -415,7 +415,7 @@ impl Resource for CertificateResource {
             Ok(c) => c,
             Err(e) => return StateResult::failed(client_error(e)),
         };
-        let (signer, ca_info) = match ca::load(&client, cfg.ca).await {
+        let (signer, ca_info) = match ca::load(&client, &self.clients.read_cache, cfg.ca).await {
             Ok(ca) => ca,
             Err(d) => return StateResult::failed(d.at(at("ca")).into()),
         };
@@ -498,7 +498,7 @@ impl Resource for CertificateResource {
             Ok(c) => c,
             Err(e) => return StateResult::failed(client_error(e)),
         };
-        let observed = match tls_secret::get(&client, namespace, secret_name).await {
+        let observed = match tls_secret::get(&client, &self.clients.read_cache, namespace, secret_name).await {
             Ok(Some(s)) => s,
             Ok(None) => return StateResult::ok(Value::Null, Vec::new()),
             Err(e) => {
@@ -608,7 +608,7 @@ impl Resource for CertificateResource {
             Ok(c) => c,
             Err(e) => return StateResult::failed(client_error(e)),
         };
-        let observed = match tls_secret::get(&client, namespace, secret_name).await {
+        let observed = match tls_secret::get(&client, &self.clients.read_cache, namespace, secret_name).await {
             Ok(Some(s)) => s,
             Ok(None) => return fail("Cannot import: Secret not found", format!("No Secret {namespace}/{secret_name} exists.")),
             Err(e) => return fail("Cannot import", format!("Secret {namespace}/{secret_name}: {e}")),
@@ -635,7 +635,7 @@ impl Resource for CertificateResource {
             Ok(i) => i,
             Err(e) => return fail("Cannot import: tls.crt is not a certificate", format!("Secret {namespace}/{secret_name}: {e}")),
         };
-        let (signer, ca_info) = match ca::load(&client, &ca_id).await {
+        let (signer, ca_info) = match ca::load(&client, &self.clients.read_cache, &ca_id).await {
             Ok(ca) => ca,
             Err(d) => return StateResult::failed(d.into()),
         };

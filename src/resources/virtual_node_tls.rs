@@ -260,7 +260,12 @@ impl VirtualNodeTlsResource {
                     .kube()
                     .await
                     .map_err(|e| Diagnostics::from(Diagnostic::error("Cannot reach the Kubernetes API", e.to_string())))?;
-                Some(ClusterVirtualNode { client, namespace: namespace.clone(), name: name.clone() })
+                Some(ClusterVirtualNode {
+                    client,
+                    cache: self.clients.read_cache.clone(),
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                })
             }
             _ => None,
         };
@@ -268,7 +273,12 @@ impl VirtualNodeTlsResource {
         let api = match (aws_configured, &t.mesh, &t.node) {
             (true, Some(mesh), Some(node)) => {
                 let aws = self.clients.aws().await.map_err(|e| Diagnostics::from(Diagnostic::error("Cannot reach AWS", e.to_string())))?;
-                Some(ApiVirtualNode { client: aws.appmesh.clone(), mesh: mesh.clone(), node: node.clone() })
+                Some(ApiVirtualNode {
+                    client: aws.appmesh.clone(),
+                    cache: self.clients.read_cache.clone(),
+                    mesh: mesh.clone(),
+                    node: node.clone(),
+                })
             }
             _ => None,
         };
@@ -517,7 +527,7 @@ impl Resource for VirtualNodeTlsResource {
             return;
         }
         let Ok(client) = self.clients.kube().await else { return };
-        let Ok(Some(observed)) = tls_secret::get(&client, &namespace, &secret).await else { return };
+        let Ok(Some(observed)) = tls_secret::get(&client, &self.clients.read_cache, &namespace, &secret).await else { return };
         let Some(info) = observed.tls_crt.as_deref().and_then(|p| pki::inspect(p).ok()) else { return };
         if !fingerprint_from_config {
             plan.planned.set("certificate_fingerprint", info.fingerprint_sha256.clone().into());
@@ -573,7 +583,7 @@ impl Resource for VirtualNodeTlsResource {
         }
         if let (Some(c), Some(deployment)) = (&cluster, s(state, &["kubernetes", "deployment"])) {
             let wanted = Self::wanted_annotations(state);
-            match appmesh_k8s::pod_annotations(&c.client, &c.namespace, &deployment).await {
+            match appmesh_k8s::pod_annotations(&c.client, &self.clients.read_cache, &c.namespace, &deployment).await {
                 Ok(Some(have)) => {
                     let missing: Vec<&String> = wanted.iter().filter(|(k, v)| have.get(*k) != v.as_ref()).map(|(k, _)| k).collect();
                     if !missing.is_empty() && new_state.get("cluster_status").as_str() == Some(IN_SYNC) {
@@ -592,7 +602,7 @@ impl Resource for VirtualNodeTlsResource {
         }
         // The certificate mounted now: a renewal shows as a fingerprint change.
         if let (Some(secret), Some(c)) = (s(state, &["certificate_secret"]), &cluster) {
-            if let Ok(Some(observed)) = tls_secret::get(&c.client, &c.namespace, &secret).await {
+            if let Ok(Some(observed)) = tls_secret::get(&c.client, &self.clients.read_cache, &c.namespace, &secret).await {
                 if let Some(info) = observed.tls_crt.as_deref().and_then(|p| pki::inspect(p).ok()) {
                     new_state.set("certificate_fingerprint", info.fingerprint_sha256.into());
                 }

@@ -30,6 +30,9 @@ pub trait Provider: Send + Sync + 'static {
     async fn configure(&self, request: ConfigureRequest) -> Diagnostics;
     /// The CLI asked to stop (Ctrl-C): in-flight work should wind down soon.
     fn stop(&self) {}
+    /// Called before each ApplyResourceChange: from here on this process changes remote
+    /// objects, so anything cached from reads may be stale.
+    fn before_apply(&self) {}
 }
 
 /// The result of an operation that produces state. A non-null `state` is recorded even when

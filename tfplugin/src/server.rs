@@ -341,6 +341,7 @@ impl ProviderService for ProviderServer {
             _ => "update",
         };
         tracing::info!(rpc = "ApplyResourceChange", type_name = %req.type_name, action, "applying");
+        self.provider.before_apply();
         let StateResult { mut state, private, mut diagnostics } = match action {
             "create" => r.imp.create(&planned, &config).await,
             "delete" => {

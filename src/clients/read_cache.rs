@@ -1,0 +1,149 @@
+//! Reads coalesced within one provider process. The CLI refreshes and plans every resource
+//! in one process; with hundreds of services in a namespace, one GET per resource per phase
+//! would make plans slow and could draw throttling. So the second read of a kind in a
+//! namespace lists them all (paginated), and every later read is served from that list; the
+//! same App Mesh node read twice (refresh, then plan) is described once.
+//!
+//! Only reads before the process's first apply are cached: once it starts changing objects,
+//! every read goes to the server again.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use kube::api::ListParams;
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
+
+const PAGE_SIZE: u32 = 500;
+
+type Listed = Arc<dyn Any + Send + Sync>;
+
+#[derive(Default)]
+struct KindInNamespace {
+    read_once: AtomicBool,
+    list: OnceCell<Listed>,
+}
+
+pub struct ReadCache {
+    caching: AtomicBool,
+    kube: Mutex<HashMap<(String, String), Arc<KindInNamespace>>>,
+    memo: Mutex<HashMap<(&'static str, String), Listed>>,
+}
+
+impl Default for ReadCache {
+    fn default() -> Self {
+        ReadCache { caching: AtomicBool::new(true), kube: Mutex::default(), memo: Mutex::default() }
+    }
+}
+
+impl ReadCache {
+    /// From now on every read goes to the server, and what was cached is dropped.
+    pub fn stop_caching(&self) {
+        if self.caching.swap(false, Ordering::SeqCst) {
+            self.kube.lock().map(|mut m| m.clear()).ok();
+            self.memo.lock().map(|mut m| m.clear()).ok();
+        }
+    }
+
+    fn caching(&self) -> bool {
+        self.caching.load(Ordering::SeqCst)
+    }
+
+    /// The object `name` of `api` (which is scoped to `namespace`), or None when it does
+    /// not exist.
+    pub async fn get_opt<K>(&self, api: &Api<K>, dyntype: &K::DynamicType, namespace: &str, name: &str) -> Result<Option<K>, kube::Error>
+    where
+        K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    {
+        if !self.caching() {
+            return api.get_opt(name).await;
+        }
+        let key = (format!("{}/{}", K::api_version(dyntype), K::plural(dyntype)), namespace.to_string());
+        let entry = {
+            let Ok(mut kinds) = self.kube.lock() else { return api.get_opt(name).await };
+            kinds.entry(key).or_default().clone()
+        };
+        // One resource of a kind in a namespace: a GET is cheaper than listing them all.
+        if !entry.read_once.swap(true, Ordering::SeqCst) {
+            return api.get_opt(name).await;
+        }
+        let listed = entry
+            .list
+            .get_or_try_init(|| async {
+                let mut objects: HashMap<String, K> = HashMap::new();
+                let mut params = ListParams::default().limit(PAGE_SIZE);
+                loop {
+                    let page = api.list(&params).await?;
+                    objects.extend(page.items.into_iter().filter_map(|o| Some((o.meta().name.clone()?, o))));
+                    match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                        Some(token) => params = params.continue_token(&token),
+                        None => break,
+                    }
+                }
+                tracing::debug!(kind = %K::kind(dyntype), namespace, count = objects.len(), "listed for reads in this run");
+                Ok::<Listed, kube::Error>(Arc::new(objects))
+            })
+            .await?;
+        Ok(listed.downcast_ref::<HashMap<String, K>>().and_then(|m| m.get(name)).cloned())
+    }
+
+    /// `read()` once per key while caching; its result is kept only when it succeeded.
+    pub async fn memo<T, E, F, Fut>(&self, kind: &'static str, key: String, read: F) -> Result<T, E>
+    where
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        if !self.caching() {
+            return read().await;
+        }
+        let cache_key = (kind, key);
+        if let Some(hit) = self.memo.lock().ok().and_then(|m| m.get(&cache_key).and_then(|v| v.downcast_ref::<T>().cloned())) {
+            return Ok(hit);
+        }
+        let value = read().await?;
+        if self.caching() {
+            if let Ok(mut m) = self.memo.lock() {
+                m.insert(cache_key, Arc::new(value.clone()));
+            }
+        }
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_read_is_reused_until_the_first_apply() {
+        let cache = ReadCache::default();
+        let calls = AtomicUsize::new(0);
+        let read = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(7)
+        };
+        assert_eq!(cache.memo("node", "m/a".into(), read).await, Ok(7));
+        assert_eq!(cache.memo("node", "m/a".into(), read).await, Ok(7));
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the second read is served from the cache");
+        cache.memo("node", "m/b".into(), read).await.ok();
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "another key is read");
+        cache.stop_caching();
+        cache.memo("node", "m/a".into(), read).await.ok();
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "after the first apply every read goes out");
+    }
+
+    #[tokio::test]
+    async fn failures_are_not_cached() {
+        let cache = ReadCache::default();
+        let failing = || async { Err::<u8, &str>("unreachable") };
+        assert_eq!(cache.memo("node", "m/a".into(), failing).await, Err("unreachable"));
+        assert_eq!(cache.memo("node", "m/a".into(), || async { Ok::<u8, &str>(1) }).await, Ok(1));
+    }
+}
