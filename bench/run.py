@@ -313,10 +313,12 @@ def fixtures(cluster, n, ns, mesh, meshtls):
 
 
 class RssWatcher:
-    """Samples the peak RSS (VmHWM, which only grows) of every provider process while a
-    command runs; VmHWM makes a missed sample cost at most the growth since the last one."""
+    """Samples the peak RSS (VmHWM, which only grows) of the provider processes the measured
+    CLI starts (its children: other providers on the machine are not counted); VmHWM makes
+    a missed sample cost at most the growth since the last one."""
 
     def __init__(self):
+        self.parents = set()  # the CLI processes whose provider children are measured
         self.peaks = {}  # pid -> (name, kB)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -329,6 +331,10 @@ class RssWatcher:
                 try:
                     exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
                     if not exe.startswith("terraform-provider-"):
+                        continue
+                    with open(f"/proc/{pid}/stat") as f:
+                        ppid = f.read().rsplit(")", 1)[1].split()[1]
+                    if ppid not in self.parents:
                         continue
                     with open(f"/proc/{pid}/status") as f:
                         hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
@@ -379,13 +385,16 @@ def appmesh_requests():
         return json.load(r)["appmesh"]
 
 
-def tofu(workdir, *args, expect=(0,)):
+def tofu(workdir, *args, expect=(0,), rss=None):
     start = time.monotonic()
-    proc = subprocess.run([env("TOFU"), *args], cwd=workdir, capture_output=True, text=True,
-                          env={**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"})
+    proc = subprocess.Popen([env("TOFU"), *args], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"})
+    if rss is not None:
+        rss.parents.add(str(proc.pid))
+    stdout, stderr = proc.communicate()
     elapsed = time.monotonic() - start
     if proc.returncode not in expect:
-        sys.exit(f"tofu {' '.join(args)} in {workdir} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        sys.exit(f"tofu {' '.join(args)} in {workdir} exited {proc.returncode}:\n{stdout[-3000:]}\n{stderr[-3000:]}")
     return elapsed, proc.returncode
 
 
@@ -402,13 +411,13 @@ def measure(variant, n, runs, root, cluster):
         if variant != "floor":
             fixtures(cluster, n, ns, mesh, meshtls=variant == "meshtls")
         with RssWatcher() as rss:
-            apply, _ = tofu(workdir, "apply", "-auto-approve", "-input=false")
+            apply, _ = tofu(workdir, "apply", "-auto-approve", "-input=false", rss=rss)
             audit_offset, appmesh_before = len(audit_lines()), appmesh_requests()
-            plan, code = tofu(workdir, "plan", "-input=false", "-detailed-exitcode", expect=(0, 2))
+            plan, code = tofu(workdir, "plan", "-input=false", "-detailed-exitcode", expect=(0, 2), rss=rss)
             if code == 2:
                 sys.exit(f"{variant} N={n}: the plan after apply is not empty")
             kube, appmesh = kube_requests_since(audit_offset), appmesh_requests() - appmesh_before
-            destroy, _ = tofu(workdir, "destroy", "-auto-approve", "-input=false")
+            destroy, _ = tofu(workdir, "destroy", "-auto-approve", "-input=false", rss=rss)
         samples["apply"].append(apply)
         samples["plan"].append(plan)
         samples["destroy"].append(destroy)
@@ -488,21 +497,33 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="50,500")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--large-runs", type=int, default=None, help="runs for N >= 200 (default: --runs); one go-providers run at N=500 takes minutes")
+    ap.add_argument("--variants", default=",".join(VARIANTS), help="a subset, for profiling; the page needs all three")
     ap.add_argument("--page", default="docs/performance.md")
     ap.add_argument("--chart", default="docs/performance.png")
     ap.add_argument("--results", default="target/bench/results.json")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        sys.exit(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
     cluster = Cluster(env("KUBECONFIG"))
     root = tempfile.mkdtemp(prefix="meshtls-bench-")
     results = {}
     for n in sizes:
-        for variant in VARIANTS:
+        for variant in variants:
             print(f"{variant} N={n}", flush=True)
-            results[(variant, n)] = measure(variant, n, args.runs, root, cluster)
+            runs = args.large_runs if args.large_runs and n >= 200 else args.runs
+            results[(variant, n)] = measure(variant, n, runs, root, cluster)
+            results[(variant, n)]["runs"] = runs
             # Managed resources: meshtls 2N+1, go-providers 6N+3, floor 2N+1.
             results[(variant, n)]["resources"] = {"meshtls": 2 * n + 1, "go-providers": 6 * n + 3, "floor": 2 * n + 1}[variant]
     shutil.rmtree(root, ignore_errors=True)
+    if variants != list(VARIANTS):
+        for (variant, n), r in results.items():
+            print(f"{variant} N={n}: {r}")
+        return
 
     os.makedirs(os.path.dirname(args.results), exist_ok=True)
     with open(args.results, "w") as f:
@@ -512,7 +533,9 @@ def main():
     print()
     print(ratios(results, sizes))
     chart(results, sizes, args.chart)
-    block = f"Machine: {machine()}. Median of {args.runs} runs.\n\n{table(results, sizes)}\n\nRatios:\n\n{ratios(results, sizes)}\n"
+    runs = sorted({(n, r["runs"]) for (_, n), r in results.items()})
+    runs_text = ", ".join(f"N={n}: {r} run{'s' if r > 1 else ''}" for n, r in runs)
+    block = f"Machine: {machine()}. Median of the runs ({runs_text}); peak RSS is the largest seen.\n\n{table(results, sizes)}\n\nRatios:\n\n{ratios(results, sizes)}\n"
     write_results(args.page, block)
     print(f"\nwrote {args.chart} and the results in {args.page}")
 

@@ -64,13 +64,12 @@ fn converges_and_cleans_up(ws: &Workspace, cluster: &Cluster, ns: &str, expected
 /// A copy of the environment's kubeconfig whose server is `server` (host:port).
 fn kubeconfig_via(dir: &std::path::Path, server: &str) -> String {
     let original = std::fs::read_to_string(env("KUBECONFIG")).expect("kubeconfig");
-    let line = original.lines().find(|l| l.trim_start().starts_with("server:")).expect("server line");
-    let upstream = host_port(line.trim_start().trim_start_matches("server:").trim());
     let path = dir.join("kubeconfig");
-    std::fs::write(&path, original.replace(&upstream, server)).expect("write kubeconfig");
+    std::fs::write(&path, original.replace(&kube_upstream(), server)).expect("write kubeconfig");
     path.display().to_string()
 }
 
+/// host:port of the environment's kube-apiserver.
 fn kube_upstream() -> String {
     let original = std::fs::read_to_string(env("KUBECONFIG")).expect("kubeconfig");
     let line = original.lines().find(|l| l.trim_start().starts_with("server:")).expect("server line");

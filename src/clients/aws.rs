@@ -26,11 +26,13 @@ impl AwsClients {
         if let Some(profile) = settings.profile.known() {
             loader = loader.profile_name(profile);
         }
-        // Throttling and passing failures are retried with jittered backoff (the SDK's
-        // standard mode); a connection that hangs times out instead of stalling the apply.
+        // Throttling and passing failures are retried with jittered backoff, and once AWS
+        // throttles, the SDK's adaptive mode also slows this client's request rate down, so a
+        // plan of hundreds of nodes backs off instead of failing. A connection that hangs
+        // times out instead of stalling the apply.
         loader = loader
             .retry_config(
-                RetryConfig::standard()
+                RetryConfig::adaptive()
                     .with_max_attempts(6)
                     .with_initial_backoff(Duration::from_millis(200))
                     .with_max_backoff(Duration::from_secs(5)),
