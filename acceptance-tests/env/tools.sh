@@ -35,13 +35,19 @@ terraform_bin="$venv/terraform-$TERRAFORM_VERSION"
 log() { printf 'tools: %s\n' "$*" >&2; }
 
 # go_build SRC_DIR PACKAGE OUT [LDFLAGS]: builds into a temp file, then renames, so an
-# interrupted build never leaves a binary that looks finished.
+# interrupted build never leaves a binary that looks finished. Modules and build cache go to
+# a scratch folder removed afterwards: once the binary is cached they are never needed again,
+# and for kube-apiserver they take several gigabytes.
 go_build() {
   local src=$1 pkg=$2 out=$3 ldflags=${4:-}
   [[ -x $out ]] && return 0
   log "building $(basename "$out") ($pkg)"
   mkdir -p "$(dirname "$out")"
-  (cd "$tools_src/$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out.partial" "$pkg")
+  local scratch="$cache/go-scratch"
+  rm -rf "$scratch"
+  (cd "$tools_src/$src" && GOMODCACHE="$scratch/mod" GOCACHE="$scratch/build" GOFLAGS="$GOFLAGS -modcacherw" \
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out.partial" "$pkg")
+  rm -rf "$scratch"
   mv "$out.partial" "$out"
 }
 

@@ -13,7 +13,6 @@ pub mod wait;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
 pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/meshtls/meshtls";
 pub const PROVIDER_VERSION: &str = "0.1.0";
@@ -37,29 +36,27 @@ pub fn provider_binary() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target/debug/terraform-provider-meshtls"))
 }
 
-/// A filesystem mirror holding the provider, and a CLI config that installs from it. Built
-/// once per test process.
-fn cli_config() -> &'static Path {
-    static CONFIG: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
-    let (_, path) = CONFIG.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let platform = dir.path().join(format!("mirror/{PROVIDER_ADDRESS}/{PROVIDER_VERSION}/linux_amd64"));
-        std::fs::create_dir_all(&platform).expect("mirror dir");
-        let bin = provider_binary();
-        assert!(bin.exists(), "provider binary {} not built: run `cargo build` first", bin.display());
-        std::fs::copy(&bin, platform.join(format!("terraform-provider-meshtls_v{PROVIDER_VERSION}"))).expect("copy provider");
-        let config = dir.path().join("cli.tfrc");
-        std::fs::write(
-            &config,
-            format!(
-                "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [\"{PROVIDER_ADDRESS}\"]\n  }}\n}}\n",
-                dir.path().join("mirror").display()
-            ),
-        )
-        .expect("cli config");
-        (dir, config)
-    });
-    path
+/// Writes a filesystem mirror holding the provider, and a CLI config that installs from it,
+/// into `dir`; returns the config's path. The mirror links to the build instead of copying
+/// it: a debug build is hundreds of megabytes, and every workspace has its own mirror.
+fn write_cli_config(dir: &Path) -> PathBuf {
+    let mirror = dir.join("mirror");
+    let platform = mirror.join(format!("{PROVIDER_ADDRESS}/{PROVIDER_VERSION}/linux_amd64"));
+    std::fs::create_dir_all(&platform).expect("mirror dir");
+    let bin = provider_binary();
+    assert!(bin.exists(), "provider binary {} not built: run `cargo build` first", bin.display());
+    let bin = bin.canonicalize().expect("provider binary path");
+    std::os::unix::fs::symlink(&bin, platform.join(format!("terraform-provider-meshtls_v{PROVIDER_VERSION}"))).expect("link provider");
+    let config = dir.join("cli.tfrc");
+    std::fs::write(
+        &config,
+        format!(
+            "provider_installation {{\n  filesystem_mirror {{\n    path    = \"{}\"\n    include = [\"{PROVIDER_ADDRESS}\"]\n  }}\n}}\n",
+            mirror.display()
+        ),
+    )
+    .expect("cli config");
+    config
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +113,7 @@ pub struct Workspace {
     dir: tempfile::TempDir,
     /// Where the CLI runs: the temp dir itself, or a folder inside a copied tree.
     workdir: PathBuf,
+    cli_config: PathBuf,
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -133,8 +131,10 @@ fn copy_tree(from: &Path, to: &Path) {
 impl Workspace {
     pub fn new(cli: CliKind, config: &str) -> Workspace {
         let dir = tempfile::Builder::new().prefix(&format!("meshtls-acc-{}-", cli.name())).tempdir().expect("temp dir");
-        let workdir = dir.path().to_path_buf();
-        let ws = Workspace { cli, dir, workdir };
+        let workdir = dir.path().join("work");
+        std::fs::create_dir(&workdir).expect("work dir");
+        let cli_config = write_cli_config(dir.path());
+        let ws = Workspace { cli, dir, workdir, cli_config };
         ws.write_config(config);
         ws
     }
@@ -145,7 +145,8 @@ impl Workspace {
         let dir = tempfile::Builder::new().prefix(&format!("meshtls-acc-{}-", cli.name())).tempdir().expect("temp dir");
         copy_tree(root, &dir.path().join("tree"));
         let workdir = dir.path().join("tree").join(subdir);
-        Workspace { cli, dir, workdir }
+        let cli_config = write_cli_config(dir.path());
+        Workspace { cli, dir, workdir, cli_config }
     }
 
     pub fn path(&self) -> &Path {
@@ -160,7 +161,7 @@ impl Workspace {
         let mut cmd = Command::new(self.cli.binary());
         cmd.args(args)
             .current_dir(self.path())
-            .env("TF_CLI_CONFIG_FILE", cli_config())
+            .env("TF_CLI_CONFIG_FILE", &self.cli_config)
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_LOG", "trace")
             .env("TF_LOG_PATH", self.dir.path().join("cli-trace.log"))
