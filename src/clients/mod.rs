@@ -39,6 +39,12 @@ pub fn client_error(e: ClientError) -> tfplugin::Diagnostics {
         .into()
 }
 
+/// The diagnostic for AWS clients that cannot be built.
+pub fn aws_client_error(e: ClientError) -> tfplugin::Diagnostics {
+    tfplugin::Diagnostic::error("Cannot reach AWS", format!("{e}. Check the provider's `aws` block (region, endpoints)."))
+        .into()
+}
+
 impl Clients {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())

@@ -9,7 +9,7 @@ use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resour
 
 use crate::backends::appmesh_gateway::{self as gw, GatewayRoute, GatewaySpec};
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls};
-use crate::clients::Clients;
+use crate::clients::{aws_client_error, client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, is_dns1123_label};
 use crate::resources::virtual_node_tls::{s, single, trust_block, trust_of, IN_SYNC, NOT_MANAGED};
 
@@ -214,7 +214,7 @@ impl Resource for GatewayResource {
                 return StateResult {
                     state: state.clone(),
                     private: private.to_vec(),
-                    diagnostics: Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into(),
+                    diagnostics: client_error(e),
                 }
             }
         };
@@ -245,7 +245,7 @@ impl Resource for GatewayResource {
         };
         let client = match self.clients.kube().await {
             Ok(c) => c,
-            Err(e) => return keep(Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into()),
+            Err(e) => return keep(client_error(e)),
         };
         let mut state = planned.clone();
         let mut diagnostics = Diagnostics::new();
@@ -276,7 +276,7 @@ impl Resource for GatewayResource {
                     d.push(Diagnostic::error("Failed to delete the gateway from the cluster", e.to_string()));
                 }
             }
-            Err(e) => d.push(Diagnostic::error("Cannot reach the Kubernetes API", e.to_string())),
+            Err(e) => d.extend(client_error(e)),
         }
         if let (true, Some(mesh)) = (self.aws_configured(), s(prior, &["mesh_name"])) {
             match self.clients.aws().await {
@@ -285,7 +285,7 @@ impl Resource for GatewayResource {
                         d.push(Diagnostic::error("Failed to delete the gateway from the App Mesh API", e.to_string()));
                     }
                 }
-                Err(e) => d.push(Diagnostic::error("Cannot reach AWS", e.to_string())),
+                Err(e) => d.extend(aws_client_error(e)),
             }
         }
         d
@@ -297,7 +297,7 @@ impl Resource for GatewayResource {
         };
         let client = match self.clients.kube().await {
             Ok(c) => c,
-            Err(e) => return StateResult::failed(Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into()),
+            Err(e) => return StateResult::failed(client_error(e)),
         };
         let spec = match gw::read_cluster(&client, namespace, name).await {
             Ok(Some(spec)) => spec,

@@ -14,7 +14,7 @@ use tfplugin::schema::{Attribute, Block, Schema};
 use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resource, StateResult, Value};
 
 use crate::clients::kubernetes::is_not_found;
-use crate::clients::Clients;
+use crate::clients::{client_error, Clients};
 use crate::names::is_dns1123_label;
 use crate::resources::virtual_node_tls::s;
 
@@ -177,7 +177,7 @@ impl Resource for NlbServiceResource {
                 return StateResult {
                     state: state.clone(),
                     private: private.to_vec(),
-                    diagnostics: Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into(),
+                    diagnostics: client_error(e),
                 }
             }
         };
@@ -222,7 +222,7 @@ impl Resource for NlbServiceResource {
         };
         let client = match self.clients.kube().await {
             Ok(c) => c,
-            Err(e) => return StateResult::failed(Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into()),
+            Err(e) => return StateResult::failed(client_error(e)),
         };
         let api: Api<Service> = Api::namespaced(client, &ns);
         let svc = match api.patch(&name, &PatchParams::apply("meshtls").force(), &Patch::Apply(&body)).await {
@@ -259,7 +259,7 @@ impl Resource for NlbServiceResource {
         let (Some(ns), Some(name)) = (s(prior, &["namespace"]), s(prior, &["name"])) else { return Diagnostics::new() };
         let client = match self.clients.kube().await {
             Ok(c) => c,
-            Err(e) => return Diagnostic::error("Cannot reach the Kubernetes API", e.to_string()).into(),
+            Err(e) => return client_error(e),
         };
         let api: Api<Service> = Api::namespaced(client, &ns);
         match api.delete(&name, &DeleteParams::default()).await {

@@ -13,7 +13,7 @@ use crate::backends::appmesh_api::ApiVirtualNode;
 use crate::backends::appmesh_k8s::{self, ClusterVirtualNode, FINGERPRINT_ANNOTATION, SECRET_MOUNTS_ANNOTATION};
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls, NodeTls, TrustSource};
 use crate::backends::{MeshSide, SideError};
-use crate::clients::Clients;
+use crate::clients::{aws_client_error, client_error, Clients};
 use crate::pki;
 use crate::tls_secret;
 
@@ -259,7 +259,7 @@ impl VirtualNodeTlsResource {
                     .clients
                     .kube()
                     .await
-                    .map_err(|e| Diagnostics::from(Diagnostic::error("Cannot reach the Kubernetes API", e.to_string())))?;
+                    .map_err(client_error)?;
                 Some(ClusterVirtualNode {
                     client,
                     cache: self.clients.read_cache.clone(),
@@ -272,7 +272,7 @@ impl VirtualNodeTlsResource {
         let aws_configured = self.clients.settings().ok().is_some_and(|s| s.aws.is_some());
         let api = match (aws_configured, &t.mesh, &t.node) {
             (true, Some(mesh), Some(node)) => {
-                let aws = self.clients.aws().await.map_err(|e| Diagnostics::from(Diagnostic::error("Cannot reach AWS", e.to_string())))?;
+                let aws = self.clients.aws().await.map_err(aws_client_error)?;
                 Some(ApiVirtualNode {
                     client: aws.appmesh.clone(),
                     cache: self.clients.read_cache.clone(),
