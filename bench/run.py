@@ -320,6 +320,7 @@ class RssWatcher:
     def __init__(self):
         self.parents = set()  # the CLI processes whose provider children are measured
         self.peaks = {}  # pid -> (name, kB)
+        self.cpu = {}  # pid -> CPU seconds, last sample
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
@@ -333,9 +334,10 @@ class RssWatcher:
                     if not exe.startswith("terraform-provider-"):
                         continue
                     with open(f"/proc/{pid}/stat") as f:
-                        ppid = f.read().rsplit(")", 1)[1].split()[1]
-                    if ppid not in self.parents:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                    if fields[1] not in self.parents:
                         continue
+                    self.cpu[pid] = stat_cpu_seconds(fields)
                     with open(f"/proc/{pid}/status") as f:
                         hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
                     self.peaks[pid] = (exe.split("_")[0], max(hwm, self.peaks.get(pid, ("", 0))[1]))
@@ -351,12 +353,47 @@ class RssWatcher:
         self.stop.set()
         self.thread.join()
 
+    def cpu_seconds(self):
+        """CPU time of every provider process seen (up to the last sample before it exited)."""
+        return sum(self.cpu.values())
+
     def peak_mib(self):
         """Per provider kind, its largest process; summed over kinds that run side by side."""
         by_name = {}
         for name, kb in self.peaks.values():
             by_name[name] = max(by_name.get(name, 0), kb)
         return sum(by_name.values()) / 1024 if by_name else None
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def stat_cpu_seconds(fields):
+    """utime + stime from the fields of /proc/PID/stat after the command name."""
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def backend_cpu():
+    """CPU seconds used so far by each process of the environment (kube-apiserver, etcd, moto)."""
+    usage = {}
+    with open(os.path.join(env("MESHTLS_ENV_DIR"), "pids")) as f:
+        for line in f:
+            name, pid = line.split()
+            try:
+                with open(f"/proc/{pid}/stat") as stat:
+                    usage[name] = stat_cpu_seconds(stat.read().rsplit(")", 1)[1].split())
+            except OSError:
+                continue
+    return usage
+
+
+def cpu_split(cli_tree, providers, backends_before, backends_after):
+    """Where one command's CPU time went: the CLI itself, its providers, each backend."""
+    split = {"cli": max(cli_tree - providers, 0.0), "provider": providers}
+    for name, after in backends_after.items():
+        if name in ("kube-apiserver", "etcd", "moto"):
+            split[name] = after - backends_before.get(name, 0.0)
+    return split
 
 
 def audit_lines():
@@ -386,16 +423,22 @@ def appmesh_requests():
 
 
 def tofu(workdir, *args, expect=(0,), rss=None):
+    """Runs one CLI command; returns wall seconds, exit code and the CPU seconds of the CLI
+    and every process it waited for (its providers)."""
     start = time.monotonic()
-    proc = subprocess.Popen([env("TOFU"), *args], cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"})
-    if rss is not None:
-        rss.parents.add(str(proc.pid))
-    stdout, stderr = proc.communicate()
-    elapsed = time.monotonic() - start
-    if proc.returncode not in expect:
-        sys.exit(f"tofu {' '.join(args)} in {workdir} exited {proc.returncode}:\n{stdout[-3000:]}\n{stderr[-3000:]}")
-    return elapsed, proc.returncode
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([env("TOFU"), *args], cwd=workdir, stdout=out, stderr=err, text=True,
+                                env={**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"})
+        if rss is not None:
+            rss.parents.add(str(proc.pid))
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        elapsed = time.monotonic() - start
+        if proc.returncode not in expect:
+            out.seek(0)
+            err.seek(0)
+            sys.exit(f"tofu {' '.join(args)} in {workdir} exited {proc.returncode}:\n{out.read()[-3000:]}\n{err.read()[-3000:]}")
+    return elapsed, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
 def measure(variant, n, runs, root, cluster):
@@ -406,33 +449,48 @@ def measure(variant, n, runs, root, cluster):
     with open(os.path.join(workdir, "main.tf"), "w") as f:
         f.write(CONFIGS[variant](n, ns, mesh))
     tofu(workdir, "init", "-input=false")
-    samples = {"apply": [], "plan": [], "destroy": [], "kube": [], "appmesh": [], "rss": []}
+    samples = {"apply": [], "plan": [], "destroy": [], "kube": [], "appmesh": [], "rss": [], "apply_cpu": [], "plan_cpu": []}
     for run in range(runs):
         if variant != "floor":
             fixtures(cluster, n, ns, mesh, meshtls=variant == "meshtls")
         with RssWatcher() as rss:
-            apply, _ = tofu(workdir, "apply", "-auto-approve", "-input=false", rss=rss)
-            audit_offset, appmesh_before = len(audit_lines()), appmesh_requests()
-            plan, code = tofu(workdir, "plan", "-input=false", "-detailed-exitcode", expect=(0, 2), rss=rss)
+            before = backend_cpu()
+            apply, _, apply_tree = tofu(workdir, "apply", "-auto-approve", "-input=false", rss=rss)
+            apply_cpu = cpu_split(apply_tree, rss.cpu_seconds(), before, backend_cpu())
+        with RssWatcher() as plan_rss:
+            audit_offset, appmesh_before, before = len(audit_lines()), appmesh_requests(), backend_cpu()
+            plan, code, plan_tree = tofu(workdir, "plan", "-input=false", "-detailed-exitcode", expect=(0, 2), rss=plan_rss)
+            plan_cpu = cpu_split(plan_tree, plan_rss.cpu_seconds(), before, backend_cpu())
             if code == 2:
                 sys.exit(f"{variant} N={n}: the plan after apply is not empty")
             kube, appmesh = kube_requests_since(audit_offset), appmesh_requests() - appmesh_before
-            destroy, _ = tofu(workdir, "destroy", "-auto-approve", "-input=false", rss=rss)
+        with RssWatcher() as destroy_rss:
+            destroy, _, _ = tofu(workdir, "destroy", "-auto-approve", "-input=false", rss=destroy_rss)
+        peak = max((w.peak_mib() for w in (rss, plan_rss, destroy_rss) if w.peak_mib() is not None), default=None)
         samples["apply"].append(apply)
         samples["plan"].append(plan)
         samples["destroy"].append(destroy)
         samples["kube"].append(kube)
         samples["appmesh"].append(appmesh)
-        samples["rss"].append(rss.peak_mib())
+        samples["rss"].append(peak)
+        samples["apply_cpu"].append(apply_cpu)
+        samples["plan_cpu"].append(plan_cpu)
         print(f"  {variant:13} N={n:4} run {run + 1}/{runs}: apply {apply:6.1f}s  plan {plan:6.1f}s  destroy {destroy:6.1f}s  "
-              f"kube {kube:5}  appmesh {appmesh:5}  rss {rss.peak_mib() or 0:6.1f} MiB", flush=True)
-    median = {k: statistics.median(v) for k, v in samples.items() if k != "rss"}
+              f"kube {kube:5}  appmesh {appmesh:5}  rss {peak or 0:6.1f} MiB", flush=True)
+        print(f"    CPU s, apply: {cpu_text(apply_cpu)}; plan: {cpu_text(plan_cpu)}", flush=True)
+    median = {k: statistics.median(v) for k, v in samples.items() if k not in ("rss", "apply_cpu", "plan_cpu")}
+    for phase in ("apply_cpu", "plan_cpu"):
+        median[phase] = {k: statistics.median(run[k] for run in samples[phase]) for k in samples[phase][0]}
     rss_values = [v for v in samples["rss"] if v is not None]
     median["rss"] = max(rss_values) if rss_values else None
     return median
 
 
 # ---------------------------------------------------------------- report
+
+
+def cpu_text(split):
+    return ", ".join(f"{name} {seconds:.1f}" for name, seconds in split.items())
 
 
 def machine():
@@ -460,6 +518,21 @@ def table(results, sizes):
             r = results[(variant, n)]
             per = lambda x: f"{x / r['resources']:.2f}" if variant != "floor" else "0"  # noqa: E731
             rows.append(f"| {n} | {variant} | {r['apply']:.1f} | {r['plan']:.1f} | {r['destroy']:.1f} | {fmt(r['rss'])} | {per(r['kube'])} | {per(r['appmesh'])} |")
+    return "\n".join(rows)
+
+
+def cpu_table(results, sizes):
+    """CPU seconds per process during apply and the no-op plan: where the time goes."""
+    columns = ("cli", "provider", "kube-apiserver", "etcd", "moto")
+    rows = ["| N | variant | phase | wall (s) | " + " | ".join(f"{c} CPU (s)" for c in columns) + " |",
+            "|---|---|---|---|" + "---|" * len(columns)]
+    for n in sizes:
+        for variant in VARIANTS:
+            r = results[(variant, n)]
+            for phase in ("apply", "plan"):
+                split = r[f"{phase}_cpu"]
+                cells = " | ".join(fmt(split.get(c)) for c in columns)
+                rows.append(f"| {n} | {variant} | {'no-op plan' if phase == 'plan' else phase} | {r[phase]:.1f} | {cells} |")
     return "\n".join(rows)
 
 
@@ -532,10 +605,12 @@ def main():
     print(table(results, sizes))
     print()
     print(ratios(results, sizes))
+    print()
+    print(cpu_table(results, sizes))
     chart(results, sizes, args.chart)
     runs = sorted({(n, r["runs"]) for (_, n), r in results.items()})
     runs_text = ", ".join(f"N={n}: {r} run{'s' if r > 1 else ''}" for n, r in runs)
-    block = f"Machine: {machine()}. Median of the runs ({runs_text}); peak RSS is the largest seen.\n\n{table(results, sizes)}\n\nRatios:\n\n{ratios(results, sizes)}\n"
+    block = f"Machine: {machine()}. Median of the runs ({runs_text}); peak RSS is the largest seen.\n\n{table(results, sizes)}\n\nRatios:\n\n{ratios(results, sizes)}\n\nCPU time by process (machine has {os.cpu_count()} CPUs):\n\n{cpu_table(results, sizes)}\n"
     write_results(args.page, block)
     print(f"\nwrote {args.chart} and the results in {args.page}")
 

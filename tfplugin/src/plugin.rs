@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::transport::server::Connected;
 use tonic::transport::Server;
 
@@ -146,7 +146,7 @@ async fn serve_plugin(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
         }
         None => {
             announce(&format!("1|{PROTOCOL_VERSION}|tcp|{addr}|grpc|"))?;
-            serve(router, TcpListenerStream::new(listener), shutdown).await
+            serve(router, plain_incoming(listener), shutdown).await
         }
     }
 }
@@ -171,7 +171,7 @@ async fn serve_debug(provider: Arc<dyn Provider>, opts: &ServeOptions) -> Result
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    serve(router(provider, None), TcpListenerStream::new(listener), shutdown).await
+    serve(router(provider, None), plain_incoming(listener), shutdown).await
 }
 
 fn announce(line: &str) -> Result<(), ServeError> {
@@ -207,6 +207,19 @@ fn exit_when_orphaned() {
     });
 }
 
+/// Every RPC answer is written as separate HTTP/2 frames; with Nagle's algorithm on, the last
+/// frame waits for the CLI's delayed ACK (about 40 ms), which would add that much to every
+/// call of a run.
+fn no_delay(tcp: &tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::warn!(error = %e, "could not set TCP_NODELAY");
+    }
+}
+
+fn plain_incoming(listener: TcpListener) -> impl Stream<Item = Result<tokio::net::TcpStream, std::io::Error>> {
+    TcpListenerStream::new(listener).map(|conn| conn.inspect(no_delay))
+}
+
 /// Accepts TCP connections and completes TLS handshakes off the accept loop, so one slow or
 /// refused client never holds up the others.
 fn tls_incoming(
@@ -223,6 +236,7 @@ fn tls_incoming(
                     continue;
                 }
             };
+            no_delay(&tcp);
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
