@@ -28,6 +28,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "acceptance-tes
 from kubeapply import Cluster  # noqa: E402
 
 VARIANTS = ("meshtls", "go-providers", "floor")
+# The same two configurations passing certificate values to the virtual nodes through one
+# local map instead of indexing the certificate resource in each instance (see
+# docs/performance.md: the CLI re-decodes every instance of a referenced resource for each
+# instance that indexes it).
+VIA_LOCAL = ("meshtls-via-local", "floor-via-local")
+ALL_VARIANTS = VARIANTS + VIA_LOCAL
 CA_NS = "bench-ca"
 
 
@@ -41,7 +47,13 @@ def env(name):
 # ---------------------------------------------------------------- configurations
 
 
-def meshtls_config(n, ns, mesh):
+def meshtls_config(n, ns, mesh, via_local=False):
+    if via_local:
+        certificates_local = "\n  certificates = { for k, c in meshtls_certificate.svc : k => { secret_name = c.secret_name, fingerprint = c.fingerprint_sha256 } }"
+        secret, fingerprint = "local.certificates[each.key].secret_name", "local.certificates[each.key].fingerprint"
+    else:
+        certificates_local = ""
+        secret, fingerprint = "meshtls_certificate.svc[each.key].secret_name", "meshtls_certificate.svc[each.key].fingerprint_sha256"
     return f'''terraform {{
   required_providers {{
     meshtls = {{ source = "registry.terraform.io/meshtls/meshtls" }}
@@ -62,7 +74,7 @@ provider "meshtls" {{
 }}
 
 locals {{
-  services = toset([for i in range({n}) : "svc-${{i}}"])
+  services = toset([for i in range({n}) : "svc-${{i}}"]){certificates_local}
 }}
 
 resource "meshtls_ca" "mesh" {{
@@ -81,8 +93,8 @@ resource "meshtls_certificate" "svc" {{
 resource "meshtls_virtual_node_tls" "svc" {{
   for_each                = local.services
   virtual_node_name       = "${{each.key}}_{ns}"
-  certificate_secret      = meshtls_certificate.svc[each.key].secret_name
-  certificate_fingerprint = meshtls_certificate.svc[each.key].fingerprint_sha256
+  certificate_secret      = {secret}
+  certificate_fingerprint = {fingerprint}
   mount_path              = "/etc/keys/${{each.key}}"
 
   kubernetes {{
@@ -234,9 +246,14 @@ resource "kubernetes_manifest" "virtual_node" {{
 '''
 
 
-def floor_config(n, _ns, _mesh):
+def floor_config(n, _ns, _mesh, via_local=False):
+    if via_local:
+        outputs_local = "\n  outputs  = { for k, c in terraform_data.certificate : k => c.output }"
+        input_ = "local.outputs[each.key]"
+    else:
+        outputs_local, input_ = "", "terraform_data.certificate[each.key].output"
     return f'''locals {{
-  services = toset([for i in range({n}) : "svc-${{i}}"])
+  services = toset([for i in range({n}) : "svc-${{i}}"]){outputs_local}
 }}
 
 resource "terraform_data" "ca" {{
@@ -250,12 +267,18 @@ resource "terraform_data" "certificate" {{
 
 resource "terraform_data" "virtual_node_tls" {{
   for_each = local.services
-  input    = terraform_data.certificate[each.key].output
+  input    = {input_}
 }}
 '''
 
 
-CONFIGS = {"meshtls": meshtls_config, "go-providers": go_providers_config, "floor": floor_config}
+CONFIGS = {
+    "meshtls": meshtls_config,
+    "go-providers": go_providers_config,
+    "floor": floor_config,
+    "meshtls-via-local": lambda n, ns, mesh: meshtls_config(n, ns, mesh, via_local=True),
+    "floor-via-local": lambda n, ns, mesh: floor_config(n, ns, mesh, via_local=True),
+}
 GO_PROVIDER_VERSION = "0.0.1"
 
 # ---------------------------------------------------------------- fixtures
@@ -443,7 +466,7 @@ def tofu(workdir, *args, expect=(0,), rss=None):
 
 def measure(variant, n, runs, root, cluster):
     ns = f"bench-{variant}-{n}"
-    mesh = f"bench-{n}"
+    mesh = f"bench-{variant}-{n}"
     workdir = os.path.join(root, f"{variant}-{n}")
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "main.tf"), "w") as f:
@@ -451,8 +474,8 @@ def measure(variant, n, runs, root, cluster):
     tofu(workdir, "init", "-input=false")
     samples = {"apply": [], "plan": [], "destroy": [], "kube": [], "appmesh": [], "rss": [], "apply_cpu": [], "plan_cpu": []}
     for run in range(runs):
-        if variant != "floor":
-            fixtures(cluster, n, ns, mesh, meshtls=variant == "meshtls")
+        if not variant.startswith("floor"):
+            fixtures(cluster, n, ns, mesh, meshtls=variant.startswith("meshtls"))
         with RssWatcher() as rss:
             before = backend_cpu()
             apply, _, apply_tree = tofu(workdir, "apply", "-auto-approve", "-input=false", rss=rss)
@@ -514,9 +537,9 @@ def table(results, sizes):
     rows = ["| N | variant | apply (s) | no-op plan (s) | destroy (s) | provider peak RSS (MiB) | kube API requests / resource (plan) | App Mesh requests / resource (plan) |",
             "|---|---|---|---|---|---|---|---|"]
     for n in sizes:
-        for variant in VARIANTS:
+        for variant in ALL_VARIANTS:
             r = results[(variant, n)]
-            per = lambda x: f"{x / r['resources']:.2f}" if variant != "floor" else "0"  # noqa: E731
+            per = lambda x: f"{x / r['resources']:.2f}" if not variant.startswith("floor") else "0"  # noqa: E731
             rows.append(f"| {n} | {variant} | {r['apply']:.1f} | {r['plan']:.1f} | {r['destroy']:.1f} | {fmt(r['rss'])} | {per(r['kube'])} | {per(r['appmesh'])} |")
     return "\n".join(rows)
 
@@ -527,7 +550,7 @@ def cpu_table(results, sizes):
     rows = ["| N | variant | phase | wall (s) | " + " | ".join(f"{c} CPU (s)" for c in columns) + " |",
             "|---|---|---|---|" + "---|" * len(columns)]
     for n in sizes:
-        for variant in VARIANTS:
+        for variant in ALL_VARIANTS:
             r = results[(variant, n)]
             for phase in ("apply", "plan"):
                 split = r[f"{phase}_cpu"]
@@ -542,6 +565,8 @@ def ratios(results, sizes):
         a, b, c = (results[(v, n)] for v in VARIANTS)
         rows.append(f"| {n} | meshtls / go-providers (a/b) | {a['apply'] / b['apply']:.2f} | {a['plan'] / b['plan']:.2f} | {a['destroy'] / b['destroy']:.2f} |")
         rows.append(f"| {n} | meshtls / floor (a/c) | {a['apply'] / c['apply']:.2f} | {a['plan'] / c['plan']:.2f} | {a['destroy'] / c['destroy']:.2f} |")
+        a, c = (results[(v, n)] for v in VIA_LOCAL)
+        rows.append(f"| {n} | meshtls-via-local / floor-via-local | {a['apply'] / c['apply']:.2f} | {a['plan'] / c['plan']:.2f} | {a['destroy'] / c['destroy']:.2f} |")
     return "\n".join(rows)
 
 
@@ -571,16 +596,16 @@ def main():
     ap.add_argument("--sizes", default="50,500")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--large-runs", type=int, default=None, help="runs for N >= 200 (default: --runs); one go-providers run at N=500 takes minutes")
-    ap.add_argument("--variants", default=",".join(VARIANTS), help="a subset, for profiling; the page needs all three")
+    ap.add_argument("--variants", default=",".join(ALL_VARIANTS), help="a subset, for profiling; the page needs all of them")
     ap.add_argument("--page", default="docs/performance.md")
     ap.add_argument("--chart", default="docs/performance.png")
     ap.add_argument("--results", default="target/bench/results.json")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     variants = [v for v in args.variants.split(",") if v]
-    unknown = set(variants) - set(VARIANTS)
+    unknown = set(variants) - set(ALL_VARIANTS)
     if unknown:
-        sys.exit(f"unknown variants {sorted(unknown)}; choose from {VARIANTS}")
+        sys.exit(f"unknown variants {sorted(unknown)}; choose from {ALL_VARIANTS}")
     cluster = Cluster(env("KUBECONFIG"))
     root = tempfile.mkdtemp(prefix="meshtls-bench-")
     results = {}
@@ -590,10 +615,10 @@ def main():
             runs = args.large_runs if args.large_runs and n >= 200 else args.runs
             results[(variant, n)] = measure(variant, n, runs, root, cluster)
             results[(variant, n)]["runs"] = runs
-            # Managed resources: meshtls 2N+1, go-providers 6N+3, floor 2N+1.
-            results[(variant, n)]["resources"] = {"meshtls": 2 * n + 1, "go-providers": 6 * n + 3, "floor": 2 * n + 1}[variant]
+            # Managed resources: meshtls and floor 2N+1, go-providers 6N+3.
+            results[(variant, n)]["resources"] = 6 * n + 3 if variant == "go-providers" else 2 * n + 1
     shutil.rmtree(root, ignore_errors=True)
-    if variants != list(VARIANTS):
+    if variants != list(ALL_VARIANTS):
         for (variant, n), r in results.items():
             print(f"{variant} N={n}: {r}")
         return
