@@ -41,8 +41,7 @@ pub fn client_error(e: ClientError) -> tfplugin::Diagnostics {
 
 /// The diagnostic for AWS clients that cannot be built.
 pub fn aws_client_error(e: ClientError) -> tfplugin::Diagnostics {
-    tfplugin::Diagnostic::error("Cannot reach AWS", format!("{e}. Check the provider's `aws` block (region, endpoints)."))
-        .into()
+    tfplugin::Diagnostic::error("Cannot reach AWS", format!("{e}. Check the provider's `aws` block (region, endpoints).")).into()
 }
 
 impl Clients {

@@ -210,13 +210,7 @@ impl Resource for GatewayResource {
         let Some(spec) = spec_of(state) else { return StateResult::ok(state.clone(), private.to_vec()) };
         let client = match self.clients.kube().await {
             Ok(c) => c,
-            Err(e) => {
-                return StateResult {
-                    state: state.clone(),
-                    private: private.to_vec(),
-                    diagnostics: client_error(e),
-                }
-            }
+            Err(e) => return StateResult { state: state.clone(), private: private.to_vec(), diagnostics: client_error(e) },
         };
         let mut new_state = state.clone();
         new_state.set("cluster_status", status(gw::drift_cluster(&client, &spec).await).into());

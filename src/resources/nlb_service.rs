@@ -173,13 +173,7 @@ impl Resource for NlbServiceResource {
         };
         let client = match self.clients.kube().await {
             Ok(c) => c,
-            Err(e) => {
-                return StateResult {
-                    state: state.clone(),
-                    private: private.to_vec(),
-                    diagnostics: client_error(e),
-                }
-            }
+            Err(e) => return StateResult { state: state.clone(), private: private.to_vec(), diagnostics: client_error(e) },
         };
         let api: Api<Service> = Api::namespaced(client, &ns);
         let svc = match api.get_opt(&name).await {

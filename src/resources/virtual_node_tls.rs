@@ -255,11 +255,7 @@ impl VirtualNodeTlsResource {
         let t = Target::of(v);
         let cluster = match (&t.namespace, &t.k8s_node) {
             (Some(namespace), Some(name)) => {
-                let client = self
-                    .clients
-                    .kube()
-                    .await
-                    .map_err(client_error)?;
+                let client = self.clients.kube().await.map_err(client_error)?;
                 Some(ClusterVirtualNode {
                     client,
                     cache: self.clients.read_cache.clone(),

@@ -51,12 +51,25 @@ resource "meshtls_certificate" "svc" {
   validity_days = var.validity_days
 }
 
+# The virtual nodes read the certificates through this map rather than indexing
+# meshtls_certificate.svc each: the CLI decodes every instance of a resource for each
+# instance that indexes it, which grows with the square of the number of services
+# (docs/guides/large-meshes.md).
+locals {
+  certificates = {
+    for key, cert in meshtls_certificate.svc : key => {
+      secret_name = cert.secret_name
+      fingerprint = cert.fingerprint_sha256
+    }
+  }
+}
+
 resource "meshtls_virtual_node_tls" "svc" {
   for_each = var.services
 
   virtual_node_name       = each.value.aws_name
-  certificate_secret      = meshtls_certificate.svc[each.key].secret_name
-  certificate_fingerprint = meshtls_certificate.svc[each.key].fingerprint_sha256
+  certificate_secret      = local.certificates[each.key].secret_name
+  certificate_fingerprint = local.certificates[each.key].fingerprint
   mount_path              = var.mount_path
 
   kubernetes {
