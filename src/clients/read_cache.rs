@@ -18,7 +18,8 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 
-const PAGE_SIZE: u32 = 500;
+/// Small enough that one page's response and its parsed objects stay a few megabytes.
+const PAGE_SIZE: u32 = 100;
 
 type Listed = Arc<dyn Any + Send + Sync>;
 
@@ -78,7 +79,12 @@ impl ReadCache {
                 let mut params = ListParams::default().limit(PAGE_SIZE);
                 loop {
                     let page = api.list(&params).await?;
-                    objects.extend(page.items.into_iter().filter_map(|o| Some((o.meta().name.clone()?, o))));
+                    objects.extend(page.items.into_iter().filter_map(|mut o| {
+                        // Field ownership is never read from a cached object, and it is often
+                        // most of an object's size.
+                        o.meta_mut().managed_fields = None;
+                        Some((o.meta().name.clone()?, o))
+                    }));
                     match page.metadata.continue_.filter(|c| !c.is_empty()) {
                         Some(token) => params = params.continue_token(&token),
                         None => break,
