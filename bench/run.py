@@ -356,8 +356,7 @@ class RssWatcher:
                     exe = os.path.basename(os.readlink(f"/proc/{pid}/exe"))
                     if not exe.startswith("terraform-provider-"):
                         continue
-                    with open(f"/proc/{pid}/stat") as f:
-                        fields = f.read().rsplit(")", 1)[1].split()
+                    fields = proc_stat(pid)
                     if fields[1] not in self.parents:
                         continue
                     self.cpu[pid] = stat_cpu_seconds(fields)
@@ -391,6 +390,12 @@ class RssWatcher:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def proc_stat(pid):
+    """The fields of /proc/PID/stat after the command name (which may hold spaces)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def stat_cpu_seconds(fields):
     """utime + stime from the fields of /proc/PID/stat after the command name."""
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
@@ -403,8 +408,7 @@ def backend_cpu():
         for line in f:
             name, pid = line.split()
             try:
-                with open(f"/proc/{pid}/stat") as stat:
-                    usage[name] = stat_cpu_seconds(stat.read().rsplit(")", 1)[1].split())
+                usage[name] = stat_cpu_seconds(proc_stat(pid))
             except OSError:
                 continue
     return usage
@@ -466,7 +470,7 @@ def tofu(workdir, *args, expect=(0,), rss=None):
 
 def measure(variant, n, runs, root, cluster):
     ns = f"bench-{variant}-{n}"
-    mesh = f"bench-{variant}-{n}"
+    mesh = ns  # one mesh per variant and size, like the namespace
     workdir = os.path.join(root, f"{variant}-{n}")
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "main.tf"), "w") as f:

@@ -111,7 +111,8 @@ impl Run {
 pub struct Workspace {
     pub cli: CliKind,
     dir: tempfile::TempDir,
-    /// Where the CLI runs: the temp dir itself, or a folder inside a copied tree.
+    /// Where the CLI runs: `work/` in the temp dir, or a folder inside a copied tree; the
+    /// temp dir itself holds the provider mirror, the CLI config and the trace log.
     workdir: PathBuf,
     cli_config: PathBuf,
 }
