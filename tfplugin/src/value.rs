@@ -101,13 +101,23 @@ fn is_decimal(s: &str) -> bool {
     i == b.len()
 }
 
-/// Drops a leading '+', so equal integers compare equal as text in the common cases.
+/// Drops a leading '+' and redundant leading zeros of the integer part, so equal integers
+/// compare equal as text in the common cases ("+007" and "7" are one value).
 fn canonical(s: &str) -> String {
     let s = s.strip_prefix('+').unwrap_or(s);
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s), |rest| ("-", rest));
+    let trimmed = digits.trim_start_matches('0');
+    // Keep one zero before a fraction, exponent or the end: "000.5" is "0.5", "00" is "0".
+    let digits = if trimmed.is_empty() || !trimmed.starts_with(|c: char| c.is_ascii_digit()) && digits.starts_with('0') {
+        &digits[digits.len() - trimmed.len() - 1..]
+    } else {
+        trimmed
+    };
+    let s = format!("{sign}{digits}");
     if s == "-0" {
         "0".to_string()
     } else {
-        s.to_string()
+        s
     }
 }
 
@@ -273,6 +283,24 @@ mod tests {
             assert!(Number::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(Number::parse("+7").unwrap().as_i64(), Some(7));
+    }
+
+    #[test]
+    fn leading_zeros_are_dropped() {
+        for (text, canonical) in [
+            ("0012", "12"),
+            ("-0012", "-12"),
+            ("+007", "7"),
+            ("000", "0"),
+            ("-000", "0"),
+            ("00.5", "0.5"),
+            (".5", ".5"),
+            ("0e5", "0e5"),
+            ("10", "10"),
+            ("-0.5", "-0.5"),
+        ] {
+            assert_eq!(Number::parse(text).unwrap().as_str(), canonical, "{text}");
+        }
     }
 
     #[test]
