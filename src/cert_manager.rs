@@ -1,15 +1,30 @@
 //! cert-manager Issuer / ClusterIssuer objects of the `ca` kind, pointing at a CA Secret, so
-//! cluster-native issuance keeps working beside meshtls.
+//! cluster-native issuance keeps working beside meshtls. Written and deleted only when they
+//! carry the resource's ownership marker (see `ownership`).
 
-use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ObjectMeta};
 use kube::Api;
+use serde::{Deserialize, Serialize};
 
-use crate::clients::kubernetes::is_not_found;
+use crate::ownership::{Deleted, ObjectRef, OwnError, Owned, Owner};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssuerKind {
     Issuer,
     ClusterIssuer,
+}
+
+/// The part of an issuer's spec meshtls writes: `spec.ca.secretName`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+struct IssuerSpec {
+    ca: Option<CaIssuer>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+struct CaIssuer {
+    secret_name: String,
 }
 
 impl IssuerKind {
@@ -21,54 +36,103 @@ impl IssuerKind {
         }
     }
 
-    fn api(self, client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
-        let kind = match self {
+    pub fn name(self) -> &'static str {
+        match self {
             Self::Issuer => "Issuer",
             Self::ClusterIssuer => "ClusterIssuer",
-        };
-        let resource = ApiResource::from_gvk(&GroupVersionKind::gvk("cert-manager.io", "v1", kind));
-        match self {
-            Self::Issuer => Api::namespaced_with(client.clone(), namespace, &resource),
-            Self::ClusterIssuer => Api::all_with(client.clone(), &resource),
         }
     }
-}
 
-/// Creates or updates the issuer with server-side apply, owning only the fields it sets.
-pub async fn apply(client: &kube::Client, kind: IssuerKind, namespace: &str, name: &str, secret_name: &str) -> Result<(), kube::Error> {
-    let kind_name = match kind {
-        IssuerKind::Issuer => "Issuer",
-        IssuerKind::ClusterIssuer => "ClusterIssuer",
-    };
-    let mut metadata = serde_json::json!({ "name": name, "labels": { crate::tls_secret::MANAGED_BY_LABEL: "meshtls" } });
-    if kind == IssuerKind::Issuer {
-        metadata["namespace"] = serde_json::json!(namespace);
+    fn resource(self) -> ApiResource {
+        ApiResource::from_gvk(&GroupVersionKind::gvk("cert-manager.io", "v1", self.name()))
     }
-    let body = serde_json::json!({
-        "apiVersion": "cert-manager.io/v1",
-        "kind": kind_name,
-        "metadata": metadata,
-        "spec": { "ca": { "secretName": secret_name } }
-    });
-    kind.api(client, namespace).patch(name, &PatchParams::apply("meshtls").force(), &Patch::Apply(&body)).await?;
-    Ok(())
+
+    /// The namespace the object lives in: none for a ClusterIssuer.
+    fn namespace(self, namespace: &str) -> Option<&str> {
+        (self == Self::Issuer).then_some(namespace)
+    }
 }
 
-/// The CA Secret an existing issuer points at; `None` when the issuer does not exist.
-pub async fn secret_of(
+/// One issuer, as `owner`'s object.
+pub fn owned<'a>(client: &kube::Client, owner: &'a Owner, kind: IssuerKind, namespace: &str, name: &str) -> Owned<'a, DynamicObject> {
+    let resource = kind.resource();
+    let api = match kind.namespace(namespace) {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    Owned::with_kind(api, ObjectRef::new(kind.name(), kind.namespace(namespace), name), owner)
+}
+
+/// Creates the issuer, or sets its spec to a `ca` issuer of `secret_name` when it is
+/// `owner`'s; refuses anyone else's.
+pub async fn ensure(
     client: &kube::Client,
+    owner: &Owner,
     kind: IssuerKind,
     namespace: &str,
     name: &str,
-) -> Result<Option<Option<String>>, kube::Error> {
-    let Some(obj) = kind.api(client, namespace).get_opt(name).await? else { return Ok(None) };
-    Ok(Some(obj.data.pointer("/spec/ca/secretName").and_then(|v| v.as_str()).map(str::to_string)))
+    secret_name: &str,
+) -> Result<(), OwnError> {
+    let resource = kind.resource();
+    let spec = IssuerSpec { ca: Some(CaIssuer { secret_name: secret_name.into() }) };
+    let desired = DynamicObject {
+        types: Some(kube::api::TypeMeta { api_version: resource.api_version.clone(), kind: resource.kind.clone() }),
+        metadata: ObjectMeta { name: Some(name.into()), namespace: kind.namespace(namespace).map(str::to_string), ..Default::default() },
+        data: serde_json::json!({ "spec": spec }),
+    };
+    owned(client, owner, kind, namespace, name)
+        .ensure(desired, |existing, desired| {
+            // The whole spec: a `ca` issuer with anything else beside it is invalid.
+            existing.data["spec"] = desired.data["spec"].clone();
+        })
+        .await
 }
 
-pub async fn delete(client: &kube::Client, kind: IssuerKind, namespace: &str, name: &str) -> Result<(), kube::Error> {
-    match kind.api(client, namespace).delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(e),
+/// The CA Secret `owner`'s issuer points at: `None` when the issuer is absent or not
+/// `owner`'s, `Some(None)` when it is no `ca` issuer.
+pub async fn secret_of(
+    client: &kube::Client,
+    owner: &Owner,
+    kind: IssuerKind,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Option<String>>, OwnError> {
+    let found = owned(client, owner, kind, namespace, name).get_ours().await?;
+    Ok(found.map(|obj| ca_secret(&obj)))
+}
+
+fn ca_secret(obj: &DynamicObject) -> Option<String> {
+    let spec: IssuerSpec = serde_json::from_value(obj.data.get("spec")?.clone()).ok()?;
+    spec.ca.map(|ca| ca.secret_name)
+}
+
+/// What importing an issuer found.
+#[derive(Debug, PartialEq)]
+pub enum Adopted {
+    /// Marked as the resource's: it is a `ca` issuer of the CA Secret.
+    Yes,
+    Missing,
+    /// Not a `ca` issuer of the CA Secret (the Secret it names, if any): left unmarked.
+    OtherSecret(Option<String>),
+}
+
+/// Import: marks the issuer as `owner`'s when it is a `ca` issuer of `secret_name`.
+pub async fn adopt(
+    client: &kube::Client,
+    owner: &Owner,
+    kind: IssuerKind,
+    namespace: &str,
+    name: &str,
+    secret_name: &str,
+) -> Result<Adopted, OwnError> {
+    let issuer = owned(client, owner, kind, namespace, name);
+    let Some((found, _)) = issuer.get().await? else { return Ok(Adopted::Missing) };
+    match ca_secret(&found) {
+        Some(s) if s == secret_name => Ok(if issuer.adopt().await?.is_some() { Adopted::Yes } else { Adopted::Missing }),
+        other => Ok(Adopted::OtherSecret(other)),
     }
+}
+
+pub async fn delete(client: &kube::Client, owner: &Owner, kind: IssuerKind, namespace: &str, name: &str) -> Result<Deleted, OwnError> {
+    owned(client, owner, kind, namespace, name).delete().await
 }

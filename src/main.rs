@@ -5,6 +5,7 @@ mod cert_manager;
 mod clients;
 mod config;
 mod names;
+mod ownership;
 mod pca;
 mod pki;
 mod provider;

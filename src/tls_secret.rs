@@ -5,14 +5,14 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::ByteString;
-use kube::api::{DeleteParams, ObjectMeta, PostParams};
+use kube::api::{ObjectMeta, PostParams};
 use kube::Api;
 
-use crate::clients::kubernetes::{is_conflict, is_not_found};
-use crate::clients::read_cache::ReadCache;
+use crate::clients::kubernetes::is_conflict;
+use crate::clients::read_cache::{ReadCache, Scope};
+use crate::ownership::{Claim, Deleted, OwnError, Owned, Owner};
 
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
 /// The three files of a TLS Secret. The key is redacted from Debug output.
 pub struct TlsFiles {
@@ -50,8 +50,8 @@ impl std::fmt::Debug for ObservedSecret {
 /// Why a create failed, and whether anything may have been written.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
-    #[error("a Secret of that name already exists")]
-    AlreadyExists,
+    #[error("a Secret of that name already exists and {}", .0.describe())]
+    AlreadyExists(Claim),
     /// The API server refused the request: nothing was written.
     #[error(transparent)]
     Rejected(kube::Error),
@@ -79,13 +79,18 @@ fn outcome_unknown(e: &kube::Error) -> bool {
 /// Creates the Secret; fails with [`CreateError::AlreadyExists`] when one of that name
 /// exists, so nothing is clobbered. When the answer to the create is lost, the Secret is
 /// read back: holding exactly what was sent means the create landed.
-async fn create_confirmed(api: &Api<Secret>, secret: &Secret) -> Result<(), CreateError> {
+async fn create_confirmed(api: &Api<Secret>, owner: &Owner, secret: &Secret) -> Result<(), CreateError> {
     use backon::{BackoffBuilder, ExponentialBuilder};
-    let params = PostParams { field_manager: Some("meshtls".into()), ..Default::default() };
+    let params = PostParams { field_manager: Some(crate::ownership::FIELD_MANAGER.into()), ..Default::default() };
     let name = secret.metadata.name.as_deref().unwrap_or_default();
+    let already_exists = || async {
+        // Whose it is, for the diagnostic; a failed read still refuses.
+        let claim = api.get_opt(name).await.ok().flatten().map(|s| owner.claim(&s.metadata)).unwrap_or(Claim::Foreign);
+        CreateError::AlreadyExists(claim)
+    };
     let mut last = match api.create(&params, secret).await {
         Ok(_) => return Ok(()),
-        Err(e) if is_conflict(&e) => return Err(CreateError::AlreadyExists),
+        Err(e) if is_conflict(&e) => return Err(already_exists().await),
         Err(e) if outcome_unknown(&e) => e,
         Err(e) => return Err(CreateError::Rejected(e)),
     };
@@ -100,7 +105,7 @@ async fn create_confirmed(api: &Api<Secret>, secret: &Secret) -> Result<(), Crea
         tokio::time::sleep(delay).await;
         match api.get_opt(name).await {
             Ok(Some(found)) if found.data == secret.data && found.type_ == secret.type_ => return Ok(()),
-            Ok(Some(_)) => return Err(CreateError::AlreadyExists),
+            Ok(Some(found)) => return Err(CreateError::AlreadyExists(owner.claim(&found.metadata))),
             Ok(None) => match api.create(&params, secret).await {
                 Ok(_) => return Ok(()),
                 // Created by the lost request in the meantime, or by someone else: look again.
@@ -113,9 +118,10 @@ async fn create_confirmed(api: &Api<Secret>, secret: &Secret) -> Result<(), Crea
     Err(CreateError::OutcomeUnknown(last))
 }
 
-/// Creates the TLS Secret (see [`create_confirmed`]).
+/// Creates the TLS Secret, marked as `owner`'s (see [`create_confirmed`]).
 pub async fn create(
     client: &kube::Client,
+    owner: &Owner,
     namespace: &str,
     name: &str,
     files: &TlsFiles,
@@ -123,43 +129,42 @@ pub async fn create(
     annotations: BTreeMap<String, String>,
 ) -> Result<(), CreateError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let mut labels = labels;
-    labels.insert(MANAGED_BY_LABEL.into(), "meshtls".into());
     let data = BTreeMap::from([
         ("ca.crt".to_string(), ByteString(files.ca_crt.as_bytes().to_vec())),
         ("tls.crt".to_string(), ByteString(files.tls_crt.as_bytes().to_vec())),
         ("tls.key".to_string(), ByteString(files.tls_key.as_bytes().to_vec())),
     ]);
-    let secret = Secret {
+    let mut secret = Secret {
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some(namespace.into()),
             labels: Some(labels),
-            annotations: (!annotations.is_empty()).then_some(annotations),
+            annotations: Some(annotations),
             ..Default::default()
         },
         type_: Some(TLS_SECRET_TYPE.into()),
         data: Some(data),
         ..Default::default()
     };
-    create_confirmed(&api, &secret).await
+    owner.mark(&mut secret.metadata);
+    create_confirmed(&api, owner, &secret).await
 }
 
 /// Creates an Opaque Secret holding only `ca.crt`: the trust anchor of a CA whose key lives
 /// elsewhere (ACM Private CA).
 pub async fn create_ca_bundle(
     client: &kube::Client,
+    owner: &Owner,
     namespace: &str,
     name: &str,
     ca_crt: &str,
     annotations: BTreeMap<String, String>,
 ) -> Result<(), CreateError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let secret = Secret {
+    let mut secret = Secret {
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some(namespace.into()),
-            labels: Some(BTreeMap::from([(MANAGED_BY_LABEL.to_string(), "meshtls".to_string())])),
             annotations: Some(annotations),
             ..Default::default()
         },
@@ -167,13 +172,14 @@ pub async fn create_ca_bundle(
         data: Some(BTreeMap::from([("ca.crt".to_string(), ByteString(ca_crt.as_bytes().to_vec()))])),
         ..Default::default()
     };
-    create_confirmed(&api, &secret).await
+    owner.mark(&mut secret.metadata);
+    create_confirmed(&api, owner, &secret).await
 }
 
 /// Reads the Secret, through the run's read cache (see `clients::read_cache`).
 pub async fn get(client: &kube::Client, cache: &ReadCache, namespace: &str, name: &str) -> Result<Option<ObservedSecret>, kube::Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let Some(secret) = cache.get_opt(&api, &(), namespace, name).await? else { return Ok(None) };
+    let Some(secret) = cache.get_opt(&api, &(), Scope::Managed, namespace, name).await? else { return Ok(None) };
     let data = secret.data.unwrap_or_default();
     let text = |k: &str| data.get(k).and_then(|b| String::from_utf8(b.0.clone()).ok());
     Ok(Some(ObservedSecret {
@@ -186,17 +192,23 @@ pub async fn get(client: &kube::Client, cache: &ReadCache, namespace: &str, name
     }))
 }
 
-/// Sets and removes labels and annotations (`None` removes), leaving everything else alone.
+/// The Secret as one object owned by `owner`, for writes and deletes that check the marker.
+pub fn owned<'a>(client: &kube::Client, owner: &'a Owner, namespace: &str, name: &str) -> Owned<'a, Secret> {
+    Owned::new(Api::namespaced(client.clone(), namespace), Some(namespace), name, owner)
+}
+
+/// Sets and removes labels and annotations (`None` removes) on `owner`'s Secret, leaving
+/// everything else alone.
 pub async fn patch_metadata(
     client: &kube::Client,
+    owner: &Owner,
     namespace: &str,
     name: &str,
     labels: &BTreeMap<String, Option<String>>,
     annotations: &BTreeMap<String, Option<String>>,
-) -> Result<(), kube::Error> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+) -> Result<(), OwnError> {
     let patch = serde_json::json!({ "metadata": { "labels": labels, "annotations": annotations } });
-    api.patch(name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await?;
+    owned(client, owner, namespace, name).patch(&patch).await?;
     Ok(())
 }
 
@@ -222,14 +234,10 @@ impl DriftNote {
     }
 }
 
-/// Deletes the Secret; one already gone counts as deleted.
-pub async fn delete(client: &kube::Client, namespace: &str, name: &str) -> Result<(), kube::Error> {
-    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(e) if is_not_found(&e) => Ok(()),
-        Err(e) => Err(e),
-    }
+/// Deletes `owner`'s Secret; one already gone counts as deleted, and one that is not
+/// `owner`'s is left in place.
+pub async fn delete(client: &kube::Client, owner: &Owner, namespace: &str, name: &str) -> Result<Deleted, OwnError> {
+    owned(client, owner, namespace, name).delete().await
 }
 
 /// PEM text compared without regard to line endings or trailing whitespace.
@@ -242,10 +250,11 @@ pub fn same_pem(a: &str, b: &str) -> bool {
 /// ("CA Secret", "Certificate Secret").
 pub fn create_diagnostic(what: &str, namespace: &str, name: &str, e: &CreateError) -> tfplugin::Diagnostic {
     match e {
-        CreateError::AlreadyExists => tfplugin::Diagnostic::error(
+        CreateError::AlreadyExists(claim) => tfplugin::Diagnostic::error(
             format!("{what} already exists"),
             format!(
-                "Secret {namespace}/{name} exists and meshtls will not overwrite it. To manage it, import it: `terraform import <address> {namespace}/{name}`; or choose another secret_name."
+                "Secret {namespace}/{name} exists and {}, so meshtls will not overwrite it. To manage it, import it: `terraform import <address> {namespace}/{name}`; or choose another secret_name.",
+                claim.describe()
             ),
         )
         .at(tfplugin::AttributePath::attrs(&["secret_name"])),

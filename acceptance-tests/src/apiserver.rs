@@ -36,8 +36,9 @@ fn openssl(args: &[&str]) {
     assert!(ok.success(), "openssl {args:?}");
 }
 
-/// A client certificate for `meshtls-throttled`, signed by the environment's CA.
-fn throttled_user_cert(dir: &Path) -> (PathBuf, PathBuf) {
+/// A client certificate for the user `user`, signed by the environment's CA, written into
+/// `dir` as `user.crt` and `user.key`.
+pub fn user_cert(dir: &Path, user: &str) -> (PathBuf, PathBuf) {
     let (key, csr, crt, ext) = (dir.join("user.key"), dir.join("user.csr"), dir.join("user.crt"), dir.join("user.ext"));
     std::fs::write(&ext, "extendedKeyUsage=clientAuth\n").expect("ext file");
     let s = |p: &Path| p.display().to_string();
@@ -49,7 +50,7 @@ fn throttled_user_cert(dir: &Path) -> (PathBuf, PathBuf) {
         "ec_paramgen_curve:P-256",
         "-nodes",
         "-subj",
-        "/O=meshtls-acc/CN=meshtls-throttled",
+        &format!("/O=meshtls-acc/CN={user}"),
         "-keyout",
         &s(&key),
         "-out",
@@ -76,6 +77,20 @@ fn throttled_user_cert(dir: &Path) -> (PathBuf, PathBuf) {
     (crt, key)
 }
 
+/// A kubeconfig for `server` that authenticates with a client certificate.
+pub fn write_kubeconfig(path: &Path, server: &str, crt: &Path, key: &Path) {
+    std::fs::write(
+        path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    certificate-authority: {}\nusers:\n- name: u\n  user:\n    client-certificate: {}\n    client-key: {}\ncontexts:\n- name: c\n  context: {{ cluster: c, user: u }}\ncurrent-context: c\n",
+            pki().join("ca.crt").display(),
+            crt.display(),
+            key.display()
+        ),
+    )
+    .expect("kubeconfig");
+}
+
 impl ApiServer {
     pub fn start(extra_flags: &[&str], user: User) -> ApiServer {
         let dir = tempfile::Builder::new().prefix("meshtls-apiserver-").tempdir().expect("temp dir");
@@ -92,18 +107,9 @@ impl ApiServer {
         args.extend(extra_flags.iter().map(|f| f.to_string()));
         let (crt, key) = match user {
             User::Admin => (pki().join("admin.crt"), pki().join("admin.key")),
-            User::Throttled => throttled_user_cert(dir.path()),
+            User::Throttled => user_cert(dir.path(), "meshtls-throttled"),
         };
-        std::fs::write(
-            dir.path().join("kubeconfig"),
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:{port}\n    certificate-authority: {}\nusers:\n- name: u\n  user:\n    client-certificate: {}\n    client-key: {}\ncontexts:\n- name: c\n  context: {{ cluster: c, user: u }}\ncurrent-context: c\n",
-                pki().join("ca.crt").display(),
-                crt.display(),
-                key.display()
-            ),
-        )
-        .expect("kubeconfig");
+        write_kubeconfig(&dir.path().join("kubeconfig"), &format!("https://127.0.0.1:{port}"), &crt, &key);
         let mut server = ApiServer { child: None, args, port, dir };
         server.launch();
         server

@@ -140,6 +140,27 @@ impl Cluster {
         result.status.is_some_and(|s| s.allowed)
     }
 
+    /// Asks the API server's authorizer whether `user` may `verb` `resource` in `namespace`.
+    pub fn user_can(&self, user: &str, namespace: &str, verb: &str, resource: &str) -> bool {
+        use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
+        let review = SubjectAccessReview {
+            spec: SubjectAccessReviewSpec {
+                user: Some(user.into()),
+                resource_attributes: Some(ResourceAttributes {
+                    namespace: Some(namespace.into()),
+                    verb: Some(verb.into()),
+                    resource: Some(resource.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let result = self.rt.block_on(api.create(&PostParams::default(), &review)).expect("SubjectAccessReview");
+        result.status.is_some_and(|s| s.allowed)
+    }
+
     fn dynamic(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>) -> Api<DynamicObject> {
         let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
         match namespace {
@@ -152,6 +173,25 @@ impl Cluster {
     pub fn object(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>, name: &str) -> Option<serde_json::Value> {
         let api = self.dynamic(group, version, kind, namespace);
         self.rt.block_on(api.get_opt(name)).expect("get object").map(|o| serde_json::to_value(o).expect("object as JSON"))
+    }
+
+    /// Removes meshtls's ownership marker (its managed-by label and owner annotation) from an
+    /// object, as if someone had made it by hand.
+    pub fn strip_marker(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>, name: &str) {
+        let api = self.dynamic(group, version, kind, namespace);
+        let patch = serde_json::json!({ "metadata": {
+            "labels": { "app.kubernetes.io/managed-by": null },
+            "annotations": { "meshtls.dev/owner": null },
+        }});
+        self.rt.block_on(api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))).expect("strip marker");
+    }
+
+    /// True when the object carries meshtls's ownership marker naming `owner`.
+    pub fn marked(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>, name: &str, owner: &str) -> bool {
+        self.object(group, version, kind, namespace, name).is_some_and(|o| {
+            o["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "meshtls"
+                && o["metadata"]["annotations"]["meshtls.dev/owner"] == owner
+        })
     }
 
     pub fn delete_object(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>, name: &str) {

@@ -7,6 +7,7 @@ pub mod acmpca;
 pub mod apiserver;
 pub mod appmesh;
 pub mod cluster;
+pub mod identity;
 pub mod mtls;
 pub mod toxiproxy;
 pub mod wait;

@@ -15,7 +15,7 @@ use super::appmesh_api::pick_listener;
 use super::model::{crd, NodeTls};
 use super::{with_retries, MeshSide, NodeView, SideError};
 use crate::clients::kubernetes::{is_conflict, is_not_found};
-use crate::clients::read_cache::ReadCache;
+use crate::clients::read_cache::{ReadCache, Scope};
 
 pub const SIDE: &str = "cluster";
 /// The App Mesh injector mounts `<secret>:<path>` pairs from this pod annotation into Envoy.
@@ -89,7 +89,11 @@ impl ClusterVirtualNode {
     }
 
     async fn get(&self) -> Result<DynamicObject, SideError> {
-        match self.cache.get_opt(&api(&self.client, &self.namespace), &virtual_node_resource(), &self.namespace, &self.name).await {
+        match self
+            .cache
+            .get_opt(&api(&self.client, &self.namespace), &virtual_node_resource(), Scope::All, &self.namespace, &self.name)
+            .await
+        {
             Ok(Some(o)) => Ok(o),
             Ok(None) => Err(SideError::NotFound { side: SIDE, what: self.what() }),
             Err(e) => Err(kube_error(&format!("reading {}", self.what()), e)),
@@ -152,7 +156,7 @@ pub async fn pod_annotations(
 ) -> Result<Option<BTreeMap<String, String>>, kube::Error> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     Ok(cache
-        .get_opt(&api, &(), namespace, deployment)
+        .get_opt(&api, &(), Scope::All, namespace, deployment)
         .await?
         .map(|d| d.spec.and_then(|s| s.template.metadata).and_then(|m| m.annotations).unwrap_or_default()))
 }

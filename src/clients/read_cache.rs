@@ -6,6 +6,12 @@
 //!
 //! Only reads before the process's first apply are cached: once it starts changing objects,
 //! every read goes to the server again.
+//!
+//! Kinds meshtls creates (Secrets above all) are listed by its managed-by label only
+//! ([`Scope::Managed`]), so other applications' Secrets are never held in memory. Kinds it
+//! changes but does not create (VirtualNodes, Deployments) are listed whole. A name the list
+//! does not hold is read with a GET (it may be absent, or not carry the label), and an
+//! identity that may not list a kind is served with GETs too: `list` is never required.
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -18,20 +24,32 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 
+use crate::ownership::{MANAGED_BY, MANAGED_BY_LABEL};
+
 /// Small enough that one page's response and its parsed objects stay a few megabytes.
 const PAGE_SIZE: u32 = 100;
 
 type Listed = Arc<dyn Any + Send + Sync>;
 
+/// Which objects of a kind a list may bring into memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// Only those carrying meshtls's managed-by label: for kinds meshtls creates.
+    Managed,
+    /// All of them: for kinds meshtls changes but others create.
+    All,
+}
+
 #[derive(Default)]
 struct KindInNamespace {
     read_once: AtomicBool,
-    list: OnceCell<Listed>,
+    /// `None` when the list was refused (403): every read of the kind is a GET.
+    list: OnceCell<Option<Listed>>,
 }
 
 pub struct ReadCache {
     caching: AtomicBool,
-    kube: Mutex<HashMap<(String, String), Arc<KindInNamespace>>>,
+    kube: Mutex<HashMap<(String, String, Scope), Arc<KindInNamespace>>>,
     memo: Mutex<HashMap<(&'static str, String), Listed>>,
 }
 
@@ -56,14 +74,21 @@ impl ReadCache {
 
     /// The object `name` of `api` (which is scoped to `namespace`), or None when it does
     /// not exist.
-    pub async fn get_opt<K>(&self, api: &Api<K>, dyntype: &K::DynamicType, namespace: &str, name: &str) -> Result<Option<K>, kube::Error>
+    pub async fn get_opt<K>(
+        &self,
+        api: &Api<K>,
+        dyntype: &K::DynamicType,
+        scope: Scope,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<K>, kube::Error>
     where
         K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     {
         if !self.caching() {
             return api.get_opt(name).await;
         }
-        let key = (format!("{}/{}", K::api_version(dyntype), K::plural(dyntype)), namespace.to_string());
+        let key = (format!("{}/{}", K::api_version(dyntype), K::plural(dyntype)), namespace.to_string(), scope);
         let entry = {
             let Ok(mut kinds) = self.kube.lock() else { return api.get_opt(name).await };
             kinds.entry(key).or_default().clone()
@@ -75,26 +100,23 @@ impl ReadCache {
         let listed = entry
             .list
             .get_or_try_init(|| async {
-                let mut objects: HashMap<String, K> = HashMap::new();
-                let mut params = ListParams::default().limit(PAGE_SIZE);
-                loop {
-                    let page = api.list(&params).await?;
-                    objects.extend(page.items.into_iter().filter_map(|mut o| {
-                        // Field ownership is never read from a cached object, and it is often
-                        // most of an object's size.
-                        o.meta_mut().managed_fields = None;
-                        Some((o.meta().name.clone()?, o))
-                    }));
-                    match page.metadata.continue_.filter(|c| !c.is_empty()) {
-                        Some(token) => params = params.continue_token(&token),
-                        None => break,
+                match list(api, scope).await {
+                    Ok(objects) => {
+                        tracing::debug!(kind = %K::kind(dyntype), namespace, count = objects.len(), "listed for reads in this run");
+                        Ok(Some(Arc::new(objects) as Listed))
                     }
+                    Err(kube::Error::Api(status)) if status.code == 403 => {
+                        tracing::debug!(kind = %K::kind(dyntype), namespace, "list forbidden; reading objects one by one");
+                        Ok(None)
+                    }
+                    Err(e) => Err(e),
                 }
-                tracing::debug!(kind = %K::kind(dyntype), namespace, count = objects.len(), "listed for reads in this run");
-                Ok::<Listed, kube::Error>(Arc::new(objects))
             })
             .await?;
-        Ok(listed.downcast_ref::<HashMap<String, K>>().and_then(|m| m.get(name)).cloned())
+        match listed.as_ref().and_then(|l| l.downcast_ref::<HashMap<String, K>>()).and_then(|m| m.get(name)) {
+            Some(found) => Ok(Some(found.clone())),
+            None => api.get_opt(name).await,
+        }
     }
 
     /// `read()` once per key while caching; its result is kept only when it succeeded.
@@ -118,6 +140,31 @@ impl ReadCache {
             }
         }
         Ok(value)
+    }
+}
+
+/// Every object of the kind in `scope`, by name, paginated.
+async fn list<K>(api: &Api<K>, scope: Scope) -> Result<HashMap<String, K>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let mut objects: HashMap<String, K> = HashMap::new();
+    let mut params = ListParams::default().limit(PAGE_SIZE);
+    if scope == Scope::Managed {
+        params = params.labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    }
+    loop {
+        let page = api.list(&params).await?;
+        objects.extend(page.items.into_iter().filter_map(|mut o| {
+            // Field ownership is never read from a cached object, and it is often most of an
+            // object's size.
+            o.meta_mut().managed_fields = None;
+            Some((o.meta().name.clone()?, o))
+        }));
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(objects),
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use crate::cert_manager::{self, IssuerKind};
 use crate::clients::read_cache::ReadCache;
 use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, is_dns1123_label, is_dns1123_subdomain};
+use crate::ownership::{OwnError, Owner};
 use crate::pca;
 use crate::pki::{self, KeyAlgorithm};
 use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
@@ -47,6 +48,13 @@ impl CaResource {
             Ok(c) => c,
             Err(d) => return StateResult::failed(d),
         };
+        let owner = owner(cfg.namespace, cfg.secret_name);
+        // Someone else's Secret of that name is refused before a private CA, which AWS bills,
+        // is created for it.
+        if let Err(e) = tls_secret::owned(client, &owner, cfg.namespace, cfg.secret_name).check_free().await {
+            let hint = format!("terraform import <address> {}/{}", cfg.namespace, cfg.secret_name);
+            return StateResult::failed(e.diagnostic("read the CA Secret", &hint).at(AttributePath::attrs(&["secret_name"])).into());
+        }
         let arn = match &backing {
             Backing::PcaAdopt(arn) => match pca::status(&pca_client, arn).await {
                 Ok(Some(status)) if status == "ACTIVE" => arn.clone(),
@@ -91,7 +99,7 @@ impl CaResource {
             Err(e) => return self.partial(state, Diagnostic::error("Failed to read the ACM Private CA certificate", e.to_string())),
         };
         let annotations = BTreeMap::from([(PCA_ANNOTATION.to_string(), arn.clone())]);
-        if let Err(e) = tls_secret::create_ca_bundle(client, cfg.namespace, cfg.secret_name, &certificate_pem, annotations).await {
+        if let Err(e) = tls_secret::create_ca_bundle(client, &owner, cfg.namespace, cfg.secret_name, &certificate_pem, annotations).await {
             // The private CA exists either way: keep it in state (tainted).
             return self.partial(state, tls_secret::create_diagnostic("CA Secret", cfg.namespace, cfg.secret_name, &e));
         }
@@ -168,6 +176,20 @@ impl CaResource {
         }
         StateResult { state, private: Vec::new(), diagnostics: d.into() }
     }
+}
+
+/// The owner of a CA's Secret and issuer: the CA's id, `namespace/secret_name`.
+fn owner(namespace: &str, secret_name: &str) -> Owner {
+    Owner::new(TYPE_NAME, &format!("{namespace}/{secret_name}"))
+}
+
+/// How to import a CA together with an issuer someone else made.
+fn import_hint(namespace: &str, secret_name: &str, kind: IssuerKind, name: &str) -> String {
+    format!("terraform import <address> {namespace}/{secret_name}:{}/{name}", kind.name())
+}
+
+fn issuer_error(e: &OwnError, action: &str, namespace: &str, secret_name: &str, kind: IssuerKind, name: &str) -> Diagnostic {
+    e.diagnostic(action, &import_hint(namespace, secret_name, kind, name)).at(AttributePath::attrs(&["cert_manager_issuer", "name"]))
 }
 
 /// The configuration, once known.
@@ -517,6 +539,15 @@ impl Resource for CaResource {
         if backing != Backing::SelfSigned {
             return self.create_pca(&client, &cfg, planned, backing).await;
         }
+        let owner = owner(cfg.namespace, cfg.secret_name);
+        // Someone else's issuer of that name is refused before anything is written.
+        if let Some((kind, name)) = cfg.issuer {
+            if let Err(e) = cert_manager::owned(&client, &owner, kind, cfg.namespace, name).check_free().await {
+                return StateResult::failed(
+                    issuer_error(&e, "read the cert-manager issuer", cfg.namespace, cfg.secret_name, kind, name).into(),
+                );
+            }
+        }
         let request = pki::CaRequest {
             common_name: cfg.common_name.unwrap_or_default(),
             organization: cfg.organization,
@@ -550,22 +581,21 @@ impl Resource for CaResource {
         if let Err(e) = certificate_attributes(&mut state, &issued.certificate_pem) {
             diagnostics.error("Generated certificate cannot be parsed", e.to_string());
         }
-        if let Err(e) = tls_secret::create(&client, cfg.namespace, cfg.secret_name, &files, BTreeMap::new(), BTreeMap::new()).await {
+        if let Err(e) = tls_secret::create(&client, &owner, cfg.namespace, cfg.secret_name, &files, BTreeMap::new(), BTreeMap::new()).await
+        {
             let d = tls_secret::create_diagnostic("CA Secret", cfg.namespace, cfg.secret_name, &e);
             // A Secret that may exist stays in state (tainted), so it is never lost track of.
             return if e.outcome_unknown() { self.partial(state, d) } else { StateResult::failed(d.into()) };
         }
         tracing::info!(namespace = cfg.namespace, secret = cfg.secret_name, "created CA Secret");
         if let Some((kind, name)) = cfg.issuer {
-            if let Err(e) = cert_manager::apply(&client, kind, cfg.namespace, name, cfg.secret_name).await {
+            if let Err(e) = cert_manager::ensure(&client, &owner, kind, cfg.namespace, name, cfg.secret_name).await {
                 // The Secret exists: keep it in state (the CLI marks it tainted) so nothing is orphaned.
-                diagnostics.push(
-                    Diagnostic::error(
-                        "Failed to create the cert-manager issuer",
-                        format!("{kind:?} {name}: {e}. Is cert-manager (its CRDs) installed?"),
-                    )
-                    .at(AttributePath::attrs(&["cert_manager_issuer"])),
-                );
+                let mut d = issuer_error(&e, "create the cert-manager issuer", cfg.namespace, cfg.secret_name, kind, name);
+                if matches!(e, OwnError::Kube { .. }) {
+                    d.detail.push_str(". Is cert-manager (its CRDs) installed?");
+                }
+                diagnostics.push(d);
                 state.set("cert_manager_issuer", Value::Null);
             }
         }
@@ -599,14 +629,11 @@ impl Resource for CaResource {
         }
         let private = DriftNote { drift: secret_drift(&observed, certificate_pem) };
         if let Some((kind, name)) = issuer_of(state) {
-            match cert_manager::secret_of(&client, kind, namespace, name).await {
+            // An issuer that is gone, or is no longer this CA's, plans its re-creation.
+            match cert_manager::secret_of(&client, &owner(namespace, secret_name), kind, namespace, name).await {
                 Ok(Some(Some(s))) if s == secret_name => {}
                 Ok(_) => new_state.set("cert_manager_issuer", Value::Null),
-                Err(e) => {
-                    return StateResult::failed(
-                        Diagnostic::error("Failed to read the cert-manager issuer", format!("{kind:?} {name}: {e}")).into(),
-                    )
-                }
+                Err(e) => return StateResult::failed(e.diagnostic("read the cert-manager issuer", "").into()),
             }
         }
         StateResult::ok(new_state, private.encode())
@@ -651,14 +678,21 @@ impl Resource for CaResource {
                 }
             }
         }
+        let owner = owner(cfg.namespace, cfg.secret_name);
+        let mut diagnostics = Diagnostics::new();
         let old = issuer_of(prior);
         if let Some((kind, name)) = old.filter(|o| Some(*o) != cfg.issuer) {
-            if let Err(e) = cert_manager::delete(&client, kind, cfg.namespace, name).await {
-                return StateResult {
-                    state: prior.clone(),
-                    private: private.to_vec(),
-                    diagnostics: Diagnostic::error("Failed to delete the old cert-manager issuer", format!("{kind:?} {name}: {e}")).into(),
-                };
+            match cert_manager::delete(&client, &owner, kind, cfg.namespace, name).await {
+                Ok(deleted) => {
+                    diagnostics.push_all(deleted.warning(cert_manager::owned(&client, &owner, kind, cfg.namespace, name).object()))
+                }
+                Err(e) => {
+                    return StateResult {
+                        state: prior.clone(),
+                        private: private.to_vec(),
+                        diagnostics: e.diagnostic("delete the old cert-manager issuer", "").into(),
+                    }
+                }
             }
         }
         let mut state = planned.clone();
@@ -672,18 +706,12 @@ impl Resource for CaResource {
             state.set("pca_status", Value::Null);
         }
         if let Some((kind, name)) = cfg.issuer {
-            if let Err(e) = cert_manager::apply(&client, kind, cfg.namespace, name, cfg.secret_name).await {
+            if let Err(e) = cert_manager::ensure(&client, &owner, kind, cfg.namespace, name, cfg.secret_name).await {
                 state.set("cert_manager_issuer", Value::Null);
-                return StateResult {
-                    state,
-                    private: private.to_vec(),
-                    diagnostics: Diagnostic::error("Failed to create the cert-manager issuer", format!("{kind:?} {name}: {e}"))
-                        .at(AttributePath::attrs(&["cert_manager_issuer"]))
-                        .into(),
-                };
+                diagnostics.push(issuer_error(&e, "create the cert-manager issuer", cfg.namespace, cfg.secret_name, kind, name));
             }
         }
-        StateResult::ok(state, private.to_vec())
+        StateResult { state, private: private.to_vec(), diagnostics }
     }
 
     async fn delete(&self, prior: &Value, _private: &[u8]) -> Diagnostics {
@@ -694,9 +722,12 @@ impl Resource for CaResource {
             Ok(c) => c,
             Err(e) => return client_error(e),
         };
+        let owner = owner(namespace, secret_name);
+        let mut diagnostics = Diagnostics::new();
         if let Some((kind, name)) = issuer_of(prior) {
-            if let Err(e) = cert_manager::delete(&client, kind, namespace, name).await {
-                return Diagnostic::error("Failed to delete the cert-manager issuer", format!("{kind:?} {name}: {e}")).into();
+            match cert_manager::delete(&client, &owner, kind, namespace, name).await {
+                Ok(deleted) => diagnostics.push_all(deleted.warning(cert_manager::owned(&client, &owner, kind, namespace, name).object())),
+                Err(e) => return e.diagnostic("delete the cert-manager issuer", "").into(),
             }
         }
         // A private CA meshtls created is disabled and deleted; an adopted one stays.
@@ -709,18 +740,19 @@ impl Resource for CaResource {
                 return Diagnostic::error("Failed to delete the ACM Private CA", e.to_string()).into();
             }
         }
-        match tls_secret::delete(&client, namespace, secret_name).await {
-            Ok(()) => Diagnostics::new(),
-            Err(e) => kube_error("delete the CA Secret", namespace, secret_name, &e).into(),
+        match tls_secret::delete(&client, &owner, namespace, secret_name).await {
+            Ok(deleted) => diagnostics.push_all(deleted.warning(tls_secret::owned(&client, &owner, namespace, secret_name).object())),
+            Err(e) => diagnostics.push(e.diagnostic("delete the CA Secret", "")),
         }
+        diagnostics
     }
 
     async fn import(&self, id: &str) -> StateResult {
-        let Some((namespace, secret_name)) = id.split_once('/').filter(|(ns, n)| is_dns1123_label(ns) && is_dns1123_subdomain(n)) else {
+        let Some((namespace, secret_name, issuer)) = parse_import_id(id) else {
             return StateResult::failed(
                 Diagnostic::error(
                     "Invalid import ID",
-                    format!("{id:?} is not of the form `namespace/secret_name`, e.g. `yelb/ca-key-pair`."),
+                    format!("{id:?} is not of the form `namespace/secret_name` or `namespace/secret_name:Issuer/name` (or `:ClusterIssuer/name`), e.g. `yelb/ca-key-pair:Issuer/ca-issuer`."),
                 )
                 .into(),
             );
@@ -729,7 +761,75 @@ impl Resource for CaResource {
             Ok(c) => c,
             Err(e) => return StateResult::failed(client_error(e)),
         };
-        let observed = match tls_secret::get(&client, &self.clients.read_cache, namespace, secret_name).await {
+        let mut result = self.import_secret(&client, namespace, secret_name).await;
+        if result.state.is_null() || result.diagnostics.has_errors() {
+            return result;
+        }
+        // Everything checked: from here on meshtls manages what it imports.
+        let owner = owner(namespace, secret_name);
+        if let Err(e) = tls_secret::owned(&client, &owner, namespace, secret_name).adopt().await {
+            return StateResult::failed(e.diagnostic("mark the CA Secret as managed by meshtls", "").into());
+        }
+        if let Some((kind, name)) = issuer {
+            if !result.state.get("pca_arn").is_null() {
+                return StateResult::failed(
+                    Diagnostic::error(
+                        "Cannot import an issuer with a private CA",
+                        "A cert-manager CA issuer needs the CA key in the cluster; an ACM Private CA has none there.",
+                    )
+                    .into(),
+                );
+            }
+            let what = format!("{} {name}", kind.name());
+            match cert_manager::adopt(&client, &owner, kind, namespace, name, secret_name).await {
+                Ok(cert_manager::Adopted::Yes) => {}
+                Ok(cert_manager::Adopted::Missing) => {
+                    return StateResult::failed(Diagnostic::error("Cannot import: issuer not found", format!("No {what} exists.")).into())
+                }
+                Ok(cert_manager::Adopted::OtherSecret(other)) => {
+                    return StateResult::failed(
+                        Diagnostic::error(
+                            "Cannot import: the issuer is not this CA's",
+                            format!(
+                                "{what} is not a `ca` issuer of Secret {namespace}/{secret_name} (it names {}). Import the CA alone, or give its own issuer.",
+                                other.map(|o| format!("Secret {o:?}")).unwrap_or_else(|| "no CA Secret".into())
+                            ),
+                        )
+                        .into(),
+                    )
+                }
+                Err(e) => return StateResult::failed(e.diagnostic("import the cert-manager issuer", "").into()),
+            }
+            result.state.set("cert_manager_issuer", Value::object([("kind", kind.name().into()), ("name", name.into())]));
+        }
+        result
+    }
+}
+
+/// An issuer by kind and name.
+type IssuerRef<'a> = (IssuerKind, &'a str);
+
+/// `namespace/secret_name`, optionally followed by `:Issuer/name` or `:ClusterIssuer/name`.
+fn parse_import_id(id: &str) -> Option<(&str, &str, Option<IssuerRef<'_>>)> {
+    let (secret, issuer) = match id.split_once(':') {
+        Some((s, i)) => (s, Some(i)),
+        None => (id, None),
+    };
+    let (namespace, secret_name) = secret.split_once('/').filter(|(ns, n)| is_dns1123_label(ns) && is_dns1123_subdomain(n))?;
+    let issuer = match issuer {
+        None => None,
+        Some(i) => {
+            let (kind, name) = i.split_once('/')?;
+            Some((IssuerKind::parse(kind)?, Some(name).filter(|n| is_dns1123_subdomain(n))?))
+        }
+    };
+    Some((namespace, secret_name, issuer))
+}
+
+impl CaResource {
+    /// Reads and checks the CA Secret for import, and builds the state from it.
+    async fn import_secret(&self, client: &kube::Client, namespace: &str, secret_name: &str) -> StateResult {
+        let observed = match tls_secret::get(client, &self.clients.read_cache, namespace, secret_name).await {
             Ok(Some(s)) => s,
             Ok(None) => {
                 return StateResult::failed(
@@ -821,5 +921,33 @@ impl Resource for CaResource {
             return StateResult::failed(Diagnostic::error("Cannot import", e.to_string()).into());
         }
         StateResult::ok(state, Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_ids_name_the_secret_and_optionally_its_issuer() {
+        assert_eq!(parse_import_id("yelb/ca-key-pair"), Some(("yelb", "ca-key-pair", None)));
+        assert_eq!(
+            parse_import_id("yelb/ca-key-pair:Issuer/ca-issuer"),
+            Some(("yelb", "ca-key-pair", Some((IssuerKind::Issuer, "ca-issuer"))))
+        );
+        assert_eq!(parse_import_id("yelb/ca:ClusterIssuer/mesh"), Some(("yelb", "ca", Some((IssuerKind::ClusterIssuer, "mesh")))));
+        for bad in ["yelb", "Yelb/ca", "yelb/ca:Issuer", "yelb/ca:Certificate/x", "yelb/ca:Issuer/Bad_Name", "yelb/ca:"] {
+            assert_eq!(parse_import_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_ca_owns_its_objects_by_its_id() {
+        let owner = owner("yelb", "ca-key-pair");
+        assert_eq!(owner.to_string(), "meshtls_ca:yelb/ca-key-pair");
+        assert_eq!(
+            import_hint("yelb", "ca-key-pair", IssuerKind::Issuer, "team"),
+            "terraform import <address> yelb/ca-key-pair:Issuer/team"
+        );
     }
 }

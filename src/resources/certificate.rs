@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, dns_name_problem, is_dns1123_label, is_dns1123_subdomain};
+use crate::ownership::{OwnError, Owner};
 use crate::pki::{self, KeyAlgorithm, Usage};
 use crate::resources::ca;
 use crate::secret_access;
@@ -53,6 +54,15 @@ impl CertificateResource {
             .map_err(|e| e.to_string())?;
         Ok((certificate, chain, key))
     }
+}
+
+/// The owner of a certificate's Secret, Role and RoleBinding: the certificate's id.
+fn owner(namespace: &str, secret_name: &str) -> Owner {
+    Owner::new(TYPE_NAME, &format!("{namespace}/{secret_name}"))
+}
+
+fn access_error(e: &OwnError, action: &str, namespace: &str, secret_name: &str) -> Diagnostic {
+    e.diagnostic(action, &format!("terraform import <address> {namespace}/{secret_name}")).at(at("restrict_secret_access"))
 }
 
 fn at(name: &str) -> AttributePath {
@@ -213,6 +223,21 @@ impl Resource for CertificateResource {
         }
         check_namespace(&mut d, config, "namespace");
         check_secret_name(&mut d, config, "secret_name");
+        // meshtls's own keys: a user value would disown the Secret or point it at another CA.
+        for (attr, reserved) in [
+            ("secret_labels", &[crate::ownership::MANAGED_BY_LABEL][..]),
+            ("secret_annotations", &[crate::ownership::OWNER_ANNOTATION, CA_ANNOTATION][..]),
+        ] {
+            for key in config.get(attr).as_entries().into_iter().flat_map(|m| m.keys()) {
+                if reserved.contains(&key.as_str()) {
+                    d.error_at(
+                        AttributePath::attrs(&[attr]).key(key),
+                        "Reserved key",
+                        format!("{key:?} is set by meshtls to mark the Secret as its own; remove it from {attr}."),
+                    );
+                }
+            }
+        }
         if let Some(names) = config.get("dns_names").as_elements().filter(|names| {
             // One certificate per service: hundreds of names mean a mistake, and each more
             // name is checked and reported below.
@@ -415,6 +440,14 @@ impl Resource for CertificateResource {
             Ok(c) => c,
             Err(e) => return StateResult::failed(client_error(e)),
         };
+        let owner = owner(cfg.namespace, cfg.secret_name);
+        let readers = readers(planned);
+        // Someone else's Role or RoleBinding of that name is refused before anything is written.
+        if readers.is_some() {
+            if let Err(e) = secret_access::check_free(&client, &owner, cfg.namespace, cfg.secret_name).await {
+                return StateResult::failed(access_error(&e, "read the Secret's Role", cfg.namespace, cfg.secret_name).into());
+            }
+        }
         let (signer, ca_info) = match ca::load(&client, &self.clients.read_cache, cfg.ca).await {
             Ok(ca) => ca,
             Err(d) => return StateResult::failed(d.at(at("ca")).into()),
@@ -461,26 +494,20 @@ impl Resource for CertificateResource {
         state.set("id", format!("{}/{}", cfg.namespace, cfg.secret_name).into());
         state.set("common_name", cfg.common_name.clone().into());
         certificate_attributes(&mut state, &leaf_info, &issued.certificate_pem, &ca_info);
-        if let Err(e) = tls_secret::create(&client, cfg.namespace, cfg.secret_name, &files, cfg.labels.clone(), annotations).await {
+        if let Err(e) = tls_secret::create(&client, &owner, cfg.namespace, cfg.secret_name, &files, cfg.labels.clone(), annotations).await {
             let diagnostics = tls_secret::create_diagnostic("certificate Secret", cfg.namespace, cfg.secret_name, &e).into();
             // A Secret that may exist stays in state (tainted), so it is never lost track of.
             let state = if e.outcome_unknown() { state } else { Value::Null };
             return StateResult { state, private: Vec::new(), diagnostics };
         }
         tracing::info!(namespace = cfg.namespace, secret = cfg.secret_name, serial = %leaf_info.serial_hex, "issued certificate");
-        let readers = readers(planned);
         if let Some(accounts) = readers {
-            if let Err(e) = secret_access::apply(&client, cfg.namespace, cfg.secret_name, &accounts).await {
+            if let Err(e) = secret_access::apply(&client, &owner, cfg.namespace, cfg.secret_name, &accounts).await {
                 // The certificate exists and stays in state; the CLI marks it for replacement.
                 return StateResult {
                     state,
                     private: Vec::new(),
-                    diagnostics: Diagnostic::error(
-                        "Failed to restrict access to the Secret",
-                        format!("Role/RoleBinding {}: {e}", secret_access::object_name(cfg.secret_name)),
-                    )
-                    .at(at("restrict_secret_access"))
-                    .into(),
+                    diagnostics: access_error(&e, "restrict access to the Secret", cfg.namespace, cfg.secret_name).into(),
                 };
             }
         }
@@ -511,13 +538,13 @@ impl Resource for CertificateResource {
         new_state.set("secret_labels", observed_subset(state.get("secret_labels"), &observed.labels));
         new_state.set("secret_annotations", observed_subset(state.get("secret_annotations"), &observed.annotations));
         if !state.get("restrict_secret_access").is_null() {
-            match secret_access::service_accounts(&client, namespace, secret_name).await {
+            match secret_access::service_accounts(&client, &owner(namespace, secret_name), namespace, secret_name).await {
                 Ok(accounts) => new_state.set("restrict_secret_access", readers_value(accounts)),
                 Err(e) => {
                     return StateResult {
                         state: state.clone(),
                         private: private.to_vec(),
-                        diagnostics: Diagnostic::error("Failed to read the Secret's RoleBinding", e.to_string()).into(),
+                        diagnostics: e.diagnostic("read the Secret's Role and RoleBinding", "").into(),
                     }
                 }
             }
@@ -533,21 +560,26 @@ impl Resource for CertificateResource {
                 Diagnostic::error("Incomplete configuration", "namespace and secret_name must be known at apply.").into(),
             );
         };
+        let owner = owner(namespace, secret_name);
+        let mut diagnostics = Diagnostics::new();
         if readers(prior) != readers(planned) {
             let client = match self.clients.kube().await {
                 Ok(c) => c,
                 Err(e) => return StateResult::failed(client_error(e)),
             };
             let result = match readers(planned) {
-                Some(accounts) => secret_access::apply(&client, namespace, secret_name, &accounts).await,
-                None => secret_access::delete(&client, namespace, secret_name).await,
+                Some(accounts) => secret_access::apply(&client, &owner, namespace, secret_name, &accounts).await.map(|()| Vec::new()),
+                None => secret_access::delete(&client, &owner, namespace, secret_name).await,
             };
-            if let Err(e) = result {
-                return StateResult {
-                    state: prior.clone(),
-                    private: private.to_vec(),
-                    diagnostics: Diagnostic::error("Failed to update access to the Secret", e.to_string()).into(),
-                };
+            match result {
+                Ok(left_alone) => diagnostics.push_all(left_alone),
+                Err(e) => {
+                    return StateResult {
+                        state: prior.clone(),
+                        private: private.to_vec(),
+                        diagnostics: access_error(&e, "update access to the Secret", namespace, secret_name).into(),
+                    }
+                }
             }
         }
         let labels = metadata_patch(prior.get("secret_labels"), planned.get("secret_labels"));
@@ -557,19 +589,20 @@ impl Resource for CertificateResource {
                 Ok(c) => c,
                 Err(e) => return StateResult::failed(client_error(e)),
             };
-            if let Err(e) = tls_secret::patch_metadata(&client, namespace, secret_name, &labels, &annotations).await {
+            if let Err(e) = tls_secret::patch_metadata(&client, &owner, namespace, secret_name, &labels, &annotations).await {
                 return StateResult {
                     state: prior.clone(),
                     private: private.to_vec(),
-                    diagnostics: Diagnostic::error(
-                        "Failed to update the Secret's labels and annotations",
-                        format!("Secret {namespace}/{secret_name}: {e}"),
-                    )
-                    .into(),
+                    diagnostics: e
+                        .diagnostic(
+                            "update the Secret's labels and annotations",
+                            &format!("terraform import <address> {namespace}/{secret_name}"),
+                        )
+                        .into(),
                 };
             }
         }
-        StateResult::ok(planned.clone(), private.to_vec())
+        StateResult { state: planned.clone(), private: private.to_vec(), diagnostics }
     }
 
     async fn delete(&self, prior: &Value, _private: &[u8]) -> Diagnostics {
@@ -580,15 +613,19 @@ impl Resource for CertificateResource {
             Ok(c) => c,
             Err(e) => return client_error(e),
         };
+        let owner = owner(namespace, secret_name);
+        let mut diagnostics = Diagnostics::new();
         if !prior.get("restrict_secret_access").is_null() {
-            if let Err(e) = secret_access::delete(&client, namespace, secret_name).await {
-                return Diagnostic::error("Failed to delete the Secret's Role and RoleBinding", e.to_string()).into();
+            match secret_access::delete(&client, &owner, namespace, secret_name).await {
+                Ok(left_alone) => diagnostics.push_all(left_alone),
+                Err(e) => return e.diagnostic("delete the Secret's Role and RoleBinding", "").into(),
             }
         }
-        match tls_secret::delete(&client, namespace, secret_name).await {
-            Ok(()) => Diagnostics::new(),
-            Err(e) => Diagnostic::error("Failed to delete the certificate Secret", format!("Secret {namespace}/{secret_name}: {e}")).into(),
+        match tls_secret::delete(&client, &owner, namespace, secret_name).await {
+            Ok(deleted) => diagnostics.push_all(deleted.warning(tls_secret::owned(&client, &owner, namespace, secret_name).object())),
+            Err(e) => diagnostics.push(e.diagnostic("delete the certificate Secret", "")),
         }
+        diagnostics
     }
 
     async fn import(&self, id: &str) -> StateResult {
@@ -683,6 +720,46 @@ impl Resource for CertificateResource {
             ("secret_annotations", Value::Null),
         ]);
         certificate_attributes(&mut state, &leaf, &leaf_only, &ca_info);
+        // Everything checked: from here on meshtls manages the Secret, and the Role and
+        // RoleBinding that restrict it, if there are.
+        let owner = owner(namespace, secret_name);
+        if let Err(e) = tls_secret::owned(&client, &owner, namespace, secret_name).adopt().await {
+            return StateResult::failed(e.diagnostic("mark the certificate Secret as managed by meshtls", "").into());
+        }
+        match secret_access::adopt(&client, &owner, namespace, secret_name).await {
+            Ok(accounts) => state.set("restrict_secret_access", readers_value(accounts)),
+            Err(e) => return StateResult::failed(e.diagnostic("import the Secret's Role and RoleBinding", "").into()),
+        }
         StateResult::ok(state, Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn meshtls_keys_are_reserved_in_secret_metadata() {
+        let resource = CertificateResource::new(Clients::new());
+        let map = |k: &str| Value::Map(BTreeMap::from([(k.to_string(), Value::from("x"))]));
+        let config = Value::object([
+            ("namespace", Value::from("yelb")),
+            ("secret_name", Value::from("db")),
+            ("secret_labels", map("app.kubernetes.io/managed-by")),
+            ("secret_annotations", map("meshtls.dev/owner")),
+        ]);
+        let d = resource.validate(&config).await;
+        let paths: Vec<String> =
+            d.iter().filter(|d| d.summary == "Reserved key").filter_map(|d| d.path.as_ref().map(|p| p.to_string())).collect();
+        assert_eq!(paths, vec!["secret_labels[\"app.kubernetes.io/managed-by\"]", "secret_annotations[\"meshtls.dev/owner\"]"]);
+        let fine = Value::object([("namespace", Value::from("yelb")), ("secret_name", Value::from("db")), ("secret_labels", map("team"))]);
+        assert!(!resource.validate(&fine).await.iter().any(|d| d.summary == "Reserved key"));
+    }
+
+    #[test]
+    fn a_certificate_owns_its_objects_by_its_id() {
+        assert_eq!(owner("yelb", "yelb-tls-db").to_string(), "meshtls_certificate:yelb/yelb-tls-db");
     }
 }

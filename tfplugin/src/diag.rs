@@ -99,6 +99,11 @@ impl Diagnostics {
         self.0.extend(other.0);
     }
 
+    /// Appends each of `ds` (an `Option` adds zero or one).
+    pub fn push_all(&mut self, ds: impl IntoIterator<Item = Diagnostic>) {
+        self.0.extend(ds);
+    }
+
     pub fn error(&mut self, summary: impl Into<String>, detail: impl Into<String>) {
         self.push(Diagnostic::error(summary, detail));
     }

@@ -1,0 +1,73 @@
+//! A least-privilege identity: a user with a client certificate signed by the environment's
+//! CA, bound in one namespace to exactly the RBAC that docs/security.md documents, so a
+//! scenario run as that user proves the documented Roles are enough.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::apiserver::{user_cert, write_kubeconfig};
+use crate::{env, repo_root};
+
+/// The namespace and user the documented manifests are written for.
+const DOC_NAMESPACE: &str = "namespace: yelb";
+const DOC_USER: &str = "name: meshtls-terraform";
+
+pub struct Identity {
+    dir: tempfile::TempDir,
+}
+
+/// The YAML blocks of docs/security.md's "Least privilege" section: the Roles per resource
+/// and their bindings.
+pub fn documented_rbac() -> String {
+    let doc = std::fs::read_to_string(repo_root().join("docs/security.md")).expect("docs/security.md");
+    let section = doc.split("\n## Least privilege").nth(1).expect("docs/security.md has a `## Least privilege` section");
+    let section = section.split("\n## ").next().unwrap_or(section);
+    let blocks: Vec<&str> = section.split("```yaml\n").skip(1).filter_map(|b| b.split("```").next()).collect();
+    assert!(!blocks.is_empty(), "the Least privilege section has no yaml blocks");
+    blocks.join("---\n")
+}
+
+fn server_url() -> String {
+    let kubeconfig = std::fs::read_to_string(env("KUBECONFIG")).expect("KUBECONFIG file");
+    kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server:").map(|s| s.trim().to_string()))
+        .expect("a server in the environment's kubeconfig")
+}
+
+impl Identity {
+    /// A new user `user`, bound in `namespace` to the documented Roles (applied by the
+    /// environment's admin).
+    pub fn documented(namespace: &str, user: &str) -> Identity {
+        let dir = tempfile::Builder::new().prefix("meshtls-identity-").tempdir().expect("temp dir");
+        let manifests =
+            documented_rbac().replace(DOC_NAMESPACE, &format!("namespace: {namespace}")).replace(DOC_USER, &format!("name: {user}"));
+        let file = dir.path().join("rbac.yaml");
+        std::fs::write(&file, manifests).expect("write rbac.yaml");
+        apply_as_admin(&file);
+        let (crt, key) = user_cert(dir.path(), user);
+        write_kubeconfig(&dir.path().join("kubeconfig"), &server_url(), &crt, &key);
+        Identity { dir }
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+}
+
+fn apply_as_admin(file: &Path) {
+    let script = repo_root().join("acceptance-tests/env/kubeapply.py");
+    let out = Command::new(env("MESHTLS_PYTHON"))
+        .arg(&script)
+        .arg("--kubeconfig")
+        .arg(env("KUBECONFIG"))
+        .arg(file)
+        .output()
+        .expect("run kubeapply.py");
+    assert!(
+        out.status.success(),
+        "applying the documented RBAC failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,305 @@
+//! Ownership against the real CLIs and kube-apiserver: objects of the names meshtls would use
+//! that it did not create are refused at apply, come through apply and destroy unchanged, and
+//! are managed (and destroyed) only once imported; and everything works as an identity bound
+//! only to the RBAC docs/security.md documents, with no `list` on Secrets.
+
+use meshtls_acceptance_tests::cluster::Cluster;
+use meshtls_acceptance_tests::identity::Identity;
+use meshtls_acceptance_tests::{for_each_cli, provider_block, provider_block_with, CliKind, Workspace};
+use serde_json::json;
+
+const CM: (&str, &str) = ("cert-manager.io", "v1");
+const RBAC: (&str, &str) = ("rbac.authorization.k8s.io", "v1");
+
+fn ca(ns: &str, issuer: &str) -> String {
+    format!(
+        "resource \"meshtls_ca\" \"mesh\" {{\n  namespace   = \"{ns}\"\n  secret_name = \"ca-key-pair\"\n  common_name = \"Ownership CA\"\n  validity_days = 365\n  cert_manager_issuer {{\n    kind = \"Issuer\"\n    name = \"{issuer}\"\n  }}\n}}\n"
+    )
+}
+
+fn cert(name: &str, ns: &str, extra: &str) -> String {
+    format!(
+        "resource \"meshtls_certificate\" \"{name}\" {{\n  ca            = meshtls_ca.mesh.id\n  namespace     = \"{ns}\"\n  secret_name   = \"{name}\"\n  dns_names     = [\"{name}.{ns}.svc.cluster.local\"]\n  validity_days = 60\n  {extra}\n}}\n"
+    )
+}
+
+const RESTRICT: &str = "restrict_secret_access {\n    service_accounts = [\"db\"]\n  }";
+
+/// The parts of an object someone else owns that meshtls must never change.
+fn fingerprint(obj: &serde_json::Value) -> serde_json::Value {
+    json!({
+        "uid": obj["metadata"]["uid"],
+        "labels": obj["metadata"]["labels"],
+        "annotations": obj["metadata"]["annotations"],
+        "spec": obj["spec"], "rules": obj["rules"], "subjects": obj["subjects"], "data": obj["data"],
+    })
+}
+
+struct Foreign<'a> {
+    cluster: &'a Cluster,
+    objects: Vec<((&'static str, &'static str, &'static str), String, serde_json::Value)>,
+}
+
+impl<'a> Foreign<'a> {
+    /// Creates `obj` as another team would (no meshtls marker) and remembers it.
+    fn create(&mut self, gvk: (&'static str, &'static str, &'static str), ns: &str, obj: serde_json::Value) {
+        let name = obj["metadata"]["name"].as_str().expect("name").to_string();
+        self.cluster.apply_object(obj);
+        let found = self.cluster.object(gvk.0, gvk.1, gvk.2, Some(ns), &name).expect("foreign object created");
+        self.objects.push((gvk, name, fingerprint(&found)));
+    }
+
+    /// Every foreign object still exists, exactly as it was made.
+    fn assert_untouched(&self, ns: &str, when: &str) {
+        for ((group, version, kind), name, before) in &self.objects {
+            let now = self.cluster.object(group, version, kind, Some(ns), name);
+            let now = now.unwrap_or_else(|| panic!("{when}: {kind} {ns}/{name}, not meshtls's, was deleted"));
+            assert_eq!(&fingerprint(&now), before, "{when}: {kind} {ns}/{name}, not meshtls's, was changed");
+        }
+    }
+}
+
+fn team_meta(name: &str, ns: &str) -> serde_json::Value {
+    json!({ "name": name, "namespace": ns, "labels": { "team": "platform" }, "annotations": { "owner": "platform-team" } })
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn objects_meshtls_did_not_create_are_refused_and_survive_destroy() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-own-{}", cli.name()));
+        let mut foreign = Foreign { cluster: &cluster, objects: Vec::new() };
+        foreign.create(
+            (CM.0, CM.1, "Issuer"),
+            &ns,
+            json!({ "apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": team_meta("team-issuer", &ns), "spec": { "selfSigned": {} } }),
+        );
+        foreign.create(
+            (RBAC.0, RBAC.1, "Role"),
+            &ns,
+            json!({ "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": team_meta("db-reader", &ns),
+                    "rules": [{ "apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"] }] }),
+        );
+        foreign.create(
+            (RBAC.0, RBAC.1, "RoleBinding"),
+            &ns,
+            json!({ "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": team_meta("db-reader", &ns),
+                    "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "db-reader" },
+                    "subjects": [{ "kind": "ServiceAccount", "name": "team", "namespace": ns }] }),
+        );
+        foreign.create(
+            ("", "v1", "Secret"),
+            &ns,
+            json!({ "apiVersion": "v1", "kind": "Secret", "metadata": team_meta("team-secret", &ns), "type": "Opaque", "data": { "token": "c2VjcmV0" } }),
+        );
+
+        // An issuer of that name: refused before anything is written.
+        let ws = Workspace::new(cli, &format!("{}\n{}", provider_block(), ca(&ns, "team-issuer")));
+        ws.ok(&["init", "-input=false"]);
+        let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+        let text = run.text();
+        assert_ne!(run.code, 0, "{}: apply over a foreign issuer must fail", cli.name());
+        for expected in [
+            &format!("Issuer {ns}/team-issuer already exists") as &str,
+            "was not created by meshtls",
+            &format!("terraform import <address> {ns}/ca-key-pair:Issuer/team-issuer"),
+        ] {
+            assert!(text.contains(expected), "{}: the refusal lacks {expected:?}:\n{text}", cli.name());
+        }
+        assert!(cluster.secret(&ns, "ca-key-pair").is_none(), "{}: a refused CA must write no Secret", cli.name());
+        assert!(ws.state_secrets().is_empty(), "{}: a refused CA must leave nothing in state", cli.name());
+        foreign.assert_untouched(&ns, "after the refused CA");
+
+        // A Role and RoleBinding of the name restrict_secret_access uses, and a Secret of a
+        // certificate's name: each certificate is refused, the CA is created.
+        ws.write_config(&format!(
+            "{}\n{}\n{}\n{}",
+            provider_block(),
+            ca(&ns, "ca-issuer"),
+            cert("db", &ns, RESTRICT),
+            cert("team-secret", &ns, "")
+        ));
+        let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+        let text = run.text();
+        assert_ne!(run.code, 0, "{}: apply over foreign objects must fail", cli.name());
+        for expected in [
+            &format!("Role {ns}/db-reader already exists") as &str,
+            "certificate Secret already exists",
+            &format!("Secret {ns}/team-secret exists and was not created by meshtls"),
+        ] {
+            assert!(text.contains(expected), "{}: the refusal lacks {expected:?}:\n{text}", cli.name());
+        }
+        assert!(cluster.secret(&ns, "db").is_none(), "{}: a refused certificate must write no Secret", cli.name());
+        assert_eq!(ws.state_secrets(), vec![(ns.clone(), "ca-key-pair".to_string())], "{}", cli.name());
+        foreign.assert_untouched(&ns, "after the refused certificates");
+
+        // meshtls's own issuer replaced out of band by someone else's: plan proposes to
+        // restore it, apply refuses to take it over.
+        ws.write_config(&format!("{}\n{}\n{}", provider_block(), ca(&ns, "ca-issuer"), cert("db", &ns, "")));
+        ws.apply();
+        assert!(cluster.marked(CM.0, CM.1, "Issuer", Some(&ns), "ca-issuer", &format!("meshtls_ca:{ns}/ca-key-pair")));
+        assert!(cluster.marked("", "v1", "Secret", Some(&ns), "db", &format!("meshtls_certificate:{ns}/db")));
+        cluster.delete_object(CM.0, CM.1, "Issuer", Some(&ns), "ca-issuer");
+        foreign.create(
+            (CM.0, CM.1, "Issuer"),
+            &ns,
+            json!({ "apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": team_meta("ca-issuer", &ns), "spec": { "selfSigned": {} } }),
+        );
+        let (changes, plan) = ws.plan_has_changes();
+        assert!(
+            changes && plan.text().contains("updated in-place"),
+            "{}: a foreign issuer must plan a restore:\n{}",
+            cli.name(),
+            plan.text()
+        );
+        let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+        assert!(
+            run.code != 0 && run.text().contains(&format!("Issuer {ns}/ca-issuer already exists")),
+            "{}: apply must refuse to take over the issuer:\n{}",
+            cli.name(),
+            run.text()
+        );
+        foreign.assert_untouched(&ns, "after the refused takeover");
+
+        // Destroy deletes what meshtls created and nothing else.
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert!(ws.state_secrets().is_empty(), "{}: destroy must empty the state", cli.name());
+        assert!(
+            cluster.secret(&ns, "ca-key-pair").is_none() && cluster.secret(&ns, "db").is_none(),
+            "{}: destroy must delete meshtls's Secrets",
+            cli.name()
+        );
+        foreign.assert_untouched(&ns, "after destroy");
+        ws.assert_no_key_material();
+    });
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn destroy_leaves_an_object_that_changed_hands() {
+    let cluster = Cluster::connect();
+    let ns = cluster.fresh_namespace("acc-own-destroy");
+    let ws = Workspace::new(CliKind::Tofu, &format!("{}\n{}\n{}", provider_block(), ca(&ns, "ca-issuer"), cert("db", &ns, RESTRICT)));
+    ws.ok(&["init", "-input=false"]);
+    ws.apply();
+    // Another team takes the Role over (strips meshtls's marker) after meshtls made it.
+    cluster.strip_marker(RBAC.0, RBAC.1, "Role", Some(&ns), "db-reader");
+    let before = cluster.object(RBAC.0, RBAC.1, "Role", Some(&ns), "db-reader").map(|o| fingerprint(&o));
+    let run = ws.ok(&["destroy", "-auto-approve", "-input=false", "-refresh=false"]);
+    let text = run.text();
+    assert!(
+        text.contains(&format!("Role {ns}/db-reader left in place")) && text.contains("was not created by meshtls"),
+        "no warning:\n{text}"
+    );
+    assert_eq!(
+        cluster.object(RBAC.0, RBAC.1, "Role", Some(&ns), "db-reader").map(|o| fingerprint(&o)),
+        before,
+        "the Role must be untouched"
+    );
+    assert!(cluster.object(RBAC.0, RBAC.1, "RoleBinding", Some(&ns), "db-reader").is_none(), "meshtls's RoleBinding must be deleted");
+    assert!(cluster.object(CM.0, CM.1, "Issuer", Some(&ns), "ca-issuer").is_none(), "meshtls's Issuer must be deleted");
+    assert!(cluster.secret(&ns, "db").is_none() && cluster.secret(&ns, "ca-key-pair").is_none());
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn import_adopts_objects_made_by_hand() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-adopt-{}", cli.name()));
+        let config = format!("{}\n{}\n{}", provider_block(), ca(&ns, "ca-issuer"), cert("db", &ns, RESTRICT));
+        let made = Workspace::new(cli, &config);
+        made.ok(&["init", "-input=false"]);
+        made.apply();
+        let fingerprints = made.state_json();
+        // The objects as the runbook makes them by hand: no meshtls marker.
+        let objects = [
+            ("", "v1", "Secret", "ca-key-pair"),
+            ("", "v1", "Secret", "db"),
+            (CM.0, CM.1, "Issuer", "ca-issuer"),
+            (RBAC.0, RBAC.1, "Role", "db-reader"),
+            (RBAC.0, RBAC.1, "RoleBinding", "db-reader"),
+        ];
+        for (g, v, k, n) in objects {
+            cluster.strip_marker(g, v, k, Some(&ns), n);
+        }
+        drop(made);
+
+        let ws = Workspace::new(cli, &config);
+        ws.ok(&["init", "-input=false"]);
+        let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+        assert!(run.code != 0 && run.text().contains("was not created by meshtls"), "{}: must refuse:\n{}", cli.name(), run.text());
+        for (g, v, k, n) in objects {
+            let obj = cluster.object(g, v, k, Some(&ns), n);
+            assert!(
+                obj.as_ref().is_some_and(|o| o["metadata"]["labels"]["app.kubernetes.io/managed-by"].is_null()),
+                "{}: {k} {n} must survive the refused apply unmarked",
+                cli.name()
+            );
+        }
+
+        ws.ok(&["import", "-input=false", "meshtls_ca.mesh", &format!("{ns}/ca-key-pair:Issuer/ca-issuer")]);
+        ws.ok(&["import", "-input=false", "meshtls_certificate.db", &format!("{ns}/db")]);
+        let ca_owner = format!("meshtls_ca:{ns}/ca-key-pair");
+        let db_owner = format!("meshtls_certificate:{ns}/db");
+        for (g, v, k, n) in objects {
+            let owner = if k == "Secret" && n == "ca-key-pair" || k == "Issuer" { &ca_owner } else { &db_owner };
+            assert!(cluster.marked(g, v, k, Some(&ns), n, owner), "{}: import must mark {k} {n} as {owner}", cli.name());
+        }
+        let (changes, plan) = ws.plan_has_changes();
+        assert!(!plan.text().contains("must be replaced"), "{}: import must not plan a replacement:\n{}", cli.name(), plan.text());
+        if changes {
+            ws.apply();
+        }
+        assert!(!ws.plan_has_changes().0, "{}: plan after import must be empty", cli.name());
+        let fp = |state: &str, ty: &str| {
+            let v: serde_json::Value = serde_json::from_str(state).expect("state");
+            v["resources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["type"] == ty)
+                .map(|r| r["instances"][0]["attributes"]["fingerprint_sha256"].clone())
+        };
+        for ty in ["meshtls_ca", "meshtls_certificate"] {
+            assert_eq!(fp(&ws.state_json(), ty), fp(&fingerprints, ty), "{}: {ty} must keep its certificate", cli.name());
+        }
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        for (g, v, k, n) in objects {
+            assert!(cluster.object(g, v, k, Some(&ns), n).is_none(), "{}: destroy must delete the imported {k} {n}", cli.name());
+        }
+        ws.assert_no_key_material();
+    });
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn the_documented_least_privilege_identity_is_enough() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-rbac-{}", cli.name()));
+        let user = format!("meshtls-lp-{}", cli.name());
+        let identity = Identity::documented(&ns, &user);
+        assert!(!cluster.user_can(&user, &ns, "list", "secrets"), "the documented identity must not list Secrets");
+        let provider = provider_block_with(&identity.kubeconfig().display().to_string());
+        let config = format!(
+            "{provider}\n{}\n{}\n{}\n{}",
+            ca(&ns, "ca-issuer"),
+            cert("db", &ns, RESTRICT),
+            cert("app", &ns, ""),
+            cert("ui", &ns, "")
+        );
+        let ws = Workspace::new(cli, &config);
+        ws.ok(&["init", "-input=false"]);
+        ws.apply();
+        assert!(!ws.plan_has_changes().0, "{}: the no-op plan must pass and be empty", cli.name());
+        ws.ok(&["state", "rm", "meshtls_certificate.ui"]);
+        ws.ok(&["import", "-input=false", "meshtls_certificate.ui", &format!("{ns}/ui")]);
+        assert!(!ws.plan_has_changes().0, "{}: plan after import must be empty", cli.name());
+        ws.assert_no_key_material();
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert!(cluster.managed_secret_names(&ns).is_empty(), "{}: destroy must delete every Secret", cli.name());
+        assert!(cluster.object(CM.0, CM.1, "Issuer", Some(&ns), "ca-issuer").is_none());
+    });
+}

@@ -1,0 +1,366 @@
+//! Ownership: meshtls changes and deletes only the Kubernetes objects it created or was told
+//! to import. Each carries a marker, the `app.kubernetes.io/managed-by: meshtls` label and an
+//! annotation naming the resource that owns it. Every write and delete reads the object from
+//! the server first (never from the read cache), checks the marker, and sends the change
+//! conditioned on the resourceVersion (or UID) it read, so an object replaced in between by
+//! someone else is not touched.
+//!
+//! Writes are a plain create, or a replace of an object meshtls owns: never a forced
+//! server-side apply, which would take fields over from whichever manager owns them.
+
+use std::fmt::{self, Debug, Display};
+
+use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams, Preconditions};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::clients::kubernetes::{is_conflict, is_not_found};
+
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+pub const MANAGED_BY: &str = "meshtls";
+/// Names the owning resource as `<resource type>:<id>`.
+pub const OWNER_ANNOTATION: &str = "meshtls.dev/owner";
+pub const FIELD_MANAGER: &str = "meshtls";
+
+/// Read-modify-write rounds before a write that keeps meeting concurrent changes gives up.
+const ATTEMPTS: usize = 5;
+
+/// The resource an object belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner(String);
+
+impl Owner {
+    pub fn new(resource_type: &str, id: &str) -> Owner {
+        Owner(format!("{resource_type}:{id}"))
+    }
+
+    /// Puts the marker on `meta`, keeping every other label and annotation.
+    pub fn mark(&self, meta: &mut ObjectMeta) {
+        meta.labels.get_or_insert_with(Default::default).insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
+        meta.annotations.get_or_insert_with(Default::default).insert(OWNER_ANNOTATION.into(), self.0.clone());
+    }
+
+    /// The marker as a merge patch of `metadata`.
+    pub fn marker_patch(&self) -> serde_json::Value {
+        serde_json::json!({ "metadata": {
+            "labels": { MANAGED_BY_LABEL: MANAGED_BY },
+            "annotations": { OWNER_ANNOTATION: self.0 },
+        }})
+    }
+
+    /// Whose object `meta` is, from this resource's point of view.
+    pub fn claim(&self, meta: &ObjectMeta) -> Claim {
+        let label = meta.labels.as_ref().and_then(|l| l.get(MANAGED_BY_LABEL));
+        if label.map(String::as_str) != Some(MANAGED_BY) {
+            return Claim::Foreign;
+        }
+        match meta.annotations.as_ref().and_then(|a| a.get(OWNER_ANNOTATION)) {
+            Some(owner) if *owner != self.0 => Claim::OtherResource(owner.clone()),
+            // Without the annotation: written by meshtls before objects named their owner.
+            _ => Claim::Ours,
+        }
+    }
+}
+
+impl Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// Created (or imported) by this resource.
+    Ours,
+    /// Created by another meshtls resource, perhaps in another state.
+    OtherResource(String),
+    /// Not created by meshtls.
+    Foreign,
+}
+
+impl Claim {
+    /// Completes "… exists and …".
+    pub fn describe(&self) -> String {
+        match self {
+            Claim::Ours => "is managed by this resource".into(),
+            Claim::OtherResource(owner) => format!("belongs to another meshtls resource ({owner})"),
+            Claim::Foreign => "was not created by meshtls".into(),
+        }
+    }
+}
+
+/// An object by kind and name, for messages: `Issuer yelb/ca-issuer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl ObjectRef {
+    pub fn new(kind: &str, namespace: Option<&str>, name: &str) -> ObjectRef {
+        ObjectRef { kind: kind.into(), namespace: namespace.map(str::to_string), name: name.into() }
+    }
+}
+
+impl Display for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} {ns}/{}", self.kind, self.name),
+            None => write!(f, "{} {}", self.kind, self.name),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OwnError {
+    #[error("{object} exists and {}", claim.describe())]
+    NotOurs { object: ObjectRef, claim: Claim },
+    #[error("{object}: {source}")]
+    Kube { object: ObjectRef, source: kube::Error },
+    #[error("{object} kept changing while meshtls wrote it; try again")]
+    Contended { object: ObjectRef },
+}
+
+impl OwnError {
+    /// The diagnostic for a failed write. `import` is how to bring the object under this
+    /// resource instead (a command line), for when it is someone else's.
+    pub fn diagnostic(&self, action: &str, import: &str) -> tfplugin::Diagnostic {
+        match self {
+            OwnError::NotOurs { object, claim } => tfplugin::Diagnostic::error(
+                format!("{object} already exists"),
+                format!(
+                    "{object} exists and {}, so meshtls will not change or delete it. Choose another name, or, to manage this object with meshtls, import it: `{import}`.",
+                    claim.describe()
+                ),
+            ),
+            other => tfplugin::Diagnostic::error(format!("Failed to {action}"), other.to_string()),
+        }
+    }
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deleted {
+    /// Deleted now, or already gone.
+    Gone,
+    /// Someone else's object of that name, left in place.
+    LeftAlone(Claim),
+}
+
+impl Deleted {
+    /// A warning for an object left in place, naming it.
+    pub fn warning(&self, object: &ObjectRef) -> Option<tfplugin::Diagnostic> {
+        match self {
+            Deleted::Gone => None,
+            Deleted::LeftAlone(claim) => Some(tfplugin::Diagnostic::warning(
+                format!("{object} left in place"),
+                format!("{object} exists and {}, so destroy did not delete it.", claim.describe()),
+            )),
+        }
+    }
+}
+
+/// The typed calls on one object of kind `K`, as one resource.
+pub struct Owned<'a, K: Resource> {
+    api: Api<K>,
+    object: ObjectRef,
+    owner: &'a Owner,
+}
+
+impl<'a, K> Owned<'a, K>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
+    K::DynamicType: Default,
+{
+    pub fn new(api: Api<K>, namespace: Option<&str>, name: &str, owner: &'a Owner) -> Self {
+        let kind = K::kind(&K::DynamicType::default()).into_owned();
+        Owned { api, object: ObjectRef::new(&kind, namespace, name), owner }
+    }
+}
+
+impl<'a, K> Owned<'a, K>
+where
+    K: Resource + Clone + DeserializeOwned + Serialize + Debug,
+{
+    /// For kinds whose type is known only at run time (`DynamicObject`).
+    pub fn with_kind(api: Api<K>, object: ObjectRef, owner: &'a Owner) -> Self {
+        Owned { api, object, owner }
+    }
+
+    pub fn object(&self) -> &ObjectRef {
+        &self.object
+    }
+
+    fn kube(&self, source: kube::Error) -> OwnError {
+        OwnError::Kube { object: self.object.clone(), source }
+    }
+
+    fn not_ours(&self, claim: Claim) -> OwnError {
+        OwnError::NotOurs { object: self.object.clone(), claim }
+    }
+
+    /// The object, fresh from the server, and whose it is.
+    pub async fn get(&self) -> Result<Option<(K, Claim)>, OwnError> {
+        let found = self.api.get_opt(&self.object.name).await.map_err(|e| self.kube(e))?;
+        Ok(found.map(|o| {
+            let claim = self.owner.claim(o.meta());
+            (o, claim)
+        }))
+    }
+
+    /// The object when it is this resource's; `None` when it is absent or someone else's.
+    pub async fn get_ours(&self) -> Result<Option<K>, OwnError> {
+        Ok(self.get().await?.and_then(|(o, claim)| (claim == Claim::Ours).then_some(o)))
+    }
+
+    /// Fails when an object of this name exists that is not this resource's, so a create
+    /// can refuse before it writes anything.
+    pub async fn check_free(&self) -> Result<(), OwnError> {
+        match self.get().await? {
+            Some((_, claim)) if claim != Claim::Ours => Err(self.not_ours(claim)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates `desired` with the marker, or, when this resource's object of that name
+    /// exists, replaces it with `update(existing, desired)`. Refuses an object that is not
+    /// this resource's.
+    pub async fn ensure(&self, mut desired: K, update: impl Fn(&mut K, &K)) -> Result<(), OwnError> {
+        self.owner.mark(desired.meta_mut());
+        desired.meta_mut().name = Some(self.object.name.clone());
+        let post = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+        for _ in 0..ATTEMPTS {
+            match self.get().await? {
+                None => match self.api.create(&post, &desired).await {
+                    Ok(_) => return Ok(()),
+                    // Created in the meantime: look at it again.
+                    Err(e) if is_conflict(&e) => continue,
+                    Err(e) => return Err(self.kube(e)),
+                },
+                Some((_, claim)) if claim != Claim::Ours => return Err(self.not_ours(claim)),
+                Some((existing, _)) => {
+                    let mut next = existing.clone();
+                    update(&mut next, &desired);
+                    self.owner.mark(next.meta_mut());
+                    if serde_json::to_value(&next).ok() == serde_json::to_value(&existing).ok() {
+                        return Ok(());
+                    }
+                    // `next` keeps the resourceVersion read above: a concurrent change fails
+                    // the replace with a conflict instead of being overwritten.
+                    match self.api.replace(&self.object.name, &post, &next).await {
+                        Ok(_) => return Ok(()),
+                        Err(e) if is_conflict(&e) || is_not_found(&e) => continue,
+                        Err(e) => return Err(self.kube(e)),
+                    }
+                }
+            }
+        }
+        Err(OwnError::Contended { object: self.object.clone() })
+    }
+
+    /// Merges `patch` into this resource's object, conditioned on the version read, so the
+    /// object cannot change hands in between. Refuses an object that is not this resource's;
+    /// `Ok(false)` when it does not exist.
+    pub async fn patch(&self, patch: &serde_json::Value) -> Result<bool, OwnError> {
+        for _ in 0..ATTEMPTS {
+            let Some((existing, claim)) = self.get().await? else { return Ok(false) };
+            if claim != Claim::Ours {
+                return Err(self.not_ours(claim));
+            }
+            let mut patch = patch.clone();
+            patch["metadata"]["resourceVersion"] = existing.meta().resource_version.clone().into();
+            let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+            match self.api.patch(&self.object.name, &params, &Patch::Merge(&patch)).await {
+                Ok(_) => return Ok(true),
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) if is_not_found(&e) => return Ok(false),
+                Err(e) => return Err(self.kube(e)),
+            }
+        }
+        Err(OwnError::Contended { object: self.object.clone() })
+    }
+
+    /// Deletes this resource's object; leaves someone else's in place and says so.
+    pub async fn delete(&self) -> Result<Deleted, OwnError> {
+        for _ in 0..ATTEMPTS {
+            let Some((existing, claim)) = self.get().await? else { return Ok(Deleted::Gone) };
+            if claim != Claim::Ours {
+                tracing::warn!(object = %self.object, ?claim, "not deleting an object meshtls does not own");
+                return Ok(Deleted::LeftAlone(claim));
+            }
+            let meta = existing.meta();
+            let params = DeleteParams {
+                preconditions: Some(Preconditions { uid: meta.uid.clone(), resource_version: meta.resource_version.clone() }),
+                ..Default::default()
+            };
+            match self.api.delete(&self.object.name, &params).await {
+                Ok(_) => return Ok(Deleted::Gone),
+                Err(e) if is_not_found(&e) => return Ok(Deleted::Gone),
+                // Changed or replaced since it was read: look again.
+                Err(e) if is_conflict(&e) => continue,
+                Err(e) => return Err(self.kube(e)),
+            }
+        }
+        Err(OwnError::Contended { object: self.object.clone() })
+    }
+
+    /// Import: marks the object as this resource's, whoever made it. `None` when it does not
+    /// exist.
+    pub async fn adopt(&self) -> Result<Option<K>, OwnError> {
+        let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
+        match self.api.patch(&self.object.name, &params, &Patch::Merge(&self.owner.marker_patch())).await {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(self.kube(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn meta(label: Option<&str>, owner: Option<&str>) -> ObjectMeta {
+        ObjectMeta {
+            labels: label.map(|l| BTreeMap::from([(MANAGED_BY_LABEL.to_string(), l.to_string())])),
+            annotations: owner.map(|o| BTreeMap::from([(OWNER_ANNOTATION.to_string(), o.to_string())])),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_the_marker_makes_an_object_ours() {
+        let owner = Owner::new("meshtls_ca", "yelb/ca-key-pair");
+        assert_eq!(owner.claim(&meta(None, None)), Claim::Foreign);
+        assert_eq!(owner.claim(&meta(Some("helm"), Some("meshtls_ca:yelb/ca-key-pair"))), Claim::Foreign);
+        assert_eq!(owner.claim(&meta(Some("meshtls"), Some("meshtls_ca:yelb/ca-key-pair"))), Claim::Ours);
+        assert_eq!(owner.claim(&meta(Some("meshtls"), None)), Claim::Ours, "written before objects named their owner");
+        assert_eq!(owner.claim(&meta(Some("meshtls"), Some("meshtls_ca:other/ca"))), Claim::OtherResource("meshtls_ca:other/ca".into()));
+    }
+
+    #[test]
+    fn marking_keeps_other_labels() {
+        let owner = Owner::new("meshtls_certificate", "yelb/db");
+        let mut m = ObjectMeta { labels: Some(BTreeMap::from([("team".to_string(), "a".to_string())])), ..Default::default() };
+        owner.mark(&mut m);
+        assert_eq!(owner.claim(&m), Claim::Ours);
+        assert_eq!(m.labels.as_ref().and_then(|l| l.get("team")).map(String::as_str), Some("a"));
+        assert_eq!(owner.marker_patch()["metadata"]["annotations"][OWNER_ANNOTATION], "meshtls_certificate:yelb/db");
+    }
+
+    #[test]
+    fn a_refusal_names_the_object_and_how_to_import_it() {
+        let e = OwnError::NotOurs { object: ObjectRef::new("Issuer", Some("yelb"), "team-issuer"), claim: Claim::Foreign };
+        let d = e.diagnostic("create the issuer", "terraform import meshtls_ca.x yelb/ca-key-pair:Issuer/team-issuer");
+        assert_eq!(d.summary, "Issuer yelb/team-issuer already exists");
+        assert!(d.detail.contains("was not created by meshtls"), "{}", d.detail);
+        assert!(d.detail.contains("terraform import meshtls_ca.x yelb/ca-key-pair:Issuer/team-issuer"), "{}", d.detail);
+        let left = Deleted::LeftAlone(Claim::Foreign).warning(&ObjectRef::new("Secret", Some("a"), "b")).expect("warning");
+        assert!(left.detail.contains("Secret a/b exists and was not created by meshtls"), "{}", left.detail);
+        assert!(Deleted::Gone.warning(&ObjectRef::new("Secret", None, "b")).is_none());
+    }
+}
