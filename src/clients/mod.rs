@@ -52,6 +52,8 @@ impl Clients {
     pub fn configure(&self, settings: Settings) {
         // Terraform configures each provider process once; a repeat is ignored.
         let _ = self.settings.set(settings);
+        // A process serving many runs (`--debug` reattach) starts each one unstopped.
+        self.stopping.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub fn settings(&self) -> Result<&Settings, ClientError> {

@@ -118,6 +118,13 @@ fn certificate_attributes(state: &mut Value, leaf: &pki::CertificateInfo, leaf_p
     state.set("ca_fingerprint_sha256", ca.fingerprint_sha256.clone().into());
 }
 
+/// True once `now` is within `renew_before_days` of `not_after`. Checked arithmetic: a window
+/// past the end of time counts as reached, never as a panic.
+fn inside_renewal_window(now: OffsetDateTime, renew_before_days: i64, not_after: OffsetDateTime) -> bool {
+    let window = time::Duration::seconds(renew_before_days.max(0).saturating_mul(86_400));
+    now.checked_add(window).is_none_or(|t| t >= not_after)
+}
+
 fn parse_time(v: &Value) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(v.as_str()?, &time::format_description::well_known::Rfc3339).ok()
 }
@@ -315,10 +322,10 @@ impl Resource for CertificateResource {
         }
         if let Value::Number(n) = config.get("renew_before_days") {
             match (n.as_i64(), validity) {
-                (Some(r), _) if r < 0 => d.error_at(
+                (Some(r), _) if !(0..MAX_VALIDITY_DAYS).contains(&r) => d.error_at(
                     at("renew_before_days"),
                     "Invalid renewal window",
-                    format!("renew_before_days must not be negative; got {r}."),
+                    format!("renew_before_days must be from 0 to {}; got {r}.", MAX_VALIDITY_DAYS - 1),
                 ),
                 (Some(r), Some(v)) if r >= v => d.error_at(
                     at("renew_before_days"),
@@ -373,7 +380,7 @@ impl Resource for CertificateResource {
             }
             let renew_before = plan.planned.get("renew_before_days").as_i64().unwrap_or(0);
             if let Some(not_after) = parse_time(request.prior.get("not_after")) {
-                if OffsetDateTime::now_utc() + time::Duration::days(renew_before) >= not_after {
+                if inside_renewal_window(OffsetDateTime::now_utc(), renew_before, not_after) {
                     replace_because.push(format!(
                         "the certificate in {id} expires at {}, inside its renewal window of {renew_before} days; it will be re-issued",
                         pki::rfc3339(not_after)
@@ -756,6 +763,27 @@ mod tests {
         assert_eq!(paths, vec!["secret_labels[\"app.kubernetes.io/managed-by\"]", "secret_annotations[\"meshtls.dev/owner\"]"]);
         let fine = Value::object([("namespace", Value::from("yelb")), ("secret_name", Value::from("db")), ("secret_labels", map("team"))]);
         assert!(!resource.validate(&fine).await.iter().any(|d| d.summary == "Reserved key"));
+    }
+
+    #[test]
+    fn the_renewal_window_is_checked_arithmetic() {
+        let now = OffsetDateTime::now_utc();
+        let in_40_days = now + time::Duration::days(40);
+        assert!(!inside_renewal_window(now, 30, in_40_days));
+        assert!(inside_renewal_window(now, 40, in_40_days));
+        assert!(inside_renewal_window(now, i64::MAX, in_40_days), "a huge window is reached, without a panic");
+        assert!(!inside_renewal_window(now, i64::MIN, in_40_days), "a negative window is none");
+    }
+
+    #[tokio::test]
+    async fn the_renewal_window_is_bounded_without_a_known_validity() {
+        let resource = CertificateResource::new(Clients::new());
+        for (renew, ok) in [(30i64, true), (-1, false), (3_000_000, false), (MAX_VALIDITY_DAYS, false)] {
+            let config = Value::object([("renew_before_days", Value::from(renew)), ("validity_days", Value::Unknown)]);
+            let d = resource.validate(&config).await;
+            let flagged = d.iter().any(|d| d.path.as_ref().is_some_and(|p| p.to_string() == "renew_before_days"));
+            assert_eq!(flagged, !ok, "renew_before_days = {renew}: {d:?}");
+        }
     }
 
     #[test]

@@ -18,6 +18,9 @@ use crate::clients::{client_error, Clients};
 use crate::names::is_dns1123_label;
 use crate::resources::virtual_node_tls::s;
 
+/// Longest wait for the load balancer's hostname: an hour covers any NLB provisioning.
+const MAX_WAIT_SECONDS: i64 = 3600;
+
 pub const TYPE_NAME: &str = "meshtls_nlb_service";
 const PREFIX: &str = "service.beta.kubernetes.io/aws-load-balancer-";
 
@@ -100,7 +103,7 @@ impl Resource for NlbServiceResource {
                 .attribute(Attribute::string("tls_termination").default("nlb").description("`nlb` (default): the NLB terminates TLS with `acm_certificate_arn` and re-encrypts to the gateway. `gateway`: a plain TCP NLB passes TLS through to the gateway."))
                 .attribute(Attribute::string("acm_certificate_arn").optional().description("ACM certificate for the NLB's TLS listener; required with `tls_termination = \"nlb\"`."))
                 .attribute(Attribute::bool("wait_for_load_balancer").default(false).description("Wait at apply until the load balancer's hostname is known. Off by default."))
-                .attribute(Attribute::number("wait_timeout_seconds").default(600i64).description("How long to wait for the hostname. Defaults to 600."))
+                .attribute(Attribute::number("wait_timeout_seconds").default(600i64).description("How long to wait for the hostname, 1 to 3600 seconds. Defaults to 600."))
                 .attribute(Attribute::string("hostname").computed().description("The load balancer's DNS name from the Service's status; null until AWS provisions it.")),
         )
     }
@@ -114,6 +117,15 @@ impl Resource for NlbServiceResource {
                     at(attr),
                     "Invalid name",
                     format!("{v:?} is not a valid {attr}: lowercase letters, digits and '-', at most 63 characters."),
+                );
+            }
+        }
+        if let Value::Number(n) = config.get("wait_timeout_seconds") {
+            if !n.as_i64().is_some_and(|t| (1..=MAX_WAIT_SECONDS).contains(&t)) {
+                d.error_at(
+                    at("wait_timeout_seconds"),
+                    "Invalid timeout",
+                    format!("wait_timeout_seconds must be a whole number from 1 to {MAX_WAIT_SECONDS}; got {n}."),
                 );
             }
         }
@@ -226,7 +238,7 @@ impl Resource for NlbServiceResource {
         let mut state = planned.clone();
         let mut hostname = hostname_of(&svc);
         if hostname.is_none() && planned.get("wait_for_load_balancer").as_bool() == Some(true) {
-            let timeout = Duration::from_secs(planned.get("wait_timeout_seconds").as_i64().unwrap_or(600).max(1) as u64);
+            let timeout = Duration::from_secs(planned.get("wait_timeout_seconds").as_i64().unwrap_or(600).clamp(1, MAX_WAIT_SECONDS) as u64);
             let deadline = tokio::time::Instant::now() + timeout;
             while hostname.is_none() && tokio::time::Instant::now() < deadline && !self.clients.stopping() {
                 tokio::time::sleep(Duration::from_secs(5).min(timeout)).await;
