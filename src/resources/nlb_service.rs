@@ -238,7 +238,8 @@ impl Resource for NlbServiceResource {
         let mut state = planned.clone();
         let mut hostname = hostname_of(&svc);
         if hostname.is_none() && planned.get("wait_for_load_balancer").as_bool() == Some(true) {
-            let timeout = Duration::from_secs(planned.get("wait_timeout_seconds").as_i64().unwrap_or(600).clamp(1, MAX_WAIT_SECONDS) as u64);
+            let timeout =
+                Duration::from_secs(planned.get("wait_timeout_seconds").as_i64().unwrap_or(600).clamp(1, MAX_WAIT_SECONDS) as u64);
             let deadline = tokio::time::Instant::now() + timeout;
             while hostname.is_none() && tokio::time::Instant::now() < deadline && !self.clients.stopping() {
                 tokio::time::sleep(Duration::from_secs(5).min(timeout)).await;

@@ -142,6 +142,25 @@ fn ensure_known(state: &mut Value, diags: &mut Diagnostics) {
     }
 }
 
+/// Runs one call into the provider. A panic inside it becomes an error diagnostic, so the CLI
+/// reports it with the resource it concerns instead of seeing the connection reset.
+async fn caught<T>(rpc: &str, type_name: &str, call: impl std::future::Future<Output = T>) -> Result<T, Diagnostics> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(call).catch_unwind().await.map_err(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        tracing::error!(rpc, type_name, "the provider panicked");
+        Diagnostic::error(
+            "Bug in the provider",
+            format!("{rpc} for {type_name} panicked: {message}. Please report it; nothing after the panic was done."),
+        )
+        .into()
+    })
+}
+
 macro_rules! unwrap_or_reply {
     ($e:expr, $reply:expr) => {
         match $e {
@@ -201,7 +220,7 @@ impl ProviderService for ProviderServer {
         let r = self.resource(&req.type_name)?;
         let reply = |d: Diagnostics| pb::validate_resource_config::Response { diagnostics: diagnostics_to_wire(&d) };
         let config = unwrap_or_reply!(decode(req.config.as_ref(), &r.ty), reply);
-        Ok(Response::new(reply(r.imp.validate(&config).await)))
+        Ok(Response::new(reply(unwrap_or_reply!(caught("ValidateResourceConfig", &req.type_name, r.imp.validate(&config)).await, reply))))
     }
 
     async fn validate_data_resource_config(
@@ -278,7 +297,8 @@ impl ProviderService for ProviderServer {
         let r = self.resource(&req.type_name)?;
         let reply = |d: Diagnostics| pb::read_resource::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() };
         let current = unwrap_or_reply!(decode(req.current_state.as_ref(), &r.ty), reply);
-        let StateResult { mut state, private, mut diagnostics } = r.imp.read(&current, &req.private).await;
+        let StateResult { mut state, private, mut diagnostics } =
+            unwrap_or_reply!(caught("ReadResource", &req.type_name, r.imp.read(&current, &req.private)).await, reply);
         if diagnostics.has_errors() && state.is_null() {
             // A failed read must not make Terraform believe the object is gone.
             state = current;
@@ -311,7 +331,8 @@ impl ProviderService for ProviderServer {
         let (planned, requires_replace) = framework::plan_generic(&r.schema.block, &prior, &proposed, &config);
         let mut plan = Plan { planned, requires_replace, private: req.prior_private.clone(), diagnostics: Diagnostics::new() };
         if !proposed.is_null() {
-            r.imp.modify_plan(PlanRequest { prior: &prior, config: &config, prior_private: &req.prior_private }, &mut plan).await;
+            let modify = r.imp.modify_plan(PlanRequest { prior: &prior, config: &config, prior_private: &req.prior_private }, &mut plan);
+            unwrap_or_reply!(caught("PlanResourceChange", &req.type_name, modify).await, reply);
         }
         let planned_state = encode(&plan.planned, &r.ty, &mut plan.diagnostics);
         Ok(Response::new(pb::plan_resource_change::Response {
@@ -342,15 +363,22 @@ impl ProviderService for ProviderServer {
         };
         tracing::info!(rpc = "ApplyResourceChange", type_name = %req.type_name, action, "applying");
         self.provider.before_apply();
-        let StateResult { mut state, private, mut diagnostics } = match action {
-            "create" => r.imp.create(&planned, &config).await,
-            "delete" => {
-                let diagnostics = r.imp.delete(&prior, &req.planned_private).await;
-                // A failed delete leaves the object in state, so nothing is lost track of.
-                let state = if diagnostics.has_errors() { prior.clone() } else { Value::Null };
-                StateResult { state, private: req.planned_private.clone(), diagnostics }
+        let call = async {
+            match action {
+                "create" => r.imp.create(&planned, &config).await,
+                "delete" => {
+                    let diagnostics = r.imp.delete(&prior, &req.planned_private).await;
+                    // A failed delete leaves the object in state, so nothing is lost track of.
+                    let state = if diagnostics.has_errors() { prior.clone() } else { Value::Null };
+                    StateResult { state, private: req.planned_private.clone(), diagnostics }
+                }
+                _ => r.imp.update(&prior, &planned, &config, &req.planned_private).await,
             }
-            _ => r.imp.update(&prior, &planned, &config, &req.planned_private).await,
+        };
+        let StateResult { mut state, private, mut diagnostics } = match caught("ApplyResourceChange", &req.type_name, call).await {
+            Ok(result) => result,
+            // What the prior state holds stays in state.
+            Err(diagnostics) => StateResult { state: prior.clone(), private: req.planned_private.clone(), diagnostics },
         };
         if action == "update" && diagnostics.has_errors() && state.is_null() {
             state = prior;
@@ -373,7 +401,8 @@ impl ProviderService for ProviderServer {
         let req = req.into_inner();
         tracing::info!(rpc = "ImportResourceState", type_name = %req.type_name, id = %req.id, "importing");
         let r = self.resource(&req.type_name)?;
-        let StateResult { mut state, private, mut diagnostics } = r.imp.import(&req.id).await;
+        let StateResult { mut state, private, mut diagnostics } =
+            caught("ImportResourceState", &req.type_name, r.imp.import(&req.id)).await.unwrap_or_else(StateResult::failed);
         let mut imported_resources = Vec::new();
         if !diagnostics.has_errors() {
             if state.is_null() {
@@ -417,7 +446,8 @@ impl ProviderService for ProviderServer {
         let d = self.data_source(&req.type_name)?;
         let reply = |d: Diagnostics| pb::read_data_source::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() };
         let config = unwrap_or_reply!(decode(req.config.as_ref(), &d.ty), reply);
-        let StateResult { mut state, mut diagnostics, .. } = d.imp.read(&config).await;
+        let StateResult { mut state, mut diagnostics, .. } =
+            caught("ReadDataSource", &req.type_name, d.imp.read(&config)).await.unwrap_or_else(StateResult::failed);
         ensure_known(&mut state, &mut diagnostics);
         let state = if diagnostics.has_errors() { None } else { encode(&state, &d.ty, &mut diagnostics) };
         Ok(Response::new(pb::read_data_source::Response { state, diagnostics: diagnostics_to_wire(&diagnostics), deferred: None }))
@@ -471,4 +501,18 @@ impl ProviderService for ProviderServer {
 
 fn capabilities() -> pb::ServerCapabilities {
     pb::ServerCapabilities { plan_destroy: false, get_provider_schema_optional: false, move_resource_state: false }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_becomes_an_error_diagnostic() {
+        let d = caught("ReadResource", "meshtls_ca", async { panic!("index out of bounds") }).await.expect_err("caught");
+        let first = d.iter().next().expect("one diagnostic");
+        assert_eq!(first.severity, Severity::Error);
+        assert!(first.detail.contains("ReadResource for meshtls_ca panicked: index out of bounds"), "{}", first.detail);
+        assert_eq!(caught("ReadResource", "meshtls_ca", async { 7 }).await, Ok(7));
+    }
 }
