@@ -146,15 +146,15 @@ pub enum Deleted {
     /// Deleted now, or already gone.
     Gone,
     /// Someone else's object of that name, left in place.
-    LeftAlone(Claim),
+    LeftAlone { object: ObjectRef, claim: Claim },
 }
 
 impl Deleted {
     /// A warning for an object left in place, naming it.
-    pub fn warning(&self, object: &ObjectRef) -> Option<tfplugin::Diagnostic> {
+    pub fn warning(&self) -> Option<tfplugin::Diagnostic> {
         match self {
             Deleted::Gone => None,
-            Deleted::LeftAlone(claim) => Some(tfplugin::Diagnostic::warning(
+            Deleted::LeftAlone { object, claim } => Some(tfplugin::Diagnostic::warning(
                 format!("{object} left in place"),
                 format!("{object} exists and {}, so destroy did not delete it.", claim.describe()),
             )),
@@ -187,10 +187,6 @@ where
     /// For kinds whose type is known only at run time (`DynamicObject`).
     pub fn with_kind(api: Api<K>, object: ObjectRef, owner: &'a Owner) -> Self {
         Owned { api, object, owner }
-    }
-
-    pub fn object(&self) -> &ObjectRef {
-        &self.object
     }
 
     fn kube(&self, source: kube::Error) -> OwnError {
@@ -288,7 +284,7 @@ where
             let Some((existing, claim)) = self.get().await? else { return Ok(Deleted::Gone) };
             if claim != Claim::Ours {
                 tracing::warn!(object = %self.object, ?claim, "not deleting an object meshtls does not own");
-                return Ok(Deleted::LeftAlone(claim));
+                return Ok(Deleted::LeftAlone { object: self.object.clone(), claim });
             }
             let meta = existing.meta();
             let params = DeleteParams {
@@ -359,8 +355,9 @@ mod tests {
         assert_eq!(d.summary, "Issuer yelb/team-issuer already exists");
         assert!(d.detail.contains("was not created by meshtls"), "{}", d.detail);
         assert!(d.detail.contains("terraform import meshtls_ca.x yelb/ca-key-pair:Issuer/team-issuer"), "{}", d.detail);
-        let left = Deleted::LeftAlone(Claim::Foreign).warning(&ObjectRef::new("Secret", Some("a"), "b")).expect("warning");
+        let left =
+            Deleted::LeftAlone { object: ObjectRef::new("Secret", Some("a"), "b"), claim: Claim::Foreign }.warning().expect("warning");
         assert!(left.detail.contains("Secret a/b exists and was not created by meshtls"), "{}", left.detail);
-        assert!(Deleted::Gone.warning(&ObjectRef::new("Secret", None, "b")).is_none());
+        assert!(Deleted::Gone.warning().is_none());
     }
 }

@@ -114,7 +114,7 @@ pub async fn delete(client: &kube::Client, owner: &Owner, namespace: &str, secre
     let o = objects(client, owner, namespace, secret);
     let binding = o.binding.delete().await?;
     let role = o.role.delete().await?;
-    Ok([binding.warning(o.binding.object()), role.warning(o.role.object())].into_iter().flatten().collect())
+    Ok([binding.warning(), role.warning()].into_iter().flatten().collect())
 }
 
 #[cfg(test)]

@@ -119,38 +119,28 @@ impl Cluster {
     /// Asks the API server's authorizer (a SubjectAccessReview, so real RBAC is evaluated)
     /// whether a service account may read a Secret.
     pub fn service_account_can_read_secret(&self, namespace: &str, service_account: &str, secret: &str) -> bool {
-        use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
-        let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
-        let review = SubjectAccessReview {
-            spec: SubjectAccessReviewSpec {
-                user: Some(format!("system:serviceaccount:{namespace}:{service_account}")),
-                groups: Some(vec!["system:serviceaccounts".into(), format!("system:serviceaccounts:{namespace}")]),
-                resource_attributes: Some(ResourceAttributes {
-                    namespace: Some(namespace.into()),
-                    verb: Some("get".into()),
-                    resource: Some("secrets".into()),
-                    name: Some(secret.into()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let result = self.rt.block_on(api.create(&PostParams::default(), &review)).expect("SubjectAccessReview");
-        result.status.is_some_and(|s| s.allowed)
+        let user = format!("system:serviceaccount:{namespace}:{service_account}");
+        let groups = vec!["system:serviceaccounts".into(), format!("system:serviceaccounts:{namespace}")];
+        self.allowed(&user, groups, namespace, "get", "secrets", Some(secret))
     }
 
     /// Asks the API server's authorizer whether `user` may `verb` `resource` in `namespace`.
     pub fn user_can(&self, user: &str, namespace: &str, verb: &str, resource: &str) -> bool {
+        self.allowed(user, Vec::new(), namespace, verb, resource, None)
+    }
+
+    fn allowed(&self, user: &str, groups: Vec<String>, namespace: &str, verb: &str, resource: &str, name: Option<&str>) -> bool {
         use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
         let api: Api<SubjectAccessReview> = Api::all(self.client.clone());
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
                 user: Some(user.into()),
+                groups: (!groups.is_empty()).then_some(groups),
                 resource_attributes: Some(ResourceAttributes {
                     namespace: Some(namespace.into()),
                     verb: Some(verb.into()),
                     resource: Some(resource.into()),
+                    name: name.map(str::to_string),
                     ..Default::default()
                 }),
                 ..Default::default()

@@ -683,9 +683,7 @@ impl Resource for CaResource {
         let old = issuer_of(prior);
         if let Some((kind, name)) = old.filter(|o| Some(*o) != cfg.issuer) {
             match cert_manager::delete(&client, &owner, kind, cfg.namespace, name).await {
-                Ok(deleted) => {
-                    diagnostics.push_all(deleted.warning(cert_manager::owned(&client, &owner, kind, cfg.namespace, name).object()))
-                }
+                Ok(deleted) => diagnostics.push_all(deleted.warning()),
                 Err(e) => {
                     return StateResult {
                         state: prior.clone(),
@@ -726,7 +724,7 @@ impl Resource for CaResource {
         let mut diagnostics = Diagnostics::new();
         if let Some((kind, name)) = issuer_of(prior) {
             match cert_manager::delete(&client, &owner, kind, namespace, name).await {
-                Ok(deleted) => diagnostics.push_all(deleted.warning(cert_manager::owned(&client, &owner, kind, namespace, name).object())),
+                Ok(deleted) => diagnostics.push_all(deleted.warning()),
                 Err(e) => return e.diagnostic("delete the cert-manager issuer", "").into(),
             }
         }
@@ -741,7 +739,7 @@ impl Resource for CaResource {
             }
         }
         match tls_secret::delete(&client, &owner, namespace, secret_name).await {
-            Ok(deleted) => diagnostics.push_all(deleted.warning(tls_secret::owned(&client, &owner, namespace, secret_name).object())),
+            Ok(deleted) => diagnostics.push_all(deleted.warning()),
             Err(e) => diagnostics.push(e.diagnostic("delete the CA Secret", "")),
         }
         diagnostics

@@ -629,7 +629,7 @@ impl Resource for CertificateResource {
             }
         }
         match tls_secret::delete(&client, &owner, namespace, secret_name).await {
-            Ok(deleted) => diagnostics.push_all(deleted.warning(tls_secret::owned(&client, &owner, namespace, secret_name).object())),
+            Ok(deleted) => diagnostics.push_all(deleted.warning()),
             Err(e) => diagnostics.push(e.diagnostic("delete the certificate Secret", "")),
         }
         diagnostics
