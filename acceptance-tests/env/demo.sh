@@ -22,7 +22,13 @@ cp -r "$repo/examples/modules/mesh-tls" "$work/modules/"
 echo "== tofu apply examples/yelb"
 cd "$work/yelb"
 "$TOFU" init -input=false -no-color >/dev/null
-"$TOFU" apply -auto-approve -input=false -no-color | grep -E '^(Apply complete|Plan:|Error)' || true
+# The whole output is kept; a failed apply prints it and stops the demo with its exit code.
+if ! "$TOFU" apply -auto-approve -input=false -no-color > "$work/apply.log" 2>&1; then
+  cat "$work/apply.log"
+  echo "demo: tofu apply failed; the output is above and in $work/apply.log" >&2
+  exit 1
+fi
+grep -E '^(Apply complete|Plan:)' "$work/apply.log"
 
 echo
 echo "== Summary"
