@@ -57,6 +57,14 @@ pub fn user_cert(dir: &Path, user: &str) -> (PathBuf, PathBuf) {
         &s(&csr),
     ]);
     let (ca_crt, ca_key) = (pki().join("ca.crt"), pki().join("ca.key"));
+    // A serial of its own rather than the CA's serial file, which scenarios signing at the
+    // same time would write at once.
+    let serial = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write(user.as_bytes());
+        format!("0x{:016x}", h.finish() >> 1)
+    };
     openssl(&[
         "x509",
         "-req",
@@ -66,7 +74,8 @@ pub fn user_cert(dir: &Path, user: &str) -> (PathBuf, PathBuf) {
         &s(&ca_crt),
         "-CAkey",
         &s(&ca_key),
-        "-CAcreateserial",
+        "-set_serial",
+        &serial,
         "-days",
         "1",
         "-extfile",
