@@ -176,6 +176,13 @@ impl Cluster {
         self.rt.block_on(api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))).expect("strip marker");
     }
 
+    /// Sets (`Some`) or removes a namespace's label, as a person would by hand.
+    pub fn label_namespace(&self, namespace: &str, key: &str, value: Option<&str>) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let patch = serde_json::json!({ "metadata": { "labels": { key: value } } });
+        self.rt.block_on(api.patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))).expect("label namespace");
+    }
+
     /// True when the object carries meshtls's ownership marker naming `owner`.
     pub fn marked(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>, name: &str, owner: &str) -> bool {
         self.object(group, version, kind, namespace, name).is_some_and(|o| {

@@ -303,3 +303,133 @@ fn the_documented_least_privilege_identity_is_enough() {
         assert!(cluster.object(CM.0, CM.1, "Issuer", Some(&ns), "ca-issuer").is_none());
     });
 }
+
+fn gateway_config(ns: &str) -> String {
+    format!(
+        r#"{provider}
+resource "meshtls_gateway" "gw" {{
+  namespace          = "{ns}"
+  name               = "gw"
+  certificate_secret = "gw-tls"
+  mount_path         = "/etc/keys/gw"
+  route {{
+    prefix          = "/"
+    virtual_service = "ui"
+  }}
+}}
+
+resource "meshtls_nlb_service" "lb" {{
+  namespace              = "{ns}"
+  name                   = "gw-lb"
+  gateway                = meshtls_gateway.gw.name
+  tls_termination        = "gateway"
+  wait_for_load_balancer = false
+}}
+"#,
+        provider = provider_block()
+    )
+}
+
+/// Applies and expects a refusal naming `object`, with the import hint.
+fn assert_refused(ws: &Workspace, object: &str) {
+    let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+    let text = run.text();
+    assert!(
+        run.code != 0 && text.contains(&format!("{object} already exists")) && text.contains("terraform import"),
+        "{}: apply must refuse {object}:\n{text}",
+        ws.cli.name()
+    );
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn gateway_and_service_names_meshtls_did_not_create_are_refused() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-own-gw-{}", cli.name()));
+        let mut foreign = Foreign { cluster: &cluster, objects: Vec::new() };
+        let mesh = ("appmesh.k8s.aws", "v1beta2");
+        foreign.create(
+            (mesh.0, mesh.1, "VirtualGateway"),
+            &ns,
+            json!({ "apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualGateway", "metadata": team_meta("gw", &ns),
+                    "spec": { "podSelector": { "matchLabels": { "app": "team-gw" } }, "listeners": [{ "portMapping": { "port": 80, "protocol": "http" } }] } }),
+        );
+        foreign.create(
+            ("apps", "v1", "Deployment"),
+            &ns,
+            json!({ "apiVersion": "apps/v1", "kind": "Deployment", "metadata": team_meta("gw", &ns),
+                    "spec": { "replicas": 0, "selector": { "matchLabels": { "app": "team" } },
+                              "template": { "metadata": { "labels": { "app": "team" } }, "spec": { "containers": [{ "name": "c", "image": "team:1" }] } } } }),
+        );
+        foreign.create(
+            ("", "v1", "Service"),
+            &ns,
+            json!({ "apiVersion": "v1", "kind": "Service", "metadata": team_meta("gw-lb", &ns),
+                    "spec": { "selector": { "app": "team" }, "ports": [{ "name": "http", "port": 80 }] } }),
+        );
+        cluster.apply_object(
+            json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns, "labels": { "gateway": "team-gw" } } }),
+        );
+
+        let ws = Workspace::new(cli, &gateway_config(&ns));
+        ws.ok(&["init", "-input=false"]);
+        // Each object in turn: refused, nothing of the gateway written, the others untouched.
+        assert_refused(&ws, &format!("VirtualGateway {ns}/gw"));
+        assert!(
+            cluster.object(mesh.0, mesh.1, "GatewayRoute", Some(&ns), "gw-route-0").is_none(),
+            "{}: a refused gateway writes nothing",
+            cli.name()
+        );
+        foreign.assert_untouched(&ns, "after the refused VirtualGateway");
+        foreign.objects.retain(|((_, _, kind), _, _)| *kind != "VirtualGateway");
+        cluster.delete_object(mesh.0, mesh.1, "VirtualGateway", Some(&ns), "gw");
+
+        assert_refused(&ws, &format!("Deployment {ns}/gw"));
+        assert!(
+            cluster.object(mesh.0, mesh.1, "VirtualGateway", Some(&ns), "gw").is_none(),
+            "{}: a refused gateway writes nothing",
+            cli.name()
+        );
+        foreign.assert_untouched(&ns, "after the refused Deployment");
+        foreign.objects.retain(|((_, _, kind), _, _)| *kind != "Deployment");
+        cluster.delete_object("apps", "v1", "Deployment", Some(&ns), "gw");
+
+        assert_refused(&ws, &format!("Namespace label {ns} gateway=team-gw"));
+        let label = |c: &Cluster| c.object("", "v1", "Namespace", None, &ns).expect("namespace")["metadata"]["labels"]["gateway"].clone();
+        assert_eq!(label(&cluster), "team-gw", "{}: the hand-set label must stay", cli.name());
+        cluster.label_namespace(&ns, "gateway", None);
+
+        // The gateway is created; the Service of that name is someone else's.
+        assert_refused(&ws, &format!("Service {ns}/gw-lb"));
+        assert!(cluster.marked(mesh.0, mesh.1, "VirtualGateway", Some(&ns), "gw", &format!("meshtls_gateway:{ns}/gw")), "{}", cli.name());
+        assert!(
+            cluster.marked(mesh.0, mesh.1, "GatewayRoute", Some(&ns), "gw-route-0", &format!("meshtls_gateway:{ns}/gw")),
+            "{}",
+            cli.name()
+        );
+        assert!(cluster.marked("apps", "v1", "Deployment", Some(&ns), "gw", &format!("meshtls_gateway:{ns}/gw")), "{}", cli.name());
+        assert_eq!(label(&cluster), "gw", "{}: meshtls labels the namespace for its gateway", cli.name());
+        foreign.assert_untouched(&ns, "after the refused Service");
+
+        // Imported, the Service is meshtls's: apply brings it in line, keeping the team's
+        // annotation; destroy removes it with the gateway, and the namespace label.
+        ws.ok(&["import", "-input=false", "meshtls_nlb_service.lb", &format!("{ns}/gw-lb")]);
+        ws.apply();
+        assert!(!ws.plan_has_changes().0, "{}: plan after import and apply must be empty", cli.name());
+        let svc = cluster.object("", "v1", "Service", Some(&ns), "gw-lb").expect("Service");
+        assert_eq!(svc["spec"]["type"], "LoadBalancer", "{}", cli.name());
+        assert_eq!(svc["metadata"]["annotations"]["owner"], "platform-team", "{}: annotations meshtls does not write stay", cli.name());
+        assert!(cluster.marked("", "v1", "Service", Some(&ns), "gw-lb", &format!("meshtls_nlb_service:{ns}/gw-lb")), "{}", cli.name());
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        for (g, v, k, n) in [
+            (mesh.0, mesh.1, "VirtualGateway", "gw"),
+            (mesh.0, mesh.1, "GatewayRoute", "gw-route-0"),
+            ("apps", "v1", "Deployment", "gw"),
+            ("", "v1", "Service", "gw-lb"),
+        ] {
+            assert!(cluster.object(g, v, k, Some(&ns), n).is_none(), "{}: destroy must delete {k} {n}", cli.name());
+        }
+        assert!(label(&cluster).is_null(), "{}: destroy must remove the namespace label meshtls set", cli.name());
+    });
+}

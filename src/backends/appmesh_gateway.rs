@@ -8,14 +8,12 @@ use aws_sdk_appmesh::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_appmesh::types as am;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, ObjectMeta, Patch, PatchParams};
 use kube::Api;
 use serde_json::{json, Value as Json};
 
 use super::model::{crd, CertificateSource, ClientPolicyTls, ListenerTls, TrustSource};
-use crate::clients::kubernetes::is_not_found;
-
-pub const FIELD_MANAGER: &str = "meshtls";
+use crate::ownership::{Claim, ObjectRef, OwnError, Owned, Owner};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayRoute {
@@ -48,20 +46,36 @@ impl GatewaySpec {
     }
 }
 
+/// Why a gateway could not be applied, read or deleted.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct GatewayError(pub String);
+pub enum GatewayError {
+    /// An object of a name the gateway uses is someone else's (boxed: it is the rare, large
+    /// case).
+    #[error(transparent)]
+    Ownership(Box<OwnError>),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<OwnError> for GatewayError {
+    fn from(e: OwnError) -> Self {
+        match e {
+            e @ OwnError::NotOurs { .. } => GatewayError::Ownership(Box::new(e)),
+            other => GatewayError::Other(format!("cluster: {other}")),
+        }
+    }
+}
 
 fn kerr(what: &str, e: kube::Error) -> GatewayError {
-    GatewayError(format!("cluster: {what}: {e}"))
+    GatewayError::Other(format!("cluster: {what}: {e}"))
 }
 
 fn aerr<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, e: SdkError<E>) -> GatewayError {
     match &e {
         SdkError::ServiceError(s) => {
-            GatewayError(format!("App Mesh API: {what}: {} {}", s.err().code().unwrap_or("error"), s.err().message().unwrap_or("")))
+            GatewayError::Other(format!("App Mesh API: {what}: {} {}", s.err().code().unwrap_or("error"), s.err().message().unwrap_or("")))
         }
-        other => GatewayError(format!("App Mesh API: {what}: {other}")),
+        other => GatewayError::Other(format!("App Mesh API: {what}: {other}")),
     }
 }
 
@@ -69,43 +83,93 @@ fn not_found<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     matches!(e, SdkError::ServiceError(s) if s.err().code() == Some("NotFoundException"))
 }
 
+fn appmesh_resource(kind: &str) -> ApiResource {
+    ApiResource::from_gvk(&GroupVersionKind::gvk("appmesh.k8s.aws", "v1beta2", kind))
+}
+
 fn dynamic(client: &kube::Client, namespace: &str, kind: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), namespace, &ApiResource::from_gvk(&GroupVersionKind::gvk("appmesh.k8s.aws", "v1beta2", kind)))
+    Api::namespaced_with(client.clone(), namespace, &appmesh_resource(kind))
 }
 
 // ---- cluster side ----
 
-fn gateway_object(g: &GatewaySpec) -> Json {
+/// The label on the gateway's namespace that selects its routes, and the annotation that
+/// records which gateway set it (a label carries no owner of its own).
+const NAMESPACE_LABEL: &str = "gateway";
+const NAMESPACE_LABEL_OWNER: &str = "meshtls.dev/gateway-label-owner";
+
+/// The gateway's objects on the cluster, each as the gateway's own.
+struct Objects<'a> {
+    client: &'a kube::Client,
+    owner: &'a Owner,
+    namespace: &'a str,
+}
+
+impl<'a> Objects<'a> {
+    fn crd(&self, kind: &str, name: &str) -> Owned<'a, DynamicObject> {
+        Owned::with_kind(dynamic(self.client, self.namespace, kind), ObjectRef::new(kind, Some(self.namespace), name), self.owner)
+    }
+
+    fn gateway(&self, name: &str) -> Owned<'a, DynamicObject> {
+        self.crd("VirtualGateway", name)
+    }
+
+    fn route(&self, name: &str) -> Owned<'a, DynamicObject> {
+        self.crd("GatewayRoute", name)
+    }
+
+    fn deployment(&self, name: &str) -> Owned<'a, Deployment> {
+        Owned::new(Api::namespaced(self.client.clone(), self.namespace), Some(self.namespace), name, self.owner)
+    }
+}
+
+fn typed(kind: &str) -> Option<kube::api::TypeMeta> {
+    Some(kube::api::TypeMeta { api_version: "appmesh.k8s.aws/v1beta2".into(), kind: kind.into() })
+}
+
+fn gateway_object(g: &GatewaySpec) -> DynamicObject {
     let mut spec = json!({
         "awsName": g.aws_name,
-        "namespaceSelector": { "matchLabels": { "gateway": g.name } },
+        "namespaceSelector": { "matchLabels": { NAMESPACE_LABEL: g.name } },
         "podSelector": { "matchLabels": { "app": g.name } },
         "listeners": [{ "portMapping": { "port": g.port, "protocol": "http" }, "tls": crd::listener_tls(&g.listener) }],
     });
     if let Some(cp) = &g.client_policy {
         spec["backendDefaults"] = json!({ "clientPolicy": { "tls": crd::client_policy_tls(cp) } });
     }
-    json!({ "apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualGateway", "metadata": { "name": g.name, "namespace": g.namespace }, "spec": spec })
+    DynamicObject {
+        types: typed("VirtualGateway"),
+        metadata: ObjectMeta { name: Some(g.name.clone()), namespace: Some(g.namespace.clone()), ..Default::default() },
+        data: json!({ "spec": spec }),
+    }
 }
 
-fn route_object(g: &GatewaySpec, r: &GatewayRoute) -> Json {
-    json!({
-        "apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "GatewayRoute",
-        "metadata": { "name": r.name, "namespace": g.namespace, "labels": { "meshtls.dev/gateway": g.name } },
-        "spec": {
+fn route_object(g: &GatewaySpec, r: &GatewayRoute) -> DynamicObject {
+    DynamicObject {
+        types: typed("GatewayRoute"),
+        metadata: ObjectMeta {
+            name: Some(r.name.clone()),
+            namespace: Some(g.namespace.clone()),
+            labels: Some(BTreeMap::from([(ROUTE_LABEL.to_string(), g.name.clone())])),
+            ..Default::default()
+        },
+        data: json!({ "spec": {
             "awsName": format!("{}_{}", r.name, g.namespace),
             "httpRoute": {
                 "match": { "prefix": r.prefix },
                 "action": { "target": { "virtualService": { "virtualServiceRef": { "name": r.virtual_service } } } }
             }
-        }
-    })
+        }}),
+    }
 }
 
-fn deployment_object(g: &GatewaySpec) -> Json {
-    json!({
+/// Labels a GatewayRoute with its gateway's name.
+const ROUTE_LABEL: &str = "meshtls.dev/gateway";
+
+fn deployment_object(g: &GatewaySpec) -> Result<Deployment, GatewayError> {
+    let body = json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": { "name": g.name, "namespace": g.namespace, "labels": { "app": g.name, "app.kubernetes.io/managed-by": "meshtls" } },
+        "metadata": { "name": g.name, "namespace": g.namespace, "labels": { "app": g.name } },
         "spec": {
             "replicas": g.replicas,
             "selector": { "matchLabels": { "app": g.name } },
@@ -122,63 +186,152 @@ fn deployment_object(g: &GatewaySpec) -> Json {
                 }
             }
         }
-    })
+    });
+    serde_json::from_value(body).map_err(|e| GatewayError::Other(format!("building the gateway Deployment: {e}")))
 }
 
-async fn ssa<K>(api: &Api<K>, name: &str, body: &Json) -> Result<(), kube::Error>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(body)).await.map(|_| ())
+/// Sets the keys of `desired`'s spec in `existing`'s, keeping keys meshtls does not write
+/// (the App Mesh controller's `meshRef`, say); `drop` lists keys meshtls owns that `desired`
+/// may leave out.
+fn merge_spec(existing: &mut DynamicObject, desired: &DynamicObject, drop: &[&str]) {
+    let Some(wanted) = desired.data.get("spec").and_then(Json::as_object) else { return };
+    if !existing.data.get("spec").is_some_and(Json::is_object) {
+        existing.data["spec"] = json!({});
+    }
+    if let Some(spec) = existing.data["spec"].as_object_mut() {
+        for key in drop {
+            spec.remove(*key);
+        }
+        for (k, v) in wanted {
+            spec.insert(k.clone(), v.clone());
+        }
+    }
+    let labels = desired.metadata.labels.clone().unwrap_or_default();
+    existing.metadata.labels.get_or_insert_with(Default::default).extend(labels);
 }
 
-async fn label_namespace(client: &kube::Client, namespace: &str, value: Option<&str>) -> Result<(), kube::Error> {
+/// Who set the gateway label on the namespace.
+#[derive(Debug, PartialEq)]
+enum NamespaceLabel {
+    Absent,
+    Ours,
+    /// Set outside meshtls, or by another gateway: its value.
+    Foreign(String),
+}
+
+fn namespace_label(ns: &Namespace, owner: &Owner) -> NamespaceLabel {
+    let value = ns.metadata.labels.as_ref().and_then(|l| l.get(NAMESPACE_LABEL));
+    let set_by = ns.metadata.annotations.as_ref().and_then(|a| a.get(NAMESPACE_LABEL_OWNER));
+    match (value, set_by) {
+        (None, _) => NamespaceLabel::Absent,
+        (Some(_), Some(by)) if by == owner.to_string().as_str() => NamespaceLabel::Ours,
+        (Some(v), _) => NamespaceLabel::Foreign(v.clone()),
+    }
+}
+
+fn label_refused(namespace: &str, value: &str) -> GatewayError {
+    GatewayError::Ownership(Box::new(OwnError::NotOurs {
+        object: ObjectRef::new("Namespace label", None, &format!("{namespace} {NAMESPACE_LABEL}={value}")),
+        claim: Claim::Foreign,
+    }))
+}
+
+/// Sets (`Some`) or removes the namespace label, conditioned on the version read so it
+/// cannot change hands in between. `adopt` takes a label someone else set.
+async fn label_namespace(
+    client: &kube::Client,
+    owner: &Owner,
+    g: &GatewaySpec,
+    value: Option<&str>,
+    adopt: bool,
+) -> Result<(), GatewayError> {
     let api: Api<Namespace> = Api::all(client.clone());
-    let patch = json!({ "metadata": { "labels": { "gateway": value } } });
-    api.patch(namespace, &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ())
+    let what = format!("labelling namespace {}", g.namespace);
+    for _ in 0..5 {
+        let Some(ns) = api.get_opt(&g.namespace).await.map_err(|e| kerr(&what, e))? else { return Ok(()) };
+        let current = ns.metadata.labels.as_ref().and_then(|l| l.get(NAMESPACE_LABEL)).map(String::as_str);
+        let patch = match (value, namespace_label(&ns, owner)) {
+            (Some(_), NamespaceLabel::Foreign(other)) if !adopt => return Err(label_refused(&g.namespace, &other)),
+            (Some(v), NamespaceLabel::Ours) if current == Some(v) => return Ok(()),
+            (Some(v), _) => json!({ "metadata": {
+                "labels": { NAMESPACE_LABEL: v },
+                "annotations": { NAMESPACE_LABEL_OWNER: owner.to_string() },
+                "resourceVersion": ns.metadata.resource_version,
+            }}),
+            // Only the label meshtls set is removed.
+            (None, NamespaceLabel::Ours) => json!({ "metadata": {
+                "labels": { NAMESPACE_LABEL: null },
+                "annotations": { NAMESPACE_LABEL_OWNER: null },
+                "resourceVersion": ns.metadata.resource_version,
+            }}),
+            (None, _) => return Ok(()),
+        };
+        match api.patch(&g.namespace, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(_) => return Ok(()),
+            Err(e) if crate::clients::kubernetes::is_conflict(&e) => continue,
+            Err(e) => return Err(kerr(&what, e)),
+        }
+    }
+    Err(GatewayError::Other(format!("cluster: namespace {} kept changing while meshtls labelled it; try again", g.namespace)))
+}
+
+/// Fails when any object the gateway would create exists and is someone else's, so a
+/// refused apply writes nothing.
+async fn check_free(client: &kube::Client, owner: &Owner, g: &GatewaySpec) -> Result<(), GatewayError> {
+    let o = Objects { client, owner, namespace: &g.namespace };
+    o.gateway(&g.name).check_free().await?;
+    for r in &g.routes {
+        o.route(&r.name).check_free().await?;
+    }
+    o.deployment(&g.name).check_free().await?;
+    let ns = Api::<Namespace>::all(client.clone()).get_opt(&g.namespace).await.map_err(|e| kerr("reading the namespace", e))?;
+    if let Some(NamespaceLabel::Foreign(v)) = ns.as_ref().map(|ns| namespace_label(ns, owner)) {
+        return Err(label_refused(&g.namespace, &v));
+    }
+    Ok(())
 }
 
 /// Creates or updates every cluster object, and deletes routes that are no longer wanted.
-pub async fn apply_cluster(client: &kube::Client, g: &GatewaySpec) -> Result<(), GatewayError> {
-    label_namespace(client, &g.namespace, Some(&g.name)).await.map_err(|e| kerr(&format!("labelling namespace {}", g.namespace), e))?;
-    ssa(&dynamic(client, &g.namespace, "VirtualGateway"), &g.name, &gateway_object(g))
-        .await
-        .map_err(|e| kerr(&format!("VirtualGateway {}/{}", g.namespace, g.name), e))?;
-    let routes = dynamic(client, &g.namespace, "GatewayRoute");
+pub async fn apply_cluster(client: &kube::Client, owner: &Owner, g: &GatewaySpec) -> Result<(), GatewayError> {
+    check_free(client, owner, g).await?;
+    let o = Objects { client, owner, namespace: &g.namespace };
+    label_namespace(client, owner, g, Some(&g.name), false).await?;
+    o.gateway(&g.name).ensure(gateway_object(g), |existing, desired| merge_spec(existing, desired, &["backendDefaults"])).await?;
     for r in &g.routes {
-        ssa(&routes, &r.name, &route_object(g, r)).await.map_err(|e| kerr(&format!("GatewayRoute {}/{}", g.namespace, r.name), e))?;
+        o.route(&r.name).ensure(route_object(g, r), |existing, desired| merge_spec(existing, desired, &[])).await?;
     }
     for stale in owned_routes(client, g).await?.into_iter().filter(|n| !g.routes.iter().any(|r| &r.name == n)) {
-        delete_ignoring_missing(&routes, &stale).await.map_err(|e| kerr(&format!("deleting GatewayRoute {stale}"), e))?;
+        o.route(&stale).delete().await?;
     }
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &g.namespace);
-    ssa(&deployments, &g.name, &deployment_object(g)).await.map_err(|e| kerr(&format!("Deployment {}/{}", g.namespace, g.name), e))?;
+    o.deployment(&g.name)
+        .ensure(deployment_object(g)?, |existing, desired| {
+            // Pod-template annotations (a rollout restart's, say) are kept.
+            let annotations = existing.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.annotations.clone());
+            existing.spec = desired.spec.clone();
+            if let (Some(a), Some(spec)) = (annotations, existing.spec.as_mut()) {
+                spec.template.metadata.get_or_insert_with(Default::default).annotations = Some(a);
+            }
+            let labels = desired.metadata.labels.clone().unwrap_or_default();
+            existing.metadata.labels.get_or_insert_with(Default::default).extend(labels);
+        })
+        .await?;
     Ok(())
 }
 
 async fn owned_routes(client: &kube::Client, g: &GatewaySpec) -> Result<Vec<String>, GatewayError> {
     let list = dynamic(client, &g.namespace, "GatewayRoute")
-        .list(&kube::api::ListParams::default().labels(&format!("meshtls.dev/gateway={}", g.name)))
+        .list(&kube::api::ListParams::default().labels(&format!("{ROUTE_LABEL}={}", g.name)))
         .await
         .map_err(|e| kerr("listing GatewayRoutes", e))?;
     Ok(list.items.into_iter().filter_map(|o| o.metadata.name).collect())
 }
 
-async fn delete_ignoring_missing<K>(api: &Api<K>, name: &str) -> Result<(), kube::Error>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    match api.delete(name, &DeleteParams::default()).await {
-        Err(e) if !is_not_found(&e) => Err(e),
-        _ => Ok(()),
-    }
-}
-
-/// What differs on the cluster from `g`; empty when in sync.
-pub async fn drift_cluster(client: &kube::Client, g: &GatewaySpec) -> Result<Vec<String>, GatewayError> {
+/// What differs on the cluster from `g`; empty when in sync. An object that is not the
+/// gateway's counts as missing.
+pub async fn drift_cluster(client: &kube::Client, owner: &Owner, g: &GatewaySpec) -> Result<Vec<String>, GatewayError> {
+    let o = Objects { client, owner, namespace: &g.namespace };
     let mut drift = Vec::new();
-    let gw = dynamic(client, &g.namespace, "VirtualGateway").get_opt(&g.name).await.map_err(|e| kerr("reading VirtualGateway", e))?;
-    match gw {
+    match o.gateway(&g.name).get_ours().await? {
         None => drift.push(format!("VirtualGateway {}/{} is missing", g.namespace, g.name)),
         Some(o) => {
             let spec = o.data.get("spec").cloned().unwrap_or(Json::Null);
@@ -193,9 +346,8 @@ pub async fn drift_cluster(client: &kube::Client, g: &GatewaySpec) -> Result<Vec
             }
         }
     }
-    let routes = dynamic(client, &g.namespace, "GatewayRoute");
     for r in &g.routes {
-        match routes.get_opt(&r.name).await.map_err(|e| kerr("reading GatewayRoute", e))? {
+        match o.route(&r.name).get_ours().await? {
             None => drift.push(format!("GatewayRoute {} is missing", r.name)),
             Some(o) => {
                 let prefix = o.data.pointer("/spec/httpRoute/match/prefix").and_then(Json::as_str);
@@ -206,8 +358,7 @@ pub async fn drift_cluster(client: &kube::Client, g: &GatewaySpec) -> Result<Vec
             }
         }
     }
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &g.namespace);
-    match deployments.get_opt(&g.name).await.map_err(|e| kerr("reading Deployment", e))? {
+    match o.deployment(&g.name).get_ours().await? {
         None => drift.push(format!("Deployment {}/{} is missing", g.namespace, g.name)),
         Some(d) => {
             let spec = serde_json::to_value(&d.spec).unwrap_or(Json::Null);
@@ -224,8 +375,12 @@ pub async fn drift_cluster(client: &kube::Client, g: &GatewaySpec) -> Result<Vec
     }
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let ns = namespaces.get_opt(&g.namespace).await.map_err(|e| kerr("reading namespace", e))?;
-    if ns.and_then(|n| n.metadata.labels).and_then(|l| l.get("gateway").cloned()).as_deref() != Some(g.name.as_str()) {
-        drift.push(format!("namespace {} lacks the label gateway={}", g.namespace, g.name));
+    let labelled = ns.as_ref().is_some_and(|n| {
+        namespace_label(n, owner) == NamespaceLabel::Ours
+            && n.metadata.labels.as_ref().and_then(|l| l.get(NAMESPACE_LABEL)) == Some(&g.name)
+    });
+    if !labelled {
+        drift.push(format!("namespace {} lacks the label {NAMESPACE_LABEL}={}", g.namespace, g.name));
     }
     Ok(drift)
 }
@@ -248,7 +403,7 @@ pub async fn read_cluster(client: &kube::Client, namespace: &str, name: &str) ->
     let text = |v: &Json, p: &str| v.pointer(p).and_then(Json::as_str).map(str::to_string);
     let mut routes = Vec::new();
     let list = dynamic(client, namespace, "GatewayRoute")
-        .list(&kube::api::ListParams::default().labels(&format!("meshtls.dev/gateway={name}")))
+        .list(&kube::api::ListParams::default().labels(&format!("{ROUTE_LABEL}={name}")))
         .await
         .map_err(|e| kerr("listing GatewayRoutes", e))?;
     for r in list.items {
@@ -279,28 +434,39 @@ pub async fn read_cluster(client: &kube::Client, namespace: &str, name: &str) ->
     }))
 }
 
-pub async fn delete_cluster(client: &kube::Client, g: &GatewaySpec) -> Result<(), GatewayError> {
-    let routes = dynamic(client, &g.namespace, "GatewayRoute");
+/// Import: marks every cluster object of the gateway as `owner`'s, the namespace label too.
+pub async fn adopt_cluster(client: &kube::Client, owner: &Owner, g: &GatewaySpec) -> Result<(), GatewayError> {
+    let o = Objects { client, owner, namespace: &g.namespace };
+    o.gateway(&g.name).adopt().await?;
+    for r in &g.routes {
+        o.route(&r.name).adopt().await?;
+    }
+    o.deployment(&g.name).adopt().await?;
+    label_namespace(client, owner, g, Some(&g.name), true).await
+}
+
+/// Deletes the gateway's own objects; returns warnings for those left in place because they
+/// are someone else's.
+pub async fn delete_cluster(client: &kube::Client, owner: &Owner, g: &GatewaySpec) -> Result<Vec<tfplugin::Diagnostic>, GatewayError> {
+    let o = Objects { client, owner, namespace: &g.namespace };
     let mut names: Vec<String> = g.routes.iter().map(|r| r.name.clone()).collect();
     names.extend(owned_routes(client, g).await?);
+    names.sort();
+    names.dedup();
+    let mut left = Vec::new();
     for name in names {
-        delete_ignoring_missing(&routes, &name).await.map_err(|e| kerr(&format!("deleting GatewayRoute {name}"), e))?;
+        left.extend(o.route(&name).delete().await?.warning());
     }
-    delete_ignoring_missing(&dynamic(client, &g.namespace, "VirtualGateway"), &g.name)
-        .await
-        .map_err(|e| kerr("deleting VirtualGateway", e))?;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &g.namespace);
-    delete_ignoring_missing(&deployments, &g.name).await.map_err(|e| kerr("deleting Deployment", e))?;
-    match label_namespace(client, &g.namespace, None).await {
-        Err(e) if !is_not_found(&e) => Err(kerr("removing the namespace label", e)),
-        _ => Ok(()),
-    }
+    left.extend(o.gateway(&g.name).delete().await?.warning());
+    left.extend(o.deployment(&g.name).delete().await?.warning());
+    label_namespace(client, owner, g, None, false).await?;
+    Ok(left)
 }
 
 // ---- App Mesh API side ----
 
 fn build_error(e: impl std::fmt::Display) -> GatewayError {
-    GatewayError(format!("App Mesh API: invalid gateway settings: {e}"))
+    GatewayError::Other(format!("App Mesh API: invalid gateway settings: {e}"))
 }
 
 fn listener_to(l: &ListenerTls) -> Result<am::VirtualGatewayListenerTls, GatewayError> {
@@ -570,5 +736,70 @@ pub async fn delete_api(client: &aws_sdk_appmesh::Client, mesh: &str, g: &Gatewa
     match client.delete_virtual_gateway().mesh_name(mesh).virtual_gateway_name(&g.aws_name).send().await {
         Err(e) if !not_found(&e) => Err(aerr("DeleteVirtualGateway", e)),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> GatewaySpec {
+        GatewaySpec {
+            namespace: "yelb".into(),
+            name: "yelb-gw".into(),
+            aws_name: "yelb-gw_yelb".into(),
+            port: 8443,
+            listener: ListenerTls { mode: "STRICT".into(), certificate: None, trust: None, subject_alternative_names: Vec::new() },
+            client_policy: None,
+            routes: vec![GatewayRoute { name: "ui".into(), prefix: "/".into(), virtual_service: "yelb-ui".into() }],
+            envoy_image: "envoy:1".into(),
+            replicas: 1,
+            certificate_secret: "yelb-gw-tls".into(),
+            mount_path: "/etc/keys/yelb-gw".into(),
+        }
+    }
+
+    #[test]
+    fn an_update_keeps_spec_keys_meshtls_does_not_write() {
+        let g = spec();
+        let mut existing = gateway_object(&g);
+        existing.data["spec"]["meshRef"] = json!({ "name": "yelb" });
+        existing.data["spec"]["backendDefaults"] = json!({ "clientPolicy": {} });
+        existing.data["spec"]["listeners"][0]["portMapping"]["port"] = json!(9999);
+        merge_spec(&mut existing, &gateway_object(&g), &["backendDefaults"]);
+        assert_eq!(existing.data["spec"]["meshRef"], json!({ "name": "yelb" }), "the controller's meshRef stays");
+        assert!(existing.data["spec"].get("backendDefaults").is_none(), "a client policy meshtls no longer writes is removed");
+        assert_eq!(existing.data["spec"]["listeners"][0]["portMapping"]["port"], 8443);
+        let route = route_object(&g, &g.routes[0]);
+        assert_eq!(route.metadata.labels.as_ref().and_then(|l| l.get(ROUTE_LABEL)).map(String::as_str), Some("yelb-gw"));
+        assert_eq!(route.data["spec"]["httpRoute"]["action"]["target"]["virtualService"]["virtualServiceRef"]["name"], "yelb-ui");
+    }
+
+    #[test]
+    fn the_namespace_label_is_ours_only_when_we_recorded_setting_it() {
+        let owner = Owner::new("meshtls_gateway", "yelb/yelb-gw");
+        let ns = |label: Option<&str>, by: Option<&str>| Namespace {
+            metadata: ObjectMeta {
+                labels: label.map(|l| BTreeMap::from([(NAMESPACE_LABEL.to_string(), l.to_string())])),
+                annotations: by.map(|b| BTreeMap::from([(NAMESPACE_LABEL_OWNER.to_string(), b.to_string())])),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert_eq!(namespace_label(&ns(None, None), &owner), NamespaceLabel::Absent);
+        assert_eq!(namespace_label(&ns(Some("yelb-gw"), Some("meshtls_gateway:yelb/yelb-gw")), &owner), NamespaceLabel::Ours);
+        assert_eq!(namespace_label(&ns(Some("yelb-gw"), None), &owner), NamespaceLabel::Foreign("yelb-gw".into()), "set by hand");
+        assert_eq!(
+            namespace_label(&ns(Some("other"), Some("meshtls_gateway:yelb/other")), &owner),
+            NamespaceLabel::Foreign("other".into())
+        );
+    }
+
+    #[test]
+    fn the_deployment_mounts_the_certificate() {
+        let d = deployment_object(&spec()).expect("deployment");
+        let pod = d.spec.and_then(|s| s.template.spec).expect("pod spec");
+        assert_eq!(pod.containers[0].image.as_deref(), Some("envoy:1"));
+        assert_eq!(pod.volumes.as_ref().and_then(|v| v[0].secret.as_ref()).and_then(|s| s.secret_name.as_deref()), Some("yelb-gw-tls"));
     }
 }

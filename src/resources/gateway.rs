@@ -11,6 +11,7 @@ use crate::backends::appmesh_gateway::{self as gw, GatewayRoute, GatewaySpec};
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls};
 use crate::clients::{aws_client_error, client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, is_dns1123_label};
+use crate::ownership::Owner;
 use crate::resources::virtual_node_tls::{s, single, trust_block, trust_of, IN_SYNC, NOT_MANAGED};
 
 pub const TYPE_NAME: &str = "meshtls_gateway";
@@ -77,6 +78,20 @@ fn spec_of(v: &Value) -> Option<GatewaySpec> {
         name,
         namespace,
     })
+}
+
+/// The owner of a gateway's objects: the gateway's id, `namespace/name`.
+fn owner(spec: &gw::GatewaySpec) -> Owner {
+    Owner::new(TYPE_NAME, &format!("{}/{}", spec.namespace, spec.name))
+}
+
+/// The diagnostic for a failed cluster-side step: a refusal names the object and how to import
+/// the gateway.
+fn cluster_error(e: &gw::GatewayError, action: &str, spec: &gw::GatewaySpec) -> Diagnostic {
+    match e {
+        gw::GatewayError::Ownership(own) => own.diagnostic(action, &format!("terraform import <address> {}/{}", spec.namespace, spec.name)),
+        other => Diagnostic::error(format!("Failed to {action}"), other.to_string()),
+    }
 }
 
 fn status(drift: Result<Vec<String>, gw::GatewayError>) -> String {
@@ -213,7 +228,7 @@ impl Resource for GatewayResource {
             Err(e) => return StateResult { state: state.clone(), private: private.to_vec(), diagnostics: client_error(e) },
         };
         let mut new_state = state.clone();
-        new_state.set("cluster_status", status(gw::drift_cluster(&client, &spec).await).into());
+        new_state.set("cluster_status", status(gw::drift_cluster(&client, &owner(&spec), &spec).await).into());
         if let (true, Some(mesh)) = (self.aws_configured(), s(state, &["mesh_name"])) {
             if let Ok(aws) = self.clients.aws().await {
                 new_state.set("api_status", status(gw::drift_api(&aws.appmesh, &mesh, &spec).await).into());
@@ -243,14 +258,18 @@ impl Resource for GatewayResource {
         };
         let mut state = planned.clone();
         let mut diagnostics = Diagnostics::new();
-        if let Err(e) = gw::apply_cluster(&client, &spec).await {
-            diagnostics.push(Diagnostic::error("Failed to apply the gateway on the cluster", e.to_string()));
+        if let Err(e) = gw::apply_cluster(&client, &owner(&spec), &spec).await {
+            diagnostics.push(cluster_error(&e, "apply the gateway on the cluster", &spec));
+            if prior.is_null() && matches!(e, gw::GatewayError::Ownership(_)) {
+                // Refused before anything was written: nothing to keep in state.
+                return StateResult { state: Value::Null, private: Vec::new(), diagnostics };
+            }
             state.set("cluster_status", format!("apply failed: {e}").into());
         }
         if let (true, Some(mesh)) = (self.aws_configured(), s(planned, &["mesh_name"])) {
             let result = match self.clients.aws().await {
                 Ok(aws) => gw::apply_api(&aws.appmesh, &mesh, &spec).await,
-                Err(e) => Err(gw::GatewayError(e.to_string())),
+                Err(e) => Err(gw::GatewayError::Other(e.to_string())),
             };
             if let Err(e) = result {
                 diagnostics.push(Diagnostic::error("Failed to apply the gateway in the App Mesh API", e.to_string()));
@@ -265,11 +284,10 @@ impl Resource for GatewayResource {
         let Some(spec) = spec_of(prior) else { return Diagnostics::new() };
         let mut d = Diagnostics::new();
         match self.clients.kube().await {
-            Ok(client) => {
-                if let Err(e) = gw::delete_cluster(&client, &spec).await {
-                    d.push(Diagnostic::error("Failed to delete the gateway from the cluster", e.to_string()));
-                }
-            }
+            Ok(client) => match gw::delete_cluster(&client, &owner(&spec), &spec).await {
+                Ok(left_alone) => d.push_all(left_alone),
+                Err(e) => d.push(cluster_error(&e, "delete the gateway from the cluster", &spec)),
+            },
             Err(e) => d.extend(client_error(e)),
         }
         if let (true, Some(mesh)) = (self.aws_configured(), s(prior, &["mesh_name"])) {
@@ -302,6 +320,10 @@ impl Resource for GatewayResource {
             }
             Err(e) => return StateResult::failed(Diagnostic::error("Cannot import", e.to_string()).into()),
         };
+        // From here on meshtls manages the gateway's objects.
+        if let Err(e) = gw::adopt_cluster(&client, &owner(&spec), &spec).await {
+            return StateResult::failed(cluster_error(&e, "mark the gateway's objects as managed by meshtls", &spec).into());
+        }
         let client_policy = spec.client_policy.as_ref().map_or(Value::Null, |cp| {
             let trust = match &cp.trust {
                 Some(crate::backends::model::TrustSource::File { certificate_chain }) => {

@@ -7,15 +7,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::Api;
 use serde_json::json;
 use tfplugin::schema::{Attribute, Block, Schema};
 use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resource, StateResult, Value};
 
-use crate::clients::kubernetes::is_not_found;
 use crate::clients::{client_error, Clients};
 use crate::names::is_dns1123_label;
+use crate::ownership::{Owned, Owner};
 use crate::resources::virtual_node_tls::s;
 
 /// Longest wait for the load balancer's hostname: an hour covers any NLB provisioning.
@@ -71,13 +70,47 @@ fn annotations(v: &Value) -> BTreeMap<String, String> {
 fn service_body(v: &Value) -> Option<serde_json::Value> {
     Some(json!({
         "apiVersion": "v1", "kind": "Service",
-        "metadata": { "name": s(v, &["name"])?, "namespace": s(v, &["namespace"])?, "annotations": annotations(v), "labels": { "app.kubernetes.io/managed-by": "meshtls" } },
+        "metadata": { "name": s(v, &["name"])?, "namespace": s(v, &["namespace"])?, "annotations": annotations(v) },
         "spec": {
             "type": "LoadBalancer",
             "selector": { "app": s(v, &["gateway"])? },
             "ports": [{ "name": "https", "port": v.get("port").as_i64()?, "targetPort": v.get("target_port").as_i64()?, "protocol": "TCP" }]
         }
     }))
+}
+
+/// The owner of the Service: the resource's id, `namespace/name`.
+fn owner(namespace: &str, name: &str) -> Owner {
+    Owner::new(TYPE_NAME, &format!("{namespace}/{name}"))
+}
+
+fn service<'a>(client: &kube::Client, owner: &'a Owner, namespace: &str, name: &str) -> Owned<'a, Service> {
+    Owned::new(Api::namespaced(client.clone(), namespace), Some(namespace), name, owner)
+}
+
+/// Brings meshtls's Service in line with `desired`: the load-balancer annotations meshtls
+/// writes are replaced, others kept; type, selector and ports are set, keeping the node port
+/// the cluster allocated for a port that stays, so the load balancer is not rebuilt.
+fn merge_service(existing: &mut Service, desired: &Service) {
+    let annotations = existing.metadata.annotations.get_or_insert_with(Default::default);
+    annotations.retain(|k, _| !k.starts_with(PREFIX));
+    annotations.extend(desired.metadata.annotations.clone().unwrap_or_default());
+    let (Some(have), Some(want)) = (existing.spec.as_mut(), desired.spec.as_ref()) else {
+        existing.spec = desired.spec.clone();
+        return;
+    };
+    let old_ports = have.ports.clone().unwrap_or_default();
+    have.type_ = want.type_.clone();
+    have.selector = want.selector.clone();
+    have.ports = want.ports.clone().map(|ports| {
+        ports
+            .into_iter()
+            .map(|mut p| {
+                p.node_port = old_ports.iter().find(|o| o.port == p.port).and_then(|o| o.node_port);
+                p
+            })
+            .collect()
+    });
 }
 
 fn hostname_of(svc: &Service) -> Option<String> {
@@ -187,15 +220,16 @@ impl Resource for NlbServiceResource {
             Ok(c) => c,
             Err(e) => return StateResult { state: state.clone(), private: private.to_vec(), diagnostics: client_error(e) },
         };
-        let api: Api<Service> = Api::namespaced(client, &ns);
-        let svc = match api.get_opt(&name).await {
+        // A Service that is gone, or is someone else's, plans a create (which then refuses).
+        let owner = owner(&ns, &name);
+        let svc = match service(&client, &owner, &ns, &name).get_ours().await {
             Ok(Some(svc)) => svc,
             Ok(None) => return StateResult::ok(Value::Null, Vec::new()),
             Err(e) => {
                 return StateResult {
                     state: state.clone(),
                     private: private.to_vec(),
-                    diagnostics: Diagnostic::error("Failed to read the Service", format!("{ns}/{name}: {e}")).into(),
+                    diagnostics: e.diagnostic("read the Service", "").into(),
                 }
             }
         };
@@ -220,7 +254,7 @@ impl Resource for NlbServiceResource {
         StateResult::ok(new_state, private.to_vec())
     }
 
-    async fn update(&self, _prior: &Value, planned: &Value, _config: &Value, _private: &[u8]) -> StateResult {
+    async fn update(&self, prior: &Value, planned: &Value, _config: &Value, _private: &[u8]) -> StateResult {
         let (Some(body), Some(ns), Some(name)) = (service_body(planned), s(planned, &["namespace"]), s(planned, &["name"])) else {
             return StateResult::failed(
                 Diagnostic::error("Incomplete configuration", "meshtls_nlb_service needs known values at apply time.").into(),
@@ -230,10 +264,32 @@ impl Resource for NlbServiceResource {
             Ok(c) => c,
             Err(e) => return StateResult::failed(client_error(e)),
         };
-        let api: Api<Service> = Api::namespaced(client, &ns);
-        let svc = match api.patch(&name, &PatchParams::apply("meshtls").force(), &Patch::Apply(&body)).await {
-            Ok(svc) => svc,
-            Err(e) => return StateResult::failed(Diagnostic::error("Failed to apply the Service", format!("{ns}/{name}: {e}")).into()),
+        let owner = owner(&ns, &name);
+        let owned = service(&client, &owner, &ns, &name);
+        let applied = match serde_json::from_value::<Service>(body) {
+            Ok(desired) => owned.ensure(desired, merge_service).await,
+            Err(e) => return StateResult::failed(Diagnostic::error("Bug in the provider", format!("building the Service: {e}")).into()),
+        };
+        if let Err(e) = applied {
+            // A refused or failed write leaves what the prior state says.
+            return StateResult {
+                state: if prior.is_null() { Value::Null } else { prior.clone() },
+                private: Vec::new(),
+                diagnostics: e
+                    .diagnostic("apply the Service", &format!("terraform import <address> {ns}/{name}"))
+                    .at(AttributePath::attrs(&["name"]))
+                    .into(),
+            };
+        }
+        let api: Api<Service> = Api::namespaced(client.clone(), &ns);
+        let svc = match owned.get_ours().await {
+            Ok(Some(svc)) => svc,
+            Ok(None) => {
+                return StateResult::failed(
+                    Diagnostic::error("Failed to apply the Service", format!("{ns}/{name} is gone right after it was written.")).into(),
+                )
+            }
+            Err(e) => return StateResult::failed(e.diagnostic("read the Service", "").into()),
         };
         let mut state = planned.clone();
         let mut hostname = hostname_of(&svc);
@@ -268,17 +324,32 @@ impl Resource for NlbServiceResource {
             Ok(c) => c,
             Err(e) => return client_error(e),
         };
-        let api: Api<Service> = Api::namespaced(client, &ns);
-        match api.delete(&name, &DeleteParams::default()).await {
-            Err(e) if !is_not_found(&e) => Diagnostic::error("Failed to delete the Service", format!("{ns}/{name}: {e}")).into(),
-            _ => Diagnostics::new(),
+        let owner = owner(&ns, &name);
+        match service(&client, &owner, &ns, &name).delete().await {
+            Ok(deleted) => Diagnostics(deleted.warning().into_iter().collect()),
+            Err(e) => e.diagnostic("delete the Service", "").into(),
         }
     }
 
     async fn import(&self, id: &str) -> StateResult {
-        let Some((ns, name)) = id.split_once('/') else {
+        let Some((ns, name)) = id.split_once('/').filter(|(ns, n)| is_dns1123_label(ns) && is_dns1123_label(n)) else {
             return StateResult::failed(Diagnostic::error("Invalid import ID", format!("{id:?} is not `namespace/name`.")).into());
         };
+        let client = match self.clients.kube().await {
+            Ok(c) => c,
+            Err(e) => return StateResult::failed(client_error(e)),
+        };
+        // Import adopts the Service: from here on meshtls manages it.
+        let owner = owner(ns, name);
+        match service(&client, &owner, ns, name).adopt().await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return StateResult::failed(
+                    Diagnostic::error("Cannot import: Service not found", format!("No Service {ns}/{name} exists.")).into(),
+                )
+            }
+            Err(e) => return StateResult::failed(e.diagnostic("import the Service", "").into()),
+        }
         let skeleton = Value::object([
             ("id", Value::from(id)),
             ("namespace", ns.into()),
@@ -293,6 +364,47 @@ impl Resource for NlbServiceResource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_update_keeps_foreign_annotations_and_allocated_node_ports() {
+        use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
+        let port = |port: i32, node_port: Option<i32>| ServicePort { port, node_port, ..Default::default() };
+        let mut existing = Service {
+            metadata: kube::api::ObjectMeta {
+                annotations: Some(BTreeMap::from([
+                    (format!("{PREFIX}ssl-cert"), "arn:old".to_string()),
+                    ("team".to_string(), "a".to_string()),
+                ])),
+                ..Default::default()
+            },
+            spec: Some(ServiceSpec {
+                ports: Some(vec![port(443, Some(31000))]),
+                cluster_ip: Some("10.0.0.7".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let desired = Service {
+            metadata: kube::api::ObjectMeta {
+                annotations: Some(BTreeMap::from([(format!("{PREFIX}type"), "nlb".to_string())])),
+                ..Default::default()
+            },
+            spec: Some(ServiceSpec {
+                type_: Some("LoadBalancer".into()),
+                ports: Some(vec![port(443, None), port(8443, None)]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        merge_service(&mut existing, &desired);
+        let a = existing.metadata.annotations.clone().unwrap_or_default();
+        assert!(!a.contains_key(&format!("{PREFIX}ssl-cert")), "an annotation meshtls no longer writes is removed");
+        assert_eq!(a.get("team").map(String::as_str), Some("a"));
+        let spec = existing.spec.expect("spec");
+        assert_eq!(spec.cluster_ip.as_deref(), Some("10.0.0.7"));
+        let ports = spec.ports.expect("ports");
+        assert_eq!((ports[0].node_port, ports[1].node_port), (Some(31000), None));
+    }
 
     #[test]
     fn acm_arns_are_checked() {
