@@ -116,6 +116,8 @@ pub struct Workspace {
     /// temp dir itself holds the provider mirror, the CLI config and the trace log.
     workdir: PathBuf,
     cli_config: PathBuf,
+    /// Environment for every command, on top of the test process's (a KUBECONFIG, say).
+    env: Vec<(String, String)>,
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -136,7 +138,7 @@ impl Workspace {
         let workdir = dir.path().join("work");
         std::fs::create_dir(&workdir).expect("work dir");
         let cli_config = write_cli_config(dir.path());
-        let ws = Workspace { cli, dir, workdir, cli_config };
+        let ws = Workspace { cli, dir, workdir, cli_config, env: Vec::new() };
         ws.write_config(config);
         ws
     }
@@ -148,11 +150,17 @@ impl Workspace {
         copy_tree(root, &dir.path().join("tree"));
         let workdir = dir.path().join("tree").join(subdir);
         let cli_config = write_cli_config(dir.path());
-        Workspace { cli, dir, workdir, cli_config }
+        Workspace { cli, dir, workdir, cli_config, env: Vec::new() }
     }
 
     pub fn path(&self) -> &Path {
         &self.workdir
+    }
+
+    /// Sets an environment variable for every command this workspace runs.
+    pub fn with_env(mut self, key: &str, value: &str) -> Workspace {
+        self.env.push((key.into(), value.into()));
+        self
     }
 
     pub fn write_config(&self, config: &str) {
@@ -167,7 +175,8 @@ impl Workspace {
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_LOG", "trace")
             .env("TF_LOG_PATH", self.dir.path().join("cli-trace.log"))
-            .env("CHECKPOINT_DISABLE", "1");
+            .env("CHECKPOINT_DISABLE", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use meshtls_acceptance_tests::cluster::Cluster;
+use meshtls_acceptance_tests::identity::Identity;
 use meshtls_acceptance_tests::{appmesh, env, repo_root, CliKind, Workspace};
 
 const NODES: [(&str, &str); 4] = [
@@ -109,4 +110,21 @@ fn yelb_walkthrough_applies_and_leaves_only_the_fixture() {
         assert!(cluster.object("", "v1", "Service", Some("yelb"), "yelb-gw").is_none());
         assert!(cluster.secret("yelb", "ca-key-pair").is_none());
     }
+
+    // The whole example as an identity bound only to the Roles docs/security.md documents,
+    // with no `list` on Secrets: apply, a no-op plan, import and destroy.
+    let identity = Identity::documented("yelb", "meshtls-lp-yelb");
+    assert!(!cluster.user_can("meshtls-lp-yelb", "yelb", "list", "secrets"), "the documented identity must not list Secrets");
+    let ws = workspace(CliKind::Tofu).with_env("KUBECONFIG", &identity.kubeconfig().display().to_string());
+    ws.ok(&["init", "-input=false"]);
+    ws.apply();
+    assert!(!ws.plan_has_changes().0, "least privilege: the no-op plan must pass and be empty");
+    ws.ok(&["state", "rm", "meshtls_gateway.yelb", "meshtls_nlb_service.yelb"]);
+    ws.ok(&["import", "-input=false", "meshtls_gateway.yelb", "yelb/yelb-gw"]);
+    ws.ok(&["import", "-input=false", "meshtls_nlb_service.yelb", "yelb/yelb-gw"]);
+    let run = ws.apply();
+    assert!(run.text().contains("0 added, 0 changed, 0 destroyed"), "least privilege: import must match: {}", run.text());
+    ws.assert_no_key_material();
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    assert_eq!(snapshot(&cluster), before, "least privilege: destroy must leave exactly the fixture");
 }
