@@ -133,10 +133,13 @@ pub async fn issue(
 ) -> Result<(String, String), PcaError> {
     let validity =
         pca::Validity::builder().value(days).r#type(pca::ValidityPeriodType::Days).build().map_err(|e| PcaError(e.to_string()))?;
+    // The same CSR sent twice (a retry after a lost answer) issues one certificate, not two.
+    let token = idempotency_token(csr_pem);
     let issued = (|| {
         client
             .issue_certificate()
             .certificate_authority_arn(arn)
+            .idempotency_token(&token)
             .csr(Blob::new(csr_pem.as_bytes()))
             .signing_algorithm(signing.clone())
             .template_arn(template)
@@ -161,16 +164,28 @@ pub async fn issue(
     Ok((with_newline(got.certificate).unwrap_or_default(), with_newline(got.certificate_chain).unwrap_or_default()))
 }
 
-/// Creates a root CA and activates it: create, wait for its CSR, self-issue with the root
-/// template, import the certificate. Returns the CA's ARN.
+/// The tag naming the meshtls resource that created a private CA.
+pub const OWNER_TAG: &str = "meshtls.dev/owner";
+
+/// ACM PCA takes idempotency tokens of at most 36 characters: the first 36 hex digits of the
+/// request's SHA-256.
+fn idempotency_token(request: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(request.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect::<String>()[..36].to_string()
+}
+
+/// Creates a root CA, tagged with its owner, and returns its ARN at once: the CA exists (and
+/// is billed) from here on, whatever happens next. [`activate_root`] finishes it.
 pub async fn create_root(
     client: &aws_sdk_acmpca::Client,
+    owner: &str,
     common_name: &str,
     organization: Option<&str>,
     key: KeyAlgorithm,
-    days: i64,
 ) -> Result<String, PcaError> {
     let (key_algorithm, signing) = algorithms(key);
+    let tag = pca::Tag::builder().key(OWNER_TAG).value(owner).build().map_err(|e| PcaError(e.to_string()))?;
     let subject = pca::Asn1Subject::builder().common_name(common_name).set_organization(organization.map(str::to_string)).build();
     let config = pca::CertificateAuthorityConfiguration::builder()
         .key_algorithm(key_algorithm)
@@ -182,11 +197,19 @@ pub async fn create_root(
         .create_certificate_authority()
         .certificate_authority_configuration(config)
         .certificate_authority_type(pca::CertificateAuthorityType::Root)
-        .idempotency_token(format!("meshtls-{}", time::OffsetDateTime::now_utc().unix_timestamp_nanos() % 1_000_000_000_000))
+        .tags(tag)
+        .idempotency_token(idempotency_token(&format!("{owner} {}", time::OffsetDateTime::now_utc().unix_timestamp_nanos())))
         .send()
         .await
         .map_err(|e| err("CreateCertificateAuthority", common_name, e))?;
-    let arn = created.certificate_authority_arn.ok_or_else(|| PcaError("CreateCertificateAuthority returned no ARN".into()))?;
+    created.certificate_authority_arn.ok_or_else(|| PcaError("CreateCertificateAuthority returned no ARN".into()))
+}
+
+/// Activates a root CA [`create_root`] made: waits for its CSR, self-issues it with the root
+/// template, and imports the certificate.
+pub async fn activate_root(client: &aws_sdk_acmpca::Client, arn: &str, key: KeyAlgorithm, days: i64) -> Result<(), PcaError> {
+    let (_, signing) = algorithms(key);
+    let arn = arn.to_string();
     let csr =
         wait_for("GetCertificateAuthorityCsr", &arn, || client.get_certificate_authority_csr().certificate_authority_arn(&arn).send())
             .await?
@@ -200,7 +223,17 @@ pub async fn create_root(
         .send()
         .await
         .map_err(|e| err("ImportCertificateAuthorityCertificate", &arn, e))?;
-    Ok(arn)
+    Ok(())
+}
+
+/// The owner tag of a CA; `None` when it has none.
+pub async fn owner_tag(client: &aws_sdk_acmpca::Client, arn: &str) -> Result<Option<String>, PcaError> {
+    let out = (|| client.list_tags().certificate_authority_arn(arn).send())
+        .retry(backoff())
+        .when(throttled)
+        .await
+        .map_err(|e| err("ListTags", arn, e))?;
+    Ok(out.tags.unwrap_or_default().into_iter().find(|t| t.key == OWNER_TAG).and_then(|t| t.value))
 }
 
 pub async fn set_status(client: &aws_sdk_acmpca::Client, arn: &str, status: pca::CertificateAuthorityStatus) -> Result<(), PcaError> {
@@ -224,5 +257,16 @@ pub async fn disable_and_delete(client: &aws_sdk_acmpca::Client, arn: &str, days
         Ok(_) => Ok(()),
         Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(()),
         Err(e) => Err(err("DeleteCertificateAuthority", arn, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn idempotency_tokens_fit_and_follow_the_request() {
+        let a = super::idempotency_token("csr one");
+        assert_eq!(a.len(), 36);
+        assert_eq!(a, super::idempotency_token("csr one"));
+        assert_ne!(a, super::idempotency_token("csr two"));
     }
 }

@@ -218,6 +218,9 @@ pub async fn patch_metadata(
 pub struct DriftNote {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<String>,
+    /// The Secret is gone but what it holds can be written again (a private CA's certificate).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret_missing: bool,
 }
 
 impl DriftNote {
@@ -226,7 +229,7 @@ impl DriftNote {
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        if self.drift.is_empty() {
+        if self.drift.is_empty() && !self.secret_missing {
             Vec::new()
         } else {
             serde_json::to_vec(self).unwrap_or_default()

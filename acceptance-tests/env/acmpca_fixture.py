@@ -3,6 +3,7 @@
   acmpca_fixture.py create-root COMMON_NAME   an ACTIVE root CA made outside meshtls; prints its ARN
   acmpca_fixture.py disable ARN               disables it out of band
   acmpca_fixture.py status ARN                prints its status
+  acmpca_fixture.py live COMMON_NAME          prints the ARNs of CAs of that subject not deleted
 """
 import sys
 import time
@@ -47,6 +48,11 @@ def main():
         print(arn)
     elif cmd == "disable":
         pca.update_certificate_authority(CertificateAuthorityArn=arg, Status="DISABLED")
+    elif cmd == "live":
+        for ca in pca.list_certificate_authorities()["CertificateAuthorities"]:
+            subject = ca.get("CertificateAuthorityConfiguration", {}).get("Subject", {})
+            if subject.get("CommonName") == arg and ca.get("Status") != "DELETED":
+                print(ca["Arn"])
     elif cmd == "status":
         print(pca.describe_certificate_authority(CertificateAuthorityArn=arg)["CertificateAuthority"]["Status"])
     else:

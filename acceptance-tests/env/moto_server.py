@@ -10,7 +10,10 @@ the provider talks to real AWS exactly as it talks to this.
 Fault scenarios ask it, through POST /_meshtls/faults, to answer the next few App Mesh
 updates of one mesh with an error AWS also sends (409 ConflictException when two writers
 race, 429 TooManyRequestsException when throttled); GET /_meshtls/faults reports how many
-were sent. GET /_meshtls/requests counts the App Mesh requests served, for the benchmark.
+were sent; with {"target": "ACMPrivateCA.<Action>", "count": N} it answers the next N calls
+of that ACM Private CA action with a 400 InvalidRequestException instead, so a scenario can fail
+one step of a longer operation. GET /_meshtls/requests counts the App Mesh requests served,
+for the benchmark.
 """
 import argparse
 import datetime
@@ -59,6 +62,7 @@ class FaultInjection:
         self.lock = threading.Lock()
         self.pending = {}  # mesh -> [status, error type, remaining]
         self.sent = {}  # mesh -> count
+        self.targets = {}  # "ACMPrivateCA.<Action>" -> remaining
         self.appmesh_requests = 0
 
     def __call__(self, environ, start_response):
@@ -72,6 +76,15 @@ class FaultInjection:
         if path.startswith(APPMESH_PREFIX):
             with self.lock:
                 self.appmesh_requests += 1
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        with self.lock:
+            inject = self.targets.get(target, 0) > 0
+            if inject:
+                self.targets[target] -= 1
+        if inject:
+            body = json.dumps({"__type": "InvalidRequestException", "message": "injected by the test environment"}).encode()
+            start_response("400 BAD REQUEST", [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", "InvalidRequestException"), ("Content-Length", str(len(body)))])
+            return [body]
         if environ.get("REQUEST_METHOD") == "PUT" and path.startswith(APPMESH_PREFIX + "meshes/"):
             mesh = path[len(APPMESH_PREFIX + "meshes/"):].split("/", 1)[0]
             with self.lock:
@@ -91,6 +104,11 @@ class FaultInjection:
         if environ.get("REQUEST_METHOD") == "POST":
             size = int(environ.get("CONTENT_LENGTH") or 0)
             req = json.loads(environ["wsgi.input"].read(size) or b"{}")
+            if "target" in req:
+                with self.lock:
+                    self.targets[req["target"]] = int(req["count"])
+                start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
+                return [b"{}"]
             status = {409: "409 CONFLICT", 429: "429 TOO MANY REQUESTS"}[req.get("status", 409)]
             error = {409: "ConflictException", 429: "TooManyRequestsException"}[req.get("status", 409)]
             with self.lock:

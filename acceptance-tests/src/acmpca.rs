@@ -27,3 +27,15 @@ pub fn disable(arn: &str) {
 pub fn status(arn: &str) -> String {
     fixture(&["status", arn])
 }
+
+/// The ARNs of the private CAs with this subject common name that are not deleted.
+pub fn live(common_name: &str) -> Vec<String> {
+    fixture(&["live", common_name]).lines().map(str::to_string).collect()
+}
+
+/// Makes moto answer the next `count` calls of an ACM Private CA action (`ImportCertificateAuthorityCertificate`)
+/// with an error.
+pub fn fail_next(action: &str, count: u32) {
+    let url = format!("{}/_meshtls/faults", env("AWS_ENDPOINT_URL"));
+    ureq::post(&url).send_json(serde_json::json!({ "target": format!("ACMPrivateCA.{action}"), "count": count })).expect("inject fault");
+}

@@ -82,7 +82,7 @@ impl CaResource {
             },
             Backing::PcaCreate { .. } => {
                 let cn = cfg.common_name.unwrap_or_default();
-                match pca::create_root(&pca_client, cn, cfg.organization, cfg.key_algorithm, cfg.validity_days).await {
+                match pca::create_root(&pca_client, &owner.to_string(), cn, cfg.organization, cfg.key_algorithm).await {
                     Ok(arn) => arn,
                     Err(e) => return StateResult::failed(Diagnostic::error("Failed to create the ACM Private CA", e.to_string()).into()),
                 }
@@ -94,6 +94,18 @@ impl CaResource {
         state.set("pca_arn", arn.as_str().into());
         state.set("pca_status", "ACTIVE".into());
         state.set("id", format!("{}/{}", cfg.namespace, cfg.secret_name).into());
+        if matches!(backing, Backing::PcaCreate { .. }) {
+            if let Err(e) = pca::activate_root(&pca_client, &arn, cfg.key_algorithm, cfg.validity_days).await {
+                state.set("pca_status", Value::Null);
+                return self.partial(
+                    state,
+                    Diagnostic::error(
+                        "Failed to activate the ACM Private CA",
+                        format!("{e}. The private CA {arn} exists and is kept in state as tainted: the next apply deletes it and creates it again, and destroy deletes it."),
+                    ),
+                );
+            }
+        }
         let certificate_pem = match pca::ca_certificate(&pca_client, &arn).await {
             Ok(pem) => pem,
             Err(e) => return self.partial(state, Diagnostic::error("Failed to read the ACM Private CA certificate", e.to_string())),
@@ -163,7 +175,49 @@ impl CaResource {
                 }
             }
         }
-        StateResult::ok(new_state, DriftNote { drift }.encode())
+        StateResult::ok(new_state, DriftNote { drift, ..Default::default() }.encode())
+    }
+
+    /// Refresh of a private CA whose Secret is gone: gone in ACM PCA too means gone; otherwise
+    /// the state stays, noting the missing Secret for the plan.
+    async fn read_pca_without_secret(&self, state: &Value, namespace: &str, secret_name: &str) -> StateResult {
+        let arn = state.get("pca_arn").as_str().unwrap_or_default();
+        let pca_client = match self.acmpca().await {
+            Ok(c) => c,
+            Err(d) => return StateResult { state: state.clone(), private: Vec::new(), diagnostics: d },
+        };
+        match pca::status(&pca_client, arn).await {
+            Ok(Some(status)) => {
+                tracing::info!(namespace, secret = secret_name, arn, "CA Secret is gone; the private CA remains");
+                let mut new_state = state.clone();
+                new_state.set("pca_status", status.as_str().into());
+                StateResult::ok(new_state, DriftNote { secret_missing: true, ..Default::default() }.encode())
+            }
+            Ok(None) => StateResult::ok(Value::Null, Vec::new()),
+            Err(e) => StateResult {
+                state: state.clone(),
+                private: Vec::new(),
+                diagnostics: Diagnostic::error("Cannot read the ACM Private CA", e.to_string()).into(),
+            },
+        }
+    }
+
+    /// Writes a private CA's Secret again when it is missing, from the CA's certificate.
+    async fn restore_pca_secret(&self, client: &kube::Client, owner: &Owner, cfg: &CaConfig<'_>, arn: &str) -> Result<(), Diagnostics> {
+        let secret = tls_secret::owned(client, owner, cfg.namespace, cfg.secret_name);
+        if secret.get().await.map_err(|e| e.diagnostic("read the CA Secret", ""))?.is_some() {
+            return Ok(());
+        }
+        let pca_client = self.acmpca().await?;
+        let pem = pca::ca_certificate(&pca_client, arn)
+            .await
+            .map_err(|e| Diagnostic::error("Failed to read the ACM Private CA certificate", e.to_string()))?;
+        let annotations = BTreeMap::from([(PCA_ANNOTATION.to_string(), arn.to_string())]);
+        tls_secret::create_ca_bundle(client, owner, cfg.namespace, cfg.secret_name, &pem, annotations)
+            .await
+            .map_err(|e| tls_secret::create_diagnostic("CA Secret", cfg.namespace, cfg.secret_name, &e))?;
+        tracing::info!(namespace = cfg.namespace, secret = cfg.secret_name, arn, "wrote the private CA's Secret again");
+        Ok(())
     }
 
     /// A state for a CA that exists but is not finished: unknowns become null, the error is
@@ -505,6 +559,15 @@ impl Resource for CaResource {
             return;
         }
         let private = DriftNote::decode(request.prior_private);
+        if private.secret_missing {
+            let id = request.prior.get("id").as_str().unwrap_or_default();
+            let arn = request.prior.get("pca_arn").as_str().unwrap_or_default();
+            plan.diagnostics.push(Diagnostic::warning(
+                "CA Secret deleted outside Terraform",
+                format!("Secret {id} is gone. Apply writes it again from the ACM Private CA {arn}, which is kept; certificates it signed stay valid."),
+            ));
+            plan.planned.set("certificate_pem", Value::Unknown);
+        }
         if !private.drift.is_empty() {
             let id = request.prior.get("id").as_str().unwrap_or_default();
             plan.diagnostics.push(Diagnostic::warning(
@@ -617,6 +680,11 @@ impl Resource for CaResource {
         };
         let observed = match tls_secret::get(&client, &self.clients.read_cache, namespace, secret_name).await {
             Ok(Some(s)) => s,
+            Ok(None) if state.get("pca_arn").as_str().is_some() => {
+                // The private CA is what matters, and is billed: while it exists, the plan
+                // writes its Secret again instead of creating a second CA.
+                return self.read_pca_without_secret(state, namespace, secret_name).await;
+            }
             Ok(None) => {
                 tracing::info!(namespace, secret = secret_name, "CA Secret is gone");
                 return StateResult::ok(Value::Null, Vec::new());
@@ -627,7 +695,7 @@ impl Resource for CaResource {
         if let Some(arn) = state.get("pca_arn").as_str() {
             return self.read_pca(state, arn, &observed, certificate_pem).await;
         }
-        let private = DriftNote { drift: secret_drift(&observed, certificate_pem) };
+        let private = DriftNote { drift: secret_drift(&observed, certificate_pem), ..Default::default() };
         if let Some((kind, name)) = issuer_of(state) {
             // An issuer that is gone, or is no longer this CA's, plans its re-creation.
             match cert_manager::secret_of(&client, &owner(namespace, secret_name), kind, namespace, name).await {
@@ -680,6 +748,11 @@ impl Resource for CaResource {
         }
         let owner = owner(cfg.namespace, cfg.secret_name);
         let mut diagnostics = Diagnostics::new();
+        if let Some(arn) = prior.get("pca_arn").as_str() {
+            if let Err(d) = self.restore_pca_secret(&client, &owner, &cfg, arn).await {
+                return StateResult { state: prior.clone(), private: private.to_vec(), diagnostics: d };
+            }
+        }
         let old = issuer_of(prior);
         if let Some((kind, name)) = old.filter(|o| Some(*o) != cfg.issuer) {
             match cert_manager::delete(&client, &owner, kind, cfg.namespace, name).await {
@@ -734,8 +807,21 @@ impl Resource for CaResource {
                 Ok(c) => c,
                 Err(d) => return d,
             };
-            if let Err(e) = pca::disable_and_delete(&pca_client, arn, permanent_deletion_days).await {
-                return Diagnostic::error("Failed to delete the ACM Private CA", e.to_string()).into();
+            // A CA tagged as another resource's is not this one's to delete. (One without the tag
+            // was created before meshtls tagged its CAs; state says this resource made it.)
+            match pca::owner_tag(&pca_client, arn).await {
+                Ok(Some(tag)) if tag != owner.to_string() => diagnostics.push(Diagnostic::warning(
+                    "ACM Private CA left in place",
+                    format!("{arn} is tagged {}={tag}, not as this resource's, so destroy did not delete it.", pca::OWNER_TAG),
+                )),
+                Ok(_) => {
+                    if let Err(e) = pca::disable_and_delete(&pca_client, arn, permanent_deletion_days).await {
+                        return Diagnostic::error("Failed to delete the ACM Private CA", e.to_string()).into();
+                    }
+                }
+                // A CA that is gone already has nothing to delete.
+                Err(_) if matches!(pca::status(&pca_client, arn).await, Ok(None)) => {}
+                Err(e) => return Diagnostic::error("Failed to read the ACM Private CA's tags", e.to_string()).into(),
             }
         }
         match tls_secret::delete(&client, &owner, namespace, secret_name).await {

@@ -556,7 +556,7 @@ impl Resource for CertificateResource {
                 }
             }
         }
-        StateResult::ok(new_state, DriftNote { drift: secret_drift(&observed, state) }.encode())
+        StateResult::ok(new_state, DriftNote { drift: secret_drift(&observed, state), ..Default::default() }.encode())
     }
 
     async fn update(&self, prior: &Value, planned: &Value, _config: &Value, private: &[u8]) -> StateResult {
