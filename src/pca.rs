@@ -94,9 +94,13 @@ pub async fn ca_certificate(client: &aws_sdk_acmpca::Client, arn: &str) -> Resul
     Ok(pem)
 }
 
+/// True once the CLI asked the provider to stop: long waits give up then.
+pub type Stopped<'a> = &'a (dyn Fn() -> bool + Send + Sync);
+
 /// Polls until `op` stops answering "in progress" (RequestInProgressException, or an
-/// InvalidStateException while the CA finishes creating), or the deadline passes.
-async fn wait_for<T, F, Fut, E>(what: &str, arn: &str, mut op: F) -> Result<T, PcaError>
+/// InvalidStateException while the CA finishes creating), the deadline passes, or the CLI
+/// asks the provider to stop.
+async fn wait_for<T, F, Fut, E>(what: &str, arn: &str, stopped: Stopped<'_>, mut op: F) -> Result<T, PcaError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, SdkError<E>>>,
@@ -108,6 +112,9 @@ where
         match op().await {
             Ok(v) => return Ok(v),
             Err(e) if matches!(code(&e), Some("RequestInProgressException")) || throttled(&e) => {
+                if stopped() {
+                    return Err(PcaError(format!("{what} ({arn}): still in progress when the CLI asked the provider to stop")));
+                }
                 if tokio::time::Instant::now() + delay > deadline {
                     return Err(PcaError(format!(
                         "{what} ({arn}): still in progress after {}s; try again later",
@@ -130,6 +137,7 @@ pub async fn issue(
     signing: pca::SigningAlgorithm,
     template: &str,
     days: i64,
+    stopped: Stopped<'_>,
 ) -> Result<(String, String), PcaError> {
     let validity =
         pca::Validity::builder().value(days).r#type(pca::ValidityPeriodType::Days).build().map_err(|e| PcaError(e.to_string()))?;
@@ -151,8 +159,10 @@ pub async fn issue(
     .await
     .map_err(|e| err("IssueCertificate", arn, e))?;
     let cert_arn = issued.certificate_arn.ok_or_else(|| PcaError(format!("IssueCertificate ({arn}) returned no certificate ARN")))?;
-    let got = wait_for("GetCertificate", arn, || client.get_certificate().certificate_authority_arn(arn).certificate_arn(&cert_arn).send())
-        .await?;
+    let got = wait_for("GetCertificate", arn, stopped, || {
+        client.get_certificate().certificate_authority_arn(arn).certificate_arn(&cert_arn).send()
+    })
+    .await?;
     let with_newline = |s: Option<String>| {
         s.map(|mut s| {
             if !s.ends_with('\n') {
@@ -207,15 +217,22 @@ pub async fn create_root(
 
 /// Activates a root CA [`create_root`] made: waits for its CSR, self-issues it with the root
 /// template, and imports the certificate.
-pub async fn activate_root(client: &aws_sdk_acmpca::Client, arn: &str, key: KeyAlgorithm, days: i64) -> Result<(), PcaError> {
+pub async fn activate_root(
+    client: &aws_sdk_acmpca::Client,
+    arn: &str,
+    key: KeyAlgorithm,
+    days: i64,
+    stopped: Stopped<'_>,
+) -> Result<(), PcaError> {
     let (_, signing) = algorithms(key);
     let arn = arn.to_string();
-    let csr =
-        wait_for("GetCertificateAuthorityCsr", &arn, || client.get_certificate_authority_csr().certificate_authority_arn(&arn).send())
-            .await?
-            .csr
-            .unwrap_or_default();
-    let (certificate, _) = issue(client, &arn, &csr, signing, ROOT_TEMPLATE, days).await?;
+    let csr = wait_for("GetCertificateAuthorityCsr", &arn, stopped, || {
+        client.get_certificate_authority_csr().certificate_authority_arn(&arn).send()
+    })
+    .await?
+    .csr
+    .unwrap_or_default();
+    let (certificate, _) = issue(client, &arn, &csr, signing, ROOT_TEMPLATE, days, stopped).await?;
     client
         .import_certificate_authority_certificate()
         .certificate_authority_arn(&arn)

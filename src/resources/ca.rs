@@ -95,7 +95,7 @@ impl CaResource {
         state.set("pca_status", "ACTIVE".into());
         state.set("id", format!("{}/{}", cfg.namespace, cfg.secret_name).into());
         if matches!(backing, Backing::PcaCreate { .. }) {
-            if let Err(e) = pca::activate_root(&pca_client, &arn, cfg.key_algorithm, cfg.validity_days).await {
+            if let Err(e) = pca::activate_root(&pca_client, &arn, cfg.key_algorithm, cfg.validity_days, &|| self.clients.stopping()).await {
                 state.set("pca_status", Value::Null);
                 return self.partial(
                     state,
@@ -586,9 +586,6 @@ impl Resource for CaResource {
     }
 
     async fn create(&self, planned: &Value, _config: &Value) -> StateResult {
-        if self.clients.stopping() {
-            return StateResult::failed(Diagnostic::error("Stopped", "The CLI asked the provider to stop; the CA was not created.").into());
-        }
         let Some(cfg) = CaConfig::from_value(planned) else {
             return StateResult::failed(
                 Diagnostic::error("Incomplete configuration", "meshtls_ca needs known values for every argument at apply time.").into(),

@@ -49,7 +49,10 @@ impl CertificateResource {
             .map_err(|e| e.to_string())?;
         // The CA's key type decides the signing algorithm.
         let signing = crate::pca::algorithms(ca_info.key_algorithm.unwrap_or(KeyAlgorithm::Rsa2048)).1;
-        let (certificate, chain) = crate::pca::issue(&aws.acmpca, arn, &csr, signing, crate::pca::END_ENTITY_TEMPLATE, cfg.validity_days)
+        let (certificate, chain) =
+            crate::pca::issue(&aws.acmpca, arn, &csr, signing, crate::pca::END_ENTITY_TEMPLATE, cfg.validity_days, &|| {
+                self.clients.stopping()
+            })
             .await
             .map_err(|e| e.to_string())?;
         Ok((certificate, chain, key))
@@ -432,11 +435,6 @@ impl Resource for CertificateResource {
     }
 
     async fn create(&self, planned: &Value, _config: &Value) -> StateResult {
-        if self.clients.stopping() {
-            return StateResult::failed(
-                Diagnostic::error("Stopped", "The CLI asked the provider to stop; the certificate was not issued.").into(),
-            );
-        }
         let Some(cfg) = CertConfig::from_value(planned) else {
             return StateResult::failed(
                 Diagnostic::error("Incomplete configuration", "meshtls_certificate needs known values for every argument at apply time.")

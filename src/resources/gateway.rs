@@ -238,9 +238,6 @@ impl Resource for GatewayResource {
     }
 
     async fn update(&self, prior: &Value, planned: &Value, _config: &Value, _private: &[u8]) -> StateResult {
-        if self.clients.stopping() {
-            return StateResult::failed(Diagnostic::error("Stopped", "The CLI asked the provider to stop; nothing was changed.").into());
-        }
         let Some(spec) = spec_of(planned) else {
             return StateResult::failed(
                 Diagnostic::error("Incomplete configuration", "meshtls_gateway needs known values for every argument at apply time.")

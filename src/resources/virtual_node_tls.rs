@@ -543,9 +543,6 @@ impl Resource for VirtualNodeTlsResource {
     }
 
     async fn create(&self, planned: &Value, _config: &Value) -> StateResult {
-        if self.clients.stopping() {
-            return StateResult::failed(Diagnostic::error("Stopped", "The CLI asked the provider to stop; nothing was changed.").into());
-        }
         self.apply(planned, &Value::Null).await
     }
 

@@ -27,6 +27,9 @@ pub(crate) struct ProviderServer {
     provider_type: Type,
     resources: HashMap<String, Registered<dyn Resource>>,
     data_sources: HashMap<String, Registered<dyn DataSource>>,
+    /// Set by StopProvider, cleared by the next ConfigureProvider (one process may serve many
+    /// runs with `--debug`): no create, update or delete starts while it is set.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 impl ProviderServer {
@@ -50,7 +53,14 @@ impl ProviderServer {
                 (d.type_name().to_string(), Registered { imp: d, schema, ty })
             })
             .collect();
-        ProviderServer { provider_type: provider_schema.value_type(), provider, provider_schema, resources, data_sources }
+        ProviderServer {
+            provider_type: provider_schema.value_type(),
+            provider,
+            provider_schema,
+            resources,
+            data_sources,
+            stopped: Default::default(),
+        }
     }
 
     fn resource(&self, name: &str) -> Result<&Registered<dyn Resource>, Status> {
@@ -132,13 +142,16 @@ fn path_to_wire(p: &AttributePath) -> pb::AttributePath {
 
 /// Apply and read results must be wholly known; an unknown left in them is a provider bug
 /// that Terraform would reject with a far less helpful message.
+/// A state the CLI is given must be wholly known. One that is not is a provider bug; the
+/// object stays in state with those values null, so nothing that was written is lost track of
+/// (a create that fails this way is tainted and replaced by the next apply).
 fn ensure_known(state: &mut Value, diags: &mut Diagnostics) {
     if !state.is_wholly_known() {
         diags.error(
             "Provider returned unknown values",
-            "This is a bug in the provider: a state after apply or read still held unknown values.",
+            "This is a bug in the provider: a state after apply or read still held unknown values. The object is kept in state with them null, so the next apply finishes or replaces it.",
         );
-        *state = Value::Null;
+        state.nullify_unknowns();
     }
 }
 
@@ -287,6 +300,7 @@ impl ProviderService for ProviderServer {
         let reply = |d: Diagnostics| pb::configure_provider::Response { diagnostics: diagnostics_to_wire(&d) };
         capture("ConfigureProvider", "provider", "config", req.config.as_ref(), &self.provider_type);
         let config = unwrap_or_reply!(decode(req.config.as_ref(), &self.provider_type), reply);
+        self.stopped.store(false, std::sync::atomic::Ordering::SeqCst);
         let diags = self.provider.configure(framework::ConfigureRequest { terraform_version: req.terraform_version, config }).await;
         Ok(Response::new(reply(diags)))
     }
@@ -362,6 +376,20 @@ impl ProviderService for ProviderServer {
             _ => "update",
         };
         tracing::info!(rpc = "ApplyResourceChange", type_name = %req.type_name, action, "applying");
+        if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            // Nothing is started once the CLI asked to stop; the prior state stays.
+            let mut diagnostics = Diagnostics::new();
+            diagnostics
+                .error("Stopped", format!("The CLI asked the provider to stop; the {action} of this {} was not started.", req.type_name));
+            let new_state = encode(&prior, &r.ty, &mut diagnostics);
+            return Ok(Response::new(pb::apply_resource_change::Response {
+                new_state,
+                private: req.planned_private.clone(),
+                diagnostics: diagnostics_to_wire(&diagnostics),
+                legacy_type_system: false,
+                new_identity: None,
+            }));
+        }
         self.provider.before_apply();
         let call = async {
             match action {
@@ -494,6 +522,7 @@ impl ProviderService for ProviderServer {
 
     async fn stop_provider(&self, _: Request<pb::stop_provider::Request>) -> Result<Response<pb::stop_provider::Response>, Status> {
         tracing::info!(rpc = "StopProvider", "stop requested");
+        self.stopped.store(true, std::sync::atomic::Ordering::SeqCst);
         self.provider.stop();
         Ok(Response::new(pb::stop_provider::Response { error: String::new() }))
     }
@@ -514,5 +543,23 @@ mod tests {
         assert_eq!(first.severity, Severity::Error);
         assert!(first.detail.contains("ReadResource for meshtls_ca panicked: index out of bounds"), "{}", first.detail);
         assert_eq!(caught("ReadResource", "meshtls_ca", async { 7 }).await, Ok(7));
+    }
+
+    #[test]
+    fn a_state_with_unknowns_is_kept_with_them_null() {
+        let mut state = Value::object([
+            ("id", Value::from("a")),
+            ("fingerprint", Value::Unknown),
+            ("nested", Value::List(vec![Value::object([("x", Value::Unknown)])])),
+        ]);
+        let mut diags = Diagnostics::new();
+        ensure_known(&mut state, &mut diags);
+        assert!(diags.has_errors());
+        assert_eq!(state.get("id").as_str(), Some("a"), "what was written stays in state");
+        assert!(state.get("fingerprint").is_null() && state.is_wholly_known());
+        let mut known = Value::object([("id", Value::from("a"))]);
+        let mut none = Diagnostics::new();
+        ensure_known(&mut known, &mut none);
+        assert!(none.is_empty());
     }
 }

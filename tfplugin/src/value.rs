@@ -184,6 +184,17 @@ impl Value {
         }
     }
 
+    /// Replaces every unknown value inside this one with null.
+    pub fn nullify_unknowns(&mut self) {
+        match self {
+            Value::Unknown => *self = Value::Null,
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter_mut().for_each(Value::nullify_unknowns),
+            Value::Map(m) | Value::Object(m) => m.values_mut().for_each(Value::nullify_unknowns),
+            Value::Dynamic(_, v) => v.nullify_unknowns(),
+            _ => {}
+        }
+    }
+
     /// The attribute `name` of an object; null for anything else or a missing attribute.
     pub fn get(&self, name: &str) -> &Value {
         match self {
