@@ -118,6 +118,9 @@ pub struct Workspace {
     cli_config: PathBuf,
     /// Environment for every command, on top of the test process's (a KUBECONFIG, say).
     env: Vec<(String, String)>,
+    /// The private keys of every Secret this workspace's state has named, as PEM: the scan
+    /// at teardown looks for each of them in every encoding.
+    keys: std::cell::RefCell<std::collections::BTreeSet<String>>,
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -138,7 +141,7 @@ impl Workspace {
         let workdir = dir.path().join("work");
         std::fs::create_dir(&workdir).expect("work dir");
         let cli_config = write_cli_config(dir.path());
-        let ws = Workspace { cli, dir, workdir, cli_config, env: Vec::new() };
+        let ws = Workspace { cli, dir, workdir, cli_config, env: Vec::new(), keys: Default::default() };
         ws.write_config(config);
         ws
     }
@@ -150,7 +153,7 @@ impl Workspace {
         copy_tree(root, &dir.path().join("tree"));
         let workdir = dir.path().join("tree").join(subdir);
         let cli_config = write_cli_config(dir.path());
-        Workspace { cli, dir, workdir, cli_config, env: Vec::new() }
+        Workspace { cli, dir, workdir, cli_config, env: Vec::new(), keys: Default::default() }
     }
 
     pub fn path(&self) -> &Path {
@@ -185,7 +188,14 @@ impl Workspace {
         if !matches!(args.first(), Some(&"output") | Some(&"state")) {
             full.push("-no-color");
         }
+        let changes = matches!(args.first(), Some(&("apply" | "destroy" | "import")));
+        if changes {
+            self.collect_keys();
+        }
         let output = self.command(&full).output().unwrap_or_else(|e| panic!("running {} {args:?}: {e}", self.cli.name()));
+        if changes {
+            self.collect_keys();
+        }
         Run::from(output)
     }
 
@@ -250,17 +260,80 @@ impl Workspace {
         assert_eq!(in_cluster, in_state, "{}: the Secrets meshtls manages in {namespace} differ from those in state", self.cli.name());
     }
 
-    /// Fails when private-key PEM appears in the CLI's trace log, the state, or a saved plan
-    /// rendered as JSON.
+    /// Remembers the private key of every Secret the state names that the cluster holds now.
+    fn collect_keys(&self) {
+        let secrets = self.state_secrets();
+        if secrets.is_empty() {
+            return;
+        }
+        let cluster = cluster::Cluster::connect();
+        let mut keys = self.keys.borrow_mut();
+        for (ns, name) in secrets {
+            if let Some(key) = cluster.secret_text(&ns, &name, "tls.key") {
+                keys.insert(key);
+            }
+        }
+    }
+
+    /// Fails when private-key material appears in the CLI's trace log (which holds the
+    /// provider's stderr too), the state, or a saved plan rendered as JSON: the PEM marker,
+    /// and each key this workspace's Secrets held as its PEM body, base64 of its DER, and its
+    /// DER as hex.
     pub fn assert_no_key_material(&self) {
         let plan_file = self.path().join("scan.tfplan");
         self.ok(&["plan", "-input=false", &format!("-out={}", plan_file.display())]);
         let plan_json = self.ok(&["show", "-json", &plan_file.display().to_string()]).stdout;
+        self.scan(&plan_json);
+    }
+
+    fn scan(&self, plan_json: &str) {
         let log = self.trace_log();
         assert!(!log.is_empty(), "the trace log was not written");
-        for (what, text) in [("trace log", &log), ("state", &self.state_json()), ("plan JSON", &plan_json)] {
-            assert!(!text.contains("PRIVATE KEY"), "{} {what} contains private key material", self.cli.name());
+        self.collect_keys();
+        let needles = key_needles(&self.keys.borrow());
+        for (what, text) in [("trace log", &log), ("state", &self.state_json()), ("plan JSON", &plan_json.to_string())] {
+            assert!(!text.contains("PRIVATE KEY"), "{} {what} contains private key PEM", self.cli.name());
+            for (encoding, needle) in &needles {
+                assert!(!text.contains(needle.as_str()), "{} {what} contains a private key ({encoding})", self.cli.name());
+            }
         }
+    }
+}
+
+/// What each key looks like where it could leak: base64 of its PEM (a Secret's data on the
+/// wire), a line of its PEM body, and a span of its private part as base64 of the DER and as
+/// hex. The span starts at a multiple of three bytes, so its base64 is a substring of the
+/// whole DER's.
+fn key_needles(keys: &std::collections::BTreeSet<String>) -> Vec<(&'static str, String)> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut needles = Vec::new();
+    for pem_text in keys {
+        let Ok(block) = pem::parse(pem_text.as_bytes()) else { continue };
+        let der = block.contents();
+        needles.push(("base64 of the PEM", b64.encode(pem_text.as_bytes()).chars().take(48).collect()));
+        // The private part: an EC key's scalar follows a short header, an RSA key's CRT
+        // coefficient ends it. (The public parts are in the certificate, so not matched.)
+        let start = if der.len() < 200 { 36 } else { (der.len() - 40) / 3 * 3 };
+        if let Some(span) = der.get(start..start + 24) {
+            needles.push(("base64 of the DER", b64.encode(span)));
+            needles.push(("DER as hex", span.iter().map(|b| format!("{b:02x}")).collect()));
+        }
+        if let Some(line) = pem_text.lines().nth(2).filter(|l| l.len() >= 48) {
+            needles.push(("PEM body", line.to_string()));
+        }
+    }
+    needles
+}
+
+/// The shared teardown of every scenario: the key-material scan of whatever this workspace
+/// ran, so no scenario can leave it out.
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        if std::thread::panicking() || self.trace_log().is_empty() {
+            return;
+        }
+        self.scan("");
     }
 }
 
@@ -296,4 +369,31 @@ pub fn provider_block_with(kubeconfig: &str) -> String {
     format!(
         "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  kubernetes {{\n    config_path = \"{kubeconfig}\"\n  }}\n}}\n"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_encoding_of_a_key_is_found_and_its_certificate_is_not() {
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        for alg in [&rcgen::PKCS_ECDSA_P256_SHA256, &rcgen::PKCS_ECDSA_P384_SHA384] {
+            let key = rcgen::KeyPair::generate_for(alg).expect("key");
+            let pem_text = key.serialize_pem();
+            let der = key.serialize_der();
+            let cert = rcgen::CertificateParams::new(vec!["a.example".into()]).expect("params").self_signed(&key).expect("cert");
+            let needles = key_needles(&std::collections::BTreeSet::from([pem_text.clone()]));
+            assert_eq!(needles.len(), 4);
+            let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+            let haystacks = [b64.encode(&der), b64.encode(pem_text.as_bytes()), hex, pem_text.clone()];
+            for (encoding, needle) in &needles {
+                assert!(haystacks.iter().any(|h| h.contains(needle.as_str())), "{encoding} not found in any encoding of the key");
+                for public in [cert.pem(), b64.encode(cert.der()), cert.der().iter().map(|b| format!("{b:02x}")).collect::<String>()] {
+                    assert!(!public.contains(needle.as_str()), "{encoding} matches the certificate");
+                }
+            }
+        }
+    }
 }
