@@ -225,27 +225,19 @@ impl Workspace {
         std::fs::read_to_string(self.dir.path().join("cli-trace.log")).unwrap_or_default()
     }
 
+    /// The state file; fails when the CLI wrote none, so a check of what state holds cannot
+    /// pass for want of a state.
     pub fn state_json(&self) -> String {
-        std::fs::read_to_string(self.path().join("terraform.tfstate")).unwrap_or_default()
+        self.state_file().unwrap_or_else(|| panic!("{}: no state file was written in {}", self.cli.name(), self.path().display()))
+    }
+
+    fn state_file(&self) -> Option<String> {
+        std::fs::read_to_string(self.path().join("terraform.tfstate")).ok()
     }
 
     /// (namespace, secret_name) of every CA and certificate in state, tainted ones included.
     pub fn state_secrets(&self) -> Vec<(String, String)> {
-        let state: serde_json::Value = serde_json::from_str(&self.state_json()).unwrap_or_default();
-        let mut found = Vec::new();
-        for resource in state["resources"].as_array().into_iter().flatten() {
-            if !matches!(resource["type"].as_str(), Some("meshtls_ca" | "meshtls_certificate")) || resource["mode"] != "managed" {
-                continue;
-            }
-            for instance in resource["instances"].as_array().into_iter().flatten() {
-                let a = &instance["attributes"];
-                if let (Some(ns), Some(name)) = (a["namespace"].as_str(), a["secret_name"].as_str()) {
-                    found.push((ns.to_string(), name.to_string()));
-                }
-            }
-        }
-        found.sort();
-        found
+        secrets_in(&self.state_json())
     }
 
     /// Nothing orphaned, nothing duplicated: the Secrets meshtls manages in `namespace` are
@@ -262,7 +254,7 @@ impl Workspace {
 
     /// Remembers the private key of every Secret the state names that the cluster holds now.
     fn collect_keys(&self) {
-        let secrets = self.state_secrets();
+        let secrets = self.state_file().map(|s| secrets_in(&s)).unwrap_or_default();
         if secrets.is_empty() {
             return;
         }
@@ -291,7 +283,8 @@ impl Workspace {
         assert!(!log.is_empty(), "the trace log was not written");
         self.collect_keys();
         let needles = key_needles(&self.keys.borrow());
-        for (what, text) in [("trace log", &log), ("state", &self.state_json()), ("plan JSON", &plan_json.to_string())] {
+        for (what, text) in [("trace log", &log), ("state", &self.state_file().unwrap_or_default()), ("plan JSON", &plan_json.to_string())]
+        {
             assert!(!text.contains("PRIVATE KEY"), "{} {what} contains private key PEM", self.cli.name());
             for (encoding, needle) in &needles {
                 assert!(!text.contains(needle.as_str()), "{} {what} contains a private key ({encoding})", self.cli.name());
@@ -335,6 +328,25 @@ impl Drop for Workspace {
         }
         self.scan("");
     }
+}
+
+/// (namespace, secret_name) of every CA and certificate in a state file's text.
+fn secrets_in(state_text: &str) -> Vec<(String, String)> {
+    let state: serde_json::Value = serde_json::from_str(state_text).unwrap_or_default();
+    let mut found = Vec::new();
+    for resource in state["resources"].as_array().into_iter().flatten() {
+        if !matches!(resource["type"].as_str(), Some("meshtls_ca" | "meshtls_certificate")) || resource["mode"] != "managed" {
+            continue;
+        }
+        for instance in resource["instances"].as_array().into_iter().flatten() {
+            let a = &instance["attributes"];
+            if let (Some(ns), Some(name)) = (a["namespace"].as_str(), a["secret_name"].as_str()) {
+                found.push((ns.to_string(), name.to_string()));
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// Runs `f` once per supported CLI, each on its own thread, and fails if any run failed.

@@ -75,12 +75,17 @@ pub fn handshake(
             (buf == *b"pong").then_some(()).ok_or_else(|| "unexpected reply".to_string())
         }
         .await;
-        let server_result = tokio::time::timeout(std::time::Duration::from_secs(10), server_task).await;
-        client_result?;
-        match server_result {
+        let server_result = match tokio::time::timeout(std::time::Duration::from_secs(10), server_task).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err("server timed out".into()),
+        };
+        // Both sides' errors: the side that refused names the reason, the other sees an alert.
+        match (client_result, server_result) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(c), Ok(())) => Err(c),
+            (Ok(()), Err(s)) => Err(s),
+            (Err(c), Err(s)) => Err(format!("{c}; {s}")),
         }
     })
 }

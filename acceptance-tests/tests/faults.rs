@@ -4,7 +4,7 @@
 //! exactly those in state, a plan shows nothing to do, and destroy leaves nothing behind.
 
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use meshtls_acceptance_tests::apiserver::{ApiServer, User};
@@ -34,10 +34,12 @@ resource "meshtls_certificate" "svc" {{
     )
 }
 
+/// Starts an apply in the background; its output goes to `apply.out` in the workspace.
 fn start_apply(ws: &Workspace, parallelism: u32) -> Child {
+    let out = std::fs::File::create(ws.path().join("apply.out")).expect("apply.out");
     ws.command(&["apply", "-auto-approve", "-input=false", "-no-color", &format!("-parallelism={parallelism}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(out.try_clone().expect("apply.out"))
+        .stderr(out)
         .process_group(0)
         .spawn()
         .expect("start apply")
@@ -129,9 +131,21 @@ fn apiserver_killed_and_restarted_mid_apply() {
         wait_for_retry(&ws, "retrying Kubernetes API request");
         server.restart();
         // Retries span about half a minute: on a loaded machine the restart can take longer,
-        // and then the apply fails. Either way nothing may be orphaned, and a re-run converges.
+        // and then the apply fails, but only with the diagnostics of an unreachable API server.
+        // Either way nothing may be orphaned, and a re-run after the restart converges.
         if !wait_exit("the apply", &mut apply) {
-            eprintln!("{}: the apply failed across the API server restart; checking that it converges", cli.name());
+            let out = std::fs::read_to_string(ws.path().join("apply.out")).expect("apply.out");
+            let errors: Vec<&str> = out.lines().filter_map(|l| l.trim().strip_prefix("Error: ")).collect();
+            assert!(!errors.is_empty(), "{}: a failed apply must say why:\n{out}", cli.name());
+            for e in &errors {
+                assert!(
+                    ["Failed to create the certificate Secret", "Failed to read the CA Secret", "Cannot reach the Kubernetes API"]
+                        .iter()
+                        .any(|known| e.starts_with(known)),
+                    "{}: the apply failed for another reason than the restart: {e}\n{out}",
+                    cli.name()
+                );
+            }
         }
         converges_and_cleans_up(&ws, &cluster, &ns, COUNT + 1);
     });
