@@ -42,6 +42,15 @@ pub fn check_secret_name(d: &mut Diagnostics, config: &Value, attr: &str) {
 
 /// Why `name` is not a valid certificate DNS name, if it is not: RFC 1123 labels, with `*`
 /// allowed only as the whole leftmost label of a name with at least two more labels.
+/// An error at `path` unless `v` is null, unknown or a port number (1 to 65535).
+pub fn check_port(d: &mut Diagnostics, v: &Value, path: tfplugin::AttributePath) {
+    if let Value::Number(p) = v {
+        if !p.as_i64().is_some_and(|p| (1..=65535).contains(&p)) {
+            d.error_at(path, "Invalid port", format!("{p} is not a port number (1 to 65535)."));
+        }
+    }
+}
+
 pub fn dns_name_problem(name: &str) -> Option<String> {
     if name.is_empty() || name.len() > 253 {
         return Some("a DNS name has 1 to 253 characters".into());
@@ -81,6 +90,21 @@ pub fn dns_name_covers(pattern: &str, host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ports_are_bounded() {
+        for (v, ok) in [
+            (Value::from(443i64), true),
+            (Value::from(0i64), false),
+            (Value::from(65536i64), false),
+            (Value::Unknown, true),
+            (Value::Null, true),
+        ] {
+            let mut d = Diagnostics::new();
+            check_port(&mut d, &v, tfplugin::AttributePath::attrs(&["port"]));
+            assert_eq!(d.has_errors(), !ok, "{v:?}");
+        }
+    }
 
     #[test]
     fn names_follow_rfc1123() {

@@ -119,3 +119,75 @@ fn bad_configuration_is_refused_at_validate_and_plan() {
             .is_null());
     });
 }
+
+/// Every number is bounded at validate, whatever else is still unknown.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn numbers_out_of_range_are_refused_at_validate() {
+    for_each_cli(|cli| {
+        let config = format!(
+            r#"{}
+variable "days" {{
+  type = number
+}}
+
+resource "meshtls_certificate" "c" {{
+  ca                = "yelb/ca-key-pair"
+  namespace         = "yelb"
+  secret_name       = "c"
+  dns_names         = ["c.yelb.svc.cluster.local"]
+  validity_days     = var.days
+  renew_before_days = 3000000
+}}
+
+resource "meshtls_gateway" "gw" {{
+  namespace          = "yelb"
+  name               = "gw"
+  certificate_secret = "gw-tls"
+  mount_path         = "/etc/keys/gw"
+  port               = 70000
+  replicas           = 5000
+  route {{
+    prefix          = "/"
+    virtual_service = "ui"
+  }}
+}}
+
+resource "meshtls_nlb_service" "lb" {{
+  namespace            = "yelb"
+  name                 = "lb"
+  gateway              = "gw"
+  target_port          = 0
+  wait_timeout_seconds = -5
+}}
+
+resource "meshtls_virtual_node_tls" "n" {{
+  virtual_node_name = "n_yelb"
+  kubernetes {{
+    namespace    = "yelb"
+    virtual_node = "n"
+  }}
+  listener {{
+    mode = "DISABLED"
+    port = 99999
+  }}
+}}
+"#,
+            provider_block()
+        );
+        let ws = Workspace::new(cli, &config);
+        ws.ok(&["init", "-input=false"]);
+        fails_with(
+            &ws,
+            &["validate"],
+            &[
+                "renew_before_days must be from 0 to 36499; got 3000000",
+                "70000 is not a port number",
+                "5000 is not a whole number of replicas from 0 to 1000",
+                "0 is not a port number",
+                "wait_timeout_seconds must be a whole number from 1 to 3600; got -5",
+                "99999 is not a port number",
+            ],
+        );
+    });
+}

@@ -10,9 +10,12 @@ use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resour
 use crate::backends::appmesh_gateway::{self as gw, GatewayRoute, GatewaySpec};
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls};
 use crate::clients::{aws_client_error, client_error, Clients};
-use crate::names::{check_namespace, check_secret_name, is_dns1123_label};
+use crate::names::{check_namespace, check_port, check_secret_name, is_dns1123_label};
 use crate::ownership::Owner;
 use crate::resources::virtual_node_tls::{s, single, trust_block, trust_of, IN_SYNC, NOT_MANAGED};
+
+/// More Envoy replicas than this for one gateway is a typo, not a plan.
+const MAX_REPLICAS: i64 = 1000;
 
 pub const TYPE_NAME: &str = "meshtls_gateway";
 pub const DEFAULT_ENVOY_IMAGE: &str = "public.ecr.aws/appmesh/aws-appmesh-envoy:v1.29.12.0-prod";
@@ -155,14 +158,14 @@ impl Resource for GatewayResource {
         if let Some(m) = config.get("tls_mode").as_str().filter(|m| !["STRICT", "PERMISSIVE", "DISABLED"].contains(m)) {
             d.error_at(at("tls_mode"), "Invalid TLS mode", format!("{m:?} is not a TLS mode; use STRICT, PERMISSIVE or DISABLED."));
         }
-        if let Value::Number(p) = config.get("port") {
-            if !p.as_i64().is_some_and(|p| (1..=65535).contains(&p)) {
-                d.error_at(at("port"), "Invalid port", format!("{p} is not a port number (1 to 65535)."));
-            }
-        }
+        check_port(&mut d, config.get("port"), at("port"));
         if let Value::Number(r) = config.get("replicas") {
-            if r.as_i64().is_none_or(|r| r < 0) {
-                d.error_at(at("replicas"), "Invalid replica count", format!("{r} is not a whole number of replicas."));
+            if !r.as_i64().is_some_and(|r| (0..=MAX_REPLICAS).contains(&r)) {
+                d.error_at(
+                    at("replicas"),
+                    "Invalid replica count",
+                    format!("{r} is not a whole number of replicas from 0 to {MAX_REPLICAS}."),
+                );
             }
         }
         for (i, r) in config.get("route").as_elements().unwrap_or_default().iter().enumerate() {

@@ -13,7 +13,7 @@ use tfplugin::schema::{Attribute, Block, Schema};
 use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resource, StateResult, Value};
 
 use crate::clients::{client_error, Clients};
-use crate::names::is_dns1123_label;
+use crate::names::{check_port, is_dns1123_label};
 use crate::ownership::{Owned, Owner};
 use crate::resources::virtual_node_tls::s;
 
@@ -163,11 +163,7 @@ impl Resource for NlbServiceResource {
             }
         }
         for attr in ["port", "target_port"] {
-            if let Value::Number(p) = config.get(attr) {
-                if !p.as_i64().is_some_and(|p| (1..=65535).contains(&p)) {
-                    d.error_at(at(attr), "Invalid port", format!("{p} is not a port number (1 to 65535)."));
-                }
-            }
+            check_port(&mut d, config.get(attr), at(attr));
         }
         let termination = config.get("tls_termination").as_str();
         if let Some(t) = termination.filter(|t| !["nlb", "gateway"].contains(t)) {

@@ -14,6 +14,7 @@ use crate::backends::appmesh_k8s::{self, ClusterVirtualNode, FINGERPRINT_ANNOTAT
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls, NodeTls, TrustSource};
 use crate::backends::{MeshSide, SideError};
 use crate::clients::{aws_client_error, client_error, Clients};
+use crate::names::check_port;
 use crate::pki;
 use crate::tls_secret;
 
@@ -398,6 +399,10 @@ impl Resource for VirtualNodeTlsResource {
     async fn validate(&self, config: &Value) -> Diagnostics {
         let mut d = Diagnostics::new();
         let listener = config.get("listener");
+        check_port(&mut d, listener.get("port"), AttributePath::attrs(&["listener", "port"]));
+        for (i, p) in config.get("client_policy").get("ports").as_elements().unwrap_or_default().iter().enumerate() {
+            check_port(&mut d, p, AttributePath::attrs(&["client_policy", "ports"]).index(i));
+        }
         let mode = listener.get("mode");
         if let Some(m) = mode.as_str() {
             if !["STRICT", "PERMISSIVE", "DISABLED"].contains(&m) {
