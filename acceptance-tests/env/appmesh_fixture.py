@@ -3,6 +3,9 @@
   appmesh_fixture.py create MESH NODE HOSTNAME   mesh (if missing) and a node with one listener
   appmesh_fixture.py spec MESH NODE              the node's spec as JSON
   appmesh_fixture.py disable-tls MESH NODE       removes listener TLS out of band
+  appmesh_fixture.py gateway-spec MESH GATEWAY   a virtual gateway's spec as JSON
+  appmesh_fixture.py gateway-disable-tls MESH GATEWAY
+                                                 sets the gateway's listener TLS to DISABLED out of band
 """
 import json
 import sys
@@ -40,6 +43,14 @@ def main():
             "serviceDiscovery": {"dns": {"hostname": sys.argv[4]}},
             "backends": [{"virtualService": {"virtualServiceName": "redis-server.yelb.svc.cluster.local"}}],
         })
+    elif cmd == "gateway-spec":
+        print(json.dumps(without_nulls(am.describe_virtual_gateway(meshName=mesh, virtualGatewayName=node)["virtualGateway"]["spec"]), sort_keys=True, default=str))
+    elif cmd == "gateway-disable-tls":
+        s = without_nulls(am.describe_virtual_gateway(meshName=mesh, virtualGatewayName=node)["virtualGateway"]["spec"])
+        for listener in s.get("listeners", []):
+            listener["tls"] = {"mode": "DISABLED", "certificate": listener.get("tls", {}).get("certificate")}
+            listener["tls"] = without_nulls(listener["tls"])
+        am.update_virtual_gateway(meshName=mesh, virtualGatewayName=node, spec=s)
     elif cmd == "spec":
         print(json.dumps(spec(mesh, node), sort_keys=True, default=str))
     elif cmd == "disable-tls":

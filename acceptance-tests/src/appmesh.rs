@@ -28,6 +28,16 @@ pub fn disable_tls(mesh: &str, node: &str) {
     fixture(&["disable-tls", mesh, node]);
 }
 
+/// A virtual gateway's spec as JSON.
+pub fn gateway_spec(mesh: &str, gateway: &str) -> serde_json::Value {
+    serde_json::from_str(&fixture(&["gateway-spec", mesh, gateway])).expect("spec JSON")
+}
+
+/// Sets a virtual gateway's listener TLS to DISABLED out of band.
+pub fn disable_gateway_tls(mesh: &str, gateway: &str) {
+    fixture(&["gateway-disable-tls", mesh, gateway]);
+}
+
 /// Makes moto answer the next `count` App Mesh updates of `mesh` with `status` (409
 /// ConflictException or 429 TooManyRequestsException).
 pub fn inject_errors(mesh: &str, status: u16, count: u32) {

@@ -183,6 +183,24 @@ impl Cluster {
         self.rt.block_on(api.patch(namespace, &PatchParams::default(), &Patch::Merge(&patch))).expect("label namespace");
     }
 
+    /// Replaces an object with the given JSON (its metadata carrying the resourceVersion read),
+    /// as `kubectl replace` would.
+    pub fn replace_object(&self, obj: serde_json::Value) {
+        let api_version = obj["apiVersion"].as_str().expect("apiVersion");
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let api = self.dynamic(group, version, obj["kind"].as_str().expect("kind"), obj["metadata"]["namespace"].as_str());
+        let name = obj["metadata"]["name"].as_str().expect("name").to_string();
+        let object: DynamicObject = serde_json::from_value(obj).expect("object");
+        self.rt.block_on(api.replace(&name, &PostParams::default(), &object)).expect("replace object");
+    }
+
+    /// Removes one annotation from an object, as a person would by hand.
+    pub fn remove_annotation(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>, name: &str, key: &str) {
+        let api = self.dynamic(group, version, kind, namespace);
+        let patch = serde_json::json!({ "metadata": { "annotations": { key: null } } });
+        self.rt.block_on(api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))).expect("remove annotation");
+    }
+
     /// True when the object carries meshtls's ownership marker naming `owner`.
     pub fn marked(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>, name: &str, owner: &str) -> bool {
         self.object(group, version, kind, namespace, name).is_some_and(|o| {

@@ -208,7 +208,14 @@ impl Workspace {
 
     /// `plan -detailed-exitcode`: true when changes are planned, false when there are none.
     pub fn plan_has_changes(&self) -> (bool, Run) {
-        let run = self.run(&["plan", "-detailed-exitcode", "-input=false"]);
+        self.ok_plan(&[])
+    }
+
+    /// `plan -detailed-exitcode` with extra arguments: whether changes are planned.
+    pub fn ok_plan(&self, extra: &[&str]) -> (bool, Run) {
+        let mut args = vec!["plan", "-detailed-exitcode", "-input=false"];
+        args.extend_from_slice(extra);
+        let run = self.run(&args);
         match run.code {
             0 => (false, run),
             2 => (true, run),

@@ -5,6 +5,7 @@ use std::process::Command;
 use meshtls_acceptance_tests::cluster::Cluster;
 use meshtls_acceptance_tests::mtls::{handshake, Identity};
 use meshtls_acceptance_tests::{for_each_cli, provider_block, CliKind, Workspace};
+use serde_json::json;
 
 const DB: &str = "yelb-db.yelb.svc.cluster.local";
 const UI: &str = "yelb-ui.yelb.svc.cluster.local";
@@ -88,6 +89,31 @@ fn certificate_lifecycle() {
             .secret(&ns, "db")
             .and_then(|s| s.metadata.labels)
             .is_some_and(|l| l.get("team").map(String::as_str) == Some("data")));
+
+        // Labels, annotations and the renewal window change in place: the certificate stays.
+        let serial = cluster.secret_text(&ns, "db", "tls.crt").expect("tls.crt");
+        ws.write_config(&config.replace(
+            "secret_labels = { team = \"data\" }",
+            "secret_labels = { tier = \"db\" }\n  secret_annotations = { owner = \"data-team\" }\n  renew_before_days = 20",
+        ));
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("updated in-place") && !run.text().contains("must be replaced"), "{}", run.text());
+        ws.apply();
+        let meta = cluster.secret(&ns, "db").expect("Secret").metadata;
+        let labels = meta.labels.unwrap_or_default();
+        assert_eq!(labels.get("tier").map(String::as_str), Some("db"), "{}: the new label", cli.name());
+        assert!(!labels.contains_key("team"), "{}: the label no longer configured is removed", cli.name());
+        assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("meshtls"), "{}: the marker stays", cli.name());
+        let annotations = meta.annotations.unwrap_or_default();
+        assert_eq!(annotations.get("owner").map(String::as_str), Some("data-team"), "{}", cli.name());
+        assert_eq!(annotations.get("meshtls.dev/owner").cloned(), Some(format!("meshtls_certificate:{ns}/db")), "{}", cli.name());
+        assert_eq!(cluster.secret_text(&ns, "db", "tls.crt").as_deref(), Some(serial.as_str()), "{}: not re-issued", cli.name());
+        let state: serde_json::Value = serde_json::from_str(&ws.state_json()).expect("state");
+        let db = state["resources"].as_array().into_iter().flatten().find(|r| r["type"] == "meshtls_certificate").expect("certificate");
+        assert_eq!(db["instances"][0]["attributes"]["renew_before_days"].as_f64(), Some(20.0), "{}: the window is in state", cli.name());
+        assert!(!ws.plan_has_changes().0);
+        ws.write_config(&config);
+        ws.apply();
 
         // Import by namespace/secret_name: the CA is found from the Secret's annotation.
         ws.ok(&["state", "rm", "meshtls_certificate.db"]);
@@ -301,6 +327,20 @@ fn secret_access_is_restricted_to_the_workload() {
         assert!(changes && run.text().contains("restrict_secret_access"), "{}", run.text());
         ws.apply();
         assert!(cluster.service_account_can_read_secret(&ns, "yelb-db", "db"));
+
+        // The Role's rules widened by hand (every Secret in the namespace): drift, put back.
+        let mut role = cluster.object("rbac.authorization.k8s.io", "v1", "Role", Some(&ns), "db-reader").expect("Role");
+        role["rules"] = json!([{ "apiGroups": [""], "resources": ["secrets"], "verbs": ["get"] }]);
+        let role =
+            json!({ "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": role["metadata"], "rules": role["rules"] });
+        cluster.replace_object(role);
+        assert!(cluster.service_account_can_read_secret(&ns, "yelb-db", "mesh"), "the widened Role reads the CA Secret");
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("restrict_secret_access"), "{}: the Role's rules are drift:\n{}", cli.name(), run.text());
+        ws.apply();
+        assert!(!cluster.service_account_can_read_secret(&ns, "yelb-db", "mesh"), "{}: apply narrows the Role again", cli.name());
+        assert!(cluster.service_account_can_read_secret(&ns, "yelb-db", "db"));
+        assert!(!ws.plan_has_changes().0);
 
         ws.ok(&["destroy", "-auto-approve", "-input=false"]);
         assert!(cluster.object("rbac.authorization.k8s.io", "v1", "Role", Some(&ns), "db-reader").is_none(), "destroy removes the Role");

@@ -161,6 +161,22 @@ fn virtual_node_tls_on_both_sides() {
         assert_eq!(vn(&cluster, &ns)["listeners"][0]["tls"]["mode"], "STRICT");
         assert!(!ws.plan_has_changes().0);
 
+        // An in-place change of the TLS mode reaches both sides, and back.
+        let strict = ws.path().join("main.tf");
+        let tf = std::fs::read_to_string(&strict).expect("main.tf");
+        assert!(tf.contains("mode = \"STRICT\""), "the scenario's configuration sets STRICT");
+        std::fs::write(&strict, tf.replacen("mode = \"STRICT\"", "mode = \"PERMISSIVE\"", 1)).expect("main.tf");
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("updated in-place") && !run.text().contains("must be replaced"), "{}", run.text());
+        ws.apply();
+        assert_eq!(vn(&cluster, &ns)["listeners"][0]["tls"]["mode"], "PERMISSIVE", "{}: the cluster side", cli.name());
+        assert_eq!(appmesh::node_spec(&mesh, &node)["listeners"][0]["tls"]["mode"], "PERMISSIVE", "{}: the App Mesh side", cli.name());
+        assert!(!ws.plan_has_changes().0);
+        std::fs::write(&strict, tf).expect("main.tf");
+        ws.apply();
+        assert_eq!(vn(&cluster, &ns)["listeners"][0]["tls"]["mode"], "STRICT");
+        assert_eq!(appmesh::node_spec(&mesh, &node)["listeners"][0]["tls"]["mode"], "STRICT");
+
         // Re-issuing the certificate changes the pod template's fingerprint in the same apply.
         ws.ok(&["apply", "-auto-approve", "-input=false", "-replace=meshtls_certificate.db"]);
         let rotated = pod_annotations(&cluster, &ns)["meshtls.dev/certificate-fingerprint"].as_str().expect("fingerprint").to_string();

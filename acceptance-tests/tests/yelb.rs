@@ -99,6 +99,37 @@ fn yelb_walkthrough_applies_and_leaves_only_the_fixture() {
         assert_eq!(svc["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-backend-protocol"], "ssl");
         assert_eq!(svc["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-ssl-ports"], "443");
 
+        // An in-place change of the gateway: one more Envoy replica.
+        let main_tf = ws.path().join("main.tf");
+        let tf = std::fs::read_to_string(&main_tf).expect("main.tf");
+        std::fs::write(
+            &main_tf,
+            tf.replacen("  port               = 8443\n", "  port               = 8443\n  replicas           = 2\n", 1),
+        )
+        .expect("main.tf");
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("meshtls_gateway.yelb will be updated in-place"), "{}: {}", cli.name(), run.text());
+        ws.ok(&["apply", "-auto-approve", "-input=false", &format!("-var=lb_certificate_arn={arn}")]);
+        let deploy = cluster.object("apps", "v1", "Deployment", Some("yelb"), "yelb-gw").expect("gateway Deployment");
+        assert_eq!(deploy["spec"]["replicas"], 2, "{}: the update must reach the Deployment", cli.name());
+
+        // Drift in the App Mesh API: the gateway's TLS disabled there is planned back and repaired.
+        appmesh::disable_gateway_tls("yelb", "yelb-gw_yelb");
+        let (changes, run) = ws.ok_plan(&[&format!("-var=lb_certificate_arn={arn}")]);
+        assert!(changes && run.text().contains("api_status") && run.text().contains("drifted"), "{}: {}", cli.name(), run.text());
+        ws.ok(&["apply", "-auto-approve", "-input=false", &format!("-var=lb_certificate_arn={arn}")]);
+        assert_eq!(appmesh::gateway_spec("yelb", "yelb-gw_yelb")["listeners"][0]["tls"]["mode"], "STRICT", "{}", cli.name());
+
+        // Drift on the NLB Service: an annotation removed out of band is planned back.
+        cluster.remove_annotation("", "v1", "Service", Some("yelb"), "yelb-gw", "service.beta.kubernetes.io/aws-load-balancer-ssl-cert");
+        let (changes, run) = ws.ok_plan(&[&format!("-var=lb_certificate_arn={arn}")]);
+        assert!(changes && run.text().contains("meshtls_nlb_service.yelb will be updated in-place"), "{}: {}", cli.name(), run.text());
+        ws.ok(&["apply", "-auto-approve", "-input=false", &format!("-var=lb_certificate_arn={arn}")]);
+        let svc = cluster.object("", "v1", "Service", Some("yelb"), "yelb-gw").expect("NLB Service");
+        assert_eq!(svc["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-ssl-cert"], arn, "{}", cli.name());
+        let (changes, _) = ws.ok_plan(&[&format!("-var=lb_certificate_arn={arn}")]);
+        assert!(!changes, "{}: every repair converged", cli.name());
+
         // Drift on the gateway shows in plan: its GatewayRoute object deleted out of band.
         cluster.delete_object("appmesh.k8s.aws", "v1beta2", "GatewayRoute", Some("yelb"), "yelb-gw-route-0");
         let (changes, run) = ws.plan_has_changes();
