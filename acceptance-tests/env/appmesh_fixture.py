@@ -3,6 +3,7 @@
   appmesh_fixture.py create MESH NODE HOSTNAME   mesh (if missing) and a node with one listener
   appmesh_fixture.py spec MESH NODE              the node's spec as JSON
   appmesh_fixture.py disable-tls MESH NODE       removes listener TLS out of band
+  appmesh_fixture.py create-gateway MESH GATEWAY a virtual gateway made outside meshtls (mesh too, if missing)
   appmesh_fixture.py gateway-spec MESH GATEWAY   a virtual gateway's spec as JSON
   appmesh_fixture.py gateway-disable-tls MESH GATEWAY
                                                  sets the gateway's listener TLS to DISABLED out of band
@@ -43,6 +44,14 @@ def main():
             "serviceDiscovery": {"dns": {"hostname": sys.argv[4]}},
             "backends": [{"virtualService": {"virtualServiceName": "redis-server.yelb.svc.cluster.local"}}],
         })
+    elif cmd == "create-gateway":
+        try:
+            am.describe_mesh(meshName=mesh)
+        except am.exceptions.NotFoundException:
+            am.create_mesh(meshName=mesh)
+        am.create_virtual_gateway(meshName=mesh, virtualGatewayName=node, spec={
+            "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
+        }, tags=[{"key": "team", "value": "platform"}])
     elif cmd == "gateway-spec":
         print(json.dumps(without_nulls(am.describe_virtual_gateway(meshName=mesh, virtualGatewayName=node)["virtualGateway"]["spec"]), sort_keys=True, default=str))
     elif cmd == "gateway-disable-tls":

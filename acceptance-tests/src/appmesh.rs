@@ -28,6 +28,11 @@ pub fn disable_tls(mesh: &str, node: &str) {
     fixture(&["disable-tls", mesh, node]);
 }
 
+/// A virtual gateway made outside meshtls (and its mesh, if missing).
+pub fn create_gateway(mesh: &str, gateway: &str) {
+    fixture(&["create-gateway", mesh, gateway]);
+}
+
 /// A virtual gateway's spec as JSON.
 pub fn gateway_spec(mesh: &str, gateway: &str) -> serde_json::Value {
     serde_json::from_str(&fixture(&["gateway-spec", mesh, gateway])).expect("spec JSON")

@@ -5,7 +5,7 @@
 
 use meshtls_acceptance_tests::cluster::Cluster;
 use meshtls_acceptance_tests::identity::Identity;
-use meshtls_acceptance_tests::{for_each_cli, provider_block, provider_block_with, CliKind, Workspace};
+use meshtls_acceptance_tests::{appmesh, env, for_each_cli, provider_block, provider_block_with, CliKind, Workspace, PROVIDER_ADDRESS};
 use serde_json::json;
 
 const CM: (&str, &str) = ("cert-manager.io", "v1");
@@ -432,4 +432,45 @@ fn gateway_and_service_names_meshtls_did_not_create_are_refused() {
         }
         assert!(label(&cluster).is_null(), "{}: destroy must remove the namespace label meshtls set", cli.name());
     });
+}
+
+/// A virtual gateway of the gateway's name in the App Mesh API, made outside meshtls: apply
+/// refuses it, and neither the refused apply nor destroy changes it.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn an_app_mesh_gateway_meshtls_did_not_create_is_refused() {
+    let cluster = Cluster::connect();
+    let ns = cluster.fresh_namespace("acc-own-am");
+    let mesh = format!("{ns}-mesh");
+    let aws_name = format!("gw_{ns}");
+    appmesh::create_gateway(&mesh, &aws_name);
+    let before = appmesh::gateway_spec(&mesh, &aws_name);
+    let provider = format!(
+        "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  mesh_name = \"{mesh}\"\n  kubernetes {{\n    config_path = \"{}\"\n  }}\n  aws {{\n    region = \"{}\"\n  }}\n}}\n",
+        env("KUBECONFIG"),
+        env("AWS_REGION")
+    );
+    let config = gateway_config(&ns).replacen(&provider_block(), &provider, 1);
+    let ws = Workspace::new(CliKind::Tofu, &config);
+    ws.ok(&["init", "-input=false"]);
+    let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+    let text = run.text();
+    assert!(
+        run.code != 0
+            && text.contains(&format!("App Mesh virtual gateway {mesh}/{aws_name} already exists"))
+            && text.contains("was not created by meshtls"),
+        "apply must refuse the App Mesh gateway:\n{text}"
+    );
+    assert_eq!(appmesh::gateway_spec(&mesh, &aws_name), before, "the refused apply must not change it");
+    let run = ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    assert_eq!(appmesh::gateway_spec(&mesh, &aws_name), before, "destroy must leave it as it was:\n{}", run.text());
+    assert!(
+        run.text().contains(&format!("App Mesh virtual gateway {mesh}/{aws_name} left in place")),
+        "destroy must say so:\n{}",
+        run.text()
+    );
+    assert!(
+        cluster.object("appmesh.k8s.aws", "v1beta2", "VirtualGateway", Some(&ns), "gw").is_none(),
+        "meshtls's own VirtualGateway is deleted"
+    );
 }

@@ -13,7 +13,7 @@ use kube::Api;
 use serde_json::{json, Value as Json};
 
 use super::model::{crd, CertificateSource, ClientPolicyTls, ListenerTls, TrustSource};
-use crate::ownership::{Claim, ObjectRef, OwnError, Owned, Owner};
+use crate::ownership::{Claim, Deleted, ObjectRef, OwnError, Owned, Owner};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayRoute {
@@ -591,14 +591,71 @@ fn route_aws_name(g: &GatewaySpec, r: &GatewayRoute) -> String {
 }
 
 /// Creates or updates the gateway and its routes in the App Mesh API.
-pub async fn apply_api(client: &aws_sdk_appmesh::Client, mesh: &str, g: &GatewaySpec) -> Result<(), GatewayError> {
+/// The tag that marks App Mesh API objects as a meshtls resource's (the same key as the
+/// cluster objects' owner annotation).
+const OWNER_TAG: &str = crate::ownership::OWNER_ANNOTATION;
+
+fn owner_tag(owner: &Owner) -> Result<am::TagRef, GatewayError> {
+    am::TagRef::builder().key(OWNER_TAG).value(owner.to_string()).build().map_err(build_error)
+}
+
+/// Whose an App Mesh API object is, from its tags. `untagged_is_ours` covers objects meshtls
+/// created before it tagged them: the gateway is in state, so they are its own.
+async fn api_claim(client: &aws_sdk_appmesh::Client, arn: &str, owner: &Owner, untagged_is_ours: bool) -> Result<Claim, GatewayError> {
+    let tags = client.list_tags_for_resource().resource_arn(arn).send().await.map_err(|e| aerr("ListTagsForResource", e))?;
+    let tag = tags.tags.iter().find(|t| t.key == OWNER_TAG).map(|t| t.value.as_str());
+    Ok(match tag {
+        Some(t) if t == owner.to_string() => Claim::Ours,
+        Some(t) => Claim::OtherResource(t.to_string()),
+        None if untagged_is_ours => Claim::Ours,
+        None => Claim::Foreign,
+    })
+}
+
+fn api_refused(kind: &str, mesh: &str, name: &str, claim: Claim) -> GatewayError {
+    GatewayError::Ownership(Box::new(OwnError::NotOurs { object: ObjectRef::new(kind, Some(mesh), name), claim }))
+}
+
+/// The gateway's virtual gateway in the App Mesh API: its ARN, `None` when it does not exist.
+async fn api_gateway_arn(client: &aws_sdk_appmesh::Client, mesh: &str, g: &GatewaySpec) -> Result<Option<String>, GatewayError> {
+    match client.describe_virtual_gateway().mesh_name(mesh).virtual_gateway_name(&g.aws_name).send().await {
+        Ok(o) => Ok(o.virtual_gateway.and_then(|v| v.metadata).map(|m| m.arn)),
+        Err(e) if not_found(&e) => Ok(None),
+        Err(e) => Err(aerr(&format!("DescribeVirtualGateway {} in mesh {mesh}", g.aws_name), e)),
+    }
+}
+
+/// Creates or updates the virtual gateway and its routes in the App Mesh API, and deletes
+/// routes the gateway no longer has. Objects of those names that are not the gateway's are
+/// refused (a gateway already in state, `in_state`, owns the untagged ones it made earlier).
+pub async fn apply_api(
+    client: &aws_sdk_appmesh::Client,
+    owner: &Owner,
+    mesh: &str,
+    g: &GatewaySpec,
+    in_state: bool,
+) -> Result<(), GatewayError> {
     let spec = gateway_spec(g)?;
-    let exists = match client.describe_virtual_gateway().mesh_name(mesh).virtual_gateway_name(&g.aws_name).send().await {
-        Ok(_) => true,
-        Err(e) if not_found(&e) => false,
-        Err(e) => return Err(aerr(&format!("DescribeVirtualGateway {} in mesh {mesh}", g.aws_name), e)),
-    };
-    if exists {
+    let tag = owner_tag(owner)?;
+    let existing = api_routes(client, mesh, g).await?;
+    // Every refusal before anything is written.
+    let gateway_arn = api_gateway_arn(client, mesh, g).await?;
+    if let Some(arn) = &gateway_arn {
+        let claim = api_claim(client, arn, owner, in_state).await?;
+        if claim != Claim::Ours {
+            return Err(api_refused("App Mesh virtual gateway", mesh, &g.aws_name, claim));
+        }
+    }
+    for r in &g.routes {
+        let name = route_aws_name(g, r);
+        if let Some(route) = existing.get(&name) {
+            let claim = api_claim(client, &route.arn, owner, in_state).await?;
+            if claim != Claim::Ours {
+                return Err(api_refused("App Mesh gateway route", mesh, &name, claim));
+            }
+        }
+    }
+    if let Some(arn) = gateway_arn {
         client
             .update_virtual_gateway()
             .mesh_name(mesh)
@@ -607,17 +664,19 @@ pub async fn apply_api(client: &aws_sdk_appmesh::Client, mesh: &str, g: &Gateway
             .send()
             .await
             .map_err(|e| aerr("UpdateVirtualGateway", e))?;
+        // Tags an untagged gateway meshtls made before it tagged them.
+        client.tag_resource().resource_arn(arn).tags(tag.clone()).send().await.map_err(|e| aerr("TagResource", e))?;
     } else {
         client
             .create_virtual_gateway()
             .mesh_name(mesh)
             .virtual_gateway_name(&g.aws_name)
             .spec(spec)
+            .tags(tag.clone())
             .send()
             .await
             .map_err(|e| aerr(&format!("CreateVirtualGateway {} in mesh {mesh}", g.aws_name), e))?;
     }
-    let existing = api_routes(client, mesh, g).await?;
     for r in &g.routes {
         let name = route_aws_name(g, r);
         let spec = route_spec(g, r)?;
@@ -638,12 +697,17 @@ pub async fn apply_api(client: &aws_sdk_appmesh::Client, mesh: &str, g: &Gateway
                 .virtual_gateway_name(&g.aws_name)
                 .gateway_route_name(&name)
                 .spec(spec)
+                .tags(tag.clone())
                 .send()
                 .await
                 .map_err(|e| aerr("CreateGatewayRoute", e))?;
         }
     }
-    for stale in existing.keys().filter(|n| !g.routes.iter().any(|r| &route_aws_name(g, r) == *n)) {
+    for (stale, route) in existing.iter().filter(|(n, _)| !g.routes.iter().any(|r| &route_aws_name(g, r) == *n)) {
+        // A route someone else added to the gateway stays.
+        if api_claim(client, &route.arn, owner, false).await? != Claim::Ours {
+            continue;
+        }
         client
             .delete_gateway_route()
             .mesh_name(mesh)
@@ -656,12 +720,15 @@ pub async fn apply_api(client: &aws_sdk_appmesh::Client, mesh: &str, g: &Gateway
     Ok(())
 }
 
-/// Gateway routes of the gateway, by name, with their (prefix, target) pairs.
-async fn api_routes(
-    client: &aws_sdk_appmesh::Client,
-    mesh: &str,
-    g: &GatewaySpec,
-) -> Result<BTreeMap<String, (Option<String>, Option<String>)>, GatewayError> {
+/// A gateway route as the App Mesh API holds it.
+struct ApiRoute {
+    arn: String,
+    prefix: Option<String>,
+    target: Option<String>,
+}
+
+/// Gateway routes of the gateway, by name.
+async fn api_routes(client: &aws_sdk_appmesh::Client, mesh: &str, g: &GatewaySpec) -> Result<BTreeMap<String, ApiRoute>, GatewayError> {
     let list = match client.list_gateway_routes().mesh_name(mesh).virtual_gateway_name(&g.aws_name).send().await {
         Ok(l) => l,
         Err(e) if not_found(&e) => return Ok(BTreeMap::new()),
@@ -680,14 +747,29 @@ async fn api_routes(
         let http = d.gateway_route.and_then(|gr| gr.spec).and_then(|s| s.http_route);
         let prefix = http.as_ref().and_then(|h| h.r#match.as_ref()).and_then(|m| m.prefix.clone());
         let target = http.and_then(|h| h.action).and_then(|a| a.target).and_then(|t| t.virtual_service).map(|v| v.virtual_service_name);
-        out.insert(r.gateway_route_name, (prefix, target));
+        out.insert(r.gateway_route_name, ApiRoute { arn: r.arn, prefix, target });
     }
     Ok(out)
 }
 
+/// Import: tags the virtual gateway and its routes in the App Mesh API as the gateway's.
+pub async fn adopt_api(client: &aws_sdk_appmesh::Client, owner: &Owner, mesh: &str, g: &GatewaySpec) -> Result<(), GatewayError> {
+    let tag = owner_tag(owner)?;
+    let arns = api_gateway_arn(client, mesh, g).await?.into_iter().chain(api_routes(client, mesh, g).await?.into_values().map(|r| r.arn));
+    for arn in arns {
+        client.tag_resource().resource_arn(arn).tags(tag.clone()).send().await.map_err(|e| aerr("TagResource", e))?;
+    }
+    Ok(())
+}
+
 /// What differs in the App Mesh API from `g`; empty when in sync.
-pub async fn drift_api(client: &aws_sdk_appmesh::Client, mesh: &str, g: &GatewaySpec) -> Result<Vec<String>, GatewayError> {
+pub async fn drift_api(client: &aws_sdk_appmesh::Client, owner: &Owner, mesh: &str, g: &GatewaySpec) -> Result<Vec<String>, GatewayError> {
     let mut drift = Vec::new();
+    if let Some(arn) = api_gateway_arn(client, mesh, g).await? {
+        if let c @ (Claim::Foreign | Claim::OtherResource(_)) = api_claim(client, &arn, owner, true).await? {
+            return Ok(vec![format!("virtual gateway {} in mesh {mesh} exists and {}", g.aws_name, c.describe())]);
+        }
+    }
     let gw = match client.describe_virtual_gateway().mesh_name(mesh).virtual_gateway_name(&g.aws_name).send().await {
         Ok(o) => o.virtual_gateway,
         Err(e) if not_found(&e) => None,
@@ -714,7 +796,7 @@ pub async fn drift_api(client: &aws_sdk_appmesh::Client, mesh: &str, g: &Gateway
     for r in &g.routes {
         match routes.get(&route_aws_name(g, r)) {
             None => drift.push(format!("gateway route {} is missing", route_aws_name(g, r))),
-            Some((prefix, target))
+            Some(ApiRoute { prefix, target, .. })
                 if prefix.as_deref() != Some(&r.prefix)
                     || target.as_deref() != Some(g.virtual_service_dns(&r.virtual_service).as_str()) =>
             {
@@ -726,16 +808,42 @@ pub async fn drift_api(client: &aws_sdk_appmesh::Client, mesh: &str, g: &Gateway
     Ok(drift)
 }
 
-pub async fn delete_api(client: &aws_sdk_appmesh::Client, mesh: &str, g: &GatewaySpec) -> Result<(), GatewayError> {
-    for name in api_routes(client, mesh, g).await?.keys() {
-        match client.delete_gateway_route().mesh_name(mesh).virtual_gateway_name(&g.aws_name).gateway_route_name(name).send().await {
+/// Deletes the gateway's routes and virtual gateway from the App Mesh API; returns warnings
+/// for those left in place because they are not tagged as the gateway's (one made before
+/// meshtls tagged them is left too: the warning names it).
+pub async fn delete_api(
+    client: &aws_sdk_appmesh::Client,
+    owner: &Owner,
+    mesh: &str,
+    g: &GatewaySpec,
+) -> Result<Vec<tfplugin::Diagnostic>, GatewayError> {
+    let mut left = Vec::new();
+    let left_alone =
+        |kind: &str, name: &str, claim: Claim| Deleted::LeftAlone { object: ObjectRef::new(kind, Some(mesh), name), claim }.warning();
+    for (name, route) in api_routes(client, mesh, g).await? {
+        match api_claim(client, &route.arn, owner, false).await? {
+            Claim::Ours => {}
+            other => {
+                left.extend(left_alone("App Mesh gateway route", &name, other));
+                continue;
+            }
+        }
+        match client.delete_gateway_route().mesh_name(mesh).virtual_gateway_name(&g.aws_name).gateway_route_name(&name).send().await {
             Err(e) if !not_found(&e) => return Err(aerr("DeleteGatewayRoute", e)),
             _ => {}
         }
     }
+    let Some(arn) = api_gateway_arn(client, mesh, g).await? else { return Ok(left) };
+    match api_claim(client, &arn, owner, false).await? {
+        Claim::Ours => {}
+        other => {
+            left.extend(left_alone("App Mesh virtual gateway", &g.aws_name, other));
+            return Ok(left);
+        }
+    }
     match client.delete_virtual_gateway().mesh_name(mesh).virtual_gateway_name(&g.aws_name).send().await {
         Err(e) if !not_found(&e) => Err(aerr("DeleteVirtualGateway", e)),
-        _ => Ok(()),
+        _ => Ok(left),
     }
 }
 

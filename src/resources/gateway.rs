@@ -88,7 +88,7 @@ fn owner(spec: &gw::GatewaySpec) -> Owner {
     Owner::new(TYPE_NAME, &format!("{}/{}", spec.namespace, spec.name))
 }
 
-/// The diagnostic for a failed cluster-side step: a refusal names the object and how to import
+/// The diagnostic for a failed step on either side: a refusal names the object and how to import
 /// the gateway.
 fn cluster_error(e: &gw::GatewayError, action: &str, spec: &gw::GatewaySpec) -> Diagnostic {
     match e {
@@ -234,7 +234,7 @@ impl Resource for GatewayResource {
         new_state.set("cluster_status", status(gw::drift_cluster(&client, &owner(&spec), &spec).await).into());
         if let (true, Some(mesh)) = (self.aws_configured(), s(state, &["mesh_name"])) {
             if let Ok(aws) = self.clients.aws().await {
-                new_state.set("api_status", status(gw::drift_api(&aws.appmesh, &mesh, &spec).await).into());
+                new_state.set("api_status", status(gw::drift_api(&aws.appmesh, &owner(&spec), &mesh, &spec).await).into());
             }
         }
         StateResult::ok(new_state, private.to_vec())
@@ -268,11 +268,11 @@ impl Resource for GatewayResource {
         }
         if let (true, Some(mesh)) = (self.aws_configured(), s(planned, &["mesh_name"])) {
             let result = match self.clients.aws().await {
-                Ok(aws) => gw::apply_api(&aws.appmesh, &mesh, &spec).await,
+                Ok(aws) => gw::apply_api(&aws.appmesh, &owner(&spec), &mesh, &spec, !prior.is_null()).await,
                 Err(e) => Err(gw::GatewayError::Other(e.to_string())),
             };
             if let Err(e) = result {
-                diagnostics.push(Diagnostic::error("Failed to apply the gateway in the App Mesh API", e.to_string()));
+                diagnostics.push(cluster_error(&e, "apply the gateway in the App Mesh API", &spec));
                 state.set("api_status", format!("apply failed: {e}").into());
             }
         }
@@ -292,11 +292,10 @@ impl Resource for GatewayResource {
         }
         if let (true, Some(mesh)) = (self.aws_configured(), s(prior, &["mesh_name"])) {
             match self.clients.aws().await {
-                Ok(aws) => {
-                    if let Err(e) = gw::delete_api(&aws.appmesh, &mesh, &spec).await {
-                        d.push(Diagnostic::error("Failed to delete the gateway from the App Mesh API", e.to_string()));
-                    }
-                }
+                Ok(aws) => match gw::delete_api(&aws.appmesh, &owner(&spec), &mesh, &spec).await {
+                    Ok(left_alone) => d.push_all(left_alone),
+                    Err(e) => d.push(cluster_error(&e, "delete the gateway from the App Mesh API", &spec)),
+                },
                 Err(e) => d.extend(aws_client_error(e)),
             }
         }
@@ -323,6 +322,16 @@ impl Resource for GatewayResource {
         // From here on meshtls manages the gateway's objects.
         if let Err(e) = gw::adopt_cluster(&client, &owner(&spec), &spec).await {
             return StateResult::failed(cluster_error(&e, "mark the gateway's objects as managed by meshtls", &spec).into());
+        }
+        let mesh_name = self.clients.settings().ok().and_then(|s| s.mesh_name.known().map(str::to_string));
+        if let (true, Some(mesh)) = (self.aws_configured(), &mesh_name) {
+            let adopted = match self.clients.aws().await {
+                Ok(aws) => gw::adopt_api(&aws.appmesh, &owner(&spec), mesh, &spec).await,
+                Err(e) => Err(gw::GatewayError::Other(e.to_string())),
+            };
+            if let Err(e) = adopted {
+                return StateResult::failed(cluster_error(&e, "tag the gateway's App Mesh objects as managed by meshtls", &spec).into());
+            }
         }
         let client_policy = spec.client_policy.as_ref().map_or(Value::Null, |cp| {
             let trust = match &cp.trust {
