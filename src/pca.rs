@@ -1,13 +1,13 @@
 //! AWS Private CA (ACM PCA): the thin client meshtls needs to adopt or create a root CA and to
-//! issue certificates through it. Throttling is retried with bounded backoff; everything else
-//! becomes an error that names the CA.
+//! issue certificates through it. Throttling and passing failures are retried by the SDK's
+//! own retry strategy (see `clients::aws`), and only there; everything else becomes an error
+//! that names the CA.
 
 use std::time::Duration;
 
 use aws_sdk_acmpca::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_acmpca::primitives::Blob;
 use aws_sdk_acmpca::types as pca;
-use backon::{ExponentialBuilder, Retryable};
 
 use crate::pki::KeyAlgorithm;
 
@@ -44,18 +44,6 @@ fn code<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Option<&str> {
     }
 }
 
-fn throttled<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
-    matches!(code(e), Some("ThrottlingException" | "TooManyRequestsException" | "RequestLimitExceeded"))
-}
-
-fn backoff() -> ExponentialBuilder {
-    ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(200))
-        .with_max_delay(Duration::from_secs(5))
-        .with_max_times(6)
-        .with_jitter()
-}
-
 /// The key and signing algorithms ACM PCA calls a meshtls key algorithm.
 pub fn algorithms(k: KeyAlgorithm) -> (pca::KeyAlgorithm, pca::SigningAlgorithm) {
     match k {
@@ -69,7 +57,7 @@ pub fn algorithms(k: KeyAlgorithm) -> (pca::KeyAlgorithm, pca::SigningAlgorithm)
 
 /// Status of a CA; `None` when it does not exist (or is deleted).
 pub async fn status(client: &aws_sdk_acmpca::Client, arn: &str) -> Result<Option<String>, PcaError> {
-    let out = (|| client.describe_certificate_authority().certificate_authority_arn(arn).send()).retry(backoff()).when(throttled).await;
+    let out = client.describe_certificate_authority().certificate_authority_arn(arn).send().await;
     match out {
         Ok(o) => {
             let status = o.certificate_authority.and_then(|c| c.status).map(|s| s.as_str().to_string());
@@ -82,9 +70,10 @@ pub async fn status(client: &aws_sdk_acmpca::Client, arn: &str) -> Result<Option
 
 /// The CA's own certificate, PEM, with its chain (empty for a root).
 pub async fn ca_certificate(client: &aws_sdk_acmpca::Client, arn: &str) -> Result<String, PcaError> {
-    let out = (|| client.get_certificate_authority_certificate().certificate_authority_arn(arn).send())
-        .retry(backoff())
-        .when(throttled)
+    let out = client
+        .get_certificate_authority_certificate()
+        .certificate_authority_arn(arn)
+        .send()
         .await
         .map_err(|e| err("GetCertificateAuthorityCertificate", arn, e))?;
     let mut pem = out.certificate.unwrap_or_default();
@@ -111,7 +100,7 @@ where
     loop {
         match op().await {
             Ok(v) => return Ok(v),
-            Err(e) if matches!(code(&e), Some("RequestInProgressException")) || throttled(&e) => {
+            Err(e) if matches!(code(&e), Some("RequestInProgressException")) => {
                 if stopped() {
                     return Err(PcaError(format!("{what} ({arn}): still in progress when the CLI asked the provider to stop")));
                 }
@@ -143,21 +132,17 @@ pub async fn issue(
         pca::Validity::builder().value(days).r#type(pca::ValidityPeriodType::Days).build().map_err(|e| PcaError(e.to_string()))?;
     // The same CSR sent twice (a retry after a lost answer) issues one certificate, not two.
     let token = idempotency_token(csr_pem);
-    let issued = (|| {
-        client
-            .issue_certificate()
-            .certificate_authority_arn(arn)
-            .idempotency_token(&token)
-            .csr(Blob::new(csr_pem.as_bytes()))
-            .signing_algorithm(signing.clone())
-            .template_arn(template)
-            .validity(validity.clone())
-            .send()
-    })
-    .retry(backoff())
-    .when(throttled)
-    .await
-    .map_err(|e| err("IssueCertificate", arn, e))?;
+    let issued = client
+        .issue_certificate()
+        .certificate_authority_arn(arn)
+        .idempotency_token(&token)
+        .csr(Blob::new(csr_pem.as_bytes()))
+        .signing_algorithm(signing)
+        .template_arn(template)
+        .validity(validity)
+        .send()
+        .await
+        .map_err(|e| err("IssueCertificate", arn, e))?;
     let cert_arn = issued.certificate_arn.ok_or_else(|| PcaError(format!("IssueCertificate ({arn}) returned no certificate ARN")))?;
     let got = wait_for("GetCertificate", arn, stopped, || {
         client.get_certificate().certificate_authority_arn(arn).certificate_arn(&cert_arn).send()
@@ -245,11 +230,7 @@ pub async fn activate_root(
 
 /// The owner tag of a CA; `None` when it has none.
 pub async fn owner_tag(client: &aws_sdk_acmpca::Client, arn: &str) -> Result<Option<String>, PcaError> {
-    let out = (|| client.list_tags().certificate_authority_arn(arn).send())
-        .retry(backoff())
-        .when(throttled)
-        .await
-        .map_err(|e| err("ListTags", arn, e))?;
+    let out = client.list_tags().certificate_authority_arn(arn).send().await.map_err(|e| err("ListTags", arn, e))?;
     Ok(out.tags.unwrap_or_default().into_iter().find(|t| t.key == OWNER_TAG).and_then(|t| t.value))
 }
 

@@ -268,7 +268,8 @@ fn app_mesh_conflicts_and_a_cut_connection_are_retried() {
         appmesh::inject_errors(&mesh, 409, 3);
         proxy.set_enabled(false);
         let mut apply = start_apply(&ws, 4);
-        wait_for_retry(&ws, "dispatch failure");
+        // The AWS SDK's retry strategy is the one retry of a failed AWS call.
+        wait_for_retry(&ws, "retrying after");
         proxy.set_enabled(true);
         assert!(wait_exit("the apply", &mut apply), "{}: the apply must ride out conflicts and a cut connection", cli.name());
         assert_eq!(appmesh::injected_errors_sent(&mesh), 3, "{}: every injected conflict was met and retried", cli.name());

@@ -20,21 +20,22 @@ pub struct ApiVirtualNode {
     pub node: String,
 }
 
+/// Classified by the error code AWS sends, never by its message.
 fn api_error<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, e: SdkError<E>) -> SideError {
-    let message = match &e {
-        SdkError::ServiceError(s) => format!("{what}: {} {}", s.err().code().unwrap_or("error"), s.err().message().unwrap_or("")),
-        other => format!("{what}: {other}"),
+    let (code, message) = match &e {
+        SdkError::ServiceError(s) => {
+            (s.err().code(), format!("{what}: {} {}", s.err().code().unwrap_or("error"), s.err().message().unwrap_or("")))
+        }
+        other => (None, format!("{what}: {other}")),
     };
-    SideError::Api { side: SIDE, message }
+    match code {
+        Some("ConflictException") => SideError::Conflict { side: SIDE, message },
+        _ => SideError::Api { side: SIDE, message },
+    }
 }
 
 fn is_not_found<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     matches!(e, SdkError::ServiceError(s) if s.err().code() == Some("NotFoundException"))
-}
-
-/// Conflicts and throttling are worth another try; anything else is not.
-fn retryable(e: &SideError) -> bool {
-    matches!(e, SideError::Api { message, .. } if ["ConflictException", "TooManyRequestsException", "ServiceUnavailableException", "dispatch failure"].iter().any(|c| message.contains(c)))
 }
 
 fn certificate_from(c: Option<&am::ListenerTlsCertificate>) -> Option<CertificateSource> {
@@ -219,7 +220,7 @@ impl MeshSide for ApiVirtualNode {
 
     async fn read(&self, port: Option<i64>) -> Result<NodeView, SideError> {
         let key = format!("{}/{}", self.mesh, self.node);
-        let node = self.cache.memo("appmesh-virtual-node", key, || with_retries(|| self.describe(), retryable)).await?;
+        let node = self.cache.memo("appmesh-virtual-node", key, || with_retries(|| self.describe())).await?;
         let spec = node.spec.ok_or_else(|| SideError::Api { side: SIDE, message: "node has no spec".into() })?;
         let listeners = spec.listeners.clone().unwrap_or_default();
         let ports: Vec<Option<i64>> = listeners.iter().map(|l| l.port_mapping.as_ref().map(|p| i64::from(p.port))).collect();
@@ -240,34 +241,29 @@ impl MeshSide for ApiVirtualNode {
     async fn write(&self, port: Option<i64>, tls: &NodeTls) -> Result<(), SideError> {
         let listener_tls = tls.listener.as_ref().map(listener_to).transpose()?;
         let client_policy_tls = tls.client_policy.as_ref().map(client_policy_to).transpose()?;
-        with_retries(
-            || async {
-                let node = self.describe().await?;
-                let mut spec = node.spec.ok_or_else(|| SideError::Api { side: SIDE, message: "node has no spec".into() })?;
-                let mut listeners = spec.listeners.take().unwrap_or_default();
-                let ports: Vec<Option<i64>> = listeners.iter().map(|l| l.port_mapping.as_ref().map(|p| i64::from(p.port))).collect();
-                let idx = pick_listener(&ports, port, SIDE)?;
-                listeners[idx].tls = listener_tls.clone();
-                spec.listeners = Some(listeners);
-                let mut defaults = spec.backend_defaults.take().unwrap_or_else(|| am::BackendDefaults::builder().build());
-                let mut policy = defaults.client_policy.take().unwrap_or_else(|| am::ClientPolicy::builder().build());
-                policy.tls = client_policy_tls.clone();
-                // Parents that only held what meshtls added go away with it.
-                defaults.client_policy = policy.tls.is_some().then_some(policy);
-                spec.backend_defaults = defaults.client_policy.is_some().then_some(defaults);
-                self.client.update_virtual_node().mesh_name(&self.mesh).virtual_node_name(&self.node).spec(spec).send().await.map_err(
-                    |e| {
-                        if is_not_found(&e) {
-                            SideError::NotFound { side: SIDE, what: self.what() }
-                        } else {
-                            api_error(&format!("UpdateVirtualNode {}", self.what()), e)
-                        }
-                    },
-                )?;
-                Ok(())
-            },
-            retryable,
-        )
+        with_retries(|| async {
+            let node = self.describe().await?;
+            let mut spec = node.spec.ok_or_else(|| SideError::Api { side: SIDE, message: "node has no spec".into() })?;
+            let mut listeners = spec.listeners.take().unwrap_or_default();
+            let ports: Vec<Option<i64>> = listeners.iter().map(|l| l.port_mapping.as_ref().map(|p| i64::from(p.port))).collect();
+            let idx = pick_listener(&ports, port, SIDE)?;
+            listeners[idx].tls = listener_tls.clone();
+            spec.listeners = Some(listeners);
+            let mut defaults = spec.backend_defaults.take().unwrap_or_else(|| am::BackendDefaults::builder().build());
+            let mut policy = defaults.client_policy.take().unwrap_or_else(|| am::ClientPolicy::builder().build());
+            policy.tls = client_policy_tls.clone();
+            // Parents that only held what meshtls added go away with it.
+            defaults.client_policy = policy.tls.is_some().then_some(policy);
+            spec.backend_defaults = defaults.client_policy.is_some().then_some(defaults);
+            self.client.update_virtual_node().mesh_name(&self.mesh).virtual_node_name(&self.node).spec(spec).send().await.map_err(|e| {
+                if is_not_found(&e) {
+                    SideError::NotFound { side: SIDE, what: self.what() }
+                } else {
+                    api_error(&format!("UpdateVirtualNode {}", self.what()), e)
+                }
+            })?;
+            Ok(())
+        })
         .await
     }
 }

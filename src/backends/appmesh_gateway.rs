@@ -53,6 +53,10 @@ pub enum GatewayError {
     /// case).
     #[error(transparent)]
     Ownership(Box<OwnError>),
+    /// The App Mesh API answered ConflictException: another writer changed the object
+    /// meanwhile; the whole apply is worth another try.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Other(String),
 }
@@ -70,10 +74,16 @@ fn kerr(what: &str, e: kube::Error) -> GatewayError {
     GatewayError::Other(format!("cluster: {what}: {e}"))
 }
 
+/// Classified by the error code AWS sends, never by its message.
 fn aerr<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, e: SdkError<E>) -> GatewayError {
     match &e {
         SdkError::ServiceError(s) => {
-            GatewayError::Other(format!("App Mesh API: {what}: {} {}", s.err().code().unwrap_or("error"), s.err().message().unwrap_or("")))
+            let message = format!("App Mesh API: {what}: {} {}", s.err().code().unwrap_or("error"), s.err().message().unwrap_or(""));
+            if s.err().code() == Some("ConflictException") {
+                GatewayError::Conflict(message)
+            } else {
+                GatewayError::Other(message)
+            }
         }
         other => GatewayError::Other(format!("App Mesh API: {what}: {other}")),
     }

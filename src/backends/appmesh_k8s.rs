@@ -38,12 +38,14 @@ fn api(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), namespace, &virtual_node_resource())
 }
 
+/// Classified by the status code the API server answers, never by its message.
 fn kube_error(what: &str, e: kube::Error) -> SideError {
-    SideError::Api { side: SIDE, message: format!("{what}: {}", if is_conflict(&e) { format!("Conflict: {e}") } else { e.to_string() }) }
-}
-
-fn retryable(e: &SideError) -> bool {
-    matches!(e, SideError::Api { message, .. } if message.contains("Conflict") || message.contains("429"))
+    let message = format!("{what}: {e}");
+    if is_conflict(&e) {
+        SideError::Conflict { side: SIDE, message }
+    } else {
+        SideError::Api { side: SIDE, message }
+    }
 }
 
 fn listener_ports(spec: &Json) -> Vec<Option<i64>> {
@@ -108,7 +110,7 @@ impl MeshSide for ClusterVirtualNode {
     }
 
     async fn read(&self, port: Option<i64>) -> Result<NodeView, SideError> {
-        let obj = with_retries(|| self.get(), retryable).await?;
+        let obj = with_retries(|| self.get()).await?;
         let spec = obj.data.get("spec").cloned().unwrap_or(Json::Null);
         let idx = pick_listener(&listener_ports(&spec), port, SIDE)?;
         let tls = NodeTls {
@@ -120,29 +122,24 @@ impl MeshSide for ClusterVirtualNode {
     }
 
     async fn write(&self, port: Option<i64>, tls: &NodeTls) -> Result<(), SideError> {
-        with_retries(
-            || async {
-                let mut obj = self.get().await?;
-                let spec = obj
-                    .data
-                    .get_mut("spec")
-                    .ok_or_else(|| SideError::Api { side: SIDE, message: format!("{} has no spec", self.what()) })?;
-                let idx = pick_listener(&listener_ports(spec), port, SIDE)?;
-                if let Some(listener) = spec.pointer_mut(&format!("/listeners/{idx}")) {
-                    set_or_remove(listener, &["tls"], tls.listener.as_ref().map(crd::listener_tls));
-                }
-                set_or_remove(spec, &["backendDefaults", "clientPolicy", "tls"], tls.client_policy.as_ref().map(crd::client_policy_tls));
-                // The object carries its resourceVersion: a concurrent change makes this a 409,
-                // and the whole read-modify-write runs again.
-                let name = self.name.clone();
-                api(&self.client, &self.namespace)
-                    .replace(&name, &PostParams { field_manager: Some("meshtls".into()), ..Default::default() }, &obj)
-                    .await
-                    .map_err(|e| kube_error(&format!("updating {}", self.what()), e))?;
-                Ok(())
-            },
-            retryable,
-        )
+        with_retries(|| async {
+            let mut obj = self.get().await?;
+            let spec =
+                obj.data.get_mut("spec").ok_or_else(|| SideError::Api { side: SIDE, message: format!("{} has no spec", self.what()) })?;
+            let idx = pick_listener(&listener_ports(spec), port, SIDE)?;
+            if let Some(listener) = spec.pointer_mut(&format!("/listeners/{idx}")) {
+                set_or_remove(listener, &["tls"], tls.listener.as_ref().map(crd::listener_tls));
+            }
+            set_or_remove(spec, &["backendDefaults", "clientPolicy", "tls"], tls.client_policy.as_ref().map(crd::client_policy_tls));
+            // The object carries its resourceVersion: a concurrent change makes this a 409,
+            // and the whole read-modify-write runs again.
+            let name = self.name.clone();
+            api(&self.client, &self.namespace)
+                .replace(&name, &PostParams { field_manager: Some("meshtls".into()), ..Default::default() }, &obj)
+                .await
+                .map_err(|e| kube_error(&format!("updating {}", self.what()), e))?;
+            Ok(())
+        })
         .await
     }
 }

@@ -17,6 +17,10 @@ pub enum SideError {
     NotFound { side: &'static str, what: String },
     #[error("{side}: {message}")]
     Api { side: &'static str, message: String },
+    /// The object changed between meshtls's read and its write (409 on the cluster,
+    /// ConflictException in the App Mesh API): worth a fresh read and another try.
+    #[error("{side}: {message}")]
+    Conflict { side: &'static str, message: String },
     #[error("{side}: the node has {count} listeners; set listener.port to choose one")]
     AmbiguousListener { side: &'static str, count: usize },
     #[error("{side}: the node has no listener{port}", port = .port.map(|p| format!(" on port {p}")).unwrap_or_default())]
@@ -41,11 +45,15 @@ pub trait MeshSide: Send + Sync {
     async fn write(&self, port: Option<i64>, tls: &NodeTls) -> Result<(), SideError>;
 }
 
-/// Runs `op` again on conflicts and throttling, with bounded exponential backoff.
-pub async fn with_retries<T, F, Fut>(mut op: F, retryable: impl Fn(&SideError) -> bool) -> Result<T, SideError>
+/// Runs `op` (a read, or a read-modify-write) again when it meets a conflict, with bounded
+/// exponential backoff. Throttling and passing failures are retried once, below: by the
+/// Kubernetes client's retry layer and the AWS SDK's retry strategy, so no failure is retried
+/// by two budgets at once.
+pub async fn on_conflict<T, E, F, Fut>(mut op: F, conflict: impl Fn(&E) -> bool) -> Result<T, E>
 where
+    E: std::fmt::Display,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, SideError>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     use backon::{ExponentialBuilder, Retryable};
     let policy = ExponentialBuilder::default()
@@ -53,5 +61,14 @@ where
         .with_max_delay(std::time::Duration::from_secs(5))
         .with_max_times(6)
         .with_jitter();
-    (|| op()).retry(policy).when(|e| retryable(e)).notify(|e, d| tracing::info!(error = %e, delay = ?d, "retrying")).await
+    (|| op()).retry(policy).when(|e| conflict(e)).notify(|e, d| tracing::info!(error = %e, delay = ?d, "retrying on a conflict")).await
+}
+
+/// [`on_conflict`] for a mesh side.
+pub async fn with_retries<T, F, Fut>(op: F) -> Result<T, SideError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SideError>>,
+{
+    on_conflict(op, |e| matches!(e, SideError::Conflict { .. })).await
 }

@@ -268,7 +268,15 @@ impl Resource for GatewayResource {
         }
         if let (true, Some(mesh)) = (self.aws_configured(), s(planned, &["mesh_name"])) {
             let result = match self.clients.aws().await {
-                Ok(aws) => gw::apply_api(&aws.appmesh, &owner(&spec), &mesh, &spec, !prior.is_null()).await,
+                Ok(aws) => {
+                    // Conflicts are retried around a fresh read, as for virtual nodes.
+                    let owner = owner(&spec);
+                    crate::backends::on_conflict(
+                        || gw::apply_api(&aws.appmesh, &owner, &mesh, &spec, !prior.is_null()),
+                        |e| matches!(e, gw::GatewayError::Conflict(_)),
+                    )
+                    .await
+                }
                 Err(e) => Err(gw::GatewayError::Other(e.to_string())),
             };
             if let Err(e) = result {

@@ -28,10 +28,16 @@ pub fn level_from_env() -> LevelFilter {
 /// transport crates (h2, hyper, tonic, rustls) log every frame at debug level, which would
 /// drown the provider's own lines, so they are held to warnings.
 pub fn init(module: &'static str) {
-    let filter = Targets::new().with_default(level_from_env()).with_targets(
-        ["h2", "hyper", "hyper_util", "tonic", "tower", "rustls", "tokio_rustls", "aws_smithy_runtime", "aws_config"]
-            .map(|t| (t, LevelFilter::WARN)),
-    );
+    let level = level_from_env();
+    let filter = Targets::new()
+        .with_default(level)
+        .with_targets(
+            ["h2", "hyper", "hyper_util", "tonic", "tower", "rustls", "tokio_rustls", "aws_smithy_runtime", "aws_config"]
+                .map(|t| (t, LevelFilter::WARN)),
+        )
+        // Except the AWS SDK's retry decisions: they are the provider's only retries of
+        // throttled and failed AWS calls, and say why each one is retried.
+        .with_target("aws_smithy_runtime::client::retries", level);
     let layer = HclogLayer { module }.with_filter(filter);
     // A second init (tests) is harmless: the first subscriber stays.
     let _ = tracing_subscriber::registry().with(layer).try_init();
