@@ -9,6 +9,14 @@ use meshtls_acceptance_tests::{acmpca, env, for_each_cli, Workspace, PROVIDER_AD
 const DB: &str = "yelb-db.yelb.svc.cluster.local";
 const UI: &str = "yelb-ui.yelb.svc.cluster.local";
 
+/// Held by every scenario here: the fault one injects moto's next failure of an ACM PCA call,
+/// which another scenario's call must not meet.
+static PCA: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn pca_lock() -> std::sync::MutexGuard<'static, ()> {
+    PCA.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn provider() -> String {
     format!(
         "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  kubernetes {{\n    config_path = \"{}\"\n  }}\n  aws {{\n    region = \"{}\"\n    endpoints {{\n      acmpca = \"{}\"\n    }}\n  }}\n}}\n",
@@ -43,6 +51,7 @@ fn identity(cluster: &Cluster, ns: &str, name: &str) -> Identity {
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
 fn private_ca_created_by_meshtls() {
+    let _pca = pca_lock();
     for_each_cli(|cli| {
         let cluster = Cluster::connect();
         let ns = cluster.fresh_namespace(&format!("acc-pca-{}", cli.name()));
@@ -89,6 +98,7 @@ fn private_ca_created_by_meshtls() {
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
 fn private_ca_adopted() {
+    let _pca = pca_lock();
     for_each_cli(|cli| {
         let cluster = Cluster::connect();
         let ns = cluster.fresh_namespace(&format!("acc-pcaadopt-{}", cli.name()));
@@ -137,56 +147,60 @@ fn state_arn(ws: &Workspace) -> Option<String> {
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
 fn private_ca_faults_leave_no_ca_unknown_to_state() {
-    let cluster = Cluster::connect();
-    let ns = cluster.fresh_namespace("acc-pca-faults");
-    let cn = format!("Private Root {ns}");
-    let ws = Workspace::new(meshtls_acceptance_tests::CliKind::Tofu, &created_ca(&ns, "team-root", &cn));
-    ws.ok(&["init", "-input=false"]);
+    let _pca = pca_lock();
+    // One CLI after the other: the injected fault is moto's, met by the next caller.
+    for cli in meshtls_acceptance_tests::CliKind::ALL {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-pca-faults-{}", cli.name()));
+        let cn = format!("Private Root {ns}");
+        let ws = Workspace::new(cli, &created_ca(&ns, "team-root", &cn));
+        ws.ok(&["init", "-input=false"]);
 
-    // A Secret of that name meshtls did not create: refused before any CA exists.
-    cluster.create_tls_secret(&ns, "team-root", "team ca", "team crt", "team key");
-    let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
-    assert!(
-        run.code != 0 && run.text().contains(&format!("Secret {ns}/team-root exists and was not created by meshtls")),
-        "{}",
-        run.text()
-    );
-    assert!(acmpca::live(&cn).is_empty(), "a refused CA must not be created in ACM PCA");
-    assert_eq!(cluster.secret_text(&ns, "team-root", "tls.key").as_deref(), Some("team key"), "the team's Secret must be untouched");
+        // A Secret of that name meshtls did not create: refused before any CA exists.
+        cluster.create_tls_secret(&ns, "team-root", "team ca", "team crt", "team key");
+        let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+        assert!(
+            run.code != 0 && run.text().contains(&format!("Secret {ns}/team-root exists and was not created by meshtls")),
+            "{}",
+            run.text()
+        );
+        assert!(acmpca::live(&cn).is_empty(), "a refused CA must not be created in ACM PCA");
+        assert_eq!(cluster.secret_text(&ns, "team-root", "tls.key").as_deref(), Some("team key"), "the team's Secret must be untouched");
 
-    // A failure after CreateCertificateAuthority: the CA is in state, tainted.
-    ws.write_config(&created_ca(&ns, "root", &cn));
-    acmpca::fail_next("ImportCertificateAuthorityCertificate", 1);
-    let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
-    assert!(run.code != 0 && run.text().contains("Failed to activate the ACM Private CA"), "{}", run.text());
-    let first = state_arn(&ws).expect("the created CA's ARN is in state");
-    let state: serde_json::Value = serde_json::from_str(&ws.state_json()).expect("state");
-    let instance = &state["resources"][0]["instances"][0];
-    assert_eq!(instance["status"], "tainted", "the half-made CA must be tainted: {instance}");
-    assert_eq!(acmpca::live(&cn), vec![first.clone()], "the only live CA is the one in state");
+        // A failure after CreateCertificateAuthority: the CA is in state, tainted.
+        ws.write_config(&created_ca(&ns, "root", &cn));
+        acmpca::fail_next("ImportCertificateAuthorityCertificate", 1);
+        let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+        assert!(run.code != 0 && run.text().contains("Failed to activate the ACM Private CA"), "{}", run.text());
+        let first = state_arn(&ws).expect("the created CA's ARN is in state");
+        let state: serde_json::Value = serde_json::from_str(&ws.state_json()).expect("state");
+        let instance = &state["resources"][0]["instances"][0];
+        assert_eq!(instance["status"], "tainted", "the half-made CA must be tainted: {instance}");
+        assert_eq!(acmpca::live(&cn), vec![first.clone()], "the only live CA is the one in state");
 
-    // The next apply replaces it: one live CA, the one in state.
-    ws.apply();
-    let second = state_arn(&ws).expect("ARN in state");
-    assert_ne!(second, first);
-    assert_eq!(acmpca::status(&first), "DELETED", "the tainted CA must be deleted");
-    assert_eq!(acmpca::live(&cn), vec![second.clone()]);
+        // The next apply replaces it: one live CA, the one in state.
+        ws.apply();
+        let second = state_arn(&ws).expect("ARN in state");
+        assert_ne!(second, first);
+        assert_eq!(acmpca::status(&first), "DELETED", "the tainted CA must be deleted");
+        assert_eq!(acmpca::live(&cn), vec![second.clone()]);
 
-    // The CA Secret deleted out of band: written again from the same CA, no second CA.
-    let ca_crt = cluster.secret_text(&ns, "root", "ca.crt").expect("ca.crt");
-    cluster.delete_secret(&ns, "root");
-    let (changes, plan) = ws.plan_has_changes();
-    assert!(changes && plan.text().contains("CA Secret deleted outside Terraform"), "{}", plan.text());
-    assert!(!plan.text().contains("must be replaced"), "a missing Secret must not replace the CA:\n{}", plan.text());
-    ws.apply();
-    assert_eq!(cluster.secret_text(&ns, "root", "ca.crt").as_deref(), Some(ca_crt.as_str()), "the Secret holds the same CA again");
-    assert_eq!(state_arn(&ws).as_deref(), Some(second.as_str()));
-    assert_eq!(acmpca::live(&cn), vec![second.clone()]);
-    assert!(!ws.plan_has_changes().0, "plan after the Secret was written again must be empty");
+        // The CA Secret deleted out of band: written again from the same CA, no second CA.
+        let ca_crt = cluster.secret_text(&ns, "root", "ca.crt").expect("ca.crt");
+        cluster.delete_secret(&ns, "root");
+        let (changes, plan) = ws.plan_has_changes();
+        assert!(changes && plan.text().contains("CA Secret deleted outside Terraform"), "{}", plan.text());
+        assert!(!plan.text().contains("must be replaced"), "a missing Secret must not replace the CA:\n{}", plan.text());
+        ws.apply();
+        assert_eq!(cluster.secret_text(&ns, "root", "ca.crt").as_deref(), Some(ca_crt.as_str()), "the Secret holds the same CA again");
+        assert_eq!(state_arn(&ws).as_deref(), Some(second.as_str()));
+        assert_eq!(acmpca::live(&cn), vec![second.clone()]);
+        assert!(!ws.plan_has_changes().0, "plan after the Secret was written again must be empty");
 
-    ws.assert_no_key_material();
-    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
-    assert_eq!(acmpca::status(&second), "DELETED");
-    assert!(acmpca::live(&cn).is_empty());
-    assert_eq!(cluster.secret_text(&ns, "team-root", "tls.key").as_deref(), Some("team key"), "destroy leaves the team's Secret");
+        ws.assert_no_key_material();
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert_eq!(acmpca::status(&second), "DELETED");
+        assert!(acmpca::live(&cn).is_empty());
+        assert_eq!(cluster.secret_text(&ns, "team-root", "tls.key").as_deref(), Some("team key"), "destroy leaves the team's Secret");
+    }
 }

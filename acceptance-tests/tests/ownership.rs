@@ -385,6 +385,22 @@ fn gateway_and_service_names_meshtls_did_not_create_are_refused() {
         foreign.objects.retain(|((_, _, kind), _, _)| *kind != "VirtualGateway");
         cluster.delete_object(mesh.0, mesh.1, "VirtualGateway", Some(&ns), "gw");
 
+        foreign.create(
+            (mesh.0, mesh.1, "GatewayRoute"),
+            &ns,
+            json!({ "apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "GatewayRoute", "metadata": team_meta("gw-route-0", &ns),
+                    "spec": { "httpRoute": { "match": { "prefix": "/team" }, "action": { "target": { "virtualService": { "virtualServiceRef": { "name": "team" } } } } } } }),
+        );
+        assert_refused(&ws, &format!("GatewayRoute {ns}/gw-route-0"));
+        assert!(
+            cluster.object(mesh.0, mesh.1, "VirtualGateway", Some(&ns), "gw").is_none(),
+            "{}: a refused gateway writes nothing",
+            cli.name()
+        );
+        foreign.assert_untouched(&ns, "after the refused GatewayRoute");
+        foreign.objects.retain(|((_, _, kind), _, _)| *kind != "GatewayRoute");
+        cluster.delete_object(mesh.0, mesh.1, "GatewayRoute", Some(&ns), "gw-route-0");
+
         assert_refused(&ws, &format!("Deployment {ns}/gw"));
         assert!(
             cluster.object(mesh.0, mesh.1, "VirtualGateway", Some(&ns), "gw").is_none(),
@@ -439,38 +455,40 @@ fn gateway_and_service_names_meshtls_did_not_create_are_refused() {
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
 fn an_app_mesh_gateway_meshtls_did_not_create_is_refused() {
-    let cluster = Cluster::connect();
-    let ns = cluster.fresh_namespace("acc-own-am");
-    let mesh = format!("{ns}-mesh");
-    let aws_name = format!("gw_{ns}");
-    appmesh::create_gateway(&mesh, &aws_name);
-    let before = appmesh::gateway_spec(&mesh, &aws_name);
-    let provider = format!(
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-own-am-{}", cli.name()));
+        let mesh = format!("{ns}-mesh");
+        let aws_name = format!("gw_{ns}");
+        appmesh::create_gateway(&mesh, &aws_name);
+        let before = appmesh::gateway_spec(&mesh, &aws_name);
+        let provider = format!(
         "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  mesh_name = \"{mesh}\"\n  kubernetes {{\n    config_path = \"{}\"\n  }}\n  aws {{\n    region = \"{}\"\n  }}\n}}\n",
         env("KUBECONFIG"),
         env("AWS_REGION")
     );
-    let config = gateway_config(&ns).replacen(&provider_block(), &provider, 1);
-    let ws = Workspace::new(CliKind::Tofu, &config);
-    ws.ok(&["init", "-input=false"]);
-    let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
-    let text = run.text();
-    assert!(
-        run.code != 0
-            && text.contains(&format!("App Mesh virtual gateway {mesh}/{aws_name} already exists"))
-            && text.contains("was not created by meshtls"),
-        "apply must refuse the App Mesh gateway:\n{text}"
-    );
-    assert_eq!(appmesh::gateway_spec(&mesh, &aws_name), before, "the refused apply must not change it");
-    let run = ws.ok(&["destroy", "-auto-approve", "-input=false"]);
-    assert_eq!(appmesh::gateway_spec(&mesh, &aws_name), before, "destroy must leave it as it was:\n{}", run.text());
-    assert!(
-        run.text().contains(&format!("App Mesh virtual gateway {mesh}/{aws_name} left in place")),
-        "destroy must say so:\n{}",
-        run.text()
-    );
-    assert!(
-        cluster.object("appmesh.k8s.aws", "v1beta2", "VirtualGateway", Some(&ns), "gw").is_none(),
-        "meshtls's own VirtualGateway is deleted"
-    );
+        let config = gateway_config(&ns).replacen(&provider_block(), &provider, 1);
+        let ws = Workspace::new(cli, &config);
+        ws.ok(&["init", "-input=false"]);
+        let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+        let text = run.text();
+        assert!(
+            run.code != 0
+                && text.contains(&format!("App Mesh virtual gateway {mesh}/{aws_name} already exists"))
+                && text.contains("was not created by meshtls"),
+            "apply must refuse the App Mesh gateway:\n{text}"
+        );
+        assert_eq!(appmesh::gateway_spec(&mesh, &aws_name), before, "the refused apply must not change it");
+        let run = ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert_eq!(appmesh::gateway_spec(&mesh, &aws_name), before, "destroy must leave it as it was:\n{}", run.text());
+        assert!(
+            run.text().contains(&format!("App Mesh virtual gateway {mesh}/{aws_name} left in place")),
+            "destroy must say so:\n{}",
+            run.text()
+        );
+        assert!(
+            cluster.object("appmesh.k8s.aws", "v1beta2", "VirtualGateway", Some(&ns), "gw").is_none(),
+            "meshtls's own VirtualGateway is deleted"
+        );
+    });
 }

@@ -143,19 +143,27 @@ fn yelb_walkthrough_applies_and_leaves_only_the_fixture() {
     }
 
     // The whole example as an identity bound only to the Roles docs/security.md documents,
-    // with no `list` on Secrets: apply, a no-op plan, import and destroy.
-    let identity = Identity::documented("yelb", "meshtls-lp-yelb");
-    assert!(!cluster.user_can("meshtls-lp-yelb", "yelb", "list", "secrets"), "the documented identity must not list Secrets");
-    let ws = workspace(CliKind::Tofu).with_env("KUBECONFIG", &identity.kubeconfig().display().to_string());
-    ws.ok(&["init", "-input=false"]);
-    ws.apply();
-    assert!(!ws.plan_has_changes().0, "least privilege: the no-op plan must pass and be empty");
-    ws.ok(&["state", "rm", "meshtls_gateway.yelb", "meshtls_nlb_service.yelb"]);
-    ws.ok(&["import", "-input=false", "meshtls_gateway.yelb", "yelb/yelb-gw"]);
-    ws.ok(&["import", "-input=false", "meshtls_nlb_service.yelb", "yelb/yelb-gw"]);
-    let run = ws.apply();
-    assert!(run.text().contains("0 added, 0 changed, 0 destroyed"), "least privilege: import must match: {}", run.text());
-    ws.assert_no_key_material();
-    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
-    assert_eq!(snapshot(&cluster), before, "least privilege: destroy must leave exactly the fixture");
+    // with no `list` on Secrets: apply, a no-op plan, import and destroy, with each CLI.
+    for cli in CliKind::ALL {
+        let user = format!("meshtls-lp-yelb-{}", cli.name());
+        let identity = Identity::documented("yelb", &user);
+        assert!(!cluster.user_can(&user, "yelb", "list", "secrets"), "the documented identity must not list Secrets");
+        let ws = workspace(cli).with_env("KUBECONFIG", &identity.kubeconfig().display().to_string());
+        ws.ok(&["init", "-input=false"]);
+        ws.apply();
+        assert!(!ws.plan_has_changes().0, "{}: least privilege: the no-op plan must pass and be empty", cli.name());
+        ws.ok(&["state", "rm", "meshtls_gateway.yelb", "meshtls_nlb_service.yelb"]);
+        ws.ok(&["import", "-input=false", "meshtls_gateway.yelb", "yelb/yelb-gw"]);
+        ws.ok(&["import", "-input=false", "meshtls_nlb_service.yelb", "yelb/yelb-gw"]);
+        let run = ws.apply();
+        assert!(
+            run.text().contains("0 added, 0 changed, 0 destroyed"),
+            "{}: least privilege: import must match: {}",
+            cli.name(),
+            run.text()
+        );
+        ws.assert_no_key_material();
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert_eq!(snapshot(&cluster), before, "{}: least privilege: destroy must leave exactly the fixture", cli.name());
+    }
 }
