@@ -28,14 +28,18 @@ def spec(mesh, node):
     return without_nulls(am.describe_virtual_node(meshName=mesh, virtualNodeName=node)["virtualNode"]["spec"])
 
 
+def ensure_mesh(mesh):
+    # moto's CreateMesh replaces a mesh of the same name (nodes and all), so look first.
+    try:
+        am.describe_mesh(meshName=mesh)
+    except am.exceptions.NotFoundException:
+        am.create_mesh(meshName=mesh)
+
+
 def main():
     cmd, mesh, node = sys.argv[1:4]
     if cmd == "create":
-        # moto's CreateMesh replaces a mesh of the same name (nodes and all), so look first.
-        try:
-            am.describe_mesh(meshName=mesh)
-        except am.exceptions.NotFoundException:
-            am.create_mesh(meshName=mesh)
+        ensure_mesh(mesh)
         am.create_virtual_node(meshName=mesh, virtualNodeName=node, spec={
             "listeners": [{
                 "portMapping": {"port": 5432, "protocol": "tcp"},
@@ -45,10 +49,7 @@ def main():
             "backends": [{"virtualService": {"virtualServiceName": "redis-server.yelb.svc.cluster.local"}}],
         })
     elif cmd == "create-gateway":
-        try:
-            am.describe_mesh(meshName=mesh)
-        except am.exceptions.NotFoundException:
-            am.create_mesh(meshName=mesh)
+        ensure_mesh(mesh)
         am.create_virtual_gateway(meshName=mesh, virtualGatewayName=node, spec={
             "listeners": [{"portMapping": {"port": 80, "protocol": "http"}}],
         }, tags=[{"key": "team", "value": "platform"}])

@@ -261,7 +261,8 @@ async fn label_namespace(
         let Some(ns) = api.get_opt(&g.namespace).await.map_err(|e| kerr(&what, e))? else { return Ok(()) };
         let current = ns.metadata.labels.as_ref().and_then(|l| l.get(NAMESPACE_LABEL)).map(String::as_str);
         let patch = match (value, namespace_label(&ns, owner)) {
-            (Some(_), NamespaceLabel::Foreign(other)) if !adopt => return Err(label_refused(&g.namespace, &other)),
+            // Import adopts a label that selects this gateway, never one that selects another.
+            (Some(v), NamespaceLabel::Foreign(other)) if !adopt || other != v => return Err(label_refused(&g.namespace, &other)),
             (Some(v), NamespaceLabel::Ours) if current == Some(v) => return Ok(()),
             (Some(v), _) => json!({ "metadata": {
                 "labels": { NAMESPACE_LABEL: v },
