@@ -111,6 +111,27 @@ fn objects_meshtls_did_not_create_are_refused_and_survive_destroy() {
         assert!(ws.state_secrets().is_empty(), "{}: a refused CA must leave nothing in state", cli.name());
         foreign.assert_untouched(&ns, "after the refused CA");
 
+        // The same for a ClusterIssuer, which is cluster-scoped.
+        let cluster_issuer = format!("team-{ns}");
+        cluster.apply_object(json!({ "apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer",
+            "metadata": { "name": cluster_issuer, "labels": { "team": "platform" } }, "spec": { "selfSigned": {} } }));
+        let before = cluster.object(CM.0, CM.1, "ClusterIssuer", None, &cluster_issuer).map(|o| fingerprint(&o));
+        ws.write_config(&format!(
+            "{}\n{}",
+            provider_block(),
+            ca(&ns, &cluster_issuer).replace("kind = \"Issuer\"", "kind = \"ClusterIssuer\"")
+        ));
+        let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+        assert!(
+            run.code != 0 && run.text().contains(&format!("ClusterIssuer {cluster_issuer} already exists")),
+            "{}: apply over a foreign ClusterIssuer must fail:\n{}",
+            cli.name(),
+            run.text()
+        );
+        assert!(cluster.secret(&ns, "ca-key-pair").is_none(), "{}: a refused CA must write no Secret", cli.name());
+        assert_eq!(cluster.object(CM.0, CM.1, "ClusterIssuer", None, &cluster_issuer).map(|o| fingerprint(&o)), before, "{}", cli.name());
+        cluster.delete_object(CM.0, CM.1, "ClusterIssuer", None, &cluster_issuer);
+
         // A Role and RoleBinding of the name restrict_secret_access uses, and a Secret of a
         // certificate's name: each certificate is refused, the CA is created.
         ws.write_config(&format!(
@@ -376,6 +397,9 @@ fn gateway_and_service_names_meshtls_did_not_create_are_refused() {
         ws.ok(&["init", "-input=false"]);
         // Each object in turn: refused, nothing of the gateway written, the others untouched.
         assert_refused(&ws, &format!("VirtualGateway {ns}/gw"));
+        // A destroy now deletes nothing that is not meshtls's.
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        foreign.assert_untouched(&ns, "after a destroy following the refusal");
         assert!(
             cluster.object(mesh.0, mesh.1, "GatewayRoute", Some(&ns), "gw-route-0").is_none(),
             "{}: a refused gateway writes nothing",
@@ -490,5 +514,62 @@ fn an_app_mesh_gateway_meshtls_did_not_create_is_refused() {
             cluster.object("appmesh.k8s.aws", "v1beta2", "VirtualGateway", Some(&ns), "gw").is_none(),
             "meshtls's own VirtualGateway is deleted"
         );
+    });
+}
+
+/// A gateway made by hand, as the runbook does it (VirtualGateway, GatewayRoute, Envoy
+/// Deployment, namespace label): import adopts every piece, apply changes nothing, and
+/// destroy removes them all.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn a_gateway_made_by_hand_is_imported_whole() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-own-gwimp-{}", cli.name()));
+        let mesh = ("appmesh.k8s.aws", "v1beta2");
+        // What meshtls itself would write, made by hand: no marker anywhere.
+        let made = Workspace::new(cli, &gateway_config(&ns));
+        made.ok(&["init", "-input=false"]);
+        made.apply();
+        let objects = [
+            (mesh.0, mesh.1, "VirtualGateway", "gw"),
+            (mesh.0, mesh.1, "GatewayRoute", "gw-route-0"),
+            ("apps", "v1", "Deployment", "gw"),
+            ("", "v1", "Service", "gw-lb"),
+        ];
+        for (g, v, k, n) in objects {
+            cluster.strip_marker(g, v, k, Some(&ns), n);
+        }
+        cluster.remove_annotation("", "v1", "Namespace", None, &ns, "meshtls.dev/gateway-label-owner");
+        drop(made);
+
+        let ws = Workspace::new(cli, &gateway_config(&ns));
+        ws.ok(&["init", "-input=false"]);
+        assert_refused(&ws, &format!("VirtualGateway {ns}/gw"));
+        ws.ok(&["import", "-input=false", "meshtls_gateway.gw", &format!("{ns}/gw")]);
+        ws.ok(&["import", "-input=false", "meshtls_nlb_service.lb", &format!("{ns}/gw-lb")]);
+        for (g, v, k, n) in objects {
+            let owner = if k == "Service" { format!("meshtls_nlb_service:{ns}/gw-lb") } else { format!("meshtls_gateway:{ns}/gw") };
+            assert!(cluster.marked(g, v, k, Some(&ns), n, &owner), "{}: import must mark {k} {n}", cli.name());
+        }
+        let namespace = cluster.object("", "v1", "Namespace", None, &ns).expect("namespace");
+        assert_eq!(
+            namespace["metadata"]["annotations"]["meshtls.dev/gateway-label-owner"],
+            format!("meshtls_gateway:{ns}/gw"),
+            "{}",
+            cli.name()
+        );
+        let (changes, plan) = ws.plan_has_changes();
+        assert!(!plan.text().contains("must be replaced"), "{}: import must not plan a replacement:\n{}", cli.name(), plan.text());
+        if changes {
+            ws.apply();
+        }
+        assert!(!ws.plan_has_changes().0, "{}: plan after import must be empty", cli.name());
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        for (g, v, k, n) in objects {
+            assert!(cluster.object(g, v, k, Some(&ns), n).is_none(), "{}: destroy must delete the imported {k} {n}", cli.name());
+        }
+        let namespace = cluster.object("", "v1", "Namespace", None, &ns).expect("namespace");
+        assert!(namespace["metadata"]["labels"]["gateway"].is_null(), "{}: destroy removes the adopted label", cli.name());
     });
 }
