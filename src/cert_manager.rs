@@ -86,6 +86,7 @@ pub async fn ensure(
             existing.data["spec"] = desired.data["spec"].clone();
         })
         .await
+        .map(|_| ())
 }
 
 /// The CA Secret `owner`'s issuer points at: `None` when the issuer is absent or not

@@ -222,15 +222,15 @@ where
 
     /// Creates `desired` with the marker, or, when this resource's object of that name
     /// exists, replaces it with `update(existing, desired)`. Refuses an object that is not
-    /// this resource's.
-    pub async fn ensure(&self, mut desired: K, update: impl Fn(&mut K, &K)) -> Result<(), OwnError> {
+    /// this resource's. Returns the object as the server now holds it.
+    pub async fn ensure(&self, mut desired: K, update: impl Fn(&mut K, &K)) -> Result<K, OwnError> {
         self.owner.mark(desired.meta_mut());
         desired.meta_mut().name = Some(self.object.name.clone());
         let post = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
         for _ in 0..ATTEMPTS {
             match self.get().await? {
                 None => match self.api.create(&post, &desired).await {
-                    Ok(_) => return Ok(()),
+                    Ok(created) => return Ok(created),
                     // Created in the meantime: look at it again.
                     Err(e) if is_conflict(&e) => continue,
                     Err(e) => return Err(self.kube(e)),
@@ -241,12 +241,12 @@ where
                     update(&mut next, &desired);
                     self.owner.mark(next.meta_mut());
                     if serde_json::to_value(&next).ok() == serde_json::to_value(&existing).ok() {
-                        return Ok(());
+                        return Ok(existing);
                     }
                     // `next` keeps the resourceVersion read above: a concurrent change fails
                     // the replace with a conflict instead of being overwritten.
                     match self.api.replace(&self.object.name, &post, &next).await {
-                        Ok(_) => return Ok(()),
+                        Ok(replaced) => return Ok(replaced),
                         Err(e) if is_conflict(&e) || is_not_found(&e) => continue,
                         Err(e) => return Err(self.kube(e)),
                     }

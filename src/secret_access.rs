@@ -73,7 +73,8 @@ pub async fn apply(
         role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name },
         subjects: Some(subjects(namespace, service_accounts)),
     };
-    o.binding.ensure(binding, |existing, desired| existing.subjects = desired.subjects.clone()).await
+    o.binding.ensure(binding, |existing, desired| existing.subjects = desired.subjects.clone()).await?;
+    Ok(())
 }
 
 /// The service accounts bound now; `None` when the Role or the RoleBinding is missing, is

@@ -45,6 +45,11 @@ impl Identity {
         let file = dir.path().join("rbac.yaml");
         std::fs::write(&file, manifests).expect("write rbac.yaml");
         apply_as_admin(&file);
+        // The authorizer sees new bindings through its own cache.
+        let cluster = crate::cluster::Cluster::connect();
+        crate::wait::until(&format!("the authorizer to grant {user} the documented Roles"), std::time::Duration::from_secs(30), || {
+            cluster.user_can(user, namespace, "create", "secrets").then_some(())
+        });
         let (crt, key) = user_cert(dir.path(), user);
         write_kubeconfig(&dir.path().join("kubeconfig"), &server_url(), &crt, &key);
         Identity { dir }

@@ -266,27 +266,21 @@ impl Resource for NlbServiceResource {
             Ok(desired) => owned.ensure(desired, merge_service).await,
             Err(e) => return StateResult::failed(Diagnostic::error("Bug in the provider", format!("building the Service: {e}")).into()),
         };
-        if let Err(e) = applied {
+        let svc = match applied {
+            Ok(svc) => svc,
             // A refused or failed write leaves what the prior state says.
-            return StateResult {
-                state: if prior.is_null() { Value::Null } else { prior.clone() },
-                private: Vec::new(),
-                diagnostics: e
-                    .diagnostic("apply the Service", &format!("terraform import <address> {ns}/{name}"))
-                    .at(AttributePath::attrs(&["name"]))
-                    .into(),
-            };
-        }
-        let api: Api<Service> = Api::namespaced(client.clone(), &ns);
-        let svc = match owned.get_ours().await {
-            Ok(Some(svc)) => svc,
-            Ok(None) => {
-                return StateResult::failed(
-                    Diagnostic::error("Failed to apply the Service", format!("{ns}/{name} is gone right after it was written.")).into(),
-                )
+            Err(e) => {
+                return StateResult {
+                    state: if prior.is_null() { Value::Null } else { prior.clone() },
+                    private: Vec::new(),
+                    diagnostics: e
+                        .diagnostic("apply the Service", &format!("terraform import <address> {ns}/{name}"))
+                        .at(AttributePath::attrs(&["name"]))
+                        .into(),
+                }
             }
-            Err(e) => return StateResult::failed(e.diagnostic("read the Service", "").into()),
         };
+        let api: Api<Service> = Api::namespaced(client.clone(), &ns);
         let mut state = planned.clone();
         let mut hostname = hostname_of(&svc);
         if hostname.is_none() && planned.get("wait_for_load_balancer").as_bool() == Some(true) {
