@@ -21,6 +21,8 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "meshtls";
 /// Names the owning resource as `<resource type>:<id>`.
 pub const OWNER_ANNOTATION: &str = "meshtls.dev/owner";
+/// The same, as the tag on AWS objects (App Mesh, ACM Private CA).
+pub const OWNER_TAG: &str = OWNER_ANNOTATION;
 pub const FIELD_MANAGER: &str = "meshtls";
 
 /// Read-modify-write rounds before a write that keeps meeting concurrent changes gives up.
@@ -55,10 +57,17 @@ impl Owner {
         if label.map(String::as_str) != Some(MANAGED_BY) {
             return Claim::Foreign;
         }
-        match meta.annotations.as_ref().and_then(|a| a.get(OWNER_ANNOTATION)) {
-            Some(owner) if *owner != self.0 => Claim::OtherResource(owner.clone()),
-            // Without the annotation: written by meshtls before objects named their owner.
-            _ => Claim::Ours,
+        // Without the annotation: written by meshtls before objects named their owner.
+        self.claim_recorded(meta.annotations.as_ref().and_then(|a| a.get(OWNER_ANNOTATION)).map(String::as_str), Claim::Ours)
+    }
+
+    /// Whose an object is, from the owner it records (an annotation, a tag); `unrecorded`
+    /// when it records none.
+    pub fn claim_recorded(&self, recorded: Option<&str>, unrecorded: Claim) -> Claim {
+        match recorded {
+            Some(owner) if owner == self.0 => Claim::Ours,
+            Some(owner) => Claim::OtherResource(owner.to_string()),
+            None => unrecorded,
         }
     }
 }
@@ -336,6 +345,18 @@ mod tests {
         assert_eq!(owner.claim(&meta(Some("meshtls"), Some("meshtls_ca:yelb/ca-key-pair"))), Claim::Ours);
         assert_eq!(owner.claim(&meta(Some("meshtls"), None)), Claim::Ours, "written before objects named their owner");
         assert_eq!(owner.claim(&meta(Some("meshtls"), Some("meshtls_ca:other/ca"))), Claim::OtherResource("meshtls_ca:other/ca".into()));
+    }
+
+    #[test]
+    fn a_recorded_owner_decides_and_an_unrecorded_one_falls_back() {
+        let owner = Owner::new("meshtls_gateway", "yelb/gw");
+        assert_eq!(owner.claim_recorded(Some("meshtls_gateway:yelb/gw"), Claim::Foreign), Claim::Ours);
+        assert_eq!(
+            owner.claim_recorded(Some("meshtls_gateway:yelb/other"), Claim::Ours),
+            Claim::OtherResource("meshtls_gateway:yelb/other".into())
+        );
+        assert_eq!(owner.claim_recorded(None, Claim::Foreign), Claim::Foreign);
+        assert_eq!(owner.claim_recorded(None, Claim::Ours), Claim::Ours);
     }
 
     #[test]

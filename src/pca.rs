@@ -9,6 +9,7 @@ use aws_sdk_acmpca::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_acmpca::primitives::Blob;
 use aws_sdk_acmpca::types as pca;
 
+use crate::ownership::OWNER_TAG;
 use crate::pki::KeyAlgorithm;
 
 pub const ROOT_TEMPLATE: &str = "arn:aws:acm-pca:::template/RootCACertificate/V1";
@@ -158,9 +159,6 @@ pub async fn issue(
     };
     Ok((with_newline(got.certificate).unwrap_or_default(), with_newline(got.certificate_chain).unwrap_or_default()))
 }
-
-/// The tag naming the meshtls resource that created a private CA.
-pub const OWNER_TAG: &str = "meshtls.dev/owner";
 
 /// ACM PCA takes idempotency tokens of at most 36 characters: the first 36 hex digits of the
 /// request's SHA-256.

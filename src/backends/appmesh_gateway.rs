@@ -13,7 +13,7 @@ use kube::Api;
 use serde_json::{json, Value as Json};
 
 use super::model::{crd, CertificateSource, ClientPolicyTls, ListenerTls, TrustSource};
-use crate::ownership::{Claim, Deleted, ObjectRef, OwnError, Owned, Owner};
+use crate::ownership::{Claim, Deleted, ObjectRef, OwnError, Owned, Owner, OWNER_TAG};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GatewayRoute {
@@ -232,10 +232,12 @@ enum NamespaceLabel {
 fn namespace_label(ns: &Namespace, owner: &Owner) -> NamespaceLabel {
     let value = ns.metadata.labels.as_ref().and_then(|l| l.get(NAMESPACE_LABEL));
     let set_by = ns.metadata.annotations.as_ref().and_then(|a| a.get(NAMESPACE_LABEL_OWNER));
-    match (value, set_by) {
-        (None, _) => NamespaceLabel::Absent,
-        (Some(_), Some(by)) if by == owner.to_string().as_str() => NamespaceLabel::Ours,
-        (Some(v), _) => NamespaceLabel::Foreign(v.clone()),
+    match value {
+        None => NamespaceLabel::Absent,
+        Some(v) => match owner.claim_recorded(set_by.map(String::as_str), Claim::Foreign) {
+            Claim::Ours => NamespaceLabel::Ours,
+            _ => NamespaceLabel::Foreign(v.clone()),
+        },
     }
 }
 
@@ -602,10 +604,6 @@ fn route_aws_name(g: &GatewaySpec, r: &GatewayRoute) -> String {
 }
 
 /// Creates or updates the gateway and its routes in the App Mesh API.
-/// The tag that marks App Mesh API objects as a meshtls resource's (the same key as the
-/// cluster objects' owner annotation).
-const OWNER_TAG: &str = crate::ownership::OWNER_ANNOTATION;
-
 fn owner_tag(owner: &Owner) -> Result<am::TagRef, GatewayError> {
     am::TagRef::builder().key(OWNER_TAG).value(owner.to_string()).build().map_err(build_error)
 }
@@ -615,12 +613,7 @@ fn owner_tag(owner: &Owner) -> Result<am::TagRef, GatewayError> {
 async fn api_claim(client: &aws_sdk_appmesh::Client, arn: &str, owner: &Owner, untagged_is_ours: bool) -> Result<Claim, GatewayError> {
     let tags = client.list_tags_for_resource().resource_arn(arn).send().await.map_err(|e| aerr("ListTagsForResource", e))?;
     let tag = tags.tags.iter().find(|t| t.key == OWNER_TAG).map(|t| t.value.as_str());
-    Ok(match tag {
-        Some(t) if t == owner.to_string() => Claim::Ours,
-        Some(t) => Claim::OtherResource(t.to_string()),
-        None if untagged_is_ours => Claim::Ours,
-        None => Claim::Foreign,
-    })
+    Ok(owner.claim_recorded(tag, if untagged_is_ours { Claim::Ours } else { Claim::Foreign }))
 }
 
 fn api_refused(kind: &str, mesh: &str, name: &str, claim: Claim) -> GatewayError {

@@ -15,7 +15,7 @@ use crate::cert_manager::{self, IssuerKind};
 use crate::clients::read_cache::ReadCache;
 use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, is_dns1123_label, is_dns1123_subdomain};
-use crate::ownership::{OwnError, Owner};
+use crate::ownership::{Claim, OwnError, Owner};
 use crate::pca;
 use crate::pki::{self, KeyAlgorithm};
 use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
@@ -806,10 +806,10 @@ impl Resource for CaResource {
             };
             // A CA tagged as another resource's is not this one's to delete. (One without the tag
             // was created before meshtls tagged its CAs; state says this resource made it.)
-            match pca::owner_tag(&pca_client, arn).await {
-                Ok(Some(tag)) if tag != owner.to_string() => diagnostics.push(Diagnostic::warning(
+            match pca::owner_tag(&pca_client, arn).await.map(|tag| owner.claim_recorded(tag.as_deref(), Claim::Ours)) {
+                Ok(Claim::OtherResource(tag)) => diagnostics.push(Diagnostic::warning(
                     "ACM Private CA left in place",
-                    format!("{arn} is tagged {}={tag}, not as this resource's, so destroy did not delete it.", pca::OWNER_TAG),
+                    format!("{arn} is tagged {}={tag}, not as this resource's, so destroy did not delete it.", crate::ownership::OWNER_TAG),
                 )),
                 Ok(_) => {
                     if let Err(e) = pca::disable_and_delete(&pca_client, arn, permanent_deletion_days).await {

@@ -90,7 +90,7 @@ fn owner(spec: &gw::GatewaySpec) -> Owner {
 
 /// The diagnostic for a failed step on either side: a refusal names the object and how to import
 /// the gateway.
-fn cluster_error(e: &gw::GatewayError, action: &str, spec: &gw::GatewaySpec) -> Diagnostic {
+fn gateway_error(e: &gw::GatewayError, action: &str, spec: &gw::GatewaySpec) -> Diagnostic {
     match e {
         gw::GatewayError::Ownership(own) => own.diagnostic(action, &format!("terraform import <address> {}/{}", spec.namespace, spec.name)),
         other => Diagnostic::error(format!("Failed to {action}"), other.to_string()),
@@ -259,7 +259,7 @@ impl Resource for GatewayResource {
         let mut state = planned.clone();
         let mut diagnostics = Diagnostics::new();
         if let Err(e) = gw::apply_cluster(&client, &owner(&spec), &spec).await {
-            diagnostics.push(cluster_error(&e, "apply the gateway on the cluster", &spec));
+            diagnostics.push(gateway_error(&e, "apply the gateway on the cluster", &spec));
             if prior.is_null() && matches!(e, gw::GatewayError::Ownership(_)) {
                 // Refused before anything was written: nothing to keep in state.
                 return StateResult { state: Value::Null, private: Vec::new(), diagnostics };
@@ -280,7 +280,7 @@ impl Resource for GatewayResource {
                 Err(e) => Err(gw::GatewayError::Other(e.to_string())),
             };
             if let Err(e) = result {
-                diagnostics.push(cluster_error(&e, "apply the gateway in the App Mesh API", &spec));
+                diagnostics.push(gateway_error(&e, "apply the gateway in the App Mesh API", &spec));
                 state.set("api_status", format!("apply failed: {e}").into());
             }
         }
@@ -294,7 +294,7 @@ impl Resource for GatewayResource {
         match self.clients.kube().await {
             Ok(client) => match gw::delete_cluster(&client, &owner(&spec), &spec).await {
                 Ok(left_alone) => d.push_all(left_alone),
-                Err(e) => d.push(cluster_error(&e, "delete the gateway from the cluster", &spec)),
+                Err(e) => d.push(gateway_error(&e, "delete the gateway from the cluster", &spec)),
             },
             Err(e) => d.extend(client_error(e)),
         }
@@ -302,7 +302,7 @@ impl Resource for GatewayResource {
             match self.clients.aws().await {
                 Ok(aws) => match gw::delete_api(&aws.appmesh, &owner(&spec), &mesh, &spec).await {
                     Ok(left_alone) => d.push_all(left_alone),
-                    Err(e) => d.push(cluster_error(&e, "delete the gateway from the App Mesh API", &spec)),
+                    Err(e) => d.push(gateway_error(&e, "delete the gateway from the App Mesh API", &spec)),
                 },
                 Err(e) => d.extend(aws_client_error(e)),
             }
@@ -329,7 +329,7 @@ impl Resource for GatewayResource {
         };
         // From here on meshtls manages the gateway's objects.
         if let Err(e) = gw::adopt_cluster(&client, &owner(&spec), &spec).await {
-            return StateResult::failed(cluster_error(&e, "mark the gateway's objects as managed by meshtls", &spec).into());
+            return StateResult::failed(gateway_error(&e, "mark the gateway's objects as managed by meshtls", &spec).into());
         }
         let mesh_name = self.clients.settings().ok().and_then(|s| s.mesh_name.known().map(str::to_string));
         if let (true, Some(mesh)) = (self.aws_configured(), &mesh_name) {
@@ -338,7 +338,7 @@ impl Resource for GatewayResource {
                 Err(e) => Err(gw::GatewayError::Other(e.to_string())),
             };
             if let Err(e) = adopted {
-                return StateResult::failed(cluster_error(&e, "tag the gateway's App Mesh objects as managed by meshtls", &spec).into());
+                return StateResult::failed(gateway_error(&e, "tag the gateway's App Mesh objects as managed by meshtls", &spec).into());
             }
         }
         let client_policy = spec.client_policy.as_ref().map_or(Value::Null, |cp| {
