@@ -242,6 +242,11 @@ impl Workspace {
         std::fs::read_to_string(self.path().join("terraform.tfstate")).ok()
     }
 
+    /// An attribute of the first instance of a resource type in state (null when absent).
+    pub fn state_attribute(&self, resource_type: &str, attribute: &str) -> serde_json::Value {
+        state_attribute(&self.state_json(), resource_type, attribute)
+    }
+
     /// (namespace, secret_name) of every CA and certificate in state, tainted ones included.
     pub fn state_secrets(&self) -> Vec<(String, String)> {
         secrets_in(&self.state_json())
@@ -335,6 +340,14 @@ impl Drop for Workspace {
         }
         self.scan("");
     }
+}
+
+/// An attribute of the first instance of a resource type in a state file's text, tainted or
+/// not; null when absent.
+pub fn state_attribute(state_text: &str, resource_type: &str, attribute: &str) -> serde_json::Value {
+    let state: serde_json::Value = serde_json::from_str(state_text).unwrap_or_default();
+    let resource = state["resources"].as_array().into_iter().flatten().find(|r| r["type"] == resource_type);
+    resource.map(|r| r["instances"][0]["attributes"][attribute].clone()).unwrap_or_default()
 }
 
 /// (namespace, secret_name) of every CA and certificate in a state file's text.

@@ -134,10 +134,7 @@ fn created_ca(ns: &str, secret: &str, cn: &str) -> String {
 
 /// The private CA ARN in state, tainted or not.
 fn state_arn(ws: &Workspace) -> Option<String> {
-    let state: serde_json::Value = serde_json::from_str(&ws.state_json()).ok()?;
-    state["resources"].as_array()?.iter().find(|r| r["type"] == "meshtls_ca")?["instances"][0]["attributes"]["pca_arn"]
-        .as_str()
-        .map(str::to_string)
+    ws.state_attribute("meshtls_ca", "pca_arn").as_str().map(str::to_string)
 }
 
 /// Every private CA AWS would bill for is the one in state: a pre-existing Secret refuses before

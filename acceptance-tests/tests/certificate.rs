@@ -110,9 +110,12 @@ fn certificate_lifecycle() {
         assert_eq!(annotations.get("owner").map(String::as_str), Some("data-team"), "{}", cli.name());
         assert_eq!(annotations.get("meshtls.dev/owner").cloned(), Some(format!("meshtls_certificate:{ns}/db")), "{}", cli.name());
         assert_eq!(cluster.secret_text(&ns, "db", "tls.crt").as_deref(), Some(serial.as_str()), "{}: not re-issued", cli.name());
-        let state: serde_json::Value = serde_json::from_str(&ws.state_json()).expect("state");
-        let db = state["resources"].as_array().into_iter().flatten().find(|r| r["type"] == "meshtls_certificate").expect("certificate");
-        assert_eq!(db["instances"][0]["attributes"]["renew_before_days"].as_f64(), Some(20.0), "{}: the window is in state", cli.name());
+        assert_eq!(
+            ws.state_attribute("meshtls_certificate", "renew_before_days").as_f64(),
+            Some(20.0),
+            "{}: the window is in state",
+            cli.name()
+        );
         assert!(!ws.plan_has_changes().0);
         ws.write_config(&config);
         ws.apply();

@@ -5,7 +5,9 @@
 
 use meshtls_acceptance_tests::cluster::Cluster;
 use meshtls_acceptance_tests::identity::Identity;
-use meshtls_acceptance_tests::{appmesh, env, for_each_cli, provider_block, provider_block_with, CliKind, Workspace, PROVIDER_ADDRESS};
+use meshtls_acceptance_tests::{
+    appmesh, env, for_each_cli, provider_block, provider_block_with, state_attribute, CliKind, Workspace, PROVIDER_ADDRESS,
+};
 use serde_json::json;
 
 const CM: (&str, &str) = ("cert-manager.io", "v1");
@@ -274,17 +276,10 @@ fn import_adopts_objects_made_by_hand() {
             ws.apply();
         }
         assert!(!ws.plan_has_changes().0, "{}: plan after import must be empty", cli.name());
-        let fp = |state: &str, ty: &str| {
-            let v: serde_json::Value = serde_json::from_str(state).expect("state");
-            v["resources"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|r| r["type"] == ty)
-                .map(|r| r["instances"][0]["attributes"]["fingerprint_sha256"].clone())
-        };
         for ty in ["meshtls_ca", "meshtls_certificate"] {
-            assert_eq!(fp(&ws.state_json(), ty), fp(&fingerprints, ty), "{}: {ty} must keep its certificate", cli.name());
+            let kept = state_attribute(&fingerprints, ty, "fingerprint_sha256");
+            assert!(kept.is_string(), "{}: {ty} had a fingerprint before", cli.name());
+            assert_eq!(ws.state_attribute(ty, "fingerprint_sha256"), kept, "{}: {ty} must keep its certificate", cli.name());
         }
         ws.ok(&["destroy", "-auto-approve", "-input=false"]);
         for (g, v, k, n) in objects {
