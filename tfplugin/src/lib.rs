@@ -1,7 +1,10 @@
 //! The Terraform plugin protocol (tfplugin6 over go-plugin's gRPC transport) for providers
 //! written in Rust. It knows nothing of any particular provider: a provider implements
-//! [`Provider`] and [`Resource`], and calls [`plugin::main`] from its binary.
+//! [`Provider`], writes each resource as a [`TypedResource`] over a serde model of its schema
+//! (or as a dynamic [`Resource`] over [`Value`]s), and calls [`plugin::main`] from its binary.
 
+pub mod attr;
+pub mod bridge;
 pub mod diag;
 pub mod framework;
 pub mod json;
@@ -11,6 +14,7 @@ pub mod plugin;
 pub mod schema;
 mod server;
 pub mod tls;
+pub mod typed;
 pub mod types;
 pub mod value;
 
@@ -26,9 +30,12 @@ pub mod proto {
     }
 }
 
+pub use attr::Attr;
+pub use bridge::{from_value, to_value, BridgeError};
 pub use diag::{AttributePath, Diagnostic, Diagnostics};
 pub use framework::{ConfigureRequest, DataSource, Plan, PlanRequest, Provider, Resource, StateResult};
 pub use plugin::ServeOptions;
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+pub use typed::{at, Context, Failure, Outcome, Saved, TypedDataSource, TypedPlan, TypedPlanRequest, TypedResource};
 pub use types::Type;
 pub use value::{Number, Value};

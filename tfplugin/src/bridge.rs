@@ -1,0 +1,643 @@
+//! The serde bridge between Terraform values and a provider's typed models.
+//!
+//! [`from_value`] deserializes a [`Value`] into any `Deserialize` type; an error names the
+//! attribute path it happened at. [`to_value`] serializes a model and conforms the result to
+//! a schema type: lists become sets where the schema says set, structs become objects with
+//! every attribute of the type (null when the model has no field for it is an error, so a
+//! misspelt field cannot pass), and an attribute the type lacks is refused. [`crate::Attr`]
+//! carries null and unknown through both directions; a plain field meeting an unknown value
+//! is an error that names it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{self, Serialize};
+
+use crate::attr::{ATTR_TOKEN, UNKNOWN_TOKEN};
+use crate::diag::{AttributePath, Diagnostic};
+use crate::types::Type;
+use crate::value::{Number, Value};
+
+/// Where and why a value did not fit a model, or a model did not fit its schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", if path.0.is_empty() { String::new() } else { format!("{path}: ") })]
+pub struct BridgeError {
+    pub path: AttributePath,
+    pub message: String,
+}
+
+impl BridgeError {
+    fn at(path: &AttributePath, message: impl Into<String>) -> Self {
+        BridgeError { path: path.clone(), message: message.into() }
+    }
+
+    /// Innermost path wins: an error that already names its place keeps it.
+    fn within(mut self, path: &AttributePath) -> Self {
+        if self.path.0.is_empty() {
+            self.path = path.clone();
+        }
+        self
+    }
+
+    /// The diagnostic for a value the provider could not take apart or put together; with
+    /// the schema test in place this means a provider bug, so it says so.
+    pub fn diagnostic(&self, what: &str) -> Diagnostic {
+        let d = Diagnostic::error("Bug in the provider", format!("{what}: {self}"));
+        if self.path.0.is_empty() {
+            d
+        } else {
+            d.at(self.path.clone())
+        }
+    }
+}
+
+impl de::Error for BridgeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        BridgeError { path: AttributePath::root(), message: msg.to_string() }
+    }
+}
+
+impl ser::Error for BridgeError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        BridgeError { path: AttributePath::root(), message: msg.to_string() }
+    }
+}
+
+/// Reads a model out of a value.
+pub fn from_value<T: DeserializeOwned>(value: &Value) -> Result<T, BridgeError> {
+    T::deserialize(ValueDeserializer { value, path: AttributePath::root() })
+}
+
+/// Writes a model as a value of type `ty`.
+pub fn to_value<T: Serialize + ?Sized>(model: &T, ty: &Type) -> Result<Value, BridgeError> {
+    let raw = model.serialize(ValueSerializer)?;
+    conform(raw, ty, &AttributePath::root())
+}
+
+// ---------------------------------------------------------------------------------------
+// Deserializer
+
+struct ValueDeserializer<'a> {
+    value: &'a Value,
+    path: AttributePath,
+}
+
+impl<'a> ValueDeserializer<'a> {
+    fn unknown(&self) -> BridgeError {
+        BridgeError::at(&self.path, "the value is not known yet; the model needs an Attr here")
+    }
+
+    fn inner(&self) -> &'a Value {
+        match self.value {
+            Value::Dynamic(_, v) => v,
+            v => v,
+        }
+    }
+}
+
+fn visit_number<'de, V: Visitor<'de>>(n: &Number, path: &AttributePath, visitor: V) -> Result<V::Value, BridgeError> {
+    if let Some(i) = n.as_i64() {
+        visitor.visit_i64(i)
+    } else if let Some(u) = n.as_u64() {
+        visitor.visit_u64(u)
+    } else if let Some(f) = n.as_f64() {
+        visitor.visit_f64(f)
+    } else {
+        Err(BridgeError::at(path, format!("the number {n} is out of range")))
+    }
+    .map_err(|e| e.within(path))
+}
+
+impl<'de, 'a> de::Deserializer<'de> for ValueDeserializer<'a> {
+    type Error = BridgeError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, BridgeError> {
+        let path = self.path.clone();
+        match self.inner() {
+            Value::Null => visitor.visit_none(),
+            Value::Unknown => Err(self.unknown()),
+            Value::Bool(b) => visitor.visit_bool(*b),
+            Value::Number(n) => visit_number(n, &path, visitor),
+            Value::String(s) => visitor.visit_str(s),
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
+                visitor.visit_seq(Elements { items: v.iter().enumerate(), path: path.clone() })
+            }
+            Value::Map(m) | Value::Object(m) => {
+                let keyed = matches!(self.inner(), Value::Map(_));
+                visitor.visit_map(Entries { items: m.iter(), next: None, keyed, path: path.clone() })
+            }
+            Value::Dynamic(..) => Err(BridgeError::at(&path, "a dynamic value nested in a dynamic value")),
+        }
+        .map_err(|e| e.within(&path))
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, BridgeError> {
+        match self.inner() {
+            Value::Null => visitor.visit_none(),
+            Value::Unknown => Err(self.unknown()),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, BridgeError> {
+        if name == ATTR_TOKEN {
+            match self.inner() {
+                Value::Null => visitor.visit_none(),
+                Value::Unknown => visitor.visit_unit(),
+                _ => visitor.visit_some(self),
+            }
+        } else {
+            visitor.visit_newtype_struct(self)
+        }
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, BridgeError> {
+        match self.inner() {
+            Value::String(s) => visitor.visit_enum(s.as_str().into_deserializer()).map_err(|e: BridgeError| e.within(&self.path)),
+            Value::Unknown => Err(self.unknown()),
+            _ => Err(BridgeError::at(&self.path, "expected a string naming one of the choices")),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
+struct Elements<'a, I: Iterator<Item = (usize, &'a Value)>> {
+    items: I,
+    path: AttributePath,
+}
+
+impl<'de, 'a, I: Iterator<Item = (usize, &'a Value)>> SeqAccess<'de> for Elements<'a, I> {
+    type Error = BridgeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, BridgeError> {
+        match self.items.next() {
+            None => Ok(None),
+            Some((i, value)) => {
+                let path = self.path.clone().index(i);
+                seed.deserialize(ValueDeserializer { value, path: path.clone() }).map(Some).map_err(|e| e.within(&path))
+            }
+        }
+    }
+}
+
+struct Entries<'a, I: Iterator<Item = (&'a String, &'a Value)>> {
+    items: I,
+    next: Option<(&'a String, &'a Value)>,
+    /// Map keys render as `[key]`, object attributes as `.name`.
+    keyed: bool,
+    path: AttributePath,
+}
+
+impl<'de, 'a, I: Iterator<Item = (&'a String, &'a Value)>> MapAccess<'de> for Entries<'a, I> {
+    type Error = BridgeError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, BridgeError> {
+        match self.items.next() {
+            None => Ok(None),
+            Some(entry) => {
+                self.next = Some(entry);
+                let path = if self.keyed { self.path.clone().key(entry.0) } else { self.path.clone().attr(entry.0) };
+                seed.deserialize(entry.0.as_str().into_deserializer()).map(Some).map_err(|e: BridgeError| e.within(&path))
+            }
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, BridgeError> {
+        let Some((key, value)) = self.next.take() else {
+            return Err(BridgeError::at(&self.path, "a value without its key"));
+        };
+        let path = if self.keyed { self.path.clone().key(key) } else { self.path.clone().attr(key) };
+        seed.deserialize(ValueDeserializer { value, path: path.clone() }).map_err(|e| e.within(&path))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Serializer: produces a value in the shape serde describes; `conform` then gives it the
+// schema's shape.
+
+struct ValueSerializer;
+
+fn int<T: Into<i64>>(v: T) -> Result<Value, BridgeError> {
+    Ok(Value::Number(Number::from(v.into())))
+}
+
+impl ser::Serializer for ValueSerializer {
+    type Ok = Value;
+    type Error = BridgeError;
+    type SerializeSeq = SeqBuilder;
+    type SerializeTuple = SeqBuilder;
+    type SerializeTupleStruct = SeqBuilder;
+    type SerializeTupleVariant = ser::Impossible<Value, BridgeError>;
+    type SerializeMap = MapBuilder;
+    type SerializeStruct = MapBuilder;
+    type SerializeStructVariant = ser::Impossible<Value, BridgeError>;
+
+    fn serialize_bool(self, v: bool) -> Result<Value, BridgeError> {
+        Ok(Value::Bool(v))
+    }
+    fn serialize_i8(self, v: i8) -> Result<Value, BridgeError> {
+        int(v)
+    }
+    fn serialize_i16(self, v: i16) -> Result<Value, BridgeError> {
+        int(v)
+    }
+    fn serialize_i32(self, v: i32) -> Result<Value, BridgeError> {
+        int(v)
+    }
+    fn serialize_i64(self, v: i64) -> Result<Value, BridgeError> {
+        int(v)
+    }
+    fn serialize_u8(self, v: u8) -> Result<Value, BridgeError> {
+        int(v)
+    }
+    fn serialize_u16(self, v: u16) -> Result<Value, BridgeError> {
+        int(v)
+    }
+    fn serialize_u32(self, v: u32) -> Result<Value, BridgeError> {
+        int(v)
+    }
+    fn serialize_u64(self, v: u64) -> Result<Value, BridgeError> {
+        Ok(Value::Number(Number::from(v)))
+    }
+    fn serialize_f32(self, v: f32) -> Result<Value, BridgeError> {
+        self.serialize_f64(f64::from(v))
+    }
+    fn serialize_f64(self, v: f64) -> Result<Value, BridgeError> {
+        Number::from_f64(v).map(Value::Number).ok_or_else(|| ser::Error::custom(format!("{v} is not a finite number")))
+    }
+    fn serialize_char(self, v: char) -> Result<Value, BridgeError> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn serialize_str(self, v: &str) -> Result<Value, BridgeError> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn serialize_bytes(self, _: &[u8]) -> Result<Value, BridgeError> {
+        Err(ser::Error::custom("Terraform has no bytes type; encode them as a string"))
+    }
+    fn serialize_none(self) -> Result<Value, BridgeError> {
+        Ok(Value::Null)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Value, BridgeError> {
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<Value, BridgeError> {
+        Ok(Value::Null)
+    }
+    fn serialize_unit_struct(self, name: &'static str) -> Result<Value, BridgeError> {
+        Ok(if name == UNKNOWN_TOKEN { Value::Unknown } else { Value::Null })
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<Value, BridgeError> {
+        Ok(Value::String(variant.to_string()))
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, value: &T) -> Result<Value, BridgeError> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: &T,
+    ) -> Result<Value, BridgeError> {
+        Err(ser::Error::custom(format!("enum variant {variant} carries data; Terraform values cannot")))
+    }
+    fn serialize_seq(self, len: Option<usize>) -> Result<SeqBuilder, BridgeError> {
+        Ok(SeqBuilder(Vec::with_capacity(len.unwrap_or(0).min(1024))))
+    }
+    fn serialize_tuple(self, len: usize) -> Result<SeqBuilder, BridgeError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<SeqBuilder, BridgeError> {
+        self.serialize_seq(Some(len))
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, BridgeError> {
+        Err(ser::Error::custom(format!("enum variant {variant} carries data; Terraform values cannot")))
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<MapBuilder, BridgeError> {
+        Ok(MapBuilder { entries: BTreeMap::new(), key: None, object: false })
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<MapBuilder, BridgeError> {
+        Ok(MapBuilder { entries: BTreeMap::new(), key: None, object: true })
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, BridgeError> {
+        Err(ser::Error::custom(format!("enum variant {variant} carries data; Terraform values cannot")))
+    }
+}
+
+struct SeqBuilder(Vec<Value>);
+
+impl ser::SerializeSeq for SeqBuilder {
+    type Ok = Value;
+    type Error = BridgeError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), BridgeError> {
+        let path = AttributePath::root().index(self.0.len());
+        self.0.push(value.serialize(ValueSerializer).map_err(|e| e.within(&path))?);
+        Ok(())
+    }
+    fn end(self) -> Result<Value, BridgeError> {
+        Ok(Value::List(self.0))
+    }
+}
+
+impl ser::SerializeTuple for SeqBuilder {
+    type Ok = Value;
+    type Error = BridgeError;
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), BridgeError> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+    fn end(self) -> Result<Value, BridgeError> {
+        ser::SerializeSeq::end(self)
+    }
+}
+
+impl ser::SerializeTupleStruct for SeqBuilder {
+    type Ok = Value;
+    type Error = BridgeError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), BridgeError> {
+        ser::SerializeSeq::serialize_element(self, value)
+    }
+    fn end(self) -> Result<Value, BridgeError> {
+        ser::SerializeSeq::end(self)
+    }
+}
+
+struct MapBuilder {
+    entries: BTreeMap<String, Value>,
+    key: Option<String>,
+    /// A struct (an object) rather than a map.
+    object: bool,
+}
+
+impl ser::SerializeMap for MapBuilder {
+    type Ok = Value;
+    type Error = BridgeError;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), BridgeError> {
+        match key.serialize(ValueSerializer)? {
+            Value::String(k) => {
+                self.key = Some(k);
+                Ok(())
+            }
+            _ => Err(ser::Error::custom("map keys must be strings")),
+        }
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), BridgeError> {
+        let key = self.key.take().ok_or_else(|| <BridgeError as ser::Error>::custom("a map value without its key"))?;
+        let path = AttributePath::root().key(&key);
+        self.entries.insert(key, value.serialize(ValueSerializer).map_err(|e| e.within(&path))?);
+        Ok(())
+    }
+    fn end(self) -> Result<Value, BridgeError> {
+        Ok(if self.object { Value::Object(self.entries) } else { Value::Map(self.entries) })
+    }
+}
+
+impl ser::SerializeStruct for MapBuilder {
+    type Ok = Value;
+    type Error = BridgeError;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), BridgeError> {
+        let path = AttributePath::root().attr(key);
+        self.entries.insert(key.to_string(), value.serialize(ValueSerializer).map_err(|e| e.within(&path))?);
+        Ok(())
+    }
+    fn end(self) -> Result<Value, BridgeError> {
+        Ok(Value::Object(self.entries))
+    }
+}
+
+/// Gives a serialized model the shape of `ty`. Paths in errors from the serializer are
+/// relative to where they occurred; conform reports absolute ones, which is what the
+/// schema test and the diagnostics show.
+fn conform(value: Value, ty: &Type, path: &AttributePath) -> Result<Value, BridgeError> {
+    let mismatch = |what: &str| BridgeError::at(path, format!("the model has {what} where the schema has {}", type_name(ty)));
+    match (value, ty) {
+        (v @ (Value::Null | Value::Unknown), _) => Ok(v),
+        (v, Type::Dynamic) => Ok(v),
+        (v @ Value::String(_), Type::String) | (v @ Value::Bool(_), Type::Bool) | (v @ Value::Number(_), Type::Number) => Ok(v),
+        (Value::List(items), Type::List(e)) => Ok(Value::List(conform_all(items, e, path)?)),
+        (Value::List(items), Type::Set(e)) => {
+            let mut out: Vec<Value> = Vec::with_capacity(items.len());
+            for v in conform_all(items, e, path)? {
+                if !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+            Ok(Value::Set(out))
+        }
+        (Value::List(items), Type::Tuple(types)) if items.len() == types.len() => Ok(Value::Tuple(
+            items.into_iter().zip(types).enumerate().map(|(i, (v, t))| conform(v, t, &path.clone().index(i))).collect::<Result<_, _>>()?,
+        )),
+        (Value::Map(m) | Value::Object(m), Type::Map(e)) => {
+            Ok(Value::Map(m.into_iter().map(|(k, v)| conform(v, e, &path.clone().key(&k)).map(|v| (k, v))).collect::<Result<_, _>>()?))
+        }
+        (Value::Map(mut m) | Value::Object(mut m), Type::Object(attrs)) => {
+            if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
+                return Err(BridgeError::at(&path.clone().attr(extra), "the model has a field the schema does not have"));
+            }
+            let mut out = BTreeMap::new();
+            for (name, t) in attrs {
+                let v = m.remove(name).unwrap_or(Value::Null);
+                out.insert(name.clone(), conform(v, t, &path.clone().attr(name))?);
+            }
+            Ok(Value::Object(out))
+        }
+        (Value::String(_), _) => Err(mismatch("a string")),
+        (Value::Bool(_), _) => Err(mismatch("a bool")),
+        (Value::Number(_), _) => Err(mismatch("a number")),
+        (Value::List(_), _) => Err(mismatch("a sequence")),
+        (Value::Map(_) | Value::Object(_), _) => Err(mismatch("a struct or map")),
+        (_, _) => Err(mismatch("a value")),
+    }
+}
+
+fn conform_all(items: Vec<Value>, element: &Type, path: &AttributePath) -> Result<Vec<Value>, BridgeError> {
+    items.into_iter().enumerate().map(|(i, v)| conform(v, element, &path.clone().index(i))).collect()
+}
+
+fn type_name(ty: &Type) -> String {
+    match ty {
+        Type::String => "a string".into(),
+        Type::Number => "a number".into(),
+        Type::Bool => "a bool".into(),
+        Type::Dynamic => "a dynamic value".into(),
+        Type::List(_) => "a list".into(),
+        Type::Set(_) => "a set".into(),
+        Type::Map(_) => "a map".into(),
+        Type::Object(_) => "an object".into(),
+        Type::Tuple(_) => "a tuple".into(),
+    }
+}
+
+/// A value of `ty` with every attribute, element and block present and known: what the
+/// schema test round-trips through a model to prove each field matches its attribute.
+pub fn sample(ty: &Type) -> Value {
+    match ty {
+        Type::String => Value::from("x"),
+        Type::Number => Value::from(1i64),
+        Type::Bool => Value::Bool(true),
+        Type::Dynamic => Value::Null,
+        Type::List(e) => Value::List(vec![sample(e)]),
+        Type::Set(e) => Value::Set(vec![sample(e)]),
+        Type::Map(e) => Value::Map(BTreeMap::from([("k".to_string(), sample(e))])),
+        Type::Object(attrs) => Value::Object(attrs.iter().map(|(k, t)| (k.clone(), sample(t))).collect()),
+        Type::Tuple(types) => Value::Tuple(types.iter().map(sample).collect()),
+    }
+}
+
+/// Checks that `M` reads and writes exactly the values of `ty`: every attribute has a field
+/// of a fitting type, and no field lacks an attribute. Used by each provider's schema test.
+pub fn check_model<M: Serialize + DeserializeOwned>(ty: &Type) -> Result<(), BridgeError> {
+    let full = sample(ty);
+    let model: M = from_value(&full)?;
+    let back = to_value(&model, ty)?;
+    if back != full {
+        return Err(BridgeError::at(&first_difference(&full, &back, AttributePath::root()), "the model does not keep this attribute"));
+    }
+    // Every attribute null must also be representable (optional attributes, absent blocks).
+    let empty = match ty {
+        Type::Object(attrs) => Value::Object(attrs.keys().map(|k| (k.clone(), Value::Null)).collect()),
+        _ => Value::Null,
+    };
+    if let Ok(model) = from_value::<M>(&empty) {
+        to_value(&model, ty)?;
+    }
+    Ok(())
+}
+
+fn first_difference(a: &Value, b: &Value, path: AttributePath) -> AttributePath {
+    if let (Some(x), Some(y)) = (a.as_entries(), b.as_entries()) {
+        for (k, v) in x {
+            if y.get(k) != Some(v) {
+                return first_difference(v, y.get(k).unwrap_or(&Value::Null), path.attr(k));
+            }
+        }
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attr::Attr;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Inner {
+        kind: String,
+        port: Attr<u16>,
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Model {
+        name: Attr<String>,
+        count: Option<i64>,
+        names: Vec<String>,
+        labels: BTreeMap<String, String>,
+        inner: Option<Inner>,
+        items: Vec<Inner>,
+        on: bool,
+    }
+
+    fn ty() -> Type {
+        let inner = Type::object([("kind", Type::String), ("port", Type::Number)]);
+        Type::object([
+            ("name", Type::String),
+            ("count", Type::Number),
+            ("names", Type::set(Type::String)),
+            ("labels", Type::map(Type::String)),
+            ("inner", inner.clone()),
+            ("items", Type::list(inner)),
+            ("on", Type::Bool),
+        ])
+    }
+
+    #[test]
+    fn a_model_round_trips_with_unknowns_and_nulls() {
+        let v = Value::object([
+            ("name", Value::Unknown),
+            ("count", Value::Null),
+            ("names", Value::Set(vec!["a".into(), "b".into()])),
+            ("labels", Value::Map(BTreeMap::from([("app".to_string(), Value::from("yelb"))]))),
+            ("inner", Value::object([("kind", "Issuer".into()), ("port", Value::Unknown)])),
+            ("items", Value::List(vec![Value::object([("kind", "x".into()), ("port", Value::from(443i64))])])),
+            ("on", true.into()),
+        ]);
+        let m: Model = from_value(&v).unwrap();
+        assert_eq!(m.name, Attr::Unknown);
+        assert_eq!(m.inner.as_ref().map(|i| &i.port), Some(&Attr::Unknown));
+        assert_eq!(m.items[0].port, Attr::Known(443));
+        assert_eq!(to_value(&m, &ty()).unwrap(), v);
+    }
+
+    #[test]
+    fn errors_name_the_attribute() {
+        let mut v = sample(&ty());
+        v.set("items", Value::List(vec![Value::object([("kind", "x".into()), ("port", Value::from(70000i64))])]));
+        let e = from_value::<Model>(&v).unwrap_err();
+        assert_eq!(e.path.to_string(), "items[0].port", "{e}");
+        v.set("count", Value::Unknown);
+        let e = from_value::<Model>(&v).unwrap_err();
+        assert_eq!(e.path.to_string(), "count", "{e}");
+        assert!(e.message.contains("not known"), "{e}");
+    }
+
+    #[test]
+    fn a_model_that_disagrees_with_its_schema_is_found() {
+        assert_eq!(check_model::<Model>(&ty()), Ok(()));
+        // An attribute the model lacks.
+        let mut extra = ty();
+        if let Type::Object(a) = &mut extra {
+            a.insert("labels_extra".into(), Type::String);
+        }
+        assert_eq!(check_model::<Model>(&extra).unwrap_err().path.to_string(), "labels_extra");
+        // A field whose type differs.
+        let mut wrong = ty();
+        if let Type::Object(a) = &mut wrong {
+            a.insert("on".into(), Type::String);
+        }
+        assert_eq!(check_model::<Model>(&wrong).unwrap_err().path.to_string(), "on");
+        // A field the schema lacks.
+        let mut missing = ty();
+        if let Type::Object(a) = &mut missing {
+            a.remove("count");
+        }
+        assert!(check_model::<Model>(&missing).is_err());
+    }
+
+    #[test]
+    fn unit_enums_travel_as_strings() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        enum Mode {
+            #[serde(rename = "STRICT")]
+            Strict,
+            #[serde(rename = "DISABLED")]
+            Disabled,
+        }
+        assert_eq!(from_value::<Mode>(&Value::from("STRICT")).unwrap(), Mode::Strict);
+        assert!(from_value::<Mode>(&Value::from("PERMISSIVE")).is_err());
+        assert_eq!(to_value(&Mode::Disabled, &Type::String).unwrap(), Value::from("DISABLED"));
+    }
+}

@@ -1,0 +1,450 @@
+//! Typed resources and data sources: each declares its model (a serde struct whose fields
+//! are the schema's attributes) and works on models, returning `Result`. A blanket impl
+//! adapts them to the dynamic [`Resource`] and [`DataSource`] traits the server calls, so
+//! decoding, encoding and the keeping of partial state live here once.
+
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::bridge::{from_value, to_value, BridgeError};
+use crate::diag::{AttributePath, Diagnostic, Diagnostics};
+use crate::framework::{DataSource, Plan, PlanRequest, Resource, StateResult};
+use crate::schema::Schema;
+use crate::types::Type;
+use crate::value::Value;
+
+/// What a create, update, read or import leaves in state.
+#[derive(Debug)]
+pub struct Saved<M> {
+    pub state: M,
+    pub private: Vec<u8>,
+    /// Warnings (errors belong in a [`Failure`]).
+    pub warnings: Diagnostics,
+}
+
+impl<M> Saved<M> {
+    pub fn new(state: M) -> Self {
+        Saved { state, private: Vec::new(), warnings: Diagnostics::new() }
+    }
+
+    pub fn with_private(mut self, private: Vec<u8>) -> Self {
+        self.private = private;
+        self
+    }
+
+    pub fn warn(mut self, warnings: impl IntoIterator<Item = Diagnostic>) -> Self {
+        self.warnings.push_all(warnings);
+        self
+    }
+}
+
+impl<M> From<M> for Saved<M> {
+    fn from(state: M) -> Self {
+        Saved::new(state)
+    }
+}
+
+/// A failed operation. `partial` is what it did write: a create that made an object before
+/// failing keeps it in state, so the next plan can see it and nothing is lost. Without it
+/// a create leaves nothing in state and a read or update keeps the prior state.
+#[derive(Debug)]
+pub struct Failure<M> {
+    pub diagnostics: Diagnostics,
+    pub partial: Option<M>,
+}
+
+impl<M> Failure<M> {
+    pub fn new(diagnostics: impl Into<Diagnostics>) -> Self {
+        Failure { diagnostics: diagnostics.into(), partial: None }
+    }
+
+    /// Keeps `partial` in state along with the errors.
+    pub fn keeping(mut self, partial: M) -> Self {
+        self.partial = Some(partial);
+        self
+    }
+}
+
+impl<M> From<Diagnostics> for Failure<M> {
+    fn from(diagnostics: Diagnostics) -> Self {
+        Failure::new(diagnostics)
+    }
+}
+
+impl<M> From<Diagnostic> for Failure<M> {
+    fn from(d: Diagnostic) -> Self {
+        Failure::new(d)
+    }
+}
+
+pub type Outcome<M> = Result<Saved<M>, Failure<M>>;
+
+/// Turns any error into a diagnostic that says what was being done:
+/// `api.get(name).await.diag("read the CA Secret")?`.
+pub trait Context<T> {
+    fn diag(self, doing: &str) -> Result<T, Diagnostic>;
+}
+
+impl<T, E: std::error::Error> Context<T> for Result<T, E> {
+    fn diag(self, doing: &str) -> Result<T, Diagnostic> {
+        self.map_err(|e| Diagnostic::error(format!("Failed to {doing}"), chain(&e)))
+    }
+}
+
+/// An error and its sources, outermost first, each said once.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text = format!("{text}: {s_text}");
+        }
+        source = s.source();
+    }
+    text
+}
+
+pub struct TypedPlanRequest<'a, M> {
+    /// None when the resource is being created.
+    pub prior: Option<&'a M>,
+    pub config: &'a M,
+    pub prior_private: &'a [u8],
+}
+
+/// A plan being refined: the generic plan as a model, plus what else the resource decides.
+#[derive(Debug)]
+pub struct TypedPlan<M> {
+    pub planned: M,
+    /// Replacements the generic plan found (changed requires-replace attributes).
+    pub requires_replace: Vec<AttributePath>,
+    pub private: Vec<u8>,
+    pub diagnostics: Diagnostics,
+    replace_through: Vec<&'static str>,
+}
+
+impl<M> TypedPlan<M> {
+    /// Forces replacement through the computed attribute `attribute`, which becomes
+    /// unknown in the plan (what makes Terraform treat the replacement as a real change).
+    pub fn replace_through(&mut self, attribute: &'static str) {
+        if !self.replace_through.contains(&attribute) {
+            self.replace_through.push(attribute);
+        }
+    }
+
+    pub fn replacing(&self) -> &[&'static str] {
+        &self.replace_through
+    }
+}
+
+/// A resource written over its model. Only create, read, update, delete and import are
+/// required; validation and plan refinement are optional capabilities.
+#[async_trait]
+pub trait TypedResource: Send + Sync + 'static {
+    type Model: Serialize + DeserializeOwned + Send + Sync + 'static;
+
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+
+    /// Checks on the configuration alone; fields may be unknown.
+    async fn validate(&self, _config: &Self::Model) -> Diagnostics {
+        Diagnostics::new()
+    }
+
+    /// Refines the generic plan.
+    async fn modify_plan(&self, _request: TypedPlanRequest<'_, Self::Model>, _plan: &mut TypedPlan<Self::Model>) {}
+
+    async fn create(&self, planned: Self::Model, config: Self::Model) -> Outcome<Self::Model>;
+    /// The resource as it is now; `None` when it is gone.
+    async fn read(&self, state: Self::Model, private: &[u8]) -> Result<Option<Saved<Self::Model>>, Failure<Self::Model>>;
+    async fn update(&self, prior: Self::Model, planned: Self::Model, config: Self::Model, private: &[u8]) -> Outcome<Self::Model>;
+    /// Ok carries warnings.
+    async fn delete(&self, prior: Self::Model, private: &[u8]) -> Result<Diagnostics, Diagnostics>;
+    async fn import(&self, id: &str) -> Outcome<Self::Model>;
+
+    fn upgrade_state(&self, _from_version: i64, state: Value) -> Result<Value, Diagnostics> {
+        Ok(state)
+    }
+}
+
+/// A data source written over its model.
+#[async_trait]
+pub trait TypedDataSource: Send + Sync + 'static {
+    type Model: Serialize + DeserializeOwned + Send + Sync + 'static;
+
+    fn type_name(&self) -> &'static str;
+    fn schema(&self) -> Schema;
+    async fn validate(&self, _config: &Self::Model) -> Diagnostics {
+        Diagnostics::new()
+    }
+    async fn read(&self, config: Self::Model) -> Outcome<Self::Model>;
+}
+
+fn decode<M: DeserializeOwned>(value: &Value, what: &str) -> Result<M, Diagnostics> {
+    from_value(value).map_err(|e: BridgeError| e.diagnostic(&format!("reading the {what}")).into())
+}
+
+fn encode<M: Serialize>(model: &M, ty: &Type, what: &str) -> Result<Value, Diagnostic> {
+    to_value(model, ty).map_err(|e| e.diagnostic(&format!("writing the {what}")))
+}
+
+/// A configuration its model cannot hold. With the schema test in place every value of the
+/// schema's type fits except a number outside its field's range (a port of 1.5 or 1e30), so
+/// that is what the diagnostic says. A model that cannot hold a not-yet-known value is
+/// checked again at plan.
+fn rejected(config: &Value, e: &BridgeError) -> Diagnostics {
+    if !config.is_wholly_known() {
+        return Diagnostics::new();
+    }
+    let d = Diagnostic::error("Invalid value", format!("{e}. Use a whole number in the attribute's range."));
+    if e.path.0.is_empty() { d } else { d.at(e.path.clone()) }.into()
+}
+
+/// Builds the dynamic result: on failure the partial model if any, else null (the server
+/// then keeps the prior state of a read or update).
+fn to_result<M: Serialize>(outcome: Outcome<M>, ty: &Type) -> StateResult {
+    match outcome {
+        Ok(Saved { state, private, mut warnings }) => match encode(&state, ty, "new state") {
+            Ok(state) => StateResult { state, private, diagnostics: warnings },
+            Err(d) => {
+                warnings.push(d);
+                StateResult::failed(warnings)
+            }
+        },
+        Err(Failure { mut diagnostics, partial }) => {
+            let state = match partial.map(|p| encode(&p, ty, "partial state")) {
+                Some(Ok(v)) => v,
+                Some(Err(d)) => {
+                    diagnostics.push(d);
+                    Value::Null
+                }
+                None => Value::Null,
+            };
+            StateResult { state, private: Vec::new(), diagnostics }
+        }
+    }
+}
+
+#[async_trait]
+impl<R: TypedResource> Resource for R {
+    fn type_name(&self) -> &'static str {
+        TypedResource::type_name(self)
+    }
+
+    fn schema(&self) -> Schema {
+        TypedResource::schema(self)
+    }
+
+    async fn validate(&self, config: &Value) -> Diagnostics {
+        match from_value::<R::Model>(config) {
+            Ok(model) => TypedResource::validate(self, &model).await,
+            Err(e) => rejected(config, &e),
+        }
+    }
+
+    async fn modify_plan(&self, request: PlanRequest<'_>, plan: &mut Plan) {
+        let read = || -> Result<(Option<R::Model>, R::Model, R::Model), Diagnostics> {
+            let prior = if request.prior.is_null() { None } else { Some(decode(request.prior, "prior state")?) };
+            Ok((prior, decode(request.config, "configuration")?, decode(&plan.planned, "plan")?))
+        };
+        let (prior, config, planned) = match read() {
+            Ok(models) => models,
+            // A configuration with unknowns the model cannot hold yet keeps the generic plan.
+            Err(_) if !request.config.is_wholly_known() => return,
+            Err(d) => return plan.diagnostics.extend(d),
+        };
+        let mut typed = TypedPlan {
+            planned,
+            requires_replace: std::mem::take(&mut plan.requires_replace),
+            private: std::mem::take(&mut plan.private),
+            diagnostics: Diagnostics::new(),
+            replace_through: Vec::new(),
+        };
+        let typed_request = TypedPlanRequest { prior: prior.as_ref(), config: &config, prior_private: request.prior_private };
+        TypedResource::modify_plan(self, typed_request, &mut typed).await;
+        plan.private = typed.private;
+        plan.requires_replace = typed.requires_replace;
+        plan.diagnostics.extend(typed.diagnostics);
+        match encode(&typed.planned, &TypedResource::schema(self).value_type(), "plan") {
+            Ok(planned) => plan.planned = planned,
+            Err(d) => plan.diagnostics.push(d),
+        }
+        for attribute in typed.replace_through {
+            plan.replace_through(attribute);
+        }
+    }
+
+    async fn create(&self, planned: &Value, config: &Value) -> StateResult {
+        let models = decode(planned, "plan").and_then(|p| Ok((p, decode(config, "configuration")?)));
+        match models {
+            Ok((planned, config)) => {
+                to_result(TypedResource::create(self, planned, config).await, &TypedResource::schema(self).value_type())
+            }
+            Err(d) => StateResult::failed(d),
+        }
+    }
+
+    async fn read(&self, state: &Value, private: &[u8]) -> StateResult {
+        let ty = TypedResource::schema(self).value_type();
+        let state = match decode(state, "state") {
+            Ok(s) => s,
+            Err(d) => return StateResult::failed(d),
+        };
+        match TypedResource::read(self, state, private).await {
+            Ok(None) => StateResult::ok(Value::Null, Vec::new()),
+            Ok(Some(saved)) => to_result(Ok(saved), &ty),
+            Err(failure) => to_result(Err(failure), &ty),
+        }
+    }
+
+    async fn update(&self, prior: &Value, planned: &Value, config: &Value, private: &[u8]) -> StateResult {
+        let models = decode(prior, "prior state").and_then(|p| Ok((p, decode(planned, "plan")?, decode(config, "configuration")?)));
+        match models {
+            Ok((prior, planned, config)) => {
+                to_result(TypedResource::update(self, prior, planned, config, private).await, &TypedResource::schema(self).value_type())
+            }
+            Err(d) => StateResult::failed(d),
+        }
+    }
+
+    async fn delete(&self, prior: &Value, private: &[u8]) -> Diagnostics {
+        match decode(prior, "prior state") {
+            Ok(prior) => TypedResource::delete(self, prior, private).await.unwrap_or_else(|errors| errors),
+            Err(d) => d,
+        }
+    }
+
+    async fn import(&self, id: &str) -> StateResult {
+        to_result(TypedResource::import(self, id).await, &TypedResource::schema(self).value_type())
+    }
+
+    fn upgrade_state(&self, from_version: i64, state: Value) -> Result<Value, Diagnostics> {
+        TypedResource::upgrade_state(self, from_version, state)
+    }
+}
+
+#[async_trait]
+impl<D: TypedDataSource> DataSource for D {
+    fn type_name(&self) -> &'static str {
+        TypedDataSource::type_name(self)
+    }
+
+    fn schema(&self) -> Schema {
+        TypedDataSource::schema(self)
+    }
+
+    async fn validate(&self, config: &Value) -> Diagnostics {
+        match from_value::<D::Model>(config) {
+            Ok(model) => TypedDataSource::validate(self, &model).await,
+            Err(e) => rejected(config, &e),
+        }
+    }
+
+    async fn read(&self, config: &Value) -> StateResult {
+        match decode(config, "configuration") {
+            Ok(config) => to_result(TypedDataSource::read(self, config).await, &TypedDataSource::schema(self).value_type()),
+            Err(d) => StateResult::failed(d),
+        }
+    }
+}
+
+/// A diagnostic at the attribute `name` of the model's top level.
+pub fn at(name: &str) -> AttributePath {
+    AttributePath::attrs(&[name])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attr::Attr;
+    use crate::schema::{Attribute, Block};
+    use serde::Deserialize;
+
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Thing {
+        id: Attr<String>,
+        name: Attr<String>,
+    }
+
+    struct Things;
+
+    #[async_trait]
+    impl TypedResource for Things {
+        type Model = Thing;
+        fn type_name(&self) -> &'static str {
+            "test_thing"
+        }
+        fn schema(&self) -> Schema {
+            Schema::new(0, Block::new("").attribute(Attribute::string("id").computed()).attribute(Attribute::string("name").required()))
+        }
+        async fn validate(&self, config: &Thing) -> Diagnostics {
+            let mut d = Diagnostics::new();
+            if config.name.as_deref() == Some("") {
+                d.error_at(at("name"), "Empty name", "");
+            }
+            d
+        }
+        async fn modify_plan(&self, request: TypedPlanRequest<'_, Thing>, plan: &mut TypedPlan<Thing>) {
+            if request.prior.is_some_and(|p| p.name != request.config.name) {
+                plan.replace_through("id");
+            }
+        }
+        async fn create(&self, mut planned: Thing, _config: Thing) -> Outcome<Thing> {
+            planned.id = Attr::Known("1".into());
+            if planned.name.as_deref() == Some("half") {
+                // Something was made, then the rest failed.
+                return Err(Failure::new(Diagnostic::error("Failed", "")).keeping(planned));
+            }
+            std::fs::read("/nonexistent/meshtls").diag("read the file")?;
+            Ok(planned.into())
+        }
+        async fn read(&self, state: Thing, _: &[u8]) -> Result<Option<Saved<Thing>>, Failure<Thing>> {
+            Ok(Some(state.into()))
+        }
+        async fn update(&self, _: Thing, planned: Thing, _: Thing, _: &[u8]) -> Outcome<Thing> {
+            Ok(planned.into())
+        }
+        async fn delete(&self, _: Thing, _: &[u8]) -> Result<Diagnostics, Diagnostics> {
+            Ok(Diagnostics::new())
+        }
+        async fn import(&self, id: &str) -> Outcome<Thing> {
+            Ok(Thing { id: id.into(), name: Attr::Null }.into())
+        }
+    }
+
+    fn thing(id: Value, name: Value) -> Value {
+        Value::object([("id", id), ("name", name)])
+    }
+
+    #[tokio::test]
+    async fn a_typed_resource_serves_the_dynamic_calls() {
+        let r: &dyn Resource = &Things;
+        let d = r.validate(&thing(Value::Null, "".into())).await;
+        assert_eq!(d.iter().next().and_then(|d| d.path.clone()), Some(at("name")));
+        assert!(r.validate(&thing(Value::Null, Value::Unknown)).await.is_empty());
+
+        let prior = thing("1".into(), "a".into());
+        let config = thing(Value::Null, "b".into());
+        let mut plan =
+            Plan { planned: thing("1".into(), "b".into()), requires_replace: vec![], private: vec![], diagnostics: Diagnostics::new() };
+        r.modify_plan(PlanRequest { prior: &prior, config: &config, prior_private: &[] }, &mut plan).await;
+        assert_eq!(plan.planned, thing(Value::Unknown, "b".into()));
+        assert_eq!(plan.requires_replace, vec![at("id")]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_create_keeps_what_it_wrote() {
+        let r: &dyn Resource = &Things;
+        let half = r.create(&thing(Value::Unknown, "half".into()), &thing(Value::Null, "half".into())).await;
+        assert!(half.diagnostics.has_errors());
+        assert_eq!(half.state, thing("1".into(), "half".into()));
+
+        let failed = r.create(&thing(Value::Unknown, "a".into()), &thing(Value::Null, "a".into())).await;
+        assert_eq!(failed.state, Value::Null);
+        let d = failed.diagnostics.iter().next().expect("an error");
+        assert_eq!(d.summary, "Failed to read the file");
+        assert!(d.detail.contains("No such file"), "{}", d.detail);
+    }
+}
