@@ -1,7 +1,8 @@
 //! The provider block: its schema, offline validation, and the settings it resolves to.
 
+use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
-use tfplugin::{AttributePath, Diagnostics, Value};
+use tfplugin::{Attr, AttributePath, BridgeError, Diagnostics, Value};
 
 pub fn schema() -> Schema {
     let kubernetes = Block::new("How to reach the Kubernetes API. Without this block, `KUBECONFIG` (then `~/.kube/config`, then the in-cluster service account) is used.")
@@ -24,83 +25,80 @@ pub fn schema() -> Schema {
 }
 
 /// A setting that may be unknown while planning (the cluster is created in the same run).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Setting {
-    Unset,
-    Known(String),
-    Unknown,
-}
+pub type Setting = Attr<String>;
 
-impl Setting {
-    fn of(v: &Value) -> Setting {
-        match v {
-            Value::String(s) => Setting::Known(s.clone()),
-            Value::Unknown => Setting::Unknown,
-            _ => Setting::Unset,
-        }
-    }
-
-    pub fn known(&self) -> Option<&str> {
-        match self {
-            Setting::Known(s) => Some(s),
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The `kubernetes` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct KubernetesSettings {
     pub config_path: Setting,
     pub config_context: Setting,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The `aws.endpoints` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoints {
+    pub appmesh: Setting,
+    pub acmpca: Setting,
+}
+
+/// The `aws` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AwsSettings {
     pub region: Setting,
     pub profile: Setting,
-    pub appmesh_endpoint: Setting,
-    pub acmpca_endpoint: Setting,
+    pub endpoints: Option<Endpoints>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl AwsSettings {
+    pub fn appmesh_endpoint(&self) -> Option<&str> {
+        self.endpoints.as_ref().and_then(|e| e.appmesh.as_deref())
+    }
+
+    pub fn acmpca_endpoint(&self) -> Option<&str> {
+        self.endpoints.as_ref().and_then(|e| e.acmpca.as_deref())
+    }
+}
+
+/// The provider block, as a model of its schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub mesh_name: Setting,
-    pub kubernetes: KubernetesSettings,
+    /// Null means the defaults (`KUBECONFIG`, then `~/.kube/config`, then in-cluster).
+    pub kubernetes: Option<KubernetesSettings>,
     /// None when the configuration has no `aws` block.
     pub aws: Option<AwsSettings>,
 }
 
 impl Settings {
-    pub fn from_config(config: &Value) -> Settings {
-        let k = config.get("kubernetes");
-        let a = config.get("aws");
-        let e = a.get("endpoints");
-        Settings {
-            mesh_name: Setting::of(config.get("mesh_name")),
-            kubernetes: KubernetesSettings {
-                config_path: Setting::of(k.get("config_path")),
-                config_context: Setting::of(k.get("config_context")),
-            },
-            aws: (!a.is_null()).then(|| AwsSettings {
-                region: Setting::of(a.get("region")),
-                profile: Setting::of(a.get("profile")),
-                appmesh_endpoint: Setting::of(e.get("appmesh")),
-                acmpca_endpoint: Setting::of(e.get("acmpca")),
-            }),
-        }
+    pub fn from_config(config: &Value) -> Result<Settings, BridgeError> {
+        tfplugin::from_value(config)
+    }
+
+    pub fn kubernetes(&self) -> KubernetesSettings {
+        self.kubernetes.clone().unwrap_or_default()
     }
 
     /// True when any Kubernetes setting is unknown: cluster reads must wait for apply.
     pub fn kubernetes_unknown(&self) -> bool {
-        self.kubernetes.config_path == Setting::Unknown || self.kubernetes.config_context == Setting::Unknown
+        self.kubernetes.as_ref().is_some_and(|k| k.config_path.is_unknown() || k.config_context.is_unknown())
     }
 }
 
 /// Offline checks: everything here works with no cluster and no AWS in reach.
 pub fn validate(config: &Value) -> Diagnostics {
+    match Settings::from_config(config) {
+        Ok(settings) => validate_settings(&settings),
+        Err(e) => e.diagnostic("reading the provider configuration").into(),
+    }
+}
+
+fn validate_settings(settings: &Settings) -> Diagnostics {
     let mut diags = Diagnostics::new();
-    let settings = Settings::from_config(config);
-    if let Some(path) = settings.kubernetes.config_path.known() {
+    if let Some(path) = settings.kubernetes.as_ref().and_then(|k| k.config_path.as_deref()) {
         if path.trim().is_empty() {
             diags.error_at(
                 AttributePath::attrs(&["kubernetes", "config_path"]),
@@ -110,7 +108,7 @@ pub fn validate(config: &Value) -> Diagnostics {
         }
     }
     if let Some(aws) = &settings.aws {
-        if let Some(region) = aws.region.known() {
+        if let Some(region) = aws.region.as_deref() {
             if !is_region(region) {
                 diags.error_at(
                     AttributePath::attrs(&["aws", "region"]),
@@ -119,8 +117,8 @@ pub fn validate(config: &Value) -> Diagnostics {
                 );
             }
         }
-        for (name, setting) in [("appmesh", &aws.appmesh_endpoint), ("acmpca", &aws.acmpca_endpoint)] {
-            if let Some(url) = setting.known() {
+        for (name, url) in [("appmesh", aws.appmesh_endpoint()), ("acmpca", aws.acmpca_endpoint())] {
+            if let Some(url) = url {
                 if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
                     diags.error_at(
                         AttributePath::attrs(&["aws", "endpoints", name]),
@@ -172,6 +170,11 @@ mod tests {
         assert!(validate(&config("us-gov-west-1".into(), "http://127.0.0.1:5000".into(), "~/.kube/config".into())).is_empty());
         let unknown = config(Value::Unknown, Value::Unknown, Value::Unknown);
         assert!(validate(&unknown).is_empty());
-        assert!(Settings::from_config(&unknown).kubernetes_unknown());
+        assert!(Settings::from_config(&unknown).unwrap().kubernetes_unknown());
+    }
+
+    #[test]
+    fn the_model_matches_the_schema() {
+        tfplugin::bridge::check_model::<Settings>(&schema().value_type()).unwrap();
     }
 }

@@ -1,6 +1,7 @@
 //! terraform-provider-meshtls: started by terraform/tofu, never by hand.
 
 mod backends;
+mod ca_store;
 mod cert_manager;
 mod clients;
 mod config;

@@ -18,9 +18,16 @@ pub fn is_dns1123_subdomain(s: &str) -> bool {
     !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
 }
 
+/// An import ID of the form `namespace/name`, both RFC 1123 labels.
+pub fn parse_namespaced_id(id: &str) -> Result<(&str, &str), tfplugin::Diagnostic> {
+    id.split_once('/')
+        .filter(|(ns, n)| is_dns1123_label(ns) && is_dns1123_label(n))
+        .ok_or_else(|| tfplugin::Diagnostic::error("Invalid import ID", format!("{id:?} is not `namespace/name`.")))
+}
+
 /// Adds an error on `attr` when its value is known and not a valid namespace name.
-pub fn check_namespace(d: &mut Diagnostics, config: &Value, attr: &str) {
-    if let Some(ns) = config.get(attr).as_str().filter(|ns| !is_dns1123_label(ns)) {
+pub fn check_namespace(d: &mut Diagnostics, value: Option<&str>, attr: &str) {
+    if let Some(ns) = value.filter(|ns| !is_dns1123_label(ns)) {
         d.error_at(
             AttributePath::attrs(&[attr]),
             "Invalid namespace",
@@ -30,8 +37,8 @@ pub fn check_namespace(d: &mut Diagnostics, config: &Value, attr: &str) {
 }
 
 /// Adds an error on `attr` when its value is known and not a valid Secret name.
-pub fn check_secret_name(d: &mut Diagnostics, config: &Value, attr: &str) {
-    if let Some(name) = config.get(attr).as_str().filter(|n| !is_dns1123_subdomain(n)) {
+pub fn check_secret_name(d: &mut Diagnostics, value: Option<&str>, attr: &str) {
+    if let Some(name) = value.filter(|n| !is_dns1123_subdomain(n)) {
         d.error_at(
             AttributePath::attrs(&[attr]),
             "Invalid Secret name",
@@ -48,6 +55,13 @@ pub fn check_port(d: &mut Diagnostics, v: &Value, path: tfplugin::AttributePath)
         if !p.as_i64().is_some_and(|p| (1..=65535).contains(&p)) {
             d.error_at(path, "Invalid port", format!("{p} is not a port number (1 to 65535)."));
         }
+    }
+}
+
+/// The same check on a model's field.
+pub fn check_port_number(d: &mut Diagnostics, port: &tfplugin::Attr<i64>, path: tfplugin::AttributePath) {
+    if let Some(p) = port.known() {
+        check_port(d, &Value::from(*p), path);
     }
 }
 
@@ -90,6 +104,14 @@ pub fn dns_name_covers(pattern: &str, host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn import_ids_are_namespace_slash_name() {
+        assert_eq!(parse_namespaced_id("yelb/yelb-nlb").ok(), Some(("yelb", "yelb-nlb")));
+        for bad in ["yelb", "yelb/", "/x", "Yelb/x", "a/b/c"] {
+            assert!(parse_namespaced_id(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn ports_are_bounded() {

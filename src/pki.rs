@@ -141,6 +141,7 @@ pub struct LeafRequest<'a> {
 }
 
 /// The CA's certificate and key, as read from its Secret. The key is redacted from Debug.
+#[derive(Clone)]
 pub struct CaMaterial {
     pub certificate_pem: String,
     pub private_key_pem: String,

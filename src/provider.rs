@@ -46,7 +46,7 @@ impl tfplugin::Provider for MeshTls {
     async fn configure(&self, request: ConfigureRequest) -> Diagnostics {
         let diags = config::validate(&request.config);
         if !diags.has_errors() {
-            let settings = Settings::from_config(&request.config);
+            let Ok(settings) = Settings::from_config(&request.config) else { return diags };
             if settings.kubernetes_unknown() {
                 tracing::info!("kubernetes settings are unknown until apply; cluster reads are deferred");
             }

@@ -11,6 +11,7 @@ use kube::Api;
 use crate::clients::kubernetes::is_conflict;
 use crate::clients::read_cache::{ReadCache, Scope};
 use crate::ownership::{Claim, Deleted, OwnError, Owned, Owner};
+use crate::pki;
 
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
 
@@ -247,6 +248,28 @@ pub async fn delete(client: &kube::Client, owner: &Owner, namespace: &str, name:
 pub fn same_pem(a: &str, b: &str) -> bool {
     let norm = |s: &str| s.lines().map(str::trim_end).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
     norm(a) == norm(b)
+}
+
+/// For import: the key of a Secret must be its certificate's (`info`), of an algorithm meshtls
+/// issues.
+pub fn importable_key(
+    observed: &ObservedSecret,
+    info: &pki::CertificateInfo,
+    namespace: &str,
+    name: &str,
+) -> Result<pki::KeyAlgorithm, tfplugin::Diagnostic> {
+    if !observed.tls_key.as_deref().is_some_and(|k| pki::key_matches(k, info)) {
+        return Err(tfplugin::Diagnostic::error(
+            "Cannot import: key does not match",
+            format!("tls.key in Secret {namespace}/{name} is missing or is not the certificate's private key."),
+        ));
+    }
+    info.key_algorithm.ok_or_else(|| {
+        tfplugin::Diagnostic::error(
+            "Cannot import: unsupported key",
+            format!("The key in Secret {namespace}/{name} is none of {}.", pki::KeyAlgorithm::NAMES.join(", ")),
+        )
+    })
 }
 
 /// The diagnostic for a Secret that could not be created. `what` names it for people

@@ -3,8 +3,11 @@
 //! so another mesh can be added without touching certificates or Secrets.
 
 pub mod appmesh_api;
-pub mod appmesh_gateway;
+pub mod appmesh_api_gateway;
+pub mod appmesh_crd;
 pub mod appmesh_k8s;
+pub mod appmesh_k8s_gateway;
+pub mod gateway;
 pub mod model;
 
 use async_trait::async_trait;

@@ -20,10 +20,10 @@ pub struct AwsClients {
 impl AwsClients {
     pub async fn load(settings: &AwsSettings) -> AwsClients {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(region) = settings.region.known() {
+        if let Some(region) = settings.region.as_deref() {
             loader = loader.region(aws_config::Region::new(region.to_string()));
         }
-        if let Some(profile) = settings.profile.known() {
+        if let Some(profile) = settings.profile.as_deref() {
             loader = loader.profile_name(profile);
         }
         // Throttling and passing failures are retried with jittered backoff, and once AWS
@@ -46,11 +46,11 @@ impl AwsClients {
             );
         let shared = loader.load().await;
         let mut appmesh = aws_sdk_appmesh::config::Builder::from(&shared);
-        if let Some(url) = settings.appmesh_endpoint.known() {
+        if let Some(url) = settings.appmesh_endpoint() {
             appmesh = appmesh.endpoint_url(url);
         }
         let mut acmpca = aws_sdk_acmpca::config::Builder::from(&shared);
-        if let Some(url) = settings.acmpca_endpoint.known() {
+        if let Some(url) = settings.acmpca_endpoint() {
             acmpca = acmpca.endpoint_url(url);
         }
         AwsClients {

@@ -26,7 +26,7 @@ fn expand_home(path: &str) -> String {
 }
 
 pub async fn connect(settings: &KubernetesSettings) -> Result<kube::Client, KubeClientError> {
-    let (path, context) = (settings.config_path.known(), settings.config_context.known());
+    let (path, context) = (settings.config_path.as_deref(), settings.config_context.as_deref());
     let config = match (path, context) {
         (None, None) => kube::Config::infer().await?,
         (path, context) => {

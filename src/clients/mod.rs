@@ -70,7 +70,7 @@ impl Clients {
         if settings.kubernetes_unknown() {
             return Err(ClientError::KubernetesUnknown);
         }
-        let client = self.kube.get_or_try_init(|| kubernetes::connect(&settings.kubernetes)).await?;
+        let client = self.kube.get_or_try_init(|| async move { kubernetes::connect(&settings.kubernetes()).await }).await?;
         Ok(client.clone())
     }
 

@@ -2,8 +2,9 @@
 //! certificates they did not issue.
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, Schema};
-use tfplugin::{AttributePath, DataSource, Diagnostic, Diagnostics, StateResult, Type, Value};
+use tfplugin::{at, Attr, Diagnostic, Outcome, Type, TypedDataSource};
 
 use crate::pki;
 
@@ -11,8 +12,27 @@ pub const TYPE_NAME: &str = "meshtls_certificate_info";
 
 pub struct CertificateInfoDataSource;
 
+/// The data source's model: the PEM in, what it says out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateInfo {
+    pub pem: Attr<String>,
+    pub subject: Option<String>,
+    pub common_name: Option<String>,
+    pub dns_names: Option<Vec<String>>,
+    pub issuer: Option<String>,
+    pub serial_number: Option<String>,
+    pub not_before: Option<String>,
+    pub not_after: Option<String>,
+    pub fingerprint_sha256: Option<String>,
+    pub is_ca: Option<bool>,
+    pub key_algorithm: Option<String>,
+}
+
 #[async_trait]
-impl DataSource for CertificateInfoDataSource {
+impl TypedDataSource for CertificateInfoDataSource {
+    type Model = CertificateInfo;
+
     fn type_name(&self) -> &'static str {
         TYPE_NAME
     }
@@ -35,39 +55,49 @@ impl DataSource for CertificateInfoDataSource {
         )
     }
 
-    async fn read(&self, config: &Value) -> StateResult {
-        let Some(text) = config.get("pem").as_str() else {
-            return StateResult::failed(
-                Diagnostic::error("No certificate", "`pem` must be known when the data source is read.")
-                    .at(AttributePath::attrs(&["pem"]))
-                    .into(),
-            );
+    async fn read(&self, config: CertificateInfo) -> Outcome<CertificateInfo> {
+        let Some(text) = config.pem.as_deref() else {
+            return Err(Diagnostic::error("No certificate", "`pem` must be known when the data source is read.").at(at("pem")).into());
         };
-        let info = match pki::inspect(text) {
-            Ok(i) => i,
-            Err(e) => {
-                let mut d = Diagnostics::new();
-                d.error_at(
-                    AttributePath::attrs(&["pem"]),
-                    "Not a PEM certificate",
-                    format!("{e}. Pass the text of a certificate, e.g. meshtls_certificate.<name>.certificate_pem or file(\"tls.crt\")."),
-                );
-                return StateResult::failed(d);
-            }
-        };
-        let state = Value::object([
-            ("pem", Value::from(text)),
-            ("subject", info.subject.clone().into()),
-            ("common_name", Value::opt_string(info.common_name.clone())),
-            ("dns_names", Value::List(info.dns_names.iter().map(|n| Value::from(n.as_str())).collect())),
-            ("issuer", info.issuer.clone().into()),
-            ("serial_number", info.serial_hex.clone().into()),
-            ("not_before", pki::rfc3339(info.not_before).into()),
-            ("not_after", pki::rfc3339(info.not_after).into()),
-            ("fingerprint_sha256", info.fingerprint_sha256.clone().into()),
-            ("is_ca", info.is_ca.into()),
-            ("key_algorithm", Value::opt_string(info.key_algorithm.map(|k| k.name()))),
-        ]);
-        StateResult::ok(state, Vec::new())
+        let info = pki::inspect(text).map_err(|e| {
+            Diagnostic::error(
+                "Not a PEM certificate",
+                format!("{e}. Pass the text of a certificate, e.g. meshtls_certificate.<name>.certificate_pem or file(\"tls.crt\")."),
+            )
+            .at(at("pem"))
+        })?;
+        Ok(CertificateInfo {
+            pem: config.pem.clone(),
+            subject: Some(info.subject),
+            common_name: info.common_name,
+            dns_names: Some(info.dns_names),
+            issuer: Some(info.issuer),
+            serial_number: Some(info.serial_hex),
+            not_before: Some(pki::rfc3339(info.not_before)),
+            not_after: Some(pki::rfc3339(info.not_after)),
+            fingerprint_sha256: Some(info.fingerprint_sha256),
+            is_ca: Some(info.is_ca),
+            key_algorithm: info.key_algorithm.map(|k| k.name().to_string()),
+        }
+        .into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_certificate_is_described_and_garbage_is_refused_at_pem() {
+        let request =
+            pki::CaRequest { common_name: "test root", organization: None, validity_days: 30, key_algorithm: pki::KeyAlgorithm::EcdsaP256 };
+        let ca = pki::self_signed_ca(&request).expect("a CA");
+        let config = CertificateInfo { pem: Attr::Known(ca.certificate_pem.clone()), ..Default::default() };
+        let read = CertificateInfoDataSource.read(config).await.expect("read");
+        assert_eq!(read.state.is_ca, Some(true));
+        assert_eq!(read.state.key_algorithm.as_deref(), Some("ECDSA_P256"));
+        let bad = CertificateInfo { pem: "not a certificate".into(), ..Default::default() };
+        let failure = CertificateInfoDataSource.read(bad).await.expect_err("refused");
+        assert_eq!(failure.diagnostics.iter().next().and_then(|d| d.path.clone()), Some(at("pem")));
     }
 }

@@ -4,18 +4,29 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
-use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resource, StateResult, Value};
+use tfplugin::{at, Attr, AttributePath, Diagnostic, Diagnostics, Failure, Outcome, Saved, TypedPlan, TypedPlanRequest, TypedResource};
 
-use crate::backends::appmesh_gateway::{self as gw, GatewayRoute, GatewaySpec};
+use crate::backends::appmesh_api_gateway::ApiGateway;
+use crate::backends::appmesh_k8s_gateway::{self, ClusterGateway};
+use crate::backends::gateway::{self as gw, GatewayError, GatewayRoute, GatewaySide, GatewaySpec};
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls};
 use crate::clients::{aws_client_error, client_error, Clients};
-use crate::names::{check_namespace, check_port, check_secret_name, is_dns1123_label};
+use crate::names::{check_namespace, check_port_number, check_secret_name, is_dns1123_label, parse_namespaced_id};
 use crate::ownership::Owner;
-use crate::resources::virtual_node_tls::{s, single, trust_block, trust_of, IN_SYNC, NOT_MANAGED};
+use crate::resources::mesh_tls::{drift_status, single, trust_block, TrustConfig, IN_SYNC, NOT_MANAGED};
+
+mod model;
+mod plan;
+
+pub use model::Gateway;
+use model::*;
+use plan::*;
 
 /// More Envoy replicas than this for one gateway is a typo, not a plan.
 const MAX_REPLICAS: i64 = 1000;
+const TLS_MODES: [&str; 3] = ["STRICT", "PERMISSIVE", "DISABLED"];
 
 pub const TYPE_NAME: &str = "meshtls_gateway";
 pub const DEFAULT_ENVOY_IMAGE: &str = "public.ecr.aws/appmesh/aws-appmesh-envoy:v1.29.12.0-prod";
@@ -32,81 +43,30 @@ impl GatewayResource {
     fn aws_configured(&self) -> bool {
         self.clients.settings().is_ok_and(|s| s.aws.is_some())
     }
-}
 
-/// The gateway a (known) configuration or state describes.
-fn spec_of(v: &Value) -> Option<GatewaySpec> {
-    let name = s(v, &["name"])?;
-    let namespace = s(v, &["namespace"])?;
-    let mount_path = s(v, &["mount_path"])?;
-    let cp = v.get("client_policy");
-    let routes = v
-        .get("route")
-        .as_elements()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            Some(GatewayRoute {
-                name: format!("{name}-route-{i}"),
-                prefix: s(r, &["prefix"])?,
-                virtual_service: s(r, &["virtual_service"])?,
-            })
-        })
-        .collect::<Option<Vec<_>>>()?;
-    Some(GatewaySpec {
-        aws_name: s(v, &["aws_name"])?,
-        port: v.get("port").as_i64()?,
-        listener: ListenerTls {
-            mode: s(v, &["tls_mode"])?,
-            certificate: Some(CertificateSource::File {
-                certificate_chain: format!("{mount_path}/tls.crt"),
-                private_key: format!("{mount_path}/tls.key"),
-            }),
-            trust: None,
-            subject_alternative_names: Vec::new(),
-        },
-        client_policy: (!cp.is_null()).then(|| ClientPolicyTls {
-            enforce: cp.get("enforce").as_bool().unwrap_or(true),
-            ports: Vec::new(),
-            certificate: None,
-            trust: trust_of(cp.get("trust")),
-            subject_alternative_names: Vec::new(),
-        }),
-        routes,
-        envoy_image: s(v, &["envoy_image"])?,
-        replicas: v.get("replicas").as_i64()?,
-        certificate_secret: s(v, &["certificate_secret"])?,
-        mount_path,
-        name,
-        namespace,
-    })
-}
-
-/// The owner of a gateway's objects: the gateway's id, `namespace/name`.
-fn owner(spec: &gw::GatewaySpec) -> Owner {
-    Owner::new(TYPE_NAME, &format!("{}/{}", spec.namespace, spec.name))
+    /// The provider's default mesh: known, unknown until apply, or unset.
+    fn provider_mesh(&self) -> Attr<String> {
+        self.clients.settings().map_or(Attr::Null, |s| s.mesh_name.clone())
+    }
 }
 
 /// The diagnostic for a failed step on either side: a refusal names the object and how to import
 /// the gateway.
-fn gateway_error(e: &gw::GatewayError, action: &str, spec: &gw::GatewaySpec) -> Diagnostic {
+fn gateway_error(e: &GatewayError, action: &str, spec: &GatewaySpec) -> Diagnostic {
     match e {
-        gw::GatewayError::Ownership(own) => own.diagnostic(action, &format!("terraform import <address> {}/{}", spec.namespace, spec.name)),
+        GatewayError::Ownership(own) => own.diagnostic(action, &format!("terraform import <address> {}/{}", spec.namespace, spec.name)),
         other => Diagnostic::error(format!("Failed to {action}"), other.to_string()),
     }
 }
 
-fn status(drift: Result<Vec<String>, gw::GatewayError>) -> String {
-    match drift {
-        Ok(d) if d.is_empty() => IN_SYNC.to_string(),
-        Ok(d) => format!("drifted: {}", d.join("; ")),
-        Err(e) => format!("drifted: {e}"),
-    }
+fn owner(spec: &GatewaySpec) -> Owner {
+    gw::owner(TYPE_NAME, spec)
 }
 
 #[async_trait]
-impl Resource for GatewayResource {
+impl TypedResource for GatewayResource {
+    type Model = Gateway;
+
     fn type_name(&self) -> &'static str {
         TYPE_NAME
     }
@@ -143,251 +103,141 @@ impl Resource for GatewayResource {
         )
     }
 
-    async fn validate(&self, config: &Value) -> Diagnostics {
-        let mut d = Diagnostics::new();
-        let at = |n: &str| AttributePath::attrs(&[n]);
-        check_namespace(&mut d, config, "namespace");
-        if let Some(n) = config.get("name").as_str().filter(|n| !is_dns1123_label(n)) {
-            d.error_at(
-                at("name"),
-                "Invalid name",
-                format!("{n:?} is not a valid name: lowercase letters, digits and '-', at most 63 characters."),
-            );
-        }
-        check_secret_name(&mut d, config, "certificate_secret");
-        if let Some(m) = config.get("tls_mode").as_str().filter(|m| !["STRICT", "PERMISSIVE", "DISABLED"].contains(m)) {
-            d.error_at(at("tls_mode"), "Invalid TLS mode", format!("{m:?} is not a TLS mode; use STRICT, PERMISSIVE or DISABLED."));
-        }
-        check_port(&mut d, config.get("port"), at("port"));
-        if let Value::Number(r) = config.get("replicas") {
-            if !r.as_i64().is_some_and(|r| (0..=MAX_REPLICAS).contains(&r)) {
-                d.error_at(
-                    at("replicas"),
-                    "Invalid replica count",
-                    format!("{r} is not a whole number of replicas from 0 to {MAX_REPLICAS}."),
-                );
-            }
-        }
-        for (i, r) in config.get("route").as_elements().unwrap_or_default().iter().enumerate() {
-            if let Some(p) = r.get("prefix").as_str().filter(|p| !p.starts_with('/')) {
-                d.error_at(
-                    AttributePath::attrs(&["route"]).index(i).attr("prefix"),
-                    "Invalid prefix",
-                    format!("{p:?} must start with '/'."),
-                );
-            }
-        }
-        d
+    async fn validate(&self, config: &Gateway) -> Diagnostics {
+        validate(config)
     }
 
-    async fn modify_plan(&self, request: PlanRequest<'_>, plan: &mut Plan) {
-        let (name, namespace) = (s(request.config, &["name"]), s(request.config, &["namespace"]));
-        if request.config.get("mesh_name").is_null() {
-            let mesh = self.clients.settings().ok().and_then(|s| s.mesh_name.known().map(str::to_string));
-            match mesh {
-                Some(m) => plan.planned.set("mesh_name", m.into()),
-                None if self.aws_configured() => plan.diagnostics.error_at(
-                    AttributePath::attrs(&["mesh_name"]),
-                    "No mesh",
-                    "Set mesh_name here or in the provider block.",
-                ),
-                None => plan.planned.set("mesh_name", Value::Null),
-            }
-        }
-        if request.config.get("aws_name").is_null() {
-            plan.planned.set(
-                "aws_name",
-                match (&name, &namespace) {
-                    (Some(n), Some(ns)) => format!("{n}_{ns}").into(),
-                    _ => Value::Unknown,
-                },
-            );
-        }
-        if request.config.get("mount_path").is_null() {
-            plan.planned.set("mount_path", name.as_ref().map_or(Value::Unknown, |n| format!("/etc/keys/{n}").into()));
-        }
-        plan.planned.set(
-            "id",
-            match (&namespace, &name) {
-                (Some(ns), Some(n)) => format!("{ns}/{n}").into(),
-                _ => Value::Unknown,
-            },
-        );
-        plan.planned.set("cluster_status", IN_SYNC.into());
-        plan.planned.set("api_status", if self.aws_configured() { IN_SYNC } else { NOT_MANAGED }.into());
+    async fn modify_plan(&self, request: TypedPlanRequest<'_, Gateway>, plan: &mut TypedPlan<Gateway>) {
+        let d = self::plan(request.config, &mut plan.planned, &self.provider_mesh(), self.aws_configured());
+        plan.diagnostics.extend(d);
     }
 
-    async fn create(&self, planned: &Value, _config: &Value) -> StateResult {
-        self.update(&Value::Null, planned, &Value::Null, &[]).await
+    async fn create(&self, planned: Gateway, _config: Gateway) -> Outcome<Gateway> {
+        self.apply(planned, false).await
     }
 
-    async fn read(&self, state: &Value, private: &[u8]) -> StateResult {
-        if self.clients.cluster_unknown() {
-            return StateResult::ok(state.clone(), private.to_vec());
-        }
-        let Some(spec) = spec_of(state) else { return StateResult::ok(state.clone(), private.to_vec()) };
-        let client = match self.clients.kube().await {
-            Ok(c) => c,
-            Err(e) => return StateResult { state: state.clone(), private: private.to_vec(), diagnostics: client_error(e) },
+    async fn read(&self, mut state: Gateway, private: &[u8]) -> Result<Option<Saved<Gateway>>, Failure<Gateway>> {
+        let spec = match spec_of(&state) {
+            Some(spec) if !self.clients.cluster_unknown() => spec,
+            _ => return Ok(Some(Saved::new(state).with_private(private.to_vec()))),
         };
-        let mut new_state = state.clone();
-        new_state.set("cluster_status", status(gw::drift_cluster(&client, &owner(&spec), &spec).await).into());
-        if let (true, Some(mesh)) = (self.aws_configured(), s(state, &["mesh_name"])) {
+        let client = self.clients.kube().await.map_err(client_error)?;
+        let owner = owner(&spec);
+        state.cluster_status = Attr::Known(drift_status(ClusterGateway { client: &client, owner: &owner }.drift(&spec).await));
+        if let (true, Some(mesh)) = (self.aws_configured(), state.mesh_name.known().cloned()) {
             if let Ok(aws) = self.clients.aws().await {
-                new_state.set("api_status", status(gw::drift_api(&aws.appmesh, &owner(&spec), &mesh, &spec).await).into());
+                let api = ApiGateway { client: &aws.appmesh, owner: &owner, mesh: &mesh, in_state: true };
+                state.api_status = Attr::Known(drift_status(api.drift(&spec).await));
             }
         }
-        StateResult::ok(new_state, private.to_vec())
+        Ok(Some(Saved::new(state).with_private(private.to_vec())))
     }
 
-    async fn update(&self, prior: &Value, planned: &Value, _config: &Value, _private: &[u8]) -> StateResult {
-        let Some(spec) = spec_of(planned) else {
-            return StateResult::failed(
-                Diagnostic::error("Incomplete configuration", "meshtls_gateway needs known values for every argument at apply time.")
-                    .into(),
-            );
-        };
-        let keep = |d: Diagnostics| StateResult {
-            state: if prior.is_null() { Value::Null } else { prior.clone() },
-            private: Vec::new(),
-            diagnostics: d,
-        };
-        let client = match self.clients.kube().await {
-            Ok(c) => c,
-            Err(e) => return keep(client_error(e)),
-        };
-        let mut state = planned.clone();
-        let mut diagnostics = Diagnostics::new();
-        if let Err(e) = gw::apply_cluster(&client, &owner(&spec), &spec).await {
-            diagnostics.push(gateway_error(&e, "apply the gateway on the cluster", &spec));
-            if prior.is_null() && matches!(e, gw::GatewayError::Ownership(_)) {
-                // Refused before anything was written: nothing to keep in state.
-                return StateResult { state: Value::Null, private: Vec::new(), diagnostics };
-            }
-            state.set("cluster_status", format!("apply failed: {e}").into());
-        }
-        if let (true, Some(mesh)) = (self.aws_configured(), s(planned, &["mesh_name"])) {
-            let result = match self.clients.aws().await {
-                Ok(aws) => {
-                    // Conflicts are retried around a fresh read, as for virtual nodes.
-                    let owner = owner(&spec);
-                    crate::backends::on_conflict(
-                        || gw::apply_api(&aws.appmesh, &owner, &mesh, &spec, !prior.is_null()),
-                        |e| matches!(e, gw::GatewayError::Conflict(_)),
-                    )
-                    .await
-                }
-                Err(e) => Err(gw::GatewayError::Other(e.to_string())),
-            };
-            if let Err(e) = result {
-                diagnostics.push(gateway_error(&e, "apply the gateway in the App Mesh API", &spec));
-                state.set("api_status", format!("apply failed: {e}").into());
-            }
-        }
-        // Whatever was created is in state, so a failed apply is finished or cleaned up later.
-        StateResult { state, private: Vec::new(), diagnostics }
+    async fn update(&self, _prior: Gateway, planned: Gateway, _config: Gateway, _private: &[u8]) -> Outcome<Gateway> {
+        self.apply(planned, true).await
     }
 
-    async fn delete(&self, prior: &Value, _private: &[u8]) -> Diagnostics {
-        let Some(spec) = spec_of(prior) else { return Diagnostics::new() };
+    async fn delete(&self, prior: Gateway, _private: &[u8]) -> Result<Diagnostics, Diagnostics> {
+        let Some(spec) = spec_of(&prior) else { return Ok(Diagnostics::new()) };
+        let owner = owner(&spec);
         let mut d = Diagnostics::new();
+        // Warnings for what was left in place, or the error.
+        let deleted = |side: &dyn GatewaySide, result: Result<Vec<Diagnostic>, GatewayError>| match result {
+            Ok(left_alone) => left_alone,
+            Err(e) => vec![gateway_error(&e, &format!("delete the gateway {}", side.place()), &spec)],
+        };
         match self.clients.kube().await {
-            Ok(client) => match gw::delete_cluster(&client, &owner(&spec), &spec).await {
-                Ok(left_alone) => d.push_all(left_alone),
-                Err(e) => d.push(gateway_error(&e, "delete the gateway from the cluster", &spec)),
-            },
+            Ok(client) => {
+                let cluster = ClusterGateway { client: &client, owner: &owner };
+                d.push_all(deleted(&cluster, cluster.delete(&spec).await));
+            }
             Err(e) => d.extend(client_error(e)),
         }
-        if let (true, Some(mesh)) = (self.aws_configured(), s(prior, &["mesh_name"])) {
+        if let (true, Some(mesh)) = (self.aws_configured(), prior.mesh_name.known()) {
             match self.clients.aws().await {
-                Ok(aws) => match gw::delete_api(&aws.appmesh, &owner(&spec), &mesh, &spec).await {
-                    Ok(left_alone) => d.push_all(left_alone),
-                    Err(e) => d.push(gateway_error(&e, "delete the gateway from the App Mesh API", &spec)),
-                },
+                Ok(aws) => {
+                    let api = ApiGateway { client: &aws.appmesh, owner: &owner, mesh, in_state: true };
+                    d.push_all(deleted(&api, api.delete(&spec).await));
+                }
                 Err(e) => d.extend(aws_client_error(e)),
             }
         }
-        d
+        if d.has_errors() {
+            Err(d)
+        } else {
+            Ok(d)
+        }
     }
 
-    async fn import(&self, id: &str) -> StateResult {
-        let Some((namespace, name)) = id.split_once('/').filter(|(ns, n)| is_dns1123_label(ns) && is_dns1123_label(n)) else {
-            return StateResult::failed(Diagnostic::error("Invalid import ID", format!("{id:?} is not `namespace/name`.")).into());
-        };
-        let client = match self.clients.kube().await {
-            Ok(c) => c,
-            Err(e) => return StateResult::failed(client_error(e)),
-        };
-        let spec = match gw::read_cluster(&client, namespace, name).await {
-            Ok(Some(spec)) => spec,
-            Ok(None) => {
-                return StateResult::failed(
-                    Diagnostic::error("Cannot import: gateway not found", format!("No VirtualGateway {namespace}/{name} exists.")).into(),
-                )
-            }
-            Err(e) => return StateResult::failed(Diagnostic::error("Cannot import", e.to_string()).into()),
-        };
+    async fn import(&self, id: &str) -> Outcome<Gateway> {
+        let (namespace, name) = parse_namespaced_id(id)?;
+        let client = self.clients.kube().await.map_err(client_error)?;
+        let spec = appmesh_k8s_gateway::read_cluster(&client, namespace, name)
+            .await
+            .map_err(|e| Diagnostic::error("Cannot import", e.to_string()))?
+            .ok_or_else(|| {
+                Diagnostic::error("Cannot import: gateway not found", format!("No VirtualGateway {namespace}/{name} exists."))
+            })?;
+        let owner = owner(&spec);
         // From here on meshtls manages the gateway's objects.
-        if let Err(e) = gw::adopt_cluster(&client, &owner(&spec), &spec).await {
-            return StateResult::failed(gateway_error(&e, "mark the gateway's objects as managed by meshtls", &spec).into());
-        }
-        let mesh_name = self.clients.settings().ok().and_then(|s| s.mesh_name.known().map(str::to_string));
-        if let (true, Some(mesh)) = (self.aws_configured(), &mesh_name) {
+        (ClusterGateway { client: &client, owner: &owner })
+            .adopt(&spec)
+            .await
+            .map_err(|e| gateway_error(&e, "mark the gateway's objects as managed by meshtls", &spec))?;
+        let mesh = self.provider_mesh().known().cloned();
+        if let (true, Some(mesh)) = (self.aws_configured(), &mesh) {
             let adopted = match self.clients.aws().await {
-                Ok(aws) => gw::adopt_api(&aws.appmesh, &owner(&spec), mesh, &spec).await,
-                Err(e) => Err(gw::GatewayError::Other(e.to_string())),
+                Ok(aws) => ApiGateway { client: &aws.appmesh, owner: &owner, mesh, in_state: true }.adopt(&spec).await,
+                Err(e) => Err(GatewayError::Other(e.to_string())),
             };
-            if let Err(e) = adopted {
-                return StateResult::failed(gateway_error(&e, "tag the gateway's App Mesh objects as managed by meshtls", &spec).into());
-            }
+            adopted.map_err(|e| gateway_error(&e, "tag the gateway's App Mesh objects as managed by meshtls", &spec))?;
         }
-        let client_policy = spec.client_policy.as_ref().map_or(Value::Null, |cp| {
-            let trust = match &cp.trust {
-                Some(crate::backends::model::TrustSource::File { certificate_chain }) => {
-                    Value::object([("file", Value::object([("certificate_chain", certificate_chain.as_str().into())]))])
-                }
-                Some(crate::backends::model::TrustSource::Sds { secret_name }) => {
-                    Value::object([("sds", Value::object([("secret_name", secret_name.as_str().into())]))])
-                }
-                Some(crate::backends::model::TrustSource::Acm { certificate_authority_arns }) => Value::object([(
-                    "acm",
-                    Value::object([(
-                        "certificate_authority_arns",
-                        Value::List(certificate_authority_arns.iter().map(|a| Value::from(a.as_str())).collect()),
-                    )]),
-                )]),
-                None => Value::Null,
-            };
-            Value::object([("enforce", cp.enforce.into()), ("trust", trust)])
-        });
-        let mesh = self.clients.settings().ok().and_then(|s| s.mesh_name.known().map(str::to_string));
-        let state = Value::object([
-            ("id", Value::from(id)),
-            ("namespace", namespace.into()),
-            ("name", name.into()),
-            ("mesh_name", Value::opt_string(mesh)),
-            ("aws_name", spec.aws_name.as_str().into()),
-            ("port", Value::from(spec.port)),
-            ("tls_mode", spec.listener.mode.as_str().into()),
-            ("certificate_secret", spec.certificate_secret.as_str().into()),
-            ("mount_path", spec.mount_path.as_str().into()),
-            ("envoy_image", spec.envoy_image.as_str().into()),
-            ("replicas", Value::from(spec.replicas)),
-            ("cluster_status", IN_SYNC.into()),
-            ("api_status", if self.aws_configured() { IN_SYNC } else { NOT_MANAGED }.into()),
-            ("client_policy", client_policy),
-            (
-                "route",
-                Value::List(
-                    spec.routes
-                        .iter()
-                        .map(|r| {
-                            Value::object([("prefix", r.prefix.as_str().into()), ("virtual_service", r.virtual_service.as_str().into())])
-                        })
-                        .collect(),
-                ),
-            ),
-        ]);
-        StateResult::ok(state, Vec::new())
+        Ok(imported(&spec, mesh, self.aws_configured()).into())
     }
 }
+
+impl GatewayResource {
+    /// Creates or updates the gateway on each side it is managed on. What either side did
+    /// write stays in state, with the failed side's status saying so, so a failed apply is
+    /// finished or cleaned up later.
+    async fn apply(&self, planned: Gateway, in_state: bool) -> Outcome<Gateway> {
+        let spec = spec_of(&planned).ok_or_else(|| {
+            Diagnostic::error("Incomplete configuration", "meshtls_gateway needs known values for every argument at apply time.")
+        })?;
+        let client = self.clients.kube().await.map_err(client_error)?;
+        let owner = owner(&spec);
+        let mut state = planned;
+        let mut diagnostics = Diagnostics::new();
+        let cluster = ClusterGateway { client: &client, owner: &owner };
+        if let Err(e) = cluster.apply(&spec).await {
+            diagnostics.push(gateway_error(&e, &format!("apply the gateway {}", cluster.place()), &spec));
+            if !in_state && matches!(e, GatewayError::Ownership(_)) {
+                // Refused before anything was written: nothing to keep in state.
+                return Err(Failure::new(diagnostics));
+            }
+            state.cluster_status = Attr::Known(format!("apply failed: {e}"));
+        }
+        if let (true, Some(mesh)) = (self.aws_configured(), state.mesh_name.known().cloned()) {
+            let result = match self.clients.aws().await {
+                Ok(aws) => {
+                    // Conflicts are retried around a fresh read, as for virtual nodes.
+                    let api = ApiGateway { client: &aws.appmesh, owner: &owner, mesh: &mesh, in_state };
+                    crate::backends::on_conflict(|| api.apply(&spec), |e| matches!(e, GatewayError::Conflict(_))).await
+                }
+                Err(e) => Err(GatewayError::Other(e.to_string())),
+            };
+            if let Err(e) = result {
+                diagnostics.push(gateway_error(&e, "apply the gateway in the App Mesh API", &spec));
+                state.api_status = Attr::Known(format!("apply failed: {e}"));
+            }
+        }
+        if diagnostics.has_errors() {
+            Err(Failure::new(diagnostics).keeping(state))
+        } else {
+            Ok(Saved::new(state).warn(diagnostics))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

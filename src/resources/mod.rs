@@ -4,8 +4,11 @@ pub mod ca;
 pub mod certificate;
 pub mod certificate_info;
 pub mod gateway;
+pub mod mesh_tls;
 pub mod nlb_service;
 pub mod virtual_node_tls;
 
 #[cfg(test)]
 mod docs_tests;
+#[cfg(test)]
+mod model_tests;

@@ -6,16 +6,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::ObjectMeta;
 use kube::Api;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, Schema};
-use tfplugin::{AttributePath, Diagnostic, Diagnostics, Plan, PlanRequest, Resource, StateResult, Value};
+use tfplugin::{at, Attr, Diagnostic, Diagnostics, Failure, Outcome, Saved, TypedPlan, TypedPlanRequest, TypedResource};
 
 use crate::clients::{client_error, Clients};
-use crate::names::{check_port, is_dns1123_label};
+use crate::names::{check_port_number, is_dns1123_label, parse_namespaced_id};
 use crate::ownership::{Owned, Owner};
-use crate::resources::virtual_node_tls::s;
+
+mod model;
+mod plan;
+
+pub use model::NlbService;
+use model::*;
+use plan::*;
 
 /// Longest wait for the load balancer's hostname: an hour covers any NLB provisioning.
 const MAX_WAIT_SECONDS: i64 = 3600;
@@ -52,31 +60,6 @@ pub fn acm_arn_problem(arn: &str) -> Option<&'static str> {
         Some(id) if !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') => None,
         _ => Some("the resource part must be certificate/<id>"),
     }
-}
-
-/// The annotations the configuration asks for.
-fn annotations(v: &Value) -> BTreeMap<String, String> {
-    let mut a = BTreeMap::from([(format!("{PREFIX}type"), "nlb".to_string())]);
-    if s(v, &["tls_termination"]).as_deref() == Some("nlb") {
-        if let Some(arn) = s(v, &["acm_certificate_arn"]) {
-            a.insert(format!("{PREFIX}ssl-cert"), arn);
-        }
-        a.insert(format!("{PREFIX}backend-protocol"), "ssl".into());
-        a.insert(format!("{PREFIX}ssl-ports"), v.get("port").as_i64().unwrap_or(443).to_string());
-    }
-    a
-}
-
-fn service_body(v: &Value) -> Option<serde_json::Value> {
-    Some(json!({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": { "name": s(v, &["name"])?, "namespace": s(v, &["namespace"])?, "annotations": annotations(v) },
-        "spec": {
-            "type": "LoadBalancer",
-            "selector": { "app": s(v, &["gateway"])? },
-            "ports": [{ "name": "https", "port": v.get("port").as_i64()?, "targetPort": v.get("target_port").as_i64()?, "protocol": "TCP" }]
-        }
-    }))
 }
 
 /// The owner of the Service: the resource's id, `namespace/name`.
@@ -118,7 +101,9 @@ fn hostname_of(svc: &Service) -> Option<String> {
 }
 
 #[async_trait]
-impl Resource for NlbServiceResource {
+impl TypedResource for NlbServiceResource {
+    type Model = NlbService;
+
     fn type_name(&self) -> &'static str {
         TYPE_NAME
     }
@@ -141,273 +126,92 @@ impl Resource for NlbServiceResource {
         )
     }
 
-    async fn validate(&self, config: &Value) -> Diagnostics {
-        let mut d = Diagnostics::new();
-        let at = |n: &str| AttributePath::attrs(&[n]);
-        for attr in ["namespace", "name", "gateway"] {
-            if let Some(v) = config.get(attr).as_str().filter(|v| !is_dns1123_label(v)) {
-                d.error_at(
-                    at(attr),
-                    "Invalid name",
-                    format!("{v:?} is not a valid {attr}: lowercase letters, digits and '-', at most 63 characters."),
-                );
-            }
-        }
-        if let Value::Number(n) = config.get("wait_timeout_seconds") {
-            if !n.as_i64().is_some_and(|t| (1..=MAX_WAIT_SECONDS).contains(&t)) {
-                d.error_at(
-                    at("wait_timeout_seconds"),
-                    "Invalid timeout",
-                    format!("wait_timeout_seconds must be a whole number from 1 to {MAX_WAIT_SECONDS}; got {n}."),
-                );
-            }
-        }
-        for attr in ["port", "target_port"] {
-            check_port(&mut d, config.get(attr), at(attr));
-        }
-        let termination = config.get("tls_termination").as_str();
-        if let Some(t) = termination.filter(|t| !["nlb", "gateway"].contains(t)) {
-            d.error_at(at("tls_termination"), "Invalid TLS termination", format!("{t:?}: use \"nlb\" or \"gateway\"."));
-        }
-        match config.get("acm_certificate_arn") {
-            Value::String(arn) => {
-                if let Some(problem) = acm_arn_problem(arn) {
-                    d.error_at(
-                        at("acm_certificate_arn"),
-                        "Invalid ACM certificate ARN",
-                        format!("{arn:?}: {problem}, e.g. arn:aws:acm:us-west-2:123456789012:certificate/0b1e4c5d-..."),
-                    );
-                }
-            }
-            Value::Null if termination.unwrap_or("nlb") == "nlb" => d.error_at(
-                at("acm_certificate_arn"),
-                "ACM certificate needed",
-                "TLS terminated at the NLB needs acm_certificate_arn; or set tls_termination = \"gateway\" to pass TLS through.",
-            ),
-            _ => {}
-        }
-        d
+    async fn validate(&self, config: &NlbService) -> Diagnostics {
+        validate(config)
     }
 
-    async fn modify_plan(&self, request: PlanRequest<'_>, plan: &mut Plan) {
-        plan.planned.set(
-            "id",
-            match (s(request.config, &["namespace"]), s(request.config, &["name"])) {
-                (Some(ns), Some(n)) => format!("{ns}/{n}").into(),
-                _ => Value::Unknown,
-            },
-        );
-        // Known only after the Service exists; afterwards refresh keeps it current.
-        plan.planned.set("hostname", if request.prior.is_null() { Value::Unknown } else { request.prior.get("hostname").clone() });
+    async fn modify_plan(&self, request: TypedPlanRequest<'_, NlbService>, plan: &mut TypedPlan<NlbService>) {
+        self::plan(request.prior, request.config, &mut plan.planned);
     }
 
-    async fn create(&self, planned: &Value, _config: &Value) -> StateResult {
-        self.update(&Value::Null, planned, &Value::Null, &[]).await
+    async fn create(&self, planned: NlbService, _config: NlbService) -> Outcome<NlbService> {
+        self.apply(planned).await
     }
 
-    async fn read(&self, state: &Value, private: &[u8]) -> StateResult {
+    async fn read(&self, state: NlbService, private: &[u8]) -> Result<Option<Saved<NlbService>>, Failure<NlbService>> {
+        let (Some(ns), Some(name)) = (state.namespace.known().cloned(), state.name.known().cloned()) else {
+            return Ok(Some(Saved::new(state).with_private(private.to_vec())));
+        };
         if self.clients.cluster_unknown() {
-            return StateResult::ok(state.clone(), private.to_vec());
+            return Ok(Some(Saved::new(state).with_private(private.to_vec())));
         }
-        let (Some(ns), Some(name)) = (s(state, &["namespace"]), s(state, &["name"])) else {
-            return StateResult::ok(state.clone(), private.to_vec());
-        };
-        let client = match self.clients.kube().await {
-            Ok(c) => c,
-            Err(e) => return StateResult { state: state.clone(), private: private.to_vec(), diagnostics: client_error(e) },
-        };
+        let client = self.clients.kube().await.map_err(client_error)?;
         // A Service that is gone, or is someone else's, plans a create (which then refuses).
         let owner = owner(&ns, &name);
-        let svc = match service(&client, &owner, &ns, &name).get_ours().await {
-            Ok(Some(svc)) => svc,
-            Ok(None) => return StateResult::ok(Value::Null, Vec::new()),
-            Err(e) => {
-                return StateResult {
-                    state: state.clone(),
-                    private: private.to_vec(),
-                    diagnostics: e.diagnostic("read the Service", "").into(),
-                }
-            }
-        };
-        // Report what the Service is now, so any change made outside Terraform is a diff.
-        let mut new_state = state.clone();
-        let have = svc.metadata.annotations.clone().unwrap_or_default();
-        let spec = svc.spec.clone().unwrap_or_default();
-        let port = spec.ports.as_ref().and_then(|p| p.first());
-        if let Some(p) = port {
-            new_state.set("port", Value::from(i64::from(p.port)));
-            if let Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(t)) = &p.target_port {
-                new_state.set("target_port", Value::from(i64::from(*t)));
-            }
-        }
-        if let Some(app) = spec.selector.as_ref().and_then(|s| s.get("app")) {
-            new_state.set("gateway", app.as_str().into());
-        }
-        new_state.set("acm_certificate_arn", Value::opt_string(have.get(&format!("{PREFIX}ssl-cert")).cloned()));
-        let passthrough = !have.contains_key(&format!("{PREFIX}backend-protocol"));
-        new_state.set("tls_termination", if passthrough { "gateway" } else { "nlb" }.into());
-        new_state.set("hostname", Value::opt_string(hostname_of(&svc)));
-        StateResult::ok(new_state, private.to_vec())
+        let svc = service(&client, &owner, &ns, &name).get_ours().await.map_err(|e| e.diagnostic("read the Service", ""))?;
+        Ok(svc.map(|svc| Saved::new(observed(state, &svc)).with_private(private.to_vec())))
     }
 
-    async fn update(&self, prior: &Value, planned: &Value, _config: &Value, _private: &[u8]) -> StateResult {
-        let (Some(body), Some(ns), Some(name)) = (service_body(planned), s(planned, &["namespace"]), s(planned, &["name"])) else {
-            return StateResult::failed(
-                Diagnostic::error("Incomplete configuration", "meshtls_nlb_service needs known values at apply time.").into(),
-            );
-        };
-        let client = match self.clients.kube().await {
-            Ok(c) => c,
-            Err(e) => return StateResult::failed(client_error(e)),
-        };
-        let owner = owner(&ns, &name);
-        let owned = service(&client, &owner, &ns, &name);
-        let applied = match serde_json::from_value::<Service>(body) {
-            Ok(desired) => owned.ensure(desired, merge_service).await,
-            Err(e) => return StateResult::failed(Diagnostic::error("Bug in the provider", format!("building the Service: {e}")).into()),
-        };
-        let svc = match applied {
-            Ok(svc) => svc,
-            // A refused or failed write leaves what the prior state says.
-            Err(e) => {
-                return StateResult {
-                    state: if prior.is_null() { Value::Null } else { prior.clone() },
-                    private: Vec::new(),
-                    diagnostics: e
-                        .diagnostic("apply the Service", &format!("terraform import <address> {ns}/{name}"))
-                        .at(AttributePath::attrs(&["name"]))
-                        .into(),
-                }
-            }
-        };
-        let api: Api<Service> = Api::namespaced(client.clone(), &ns);
-        let mut state = planned.clone();
+    async fn update(&self, _prior: NlbService, planned: NlbService, _config: NlbService, _private: &[u8]) -> Outcome<NlbService> {
+        // A refused or failed write leaves what the prior state says.
+        self.apply(planned).await
+    }
+
+    async fn delete(&self, prior: NlbService, _private: &[u8]) -> Result<Diagnostics, Diagnostics> {
+        let (Some(ns), Some(name)) = (prior.namespace.known(), prior.name.known()) else { return Ok(Diagnostics::new()) };
+        let client = self.clients.kube().await.map_err(client_error)?;
+        let owner = owner(ns, name);
+        let deleted = service(&client, &owner, ns, name).delete().await.map_err(|e| e.diagnostic("delete the Service", ""))?;
+        Ok(Diagnostics(deleted.warning().into_iter().collect()))
+    }
+
+    async fn import(&self, id: &str) -> Outcome<NlbService> {
+        let (ns, name) = parse_namespaced_id(id)?;
+        let client = self.clients.kube().await.map_err(client_error)?;
+        // Import adopts the Service: from here on meshtls manages it.
+        let owner = owner(ns, name);
+        let not_found = || Diagnostic::error("Cannot import: Service not found", format!("No Service {ns}/{name} exists."));
+        if service(&client, &owner, ns, name).adopt().await.map_err(|e| e.diagnostic("import the Service", ""))?.is_none() {
+            return Err(not_found().into());
+        }
+        TypedResource::read(self, import_skeleton(ns, name), &[]).await?.ok_or_else(|| not_found().into())
+    }
+}
+
+impl NlbServiceResource {
+    /// Creates or updates the Service, then waits for its hostname if asked to.
+    async fn apply(&self, planned: NlbService) -> Outcome<NlbService> {
+        let desired = Desired::of(&planned)?;
+        let (ns, name) = (&desired.namespace, &desired.name);
+        let client = self.clients.kube().await.map_err(client_error)?;
+        let owner = owner(ns, name);
+        let svc = service(&client, &owner, ns, name)
+            .ensure(service_of(&desired), merge_service)
+            .await
+            .map_err(|e| e.diagnostic("apply the Service", &format!("terraform import <address> {ns}/{name}")).at(at("name")))?;
+        let mut state = planned;
         let mut hostname = hostname_of(&svc);
-        if hostname.is_none() && planned.get("wait_for_load_balancer").as_bool() == Some(true) {
-            let timeout =
-                Duration::from_secs(planned.get("wait_timeout_seconds").as_i64().unwrap_or(600).clamp(1, MAX_WAIT_SECONDS) as u64);
+        if let (None, Some(timeout)) = (&hostname, desired.wait) {
+            let api: Api<Service> = Api::namespaced(client.clone(), ns);
             let deadline = tokio::time::Instant::now() + timeout;
             while hostname.is_none() && tokio::time::Instant::now() < deadline && !self.clients.stopping() {
                 tokio::time::sleep(Duration::from_secs(5).min(timeout)).await;
-                hostname = api.get_opt(&name).await.ok().flatten().as_ref().and_then(hostname_of);
+                hostname = api.get_opt(name).await.ok().flatten().as_ref().and_then(hostname_of);
             }
             if hostname.is_none() {
-                state.set("hostname", Value::Null);
-                return StateResult {
-                    state,
-                    private: Vec::new(),
-                    diagnostics: Diagnostic::error(
-                        "Load balancer not ready",
-                        format!("Service {ns}/{name} got no load balancer hostname within {}s. Is the AWS Load Balancer Controller running? Set wait_for_load_balancer = false to skip waiting.", timeout.as_secs()),
-                    )
-                    .into(),
-                };
+                state.hostname = Attr::Null;
+                let error = Diagnostic::error(
+                    "Load balancer not ready",
+                    format!("Service {ns}/{name} got no load balancer hostname within {}s. Is the AWS Load Balancer Controller running? Set wait_for_load_balancer = false to skip waiting.", timeout.as_secs()),
+                );
+                // The Service exists: it stays in state.
+                return Err(Failure::new(error).keeping(state));
             }
         }
-        state.set("hostname", Value::opt_string(hostname));
-        StateResult::ok(state, Vec::new())
-    }
-
-    async fn delete(&self, prior: &Value, _private: &[u8]) -> Diagnostics {
-        let (Some(ns), Some(name)) = (s(prior, &["namespace"]), s(prior, &["name"])) else { return Diagnostics::new() };
-        let client = match self.clients.kube().await {
-            Ok(c) => c,
-            Err(e) => return client_error(e),
-        };
-        let owner = owner(&ns, &name);
-        match service(&client, &owner, &ns, &name).delete().await {
-            Ok(deleted) => Diagnostics(deleted.warning().into_iter().collect()),
-            Err(e) => e.diagnostic("delete the Service", "").into(),
-        }
-    }
-
-    async fn import(&self, id: &str) -> StateResult {
-        let Some((ns, name)) = id.split_once('/').filter(|(ns, n)| is_dns1123_label(ns) && is_dns1123_label(n)) else {
-            return StateResult::failed(Diagnostic::error("Invalid import ID", format!("{id:?} is not `namespace/name`.")).into());
-        };
-        let client = match self.clients.kube().await {
-            Ok(c) => c,
-            Err(e) => return StateResult::failed(client_error(e)),
-        };
-        // Import adopts the Service: from here on meshtls manages it.
-        let owner = owner(ns, name);
-        match service(&client, &owner, ns, name).adopt().await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                return StateResult::failed(
-                    Diagnostic::error("Cannot import: Service not found", format!("No Service {ns}/{name} exists.")).into(),
-                )
-            }
-            Err(e) => return StateResult::failed(e.diagnostic("import the Service", "").into()),
-        }
-        let skeleton = Value::object([
-            ("id", Value::from(id)),
-            ("namespace", ns.into()),
-            ("name", name.into()),
-            ("wait_for_load_balancer", false.into()),
-            ("wait_timeout_seconds", Value::from(600i64)),
-        ]);
-        self.read(&skeleton, &[]).await
+        state.hostname = hostname.into();
+        Ok(state.into())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_update_keeps_foreign_annotations_and_allocated_node_ports() {
-        use k8s_openapi::api::core::v1::{ServicePort, ServiceSpec};
-        let port = |port: i32, node_port: Option<i32>| ServicePort { port, node_port, ..Default::default() };
-        let mut existing = Service {
-            metadata: kube::api::ObjectMeta {
-                annotations: Some(BTreeMap::from([
-                    (format!("{PREFIX}ssl-cert"), "arn:old".to_string()),
-                    ("team".to_string(), "a".to_string()),
-                ])),
-                ..Default::default()
-            },
-            spec: Some(ServiceSpec {
-                ports: Some(vec![port(443, Some(31000))]),
-                cluster_ip: Some("10.0.0.7".into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let desired = Service {
-            metadata: kube::api::ObjectMeta {
-                annotations: Some(BTreeMap::from([(format!("{PREFIX}type"), "nlb".to_string())])),
-                ..Default::default()
-            },
-            spec: Some(ServiceSpec {
-                type_: Some("LoadBalancer".into()),
-                ports: Some(vec![port(443, None), port(8443, None)]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        merge_service(&mut existing, &desired);
-        let a = existing.metadata.annotations.clone().unwrap_or_default();
-        assert!(!a.contains_key(&format!("{PREFIX}ssl-cert")), "an annotation meshtls no longer writes is removed");
-        assert_eq!(a.get("team").map(String::as_str), Some("a"));
-        let spec = existing.spec.expect("spec");
-        assert_eq!(spec.cluster_ip.as_deref(), Some("10.0.0.7"));
-        let ports = spec.ports.expect("ports");
-        assert_eq!((ports[0].node_port, ports[1].node_port), (Some(31000), None));
-    }
-
-    #[test]
-    fn acm_arns_are_checked() {
-        assert_eq!(acm_arn_problem("arn:aws:acm:us-west-2:123456789012:certificate/0b1e4c5d-1111-2222-3333-444455556666"), None);
-        assert_eq!(acm_arn_problem("arn:aws-us-gov:acm:us-gov-west-1:123456789012:certificate/abc-123"), None);
-        for bad in [
-            "",
-            "arn:aws:iam::123456789012:role/x",
-            "arn:aws:acm:us-west-2:1234:certificate/x",
-            "arn:aws:acm:us-west-2:123456789012:key/x",
-            "arn:aws:acm::123456789012:certificate/x",
-        ] {
-            assert!(acm_arn_problem(bad).is_some(), "{bad}");
-        }
-    }
-}
+mod tests;

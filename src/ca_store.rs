@@ -1,0 +1,365 @@
+//! The CA store: where a meshtls CA lives and what can be done with it. A CA is a key in a
+//! cluster Secret or an ACM Private CA with its certificate in a Secret. The store makes both
+//! kinds, finds a CA again from its Secret by the CA's id, and signs leaf certificates with
+//! whichever backs it.
+
+use std::collections::BTreeMap;
+
+use tfplugin::{Context, Diagnostic};
+
+use crate::clients::read_cache::ReadCache;
+use crate::clients::{ClientError, Clients};
+use crate::ownership::{Claim, Owner, OWNER_TAG};
+use crate::pca;
+use crate::pki::{self, KeyAlgorithm, Usage};
+use crate::tls_secret;
+
+/// Records on the CA Secret which ACM Private CA signs for it.
+pub const PCA_ANNOTATION: &str = "meshtls.dev/acm-pca-arn";
+
+/// Who signs for a CA: its key in the cluster, or ACM Private CA.
+pub enum Signer {
+    Local(pki::CaMaterial),
+    Pca { arn: String, certificate_pem: String },
+}
+
+/// A CA as loaded: who signs for it, and what its certificate says.
+pub struct Ca {
+    pub signer: Signer,
+    pub info: pki::CertificateInfo,
+}
+
+impl Ca {
+    pub fn certificate_pem(&self) -> &str {
+        match &self.signer {
+            Signer::Local(m) => &m.certificate_pem,
+            Signer::Pca { certificate_pem, .. } => certificate_pem,
+        }
+    }
+}
+
+/// What a leaf certificate is to say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeafSpec {
+    pub common_name: String,
+    pub dns_names: Vec<String>,
+    pub validity_days: i64,
+    pub key_algorithm: KeyAlgorithm,
+    pub usages: Vec<Usage>,
+}
+
+/// A signed leaf. The key is only ever written to a Secret.
+pub struct Leaf {
+    pub certificate_pem: String,
+    /// The certificates after the leaf up to the CA.
+    pub chain_pem: String,
+    pub private_key_pem: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error("ACM Private CA needs the provider's aws block: {0}")]
+    Aws(#[from] ClientError),
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    #[error(transparent)]
+    Pca(#[from] pca::PcaError),
+    #[error("the signing task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+pub fn kube_error(action: &str, namespace: &str, name: &str, e: &kube::Error) -> Diagnostic {
+    Diagnostic::error(format!("Failed to {action}"), format!("Secret {namespace}/{name}: {e}"))
+}
+
+/// Reads a meshtls CA from its Secret, given the CA's `id` (`namespace/secret_name`): the
+/// certificate and key for a CA in the cluster, the certificate and ARN for an ACM Private CA.
+/// Errors say which CA and what is wrong with it.
+pub async fn load(client: &kube::Client, cache: &ReadCache, ca_id: &str) -> Result<Ca, Diagnostic> {
+    let Some((namespace, name)) = ca_id.split_once('/') else {
+        return Err(Diagnostic::error(
+            "Invalid CA reference",
+            format!("{ca_id:?} is not a CA id of the form `namespace/secret_name`; use meshtls_ca.<name>.id."),
+        ));
+    };
+    let observed = match tls_secret::get(client, cache, namespace, name).await {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            return Err(Diagnostic::error(
+                "CA not found",
+                format!("Secret {ca_id} does not exist. Create the CA first (reference meshtls_ca.<name>.id so Terraform orders them)."),
+            ))
+        }
+        Err(e) => return Err(kube_error("read the CA Secret", namespace, name, &e)),
+    };
+    let unreadable = |e: pki::PkiError| Diagnostic::error("CA certificate unreadable", format!("Secret {ca_id}: {e}"));
+    if let Some(arn) = observed.annotations.get(PCA_ANNOTATION) {
+        let certificate_pem =
+            observed.ca_crt.ok_or_else(|| Diagnostic::error("Not a CA Secret", format!("Secret {ca_id} lacks ca.crt.")))?;
+        let info = pki::inspect(&certificate_pem).map_err(unreadable)?;
+        return Ok(Ca { signer: Signer::Pca { arn: arn.clone(), certificate_pem }, info });
+    }
+    let (Some(certificate_pem), Some(private_key_pem)) = (observed.tls_crt, observed.tls_key) else {
+        return Err(Diagnostic::error("Not a CA Secret", format!("Secret {ca_id} lacks tls.crt or tls.key.")));
+    };
+    let info = pki::inspect(&certificate_pem).map_err(unreadable)?;
+    if !info.is_ca {
+        return Err(Diagnostic::error("Not a CA certificate", format!("The certificate in Secret {ca_id} is not a CA.")));
+    }
+    if !pki::key_matches(&private_key_pem, &info) {
+        return Err(Diagnostic::error(
+            "CA key does not match",
+            format!("tls.key in Secret {ca_id} is not the key of its tls.crt; the CA needs re-creating."),
+        ));
+    }
+    Ok(Ca { signer: Signer::Local(pki::CaMaterial { certificate_pem, private_key_pem }), info })
+}
+
+impl Ca {
+    /// Signs a new leaf for `spec`. Key generation and local signing are CPU-bound and run
+    /// off the async workers; with ACM Private CA the key is made here and only the CSR
+    /// leaves the machine.
+    pub async fn issue(&self, clients: &Clients, spec: LeafSpec) -> Result<Leaf, IssueError> {
+        match &self.signer {
+            Signer::Local(material) => {
+                let material = material.clone();
+                let issued = tokio::task::spawn_blocking(move || {
+                    pki::issue_leaf(
+                        &material,
+                        &pki::LeafRequest {
+                            common_name: &spec.common_name,
+                            dns_names: &spec.dns_names,
+                            validity_days: spec.validity_days,
+                            key_algorithm: spec.key_algorithm,
+                            usages: &spec.usages,
+                        },
+                    )
+                })
+                .await??;
+                Ok(Leaf {
+                    certificate_pem: issued.certificate_pem,
+                    chain_pem: self.certificate_pem().to_string(),
+                    private_key_pem: issued.private_key_pem,
+                })
+            }
+            Signer::Pca { arn, .. } => {
+                let aws = clients.aws().await?;
+                let (alg, cn, names) = (spec.key_algorithm, spec.common_name.clone(), spec.dns_names.clone());
+                let (csr, key) = tokio::task::spawn_blocking(move || pki::csr_for(alg, &cn, &names)).await??;
+                // The CA's key type decides the signing algorithm.
+                let signing = pca::algorithms(self.info.key_algorithm.unwrap_or(KeyAlgorithm::Rsa2048)).1;
+                let (certificate_pem, chain_pem) =
+                    pca::issue(&aws.acmpca, arn, &csr, signing, pca::END_ENTITY_TEMPLATE, spec.validity_days, &|| clients.stopping())
+                        .await?;
+                Ok(Leaf { certificate_pem, chain_pem, private_key_pem: key })
+            }
+        }
+    }
+}
+
+/// Generates a self-signed root. Key generation is CPU-bound (RSA takes seconds), so it runs
+/// off the async workers.
+pub async fn generate_root(
+    common_name: &str,
+    organization: Option<&str>,
+    validity_days: i64,
+    key_algorithm: KeyAlgorithm,
+) -> Result<pki::Issued, IssueError> {
+    let (cn, org) = (common_name.to_string(), organization.map(str::to_string));
+    let issued = tokio::task::spawn_blocking(move || {
+        pki::self_signed_ca(&pki::CaRequest { common_name: &cn, organization: org.as_deref(), validity_days, key_algorithm })
+    })
+    .await??;
+    Ok(issued)
+}
+
+// ---- CAs backed by ACM Private CA ----
+
+/// Where a private CA comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PcaSource {
+    /// An existing, ACTIVE private CA.
+    Adopt(String),
+    /// A root CA meshtls creates, from `PcaRoot`.
+    Create,
+}
+
+/// What a created private root CA says.
+pub struct PcaRoot<'a> {
+    pub common_name: &'a str,
+    pub organization: Option<&'a str>,
+    pub key_algorithm: KeyAlgorithm,
+    pub validity_days: i64,
+}
+
+/// Where the CA Secret of a private CA is.
+pub struct PcaSecret<'a> {
+    pub client: &'a kube::Client,
+    pub owner: &'a Owner,
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+/// A private CA in service: its certificate is in the CA Secret.
+pub struct ProvisionedPca {
+    pub arn: String,
+    pub certificate_pem: String,
+    pub info: pki::CertificateInfo,
+}
+
+/// Why provisioning stopped. `arn` is set once the private CA exists (AWS bills it), so the
+/// caller keeps it in state; `active` is false when it could not be activated.
+pub struct PcaFailure {
+    pub diagnostic: Diagnostic,
+    pub arn: Option<String>,
+    pub active: bool,
+}
+
+impl PcaFailure {
+    fn before(diagnostic: Diagnostic) -> Self {
+        PcaFailure { diagnostic, arn: None, active: false }
+    }
+
+    fn after(arn: &str, diagnostic: Diagnostic) -> Self {
+        PcaFailure { diagnostic, arn: Some(arn.to_string()), active: true }
+    }
+}
+
+fn pca_at(path: &[&str]) -> tfplugin::AttributePath {
+    tfplugin::AttributePath::attrs(path)
+}
+
+/// Adopts or creates a private CA and writes its certificate to an Opaque Secret holding only
+/// `ca.crt`: no CA key exists in the cluster.
+pub async fn provision_pca(
+    pca_client: &aws_sdk_acmpca::Client,
+    secret: &PcaSecret<'_>,
+    source: &PcaSource,
+    root: &PcaRoot<'_>,
+    stopped: pca::Stopped<'_>,
+) -> Result<ProvisionedPca, PcaFailure> {
+    let (namespace, name) = (secret.namespace, secret.name);
+    // Someone else's Secret of that name is refused before a private CA, which AWS bills,
+    // is created for it.
+    if let Err(e) = tls_secret::owned(secret.client, secret.owner, namespace, name).check_free().await {
+        let hint = format!("terraform import <address> {namespace}/{name}");
+        return Err(PcaFailure::before(e.diagnostic("read the CA Secret", &hint).at(pca_at(&["secret_name"]))));
+    }
+    let arn = match source {
+        PcaSource::Adopt(arn) => match pca::status(pca_client, arn).await {
+            Ok(Some(status)) if status == "ACTIVE" => arn.clone(),
+            Ok(Some(status)) => {
+                return Err(PcaFailure::before(
+                    Diagnostic::error(
+                        "ACM Private CA is not active",
+                        format!("{arn} is {status}; enable it in ACM Private CA, then apply again."),
+                    )
+                    .at(pca_at(&["acm_pca", "arn"])),
+                ))
+            }
+            Ok(None) => {
+                return Err(PcaFailure::before(
+                    Diagnostic::error(
+                        "ACM Private CA not found",
+                        format!("{arn} does not exist in this account and region (provider aws.region)."),
+                    )
+                    .at(pca_at(&["acm_pca", "arn"])),
+                ))
+            }
+            Err(e) => return Err(PcaFailure::before(Diagnostic::error("Cannot read the ACM Private CA", e.to_string()))),
+        },
+        PcaSource::Create => {
+            let owner = secret.owner.to_string();
+            pca::create_root(pca_client, &owner, root.common_name, root.organization, root.key_algorithm)
+                .await
+                .map_err(|e| PcaFailure::before(Diagnostic::error("Failed to create the ACM Private CA", e.to_string())))?
+        }
+    };
+    // From here on the CA exists: every failure names it, so the caller keeps it in state.
+    if *source == PcaSource::Create {
+        if let Err(e) = pca::activate_root(pca_client, &arn, root.key_algorithm, root.validity_days, stopped).await {
+            let diagnostic = Diagnostic::error(
+                "Failed to activate the ACM Private CA",
+                format!("{e}. The private CA {arn} exists and is kept in state as tainted: the next apply deletes it and creates it again, and destroy deletes it."),
+            );
+            return Err(PcaFailure { active: false, ..PcaFailure::after(&arn, diagnostic) });
+        }
+    }
+    let certificate_pem = pca::ca_certificate(pca_client, &arn)
+        .await
+        .map_err(|e| PcaFailure::after(&arn, Diagnostic::error("Failed to read the ACM Private CA certificate", e.to_string())))?;
+    let annotations = BTreeMap::from([(PCA_ANNOTATION.to_string(), arn.clone())]);
+    if let Err(e) = tls_secret::create_ca_bundle(secret.client, secret.owner, namespace, name, &certificate_pem, annotations).await {
+        return Err(PcaFailure::after(&arn, tls_secret::create_diagnostic("CA Secret", namespace, name, &e)));
+    }
+    let info = pki::inspect(&certificate_pem)
+        .map_err(|e| PcaFailure::after(&arn, Diagnostic::error("ACM Private CA certificate unreadable", e.to_string())))?;
+    Ok(ProvisionedPca { arn, certificate_pem, info })
+}
+
+/// What refresh finds of a private CA: `None` when it is gone from ACM Private CA. Otherwise
+/// its status, and a note for the plan: the Secret is missing (`secret` is `None`), or what
+/// differs from `certificate_pem`, the certificate in state.
+pub async fn observe_pca(
+    pca_client: &aws_sdk_acmpca::Client,
+    arn: &str,
+    secret: Option<&tls_secret::ObservedSecret>,
+    certificate_pem: &str,
+) -> Result<Option<(String, tls_secret::DriftNote)>, Diagnostic> {
+    let unreadable = |e: pca::PcaError| Diagnostic::error("Cannot read the ACM Private CA", e.to_string());
+    let Some(status) = pca::status(pca_client, arn).await.map_err(unreadable)? else {
+        tracing::info!(arn, "ACM Private CA is gone");
+        return Ok(None);
+    };
+    let Some(secret) = secret else {
+        // The private CA is what matters, and is billed: while it exists, the plan writes its
+        // Secret again instead of creating a second CA.
+        tracing::info!(arn, "CA Secret is gone; the private CA remains");
+        return Ok(Some((status, tls_secret::DriftNote { secret_missing: true, ..Default::default() })));
+    };
+    let mut drift = Vec::new();
+    if !secret.ca_crt.as_deref().is_some_and(|c| tls_secret::same_pem(c, certificate_pem)) {
+        drift.push("ca.crt is not the CA certificate in state".to_string());
+    }
+    if status == "ACTIVE" && !tls_secret::same_pem(&pca::ca_certificate(pca_client, arn).await.map_err(unreadable)?, certificate_pem) {
+        drift.push(format!("the certificate of {arn} changed (the CA was replaced)"));
+    }
+    Ok(Some((status, tls_secret::DriftNote { drift, ..Default::default() })))
+}
+
+/// Writes a private CA's Secret again when it is missing, from the CA's certificate.
+pub async fn restore_pca_secret(pca_client: &aws_sdk_acmpca::Client, secret: &PcaSecret<'_>, arn: &str) -> Result<(), Diagnostic> {
+    let (namespace, name) = (secret.namespace, secret.name);
+    let owned = tls_secret::owned(secret.client, secret.owner, namespace, name);
+    if owned.get().await.map_err(|e| e.diagnostic("read the CA Secret", ""))?.is_some() {
+        return Ok(());
+    }
+    let pem = pca::ca_certificate(pca_client, arn).await.diag("read the ACM Private CA certificate")?;
+    let annotations = BTreeMap::from([(PCA_ANNOTATION.to_string(), arn.to_string())]);
+    tls_secret::create_ca_bundle(secret.client, secret.owner, namespace, name, &pem, annotations)
+        .await
+        .map_err(|e| tls_secret::create_diagnostic("CA Secret", namespace, name, &e))?;
+    tracing::info!(namespace, secret = name, arn, "wrote the private CA's Secret again");
+    Ok(())
+}
+
+/// Disables and deletes a private CA meshtls created. One tagged as another resource's is left
+/// in place with a warning; one without the tag was created before meshtls tagged its CAs,
+/// and state says `owner` made it.
+pub async fn retire_pca(
+    pca_client: &aws_sdk_acmpca::Client,
+    owner: &Owner,
+    arn: &str,
+    permanent_deletion_days: i32,
+) -> Result<Option<Diagnostic>, Diagnostic> {
+    match pca::owner_tag(pca_client, arn).await.map(|tag| owner.claim_recorded(tag.as_deref(), Claim::Ours)) {
+        Ok(Claim::OtherResource(tag)) => Ok(Some(Diagnostic::warning(
+            "ACM Private CA left in place",
+            format!("{arn} is tagged {OWNER_TAG}={tag}, not as this resource's, so destroy did not delete it."),
+        ))),
+        Ok(_) => pca::disable_and_delete(pca_client, arn, permanent_deletion_days).await.map(|()| None).diag("delete the ACM Private CA"),
+        // A CA that is gone already has nothing to delete.
+        Err(_) if matches!(pca::status(pca_client, arn).await, Ok(None)) => Ok(None),
+        Err(e) => Err(Diagnostic::error("Failed to read the ACM Private CA's tags", e.to_string())),
+    }
+}

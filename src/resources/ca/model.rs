@@ -1,0 +1,143 @@
+//! The CA's model: one field per schema attribute and block, and what it says about how
+//! the CA is backed and what a create works from.
+
+use super::*;
+
+/// The resource's model: one field per schema attribute and block.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateAuthority {
+    pub id: Attr<String>,
+    pub namespace: Attr<String>,
+    pub secret_name: Attr<String>,
+    pub common_name: Attr<String>,
+    pub organization: Attr<String>,
+    pub validity_days: Attr<i64>,
+    pub key_algorithm: Attr<String>,
+    pub certificate_pem: Attr<String>,
+    pub fingerprint_sha256: Attr<String>,
+    pub serial_number: Attr<String>,
+    pub not_after: Attr<String>,
+    pub pca_arn: Attr<String>,
+    pub pca_status: Attr<String>,
+    pub cert_manager_issuer: Option<IssuerBlock>,
+    pub acm_pca: Option<AcmPca>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerBlock {
+    pub kind: Attr<String>,
+    pub name: Attr<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmPca {
+    pub arn: Attr<String>,
+    pub create: Option<PcaCreate>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PcaCreate {
+    pub permanent_deletion_days: Attr<i64>,
+}
+
+/// How the configuration (or state) wants the CA backed.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Backing {
+    SelfSigned,
+    Pca(PcaSource),
+}
+
+impl CertificateAuthority {
+    pub(super) fn backing(&self) -> Backing {
+        match &self.acm_pca {
+            Some(AcmPca { arn: Attr::Known(arn), .. }) => Backing::Pca(PcaSource::Adopt(arn.clone())),
+            Some(AcmPca { create: Some(_), .. }) => Backing::Pca(PcaSource::Create),
+            _ => Backing::SelfSigned,
+        }
+    }
+
+    /// Days ACM Private CA keeps a deleted CA restorable (validated to 7..=30).
+    pub(super) fn deletion_days(&self) -> i32 {
+        let days = self.acm_pca.as_ref().and_then(|p| p.create.as_ref()).and_then(|c| c.permanent_deletion_days.known().copied());
+        i32::try_from(days.unwrap_or(DEFAULT_DELETION_DAYS).clamp(7, 30)).unwrap_or(7)
+    }
+
+    pub(super) fn issuer(&self) -> Option<(IssuerKind, &str)> {
+        let issuer = self.cert_manager_issuer.as_ref()?;
+        Some((IssuerKind::parse(issuer.kind.as_deref()?)?, issuer.name.as_deref()?))
+    }
+
+    pub(super) fn secret_ref(&self) -> Option<(&str, &str)> {
+        Some((self.namespace.as_deref()?, self.secret_name.as_deref()?))
+    }
+
+    /// Records what the CA's certificate says.
+    pub(super) fn set_certificate(&mut self, certificate_pem: &str) -> Result<pki::CertificateInfo, pki::PkiError> {
+        let info = pki::inspect(certificate_pem)?;
+        self.certificate_pem = Attr::Known(certificate_pem.to_string());
+        self.fingerprint_sha256 = Attr::Known(info.fingerprint_sha256.clone());
+        self.serial_number = Attr::Known(info.serial_hex.clone());
+        self.not_after = Attr::Known(pki::rfc3339(info.not_after));
+        Ok(info)
+    }
+
+    /// A CA that exists but is not finished: what is still unknown becomes null, so the
+    /// state can be saved (the CLI marks it tainted for replacement).
+    pub(super) fn unfinished(mut self) -> Self {
+        for attr in [
+            &mut self.certificate_pem,
+            &mut self.fingerprint_sha256,
+            &mut self.serial_number,
+            &mut self.not_after,
+            &mut self.common_name,
+            &mut self.organization,
+        ] {
+            if attr.is_unknown() {
+                *attr = Attr::Null;
+            }
+        }
+        self
+    }
+}
+
+/// What a create or update works from: the plan with everything known and parsed.
+pub(super) struct CaSpec {
+    pub(super) namespace: String,
+    pub(super) secret_name: String,
+    pub(super) common_name: Option<String>,
+    pub(super) organization: Option<String>,
+    pub(super) validity_days: i64,
+    pub(super) key_algorithm: KeyAlgorithm,
+    pub(super) issuer: Option<(IssuerKind, String)>,
+    pub(super) backing: Backing,
+}
+
+impl CaSpec {
+    pub(super) fn of(m: &CertificateAuthority) -> Result<CaSpec, Diagnostic> {
+        let incomplete =
+            || Diagnostic::error("Incomplete configuration", "meshtls_ca needs known values for every argument at apply time.");
+        let (namespace, secret_name) = m.secret_ref().ok_or_else(incomplete)?;
+        Ok(CaSpec {
+            namespace: namespace.to_string(),
+            secret_name: secret_name.to_string(),
+            common_name: m.common_name.known().cloned(),
+            organization: m.organization.known().cloned(),
+            validity_days: *m.validity_days.known().ok_or_else(incomplete)?,
+            key_algorithm: m.key_algorithm.as_deref().and_then(KeyAlgorithm::parse).ok_or_else(incomplete)?,
+            issuer: m.issuer().map(|(k, n)| (k, n.to_string())),
+            backing: m.backing(),
+        })
+    }
+
+    pub(super) fn issuer_ref(&self) -> Option<(IssuerKind, &str)> {
+        self.issuer.as_ref().map(|(k, n)| (*k, n.as_str()))
+    }
+
+    pub(super) fn id(&self) -> String {
+        format!("{}/{}", self.namespace, self.secret_name)
+    }
+}

@@ -1,0 +1,251 @@
+//! The CA's pure decisions: validation, planning, drift in its Secret, and import.
+
+use super::*;
+
+// ---- validation and plan ----
+
+pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    check_namespace(&mut d, config.namespace.as_deref(), "namespace");
+    check_secret_name(&mut d, config.secret_name.as_deref(), "secret_name");
+    for (attr, value, label) in
+        [("common_name", &config.common_name, "Common name"), ("organization", &config.organization, "Organization")]
+    {
+        if let Some(v) = value.as_deref().filter(|v| v.trim().is_empty() || v.chars().count() > 64) {
+            d.error_at(
+                at(attr),
+                format!("Invalid {}", label.to_lowercase()),
+                format!("{label} must be 1 to 64 characters (the X.509 limit); got {} characters.", v.chars().count()),
+            );
+        }
+    }
+    if let Some(days) = config.validity_days.known().filter(|days| !(1..=MAX_VALIDITY_DAYS).contains(*days)) {
+        d.error_at(
+            at("validity_days"),
+            "Invalid validity",
+            format!("validity_days must be a whole number of days from 1 to {MAX_VALIDITY_DAYS}; got {days}."),
+        );
+    }
+    if let Some(alg) = config.key_algorithm.as_deref().filter(|alg| KeyAlgorithm::parse(alg).is_none()) {
+        d.error_at(
+            at("key_algorithm"),
+            "Unsupported key algorithm",
+            format!("{alg:?} is not supported; use one of {}.", KeyAlgorithm::NAMES.join(", ")),
+        );
+    }
+    match &config.acm_pca {
+        Some(pca) => {
+            if pca.arn.is_null() == pca.create.is_none() && !pca.arn.is_unknown() {
+                d.error_at(
+                    at("acm_pca"),
+                    "Choose adopt or create",
+                    "Set exactly one of acm_pca.arn (adopt an existing private CA) or an acm_pca.create block.",
+                );
+            }
+            if let Some(a) = pca
+                .arn
+                .as_deref()
+                .filter(|a| !(a.starts_with("arn:aws") && a.contains(":acm-pca:") && a.contains(":certificate-authority/")))
+            {
+                d.error_at(
+                    AttributePath::attrs(&["acm_pca", "arn"]),
+                    "Invalid private CA ARN",
+                    format!("{a:?} is not an ACM Private CA ARN (arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>)."),
+                );
+            }
+            if let Some(n) = pca.create.as_ref().and_then(|c| c.permanent_deletion_days.known()).filter(|n| !(7..=30).contains(*n)) {
+                d.error_at(
+                    AttributePath::attrs(&["acm_pca", "create", "permanent_deletion_days"]),
+                    "Invalid deletion window",
+                    format!("{n}: ACM Private CA accepts 7 to 30 days."),
+                );
+            }
+            if config.cert_manager_issuer.is_some() {
+                d.error_at(
+                    at("cert_manager_issuer"),
+                    "No CA issuer for a private CA",
+                    "A cert-manager CA issuer needs the CA key in the cluster; with acm_pca there is none. Use cert-manager's AWSPCAIssuer instead.",
+                );
+            }
+        }
+        None if config.common_name.is_null() => {
+            d.error_at(at("common_name"), "Missing common name", "Set common_name: the subject of the CA certificate.")
+        }
+        None => {}
+    }
+    if let Some(issuer) = &config.cert_manager_issuer {
+        if let Some(kind) = issuer.kind.as_deref().filter(|k| IssuerKind::parse(k).is_none()) {
+            d.error_at(
+                AttributePath::attrs(&["cert_manager_issuer", "kind"]),
+                "Invalid issuer kind",
+                format!("{kind:?} is not an issuer kind; use \"Issuer\" or \"ClusterIssuer\"."),
+            );
+        }
+        if let Some(name) = issuer.name.as_deref().filter(|n| !is_dns1123_subdomain(n)) {
+            d.error_at(
+                AttributePath::attrs(&["cert_manager_issuer", "name"]),
+                "Invalid issuer name",
+                format!("{name:?} is not a valid object name: use lowercase letters, digits, '-' and '.'."),
+            );
+        }
+    }
+    d
+}
+
+/// The plan's decisions. A private CA must be ACTIVE (a prior status of anything else is
+/// drift to repair); a Secret deleted out of band is written again from the private CA; a
+/// Secret changed out of band replaces the CA. Returns whether the CA is replaced.
+pub(super) fn plan(
+    prior: Option<&CertificateAuthority>,
+    config: &CertificateAuthority,
+    planned: &mut CertificateAuthority,
+    note: &DriftNote,
+    d: &mut Diagnostics,
+) -> bool {
+    match &config.acm_pca {
+        None => {
+            planned.pca_status = Attr::Null;
+            planned.pca_arn = Attr::Null;
+        }
+        Some(pca) => {
+            planned.pca_status = Attr::Known(ACTIVE.into());
+            if let Attr::Known(arn) = &pca.arn {
+                planned.pca_arn = Attr::Known(arn.clone());
+            }
+        }
+    }
+    let Some(prior) = prior else { return false };
+    let id = prior.id.as_deref().unwrap_or_default();
+    if note.secret_missing {
+        d.push(Diagnostic::warning(
+            "CA Secret deleted outside Terraform",
+            format!(
+                "Secret {id} is gone. Apply writes it again from the ACM Private CA {}, which is kept; certificates it signed stay valid.",
+                prior.pca_arn.as_deref().unwrap_or_default()
+            ),
+        ));
+        planned.certificate_pem = Attr::Unknown;
+    }
+    if note.drift.is_empty() {
+        return false;
+    }
+    d.push(Diagnostic::warning(
+        "CA Secret changed outside Terraform",
+        format!(
+            "Secret {id}: {}. The CA will be replaced with a new key and certificate; certificates it signed must be re-issued.",
+            note.drift.join("; ")
+        ),
+    ));
+    for attr in
+        [&mut planned.certificate_pem, &mut planned.fingerprint_sha256, &mut planned.serial_number, &mut planned.not_after, &mut planned.id]
+    {
+        *attr = Attr::Unknown;
+    }
+    true
+}
+
+/// An update keeps what only a create sets: computed values the plan left unknown are the
+/// prior state's.
+pub(super) fn kept_from(mut planned: CertificateAuthority, prior: &CertificateAuthority) -> CertificateAuthority {
+    for (attr, was) in [
+        (&mut planned.id, &prior.id),
+        (&mut planned.certificate_pem, &prior.certificate_pem),
+        (&mut planned.fingerprint_sha256, &prior.fingerprint_sha256),
+        (&mut planned.serial_number, &prior.serial_number),
+        (&mut planned.not_after, &prior.not_after),
+        (&mut planned.pca_arn, &prior.pca_arn),
+        (&mut planned.common_name, &prior.common_name),
+        (&mut planned.organization, &prior.organization),
+    ] {
+        if attr.is_unknown() {
+            *attr = was.clone();
+        }
+    }
+    if planned.pca_arn.is_null() {
+        planned.pca_status = Attr::Null;
+    }
+    planned
+}
+
+/// Why the Secret no longer holds what meshtls wrote, if it does not.
+pub(super) fn secret_drift(observed: &tls_secret::ObservedSecret, certificate_pem: &str) -> Vec<String> {
+    let mut drift = Vec::new();
+    if observed.secret_type.as_deref() != Some(TLS_SECRET_TYPE) {
+        drift.push(format!("its type is {:?}, not {TLS_SECRET_TYPE}", observed.secret_type.as_deref().unwrap_or("")));
+    }
+    for (key, value) in [("tls.crt", &observed.tls_crt), ("ca.crt", &observed.ca_crt)] {
+        if !value.as_deref().is_some_and(|v| tls_secret::same_pem(v, certificate_pem)) {
+            drift.push(format!("{key} is not the CA certificate in state"));
+        }
+    }
+    if !matches!((&observed.tls_key, pki::inspect(certificate_pem)), (Some(key), Ok(info)) if pki::key_matches(key, &info)) {
+        drift.push("tls.key is not the private key of the CA certificate".to_string());
+    }
+    drift
+}
+
+// ---- import ----
+
+/// An issuer by kind and name.
+pub(super) type IssuerRef<'a> = (IssuerKind, &'a str);
+
+/// `namespace/secret_name`, optionally followed by `:Issuer/name` or `:ClusterIssuer/name`.
+pub(super) fn parse_import_id(id: &str) -> Option<(&str, &str, Option<IssuerRef<'_>>)> {
+    let (secret, issuer) = id.split_once(':').map_or((id, None), |(s, i)| (s, Some(i)));
+    let (namespace, secret_name) = secret.split_once('/').filter(|(ns, n)| is_dns1123_label(ns) && is_dns1123_subdomain(n))?;
+    let issuer = match issuer {
+        None => None,
+        Some(i) => {
+            let (kind, name) = i.split_once('/')?;
+            Some((IssuerKind::parse(kind)?, Some(name).filter(|n| is_dns1123_subdomain(n))?))
+        }
+    };
+    Some((namespace, secret_name, issuer))
+}
+
+/// The state of a CA read from its Secret for import, once the Secret is checked: a CA key
+/// pair, or the certificate of an ACM Private CA (imported as adopted).
+pub(super) fn imported(
+    namespace: &str,
+    secret_name: &str,
+    observed: &tls_secret::ObservedSecret,
+) -> Result<CertificateAuthority, Diagnostic> {
+    let fail = |summary: &str, detail: String| Diagnostic::error(summary, detail);
+    let base = |info: &pki::CertificateInfo, key_algorithm: KeyAlgorithm| CertificateAuthority {
+        id: Attr::Known(format!("{namespace}/{secret_name}")),
+        namespace: namespace.into(),
+        secret_name: secret_name.into(),
+        common_name: info.common_name.clone().into(),
+        organization: info.organization.clone().into(),
+        validity_days: Attr::Known((info.not_after - info.not_before).whole_days()),
+        key_algorithm: key_algorithm.name().into(),
+        ..Default::default()
+    };
+    let unreadable = |file: &str, e: pki::PkiError| {
+        fail(&format!("Cannot import: {file} is not a certificate"), format!("Secret {namespace}/{secret_name}: {e}"))
+    };
+    if let (Some(arn), Some(ca_crt)) = (observed.annotations.get(PCA_ANNOTATION), observed.ca_crt.as_deref()) {
+        let info = pki::inspect(ca_crt).map_err(|e| unreadable("ca.crt", e))?;
+        let mut state = base(&info, info.key_algorithm.unwrap_or(KeyAlgorithm::Rsa2048));
+        state.pca_arn = Attr::Known(arn.clone());
+        state.pca_status = Attr::Known(ACTIVE.into());
+        state.acm_pca = Some(AcmPca { arn: Attr::Known(arn.clone()), create: None });
+        state.set_certificate(ca_crt).map_err(|e| fail("Cannot import", e.to_string()))?;
+        return Ok(state);
+    }
+    let cert_pem = observed
+        .tls_crt
+        .as_deref()
+        .ok_or_else(|| fail("Cannot import: not a TLS Secret", format!("Secret {namespace}/{secret_name} has no tls.crt.")))?;
+    let info = pki::inspect(cert_pem).map_err(|e| unreadable("tls.crt", e))?;
+    if !info.is_ca {
+        return Err(fail(
+            "Cannot import: not a CA certificate",
+            format!("The certificate in Secret {namespace}/{secret_name} is not a CA (basicConstraints CA:FALSE)."),
+        ));
+    }
+    let key_algorithm = tls_secret::importable_key(observed, &info, namespace, secret_name)?;
+    let mut state = base(&info, key_algorithm);
+    state.set_certificate(cert_pem).map_err(|e| fail("Cannot import", e.to_string()))?;
+    Ok(state)
+}

@@ -1,0 +1,231 @@
+//! The CA's validation rules, plan decisions (a private CA's status, a Secret deleted or
+//! changed outside Terraform) and what import reads from a Secret, with no cluster.
+
+use super::*;
+
+fn config() -> CertificateAuthority {
+    CertificateAuthority {
+        namespace: "yelb".into(),
+        secret_name: "ca-key-pair".into(),
+        common_name: "yelb CA".into(),
+        validity_days: Attr::Known(3650),
+        key_algorithm: "ECDSA_P256".into(),
+        ..Default::default()
+    }
+}
+
+fn adopting(arn: &str) -> CertificateAuthority {
+    CertificateAuthority { common_name: Attr::Null, acm_pca: Some(AcmPca { arn: arn.into(), create: None }), ..config() }
+}
+
+fn creating(days: Attr<i64>) -> CertificateAuthority {
+    CertificateAuthority {
+        acm_pca: Some(AcmPca { arn: Attr::Null, create: Some(PcaCreate { permanent_deletion_days: days }) }),
+        ..config()
+    }
+}
+
+const ARN: &str = "arn:aws:acm-pca:us-west-2:123456789012:certificate-authority/0b1e4c5d";
+
+fn paths(d: &Diagnostics) -> Vec<String> {
+    d.iter().filter_map(|d| d.path.as_ref().map(ToString::to_string)).collect()
+}
+
+fn summaries(d: &Diagnostics) -> Vec<&str> {
+    d.iter().map(|d| d.summary.as_str()).collect()
+}
+
+/// A CA's Secret as meshtls writes it.
+fn secret_of(issued: &pki::Issued) -> tls_secret::ObservedSecret {
+    tls_secret::ObservedSecret {
+        secret_type: Some(TLS_SECRET_TYPE.into()),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        ca_crt: Some(issued.certificate_pem.clone()),
+        tls_crt: Some(issued.certificate_pem.clone()),
+        tls_key: Some(issued.private_key_pem.clone()),
+    }
+}
+
+fn generated() -> pki::Issued {
+    pki::self_signed_ca(&pki::CaRequest {
+        common_name: "yelb CA",
+        organization: Some("yelb"),
+        validity_days: 30,
+        key_algorithm: KeyAlgorithm::EcdsaP256,
+    })
+    .expect("CA")
+}
+
+#[test]
+fn good_configurations_pass() {
+    for good in [config(), adopting(ARN), creating(Attr::Known(30)), creating(Attr::Null)] {
+        assert!(validate(&good).is_empty(), "{good:?}");
+    }
+}
+
+#[test]
+fn each_bad_value_is_reported_at_its_attribute() {
+    let bad = CertificateAuthority {
+        namespace: "Yelb".into(),
+        secret_name: "Bad Name".into(),
+        common_name: " ".into(),
+        organization: "o".repeat(65).as_str().into(),
+        validity_days: Attr::Known(0),
+        key_algorithm: "DSA".into(),
+        cert_manager_issuer: Some(IssuerBlock { kind: "Certificate".into(), name: "Bad_Name".into() }),
+        ..config()
+    };
+    assert_eq!(
+        paths(&validate(&bad)),
+        [
+            "namespace",
+            "secret_name",
+            "common_name",
+            "organization",
+            "validity_days",
+            "key_algorithm",
+            "cert_manager_issuer.kind",
+            "cert_manager_issuer.name"
+        ]
+    );
+    assert_eq!(
+        paths(&validate(&CertificateAuthority { common_name: Attr::Null, ..config() })),
+        ["common_name"],
+        "a CA in the cluster needs a subject"
+    );
+}
+
+#[test]
+fn a_private_ca_is_adopted_or_created_never_both_and_has_no_ca_issuer() {
+    let both = CertificateAuthority { acm_pca: Some(AcmPca { arn: ARN.into(), create: Some(PcaCreate::default()) }), ..config() };
+    assert_eq!(summaries(&validate(&both)), ["Choose adopt or create"]);
+    let neither = CertificateAuthority { acm_pca: Some(AcmPca::default()), ..config() };
+    assert_eq!(summaries(&validate(&neither)), ["Choose adopt or create"]);
+    let unknown_arn = CertificateAuthority { acm_pca: Some(AcmPca { arn: Attr::Unknown, create: None }), ..config() };
+    assert!(validate(&unknown_arn).is_empty());
+    assert_eq!(paths(&validate(&adopting("arn:aws:iam::123456789012:role/x"))), ["acm_pca.arn"]);
+    for days in [6, 31] {
+        assert_eq!(paths(&validate(&creating(Attr::Known(days)))), ["acm_pca.create.permanent_deletion_days"], "{days}");
+    }
+    let with_issuer =
+        CertificateAuthority { cert_manager_issuer: Some(IssuerBlock { kind: "Issuer".into(), name: "ca".into() }), ..adopting(ARN) };
+    assert_eq!(paths(&validate(&with_issuer)), ["cert_manager_issuer"]);
+}
+
+#[test]
+fn the_backing_and_deletion_window_follow_the_acm_pca_block() {
+    assert_eq!(config().backing(), Backing::SelfSigned);
+    assert_eq!(adopting(ARN).backing(), Backing::Pca(PcaSource::Adopt(ARN.into())));
+    assert_eq!(creating(Attr::Null).backing(), Backing::Pca(PcaSource::Create));
+    assert_eq!(creating(Attr::Null).deletion_days(), 7);
+    assert_eq!(creating(Attr::Known(30)).deletion_days(), 30);
+    assert_eq!(creating(Attr::Known(1 << 40)).deletion_days(), 30, "bounded whatever state holds");
+}
+
+#[test]
+fn a_private_ca_is_planned_active_and_keeps_its_arn() {
+    let mut d = Diagnostics::new();
+    let mut planned = adopting(ARN);
+    assert!(!plan(None, &adopting(ARN), &mut planned, &DriftNote::default(), &mut d));
+    assert_eq!((planned.pca_status, planned.pca_arn), (Attr::Known(ACTIVE.into()), Attr::Known(ARN.into())));
+    let mut planned = CertificateAuthority { pca_arn: Attr::Unknown, ..config() };
+    plan(None, &config(), &mut planned, &DriftNote::default(), &mut d);
+    assert_eq!((planned.pca_status, planned.pca_arn), (Attr::Null, Attr::Null));
+    assert!(d.is_empty());
+}
+
+#[test]
+fn a_deleted_private_ca_secret_is_written_again_and_a_changed_secret_replaces_the_ca() {
+    let prior = CertificateAuthority { id: "yelb/ca-key-pair".into(), pca_arn: ARN.into(), certificate_pem: "pem".into(), ..adopting(ARN) };
+    let mut d = Diagnostics::new();
+    let mut planned = prior.clone();
+    let missing = DriftNote { secret_missing: true, ..Default::default() };
+    assert!(!plan(Some(&prior), &adopting(ARN), &mut planned, &missing, &mut d), "written again in place");
+    assert_eq!(summaries(&d), ["CA Secret deleted outside Terraform"]);
+    assert_eq!(planned.certificate_pem, Attr::Unknown);
+
+    let mut d = Diagnostics::new();
+    let mut planned = prior.clone();
+    let changed = DriftNote { drift: vec!["tls.key is not the private key of the CA certificate".into()], ..Default::default() };
+    assert!(plan(Some(&prior), &adopting(ARN), &mut planned, &changed, &mut d));
+    assert_eq!(summaries(&d), ["CA Secret changed outside Terraform"]);
+    assert_eq!((planned.id, planned.fingerprint_sha256), (Attr::Unknown, Attr::Unknown));
+}
+
+#[test]
+fn an_update_keeps_what_only_a_create_sets() {
+    let prior = CertificateAuthority { id: "yelb/ca-key-pair".into(), certificate_pem: "pem".into(), not_after: "t".into(), ..config() };
+    let planned = CertificateAuthority {
+        id: Attr::Unknown,
+        certificate_pem: Attr::Unknown,
+        not_after: "t".into(),
+        pca_status: ACTIVE.into(),
+        ..config()
+    };
+    let state = kept_from(planned, &prior);
+    assert_eq!((state.id, state.certificate_pem), (Attr::Known("yelb/ca-key-pair".into()), Attr::Known("pem".into())));
+    assert_eq!(state.pca_status, Attr::Null, "no private CA, no status");
+}
+
+#[test]
+fn an_unfinished_ca_saves_nulls_for_what_is_unknown() {
+    let state =
+        CertificateAuthority { certificate_pem: Attr::Unknown, organization: Attr::Unknown, pca_arn: ARN.into(), ..config() }.unfinished();
+    assert_eq!((state.certificate_pem, state.organization, state.pca_arn), (Attr::Null, Attr::Null, Attr::Known(ARN.into())));
+}
+
+#[test]
+fn drift_in_the_ca_secret_is_named() {
+    let issued = generated();
+    assert!(secret_drift(&secret_of(&issued), &issued.certificate_pem).is_empty());
+    let other = generated();
+    let swapped_key = tls_secret::ObservedSecret { tls_key: Some(other.private_key_pem.clone()), ..secret_of(&issued) };
+    assert_eq!(secret_drift(&swapped_key, &issued.certificate_pem), ["tls.key is not the private key of the CA certificate"]);
+    let opaque = tls_secret::ObservedSecret { secret_type: Some("Opaque".into()), ca_crt: None, ..secret_of(&issued) };
+    assert_eq!(secret_drift(&opaque, &issued.certificate_pem).len(), 2, "type and ca.crt");
+}
+
+#[test]
+fn import_reads_a_key_pair_or_a_private_ca_certificate() {
+    let issued = generated();
+    let local = imported("yelb", "ca-key-pair", &secret_of(&issued)).expect("a CA key pair");
+    assert_eq!((local.common_name, local.organization), (Attr::Known("yelb CA".into()), Attr::Known("yelb".into())));
+    assert_eq!((local.validity_days, local.pca_arn), (Attr::Known(30), Attr::Null));
+    assert_eq!(local.key_algorithm, Attr::Known("ECDSA_P256".into()));
+
+    let pca_secret = tls_secret::ObservedSecret {
+        secret_type: Some("Opaque".into()),
+        annotations: BTreeMap::from([(PCA_ANNOTATION.to_string(), ARN.to_string())]),
+        tls_crt: None,
+        tls_key: None,
+        ..secret_of(&issued)
+    };
+    let pca = imported("yelb", "ca-key-pair", &pca_secret).expect("a private CA");
+    assert_eq!(pca.backing(), Backing::Pca(PcaSource::Adopt(ARN.into())));
+    assert_eq!(pca.pca_status, Attr::Known(ACTIVE.into()));
+
+    let wrong_key = tls_secret::ObservedSecret { tls_key: Some(generated().private_key_pem), ..secret_of(&issued) };
+    assert_eq!(imported("yelb", "ca", &wrong_key).expect_err("refused").summary, "Cannot import: key does not match");
+    let no_crt = tls_secret::ObservedSecret { tls_crt: None, ..secret_of(&issued) };
+    assert_eq!(imported("yelb", "ca", &no_crt).expect_err("refused").summary, "Cannot import: not a TLS Secret");
+}
+
+#[test]
+fn import_ids_name_the_secret_and_optionally_its_issuer() {
+    assert_eq!(parse_import_id("yelb/ca-key-pair"), Some(("yelb", "ca-key-pair", None)));
+    assert_eq!(
+        parse_import_id("yelb/ca-key-pair:Issuer/ca-issuer"),
+        Some(("yelb", "ca-key-pair", Some((IssuerKind::Issuer, "ca-issuer"))))
+    );
+    assert_eq!(parse_import_id("yelb/ca:ClusterIssuer/mesh"), Some(("yelb", "ca", Some((IssuerKind::ClusterIssuer, "mesh")))));
+    for bad in ["yelb", "Yelb/ca", "yelb/ca:Issuer", "yelb/ca:Certificate/x", "yelb/ca:Issuer/Bad_Name", "yelb/ca:"] {
+        assert_eq!(parse_import_id(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn a_ca_owns_its_objects_by_its_id() {
+    assert_eq!(owner("yelb", "ca-key-pair").to_string(), "meshtls_ca:yelb/ca-key-pair");
+    assert_eq!(import_hint("yelb", "ca-key-pair", IssuerKind::Issuer, "team"), "terraform import <address> yelb/ca-key-pair:Issuer/team");
+}

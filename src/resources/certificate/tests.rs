@@ -1,0 +1,245 @@
+//! The certificate's validation rules and plan decisions (replacement, renewal, the CA's
+//! lifetime), and what it reads back from its Secret, with no cluster.
+
+use super::*;
+
+fn config() -> Certificate {
+    Certificate {
+        ca: "yelb/yelb-ca".into(),
+        namespace: "yelb".into(),
+        secret_name: "yelb-db-tls".into(),
+        dns_names: Attr::Known(vec!["yelb-db.yelb.svc.cluster.local".into()]),
+        validity_days: Attr::Known(365),
+        renew_before_days: Attr::Known(30),
+        key_algorithm: "ECDSA_P256".into(),
+        usages: Attr::Known(vec!["server_auth".into(), "client_auth".into()]),
+        ..Default::default()
+    }
+}
+
+fn paths(d: &Diagnostics) -> Vec<String> {
+    d.iter().filter_map(|d| d.path.as_ref().map(ToString::to_string)).collect()
+}
+
+fn summaries(d: &Diagnostics) -> Vec<&str> {
+    d.iter().map(|d| d.summary.as_str()).collect()
+}
+
+/// A CA and a leaf it signed, as the pki module makes them.
+fn issued() -> (pki::CaMaterial, pki::Issued) {
+    let ca = pki::self_signed_ca(&pki::CaRequest {
+        common_name: "yelb CA",
+        organization: None,
+        validity_days: 30,
+        key_algorithm: KeyAlgorithm::EcdsaP256,
+    })
+    .expect("CA");
+    let material = pki::CaMaterial { certificate_pem: ca.certificate_pem, private_key_pem: ca.private_key_pem };
+    let names = vec!["yelb-db.yelb.svc.cluster.local".to_string()];
+    let leaf = pki::issue_leaf(
+        &material,
+        &pki::LeafRequest {
+            common_name: "yelb-db",
+            dns_names: &names,
+            validity_days: 10,
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            usages: &[Usage::ServerAuth],
+        },
+    )
+    .expect("leaf");
+    (material, leaf)
+}
+
+#[test]
+fn a_good_configuration_passes_and_unknowns_are_not_judged() {
+    assert!(validate(&config()).is_empty());
+    let unknown =
+        Certificate { ca: Attr::Unknown, dns_names: Attr::Unknown, validity_days: Attr::Unknown, usages: Attr::Unknown, ..config() };
+    assert!(validate(&unknown).is_empty());
+}
+
+#[test]
+fn the_ca_namespace_and_secret_are_checked() {
+    let bad = Certificate { ca: "yelb-ca".into(), namespace: "Yelb".into(), secret_name: "Bad Name".into(), ..config() };
+    assert_eq!(paths(&validate(&bad)), ["ca", "namespace", "secret_name"]);
+}
+
+#[test]
+fn meshtls_keys_are_reserved_in_secret_metadata() {
+    let one = |k: &str| Attr::Known(BTreeMap::from([(k.to_string(), "x".to_string())]));
+    let reserved = Certificate { secret_labels: one(MANAGED_BY_LABEL), secret_annotations: one(CA_ANNOTATION), ..config() };
+    assert_eq!(paths(&validate(&reserved)), ["secret_labels[\"app.kubernetes.io/managed-by\"]", "secret_annotations[\"meshtls.dev/ca\"]"]);
+    let owner = Certificate { secret_annotations: one(OWNER_ANNOTATION), ..config() };
+    assert_eq!(summaries(&validate(&owner)), ["Reserved key"]);
+    assert!(validate(&Certificate { secret_labels: one("team"), ..config() }).is_empty());
+}
+
+#[test]
+fn dns_names_are_bounded_valid_and_distinct() {
+    let names = |n: &[&str]| Certificate { dns_names: Attr::Known(n.iter().map(|s| s.to_string()).collect()), ..config() };
+    assert_eq!(summaries(&validate(&names(&[]))), ["No DNS names"]);
+    assert_eq!(paths(&validate(&names(&["a.yelb", "bad_name", "a.yelb"]))), ["dns_names[1]", "dns_names[2]"]);
+    assert_eq!(summaries(&validate(&names(&["a.b.*"]))), ["Invalid DNS name"]);
+    let many: Vec<String> = (0..=MAX_DNS_NAMES).map(|i| format!("n{i}.yelb")).collect();
+    let d = validate(&Certificate { dns_names: Attr::Known(many), ..config() });
+    assert_eq!(summaries(&d), ["Too many DNS names"], "one error, not one per name");
+}
+
+#[test]
+fn service_accounts_common_name_algorithm_and_usages_are_checked() {
+    let access = |a: &[&str]| Some(SecretAccess { service_accounts: Attr::Known(a.iter().map(|s| s.to_string()).collect()) });
+    assert_eq!(summaries(&validate(&Certificate { restrict_secret_access: access(&[]), ..config() })), ["No service accounts"]);
+    assert_eq!(
+        paths(&validate(&Certificate { restrict_secret_access: access(&["db", "Bad"]), ..config() })),
+        ["restrict_secret_access.service_accounts[1]"]
+    );
+    for cn in ["", "   ", &"x".repeat(65)] {
+        assert_eq!(paths(&validate(&Certificate { common_name: cn.into(), ..config() })), ["common_name"], "{cn:?}");
+    }
+    assert_eq!(paths(&validate(&Certificate { key_algorithm: "DSA".into(), ..config() })), ["key_algorithm"]);
+    assert_eq!(summaries(&validate(&Certificate { usages: Attr::Known(vec![]), ..config() })), ["No usages"]);
+    assert_eq!(paths(&validate(&Certificate { usages: Attr::Known(vec!["code_signing".into()]), ..config() })), ["usages[0]"]);
+}
+
+#[test]
+fn validity_and_the_renewal_window_are_bounded() {
+    for days in [0, -1, MAX_VALIDITY_DAYS + 1] {
+        let bad = Certificate { validity_days: Attr::Known(days), renew_before_days: Attr::Null, ..config() };
+        assert_eq!(paths(&validate(&bad)), ["validity_days"], "{days}");
+    }
+    let window = |renew: i64, validity: Attr<i64>| {
+        validate(&Certificate { renew_before_days: Attr::Known(renew), validity_days: validity, ..config() })
+    };
+    assert_eq!(summaries(&window(365, Attr::Known(365))), ["Renewal window as long as the validity"]);
+    // Bounded even while the validity is unknown.
+    for (renew, ok) in [(30i64, true), (-1, false), (3_000_000, false), (MAX_VALIDITY_DAYS, false)] {
+        assert_eq!(window(renew, Attr::Unknown).is_empty(), ok, "renew_before_days = {renew}");
+    }
+}
+
+#[test]
+fn the_common_name_defaults_to_the_first_dns_name() {
+    let mut planned = Certificate { common_name: Attr::Unknown, ..config() };
+    default_common_name(&config(), &mut planned);
+    assert_eq!(planned.common_name, Attr::Known("yelb-db.yelb.svc.cluster.local".into()));
+    let set = Certificate { common_name: "db".into(), ..config() };
+    let mut planned = set.clone();
+    default_common_name(&set, &mut planned);
+    assert_eq!(planned.common_name, Attr::Known("db".into()));
+}
+
+#[test]
+fn the_renewal_window_is_checked_arithmetic() {
+    let now = OffsetDateTime::now_utc();
+    let in_40_days = now + time::Duration::days(40);
+    assert!(!inside_renewal_window(now, 30, in_40_days));
+    assert!(inside_renewal_window(now, 40, in_40_days));
+    assert!(inside_renewal_window(now, i64::MAX, in_40_days), "a huge window is reached, without a panic");
+    assert!(!inside_renewal_window(now, i64::MIN, in_40_days), "a negative window is none");
+}
+
+#[test]
+fn a_certificate_is_reissued_for_drift_or_an_open_renewal_window() {
+    let now = OffsetDateTime::now_utc();
+    let prior =
+        Certificate { id: "yelb/yelb-db-tls".into(), not_after: Attr::Known(pki::rfc3339(now + time::Duration::days(40))), ..config() };
+    assert!(reissue_reasons(&prior, 30, &[], now).is_empty());
+    let renew = reissue_reasons(&prior, 45, &[], now);
+    assert_eq!(renew.len(), 1);
+    assert!(renew[0].contains("inside its renewal window of 45 days"), "{renew:?}");
+    let drift = reissue_reasons(&prior, 30, &["tls.key is not the private key of the certificate".into()], now);
+    assert!(drift[0].starts_with("Secret yelb/yelb-db-tls changed outside Terraform"), "{drift:?}");
+}
+
+#[test]
+fn the_ca_decides_reissue_and_the_longest_validity() {
+    let now = OffsetDateTime::now_utc();
+    let ca = pki::inspect(&issued().0.certificate_pem).expect("CA info");
+    // A new certificate may not outlive its CA (30 days).
+    let (reason, error) = ca_decisions("yelb/yelb-ca", &ca, None, true, 365, now);
+    assert_eq!((reason, error.and_then(|e| e.path).map(|p| p.to_string())), (None, Some("validity_days".into())));
+    assert_eq!(ca_decisions("yelb/yelb-ca", &ca, None, true, 10, now).1, None);
+    // One already issued is not judged again unless it is re-issued.
+    assert_eq!(ca_decisions("yelb/yelb-ca", &ca, Some(&ca.fingerprint_sha256), false, 365, now).1, None);
+    // A replaced CA re-issues, and then the new certificate must fit it.
+    let (reason, error) = ca_decisions("yelb/yelb-ca", &ca, Some("AA:BB"), false, 365, now);
+    assert!(reason.is_some_and(|r| r.contains("was replaced")));
+    assert!(error.is_some());
+}
+
+#[test]
+fn a_reissue_plans_every_certificate_attribute_unknown() {
+    let mut planned = Certificate { id: "yelb/x".into(), certificate_pem: "pem".into(), not_after: "t".into(), ..config() };
+    plan_reissue(&mut planned);
+    assert_eq!((planned.id, planned.certificate_pem, planned.not_after), (Attr::Unknown, Attr::Unknown, Attr::Unknown));
+    assert_eq!(planned.dns_names, config().dns_names, "configuration is left alone");
+}
+
+#[test]
+fn an_issue_needs_known_values_and_defaults_its_common_name() {
+    let issue = Issue::of(&Certificate {
+        restrict_secret_access: Some(SecretAccess { service_accounts: Attr::Known(vec!["db".into()]) }),
+        ..config()
+    })
+    .expect("complete");
+    assert_eq!(issue.leaf.common_name, "yelb-db.yelb.svc.cluster.local");
+    assert_eq!(issue.leaf.usages, [Usage::ServerAuth, Usage::ClientAuth]);
+    assert_eq!(issue.readers, Some(vec!["db".to_string()]));
+    assert!(Issue::of(&Certificate { ca: Attr::Unknown, ..config() }).is_err());
+    assert!(Issue::of(&Certificate { key_algorithm: "DSA".into(), ..config() }).is_err());
+}
+
+#[test]
+fn drift_in_the_secret_is_named() {
+    let (ca, leaf) = issued();
+    let leaf_info = pki::inspect(&leaf.certificate_pem).expect("leaf info");
+    let ca_info = pki::inspect(&ca.certificate_pem).expect("CA info");
+    let mut state = config();
+    state.set_certificate(&leaf_info, &leaf.certificate_pem, &ca_info);
+    let secret = |key: &str| tls_secret::ObservedSecret {
+        secret_type: Some(TLS_SECRET_TYPE.into()),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        ca_crt: Some(ca.certificate_pem.clone()),
+        tls_crt: Some(leaf.certificate_pem.clone()),
+        tls_key: Some(key.to_string()),
+    };
+    assert!(secret_drift(&secret(&leaf.private_key_pem), &state).is_empty());
+    assert_eq!(secret_drift(&secret(&ca.private_key_pem), &state), ["tls.key is not the private key of the certificate"]);
+    let swapped =
+        tls_secret::ObservedSecret { ca_crt: Some(leaf.certificate_pem.clone()), secret_type: None, ..secret(&leaf.private_key_pem) };
+    assert_eq!(secret_drift(&swapped, &state).len(), 2, "type and ca.crt");
+}
+
+#[test]
+fn only_the_metadata_keys_meshtls_manages_are_read_and_patched() {
+    let map = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
+    let managed = Attr::Known(map(&[("team", "a"), ("tier", "db")]));
+    let actual = map(&[("team", "b"), ("other", "x")]);
+    assert_eq!(observed_subset(&managed, &actual), Attr::Known(map(&[("team", "b")])));
+    assert_eq!(observed_subset(&Attr::Null, &actual), Attr::Null);
+    let patch = metadata_patch(&managed, &Attr::Known(map(&[("team", "c")])));
+    assert_eq!(patch, BTreeMap::from([("team".to_string(), Some("c".to_string())), ("tier".to_string(), None)]));
+}
+
+#[test]
+fn import_ids_and_the_imported_state() {
+    assert_eq!(parse_import_id("yelb/db-tls").ok(), Some(("yelb", "db-tls", None)));
+    assert_eq!(parse_import_id("yelb/db-tls:yelb/yelb-ca").ok(), Some(("yelb", "db-tls", Some("yelb/yelb-ca"))));
+    for bad in ["yelb", "Yelb/db", "/db"] {
+        assert!(parse_import_id(bad).is_err(), "{bad}");
+    }
+    let (_, leaf) = issued();
+    let info = pki::inspect(&leaf.certificate_pem).expect("leaf info");
+    let state = imported("yelb", "db-tls", "yelb/yelb-ca", &info, KeyAlgorithm::EcdsaP256);
+    assert_eq!(state.validity_days, Attr::Known(10));
+    assert_eq!(state.usages, Attr::Known(vec!["server_auth".into()]));
+    assert_eq!(state.renew_before_days, Attr::Known(DEFAULT_RENEW_BEFORE_DAYS));
+    let bundle = format!("{}{}", leaf.certificate_pem, leaf.certificate_pem);
+    assert_eq!(leaf_only(&bundle), leaf.certificate_pem);
+}
+
+#[test]
+fn a_certificate_owns_its_objects_by_its_id() {
+    assert_eq!(owner("yelb", "yelb-tls-db").to_string(), "meshtls_certificate:yelb/yelb-tls-db");
+}

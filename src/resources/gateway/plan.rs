@@ -1,0 +1,136 @@
+//! The gateway's pure decisions: validation, planning, and its mapping to and from the
+//! backends' model of a gateway.
+
+use super::*;
+
+/// Checks on the configuration alone.
+pub(super) fn validate(config: &Gateway) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    check_namespace(&mut d, config.namespace.as_deref(), "namespace");
+    if let Some(n) = config.name.as_deref().filter(|n| !is_dns1123_label(n)) {
+        d.error_at(
+            at("name"),
+            "Invalid name",
+            format!("{n:?} is not a valid name: lowercase letters, digits and '-', at most 63 characters."),
+        );
+    }
+    check_secret_name(&mut d, config.certificate_secret.as_deref(), "certificate_secret");
+    if let Some(m) = config.tls_mode.as_deref().filter(|m| !TLS_MODES.contains(m)) {
+        d.error_at(at("tls_mode"), "Invalid TLS mode", format!("{m:?} is not a TLS mode; use STRICT, PERMISSIVE or DISABLED."));
+    }
+    check_port_number(&mut d, &config.port, at("port"));
+    if let Some(r) = config.replicas.known().filter(|r| !(0..=MAX_REPLICAS).contains(*r)) {
+        d.error_at(at("replicas"), "Invalid replica count", format!("{r} is not a whole number of replicas from 0 to {MAX_REPLICAS}."));
+    }
+    for (i, r) in config.route.iter().flatten().enumerate() {
+        if let Some(p) = r.prefix.as_deref().filter(|p| !p.starts_with('/')) {
+            d.error_at(AttributePath::attrs(&["route"]).index(i).attr("prefix"), "Invalid prefix", format!("{p:?} must start with '/'."));
+        }
+    }
+    d
+}
+
+/// The plan's computed attributes. `provider_mesh` is the provider's `mesh_name`; `aws` says
+/// whether the App Mesh API side is managed.
+pub(super) fn plan(config: &Gateway, planned: &mut Gateway, provider_mesh: &Attr<String>, aws: bool) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    if config.mesh_name.is_null() {
+        match provider_mesh {
+            Attr::Null if aws => d.error_at(at("mesh_name"), "No mesh", "Set mesh_name here or in the provider block."),
+            mesh => planned.mesh_name = mesh.clone(),
+        }
+    }
+    let (name, namespace) = (config.name.known(), config.namespace.known());
+    if config.aws_name.is_null() {
+        // As the App Mesh controller names it.
+        planned.aws_name = match (name, namespace) {
+            (Some(n), Some(ns)) => Attr::Known(format!("{n}_{ns}")),
+            _ => Attr::Unknown,
+        };
+    }
+    if config.mount_path.is_null() {
+        planned.mount_path = name.map_or(Attr::Unknown, |n| Attr::Known(format!("/etc/keys/{n}")));
+    }
+    planned.id = match (namespace, name) {
+        (Some(ns), Some(n)) => Attr::Known(format!("{ns}/{n}")),
+        _ => Attr::Unknown,
+    };
+    planned.cluster_status = Attr::Known(IN_SYNC.into());
+    planned.api_status = Attr::Known(if aws { IN_SYNC } else { NOT_MANAGED }.into());
+    d
+}
+
+/// The gateway a (known) plan or state describes.
+pub(super) fn spec_of(m: &Gateway) -> Option<GatewaySpec> {
+    let name = m.name.known()?.clone();
+    let mount_path = m.mount_path.known()?.clone();
+    let routes = m
+        .route
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, r)| {
+            Some(GatewayRoute {
+                name: format!("{name}-route-{i}"),
+                prefix: r.prefix.known()?.clone(),
+                virtual_service: r.virtual_service.known()?.clone(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(GatewaySpec {
+        namespace: m.namespace.known()?.clone(),
+        aws_name: m.aws_name.known()?.clone(),
+        port: *m.port.known()?,
+        listener: ListenerTls {
+            mode: m.tls_mode.known()?.clone(),
+            certificate: Some(CertificateSource::File {
+                certificate_chain: format!("{mount_path}/tls.crt"),
+                private_key: format!("{mount_path}/tls.key"),
+            }),
+            trust: None,
+            subject_alternative_names: Vec::new(),
+        },
+        client_policy: m.client_policy.as_ref().map(|cp| ClientPolicyTls {
+            enforce: cp.enforce.known().copied().unwrap_or(true),
+            ports: Vec::new(),
+            certificate: None,
+            trust: cp.trust.as_ref().and_then(TrustConfig::source),
+            subject_alternative_names: Vec::new(),
+        }),
+        routes,
+        envoy_image: m.envoy_image.known()?.clone(),
+        replicas: *m.replicas.known()?,
+        certificate_secret: m.certificate_secret.known()?.clone(),
+        mount_path,
+        name,
+    })
+}
+
+/// The state of a gateway read back for import, in sync with what was read.
+pub(super) fn imported(spec: &GatewaySpec, mesh: Option<String>, aws: bool) -> Gateway {
+    Gateway {
+        id: Attr::Known(format!("{}/{}", spec.namespace, spec.name)),
+        namespace: Attr::Known(spec.namespace.clone()),
+        name: Attr::Known(spec.name.clone()),
+        mesh_name: mesh.into(),
+        aws_name: Attr::Known(spec.aws_name.clone()),
+        port: Attr::Known(spec.port),
+        tls_mode: Attr::Known(spec.listener.mode.clone()),
+        certificate_secret: Attr::Known(spec.certificate_secret.clone()),
+        mount_path: Attr::Known(spec.mount_path.clone()),
+        envoy_image: Attr::Known(spec.envoy_image.clone()),
+        replicas: Attr::Known(spec.replicas),
+        cluster_status: Attr::Known(IN_SYNC.into()),
+        api_status: Attr::Known(if aws { IN_SYNC } else { NOT_MANAGED }.into()),
+        client_policy: spec
+            .client_policy
+            .as_ref()
+            .map(|cp| ClientPolicy { enforce: Attr::Known(cp.enforce), trust: cp.trust.as_ref().map(TrustConfig::of) }),
+        route: Some(
+            spec.routes
+                .iter()
+                .map(|r| Route { prefix: Attr::Known(r.prefix.clone()), virtual_service: Attr::Known(r.virtual_service.clone()) })
+                .collect(),
+        ),
+    }
+}

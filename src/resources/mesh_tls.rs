@@ -1,0 +1,256 @@
+//! What the resources that set mesh TLS share: the `certificate` and `trust` schema blocks,
+//! their models and how they map to the backends' model, and the drift status of a side.
+
+use serde::{Deserialize, Serialize};
+use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting};
+use tfplugin::{Attr, Type};
+
+use crate::backends::model::{CertificateSource, TrustSource};
+
+/// A side whose objects match the configuration.
+pub const IN_SYNC: &str = "in sync";
+/// A side this resource does not manage (no `kubernetes` block, or no `aws` provider block).
+pub const NOT_MANAGED: &str = "not managed";
+
+/// The status attribute of a side: in sync, or what drifted.
+pub fn drift_status<E: std::fmt::Display>(drift: Result<Vec<String>, E>) -> String {
+    match drift {
+        Ok(d) if d.is_empty() => IN_SYNC.to_string(),
+        Ok(d) => format!("drifted: {}", d.join("; ")),
+        Err(e) => format!("drifted: {e}"),
+    }
+}
+
+pub fn single(name: &str, block: Block) -> NestedBlock {
+    NestedBlock::new(name, Nesting::Single, block)
+}
+
+pub fn certificate_block(with_acm: bool) -> Block {
+    let mut b = Block::new("Where Envoy finds its certificate: exactly one of `file`, `sds`, `acm`.")
+        .block(single(
+            "file",
+            Block::new("Files in the Envoy container, e.g. from the mounted Secret.")
+                .attribute(
+                    Attribute::string("certificate_chain")
+                        .required()
+                        .description("Path of the certificate chain, e.g. `/etc/keys/yelb/tls.crt`."),
+                )
+                .attribute(
+                    Attribute::string("private_key").required().description("Path of the private key, e.g. `/etc/keys/yelb/tls.key`."),
+                ),
+        ))
+        .block(single(
+            "sds",
+            Block::new("A secret served over Envoy's SDS.")
+                .attribute(Attribute::string("secret_name").required().description("SDS secret name.")),
+        ));
+    if with_acm {
+        b = b.block(single(
+            "acm",
+            Block::new("An ACM certificate.")
+                .attribute(Attribute::string("certificate_arn").required().description("ARN of the ACM certificate.")),
+        ));
+    }
+    b
+}
+
+pub fn trust_block(with_acm: bool) -> Block {
+    let mut b = Block::new("What peers' certificates must chain to: exactly one of `file`, `sds`, `acm`.")
+        .block(single(
+            "file",
+            Block::new("A CA bundle file in the Envoy container.")
+                .attribute(Attribute::string("certificate_chain").required().description("Path, e.g. `/etc/keys/yelb/ca.crt`.")),
+        ))
+        .block(single(
+            "sds",
+            Block::new("A validation context served over SDS.")
+                .attribute(Attribute::string("secret_name").required().description("SDS secret name.")),
+        ));
+    if with_acm {
+        b = b.block(single(
+            "acm",
+            Block::new("ACM Private CAs.").attribute(
+                Attribute::new("certificate_authority_arns", Type::list(Type::String))
+                    .required()
+                    .description("ARNs of the trusted private CAs."),
+            ),
+        ));
+    }
+    b
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateFiles {
+    pub certificate_chain: Attr<String>,
+    pub private_key: Attr<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SdsSecret {
+    pub secret_name: Attr<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmCertificate {
+    pub certificate_arn: Attr<String>,
+}
+
+/// The `certificate` block. `acm` is absent from the schema where App Mesh does not take an
+/// ACM certificate (a client policy), so it is left out of the value when null.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateConfig {
+    pub file: Option<CertificateFiles>,
+    pub sds: Option<SdsSecret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acm: Option<AcmCertificate>,
+}
+
+impl CertificateConfig {
+    /// How many of the exclusive sources are set; validation wants exactly one.
+    pub fn sources_set(&self) -> usize {
+        usize::from(self.file.is_some()) + usize::from(self.sds.is_some()) + usize::from(self.acm.is_some())
+    }
+
+    /// The source it names, once every value in it is known.
+    pub fn source(&self) -> Option<CertificateSource> {
+        if let Some(f) = &self.file {
+            return Some(CertificateSource::File {
+                certificate_chain: f.certificate_chain.known()?.clone(),
+                private_key: f.private_key.known()?.clone(),
+            });
+        }
+        if let Some(s) = &self.sds {
+            return Some(CertificateSource::Sds { secret_name: s.secret_name.known()?.clone() });
+        }
+        let acm = self.acm.as_ref()?;
+        Some(CertificateSource::Acm { certificate_arn: acm.certificate_arn.known()?.clone() })
+    }
+
+    pub fn of(source: &CertificateSource) -> CertificateConfig {
+        match source {
+            CertificateSource::File { certificate_chain, private_key } => CertificateConfig {
+                file: Some(CertificateFiles {
+                    certificate_chain: Attr::Known(certificate_chain.clone()),
+                    private_key: Attr::Known(private_key.clone()),
+                }),
+                ..Default::default()
+            },
+            CertificateSource::Sds { secret_name } => {
+                CertificateConfig { sds: Some(SdsSecret { secret_name: Attr::Known(secret_name.clone()) }), ..Default::default() }
+            }
+            CertificateSource::Acm { certificate_arn } => CertificateConfig {
+                acm: Some(AcmCertificate { certificate_arn: Attr::Known(certificate_arn.clone()) }),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustFile {
+    pub certificate_chain: Attr<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmTrust {
+    pub certificate_authority_arns: Attr<Vec<String>>,
+}
+
+/// The `trust` block; as with certificates, `acm` exists only where App Mesh takes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustConfig {
+    pub file: Option<TrustFile>,
+    pub sds: Option<SdsSecret>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acm: Option<AcmTrust>,
+}
+
+impl TrustConfig {
+    pub fn source(&self) -> Option<TrustSource> {
+        if let Some(f) = &self.file {
+            return Some(TrustSource::File { certificate_chain: f.certificate_chain.known()?.clone() });
+        }
+        if let Some(s) = &self.sds {
+            return Some(TrustSource::Sds { secret_name: s.secret_name.known()?.clone() });
+        }
+        let acm = self.acm.as_ref()?;
+        Some(TrustSource::Acm { certificate_authority_arns: acm.certificate_authority_arns.known()?.clone() })
+    }
+
+    pub fn of(source: &TrustSource) -> TrustConfig {
+        match source {
+            TrustSource::File { certificate_chain } => {
+                TrustConfig { file: Some(TrustFile { certificate_chain: Attr::Known(certificate_chain.clone()) }), ..Default::default() }
+            }
+            TrustSource::Sds { secret_name } => {
+                TrustConfig { sds: Some(SdsSecret { secret_name: Attr::Known(secret_name.clone()) }), ..Default::default() }
+            }
+            TrustSource::Acm { certificate_authority_arns } => TrustConfig {
+                acm: Some(AcmTrust { certificate_authority_arns: Attr::Known(certificate_authority_arns.clone()) }),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tfplugin::bridge::check_model;
+
+    #[test]
+    fn the_block_models_match_both_forms_of_their_blocks() {
+        for with_acm in [true, false] {
+            check_model::<CertificateConfig>(&certificate_block(with_acm).implied_type()).unwrap();
+            check_model::<TrustConfig>(&trust_block(with_acm).implied_type()).unwrap();
+        }
+    }
+
+    #[test]
+    fn sources_round_trip_through_their_blocks() {
+        let certificates = [
+            CertificateSource::File { certificate_chain: "/etc/keys/tls.crt".into(), private_key: "/etc/keys/tls.key".into() },
+            CertificateSource::Sds { secret_name: "yelb".into() },
+            CertificateSource::Acm { certificate_arn: "arn:aws:acm:us-west-2:123456789012:certificate/x".into() },
+        ];
+        for c in &certificates {
+            let config = CertificateConfig::of(c);
+            assert_eq!(config.sources_set(), 1);
+            assert_eq!(config.source().as_ref(), Some(c));
+        }
+        let trusts = [
+            TrustSource::File { certificate_chain: "/etc/keys/ca.crt".into() },
+            TrustSource::Sds { secret_name: "ca".into() },
+            TrustSource::Acm { certificate_authority_arns: vec!["arn:aws:acm-pca:us-west-2:123456789012:certificate-authority/x".into()] },
+        ];
+        for t in &trusts {
+            let config = TrustConfig::of(t);
+            assert_eq!(config.source().as_ref(), Some(t));
+        }
+    }
+
+    #[test]
+    fn a_source_with_an_unknown_part_is_not_yet_a_source() {
+        let half = CertificateConfig {
+            file: Some(CertificateFiles { certificate_chain: "/a".into(), private_key: Attr::Unknown }),
+            ..Default::default()
+        };
+        assert_eq!(half.source(), None);
+        let two = CertificateConfig { file: Some(CertificateFiles::default()), sds: Some(SdsSecret::default()), acm: None };
+        assert_eq!(two.sources_set(), 2);
+    }
+
+    #[test]
+    fn drift_reads_as_a_status() {
+        assert_eq!(drift_status::<String>(Ok(vec![])), IN_SYNC);
+        assert_eq!(drift_status::<String>(Ok(vec!["mode".into(), "port".into()])), "drifted: mode; port");
+        assert_eq!(drift_status::<String>(Err("gone".into())), "drifted: gone");
+    }
+}

@@ -1,0 +1,41 @@
+//! Every typed model matches its schema: one field per attribute, of a type that holds the
+//! attribute's values, and no field the schema lacks. A misspelt field fails here, not as a
+//! silent null at run time.
+
+use tfplugin::bridge::{check_model, BridgeError};
+use tfplugin::{Provider, Type};
+
+use super::{ca, certificate, certificate_info, gateway, nlb_service, virtual_node_tls};
+use crate::provider::MeshTls;
+
+type Check = fn(&Type) -> Result<(), BridgeError>;
+
+/// Each resource and data source type, with its model's check.
+const MODELS: &[(&str, Check)] = &[
+    (ca::TYPE_NAME, check_model::<ca::CertificateAuthority>),
+    (certificate::TYPE_NAME, check_model::<certificate::Certificate>),
+    (certificate_info::TYPE_NAME, check_model::<certificate_info::CertificateInfo>),
+    (gateway::TYPE_NAME, check_model::<gateway::Gateway>),
+    (nlb_service::TYPE_NAME, check_model::<nlb_service::NlbService>),
+    (virtual_node_tls::TYPE_NAME, check_model::<virtual_node_tls::VirtualNodeTls>),
+];
+
+#[test]
+fn every_model_matches_its_schema() {
+    let provider = MeshTls::new();
+    let mut schemas: Vec<(&str, Type)> = provider.resources().iter().map(|r| (r.type_name(), r.schema().value_type())).collect();
+    schemas.extend(provider.data_sources().iter().map(|d| (d.type_name(), d.schema().value_type())));
+    for (name, ty) in &schemas {
+        match MODELS.iter().find(|(n, _)| n == name) {
+            Some((_, check)) => {
+                if let Err(e) = check(ty) {
+                    panic!("{name}: {e}");
+                }
+            }
+            None => panic!("{name} has no model check"),
+        }
+    }
+    for (name, _) in MODELS {
+        assert!(schemas.iter().any(|(n, _)| n == name), "{name} is not served by the provider");
+    }
+}

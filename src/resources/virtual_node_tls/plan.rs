@@ -1,0 +1,179 @@
+//! The virtual node TLS resource's pure decisions: validation, planning, what a side's error
+//! means for the plan, and import.
+
+use super::*;
+
+/// Checks on the configuration alone.
+pub(super) fn validate(config: &VirtualNodeTls) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    if let Some(l) = &config.listener {
+        check_port_number(&mut d, &l.port, AttributePath::attrs(&["listener", "port"]));
+        match l.mode.as_deref() {
+            Some(m) if !TLS_MODES.contains(&m) => d.error_at(
+                AttributePath::attrs(&["listener", "mode"]),
+                "Invalid TLS mode",
+                format!("{m:?} is not a TLS mode; use STRICT, PERMISSIVE or DISABLED."),
+            ),
+            Some(m) if m != "DISABLED" && l.certificate.is_none() => d.error_at(
+                AttributePath::attrs(&["listener", "mode"]),
+                format!("{m} needs a certificate"),
+                "Add a listener certificate block, e.g. certificate { file { certificate_chain = \"/etc/keys/<node>/tls.crt\", private_key = \"/etc/keys/<node>/tls.key\" } }.",
+            ),
+            _ => {}
+        }
+    }
+    if let Some(ports) = config.client_policy.as_ref().and_then(|c| c.ports.known()) {
+        for (i, p) in ports.iter().enumerate() {
+            check_port_number(&mut d, &Attr::Known(*p), AttributePath::attrs(&["client_policy", "ports"]).index(i));
+        }
+    }
+    let certificates = [
+        ("listener", config.listener.as_ref().and_then(|l| l.certificate.as_ref())),
+        ("client_policy", config.client_policy.as_ref().and_then(|c| c.certificate.as_ref())),
+    ];
+    for (block, certificate) in certificates {
+        if certificate.is_some_and(|c| c.sources_set() != 1) {
+            d.error_at(
+                AttributePath::attrs(&[block, "certificate"]),
+                "Choose one certificate source",
+                "Set exactly one of file, sds, acm.",
+            );
+        }
+    }
+    if config.listener.is_none() && config.client_policy.is_none() {
+        d.error("Nothing to configure", "Set a listener block, a client_policy block, or both.");
+    }
+    d
+}
+
+/// The plan's computed attributes and the warnings that need no cluster. `provider_mesh` is
+/// the provider's `mesh_name`; `aws` says whether the App Mesh API side is managed.
+pub(super) fn plan(
+    prior: Option<&VirtualNodeTls>,
+    config: &VirtualNodeTls,
+    planned: &mut VirtualNodeTls,
+    provider_mesh: &Attr<String>,
+    aws: bool,
+) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    if config.mesh_name.is_null() {
+        match provider_mesh {
+            // Without AWS, only the cluster side is managed, and it needs no mesh name.
+            Attr::Null if aws => d.error_at(at("mesh_name"), "No mesh", "Set mesh_name here or in the provider block."),
+            Attr::Null => planned.mesh_name = Attr::Null,
+            mesh => planned.mesh_name = mesh.clone(),
+        }
+    }
+    if config.mount_path.is_null() {
+        let node = config.kubernetes.as_ref().and_then(|k| k.virtual_node.known()).or(config.virtual_node_name.known());
+        planned.mount_path = node.map_or(Attr::Unknown, |n| Attr::Known(format!("/etc/keys/{n}")));
+    }
+    planned.cluster_status = Attr::Known(if config.kubernetes.is_none() { NOT_MANAGED } else { IN_SYNC }.into());
+    planned.api_status = Attr::Known(if aws { IN_SYNC } else { NOT_MANAGED }.into());
+    planned.id = match (&planned.mesh_name, config.virtual_node_name.known()) {
+        (Attr::Unknown, _) | (_, None) => Attr::Unknown,
+        (mesh, Some(node)) => Attr::Known(node_id(mesh.as_deref(), node)),
+    };
+    // A direct DISABLED -> STRICT switch can cut traffic: clients and servers pick up
+    // their new configuration at different moments.
+    let mode = |m: Option<&VirtualNodeTls>| m.and_then(|m| m.listener.as_ref()).and_then(|l| l.mode.known().cloned());
+    if mode(prior).as_deref() == Some("DISABLED") && mode(Some(config)).as_deref() == Some("STRICT") {
+        d.warning_at(
+            AttributePath::attrs(&["listener", "mode"]),
+            "DISABLED to STRICT in one step",
+            "Clients and servers receive their configuration at different moments, so some requests may fail during the switch. Apply PERMISSIVE first, then STRICT.",
+        );
+    }
+    // The mounted certificate's fingerprint rolls the pods on renewal: from the
+    // configuration, else read from the Secret (unknown until then), else none.
+    if config.certificate_fingerprint.is_null() {
+        let mounted =
+            config.certificate_secret.known().is_some() && config.kubernetes.as_ref().is_some_and(|k| k.namespace.known().is_some());
+        planned.certificate_fingerprint = if mounted { Attr::Unknown } else { Attr::Null };
+    }
+    d
+}
+
+/// A side that cannot take the plan, as an error at the attribute to fix; a side that could
+/// not be read is a warning (the apply will tell).
+pub(super) fn side_problem(e: &SideError, node_path: AttributePath) -> Diagnostic {
+    let port = || AttributePath::attrs(&["listener", "port"]);
+    match e {
+        SideError::NotFound { .. } => {
+            Diagnostic::error("Virtual node not found", format!("{e}. Create it first, or fix the name.")).at(node_path)
+        }
+        SideError::AmbiguousListener { .. } => Diagnostic::error("Which listener?", e.to_string()).at(port()),
+        SideError::NoListener { port: None, .. } => Diagnostic::error(
+            "Virtual node has no listener",
+            format!("{e}. TLS is set on a listener: add one (a portMapping) to the virtual node first."),
+        )
+        .at(node_path),
+        SideError::NoListener { .. } => {
+            Diagnostic::error("No listener on that port", format!("{e}. Set listener.port to one of the node's listener ports.")).at(port())
+        }
+        SideError::Api { side, .. } | SideError::Conflict { side, .. } => {
+            Diagnostic::warning(format!("Could not read the {side}"), e.to_string())
+        }
+    }
+}
+
+/// An error when the mounted certificate does not name the node's hostname: Envoy's
+/// handshake would fail.
+pub(super) fn hostname_problem(dns_names: &[String], host: &str, namespace: &str, secret: &str) -> Option<Diagnostic> {
+    (!dns_names.iter().any(|n| dns_name_covers(n, host))).then(|| {
+        Diagnostic::error(
+            "Certificate does not cover the node's hostname",
+            format!(
+                "The certificate in Secret {namespace}/{secret} is for {dns_names:?}, but the virtual node's service-discovery hostname is {host:?}; Envoy's handshake would fail. Issue the certificate for {host:?} (or a wildcard covering it)."
+            ),
+        )
+        .at(at("certificate_secret"))
+    })
+}
+
+/// `mesh/virtual_node`, or `mesh/virtual_node/namespace/name` to manage the cluster side too.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) struct ImportId<'a> {
+    pub(super) mesh: &'a str,
+    pub(super) node: &'a str,
+    /// The VirtualNode object: namespace and name.
+    pub(super) cluster: Option<(&'a str, &'a str)>,
+}
+
+pub(super) fn parse_import_id(id: &str) -> Result<ImportId<'_>, Diagnostic> {
+    match id.split('/').collect::<Vec<_>>().as_slice() {
+        [mesh, node] if !mesh.is_empty() && !node.is_empty() => Ok(ImportId { mesh, node, cluster: None }),
+        [mesh, node, ns, name] if [mesh, node, ns, name].iter().all(|p| !p.is_empty()) => {
+            Ok(ImportId { mesh, node, cluster: Some((ns, name)) })
+        }
+        _ => {
+            Err(Diagnostic::error("Invalid import ID", format!("{id:?} is not `mesh/virtual_node` or `mesh/virtual_node/namespace/name`.")))
+        }
+    }
+}
+
+/// What import knows before it reads the node.
+pub(super) fn import_skeleton(id: &ImportId<'_>) -> VirtualNodeTls {
+    let ImportId { mesh, node, cluster: k8s } = *id;
+    VirtualNodeTls {
+        id: Attr::Known(node_id(Some(mesh), node)),
+        mesh_name: mesh.into(),
+        virtual_node_name: node.into(),
+        restart_on_rotation: Attr::Known(true),
+        mount_path: Attr::Known(format!("/etc/keys/{}", k8s.map_or(node, |(_, n)| n))),
+        kubernetes: k8s.map(|(ns, name)| KubernetesTarget { namespace: ns.into(), virtual_node: name.into(), deployment: Attr::Null }),
+        ..Default::default()
+    }
+}
+
+/// Sets a side's status from the result of writing it.
+pub(super) fn applied_status(result: Option<Result<(), SideError>>, diagnostics: &mut Diagnostics) -> Attr<String> {
+    Attr::Known(match result {
+        None => NOT_MANAGED.to_string(),
+        Some(Ok(())) => IN_SYNC.to_string(),
+        Some(Err(e)) => {
+            diagnostics.push(Diagnostic::error("Failed to apply TLS settings", e.to_string()));
+            format!("apply failed: {e}")
+        }
+    })
+}

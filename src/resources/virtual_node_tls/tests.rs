@@ -1,0 +1,219 @@
+//! The virtual node's validation and plan decisions, and its TLS settings mapped to and from
+//! the backends' model, with no cluster.
+
+use super::*;
+use crate::backends::model::{CertificateSource, TrustSource};
+
+fn file_certificate() -> CertificateConfig {
+    CertificateConfig::of(&CertificateSource::File {
+        certificate_chain: "/etc/keys/yelb-db/tls.crt".into(),
+        private_key: "/etc/keys/yelb-db/tls.key".into(),
+    })
+}
+
+fn config() -> VirtualNodeTls {
+    VirtualNodeTls {
+        virtual_node_name: "yelb-db_yelb".into(),
+        certificate_secret: "yelb-db".into(),
+        restart_on_rotation: Attr::Known(true),
+        kubernetes: Some(KubernetesTarget { namespace: "yelb".into(), virtual_node: "yelb-db".into(), deployment: "yelb-db".into() }),
+        listener: Some(Listener {
+            port: Attr::Known(5432),
+            mode: "STRICT".into(),
+            certificate: Some(file_certificate()),
+            validation: Some(Validation {
+                subject_alternative_names: Attr::Known(vec!["yelb-appserver.yelb.svc.cluster.local".into()]),
+                trust: Some(TrustConfig::of(&TrustSource::File { certificate_chain: "/etc/keys/yelb-db/ca.crt".into() })),
+            }),
+        }),
+        ..Default::default()
+    }
+}
+
+fn with_mode(mode: &str) -> VirtualNodeTls {
+    let mut c = config();
+    if let Some(l) = c.listener.as_mut() {
+        l.mode = mode.into();
+    }
+    c
+}
+
+fn planned(
+    prior: Option<&VirtualNodeTls>,
+    config: &VirtualNodeTls,
+    provider_mesh: Attr<String>,
+    aws: bool,
+) -> (VirtualNodeTls, Diagnostics) {
+    let mut p = config.clone();
+    let d = plan(prior, config, &mut p, &provider_mesh, aws);
+    (p, d)
+}
+
+fn paths(d: &Diagnostics) -> Vec<String> {
+    d.iter().filter_map(|d| d.path.as_ref().map(ToString::to_string)).collect()
+}
+
+#[test]
+fn a_good_configuration_passes() {
+    assert!(validate(&config()).is_empty());
+    assert!(validate(&with_mode("DISABLED")).is_empty());
+}
+
+#[test]
+fn modes_ports_and_certificates_are_checked_where_they_are_set() {
+    assert_eq!(paths(&validate(&with_mode("strict"))), ["listener.mode"]);
+    let mut no_certificate = config();
+    if let Some(l) = no_certificate.listener.as_mut() {
+        l.certificate = None;
+    }
+    let d = validate(&no_certificate);
+    assert_eq!(d.iter().map(|d| d.summary.as_str()).collect::<Vec<_>>(), ["STRICT needs a certificate"]);
+
+    let mut bad = config();
+    if let Some(l) = bad.listener.as_mut() {
+        l.port = Attr::Known(0);
+        l.certificate =
+            Some(CertificateConfig { sds: Some(crate::resources::mesh_tls::SdsSecret { secret_name: "x".into() }), ..file_certificate() });
+    }
+    bad.client_policy =
+        Some(ClientPolicy { ports: Attr::Known(vec![443, 65536]), certificate: Some(CertificateConfig::default()), ..Default::default() });
+    assert_eq!(paths(&validate(&bad)), ["listener.port", "client_policy.ports[1]", "listener.certificate", "client_policy.certificate"]);
+}
+
+#[test]
+fn a_resource_must_configure_something() {
+    let empty = VirtualNodeTls { listener: None, client_policy: None, ..config() };
+    assert_eq!(validate(&empty).iter().map(|d| d.summary.as_str()).collect::<Vec<_>>(), ["Nothing to configure"]);
+}
+
+#[test]
+fn the_mesh_comes_from_the_provider_and_is_needed_only_with_aws() {
+    let (p, d) = planned(None, &config(), "yelb".into(), true);
+    assert!(d.is_empty());
+    assert_eq!(p.mesh_name, Attr::Known("yelb".into()));
+    assert_eq!(p.id, Attr::Known("yelb/yelb-db_yelb".into()));
+    let (p, _) = planned(None, &config(), Attr::Unknown, true);
+    assert_eq!((p.mesh_name, p.id), (Attr::Unknown, Attr::Unknown));
+    let (_, d) = planned(None, &config(), Attr::Null, true);
+    assert_eq!(paths(&d), ["mesh_name"]);
+    let (p, d) = planned(None, &config(), Attr::Null, false);
+    assert!(d.is_empty(), "the cluster side needs no mesh");
+    assert_eq!(p.id, Attr::Known("yelb-db_yelb".into()), "just the node without a mesh");
+}
+
+#[test]
+fn each_side_is_in_sync_when_managed_and_not_managed_otherwise() {
+    let (p, _) = planned(None, &config(), "yelb".into(), true);
+    assert_eq!((p.cluster_status, p.api_status), (Attr::Known(IN_SYNC.into()), Attr::Known(IN_SYNC.into())));
+    let api_only = VirtualNodeTls { kubernetes: None, ..config() };
+    let (p, _) = planned(None, &api_only, "yelb".into(), true);
+    assert_eq!(p.cluster_status, Attr::Known(NOT_MANAGED.into()));
+    let (p, _) = planned(None, &config(), Attr::Null, false);
+    assert_eq!(p.api_status, Attr::Known(NOT_MANAGED.into()));
+}
+
+#[test]
+fn the_mount_path_defaults_from_the_cluster_node_then_the_mesh_node() {
+    let (p, _) = planned(None, &config(), "yelb".into(), true);
+    assert_eq!(p.mount_path, Attr::Known("/etc/keys/yelb-db".into()));
+    let api_only = VirtualNodeTls { kubernetes: None, ..config() };
+    let (p, _) = planned(None, &api_only, "yelb".into(), true);
+    assert_eq!(p.mount_path, Attr::Known("/etc/keys/yelb-db_yelb".into()));
+    let set = VirtualNodeTls { mount_path: "/keys".into(), ..config() };
+    let (p, _) = planned(None, &set, "yelb".into(), true);
+    assert_eq!(p.mount_path, Attr::Known("/keys".into()));
+}
+
+#[test]
+fn disabled_straight_to_strict_is_warned_about() {
+    let (_, d) = planned(Some(&with_mode("DISABLED")), &with_mode("STRICT"), "yelb".into(), true);
+    assert_eq!(
+        d.iter().map(|d| (d.summary.as_str(), d.severity)).collect::<Vec<_>>(),
+        [("DISABLED to STRICT in one step", tfplugin::diag::Severity::Warning)]
+    );
+    for (from, to) in [("DISABLED", "PERMISSIVE"), ("PERMISSIVE", "STRICT"), ("STRICT", "STRICT")] {
+        let (_, d) = planned(Some(&with_mode(from)), &with_mode(to), "yelb".into(), true);
+        assert!(d.is_empty(), "{from} -> {to}");
+    }
+    let (_, d) = planned(None, &with_mode("STRICT"), "yelb".into(), true);
+    assert!(d.is_empty(), "a new resource has no prior mode");
+}
+
+#[test]
+fn the_fingerprint_is_read_from_the_secret_unless_configured() {
+    let (p, _) = planned(None, &config(), "yelb".into(), true);
+    assert_eq!(p.certificate_fingerprint, Attr::Unknown, "read from the Secret once planned against the cluster");
+    let configured = VirtualNodeTls { certificate_fingerprint: "AB:CD".into(), ..config() };
+    let (p, _) = planned(None, &configured, "yelb".into(), true);
+    assert_eq!(p.certificate_fingerprint, Attr::Known("AB:CD".into()));
+    let unmounted = VirtualNodeTls { certificate_secret: Attr::Null, ..config() };
+    let (p, _) = planned(None, &unmounted, "yelb".into(), true);
+    assert_eq!(p.certificate_fingerprint, Attr::Null);
+}
+
+#[test]
+fn a_side_that_cannot_take_the_plan_points_at_what_to_fix() {
+    let node = || AttributePath::attrs(&["kubernetes", "virtual_node"]);
+    let cases = [
+        (SideError::NotFound { side: "cluster", what: "VirtualNode yelb/x".into() }, Some("kubernetes.virtual_node")),
+        (SideError::AmbiguousListener { side: "cluster", count: 2 }, Some("listener.port")),
+        (SideError::NoListener { side: "cluster", port: None }, Some("kubernetes.virtual_node")),
+        (SideError::NoListener { side: "cluster", port: Some(80) }, Some("listener.port")),
+    ];
+    for (e, path) in cases {
+        let d = side_problem(&e, node());
+        assert_eq!(d.severity, tfplugin::diag::Severity::Error, "{e}");
+        assert_eq!(d.path.map(|p| p.to_string()).as_deref(), path, "{e}");
+    }
+    let unreadable = side_problem(&SideError::Api { side: "App Mesh API", message: "throttled".into() }, node());
+    assert_eq!(unreadable.severity, tfplugin::diag::Severity::Warning);
+}
+
+#[test]
+fn the_certificate_must_cover_the_node_hostname() {
+    let names = vec!["*.yelb.svc.cluster.local".to_string()];
+    assert!(hostname_problem(&names, "yelb-db.yelb.svc.cluster.local", "yelb", "yelb-db").is_none());
+    let d = hostname_problem(&names, "yelb-db.other.svc.cluster.local", "yelb", "yelb-db").expect("not covered");
+    assert_eq!(d.path, Some(at("certificate_secret")));
+}
+
+#[test]
+fn desired_tls_and_import_blocks_describe_the_same_settings() {
+    let tls = config().desired_tls();
+    let listener = tls.listener.as_ref().expect("listener");
+    assert_eq!(listener.mode, "STRICT");
+    assert_eq!(listener.subject_alternative_names, ["yelb-appserver.yelb.svc.cluster.local"]);
+    let (l, c) = tls_blocks(&tls);
+    let back = VirtualNodeTls { listener: l, client_policy: c, ..config() };
+    assert_eq!(back.desired_tls(), tls);
+    assert_eq!(back.listener.and_then(|l| l.port.known().copied()), None, "import leaves the port to the configuration");
+
+    let policy = ClientPolicyTls { enforce: true, ports: vec![], certificate: None, trust: None, subject_alternative_names: vec![] };
+    let (_, c) = tls_blocks(&NodeTls { listener: None, client_policy: Some(policy) });
+    let c = c.expect("client policy");
+    assert_eq!((c.ports, c.subject_alternative_names), (Attr::Null, Attr::Null), "empty lists import as unset");
+}
+
+#[test]
+fn the_mount_and_rotation_annotations_follow_the_settings() {
+    let mut m = VirtualNodeTls { mount_path: "/etc/keys/yelb-db".into(), certificate_fingerprint: "AB".into(), ..config() };
+    let a = m.wanted_annotations();
+    assert_eq!(a.get(SECRET_MOUNTS_ANNOTATION), Some(&Some("yelb-db:/etc/keys/yelb-db".to_string())));
+    assert_eq!(a.get(FINGERPRINT_ANNOTATION), Some(&Some("AB".to_string())));
+    m.restart_on_rotation = Attr::Known(false);
+    assert!(!m.wanted_annotations().contains_key(FINGERPRINT_ANNOTATION));
+    m.certificate_secret = Attr::Null;
+    assert!(m.wanted_annotations().is_empty());
+}
+
+#[test]
+fn import_ids_name_the_mesh_node_and_optionally_the_cluster_node() {
+    assert_eq!(parse_import_id("yelb/yelb-db_yelb").ok(), Some(ImportId { mesh: "yelb", node: "yelb-db_yelb", cluster: None }));
+    let full = parse_import_id("yelb/yelb-db_yelb/yelb/yelb-db").expect("valid");
+    assert_eq!(full.cluster, Some(("yelb", "yelb-db")));
+    for bad in ["yelb", "yelb/", "a/b/c", "a/b/c/d/e"] {
+        assert!(parse_import_id(bad).is_err(), "{bad}");
+    }
+    let s = import_skeleton(&full);
+    assert_eq!((s.id, s.mount_path), (Attr::Known("yelb/yelb-db_yelb".into()), Attr::Known("/etc/keys/yelb-db".into())));
+}
