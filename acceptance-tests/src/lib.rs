@@ -60,18 +60,25 @@ fn write_cli_config(dir: &Path) -> PathBuf {
     config
 }
 
+/// The CLIs every scenario runs with: OpenTofu 1.11, the current Terraform (1.15) and the
+/// oldest Terraform meshtls supports (1.0.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CliKind {
     Tofu,
+    /// Terraform 1.15.
+    TerraformCurrent,
+    /// Terraform 1.0.3.
     Terraform,
 }
 
 impl CliKind {
-    pub const ALL: [CliKind; 2] = [CliKind::Tofu, CliKind::Terraform];
+    pub const ALL: [CliKind; 3] = [CliKind::Tofu, CliKind::TerraformCurrent, CliKind::Terraform];
 
+    /// Also a part of namespace names, so a DNS label.
     pub fn name(self) -> &'static str {
         match self {
             CliKind::Tofu => "tofu",
+            CliKind::TerraformCurrent => "terraform115",
             CliKind::Terraform => "terraform",
         }
     }
@@ -79,6 +86,7 @@ impl CliKind {
     pub fn binary(self) -> PathBuf {
         PathBuf::from(env(match self {
             CliKind::Tofu => "TOFU",
+            CliKind::TerraformCurrent => "TERRAFORM_CURRENT",
             CliKind::Terraform => "TERRAFORM",
         }))
     }

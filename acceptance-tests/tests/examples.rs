@@ -1,4 +1,4 @@
-//! Every example is `tofu fmt`-clean and validates with both CLIs; the CA example applies.
+//! Every example is `tofu fmt`-clean and validates with every CLI; the CA example applies.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -1,0 +1,5 @@
+module github.com/hashicorp/terraform/internal/backend/remote-state/oci
+
+go 1.25.10
+
+require github.com/hashicorp/terraform v1.15.9

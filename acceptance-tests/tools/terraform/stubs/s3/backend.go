@@ -1,0 +1,10 @@
+// Package s3 stands in for Terraform's s3 state backend, which the Go module proxy does not
+// serve: a backend block naming it gets local state.
+package s3
+
+import (
+	"github.com/hashicorp/terraform/internal/backend"
+	"github.com/hashicorp/terraform/internal/backend/local"
+)
+
+func New() backend.Backend { return local.New() }
