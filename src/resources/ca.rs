@@ -152,6 +152,7 @@ impl CaResource {
 #[async_trait]
 impl TypedResource for CaResource {
     type Model = CertificateAuthority;
+    type Identity = crate::resources::identity::SecretIdentity;
 
     fn type_name(&self) -> &'static str {
         TYPE_NAME

@@ -64,6 +64,7 @@ fn access_error(e: &OwnError, action: &str, namespace: &str, secret_name: &str) 
 #[async_trait]
 impl TypedResource for CertificateResource {
     type Model = Certificate;
+    type Identity = crate::resources::identity::SecretIdentity;
 
     fn type_name(&self) -> &'static str {
         TYPE_NAME

@@ -1,4 +1,5 @@
-//! The Registry pages under docs/ must document exactly the attributes the schemas have.
+//! The Registry pages under docs/ must document exactly the attributes the schemas have, and
+//! each resource's import-by-identity example exactly its identity's attributes.
 
 use std::collections::BTreeSet;
 
@@ -30,6 +31,18 @@ fn documented_names(page: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Attribute names in the page's `identity = { ... }` example (an `import` block).
+fn identity_example_names(page: &str) -> BTreeSet<String> {
+    let mut lines = page.lines().map(str::trim).skip_while(|l| !l.starts_with("identity = {")).skip(1);
+    let mut names = BTreeSet::new();
+    for line in lines.by_ref().take_while(|l| !l.starts_with('}')) {
+        if let Some((name, _)) = line.split_once('=') {
+            names.insert(name.trim().to_string());
+        }
+    }
+    names
+}
+
 fn page(path: &str) -> String {
     let full = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/").to_string() + path;
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
@@ -54,7 +67,12 @@ fn docs_match_schemas() {
         let short = resource.type_name().trim_start_matches("meshtls_");
         let mut names = BTreeSet::new();
         schema_names(&resource.schema().block, &mut names);
-        assert_same(&format!("docs/resources/{short}.md"), names, documented_names(&page(&format!("resources/{short}.md"))));
+        let doc = page(&format!("resources/{short}.md"));
+        assert_same(&format!("docs/resources/{short}.md"), names, documented_names(&doc));
+        if let Some(identity) = resource.identity_schema() {
+            let names = identity.attributes.iter().map(|a| a.name.clone()).collect();
+            assert_same(&format!("docs/resources/{short}.md (identity)"), names, identity_example_names(&doc));
+        }
     }
     for data_source in provider.data_sources() {
         let short = data_source.type_name().trim_start_matches("meshtls_");
@@ -62,6 +80,12 @@ fn docs_match_schemas() {
         schema_names(&data_source.schema().block, &mut names);
         assert_same(&format!("docs/data-sources/{short}.md"), names, documented_names(&page(&format!("data-sources/{short}.md"))));
     }
+}
+
+#[test]
+fn identity_examples_are_read_from_the_import_block() {
+    let doc = "import {\n  to = x.y\n  identity = {\n    namespace   = \"a\"\n    name = \"b\"\n  }\n}\n";
+    assert_eq!(identity_example_names(doc), BTreeSet::from(["namespace".to_string(), "name".to_string()]));
 }
 
 #[test]

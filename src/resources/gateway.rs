@@ -66,6 +66,7 @@ fn owner(spec: &GatewaySpec) -> Owner {
 #[async_trait]
 impl TypedResource for GatewayResource {
     type Model = Gateway;
+    type Identity = crate::resources::identity::NamespacedIdentity;
 
     fn type_name(&self) -> &'static str {
         TYPE_NAME

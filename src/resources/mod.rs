@@ -4,6 +4,7 @@ pub mod ca;
 pub mod certificate;
 pub mod certificate_info;
 pub mod gateway;
+pub mod identity;
 pub mod mesh_tls;
 pub mod nlb_service;
 pub mod virtual_node_tls;

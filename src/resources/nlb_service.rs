@@ -103,6 +103,7 @@ fn hostname_of(svc: &Service) -> Option<String> {
 #[async_trait]
 impl TypedResource for NlbServiceResource {
     type Model = NlbService;
+    type Identity = crate::resources::identity::NamespacedIdentity;
 
     fn type_name(&self) -> &'static str {
         TYPE_NAME

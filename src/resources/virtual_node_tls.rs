@@ -140,6 +140,7 @@ fn sans_attribute() -> Attribute {
 #[async_trait]
 impl TypedResource for VirtualNodeTlsResource {
     type Model = VirtualNodeTls;
+    type Identity = crate::resources::identity::VirtualNodeIdentity;
 
     fn type_name(&self) -> &'static str {
         TYPE_NAME

@@ -15,7 +15,7 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAc
 use serde::ser::{self, Serialize};
 
 use crate::attr::{ATTR_TOKEN, UNKNOWN_TOKEN};
-use crate::diag::{AttributePath, Diagnostic};
+use crate::diag::{AttributePath, Diagnostic, Step};
 use crate::types::Type;
 use crate::value::{Number, Value};
 
@@ -489,6 +489,68 @@ fn type_name(ty: &Type) -> String {
     }
 }
 
+/// A copy of `value` in which each list, set or map of scalars that holds an unknown element
+/// is unknown as a whole, with the paths where that was done. A model field `Attr<Vec<T>>`
+/// can then hold a list not all of whose elements are known yet (`[var.a, x.name]` while
+/// `x` is planned). Collections of objects (nested blocks) are walked into instead, since
+/// their attributes are `Attr`s themselves.
+pub fn coarsen(value: &Value) -> (Value, Vec<AttributePath>) {
+    let mut paths = Vec::new();
+    let coarse = coarsen_at(value, AttributePath::root(), &mut paths);
+    (coarse, paths)
+}
+
+fn coarsen_at(value: &Value, path: AttributePath, paths: &mut Vec<AttributePath>) -> Value {
+    let is_object = |v: &Value| matches!(v, Value::Object(_));
+    match value {
+        Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), coarsen_at(v, path.clone().attr(k), paths))).collect()),
+        Value::List(items) | Value::Set(items) if items.iter().all(is_object) => {
+            let walked = items.iter().enumerate().map(|(i, v)| coarsen_at(v, path.clone().index(i), paths)).collect();
+            if matches!(value, Value::Set(_)) {
+                Value::Set(walked)
+            } else {
+                Value::List(walked)
+            }
+        }
+        Value::Map(m) if m.values().all(is_object) => {
+            Value::Map(m.iter().map(|(k, v)| (k.clone(), coarsen_at(v, path.clone().key(k), paths))).collect())
+        }
+        Value::List(_) | Value::Set(_) | Value::Tuple(_) | Value::Map(_) if !value.is_wholly_known() => {
+            paths.push(path);
+            Value::Unknown
+        }
+        other => other.clone(),
+    }
+}
+
+/// Puts back, at each of `paths` where `target` is still unknown, what `original` holds
+/// there: undoes [`coarsen`] for whatever a plan left alone.
+pub fn restore(target: &mut Value, original: &Value, paths: &[AttributePath]) {
+    for path in paths {
+        if let (Some(slot), Some(was)) = (at_path_mut(target, path), at_path(original, path)) {
+            if slot.is_unknown() {
+                *slot = was.clone();
+            }
+        }
+    }
+}
+
+fn at_path<'v>(value: &'v Value, path: &AttributePath) -> Option<&'v Value> {
+    path.0.iter().try_fold(value, |v, step| match (step, v) {
+        (Step::Attribute(name), Value::Object(m)) | (Step::Key(name), Value::Map(m)) => m.get(name),
+        (Step::Index(i), Value::List(items) | Value::Set(items) | Value::Tuple(items)) => items.get(usize::try_from(*i).ok()?),
+        _ => None,
+    })
+}
+
+fn at_path_mut<'v>(value: &'v mut Value, path: &AttributePath) -> Option<&'v mut Value> {
+    path.0.iter().try_fold(value, |v, step| match (step, v) {
+        (Step::Attribute(name), Value::Object(m)) | (Step::Key(name), Value::Map(m)) => m.get_mut(name),
+        (Step::Index(i), Value::List(items) | Value::Set(items) | Value::Tuple(items)) => items.get_mut(usize::try_from(*i).ok()?),
+        _ => None,
+    })
+}
+
 /// A value of `ty` with every attribute, element and block present and known: what the
 /// schema test round-trips through a model to prove each field matches its attribute.
 pub fn sample(ty: &Type) -> Value {
@@ -625,6 +687,27 @@ mod tests {
             a.remove("count");
         }
         assert!(check_model::<Model>(&missing).is_err());
+    }
+
+    #[test]
+    fn a_partly_known_list_is_unknown_to_the_model_and_put_back_after() {
+        let v = Value::object([
+            ("names", Value::Set(vec!["a".into(), Value::Unknown])),
+            ("labels", Value::Map(BTreeMap::from([("app".to_string(), Value::from("yelb"))]))),
+            ("items", Value::List(vec![Value::object([("kind", "x".into()), ("port", Value::Unknown)])])),
+        ]);
+        let (coarse, paths) = coarsen(&v);
+        assert_eq!(paths, vec![AttributePath::attrs(&["names"])], "blocks are walked into, known maps kept");
+        assert_eq!(coarse.get("names"), &Value::Unknown);
+        assert_eq!(coarse.get("items"), v.get("items"));
+        let mut planned = coarse.clone();
+        restore(&mut planned, &v, &paths);
+        assert_eq!(planned, v);
+        // What a plan did set is kept.
+        let mut set = coarse;
+        set.set("names", Value::Set(vec!["b".into()]));
+        restore(&mut set, &v, &paths);
+        assert_eq!(set.get("names"), &Value::Set(vec!["b".into()]));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use crate::diag::{AttributePath, Diagnostics};
 use crate::schema::{Block, PlanModifier, Schema};
+use crate::types::Type;
 use crate::value::Value;
 
 pub struct ConfigureRequest {
@@ -83,6 +84,44 @@ impl Plan {
     }
 }
 
+/// A resource's identity (plugin protocol 6.9 and later): the attributes that name its remote
+/// object. The CLI keeps it in state beside the resource, and `import` blocks may give it
+/// instead of an ID.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentitySchema {
+    pub version: i64,
+    pub attributes: Vec<IdentityAttribute>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdentityAttribute {
+    pub name: String,
+    pub ty: Type,
+    /// An import by identity must give it; otherwise it may.
+    pub required_for_import: bool,
+    pub description: String,
+}
+
+impl IdentityAttribute {
+    pub fn required(name: &str, description: &str) -> Self {
+        IdentityAttribute { name: name.into(), ty: Type::String, required_for_import: true, description: description.into() }
+    }
+
+    pub fn optional(name: &str, description: &str) -> Self {
+        IdentityAttribute { required_for_import: false, ..IdentityAttribute::required(name, description) }
+    }
+}
+
+impl IdentitySchema {
+    pub fn new(attributes: Vec<IdentityAttribute>) -> Self {
+        IdentitySchema { version: 0, attributes }
+    }
+
+    pub fn value_type(&self) -> Type {
+        Type::Object(self.attributes.iter().map(|a| (a.name.clone(), a.ty.clone())).collect())
+    }
+}
+
 #[async_trait]
 pub trait Resource: Send + Sync {
     fn type_name(&self) -> &'static str;
@@ -108,6 +147,21 @@ pub trait Resource: Send + Sync {
     /// current schema's type, extra attributes dropped).
     fn upgrade_state(&self, _from_version: i64, state: Value) -> Result<Value, Diagnostics> {
         Ok(state)
+    }
+
+    /// None for a resource without identity.
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        None
+    }
+
+    /// The identity of the object `state` describes; None while a part of it is not known.
+    fn identity(&self, _state: &Value) -> Option<Value> {
+        None
+    }
+
+    /// The import ID that names the same object as `identity`.
+    fn import_id(&self, _identity: &Value) -> Option<String> {
+        None
     }
 }
 

@@ -19,6 +19,8 @@ struct Registered<T: ?Sized> {
     imp: Arc<T>,
     schema: Schema,
     ty: Type,
+    /// The identity's type, for resources that have one.
+    identity_ty: Option<Type>,
 }
 
 pub(crate) struct ProviderServer {
@@ -41,7 +43,8 @@ impl ProviderServer {
             .map(|r| {
                 let schema = r.schema();
                 let ty = schema.value_type();
-                (r.type_name().to_string(), Registered { imp: r, schema, ty })
+                let identity_ty = r.identity_schema().map(|i| i.value_type());
+                (r.type_name().to_string(), Registered { imp: r, schema, ty, identity_ty })
             })
             .collect();
         let data_sources = provider
@@ -50,7 +53,7 @@ impl ProviderServer {
             .map(|d| {
                 let schema = d.schema();
                 let ty = schema.value_type();
-                (d.type_name().to_string(), Registered { imp: d, schema, ty })
+                (d.type_name().to_string(), Registered { imp: d, schema, ty, identity_ty: None })
             })
             .collect();
         ProviderServer {
@@ -70,6 +73,14 @@ impl ProviderServer {
     fn data_source(&self, name: &str) -> Result<&Registered<dyn DataSource>, Status> {
         self.data_sources.get(name).ok_or_else(|| Status::invalid_argument(format!("unknown data source type {name}")))
     }
+}
+
+/// The identity of the object `state` describes, for the CLI to keep beside it; none for a
+/// resource without identity, a gone object, or while a part is not known.
+fn identity_of(r: &Registered<dyn Resource>, state: &Value, diags: &mut Diagnostics) -> Option<pb::ResourceIdentityData> {
+    let ty = r.identity_ty.as_ref()?;
+    let identity = r.imp.identity(state).filter(Value::is_wholly_known)?;
+    encode(&identity, ty, diags).map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) })
 }
 
 fn decode(dv: Option<&pb::DynamicValue>, ty: &Type) -> Result<Value, Diagnostics> {
@@ -281,7 +292,26 @@ impl ProviderService for ProviderServer {
         &self,
         _: Request<pb::get_resource_identity_schemas::Request>,
     ) -> Result<Response<pb::get_resource_identity_schemas::Response>, Status> {
-        Ok(Response::new(pb::get_resource_identity_schemas::Response::default()))
+        let identity_schemas = self
+            .resources
+            .iter()
+            .filter_map(|(name, r)| {
+                let schema = r.imp.identity_schema()?;
+                let identity_attributes = schema
+                    .attributes
+                    .iter()
+                    .map(|a| pb::resource_identity_schema::IdentityAttribute {
+                        name: a.name.clone(),
+                        r#type: a.ty.to_json_bytes(),
+                        required_for_import: a.required_for_import,
+                        optional_for_import: !a.required_for_import,
+                        description: a.description.clone(),
+                    })
+                    .collect();
+                Some((name.clone(), pb::ResourceIdentitySchema { version: schema.version, identity_attributes }))
+            })
+            .collect();
+        Ok(Response::new(pb::get_resource_identity_schemas::Response { identity_schemas, diagnostics: Vec::new() }))
     }
 
     async fn upgrade_resource_identity(
@@ -319,12 +349,13 @@ impl ProviderService for ProviderServer {
         }
         ensure_known(&mut state, &mut diagnostics);
         let new_state = encode(&state, &r.ty, &mut diagnostics);
+        let new_identity = identity_of(r, &state, &mut diagnostics);
         Ok(Response::new(pb::read_resource::Response {
             new_state,
             diagnostics: diagnostics_to_wire(&diagnostics),
             private,
             deferred: None,
-            new_identity: None,
+            new_identity,
         }))
     }
 
@@ -349,6 +380,12 @@ impl ProviderService for ProviderServer {
             unwrap_or_reply!(caught("PlanResourceChange", &req.type_name, modify).await, reply);
         }
         let planned_state = encode(&plan.planned, &r.ty, &mut plan.diagnostics);
+        // An identity not known until apply stays the prior one, as the CLI requires of an
+        // object that is not replaced.
+        let planned_identity = match identity_of(r, &plan.planned, &mut plan.diagnostics) {
+            None if !plan.planned.is_null() && plan.requires_replace.is_empty() => req.prior_identity.clone(),
+            identity => identity,
+        };
         Ok(Response::new(pb::plan_resource_change::Response {
             planned_state,
             requires_replace: plan.requires_replace.iter().map(path_to_wire).collect(),
@@ -356,7 +393,7 @@ impl ProviderService for ProviderServer {
             diagnostics: diagnostics_to_wire(&plan.diagnostics),
             legacy_type_system: false,
             deferred: None,
-            planned_identity: None,
+            planned_identity,
         }))
     }
 
@@ -382,12 +419,13 @@ impl ProviderService for ProviderServer {
             diagnostics
                 .error("Stopped", format!("The CLI asked the provider to stop; the {action} of this {} was not started.", req.type_name));
             let new_state = encode(&prior, &r.ty, &mut diagnostics);
+            let new_identity = identity_of(r, &prior, &mut diagnostics);
             return Ok(Response::new(pb::apply_resource_change::Response {
                 new_state,
                 private: req.planned_private.clone(),
                 diagnostics: diagnostics_to_wire(&diagnostics),
                 legacy_type_system: false,
-                new_identity: None,
+                new_identity,
             }));
         }
         self.provider.before_apply();
@@ -413,12 +451,13 @@ impl ProviderService for ProviderServer {
         }
         ensure_known(&mut state, &mut diagnostics);
         let new_state = encode(&state, &r.ty, &mut diagnostics);
+        let new_identity = identity_of(r, &state, &mut diagnostics);
         Ok(Response::new(pb::apply_resource_change::Response {
             new_state,
             private,
             diagnostics: diagnostics_to_wire(&diagnostics),
             legacy_type_system: false,
-            new_identity: None,
+            new_identity,
         }))
     }
 
@@ -429,20 +468,41 @@ impl ProviderService for ProviderServer {
         let req = req.into_inner();
         tracing::info!(rpc = "ImportResourceState", type_name = %req.type_name, id = %req.id, "importing");
         let r = self.resource(&req.type_name)?;
+        let reply = |d: Diagnostics| pb::import_resource_state::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() };
+        // An `import` block may name the object by identity instead of an ID.
+        let id = match req.identity.as_ref().and_then(|i| i.identity_data.as_ref()) {
+            Some(dv) if req.id.is_empty() => {
+                let Some(ty) = r.identity_ty.as_ref() else {
+                    let d =
+                        Diagnostic::error("No resource identity", format!("{} cannot be imported by identity; give an ID.", req.type_name));
+                    return Ok(Response::new(reply(d.into())));
+                };
+                let identity = unwrap_or_reply!(decode(Some(dv), ty), reply);
+                match r.imp.import_id(&identity) {
+                    Some(id) => id,
+                    None => {
+                        let d = Diagnostic::error("Invalid identity", format!("The identity given does not name a {}.", req.type_name));
+                        return Ok(Response::new(reply(d.into())));
+                    }
+                }
+            }
+            _ => req.id.clone(),
+        };
         let StateResult { mut state, private, mut diagnostics } =
-            caught("ImportResourceState", &req.type_name, r.imp.import(&req.id)).await.unwrap_or_else(StateResult::failed);
+            caught("ImportResourceState", &req.type_name, r.imp.import(&id)).await.unwrap_or_else(StateResult::failed);
         let mut imported_resources = Vec::new();
         if !diagnostics.has_errors() {
             if state.is_null() {
-                diagnostics.error("Cannot import non-existent remote object", format!("No {} exists with ID {:?}.", req.type_name, req.id));
+                diagnostics.error("Cannot import non-existent remote object", format!("No {} exists with ID {id:?}.", req.type_name));
             } else {
                 ensure_known(&mut state, &mut diagnostics);
+                let identity = identity_of(r, &state, &mut diagnostics);
                 if let Some(dv) = encode(&state, &r.ty, &mut diagnostics) {
                     imported_resources.push(pb::import_resource_state::ImportedResource {
                         type_name: req.type_name.clone(),
                         state: Some(dv),
                         private,
-                        identity: None,
+                        identity,
                     });
                 }
             }

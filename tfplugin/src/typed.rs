@@ -7,9 +7,9 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::bridge::{from_value, to_value, BridgeError};
+use crate::bridge::{coarsen, from_value, restore, to_value, BridgeError};
 use crate::diag::{AttributePath, Diagnostic, Diagnostics};
-use crate::framework::{DataSource, Plan, PlanRequest, Resource, StateResult};
+use crate::framework::{DataSource, IdentitySchema, Plan, PlanRequest, Resource, StateResult};
 use crate::schema::Schema;
 use crate::types::Type;
 use crate::value::Value;
@@ -138,11 +138,38 @@ impl<M> TypedPlan<M> {
     }
 }
 
+/// A resource's identity as a serde type: what names its remote object, taken from its state.
+pub trait Identity<M>: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// None for a resource without identity.
+    fn schema() -> Option<IdentitySchema>;
+    /// The identity of the object `state` names; None while a part of it is not known.
+    fn of(state: &M) -> Option<Self>;
+    /// The import ID that names the same object.
+    fn import_id(&self) -> String;
+}
+
+/// No identity.
+impl<M> Identity<M> for () {
+    fn schema() -> Option<IdentitySchema> {
+        None
+    }
+
+    fn of(_: &M) -> Option<Self> {
+        None
+    }
+
+    fn import_id(&self) -> String {
+        String::new()
+    }
+}
+
 /// A resource written over its model. Only create, read, update, delete and import are
 /// required; validation and plan refinement are optional capabilities.
 #[async_trait]
 pub trait TypedResource: Send + Sync + 'static {
     type Model: Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// `()` for a resource without identity.
+    type Identity: Identity<Self::Model>;
 
     fn type_name(&self) -> &'static str;
     fn schema(&self) -> Schema;
@@ -237,16 +264,19 @@ impl<R: TypedResource> Resource for R {
     }
 
     async fn validate(&self, config: &Value) -> Diagnostics {
-        match from_value::<R::Model>(config) {
+        match from_value::<R::Model>(&coarsen(config).0) {
             Ok(model) => TypedResource::validate(self, &model).await,
             Err(e) => rejected(config, &e),
         }
     }
 
     async fn modify_plan(&self, request: PlanRequest<'_>, plan: &mut Plan) {
+        // Lists not all of whose elements are known reach the model as unknown, and are put
+        // back as they were wherever the resource left them so.
+        let (coarse_planned, coarsened) = coarsen(&plan.planned);
         let read = || -> Result<(Option<R::Model>, R::Model, R::Model), Diagnostics> {
             let prior = if request.prior.is_null() { None } else { Some(decode(request.prior, "prior state")?) };
-            Ok((prior, decode(request.config, "configuration")?, decode(&plan.planned, "plan")?))
+            Ok((prior, decode(&coarsen(request.config).0, "configuration")?, decode(&coarse_planned, "plan")?))
         };
         let (prior, config, planned) = match read() {
             Ok(models) => models,
@@ -267,7 +297,10 @@ impl<R: TypedResource> Resource for R {
         plan.requires_replace = typed.requires_replace;
         plan.diagnostics.extend(typed.diagnostics);
         match encode(&typed.planned, &TypedResource::schema(self).value_type(), "plan") {
-            Ok(planned) => plan.planned = planned,
+            Ok(mut planned) => {
+                restore(&mut planned, &plan.planned, &coarsened);
+                plan.planned = planned;
+            }
             Err(d) => plan.diagnostics.push(d),
         }
         for attribute in typed.replace_through {
@@ -322,6 +355,23 @@ impl<R: TypedResource> Resource for R {
     fn upgrade_state(&self, from_version: i64, state: Value) -> Result<Value, Diagnostics> {
         TypedResource::upgrade_state(self, from_version, state)
     }
+
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        <R::Identity as Identity<R::Model>>::schema()
+    }
+
+    fn identity(&self, state: &Value) -> Option<Value> {
+        let schema = <R::Identity as Identity<R::Model>>::schema()?;
+        if state.is_null() {
+            return None;
+        }
+        let model: R::Model = from_value(&coarsen(state).0).ok()?;
+        to_value(&<R::Identity as Identity<R::Model>>::of(&model)?, &schema.value_type()).ok()
+    }
+
+    fn import_id(&self, identity: &Value) -> Option<String> {
+        from_value::<R::Identity>(identity).ok().map(|i| i.import_id())
+    }
 }
 
 #[async_trait]
@@ -335,7 +385,7 @@ impl<D: TypedDataSource> DataSource for D {
     }
 
     async fn validate(&self, config: &Value) -> Diagnostics {
-        match from_value::<D::Model>(config) {
+        match from_value::<D::Model>(&coarsen(config).0) {
             Ok(model) => TypedDataSource::validate(self, &model).await,
             Err(e) => rejected(config, &e),
         }
@@ -366,6 +416,7 @@ mod tests {
     struct Thing {
         id: Attr<String>,
         name: Attr<String>,
+        names: Attr<Vec<String>>,
     }
 
     struct Things;
@@ -373,11 +424,18 @@ mod tests {
     #[async_trait]
     impl TypedResource for Things {
         type Model = Thing;
+        type Identity = ();
         fn type_name(&self) -> &'static str {
             "test_thing"
         }
         fn schema(&self) -> Schema {
-            Schema::new(0, Block::new("").attribute(Attribute::string("id").computed()).attribute(Attribute::string("name").required()))
+            Schema::new(
+                0,
+                Block::new("")
+                    .attribute(Attribute::string("id").computed())
+                    .attribute(Attribute::string("name").required())
+                    .attribute(Attribute::new("names", crate::types::Type::list(crate::types::Type::String)).optional()),
+            )
         }
         async fn validate(&self, config: &Thing) -> Diagnostics {
             let mut d = Diagnostics::new();
@@ -410,12 +468,12 @@ mod tests {
             Ok(Diagnostics::new())
         }
         async fn import(&self, id: &str) -> Outcome<Thing> {
-            Ok(Thing { id: id.into(), name: Attr::Null }.into())
+            Ok(Thing { id: id.into(), name: Attr::Null, names: Attr::Null }.into())
         }
     }
 
     fn thing(id: Value, name: Value) -> Value {
-        Value::object([("id", id), ("name", name)])
+        Value::object([("id", id), ("name", name), ("names", Value::Null)])
     }
 
     #[tokio::test]
@@ -432,6 +490,22 @@ mod tests {
         r.modify_plan(PlanRequest { prior: &prior, config: &config, prior_private: &[] }, &mut plan).await;
         assert_eq!(plan.planned, thing(Value::Unknown, "b".into()));
         assert_eq!(plan.requires_replace, vec![at("id")]);
+    }
+
+    #[tokio::test]
+    async fn a_partly_known_list_is_planned_as_configured() {
+        let r: &dyn Resource = &Things;
+        let names = Value::List(vec!["a".into(), Value::Unknown]);
+        let mut config = thing(Value::Null, "".into());
+        config.set("names", names.clone());
+        // Validation still runs: the empty name is reported.
+        assert_eq!(r.validate(&config).await.iter().next().and_then(|d| d.path.clone()), Some(at("name")));
+        let mut planned = thing(Value::Unknown, "b".into());
+        planned.set("names", names.clone());
+        let mut plan = Plan { planned: planned.clone(), requires_replace: vec![], private: vec![], diagnostics: Diagnostics::new() };
+        r.modify_plan(PlanRequest { prior: &Value::Null, config: &planned, prior_private: &[] }, &mut plan).await;
+        assert!(plan.diagnostics.is_empty(), "{:?}", plan.diagnostics);
+        assert_eq!(plan.planned, planned, "the list keeps its known element");
     }
 
     #[tokio::test]
