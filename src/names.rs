@@ -1,6 +1,6 @@
 //! Kubernetes object-name rules, checked at plan time so mistakes never reach the API.
 
-use tfplugin::{AttributePath, Diagnostics, Value};
+use tfplugin::{Attr, AttributePath, Diagnostics};
 
 /// RFC 1123 label: lowercase alphanumerics and '-', starting and ending alphanumeric, at most
 /// 63 characters (namespaces, Service names).
@@ -47,24 +47,15 @@ pub fn check_secret_name(d: &mut Diagnostics, value: Option<&str>, attr: &str) {
     }
 }
 
+/// An error at `path` unless the port is null, unknown or a port number (1 to 65535).
+pub fn check_port(d: &mut Diagnostics, port: &Attr<i64>, path: AttributePath) {
+    if let Some(p) = port.known().filter(|p| !(1..=65535).contains(*p)) {
+        d.error_at(path, "Invalid port", format!("{p} is not a port number (1 to 65535)."));
+    }
+}
+
 /// Why `name` is not a valid certificate DNS name, if it is not: RFC 1123 labels, with `*`
 /// allowed only as the whole leftmost label of a name with at least two more labels.
-/// An error at `path` unless `v` is null, unknown or a port number (1 to 65535).
-pub fn check_port(d: &mut Diagnostics, v: &Value, path: tfplugin::AttributePath) {
-    if let Value::Number(p) = v {
-        if !p.as_i64().is_some_and(|p| (1..=65535).contains(&p)) {
-            d.error_at(path, "Invalid port", format!("{p} is not a port number (1 to 65535)."));
-        }
-    }
-}
-
-/// The same check on a model's field.
-pub fn check_port_number(d: &mut Diagnostics, port: &tfplugin::Attr<i64>, path: tfplugin::AttributePath) {
-    if let Some(p) = port.known() {
-        check_port(d, &Value::from(*p), path);
-    }
-}
-
 pub fn dns_name_problem(name: &str) -> Option<String> {
     if name.is_empty() || name.len() > 253 {
         return Some("a DNS name has 1 to 253 characters".into());
@@ -115,15 +106,11 @@ mod tests {
 
     #[test]
     fn ports_are_bounded() {
-        for (v, ok) in [
-            (Value::from(443i64), true),
-            (Value::from(0i64), false),
-            (Value::from(65536i64), false),
-            (Value::Unknown, true),
-            (Value::Null, true),
-        ] {
+        for (v, ok) in
+            [(Attr::Known(443), true), (Attr::Known(0), false), (Attr::Known(65536), false), (Attr::Unknown, true), (Attr::Null, true)]
+        {
             let mut d = Diagnostics::new();
-            check_port(&mut d, &v, tfplugin::AttributePath::attrs(&["port"]));
+            check_port(&mut d, &v, AttributePath::attrs(&["port"]));
             assert_eq!(d.has_errors(), !ok, "{v:?}");
         }
     }

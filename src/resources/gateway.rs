@@ -13,7 +13,7 @@ use crate::backends::appmesh_k8s_gateway::{self, ClusterGateway};
 use crate::backends::gateway::{self as gw, GatewayError, GatewayRoute, GatewaySide, GatewaySpec};
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls};
 use crate::clients::{aws_client_error, client_error, Clients};
-use crate::names::{check_namespace, check_port_number, check_secret_name, is_dns1123_label, parse_namespaced_id};
+use crate::names::{check_namespace, check_port, check_secret_name, is_dns1123_label, parse_namespaced_id};
 use crate::ownership::Owner;
 use crate::resources::mesh_tls::{drift_status, single, trust_block, TrustConfig, IN_SYNC, NOT_MANAGED};
 

@@ -15,7 +15,7 @@ use tfplugin::schema::{Attribute, Block, Schema};
 use tfplugin::{at, Attr, Diagnostic, Diagnostics, Failure, Outcome, Saved, TypedPlan, TypedPlanRequest, TypedResource};
 
 use crate::clients::{client_error, Clients};
-use crate::names::{check_port_number, is_dns1123_label, parse_namespaced_id};
+use crate::names::{check_port, is_dns1123_label, parse_namespaced_id};
 use crate::ownership::{Owned, Owner};
 
 mod model;

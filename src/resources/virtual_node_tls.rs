@@ -17,7 +17,7 @@ use crate::backends::appmesh_k8s::{self, ClusterVirtualNode, FINGERPRINT_ANNOTAT
 use crate::backends::model::{ClientPolicyTls, ListenerTls, NodeTls};
 use crate::backends::{MeshSide, SideError};
 use crate::clients::{aws_client_error, client_error, Clients};
-use crate::names::{check_port_number, dns_name_covers};
+use crate::names::{check_port, dns_name_covers};
 use crate::pki;
 use crate::resources::mesh_tls::{
     certificate_block, drift_status, single, trust_block, CertificateConfig, TrustConfig, IN_SYNC, NOT_MANAGED,

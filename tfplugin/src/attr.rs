@@ -31,13 +31,6 @@ impl<T> Attr<T> {
         }
     }
 
-    pub fn into_known(self) -> Option<T> {
-        match self {
-            Attr::Known(v) => Some(v),
-            _ => None,
-        }
-    }
-
     pub fn is_null(&self) -> bool {
         matches!(self, Attr::Null)
     }
@@ -59,15 +52,6 @@ impl<T> Attr<T> {
             Attr::Null => Attr::Null,
             Attr::Unknown => Attr::Unknown,
             Attr::Known(v) => Attr::Known(f(v)),
-        }
-    }
-
-    /// The known value, or `default` when null; `None` while unknown.
-    pub fn or_default_when_null(self, default: T) -> Option<T> {
-        match self {
-            Attr::Null => Some(default),
-            Attr::Unknown => None,
-            Attr::Known(v) => Some(v),
         }
     }
 }
@@ -144,12 +128,5 @@ mod tests {
         let n: Attr<String> = serde_json::from_str("null").unwrap();
         assert_eq!(n, Attr::Null);
         assert_eq!(serde_json::to_string(&Attr::<String>::Unknown).unwrap(), "null");
-    }
-
-    #[test]
-    fn defaults_apply_only_to_null() {
-        assert_eq!(Attr::<i64>::Null.or_default_when_null(3), Some(3));
-        assert_eq!(Attr::<i64>::Unknown.or_default_when_null(3), None);
-        assert_eq!(Attr::Known(5).or_default_when_null(3), Some(5));
     }
 }

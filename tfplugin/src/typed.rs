@@ -132,10 +132,6 @@ impl<M> TypedPlan<M> {
             self.replace_through.push(attribute);
         }
     }
-
-    pub fn replacing(&self) -> &[&'static str] {
-        &self.replace_through
-    }
 }
 
 /// A resource's identity as a serde type: what names its remote object, taken from its state.

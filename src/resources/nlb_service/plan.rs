@@ -23,8 +23,8 @@ pub(super) fn validate(config: &NlbService) -> Diagnostics {
             format!("wait_timeout_seconds must be a whole number from 1 to {MAX_WAIT_SECONDS}; got {t}."),
         );
     }
-    check_port_number(&mut d, &config.port, at("port"));
-    check_port_number(&mut d, &config.target_port, at("target_port"));
+    check_port(&mut d, &config.port, at("port"));
+    check_port(&mut d, &config.target_port, at("target_port"));
     if let Some(t) = config.tls_termination.as_deref().filter(|t| Termination::parse(t).is_none()) {
         d.error_at(at("tls_termination"), "Invalid TLS termination", format!("{t:?}: use \"nlb\" or \"gateway\"."));
     }

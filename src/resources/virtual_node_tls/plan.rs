@@ -7,7 +7,7 @@ use super::*;
 pub(super) fn validate(config: &VirtualNodeTls) -> Diagnostics {
     let mut d = Diagnostics::new();
     if let Some(l) = &config.listener {
-        check_port_number(&mut d, &l.port, AttributePath::attrs(&["listener", "port"]));
+        check_port(&mut d, &l.port, AttributePath::attrs(&["listener", "port"]));
         match l.mode.as_deref() {
             Some(m) if !TLS_MODES.contains(&m) => d.error_at(
                 AttributePath::attrs(&["listener", "mode"]),
@@ -24,7 +24,7 @@ pub(super) fn validate(config: &VirtualNodeTls) -> Diagnostics {
     }
     if let Some(ports) = config.client_policy.as_ref().and_then(|c| c.ports.known()) {
         for (i, p) in ports.iter().enumerate() {
-            check_port_number(&mut d, &Attr::Known(*p), AttributePath::attrs(&["client_policy", "ports"]).index(i));
+            check_port(&mut d, &Attr::Known(*p), AttributePath::attrs(&["client_policy", "ports"]).index(i));
         }
     }
     let certificates = [
