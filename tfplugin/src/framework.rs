@@ -24,6 +24,11 @@ pub trait Provider: Send + Sync + 'static {
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
         Vec::new()
     }
+    /// List resources for `terraform query`, each named after the managed resource type
+    /// whose objects it finds.
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
+        Vec::new()
+    }
     /// Checks on the provider configuration that need no remote service.
     fn validate(&self, _config: &Value) -> Diagnostics {
         Diagnostics::new()
@@ -163,6 +168,79 @@ pub trait Resource: Send + Sync {
     fn import_id(&self, _identity: &Value) -> Option<String> {
         None
     }
+
+    /// Configuration for the object `state` describes (an import's or a list result's), for
+    /// `-generate-config-out`. It must plan with no changes against that state.
+    fn generate_config(&self, state: &Value) -> Result<Value, Diagnostics> {
+        Ok(generate_config_generic(&self.schema().block, state))
+    }
+}
+
+/// What a list resource is asked for. The types are those of the managed resource of the
+/// same name, which every result is an object of.
+pub struct ListRequest<'a> {
+    /// The list block's `config`.
+    pub config: &'a Value,
+    /// Whether the CLI wants each result's full object (it does to generate configuration).
+    pub include_resource: bool,
+    /// The CLI reads no more results than this.
+    pub limit: usize,
+    pub resource_type: &'a Type,
+    pub identity_type: &'a Type,
+}
+
+/// One object a list resource found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub identity: Value,
+    /// One line a person can tell the object by.
+    pub display_name: String,
+    /// The object as an import of it would record it; None unless asked for.
+    pub resource: Option<Value>,
+}
+
+#[derive(Debug, Default)]
+pub struct ListResult {
+    pub items: Vec<Listed>,
+    pub diagnostics: Diagnostics,
+}
+
+/// Finds existing objects of one managed resource type, for `terraform query`. Listing
+/// reads only: it never changes what it finds.
+#[async_trait]
+pub trait ListResource: Send + Sync {
+    fn type_name(&self) -> &'static str;
+    /// The schema of the list block's `config`.
+    fn schema(&self) -> Schema;
+    async fn validate(&self, _config: &Value) -> Diagnostics {
+        Diagnostics::new()
+    }
+    async fn list(&self, request: ListRequest<'_>) -> ListResult;
+}
+
+/// Configuration from a state, by the schema alone: what only the provider computes is
+/// left out, and so are values equal to their default and write-only values (never in a
+/// state). Nested blocks get the same treatment.
+pub fn generate_config_generic(block: &Block, state: &Value) -> Value {
+    let Value::Object(attrs) = state else { return state.clone() };
+    let mut out = attrs.clone();
+    for a in &block.attributes {
+        let Some(v) = out.get_mut(&a.name) else { continue };
+        let read_only = a.computed && !a.optional;
+        if read_only || a.write_only || a.default.as_ref() == Some(&*v) {
+            *v = Value::Null;
+        }
+    }
+    for b in &block.blocks {
+        let Some(v) = out.get_mut(&b.type_name) else { continue };
+        *v = match std::mem::take(v) {
+            Value::List(items) => Value::List(items.iter().map(|i| generate_config_generic(&b.block, i)).collect()),
+            Value::Set(items) => Value::Set(items.iter().map(|i| generate_config_generic(&b.block, i)).collect()),
+            Value::Map(items) => Value::Map(items.iter().map(|(k, i)| (k.clone(), generate_config_generic(&b.block, i))).collect()),
+            single => generate_config_generic(&b.block, &single),
+        };
+    }
+    Value::Object(out)
 }
 
 #[async_trait]

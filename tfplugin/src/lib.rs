@@ -33,9 +33,15 @@ pub mod proto {
 pub use attr::Attr;
 pub use bridge::{from_value, to_value, BridgeError};
 pub use diag::{AttributePath, Diagnostic, Diagnostics};
-pub use framework::{ConfigureRequest, DataSource, IdentityAttribute, IdentitySchema, Plan, PlanRequest, Provider, Resource, StateResult};
+pub use framework::{
+    ConfigureRequest, DataSource, IdentityAttribute, IdentitySchema, ListRequest, ListResource, ListResult, Listed, Plan, PlanRequest,
+    Provider, Resource, StateResult,
+};
 pub use plugin::ServeOptions;
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};
-pub use typed::{at, Context, Failure, Identity, Outcome, Saved, TypedDataSource, TypedPlan, TypedPlanRequest, TypedResource};
+pub use typed::{
+    at, Context, Failure, Found, Identity, Listing, Outcome, Saved, TypedDataSource, TypedListResource, TypedPlan, TypedPlanRequest,
+    TypedResource,
+};
 pub use types::Type;
 pub use value::{Number, Value};

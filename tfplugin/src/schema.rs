@@ -1,5 +1,6 @@
 //! Schemas: what a provider, resource or data source accepts and records.
 
+use crate::diag::{AttributePath, Step};
 use crate::types::Type;
 use crate::value::Value;
 
@@ -203,6 +204,65 @@ impl Block {
     pub fn attribute_named(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)
     }
+
+    /// The paths of the write-only attributes `value` sets, in this block and the blocks
+    /// nested in it.
+    pub fn write_only_paths(&self, value: &Value) -> Vec<AttributePath> {
+        let mut out = Vec::new();
+        self.visit_write_only(value, &mut Vec::new(), &mut |path, v| {
+            if !v.is_null() {
+                out.push(AttributePath(path.to_vec()));
+            }
+        });
+        out
+    }
+
+    /// Sets every write-only attribute in `value` to null: what a plan or state must hold,
+    /// since the CLI never stores them.
+    pub fn null_write_only(&self, value: &mut Value) {
+        for a in self.attributes.iter().filter(|a| a.write_only) {
+            if let Some(v) = value.get_mut(&a.name) {
+                *v = Value::Null;
+            }
+        }
+        for b in &self.blocks {
+            let Some(nested) = value.get_mut(&b.type_name) else { continue };
+            match nested {
+                Value::List(items) | Value::Set(items) => items.iter_mut().for_each(|i| b.block.null_write_only(i)),
+                Value::Map(items) => items.values_mut().for_each(|i| b.block.null_write_only(i)),
+                other => b.block.null_write_only(other),
+            }
+        }
+    }
+
+    fn visit_write_only(&self, value: &Value, path: &mut Vec<Step>, f: &mut dyn FnMut(&[Step], &Value)) {
+        for a in self.attributes.iter().filter(|a| a.write_only) {
+            path.push(Step::Attribute(a.name.clone()));
+            f(path, value.get(&a.name));
+            path.pop();
+        }
+        for b in &self.blocks {
+            path.push(Step::Attribute(b.type_name.clone()));
+            match value.get(&b.type_name) {
+                Value::List(items) | Value::Set(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(Step::Index(i as i64));
+                        b.block.visit_write_only(item, path, f);
+                        path.pop();
+                    }
+                }
+                Value::Map(items) => {
+                    for (k, item) in items {
+                        path.push(Step::Key(k.clone()));
+                        b.block.visit_write_only(item, path, f);
+                        path.pop();
+                    }
+                }
+                other => b.block.visit_write_only(other, path, f),
+            }
+            path.pop();
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -273,6 +333,7 @@ pub(crate) mod wire {
             description_kind: pb::StringKind::Markdown as i32,
             deprecated: a.deprecated,
             write_only: a.write_only,
+            deprecation_message: String::new(),
         }
     }
 
@@ -294,6 +355,7 @@ pub(crate) mod wire {
             description: b.description.clone(),
             description_kind: pb::StringKind::Markdown as i32,
             deprecated: b.deprecated,
+            deprecation_message: String::new(),
         }
     }
 
@@ -320,6 +382,26 @@ mod tests {
             ("r", Type::list(Type::object([("x", Type::Bool)]))),
         ]);
         assert_eq!(b.implied_type(), expected);
+    }
+
+    #[test]
+    fn write_only_values_are_found_and_nulled_in_nested_blocks() {
+        let block = Block::new("")
+            .attribute(Attribute::string("name").optional())
+            .attribute(Attribute::string("token").optional().write_only())
+            .block(NestedBlock::new("key", Nesting::Single, Block::new("").attribute(Attribute::string("pem").optional().write_only())))
+            .block(NestedBlock::new("items", Nesting::List, Block::new("").attribute(Attribute::string("secret").optional().write_only())));
+        let mut value = Value::object([
+            ("name", Value::from("a")),
+            ("token", Value::Null),
+            ("key", Value::object([("pem", Value::from("KEY"))])),
+            ("items", Value::List(vec![Value::object([("secret", Value::Null)]), Value::object([("secret", Value::from("S"))])])),
+        ]);
+        let paths: Vec<String> = block.write_only_paths(&value).iter().map(|p| p.to_string()).collect();
+        assert_eq!(paths, ["key.pem", "items[1].secret"]);
+        block.null_write_only(&mut value);
+        assert!(block.write_only_paths(&value).is_empty());
+        assert_eq!(value.get("name"), &Value::from("a"), "other attributes stay");
     }
 
     #[test]

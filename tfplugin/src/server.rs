@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 use crate::diag::{AttributePath, Diagnostic, Diagnostics, Severity, Step};
-use crate::framework::{self, DataSource, Plan, PlanRequest, Provider, Resource, StateResult};
+use crate::framework::{self, DataSource, ListRequest, ListResource, Plan, PlanRequest, Provider, Resource, StateResult};
 use crate::proto::tfplugin6 as pb;
 use crate::proto::tfplugin6::provider_server::Provider as ProviderService;
 use crate::schema::{wire, Schema};
@@ -29,6 +29,7 @@ pub(crate) struct ProviderServer {
     provider_type: Type,
     resources: HashMap<String, Registered<dyn Resource>>,
     data_sources: HashMap<String, Registered<dyn DataSource>>,
+    list_resources: HashMap<String, Registered<dyn ListResource>>,
     /// Set by StopProvider, cleared by the next ConfigureProvider (one process may serve many
     /// runs with `--debug`): no create, update or delete starts while it is set.
     stopped: std::sync::atomic::AtomicBool,
@@ -56,12 +57,22 @@ impl ProviderServer {
                 (d.type_name().to_string(), Registered { imp: d, schema, ty, identity_ty: None })
             })
             .collect();
+        let list_resources = provider
+            .list_resources()
+            .into_iter()
+            .map(|l| {
+                let schema = l.schema();
+                let ty = schema.value_type();
+                (l.type_name().to_string(), Registered { imp: l, schema, ty, identity_ty: None })
+            })
+            .collect();
         ProviderServer {
             provider_type: provider_schema.value_type(),
             provider,
             provider_schema,
             resources,
             data_sources,
+            list_resources,
             stopped: Default::default(),
         }
     }
@@ -73,6 +84,37 @@ impl ProviderServer {
     fn data_source(&self, name: &str) -> Result<&Registered<dyn DataSource>, Status> {
         self.data_sources.get(name).ok_or_else(|| Status::invalid_argument(format!("unknown data source type {name}")))
     }
+
+    fn list_resource(&self, name: &str) -> Result<&Registered<dyn ListResource>, Status> {
+        self.list_resources.get(name).ok_or_else(|| Status::invalid_argument(format!("unknown list resource type {name}")))
+    }
+}
+
+/// Write-only values never reach a plan or a state: the CLI requires them null there.
+fn without_write_only(r: &Registered<dyn Resource>, mut value: Value) -> Value {
+    r.schema.block.null_write_only(&mut value);
+    value
+}
+
+/// A CLI that does not know write-only arguments would store them in state like any other,
+/// so a configuration that sets one is refused before anything is planned.
+fn write_only_unsupported(block: &crate::schema::Block, config: &Value, capabilities: Option<&pb::ClientCapabilities>) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    if capabilities.is_some_and(|c| c.write_only_attributes_allowed) {
+        return diags;
+    }
+    for path in block.write_only_paths(config) {
+        diags.push(
+            Diagnostic::error(
+                "Write-only argument not supported by this CLI",
+                format!(
+                    "`{path}` is write-only: it is used at apply and never stored. This Terraform or OpenTofu does not support write-only arguments and would keep it in state. Use Terraform 1.11 or later or OpenTofu 1.11 or later, or leave it unset."
+                ),
+            )
+            .at(path),
+        );
+    }
+    diags
 }
 
 /// The identity of the object `state` describes, for the CLI to keep beside it; none for a
@@ -205,6 +247,9 @@ impl ProviderService for ProviderServer {
             resources: self.resources.keys().map(|k| pb::get_metadata::ResourceMetadata { type_name: k.clone() }).collect(),
             functions: Vec::new(),
             ephemeral_resources: Vec::new(),
+            list_resources: self.list_resources.keys().map(|k| pb::get_metadata::ListResourceMetadata { type_name: k.clone() }).collect(),
+            state_stores: Vec::new(),
+            actions: Vec::new(),
         }))
     }
 
@@ -219,6 +264,9 @@ impl ProviderService for ProviderServer {
             data_source_schemas: self.data_sources.iter().map(|(k, d)| (k.clone(), wire::schema(&d.schema))).collect(),
             functions: Default::default(),
             ephemeral_resource_schemas: Default::default(),
+            list_resource_schemas: self.list_resources.iter().map(|(k, l)| (k.clone(), wire::schema(&l.schema))).collect(),
+            state_store_schemas: Default::default(),
+            action_schemas: Default::default(),
             diagnostics: Vec::new(),
             provider_meta: None,
             server_capabilities: Some(capabilities()),
@@ -244,6 +292,10 @@ impl ProviderService for ProviderServer {
         let r = self.resource(&req.type_name)?;
         let reply = |d: Diagnostics| pb::validate_resource_config::Response { diagnostics: diagnostics_to_wire(&d) };
         let config = unwrap_or_reply!(decode(req.config.as_ref(), &r.ty), reply);
+        let refused = write_only_unsupported(&r.schema.block, &config, req.client_capabilities.as_ref());
+        if refused.has_errors() {
+            return Ok(Response::new(reply(refused)));
+        }
         Ok(Response::new(reply(unwrap_or_reply!(caught("ValidateResourceConfig", &req.type_name, r.imp.validate(&config)).await, reply))))
     }
 
@@ -348,6 +400,7 @@ impl ProviderService for ProviderServer {
             state = current;
         }
         ensure_known(&mut state, &mut diagnostics);
+        let state = without_write_only(r, state);
         let new_state = encode(&state, &r.ty, &mut diagnostics);
         let new_identity = identity_of(r, &state, &mut diagnostics);
         Ok(Response::new(pb::read_resource::Response {
@@ -373,12 +426,20 @@ impl ProviderService for ProviderServer {
         let prior = unwrap_or_reply!(decode(req.prior_state.as_ref(), &r.ty), reply);
         let proposed = unwrap_or_reply!(decode(req.proposed_new_state.as_ref(), &r.ty), reply);
         let config = unwrap_or_reply!(decode(req.config.as_ref(), &r.ty), reply);
-        let (planned, requires_replace) = framework::plan_generic(&r.schema.block, &prior, &proposed, &config);
+        // Write-only values take no part in the generic plan (the prior state never holds
+        // them, so they would always differ); the resource still sees them in `config`.
+        let (planned, requires_replace) = framework::plan_generic(
+            &r.schema.block,
+            &prior,
+            &without_write_only(r, proposed.clone()),
+            &without_write_only(r, config.clone()),
+        );
         let mut plan = Plan { planned, requires_replace, private: req.prior_private.clone(), diagnostics: Diagnostics::new() };
         if !proposed.is_null() {
             let modify = r.imp.modify_plan(PlanRequest { prior: &prior, config: &config, prior_private: &req.prior_private }, &mut plan);
             unwrap_or_reply!(caught("PlanResourceChange", &req.type_name, modify).await, reply);
         }
+        r.schema.block.null_write_only(&mut plan.planned);
         let planned_state = encode(&plan.planned, &r.ty, &mut plan.diagnostics);
         // An identity not known until apply stays the prior one, as the CLI requires of an
         // object that is not replaced.
@@ -450,6 +511,7 @@ impl ProviderService for ProviderServer {
             state = prior;
         }
         ensure_known(&mut state, &mut diagnostics);
+        let state = without_write_only(r, state);
         let new_state = encode(&state, &r.ty, &mut diagnostics);
         let new_identity = identity_of(r, &state, &mut diagnostics);
         Ok(Response::new(pb::apply_resource_change::Response {
@@ -496,6 +558,7 @@ impl ProviderService for ProviderServer {
                 diagnostics.error("Cannot import non-existent remote object", format!("No {} exists with ID {id:?}.", req.type_name));
             } else {
                 ensure_known(&mut state, &mut diagnostics);
+                let state = without_write_only(r, state);
                 let identity = identity_of(r, &state, &mut diagnostics);
                 if let Some(dv) = encode(&state, &r.ty, &mut diagnostics) {
                     imported_resources.push(pb::import_resource_state::ImportedResource {
@@ -569,6 +632,148 @@ impl ProviderService for ProviderServer {
         Err(Status::invalid_argument(format!("unknown ephemeral resource type {}", req.get_ref().type_name)))
     }
 
+    async fn generate_resource_config(
+        &self,
+        req: Request<pb::generate_resource_config::Request>,
+    ) -> Result<Response<pb::generate_resource_config::Response>, Status> {
+        let req = req.into_inner();
+        tracing::debug!(rpc = "GenerateResourceConfig", type_name = %req.type_name, "serving");
+        let r = self.resource(&req.type_name)?;
+        let reply = |d: Diagnostics| pb::generate_resource_config::Response { config: None, diagnostics: diagnostics_to_wire(&d) };
+        let state = unwrap_or_reply!(decode(req.state.as_ref(), &r.ty), reply);
+        let config = unwrap_or_reply!(r.imp.generate_config(&without_write_only(r, state)), reply);
+        let mut diagnostics = Diagnostics::new();
+        let config = encode(&config, &r.ty, &mut diagnostics);
+        Ok(Response::new(pb::generate_resource_config::Response { config, diagnostics: diagnostics_to_wire(&diagnostics) }))
+    }
+
+    type ListResourceStream = EventStream<pb::list_resource::Event>;
+
+    async fn list_resource(&self, req: Request<pb::list_resource::Request>) -> Result<Response<Self::ListResourceStream>, Status> {
+        let req = req.into_inner();
+        tracing::debug!(rpc = "ListResource", type_name = %req.type_name, limit = req.limit, "serving");
+        let l = self.list_resource(&req.type_name)?;
+        let only = |d: Diagnostics| -> Result<Response<Self::ListResourceStream>, Status> {
+            let event = pb::list_resource::Event { diagnostic: diagnostics_to_wire(&d), ..Default::default() };
+            Ok(Response::new(Box::pin(futures_util::stream::iter([Ok(event)]))))
+        };
+        let Some((resource_type, identity_type)) = self.resources.get(&req.type_name).and_then(|r| Some((&r.ty, r.identity_ty.as_ref()?)))
+        else {
+            return only(
+                Diagnostic::error(
+                    "Bug in the provider",
+                    format!("List resource {} has no managed resource with an identity.", req.type_name),
+                )
+                .into(),
+            );
+        };
+        let config = match decode(req.config.as_ref(), &l.ty) {
+            Ok(c) => c,
+            Err(d) => return only(d),
+        };
+        // The CLI stops reading at its limit; a limit beyond any real listing bounds the work.
+        let limit = usize::try_from(req.limit.clamp(0, 1_000_000)).unwrap_or(0);
+        let request = ListRequest { config: &config, include_resource: req.include_resource_object, limit, resource_type, identity_type };
+        let result = match caught("ListResource", &req.type_name, l.imp.list(request)).await {
+            Ok(result) => result,
+            Err(d) => return only(d),
+        };
+        let mut events = Vec::with_capacity(result.items.len() + 1);
+        let mut diagnostics = result.diagnostics;
+        for item in result.items {
+            let mut item_diags = Diagnostics::new();
+            let identity =
+                encode(&item.identity, identity_type, &mut item_diags).map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) });
+            let resource_object = item.resource.and_then(|v| encode(&v, resource_type, &mut item_diags));
+            if item_diags.has_errors() {
+                diagnostics.extend(item_diags);
+                continue;
+            }
+            events.push(pb::list_resource::Event { identity, display_name: item.display_name, resource_object, diagnostic: Vec::new() });
+        }
+        // Warnings and errors travel in an event of their own, after the results: the CLI stops
+        // at the first error, and skips an event that has warnings but no identity.
+        if !diagnostics.is_empty() {
+            events.push(pb::list_resource::Event { diagnostic: diagnostics_to_wire(&diagnostics), ..Default::default() });
+        }
+        Ok(Response::new(Box::pin(futures_util::stream::iter(events.into_iter().map(Ok)))))
+    }
+
+    async fn validate_list_resource_config(
+        &self,
+        req: Request<pb::validate_list_resource_config::Request>,
+    ) -> Result<Response<pb::validate_list_resource_config::Response>, Status> {
+        let req = req.into_inner();
+        tracing::debug!(rpc = "ValidateListResourceConfig", type_name = %req.type_name, "serving");
+        let l = self.list_resource(&req.type_name)?;
+        let reply = |d: Diagnostics| pb::validate_list_resource_config::Response { diagnostics: diagnostics_to_wire(&d) };
+        let config = unwrap_or_reply!(decode(req.config.as_ref(), &l.ty), reply);
+        Ok(Response::new(reply(unwrap_or_reply!(
+            caught("ValidateListResourceConfig", &req.type_name, l.imp.validate(&config)).await,
+            reply
+        ))))
+    }
+
+    async fn validate_state_store_config(
+        &self,
+        _: Request<pb::validate_state_store::Request>,
+    ) -> Result<Response<pb::validate_state_store::Response>, Status> {
+        no_state_stores()
+    }
+
+    async fn configure_state_store(
+        &self,
+        _: Request<pb::configure_state_store::Request>,
+    ) -> Result<Response<pb::configure_state_store::Response>, Status> {
+        no_state_stores()
+    }
+
+    type ReadStateBytesStream = EventStream<pb::read_state_bytes::Response>;
+
+    async fn read_state_bytes(&self, _: Request<pb::read_state_bytes::Request>) -> Result<Response<Self::ReadStateBytesStream>, Status> {
+        no_state_stores()
+    }
+
+    async fn write_state_bytes(
+        &self,
+        _: Request<tonic::Streaming<pb::write_state_bytes::RequestChunk>>,
+    ) -> Result<Response<pb::write_state_bytes::Response>, Status> {
+        no_state_stores()
+    }
+
+    async fn lock_state(&self, _: Request<pb::lock_state::Request>) -> Result<Response<pb::lock_state::Response>, Status> {
+        no_state_stores()
+    }
+
+    async fn unlock_state(&self, _: Request<pb::unlock_state::Request>) -> Result<Response<pb::unlock_state::Response>, Status> {
+        no_state_stores()
+    }
+
+    async fn get_states(&self, _: Request<pb::get_states::Request>) -> Result<Response<pb::get_states::Response>, Status> {
+        no_state_stores()
+    }
+
+    async fn delete_state(&self, _: Request<pb::delete_state::Request>) -> Result<Response<pb::delete_state::Response>, Status> {
+        no_state_stores()
+    }
+
+    async fn plan_action(&self, req: Request<pb::plan_action::Request>) -> Result<Response<pb::plan_action::Response>, Status> {
+        no_action(&req.get_ref().action_type)
+    }
+
+    type InvokeActionStream = EventStream<pb::invoke_action::Event>;
+
+    async fn invoke_action(&self, req: Request<pb::invoke_action::Request>) -> Result<Response<Self::InvokeActionStream>, Status> {
+        no_action(&req.get_ref().action_type)
+    }
+
+    async fn validate_action_config(
+        &self,
+        req: Request<pb::validate_action_config::Request>,
+    ) -> Result<Response<pb::validate_action_config::Response>, Status> {
+        no_action(&req.get_ref().type_name)
+    }
+
     async fn get_functions(&self, _: Request<pb::get_functions::Request>) -> Result<Response<pb::get_functions::Response>, Status> {
         Ok(Response::new(pb::get_functions::Response::default()))
     }
@@ -589,7 +794,22 @@ impl ProviderService for ProviderServer {
 }
 
 fn capabilities() -> pb::ServerCapabilities {
-    pb::ServerCapabilities { plan_destroy: false, get_provider_schema_optional: false, move_resource_state: false }
+    pb::ServerCapabilities {
+        plan_destroy: false,
+        get_provider_schema_optional: false,
+        move_resource_state: false,
+        generate_resource_config: true,
+    }
+}
+
+type EventStream<T> = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send>>;
+
+fn no_state_stores<T>() -> Result<T, Status> {
+    Err(Status::unimplemented("this provider has no state stores"))
+}
+
+fn no_action<T>(name: &str) -> Result<T, Status> {
+    Err(Status::invalid_argument(format!("unknown action type {name}")))
 }
 
 #[cfg(test)]
@@ -603,6 +823,24 @@ mod tests {
         assert_eq!(first.severity, Severity::Error);
         assert!(first.detail.contains("ReadResource for meshtls_ca panicked: index out of bounds"), "{}", first.detail);
         assert_eq!(caught("ReadResource", "meshtls_ca", async { 7 }).await, Ok(7));
+    }
+
+    #[test]
+    fn a_cli_without_write_only_support_is_refused_a_write_only_value() {
+        use crate::schema::{Attribute, Block};
+        let block =
+            Block::new("").attribute(Attribute::string("name").optional()).attribute(Attribute::string("key_wo").optional().write_only());
+        let set = Value::object([("name", Value::from("a")), ("key_wo", Value::from("KEY"))]);
+        let refused = write_only_unsupported(&block, &set, None);
+        let d = refused.iter().next().expect("refused");
+        assert_eq!(d.path.as_ref().map(|p| p.to_string()).as_deref(), Some("key_wo"));
+        assert!(!d.detail.contains("KEY"), "the value itself is never repeated");
+        let old = pb::ClientCapabilities { deferral_allowed: true, write_only_attributes_allowed: false };
+        assert!(write_only_unsupported(&block, &set, Some(&old)).has_errors());
+        let current = pb::ClientCapabilities { write_only_attributes_allowed: true, ..old };
+        assert!(write_only_unsupported(&block, &set, Some(&current)).is_empty());
+        let unset = Value::object([("name", Value::from("a")), ("key_wo", Value::Null)]);
+        assert!(write_only_unsupported(&block, &unset, None).is_empty(), "leaving it unset works everywhere");
     }
 
     #[test]

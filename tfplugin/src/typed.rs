@@ -9,7 +9,10 @@ use serde::Serialize;
 
 use crate::bridge::{coarsen, from_value, restore, to_value, BridgeError};
 use crate::diag::{AttributePath, Diagnostic, Diagnostics};
-use crate::framework::{DataSource, IdentitySchema, Plan, PlanRequest, Resource, StateResult};
+use crate::framework::{
+    generate_config_generic, DataSource, IdentitySchema, ListRequest, ListResource, ListResult, Listed, Plan, PlanRequest, Resource,
+    StateResult,
+};
 use crate::schema::Schema;
 use crate::types::Type;
 use crate::value::Value;
@@ -189,6 +192,54 @@ pub trait TypedResource: Send + Sync + 'static {
     fn upgrade_state(&self, _from_version: i64, state: Value) -> Result<Value, Diagnostics> {
         Ok(state)
     }
+
+    /// Refines configuration generated from a state (`-generate-config-out`). The generic
+    /// step after it drops what only the provider computes and values equal to their
+    /// default; this may drop more, such as a value the provider would derive the same way.
+    fn generate_config(&self, state: Self::Model) -> Self::Model {
+        state
+    }
+}
+
+/// One object a typed list resource found.
+#[derive(Debug, Clone)]
+pub struct Found<M, I> {
+    pub identity: I,
+    /// One line a person can tell the object by.
+    pub display_name: String,
+    /// The object as an import of it would record it.
+    pub resource: M,
+}
+
+/// What a list found, and warnings about what it could not look at.
+#[derive(Debug)]
+pub struct Listing<M, I> {
+    pub found: Vec<Found<M, I>>,
+    pub warnings: Diagnostics,
+}
+
+impl<M, I> Default for Listing<M, I> {
+    fn default() -> Self {
+        Listing { found: Vec::new(), warnings: Diagnostics::new() }
+    }
+}
+
+/// A list resource written over models: the list block's `config`, and the model and
+/// identity of the managed resource of the same name.
+#[async_trait]
+pub trait TypedListResource: Send + Sync + 'static {
+    type Config: DeserializeOwned + Send + Sync + 'static;
+    type Model: Serialize + Send + Sync + 'static;
+    type Identity: Serialize + Send + Sync + 'static;
+
+    fn type_name(&self) -> &'static str;
+    /// The schema of the list block's `config`.
+    fn schema(&self) -> Schema;
+    async fn validate(&self, _config: &Self::Config) -> Diagnostics {
+        Diagnostics::new()
+    }
+    /// At most `limit` objects, in the order to show them. Reads only.
+    async fn list(&self, config: Self::Config, limit: usize) -> Result<Listing<Self::Model, Self::Identity>, Diagnostics>;
 }
 
 /// A data source written over its model.
@@ -368,6 +419,62 @@ impl<R: TypedResource> Resource for R {
     fn import_id(&self, identity: &Value) -> Option<String> {
         from_value::<R::Identity>(identity).ok().map(|i| i.import_id())
     }
+
+    fn generate_config(&self, state: &Value) -> Result<Value, Diagnostics> {
+        let schema = TypedResource::schema(self);
+        let refined = TypedResource::generate_config(self, decode(state, "state")?);
+        let config = encode(&refined, &schema.value_type(), "generated configuration")?;
+        Ok(generate_config_generic(&schema.block, &config))
+    }
+}
+
+#[async_trait]
+impl<L: TypedListResource> ListResource for L {
+    fn type_name(&self) -> &'static str {
+        TypedListResource::type_name(self)
+    }
+
+    fn schema(&self) -> Schema {
+        TypedListResource::schema(self)
+    }
+
+    async fn validate(&self, config: &Value) -> Diagnostics {
+        match from_value::<L::Config>(&coarsen(config).0) {
+            Ok(model) => TypedListResource::validate(self, &model).await,
+            Err(e) => rejected(config, &e),
+        }
+    }
+
+    async fn list(&self, request: ListRequest<'_>) -> ListResult {
+        let config = match decode::<L::Config>(request.config, "list configuration") {
+            Ok(c) => c,
+            Err(diagnostics) => return ListResult { items: Vec::new(), diagnostics },
+        };
+        let Listing { found, warnings: mut diagnostics } = match TypedListResource::list(self, config, request.limit).await {
+            Ok(listing) => listing,
+            Err(diagnostics) => return ListResult { items: Vec::new(), diagnostics },
+        };
+        let mut items = Vec::with_capacity(found.len().min(request.limit));
+        for f in found.into_iter().take(request.limit) {
+            let identity = match encode(&f.identity, request.identity_type, "identity") {
+                Ok(v) => v,
+                Err(d) => {
+                    diagnostics.push(d);
+                    continue;
+                }
+            };
+            let resource = match request.include_resource.then(|| encode(&f.resource, request.resource_type, "listed object")) {
+                Some(Err(d)) => {
+                    diagnostics.push(d);
+                    continue;
+                }
+                Some(Ok(v)) => Some(v),
+                None => None,
+            };
+            items.push(Listed { identity, display_name: f.display_name, resource });
+        }
+        ListResult { items, diagnostics }
+    }
 }
 
 #[async_trait]
@@ -502,6 +609,81 @@ mod tests {
         r.modify_plan(PlanRequest { prior: &Value::Null, config: &planned, prior_private: &[] }, &mut plan).await;
         assert!(plan.diagnostics.is_empty(), "{:?}", plan.diagnostics);
         assert_eq!(plan.planned, planned, "the list keeps its known element");
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    struct ThingsWanted {
+        prefix: Attr<String>,
+    }
+
+    #[derive(Debug, Serialize)]
+    struct ThingId {
+        id: String,
+    }
+
+    struct ThingList;
+
+    #[async_trait]
+    impl TypedListResource for ThingList {
+        type Config = ThingsWanted;
+        type Model = Thing;
+        type Identity = ThingId;
+        fn type_name(&self) -> &'static str {
+            "test_thing"
+        }
+        fn schema(&self) -> Schema {
+            Schema::new(0, Block::new("").attribute(Attribute::string("prefix").optional()))
+        }
+        async fn validate(&self, config: &ThingsWanted) -> Diagnostics {
+            let mut d = Diagnostics::new();
+            if config.prefix.as_deref() == Some("") {
+                d.error_at(at("prefix"), "Empty prefix", "");
+            }
+            d
+        }
+        async fn list(&self, config: ThingsWanted, limit: usize) -> Result<Listing<Thing, ThingId>, Diagnostics> {
+            let prefix = config.prefix.known().cloned().unwrap_or_default();
+            let found = (0..limit + 5)
+                .map(|i| Found {
+                    identity: ThingId { id: format!("{prefix}{i}") },
+                    display_name: format!("thing {i}"),
+                    resource: Thing { id: Attr::Known(format!("{prefix}{i}")), name: "n".into(), names: Attr::Null },
+                })
+                .collect();
+            Ok(Listing { found, warnings: Diagnostics::new() })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_typed_list_encodes_identities_and_objects_up_to_the_limit() {
+        let l: &dyn ListResource = &ThingList;
+        let bad = Value::object([("prefix", Value::from(""))]);
+        assert_eq!(l.validate(&bad).await.iter().next().and_then(|d| d.path.clone()), Some(at("prefix")));
+        let config = Value::object([("prefix", Value::from("t"))]);
+        let resource_type = TypedResource::schema(&Things).value_type();
+        let identity_type = crate::types::Type::Object([("id".to_string(), crate::types::Type::String)].into());
+        let request = |include_resource| ListRequest {
+            config: &config,
+            include_resource,
+            limit: 2,
+            resource_type: &resource_type,
+            identity_type: &identity_type,
+        };
+        let bare = l.list(request(false)).await;
+        assert!(bare.diagnostics.is_empty(), "{:?}", bare.diagnostics);
+        assert_eq!(bare.items.len(), 2, "no more than the limit");
+        assert_eq!(bare.items[1].identity, Value::object([("id", Value::from("t1"))]));
+        assert_eq!(bare.items[1].display_name, "thing 1");
+        assert_eq!(bare.items[1].resource, None, "objects only when asked for");
+        let full = l.list(request(true)).await;
+        assert_eq!(full.items[0].resource, Some(thing("t0".into(), "n".into())));
+    }
+
+    #[test]
+    fn generated_configuration_leaves_out_what_the_provider_computes() {
+        let r: &dyn Resource = &Things;
+        let config = Resource::generate_config(r, &thing("1".into(), "a".into())).expect("generated");
+        assert_eq!(config, thing(Value::Null, "a".into()));
     }
 
     #[tokio::test]
