@@ -107,6 +107,32 @@ fn ca_secret(obj: &DynamicObject) -> Option<String> {
     spec.ca.map(|ca| ca.secret_name)
 }
 
+/// cert-manager's annotations on the Secrets it issues: the issuer's name and kind.
+pub const ISSUER_NAME_ANNOTATION: &str = "cert-manager.io/issuer-name";
+pub const ISSUER_KIND_ANNOTATION: &str = "cert-manager.io/issuer-kind";
+
+/// The issuer cert-manager recorded on a Secret it issued, if it recorded one.
+pub fn issuer_of(annotations: &std::collections::BTreeMap<String, String>) -> Option<(IssuerKind, &str)> {
+    let name = annotations.get(ISSUER_NAME_ANNOTATION)?;
+    let kind = annotations.get(ISSUER_KIND_ANNOTATION).map_or(Some(IssuerKind::Issuer), |k| IssuerKind::parse(k))?;
+    Some((kind, name))
+}
+
+/// The CA Secret a namespaced `ca` Issuer signs with, read whoever owns the issuer: `None`
+/// when it is absent or no `ca` issuer.
+pub async fn issuer_ca_secret(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<String>, kube::Error> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &IssuerKind::Issuer.resource());
+    Ok(api.get_opt(name).await?.as_ref().and_then(ca_secret))
+}
+
+/// Every `ca` Issuer in `namespace`, with the CA Secret it signs with (for `terraform query`);
+/// none when cert-manager is not installed.
+pub async fn ca_issuers(client: &kube::Client, namespace: &str) -> Vec<(String, String)> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &IssuerKind::Issuer.resource());
+    let Ok(list) = api.list(&kube::api::ListParams::default()).await else { return Vec::new() };
+    list.items.iter().filter_map(|o| Some((o.metadata.name.clone()?, ca_secret(o)?))).collect()
+}
+
 /// What importing an issuer found.
 #[derive(Debug, PartialEq)]
 pub enum Adopted {

@@ -302,6 +302,15 @@ fn hex_colon(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
 
+/// `N days left`, or how long ago it expired, as a person reads an expiry.
+pub fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> String {
+    match (not_after - now).whole_days() {
+        d if not_after <= now => format!("expired {} days ago", -d),
+        1 => "1 day left".to_string(),
+        d => format!("{d} days left"),
+    }
+}
+
 /// RFC 3339, the form timestamps take in state.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()

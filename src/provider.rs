@@ -39,6 +39,15 @@ impl tfplugin::Provider for MeshTls {
         vec![Arc::new(resources::certificate_info::CertificateInfoDataSource)]
     }
 
+    fn list_resources(&self) -> Vec<Arc<dyn tfplugin::ListResource>> {
+        vec![
+            Arc::new(resources::ca::CaList::new(self.clients.clone())),
+            Arc::new(resources::certificate::CertificateList::new(self.clients.clone())),
+            Arc::new(resources::gateway::GatewayList::new(self.clients.clone())),
+            Arc::new(resources::virtual_node_tls::VirtualNodeTlsList::new(self.clients.clone())),
+        ]
+    }
+
     fn validate(&self, config: &Value) -> Diagnostics {
         config::validate(config)
     }

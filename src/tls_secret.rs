@@ -193,6 +193,53 @@ pub async fn get(client: &kube::Client, cache: &ReadCache, namespace: &str, name
     }))
 }
 
+/// A TLS Secret found by [`list_tls`]: its certificates and metadata, never its key.
+#[derive(Debug, Clone)]
+pub struct ListedSecret {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub ca_crt: Option<String>,
+    pub tls_crt: Option<String>,
+}
+
+impl ListedSecret {
+    pub fn managed_by_meshtls(&self) -> bool {
+        self.labels.get(crate::ownership::MANAGED_BY_LABEL).map(String::as_str) == Some(crate::ownership::MANAGED_BY)
+    }
+}
+
+/// Every Secret of type `kubernetes.io/tls` in `namespace`, page by page, for `terraform
+/// query`. The only place meshtls lists Secrets it may not manage: each key is dropped as its
+/// page arrives, and nothing is cached.
+pub async fn list_tls(client: &kube::Client, namespace: &str) -> Result<Vec<ListedSecret>, kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let mut params = kube::api::ListParams::default().fields(&format!("type={TLS_SECRET_TYPE}")).limit(100);
+    let mut out = Vec::new();
+    loop {
+        let page = api.list(&params).await?;
+        for secret in page.items {
+            let Some(name) = secret.metadata.name else { continue };
+            let mut data = secret.data.unwrap_or_default();
+            data.remove("tls.key");
+            let text = |k: &str| data.get(k).and_then(|b| String::from_utf8(b.0.clone()).ok());
+            out.push(ListedSecret {
+                ca_crt: text("ca.crt"),
+                tls_crt: text("tls.crt"),
+                name,
+                labels: secret.metadata.labels.unwrap_or_default(),
+                annotations: secret.metadata.annotations.unwrap_or_default(),
+            });
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
 /// The Secret as one object owned by `owner`, for writes and deletes that check the marker.
 pub fn owned<'a>(client: &kube::Client, owner: &'a Owner, namespace: &str, name: &str) -> Owned<'a, Secret> {
     Owned::new(Api::namespaced(client.clone(), namespace), Some(namespace), name, owner)

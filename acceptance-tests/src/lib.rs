@@ -403,6 +403,16 @@ pub fn provider_block() -> String {
     provider_block_with(&env("KUBECONFIG"))
 }
 
+/// The provider block for both sides of `mesh`: the cluster and the App Mesh API (moto).
+pub fn provider_block_for_mesh(mesh: &str) -> String {
+    format!(
+        "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  mesh_name = \"{mesh}\"\n  kubernetes {{\n    config_path = \"{}\"\n  }}\n  aws {{\n    region = \"{}\"\n    endpoints {{\n      appmesh = \"{}\"\n    }}\n  }}\n}}\n",
+        env("KUBECONFIG"),
+        env("AWS_REGION"),
+        env("AWS_ENDPOINT_URL")
+    )
+}
+
 /// The provider block, reaching the cluster through another kubeconfig (a proxy, a second
 /// API server).
 pub fn provider_block_with(kubeconfig: &str) -> String {

@@ -2,18 +2,13 @@
 //! App Mesh API in moto, with the Deployment's pod template carrying the Secret mount.
 
 use meshtls_acceptance_tests::cluster::Cluster;
-use meshtls_acceptance_tests::{appmesh, env, for_each_cli, Workspace, PROVIDER_ADDRESS};
+use meshtls_acceptance_tests::{appmesh, env, for_each_cli, provider_block_for_mesh, Workspace, PROVIDER_ADDRESS};
 use serde_json::json;
 
 const HOST: &str = "yelb-db.yelb.svc.cluster.local";
 
 fn provider(mesh: &str) -> String {
-    format!(
-        "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  mesh_name = \"{mesh}\"\n  kubernetes {{\n    config_path = \"{}\"\n  }}\n  aws {{\n    region = \"{}\"\n    endpoints {{\n      appmesh = \"{}\"\n    }}\n  }}\n}}\n",
-        env("KUBECONFIG"),
-        env("AWS_REGION"),
-        env("AWS_ENDPOINT_URL")
-    )
+    provider_block_for_mesh(mesh)
 }
 
 fn config(mesh: &str, ns: &str, dns_name: &str) -> String {

@@ -268,6 +268,21 @@ impl MeshSide for ApiVirtualNode {
     }
 }
 
+/// The names of every virtual node in `mesh`, page by page (for `terraform query`).
+pub async fn list_node_names(client: &aws_sdk_appmesh::Client, mesh: &str) -> Result<Vec<String>, SideError> {
+    let mut names = Vec::new();
+    let mut pages = client.list_virtual_nodes().mesh_name(mesh).limit(100).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(page) => names.extend(page.virtual_nodes().iter().map(|n| n.virtual_node_name().to_string())),
+            Err(e) if is_not_found(&e) => return Err(SideError::NotFound { side: SIDE, what: format!("mesh {mesh}") }),
+            Err(e) => return Err(api_error(&format!("listing the virtual nodes of mesh {mesh}"), e)),
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -435,3 +435,35 @@ async fn delete_api(
         _ => Ok(left),
     }
 }
+
+/// The listener TLS of every virtual gateway in `mesh`, by App Mesh name (for `terraform
+/// query`); `None` for a gateway whose listener has no TLS.
+pub async fn list_listener_tls(
+    client: &aws_sdk_appmesh::Client,
+    mesh: &str,
+) -> Result<BTreeMap<String, Option<ListenerTls>>, GatewayError> {
+    let mut names = Vec::new();
+    let mut pages = client.list_virtual_gateways().mesh_name(mesh).limit(100).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| aerr(&format!("ListVirtualGateways in mesh {mesh}"), e))?;
+        names.extend(page.virtual_gateways().iter().map(|g| g.virtual_gateway_name().to_string()));
+    }
+    let mut out = BTreeMap::new();
+    for name in names {
+        let described = client
+            .describe_virtual_gateway()
+            .mesh_name(mesh)
+            .virtual_gateway_name(&name)
+            .send()
+            .await
+            .map_err(|e| aerr(&format!("DescribeVirtualGateway {name} in mesh {mesh}"), e))?;
+        let tls = described
+            .virtual_gateway
+            .and_then(|g| g.spec)
+            .and_then(|s| s.listeners.into_iter().next())
+            .and_then(|l| l.tls)
+            .map(|t| listener_from(&t));
+        out.insert(name, tls);
+    }
+    Ok(out)
+}

@@ -85,6 +85,52 @@ fn set_or_remove(parent: &mut Json, path: &[&str], value: Option<Json>) {
     }
 }
 
+/// What a VirtualNode object says: the TLS of the listener on `port` (or its only one), and
+/// its service-discovery hostname.
+fn view_of(obj: &DynamicObject, port: Option<i64>) -> Result<NodeView, SideError> {
+    let spec = obj.data.get("spec").cloned().unwrap_or(Json::Null);
+    let idx = pick_listener(&listener_ports(&spec), port, SIDE)?;
+    let tls = NodeTls {
+        listener: spec.pointer(&format!("/listeners/{idx}/tls")).and_then(crd::parse_listener_tls),
+        client_policy: spec.pointer("/backendDefaults/clientPolicy/tls").and_then(crd::parse_client_policy_tls),
+    };
+    let hostname = spec.pointer("/serviceDiscovery/dns/hostname").and_then(Json::as_str).map(str::to_string);
+    Ok(NodeView { tls, hostname })
+}
+
+/// One VirtualNode object found by [`list_nodes`].
+pub struct ListedNode {
+    pub namespace: String,
+    pub name: String,
+    /// Its App Mesh name: `spec.awsName`, else the controller's default `<name>_<namespace>`.
+    pub aws_name: String,
+    pub view: Result<NodeView, SideError>,
+}
+
+/// Every VirtualNode object in `namespace`, or in all namespaces, page by page (for
+/// `terraform query`). Read only; nothing is cached.
+pub async fn list_nodes(client: &kube::Client, namespace: Option<&str>) -> Result<Vec<ListedNode>, SideError> {
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => api(client, ns),
+        None => Api::all_with(client.clone(), &virtual_node_resource()),
+    };
+    let mut out = Vec::new();
+    let mut params = kube::api::ListParams::default().limit(100);
+    loop {
+        let page = api.list(&params).await.map_err(|e| kube_error("listing VirtualNode objects", e))?;
+        for obj in &page.items {
+            let (Some(ns), Some(name)) = (obj.metadata.namespace.clone(), obj.metadata.name.clone()) else { continue };
+            let aws_name = obj.data.pointer("/spec/awsName").and_then(Json::as_str).map_or_else(|| format!("{name}_{ns}"), str::to_string);
+            out.push(ListedNode { view: view_of(obj, None), namespace: ns, name, aws_name });
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
+    }
+    Ok(out)
+}
+
 impl ClusterVirtualNode {
     fn what(&self) -> String {
         format!("VirtualNode {}/{}", self.namespace, self.name)
@@ -110,15 +156,7 @@ impl MeshSide for ClusterVirtualNode {
     }
 
     async fn read(&self, port: Option<i64>) -> Result<NodeView, SideError> {
-        let obj = with_retries(|| self.get()).await?;
-        let spec = obj.data.get("spec").cloned().unwrap_or(Json::Null);
-        let idx = pick_listener(&listener_ports(&spec), port, SIDE)?;
-        let tls = NodeTls {
-            listener: spec.pointer(&format!("/listeners/{idx}/tls")).and_then(crd::parse_listener_tls),
-            client_policy: spec.pointer("/backendDefaults/clientPolicy/tls").and_then(crd::parse_client_policy_tls),
-        };
-        let hostname = spec.pointer("/serviceDiscovery/dns/hostname").and_then(Json::as_str).map(str::to_string);
-        Ok(NodeView { tls, hostname })
+        view_of(&with_retries(|| self.get()).await?, port)
     }
 
     async fn write(&self, port: Option<i64>, tls: &NodeTls) -> Result<(), SideError> {

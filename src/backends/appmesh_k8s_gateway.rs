@@ -472,6 +472,35 @@ async fn delete_cluster(client: &kube::Client, owner: &Owner, g: &GatewaySpec) -
     Ok(left)
 }
 
+/// Every gateway on the cluster, in `namespace` or in all namespaces, read back as import
+/// reads one (for `terraform query`), each with whether meshtls manages it.
+pub async fn list_cluster(client: &kube::Client, namespace: Option<&str>) -> Result<Vec<(GatewaySpec, bool)>, GatewayError> {
+    let resource = crd_kinds::api_resource("VirtualGateway");
+    let api: Api<kube::api::DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    let mut found = Vec::new();
+    let mut params = kube::api::ListParams::default().limit(100);
+    loop {
+        let page = api.list_metadata(&params).await.map_err(|e| kerr("listing VirtualGateways", e))?;
+        for meta in &page.items {
+            let (Some(ns), Some(name)) = (meta.metadata.namespace.as_deref(), meta.metadata.name.as_deref()) else { continue };
+            let labels = meta.metadata.labels.as_ref();
+            let managed =
+                labels.and_then(|l| l.get(crate::ownership::MANAGED_BY_LABEL)).map(String::as_str) == Some(crate::ownership::MANAGED_BY);
+            if let Some(spec) = read_cluster(client, ns, name).await? {
+                found.push((spec, managed));
+            }
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,9 +25,11 @@ use crate::pki::{self, KeyAlgorithm};
 use crate::resources::mesh_tls::single;
 use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
 
+mod list;
 mod model;
 mod plan;
 
+pub use list::CaList;
 pub use model::CertificateAuthority;
 use model::*;
 use plan::*;
@@ -68,8 +70,15 @@ impl CaResource {
         }
     }
 
-    /// A CA whose key is made here and kept only in its Secret, with its issuer if asked for.
-    async fn create_local(&self, client: &kube::Client, spec: &CaSpec, mut state: CertificateAuthority) -> Outcome<CertificateAuthority> {
+    /// A CA whose key is kept only in its Secret, with its issuer if asked for: made here, or
+    /// the configuration's `key_pair` (whose key is `given`).
+    async fn create_local(
+        &self,
+        client: &kube::Client,
+        spec: &CaSpec,
+        given: Option<GivenKey>,
+        mut state: CertificateAuthority,
+    ) -> Outcome<CertificateAuthority> {
         let (namespace, secret_name) = (spec.namespace.as_str(), spec.secret_name.as_str());
         let owner = owner(namespace, secret_name);
         // Someone else's issuer of that name is refused before anything is written.
@@ -79,10 +88,25 @@ impl CaResource {
                 .await
                 .map_err(|e| issuer_error(&e, "read the cert-manager issuer", spec, kind, name))?;
         }
-        let cn = spec.common_name.as_deref().unwrap_or_default();
-        let issued = ca_store::generate_root(cn, spec.organization.as_deref(), spec.validity_days, spec.key_algorithm)
-            .await
-            .diag("generate the CA")?;
+        let issued = match (state.given_certificate(), given) {
+            (Some(certificate_pem), Some(GivenKey(private_key_pem))) => {
+                key_pair_problem(certificate_pem, &private_key_pem, time::OffsetDateTime::now_utc())
+                    .map_or(Ok(()), |(path, d)| Err(d.at(path)))?;
+                pki::Issued { certificate_pem: certificate_pem.to_string(), private_key_pem }
+            }
+            (Some(_), None) => return Err(Diagnostic::error(
+                "Missing CA key",
+                "key_pair.private_key_pem_wo was not in the configuration at apply. It is write-only: give it in the configuration every apply that creates the CA.",
+            )
+            .at(AttributePath::attrs(&["key_pair", "private_key_pem_wo"]))
+            .into()),
+            (None, _) => {
+                let cn = spec.common_name.as_deref().unwrap_or_default();
+                ca_store::generate_root(cn, spec.organization.as_deref(), spec.validity_days, spec.key_algorithm)
+                    .await
+                    .diag("generate the CA")?
+            }
+        };
         state
             .set_certificate(&issued.certificate_pem)
             .map_err(|e| Diagnostic::error("Generated certificate cannot be parsed", e.to_string()))?;
@@ -204,6 +228,16 @@ impl TypedResource for CaResource {
                             )),
                     )
                     .requires_replace(),
+                )
+                .block(
+                    single(
+                        "key_pair",
+                        Block::new("Use an existing CA instead of generating one: its certificate and private key, e.g. the runbook's openssl-made `ca.crt` and `ca.key`. The key is a write-only argument (Terraform 1.11+, OpenTofu 1.11+): it is written to the Secret and never stored in state or plan. The certificate decides `common_name`, `organization`, `validity_days` and `key_algorithm`.")
+                            .attribute(Attribute::string("certificate_pem").required().description("The CA certificate, PEM-encoded. It must be a CA (basicConstraints CA:TRUE) and valid now."))
+                            .attribute(Attribute::string("private_key_pem_wo").required().sensitive().write_only().description("The CA's private key, PEM-encoded (PKCS#8, PKCS#1 or SEC1). Write-only: never in state, plan or logs."))
+                            .attribute(Attribute::number("private_key_pem_wo_version").required().description("Any whole number; change it to write a new key pair. A change replaces the CA, since the key itself is never compared.")),
+                    )
+                    .requires_replace(),
                 ),
         )
     }
@@ -214,18 +248,23 @@ impl TypedResource for CaResource {
 
     async fn modify_plan(&self, request: TypedPlanRequest<'_, CertificateAuthority>, plan: &mut TypedPlan<CertificateAuthority>) {
         let note = DriftNote::decode(request.prior_private);
-        if self::plan(request.prior, request.config, &mut plan.planned, &note, &mut plan.diagnostics) {
+        let replaced = self::plan(request.prior, request.config, &mut plan.planned, &note, &mut plan.diagnostics);
+        if let (Some(prior), Some(_)) = (request.prior, &request.config.key_pair) {
+            let planned = &plan.planned;
+            plan.requires_replace.retain(|path| !derived_unchanged(path, prior, planned));
+        }
+        if replaced {
             plan.replace_through("certificate_pem");
             plan.private = Vec::new();
         }
     }
 
-    async fn create(&self, planned: CertificateAuthority, _config: CertificateAuthority) -> Outcome<CertificateAuthority> {
+    async fn create(&self, planned: CertificateAuthority, config: CertificateAuthority) -> Outcome<CertificateAuthority> {
         let spec = CaSpec::of(&planned)?;
         let client = self.clients.kube().await.map_err(client_error)?;
         let state = CertificateAuthority { id: Attr::Known(spec.id()), ..planned };
         match &spec.backing {
-            Backing::SelfSigned => self.create_local(&client, &spec, state).await,
+            Backing::SelfSigned => self.create_local(&client, &spec, config.given_key(), state).await,
             Backing::Pca(source) => self.create_pca(&client, &spec, source, state).await,
         }
     }

@@ -13,6 +13,7 @@ use tfplugin::{
 use time::OffsetDateTime;
 
 use crate::ca_store;
+use crate::cert_manager::{self, IssuerKind};
 use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, dns_name_problem, is_dns1123_label, is_dns1123_subdomain};
 use crate::ownership::{OwnError, Owner, MANAGED_BY_LABEL, OWNER_ANNOTATION};
@@ -21,9 +22,11 @@ use crate::resources::mesh_tls::single;
 use crate::secret_access;
 use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
 
+mod list;
 mod model;
 mod plan;
 
+pub use list::CertificateList;
 pub use model::Certificate;
 use model::*;
 use plan::*;
@@ -51,6 +54,24 @@ impl CertificateResource {
 /// The owner of a certificate's Secret, Role and RoleBinding: the certificate's id.
 fn owner(namespace: &str, secret_name: &str) -> Owner {
     Owner::new(TYPE_NAME, &format!("{namespace}/{secret_name}"))
+}
+
+/// The CA that signed a certificate Secret, as recorded on it: meshtls's annotation, or the
+/// `ca` Issuer cert-manager recorded (whose CA Secret is in the same namespace).
+async fn recorded_ca(
+    client: &kube::Client,
+    namespace: &str,
+    annotations: &BTreeMap<String, String>,
+) -> Result<Option<String>, kube::Error> {
+    if let Some(ca) = annotations.get(CA_ANNOTATION) {
+        return Ok(Some(ca.clone()));
+    }
+    match cert_manager::issuer_of(annotations) {
+        Some((IssuerKind::Issuer, name)) => {
+            Ok(cert_manager::issuer_ca_secret(client, namespace, name).await?.map(|secret| format!("{namespace}/{secret}")))
+        }
+        _ => Ok(None),
+    }
 }
 
 fn import_hint(namespace: &str, secret_name: &str) -> String {
@@ -249,6 +270,14 @@ impl TypedResource for CertificateResource {
         Ok(diagnostics)
     }
 
+    /// A common name equal to the first DNS name, what the plan defaults it to, is left out.
+    fn generate_config(&self, mut state: Certificate) -> Certificate {
+        if state.common_name.known().is_some() && state.common_name.known() == state.dns_names.known().and_then(|n| n.first()) {
+            state.common_name = Attr::Null;
+        }
+        state
+    }
+
     async fn import(&self, id: &str) -> Outcome<Certificate> {
         let fail = |summary: &str, detail: String| Failure::new(Diagnostic::error(summary, detail));
         let (namespace, secret_name, ca_ref) = parse_import_id(id)?;
@@ -257,10 +286,16 @@ impl TypedResource for CertificateResource {
             .await
             .map_err(|e| fail("Cannot import", format!("Secret {namespace}/{secret_name}: {e}")))?
             .ok_or_else(|| fail("Cannot import: Secret not found", format!("No Secret {namespace}/{secret_name} exists.")))?;
-        let ca_id = ca_ref.map(str::to_string).or_else(|| observed.annotations.get(CA_ANNOTATION).cloned()).ok_or_else(|| {
+        let recorded = match ca_ref {
+            Some(r) => Some(r.to_string()),
+            None => recorded_ca(&client, namespace, &observed.annotations)
+                .await
+                .map_err(|e| fail("Cannot import", format!("reading the cert-manager issuer of Secret {namespace}/{secret_name}: {e}")))?,
+        };
+        let ca_id = recorded.ok_or_else(|| {
             fail(
                 "Cannot import: which CA signed it?",
-                format!("Secret {namespace}/{secret_name} does not record its CA. Name it in the import ID: `{namespace}/{secret_name}:<ca namespace>/<ca secret name>`."),
+                format!("Secret {namespace}/{secret_name} does not record its CA (no {CA_ANNOTATION} annotation, and no cert-manager `ca` Issuer). Name it in the import ID: `{namespace}/{secret_name}:<ca namespace>/<ca secret name>`."),
             )
         })?;
         if observed.secret_type.as_deref() != Some(TLS_SECRET_TYPE) {

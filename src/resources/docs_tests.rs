@@ -1,5 +1,6 @@
-//! The Registry pages under docs/ must document exactly the attributes the schemas have, and
-//! each resource's import-by-identity example exactly its identity's attributes.
+//! The Registry pages under docs/ must document exactly the attributes the schemas have (list
+//! resources' `config` blocks included), and each resource's import-by-identity example exactly
+//! its identity's attributes.
 
 use std::collections::BTreeSet;
 
@@ -73,6 +74,17 @@ fn docs_match_schemas() {
             let names = identity.attributes.iter().map(|a| a.name.clone()).collect();
             assert_same(&format!("docs/resources/{short}.md (identity)"), names, identity_example_names(&doc));
         }
+    }
+    for list in provider.list_resources() {
+        let short = list.type_name().trim_start_matches("meshtls_");
+        let mut names = BTreeSet::new();
+        schema_names(&list.schema().block, &mut names);
+        assert_same(&format!("docs/list-resources/{short}.md"), names, documented_names(&page(&format!("list-resources/{short}.md"))));
+        assert!(
+            provider.resources().iter().any(|r| r.type_name() == list.type_name() && r.identity_schema().is_some()),
+            "{}: a list resource finds objects of the managed resource of its name, which needs an identity",
+            list.type_name()
+        );
     }
     for data_source in provider.data_sources() {
         let short = data_source.type_name().trim_start_matches("meshtls_");

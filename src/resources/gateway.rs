@@ -17,9 +17,11 @@ use crate::names::{check_namespace, check_port, check_secret_name, is_dns1123_la
 use crate::ownership::Owner;
 use crate::resources::mesh_tls::{drift_status, single, trust_block, TrustConfig, IN_SYNC, NOT_MANAGED};
 
+mod list;
 mod model;
 mod plan;
 
+pub use list::GatewayList;
 pub use model::Gateway;
 use model::*;
 use plan::*;

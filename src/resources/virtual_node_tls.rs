@@ -24,9 +24,11 @@ use crate::resources::mesh_tls::{
 };
 use crate::tls_secret;
 
+mod list;
 mod model;
 mod plan;
 
+pub use list::VirtualNodeTlsList;
 pub use model::VirtualNodeTls;
 use model::*;
 use plan::*;
@@ -306,6 +308,15 @@ impl TypedResource for VirtualNodeTlsResource {
         } else {
             Ok(d)
         }
+    }
+
+    /// The mount path the plan would default to is left out.
+    fn generate_config(&self, mut state: VirtualNodeTls) -> VirtualNodeTls {
+        let node = state.kubernetes.as_ref().and_then(|k| k.virtual_node.known()).or(state.virtual_node_name.known());
+        if node.map(|n| format!("/etc/keys/{n}")) == state.mount_path.known().cloned() {
+            state.mount_path = Attr::Null;
+        }
+        state
     }
 
     async fn import(&self, id: &str) -> Outcome<VirtualNodeTls> {

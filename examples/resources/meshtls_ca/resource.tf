@@ -43,3 +43,17 @@ output "ca_fingerprint" {
 #     }
 #   }
 # }
+
+# Or write the CA the runbook made with openssl (`openssl genrsa -out ca.key 2048`, then
+# `openssl req -x509 -new -key ca.key ... -out ca.crt`). The key is write-only (Terraform 1.11+,
+# OpenTofu 1.11+): it goes to the Secret and never into state or plan.
+#
+# resource "meshtls_ca" "existing" {
+#   namespace = "yelb"
+#
+#   key_pair {
+#     certificate_pem            = file("${path.module}/ca.crt")
+#     private_key_pem_wo         = file("${path.module}/ca.key")
+#     private_key_pem_wo_version = 1
+#   }
+# }

@@ -22,7 +22,27 @@ pub struct CertificateAuthority {
     pub pca_status: Attr<String>,
     pub cert_manager_issuer: Option<IssuerBlock>,
     pub acm_pca: Option<AcmPca>,
+    pub key_pair: Option<KeyPair>,
 }
+
+/// The `key_pair` block: an existing CA certificate and its key. The key is write-only: it
+/// is in the configuration at plan and apply, and null in every plan and state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPair {
+    pub certificate_pem: Attr<String>,
+    pub private_key_pem_wo: Attr<String>,
+    pub private_key_pem_wo_version: Attr<i64>,
+}
+
+impl std::fmt::Debug for GivenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GivenKey(..)")
+    }
+}
+
+/// A private key from the configuration. Never printed: its Debug shows no part of it.
+pub(super) struct GivenKey(pub(super) String);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +93,16 @@ impl CertificateAuthority {
 
     pub(super) fn secret_ref(&self) -> Option<(&str, &str)> {
         Some((self.namespace.as_deref()?, self.secret_name.as_deref()?))
+    }
+
+    /// The certificate of `key_pair`, when the CA is an existing one.
+    pub(super) fn given_certificate(&self) -> Option<&str> {
+        self.key_pair.as_ref()?.certificate_pem.as_deref()
+    }
+
+    /// The key of `key_pair`; only a configuration has it.
+    pub(super) fn given_key(&self) -> Option<GivenKey> {
+        self.key_pair.as_ref()?.private_key_pem_wo.known().map(|k| GivenKey(k.clone()))
     }
 
     /// Records what the CA's certificate says.

@@ -68,10 +68,13 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
                 );
             }
         }
-        None if config.common_name.is_null() => {
+        None if config.common_name.is_null() && config.key_pair.is_none() => {
             d.error_at(at("common_name"), "Missing common name", "Set common_name: the subject of the CA certificate.")
         }
         None => {}
+    }
+    if let Some(pair) = &config.key_pair {
+        validate_key_pair(config, pair, &mut d);
     }
     if let Some(issuer) = &config.cert_manager_issuer {
         if let Some(kind) = issuer.kind.as_deref().filter(|k| IssuerKind::parse(k).is_none()) {
@@ -90,6 +93,146 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
         }
     }
     d
+}
+
+/// The attributes a `key_pair`'s certificate decides.
+const DERIVED: [&str; 4] = ["common_name", "organization", "validity_days", "key_algorithm"];
+
+fn key_path() -> AttributePath {
+    AttributePath::attrs(&["key_pair", "private_key_pem_wo"])
+}
+
+fn certificate_path() -> AttributePath {
+    AttributePath::attrs(&["key_pair", "certificate_pem"])
+}
+
+fn validate_key_pair(config: &CertificateAuthority, pair: &KeyPair, d: &mut Diagnostics) {
+    if config.acm_pca.is_some() {
+        d.error_at(
+            at("key_pair"),
+            "Choose a key pair or a private CA",
+            "Set key_pair (a CA key kept in the cluster) or acm_pca (a key kept in ACM Private CA), not both.",
+        );
+    }
+    let set = [&config.common_name, &config.organization]
+        .into_iter()
+        .map(|a| !a.is_null())
+        .chain([!config.validity_days.is_null(), !config.key_algorithm.is_null()]);
+    for (name, set) in DERIVED.iter().zip(set) {
+        if set {
+            d.error_at(
+                at(name),
+                "Decided by the key pair",
+                format!(
+                    "With key_pair, the CA certificate decides {name}. Remove {name}, or remove key_pair to have meshtls generate the CA."
+                ),
+            );
+        }
+    }
+    if let Some(v) = pair.private_key_pem_wo_version.known().filter(|v| **v < 0) {
+        d.error_at(
+            AttributePath::attrs(&["key_pair", "private_key_pem_wo_version"]),
+            "Invalid key version",
+            format!("{v}: use a whole number from 0 up, and raise it to write a new key pair."),
+        );
+    }
+    let now = time::OffsetDateTime::now_utc();
+    match (pair.certificate_pem.as_deref(), pair.private_key_pem_wo.as_deref()) {
+        (Some(cert), Some(key)) => d.push_all(key_pair_problem(cert, key, now).map(|(path, e)| e.at(path))),
+        (Some(cert), None) => d.push_all(given_certificate(cert, now).err().map(|(path, e)| e.at(path))),
+        _ => {}
+    }
+}
+
+/// The certificate of a `key_pair`, if it can be a CA now.
+pub(super) fn given_certificate(pem: &str, now: time::OffsetDateTime) -> Result<pki::CertificateInfo, (AttributePath, Diagnostic)> {
+    let bad = |summary: &str, detail: String| Err((certificate_path(), Diagnostic::error(summary, detail)));
+    let info = match pki::inspect(pem) {
+        Ok(info) => info,
+        Err(e) => return bad("Invalid CA certificate", format!("key_pair.certificate_pem is not a PEM certificate: {e}.")),
+    };
+    if !info.is_ca {
+        return bad(
+            "Not a CA certificate",
+            format!(
+                "{:?} is not a CA (basicConstraints CA:FALSE). Give the CA's certificate, e.g. one made with `openssl req -x509`.",
+                info.subject
+            ),
+        );
+    }
+    if now < info.not_before || now >= info.not_after {
+        return bad(
+            "CA certificate not valid now",
+            format!(
+                "{:?} is valid from {} to {}. Give a CA certificate that is valid now.",
+                info.subject,
+                pki::rfc3339(info.not_before),
+                pki::rfc3339(info.not_after)
+            ),
+        );
+    }
+    if info.key_algorithm.is_none() {
+        return bad("Unsupported CA key", format!("The certificate's key is none of {}.", KeyAlgorithm::NAMES.join(", ")));
+    }
+    Ok(info)
+}
+
+/// What is wrong with a `key_pair`, if anything, and where. The key is never quoted.
+pub(super) fn key_pair_problem(
+    certificate_pem: &str,
+    private_key_pem: &str,
+    now: time::OffsetDateTime,
+) -> Option<(AttributePath, Diagnostic)> {
+    let info = match given_certificate(certificate_pem, now) {
+        Ok(info) => info,
+        Err(problem) => return Some(problem),
+    };
+    if pki::key_matches(private_key_pem, &info) {
+        return None;
+    }
+    Some((
+        key_path(),
+        Diagnostic::error(
+            "Key does not match the certificate",
+            "key_pair.private_key_pem_wo is not a PEM private key (PKCS#8, PKCS#1 or SEC1) of key_pair.certificate_pem. Give the key the certificate was made with.",
+        ),
+    ))
+}
+
+/// Plans what a `key_pair`'s certificate says: known at plan when the certificate is.
+fn plan_key_pair(pair: &KeyPair, planned: &mut CertificateAuthority) {
+    let info = pair.certificate_pem.as_deref().and_then(|pem| Some((pem, pki::inspect(pem).ok()?)));
+    match info {
+        Some((pem, info)) => {
+            planned.common_name = info.common_name.clone().into();
+            planned.organization = info.organization.clone().into();
+            planned.validity_days = Attr::Known((info.not_after - info.not_before).whole_days());
+            planned.key_algorithm = info.key_algorithm.map(KeyAlgorithm::name).map(String::from).into();
+            planned.certificate_pem = Attr::Known(pem.to_string());
+            planned.fingerprint_sha256 = Attr::Known(info.fingerprint_sha256);
+            planned.serial_number = Attr::Known(info.serial_hex);
+            planned.not_after = Attr::Known(pki::rfc3339(info.not_after));
+        }
+        None => {
+            for attr in [&mut planned.common_name, &mut planned.organization, &mut planned.key_algorithm, &mut planned.certificate_pem] {
+                *attr = Attr::Unknown;
+            }
+            planned.validity_days = Attr::Unknown;
+        }
+    }
+}
+
+/// Whether `path` is an attribute the key pair decides that has not changed after all: the
+/// generic plan filled in its default before the certificate was read.
+pub(super) fn derived_unchanged(path: &AttributePath, prior: &CertificateAuthority, planned: &CertificateAuthority) -> bool {
+    let same = |name: &str| match name {
+        "common_name" => prior.common_name == planned.common_name,
+        "organization" => prior.organization == planned.organization,
+        "validity_days" => prior.validity_days == planned.validity_days,
+        "key_algorithm" => prior.key_algorithm == planned.key_algorithm,
+        _ => false,
+    };
+    DERIVED.iter().any(|name| *path == at(name) && same(name))
 }
 
 /// The plan's decisions. A private CA must be ACTIVE (a prior status of anything else is
@@ -113,6 +256,9 @@ pub(super) fn plan(
                 planned.pca_arn = Attr::Known(arn.clone());
             }
         }
+    }
+    if let Some(pair) = &config.key_pair {
+        plan_key_pair(pair, planned);
     }
     let Some(prior) = prior else { return false };
     let id = prior.id.as_deref().unwrap_or_default();
@@ -173,10 +319,13 @@ pub(super) fn secret_drift(observed: &tls_secret::ObservedSecret, certificate_pe
     if observed.secret_type.as_deref() != Some(TLS_SECRET_TYPE) {
         drift.push(format!("its type is {:?}, not {TLS_SECRET_TYPE}", observed.secret_type.as_deref().unwrap_or("")));
     }
-    for (key, value) in [("tls.crt", &observed.tls_crt), ("ca.crt", &observed.ca_crt)] {
-        if !value.as_deref().is_some_and(|v| tls_secret::same_pem(v, certificate_pem)) {
-            drift.push(format!("{key} is not the CA certificate in state"));
-        }
+    if !observed.tls_crt.as_deref().is_some_and(|v| tls_secret::same_pem(v, certificate_pem)) {
+        drift.push("tls.crt is not the CA certificate in state".to_string());
+    }
+    // A CA signs with tls.crt and tls.key; ca.crt may be absent (`kubectl create secret tls`
+    // writes none), but one that names another CA is drift.
+    if observed.ca_crt.as_deref().is_some_and(|v| !tls_secret::same_pem(v, certificate_pem)) {
+        drift.push("ca.crt is not the CA certificate in state".to_string());
     }
     if !matches!((&observed.tls_key, pki::inspect(certificate_pem)), (Some(key), Ok(info)) if pki::key_matches(key, &info)) {
         drift.push("tls.key is not the private key of the CA certificate".to_string());
@@ -211,26 +360,15 @@ pub(super) fn imported(
     observed: &tls_secret::ObservedSecret,
 ) -> Result<CertificateAuthority, Diagnostic> {
     let fail = |summary: &str, detail: String| Diagnostic::error(summary, detail);
-    let base = |info: &pki::CertificateInfo, key_algorithm: KeyAlgorithm| CertificateAuthority {
-        id: Attr::Known(format!("{namespace}/{secret_name}")),
-        namespace: namespace.into(),
-        secret_name: secret_name.into(),
-        common_name: info.common_name.clone().into(),
-        organization: info.organization.clone().into(),
-        validity_days: Attr::Known((info.not_after - info.not_before).whole_days()),
-        key_algorithm: key_algorithm.name().into(),
-        ..Default::default()
-    };
     let unreadable = |file: &str, e: pki::PkiError| {
         fail(&format!("Cannot import: {file} is not a certificate"), format!("Secret {namespace}/{secret_name}: {e}"))
     };
     if let (Some(arn), Some(ca_crt)) = (observed.annotations.get(PCA_ANNOTATION), observed.ca_crt.as_deref()) {
         let info = pki::inspect(ca_crt).map_err(|e| unreadable("ca.crt", e))?;
-        let mut state = base(&info, info.key_algorithm.unwrap_or(KeyAlgorithm::Rsa2048));
+        let mut state = key_pair_state(namespace, secret_name, ca_crt, &info, info.key_algorithm.unwrap_or(KeyAlgorithm::Rsa2048));
         state.pca_arn = Attr::Known(arn.clone());
         state.pca_status = Attr::Known(ACTIVE.into());
         state.acm_pca = Some(AcmPca { arn: Attr::Known(arn.clone()), create: None });
-        state.set_certificate(ca_crt).map_err(|e| fail("Cannot import", e.to_string()))?;
         return Ok(state);
     }
     let cert_pem = observed
@@ -245,7 +383,29 @@ pub(super) fn imported(
         ));
     }
     let key_algorithm = tls_secret::importable_key(observed, &info, namespace, secret_name)?;
-    let mut state = base(&info, key_algorithm);
-    state.set_certificate(cert_pem).map_err(|e| fail("Cannot import", e.to_string()))?;
-    Ok(state)
+    Ok(key_pair_state(namespace, secret_name, cert_pem, &info, key_algorithm))
+}
+
+/// The state of a CA as import records it from its certificate (and the key's algorithm).
+pub(super) fn key_pair_state(
+    namespace: &str,
+    secret_name: &str,
+    certificate_pem: &str,
+    info: &pki::CertificateInfo,
+    key_algorithm: KeyAlgorithm,
+) -> CertificateAuthority {
+    CertificateAuthority {
+        id: Attr::Known(format!("{namespace}/{secret_name}")),
+        namespace: namespace.into(),
+        secret_name: secret_name.into(),
+        common_name: info.common_name.clone().into(),
+        organization: info.organization.clone().into(),
+        validity_days: Attr::Known((info.not_after - info.not_before).whole_days()),
+        key_algorithm: key_algorithm.name().into(),
+        certificate_pem: Attr::Known(certificate_pem.to_string()),
+        fingerprint_sha256: Attr::Known(info.fingerprint_sha256.clone()),
+        serial_number: Attr::Known(info.serial_hex.clone()),
+        not_after: Attr::Known(pki::rfc3339(info.not_after)),
+        ..Default::default()
+    }
 }

@@ -182,8 +182,15 @@ fn drift_in_the_ca_secret_is_named() {
     let other = generated();
     let swapped_key = tls_secret::ObservedSecret { tls_key: Some(other.private_key_pem.clone()), ..secret_of(&issued) };
     assert_eq!(secret_drift(&swapped_key, &issued.certificate_pem), ["tls.key is not the private key of the CA certificate"]);
-    let opaque = tls_secret::ObservedSecret { secret_type: Some("Opaque".into()), ca_crt: None, ..secret_of(&issued) };
+    let opaque = tls_secret::ObservedSecret {
+        secret_type: Some("Opaque".into()),
+        ca_crt: Some(other.certificate_pem.clone()),
+        ..secret_of(&issued)
+    };
     assert_eq!(secret_drift(&opaque, &issued.certificate_pem).len(), 2, "type and ca.crt");
+    // `kubectl create secret tls` writes no ca.crt: the CA is whole without it.
+    let by_kubectl = tls_secret::ObservedSecret { ca_crt: None, ..secret_of(&issued) };
+    assert!(secret_drift(&by_kubectl, &issued.certificate_pem).is_empty());
 }
 
 #[test]
@@ -228,4 +235,118 @@ fn import_ids_name_the_secret_and_optionally_its_issuer() {
 fn a_ca_owns_its_objects_by_its_id() {
     assert_eq!(owner("yelb", "ca-key-pair").to_string(), "meshtls_ca:yelb/ca-key-pair");
     assert_eq!(import_hint("yelb", "ca-key-pair", IssuerKind::Issuer, "team"), "terraform import <address> yelb/ca-key-pair:Issuer/team");
+}
+
+/// A CA given as a key pair, as a configuration holds it (the key is write-only).
+fn given(issued: &pki::Issued, key: &str) -> CertificateAuthority {
+    CertificateAuthority {
+        namespace: "yelb".into(),
+        secret_name: "ca-key-pair".into(),
+        key_pair: Some(KeyPair {
+            certificate_pem: Attr::Known(issued.certificate_pem.clone()),
+            private_key_pem_wo: key.into(),
+            private_key_pem_wo_version: Attr::Known(1),
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn a_key_pair_must_be_a_valid_ca_with_its_own_key() {
+    let ca = generated();
+    assert!(validate(&given(&ca, &ca.private_key_pem)).is_empty(), "{:?}", validate(&given(&ca, &ca.private_key_pem)));
+    // Another CA's key.
+    let other = generated();
+    let d = validate(&given(&ca, &other.private_key_pem));
+    assert_eq!(paths(&d), ["key_pair.private_key_pem_wo"]);
+    assert!(!d.iter().any(|d| d.detail.contains("PRIVATE KEY-----")), "the key is never quoted");
+    // A leaf is not a CA.
+    let leaf = pki::issue_leaf(
+        &pki::CaMaterial { certificate_pem: ca.certificate_pem.clone(), private_key_pem: ca.private_key_pem.clone() },
+        &pki::LeafRequest {
+            common_name: "yelb-ui",
+            dns_names: &["yelb-ui.yelb.svc.cluster.local".to_string()],
+            validity_days: 30,
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            usages: &[pki::Usage::ServerAuth],
+        },
+    )
+    .expect("leaf");
+    let d = validate(&given(&leaf, &leaf.private_key_pem));
+    assert_eq!((paths(&d), summaries(&d)), (vec!["key_pair.certificate_pem".to_string()], vec!["Not a CA certificate"]));
+    // Not PEM at all.
+    let garbage = pki::Issued { certificate_pem: "not a certificate".into(), private_key_pem: String::new() };
+    assert_eq!(paths(&validate(&given(&garbage, "x"))), ["key_pair.certificate_pem"]);
+    // A key not known at validate (from a variable) still has its certificate checked.
+    let unknown_key = CertificateAuthority {
+        key_pair: Some(KeyPair { private_key_pem_wo: Attr::Unknown, ..given(&leaf, "").key_pair.unwrap() }),
+        ..given(&leaf, "")
+    };
+    assert_eq!(paths(&validate(&unknown_key)), ["key_pair.certificate_pem"]);
+}
+
+#[test]
+fn a_key_pair_excludes_what_its_certificate_decides_and_a_private_ca() {
+    let ca = generated();
+    let mut c = given(&ca, &ca.private_key_pem);
+    c.common_name = "yelb CA".into();
+    c.validity_days = Attr::Known(30);
+    c.acm_pca = Some(AcmPca { arn: ARN.into(), create: None });
+    c.key_pair.as_mut().unwrap().private_key_pem_wo_version = Attr::Known(-1);
+    let mut found = paths(&validate(&c));
+    found.sort();
+    assert_eq!(found, ["common_name", "key_pair", "key_pair.private_key_pem_wo_version", "validity_days"]);
+}
+
+#[test]
+fn a_key_pair_plans_what_its_certificate_says_and_keeps_the_ca_on_the_next_plan() {
+    let ca = generated();
+    let config = given(&ca, &ca.private_key_pem);
+    // The generic plan filled the defaults in.
+    let generic = CertificateAuthority { validity_days: Attr::Known(3650), key_algorithm: "ECDSA_P256".into(), ..config.clone() };
+    let mut planned = generic.clone();
+    let mut d = Diagnostics::new();
+    assert!(!plan(None, &config, &mut planned, &DriftNote::default(), &mut d));
+    let info = pki::inspect(&ca.certificate_pem).unwrap();
+    assert_eq!(planned.common_name.as_deref(), Some("yelb CA"));
+    assert_eq!(planned.organization.as_deref(), Some("yelb"));
+    assert_eq!(planned.validity_days, Attr::Known(30));
+    assert_eq!(planned.fingerprint_sha256.as_deref(), Some(info.fingerprint_sha256.as_str()));
+    assert_eq!(planned.certificate_pem.as_deref(), Some(ca.certificate_pem.as_str()));
+
+    // Next plan: the defaults the generic plan put in differ from state, but are not changes.
+    let prior = CertificateAuthority { id: "yelb/ca-key-pair".into(), ..planned.clone() };
+    let mut again = generic;
+    plan(Some(&prior), &config, &mut again, &DriftNote::default(), &mut d);
+    assert!(derived_unchanged(&at("validity_days"), &prior, &again));
+    assert!(!derived_unchanged(&at("namespace"), &prior, &again), "only what the certificate decides");
+    assert!(d.is_empty(), "{d:?}");
+}
+
+#[test]
+fn a_given_key_never_prints() {
+    let ca = generated();
+    let key = given(&ca, &ca.private_key_pem).given_key().expect("key");
+    assert_eq!(format!("{key:?}"), "GivenKey(..)");
+}
+
+#[test]
+fn a_listed_ca_shows_its_subject_days_left_and_issuers() {
+    let ca = generated();
+    let info = pki::inspect(&ca.certificate_pem).unwrap();
+    let secret = tls_secret::ListedSecret {
+        name: "ca-key-pair".into(),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        ca_crt: None,
+        tls_crt: Some(ca.certificate_pem.clone()),
+    };
+    let f = list::found("yelb", &secret, &ca.certificate_pem, &info, &["ca-issuer"], info.not_before);
+    assert_eq!(
+        f.display_name,
+        "yelb/ca-key-pair: CA \"yelb CA\", 30 days left (Issuer ca-issuer signs with it: import with ID yelb/ca-key-pair:Issuer/ca-issuer to manage it too)"
+    );
+    // The state an import records: a plan against the imported Secret finds no drift.
+    let imported = imported("yelb", "ca-key-pair", &secret_of(&ca)).unwrap();
+    assert_eq!(f.resource, imported);
 }

@@ -275,7 +275,12 @@ pub(super) fn imported(
         validity_days: Attr::Known((leaf.not_after - leaf.not_before).whole_days()),
         renew_before_days: Attr::Known(DEFAULT_RENEW_BEFORE_DAYS),
         key_algorithm: key_algorithm.name().into(),
-        usages: Attr::Known(leaf.usages.iter().map(|u| u.name().to_string()).collect()),
+        // A certificate without extended key usages may serve either way: both, as by default.
+        usages: Attr::Known(if leaf.usages.is_empty() {
+            Usage::NAMES.iter().map(|u| u.to_string()).collect()
+        } else {
+            leaf.usages.iter().map(|u| u.name().to_string()).collect()
+        }),
         ..Default::default()
     }
 }

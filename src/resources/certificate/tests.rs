@@ -243,3 +243,54 @@ fn import_ids_and_the_imported_state() {
 fn a_certificate_owns_its_objects_by_its_id() {
     assert_eq!(owner("yelb", "yelb-tls-db").to_string(), "meshtls_certificate:yelb/yelb-tls-db");
 }
+
+fn listed_secret(annotations: &[(&str, &str)]) -> tls_secret::ListedSecret {
+    tls_secret::ListedSecret {
+        name: "yelb-db-tls".into(),
+        labels: BTreeMap::new(),
+        annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ca_crt: None,
+        tls_crt: None,
+    }
+}
+
+#[test]
+fn a_listed_certificate_shows_names_issuer_and_days_left() {
+    let (ca, leaf) = issued();
+    let leaf_info = pki::inspect(&leaf.certificate_pem).unwrap();
+    let ca_info = pki::inspect(&ca.certificate_pem).unwrap();
+    let now = leaf_info.not_before;
+    let by_cert_manager = listed_secret(&[("cert-manager.io/issuer-name", "ca-issuer"), ("cert-manager.io/issuer-kind", "Issuer")]);
+    let f = list::found("yelb", &by_cert_manager, &leaf.certificate_pem, &leaf_info, Some(("yelb/ca-key-pair", &ca_info)), now);
+    assert_eq!(f.display_name, "yelb/yelb-db-tls: yelb-db.yelb.svc.cluster.local, issuer Issuer ca-issuer, 10 days left");
+    assert_eq!((f.identity.namespace.as_str(), f.identity.secret_name.as_str()), ("yelb", "yelb-db-tls"));
+    assert_eq!(f.resource.ca.as_deref(), Some("yelb/ca-key-pair"));
+    assert_eq!(f.resource.ca_fingerprint_sha256.as_deref(), Some(ca_info.fingerprint_sha256.as_str()));
+    assert_eq!(f.resource.validity_days, Attr::Known(10));
+
+    // No CA recorded: the state names none and the result says how to import.
+    let unrecorded = list::found("yelb", &listed_secret(&[]), &leaf.certificate_pem, &leaf_info, None, leaf_info.not_after);
+    assert_eq!(unrecorded.resource.ca, Attr::Null);
+    assert!(unrecorded.display_name.contains("expired 0 days ago"), "{}", unrecorded.display_name);
+    assert!(unrecorded.display_name.contains("import with ID yelb/yelb-db-tls:<ca namespace>/<ca secret>"), "{}", unrecorded.display_name);
+}
+
+#[test]
+fn a_certificate_without_extended_key_usages_imports_with_both() {
+    let (_, leaf) = issued();
+    let mut info = pki::inspect(&leaf.certificate_pem).unwrap();
+    info.usages.clear();
+    assert_eq!(
+        imported("yelb", "db", "yelb/ca", &info, KeyAlgorithm::EcdsaP256).usages,
+        Attr::Known(vec!["server_auth".into(), "client_auth".into()])
+    );
+}
+
+#[test]
+fn generated_configuration_leaves_out_a_common_name_the_plan_would_derive() {
+    let r = CertificateResource::new(crate::clients::Clients::new());
+    let derived = Certificate { common_name: "yelb-db.yelb.svc.cluster.local".into(), ..config() };
+    assert_eq!(TypedResource::generate_config(&r, derived).common_name, Attr::Null);
+    let own = Certificate { common_name: "yelb-db".into(), ..config() };
+    assert_eq!(TypedResource::generate_config(&r, own).common_name.as_deref(), Some("yelb-db"));
+}

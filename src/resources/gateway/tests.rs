@@ -127,3 +127,23 @@ fn an_imported_gateway_describes_the_same_spec() {
     assert_eq!(state.id, Attr::Known("yelb/yelb-gw".into()));
     assert_eq!(imported(&spec, None, false).api_status, Attr::Known(NOT_MANAGED.into()));
 }
+
+#[test]
+fn a_listed_gateway_shows_each_side_and_whether_they_agree() {
+    use list::{found, ApiSeen};
+    let (p, _) = planned("yelb".into(), true);
+    let spec = spec_of(&p).expect("known");
+    let agree = found(&spec, true, Some("yelb".into()), &ApiSeen::Tls(Some(spec.listener.clone())));
+    assert_eq!(
+        agree.display_name,
+        format!("yelb/yelb-gw ({}): cluster STRICT, App Mesh STRICT; the sides agree (managed by meshtls)", spec.aws_name)
+    );
+    assert_eq!(agree.resource, imported(&spec, Some("yelb".into()), true));
+    let disabled = ListenerTls { mode: "DISABLED".into(), ..spec.listener.clone() };
+    let differ = found(&spec, false, Some("yelb".into()), &ApiSeen::Tls(Some(disabled)));
+    assert!(differ.display_name.ends_with("cluster STRICT, App Mesh DISABLED; the sides differ"), "{}", differ.display_name);
+    assert!(differ.resource.api_status.as_deref().is_some_and(|s| s.starts_with("drifted: ")));
+    let absent = found(&spec, false, Some("yelb".into()), &ApiSeen::Absent);
+    assert!(absent.display_name.contains("App Mesh absent"));
+    assert_eq!(found(&spec, false, None, &ApiSeen::NotRead).resource.api_status, Attr::Known(NOT_MANAGED.into()));
+}

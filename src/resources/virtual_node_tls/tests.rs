@@ -217,3 +217,54 @@ fn import_ids_name_the_mesh_node_and_optionally_the_cluster_node() {
     let s = import_skeleton(&full);
     assert_eq!((s.id, s.mount_path), (Attr::Known("yelb/yelb-db_yelb".into()), Attr::Known("/etc/keys/yelb-db".into())));
 }
+
+fn strict_view() -> crate::backends::NodeView {
+    let tls = with_mode("STRICT").desired_tls();
+    crate::backends::NodeView { tls, hostname: Some(HOST_FOR_LIST.into()) }
+}
+
+const HOST_FOR_LIST: &str = "yelb-db.yelb.svc.cluster.local";
+
+#[test]
+fn a_listed_node_shows_each_side_and_whether_they_agree() {
+    use list::{found, Seen};
+    let both = found(
+        "yelb",
+        "yelb-db_yelb",
+        Some(("yelb", "yelb-db")),
+        &Seen::View(Box::new(strict_view())),
+        &Seen::View(Box::new(strict_view())),
+    );
+    assert_eq!(both.display_name, "yelb-db_yelb (yelb/yelb-db): cluster STRICT, App Mesh STRICT; the sides agree");
+    assert_eq!(both.identity.namespace.as_deref(), Some("yelb"));
+    assert_eq!(both.identity.mesh_name.as_deref(), Some("yelb"));
+    assert_eq!((both.resource.cluster_status.as_deref(), both.resource.api_status.as_deref()), (Some(IN_SYNC), Some(IN_SYNC)));
+    assert_eq!(both.resource.listener.as_ref().and_then(|l| l.mode.as_deref()), Some("STRICT"));
+
+    // The cluster was left PERMISSIVE: the API's settings are the import's, the cluster drifts.
+    let mut permissive = strict_view();
+    permissive.tls.listener.as_mut().unwrap().mode = "PERMISSIVE".into();
+    let differ =
+        found("yelb", "yelb-db_yelb", Some(("yelb", "yelb-db")), &Seen::View(Box::new(permissive)), &Seen::View(Box::new(strict_view())));
+    assert!(differ.display_name.contains("cluster PERMISSIVE, App Mesh STRICT; the sides differ: "), "{}", differ.display_name);
+    assert!(differ.resource.cluster_status.as_deref().is_some_and(|s| s.starts_with("drifted: ")));
+    assert_eq!(differ.resource.listener.as_ref().and_then(|l| l.mode.as_deref()), Some("STRICT"));
+
+    // Only in the API, and only on the cluster without an aws block.
+    let api_only = found("yelb", "yelb-db_yelb", None, &Seen::Absent, &Seen::View(Box::new(strict_view())));
+    assert_eq!(api_only.display_name, "yelb-db_yelb: cluster absent, App Mesh STRICT");
+    assert!(api_only.resource.kubernetes.is_none() && api_only.identity.virtual_node.is_none());
+    assert_eq!(api_only.resource.cluster_status.as_deref(), Some(NOT_MANAGED));
+    let cluster_only = found("yelb", "yelb-db_yelb", Some(("yelb", "yelb-db")), &Seen::View(Box::new(strict_view())), &Seen::NotRead);
+    assert_eq!(cluster_only.resource.api_status.as_deref(), Some(NOT_MANAGED));
+    assert!(cluster_only.display_name.ends_with("App Mesh not read"), "{}", cluster_only.display_name);
+}
+
+#[test]
+fn generated_configuration_leaves_out_the_default_mount_path() {
+    let r = VirtualNodeTlsResource::new(crate::clients::Clients::new());
+    let imported = import_skeleton(&parse_import_id("yelb/yelb-db_yelb/yelb/yelb-db").unwrap());
+    assert_eq!(TypedResource::generate_config(&r, imported.clone()).mount_path, Attr::Null);
+    let custom = VirtualNodeTls { mount_path: "/etc/certs".into(), ..imported };
+    assert_eq!(TypedResource::generate_config(&r, custom).mount_path.as_deref(), Some("/etc/certs"));
+}
