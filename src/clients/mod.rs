@@ -60,6 +60,16 @@ impl Clients {
         self.settings.get().ok_or(ClientError::NotConfigured)
     }
 
+    /// Whether the provider has an `aws` block: the App Mesh API side is managed.
+    pub fn aws_configured(&self) -> bool {
+        self.settings().is_ok_and(|s| s.aws.is_some())
+    }
+
+    /// The provider's default mesh: known, unknown until apply, or unset.
+    pub fn provider_mesh(&self) -> tfplugin::Attr<String> {
+        self.settings().map_or(tfplugin::Attr::Null, |s| s.mesh_name.clone())
+    }
+
     /// True while planning with provider settings that depend on resources not yet created.
     pub fn cluster_unknown(&self) -> bool {
         self.settings.get().is_some_and(Settings::kubernetes_unknown)

@@ -41,15 +41,6 @@ impl GatewayResource {
     pub fn new(clients: Arc<Clients>) -> Self {
         GatewayResource { clients }
     }
-
-    fn aws_configured(&self) -> bool {
-        self.clients.settings().is_ok_and(|s| s.aws.is_some())
-    }
-
-    /// The provider's default mesh: known, unknown until apply, or unset.
-    fn provider_mesh(&self) -> Attr<String> {
-        self.clients.settings().map_or(Attr::Null, |s| s.mesh_name.clone())
-    }
 }
 
 /// The diagnostic for a failed step on either side: a refusal names the object and how to import
@@ -111,7 +102,7 @@ impl TypedResource for GatewayResource {
     }
 
     async fn modify_plan(&self, request: TypedPlanRequest<'_, Gateway>, plan: &mut TypedPlan<Gateway>) {
-        let d = self::plan(request.config, &mut plan.planned, &self.provider_mesh(), self.aws_configured());
+        let d = self::plan(request.config, &mut plan.planned, &self.clients.provider_mesh(), self.clients.aws_configured());
         plan.diagnostics.extend(d);
     }
 
@@ -127,7 +118,7 @@ impl TypedResource for GatewayResource {
         let client = self.clients.kube().await.map_err(client_error)?;
         let owner = owner(&spec);
         state.cluster_status = Attr::Known(drift_status(ClusterGateway { client: &client, owner: &owner }.drift(&spec).await));
-        if let (true, Some(mesh)) = (self.aws_configured(), state.mesh_name.known().cloned()) {
+        if let (true, Some(mesh)) = (self.clients.aws_configured(), state.mesh_name.known().cloned()) {
             if let Ok(aws) = self.clients.aws().await {
                 let api = ApiGateway { client: &aws.appmesh, owner: &owner, mesh: &mesh, in_state: true };
                 state.api_status = Attr::Known(drift_status(api.drift(&spec).await));
@@ -156,7 +147,7 @@ impl TypedResource for GatewayResource {
             }
             Err(e) => d.extend(client_error(e)),
         }
-        if let (true, Some(mesh)) = (self.aws_configured(), prior.mesh_name.known()) {
+        if let (true, Some(mesh)) = (self.clients.aws_configured(), prior.mesh_name.known()) {
             match self.clients.aws().await {
                 Ok(aws) => {
                     let api = ApiGateway { client: &aws.appmesh, owner: &owner, mesh, in_state: true };
@@ -187,15 +178,15 @@ impl TypedResource for GatewayResource {
             .adopt(&spec)
             .await
             .map_err(|e| gateway_error(&e, "mark the gateway's objects as managed by meshtls", &spec))?;
-        let mesh = self.provider_mesh().known().cloned();
-        if let (true, Some(mesh)) = (self.aws_configured(), &mesh) {
+        let mesh = self.clients.provider_mesh().known().cloned();
+        if let (true, Some(mesh)) = (self.clients.aws_configured(), &mesh) {
             let adopted = match self.clients.aws().await {
                 Ok(aws) => ApiGateway { client: &aws.appmesh, owner: &owner, mesh, in_state: true }.adopt(&spec).await,
                 Err(e) => Err(GatewayError::Other(e.to_string())),
             };
             adopted.map_err(|e| gateway_error(&e, "tag the gateway's App Mesh objects as managed by meshtls", &spec))?;
         }
-        Ok(imported(&spec, mesh, self.aws_configured()).into())
+        Ok(imported(&spec, mesh, self.clients.aws_configured()).into())
     }
 }
 
@@ -220,7 +211,7 @@ impl GatewayResource {
             }
             state.cluster_status = Attr::Known(format!("apply failed: {e}"));
         }
-        if let (true, Some(mesh)) = (self.aws_configured(), state.mesh_name.known().cloned()) {
+        if let (true, Some(mesh)) = (self.clients.aws_configured(), state.mesh_name.known().cloned()) {
             let result = match self.clients.aws().await {
                 Ok(aws) => {
                     // Conflicts are retried around a fresh read, as for virtual nodes.

@@ -63,7 +63,7 @@ impl VirtualNodeTlsResource {
             }
             None => None,
         };
-        let api = match (self.aws_configured(), m.mesh_name.known(), m.virtual_node_name.known()) {
+        let api = match (self.clients.aws_configured(), m.mesh_name.known(), m.virtual_node_name.known()) {
             (true, Some(mesh), Some(node)) => {
                 let aws = self.clients.aws().await.map_err(aws_client_error)?;
                 Some(ApiVirtualNode {
@@ -76,10 +76,6 @@ impl VirtualNodeTlsResource {
             _ => None,
         };
         Ok((cluster, api))
-    }
-
-    fn aws_configured(&self) -> bool {
-        self.clients.settings().is_ok_and(|s| s.aws.is_some())
     }
 
     /// The certificate mounted from `certificate_secret` now, if it can be read.
@@ -198,8 +194,8 @@ impl TypedResource for VirtualNodeTlsResource {
     }
 
     async fn modify_plan(&self, request: TypedPlanRequest<'_, VirtualNodeTls>, plan: &mut TypedPlan<VirtualNodeTls>) {
-        let provider_mesh = self.clients.settings().map_or(Attr::Null, |s| s.mesh_name.clone());
-        let d = self::plan(request.prior, request.config, &mut plan.planned, &provider_mesh, self.aws_configured());
+        let provider_mesh = self.clients.provider_mesh();
+        let d = self::plan(request.prior, request.config, &mut plan.planned, &provider_mesh, self.clients.aws_configured());
         plan.diagnostics.extend(d);
 
         // The node must exist on every managed side: checked here, so a typo never reaches

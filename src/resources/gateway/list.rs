@@ -100,9 +100,9 @@ impl TypedListResource for GatewayList {
     }
 
     async fn list(&self, config: GatewayQuery, limit: usize) -> Result<Listing<Gateway, NamespacedIdentity>, Diagnostics> {
-        let provider_mesh = self.clients.settings().map_or(Attr::Null, |s| s.mesh_name.clone());
+        let provider_mesh = self.clients.provider_mesh();
         let mesh = config.mesh_name.known().or(provider_mesh.known()).cloned();
-        let aws = self.clients.settings().is_ok_and(|s| s.aws.is_some());
+        let aws = self.clients.aws_configured();
         let mut warnings = Diagnostics::new();
         let api: Option<BTreeMap<String, Option<ListenerTls>>> = match (aws, &mesh) {
             (true, Some(mesh)) => {

@@ -136,7 +136,7 @@ impl TypedListResource for VirtualNodeTlsList {
     }
 
     async fn list(&self, config: NodeQuery, limit: usize) -> Result<Listing<VirtualNodeTls, VirtualNodeIdentity>, Diagnostics> {
-        let provider_mesh = self.clients.settings().map_or(Attr::Null, |s| s.mesh_name.clone());
+        let provider_mesh = self.clients.provider_mesh();
         let mesh = config.mesh_name.known().or(provider_mesh.known()).cloned().ok_or_else(|| {
             Diagnostics::from(
                 Diagnostic::error("No mesh", "Set mesh_name in the list's config block or in the provider block.").at(at("mesh_name")),
@@ -145,7 +145,7 @@ impl TypedListResource for VirtualNodeTlsList {
         let mut warnings = Diagnostics::new();
         // The App Mesh API's nodes, each described.
         let mut api: BTreeMap<String, Seen> = BTreeMap::new();
-        let aws = self.clients.settings().is_ok_and(|s| s.aws.is_some());
+        let aws = self.clients.aws_configured();
         if aws {
             let clients = self.clients.aws().await.map_err(aws_client_error)?;
             let names = appmesh_api::list_node_names(&clients.appmesh, &mesh).await.map_err(|e| {
