@@ -5,7 +5,7 @@
 #
 #   tools.sh            install everything
 #   tools.sh path NAME  print the path of one tool (tofu, terraform, terraform-current, etcd,
-#                       kube-apiserver, toxiproxy, cargo-fuzz, python)
+#                       kube-apiserver, toxiproxy, cargo-fuzz, python, istiod, istio-crds)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,6 +22,9 @@ ETCD_VERSION=3.6.4
 MOTO_VERSION=5.2.5
 TOXIPROXY_VERSION=2.12.0
 CARGO_FUZZ_VERSION=0.13.2
+# istio.io/istio tags no semver releases: the proxy serves its main branch by pseudo-version.
+# Keep in step with tools/istio/go.mod.
+ISTIO_VERSION=v0.0.0-20260827124520-eed52ebb66ad
 
 # The Go checksum database is not reachable from every build machine; the committed go.sum
 # files pin every module's hash instead.
@@ -33,6 +36,9 @@ etcd_bin="$cache/etcd-$ETCD_VERSION/etcd"
 kube_bin="$cache/kube-apiserver-$KUBE_VERSION/kube-apiserver"
 toxiproxy_bin="$cache/toxiproxy-$TOXIPROXY_VERSION/toxiproxy-server"
 cargo_fuzz_root="$cache/cargo-fuzz-$CARGO_FUZZ_VERSION"
+istio_dir="$cache/istiod-$ISTIO_VERSION"
+istiod_bin="$istio_dir/pilot-discovery"
+istio_crds="$istio_dir/crd-all.gen.yaml"
 venv="$cache/python-moto-$MOTO_VERSION-terraform-$TERRAFORM_WHEEL_VERSION"
 terraform_bin="$venv/terraform-$TERRAFORM_VERSION"
 
@@ -68,6 +74,21 @@ install_cargo_fuzz() {
   cargo install --quiet --locked --version "$CARGO_FUZZ_VERSION" --root "$cargo_fuzz_root.partial" cargo-fuzz
   rm -rf "$cargo_fuzz_root" && mv "$cargo_fuzz_root.partial" "$cargo_fuzz_root"
 }
+# istiod, and Istio's CRDs as its module ships them (the base chart's crd-all.gen.yaml).
+install_istio() {
+  if [[ ! -f $istio_crds ]]; then
+    log "fetching the Istio CRDs (istio.io/istio $ISTIO_VERSION)"
+    mkdir -p "$istio_dir"
+    local scratch="$cache/go-scratch-istio"
+    rm -rf "$scratch"
+    local dir
+    dir=$(cd "$tools_src/istio" && GOMODCACHE="$scratch/mod" go mod download -json "istio.io/istio@$ISTIO_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    cp "$dir/manifests/charts/base/files/crd-all.gen.yaml" "$istio_crds.partial"
+    chmod -R u+w "$scratch" && rm -rf "$scratch"
+    mv "$istio_crds.partial" "$istio_crds"
+  fi
+  go_build istio istio.io/istio/pilot/cmd/pilot-discovery "$istiod_bin"
+}
 install_etcd() { go_build etcd go.etcd.io/etcd/server/v3 "$etcd_bin"; }
 install_kube() {
   local v=k8s.io/component-base/version
@@ -102,13 +123,15 @@ path_of() {
     toxiproxy) echo "$toxiproxy_bin" ;;
     cargo-fuzz) echo "$cargo_fuzz_root/bin/cargo-fuzz" ;;
     python) echo "$venv/bin/python" ;;
+    istiod) echo "$istiod_bin" ;;
+    istio-crds) echo "$istio_crds" ;;
     *) log "unknown tool $1"; exit 2 ;;
   esac
 }
 
 case ${1:-all} in
   path) path_of "$2" ;;
-  all) install_python; install_tofu; install_terraform_current; install_etcd; install_kube; install_toxiproxy ;;
-  terraform-current) install_terraform_current ;; toxiproxy) install_toxiproxy ;; cargo-fuzz) install_cargo_fuzz ;; tofu) install_tofu ;; etcd) install_etcd ;; kube-apiserver) install_kube ;; python) install_python ;;
-  *) log "usage: tools.sh [all|path NAME|tofu|terraform-current|etcd|kube-apiserver|toxiproxy|cargo-fuzz|python]"; exit 2 ;;
+  all) install_python; install_tofu; install_terraform_current; install_etcd; install_kube; install_toxiproxy; install_istio ;;
+  terraform-current) install_terraform_current ;; toxiproxy) install_toxiproxy ;; cargo-fuzz) install_cargo_fuzz ;; tofu) install_tofu ;; etcd) install_etcd ;; kube-apiserver) install_kube ;; python) install_python ;; istio) install_istio ;;
+  *) log "usage: tools.sh [all|path NAME|tofu|terraform-current|etcd|kube-apiserver|toxiproxy|cargo-fuzz|python|istio]"; exit 2 ;;
 esac

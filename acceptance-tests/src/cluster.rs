@@ -213,4 +213,51 @@ impl Cluster {
         let api = self.dynamic(group, version, kind, namespace);
         self.rt.block_on(api.delete(name, &DeleteParams::default())).expect("delete object");
     }
+
+    /// A token for `namespace/service_account` (created if missing) with `audience`, from the
+    /// API server's TokenRequest API, as the kubelet projects one into a pod.
+    pub fn service_account_token(&self, namespace: &str, service_account: &str, audience: &str) -> String {
+        use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+        use k8s_openapi::api::core::v1::ServiceAccount;
+        let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), namespace);
+        let sa = ServiceAccount {
+            metadata: kube::api::ObjectMeta { name: Some(service_account.into()), ..Default::default() },
+            ..Default::default()
+        };
+        self.rt.block_on(async {
+            match api.create(&PostParams::default(), &sa).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => panic!("creating service account {namespace}/{service_account}: {e}"),
+            }
+        });
+        let request = TokenRequest {
+            spec: TokenRequestSpec { audiences: vec![audience.into()], expiration_seconds: Some(600), ..Default::default() },
+            ..Default::default()
+        };
+        let issued: TokenRequest =
+            self.rt.block_on(api.create_subresource("token", service_account, &PostParams::default(), &request)).expect("token request");
+        issued.status.expect("token status").token
+    }
+
+    /// A ConfigMap's data key, as text.
+    pub fn config_map_text(&self, namespace: &str, name: &str, key: &str) -> Option<String> {
+        use k8s_openapi::api::core::v1::ConfigMap;
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        self.rt.block_on(api.get_opt(name)).expect("get config map")?.data?.get(key).cloned()
+    }
+
+    /// Merges `patch` into an object, as `kubectl patch --type merge` would.
+    pub fn merge_patch_object(
+        &self,
+        group: &str,
+        version: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        patch: serde_json::Value,
+    ) {
+        let api = self.dynamic(group, version, kind, namespace);
+        self.rt.block_on(api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))).expect("merge patch");
+    }
 }

@@ -8,6 +8,7 @@ pub mod apiserver;
 pub mod appmesh;
 pub mod cluster;
 pub mod identity;
+pub mod istio;
 pub mod mtls;
 pub mod toxiproxy;
 pub mod wait;

@@ -1,6 +1,7 @@
 //! Mesh backends. A mesh's TLS settings live on one or more "sides" (App Mesh: the cluster's
-//! VirtualNode objects and the App Mesh API); each side is a thin module behind [`MeshSide`],
-//! so another mesh can be added without touching certificates or Secrets.
+//! VirtualNode objects and the App Mesh API; Istio: its PeerAuthentication and
+//! DestinationRule objects); each side is a thin module behind [`MeshSide`], so another mesh
+//! can be added without touching certificates or Secrets.
 
 pub mod appmesh_api;
 pub mod appmesh_api_gateway;
@@ -8,6 +9,8 @@ pub mod appmesh_crd;
 pub mod appmesh_k8s;
 pub mod appmesh_k8s_gateway;
 pub mod gateway;
+pub mod istio;
+pub mod istio_crd;
 pub mod model;
 
 use async_trait::async_trait;
@@ -24,6 +27,9 @@ pub enum SideError {
     /// ConflictException in the App Mesh API): worth a fresh read and another try.
     #[error("{side}: {message}")]
     Conflict { side: &'static str, message: String },
+    /// An object of the name this side writes is someone else's (boxed: the rare, large case).
+    #[error(transparent)]
+    Ownership(Box<crate::ownership::OwnError>),
     #[error("{side}: the node has {count} listeners; set listener.port to choose one")]
     AmbiguousListener { side: &'static str, count: usize },
     #[error("{side}: the node has no listener{port}", port = .port.map(|p| format!(" on port {p}")).unwrap_or_default())]

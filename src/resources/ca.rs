@@ -34,6 +34,8 @@ pub use model::CertificateAuthority;
 use model::*;
 use plan::*;
 
+/// The Secret istiod reads its plug-in CA from, in its own namespace.
+pub const ISTIO_PLUGIN_SECRET: &str = "cacerts";
 pub const TYPE_NAME: &str = "meshtls_ca";
 const MAX_VALIDITY_DAYS: i64 = 36_500;
 const DEFAULT_DELETION_DAYS: i64 = 7;

@@ -60,6 +60,14 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
                     format!("{n}: ACM Private CA accepts 7 to 30 days."),
                 );
             }
+            // istiod signs workload certificates with the key in `cacerts` itself.
+            if config.secret_name.as_deref() == Some(ISTIO_PLUGIN_SECRET) {
+                d.error_at(
+                    at("acm_pca"),
+                    "No plug-in CA for Istio from a private CA",
+                    format!("Secret {ISTIO_PLUGIN_SECRET} is Istio's plug-in CA, which istiod signs with; a CA kept in ACM Private CA has no key in the cluster. Generate the CA (drop acm_pca) or give its key_pair, or use another secret_name."),
+                );
+            }
             if config.cert_manager_issuer.is_some() {
                 d.error_at(
                     at("cert_manager_issuer"),

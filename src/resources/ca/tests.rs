@@ -114,6 +114,16 @@ fn a_private_ca_is_adopted_or_created_never_both_and_has_no_ca_issuer() {
 }
 
 #[test]
+fn istios_plug_in_ca_needs_its_key_in_the_cluster() {
+    let plug_in = CertificateAuthority { namespace: "istio-system".into(), secret_name: ISTIO_PLUGIN_SECRET.into(), ..config() };
+    assert!(validate(&plug_in).is_empty(), "a generated CA can serve istiod");
+    let from_pca = CertificateAuthority { namespace: "istio-system".into(), secret_name: ISTIO_PLUGIN_SECRET.into(), ..adopting(ARN) };
+    let d = validate(&from_pca);
+    assert_eq!(paths(&d), ["acm_pca"]);
+    assert!(d.iter().all(|d| d.detail.contains("no key in the cluster") && d.detail.contains("key_pair")));
+}
+
+#[test]
 fn the_backing_and_deletion_window_follow_the_acm_pca_block() {
     assert_eq!(config().backing(), Backing::SelfSigned);
     assert_eq!(adopting(ARN).backing(), Backing::Pca(PcaSource::Adopt(ARN.into())));

@@ -114,6 +114,7 @@ pub(super) fn side_problem(e: &SideError, node_path: AttributePath) -> Diagnosti
         SideError::Api { side, .. } | SideError::Conflict { side, .. } => {
             Diagnostic::warning(format!("Could not read the {side}"), e.to_string())
         }
+        SideError::Ownership(_) => Diagnostic::warning("Could not read the virtual node", e.to_string()),
     }
 }
 

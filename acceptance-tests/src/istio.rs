@@ -1,0 +1,166 @@
+//! A real istiod for the Istio scenarios: started by the environment's `istiod.sh` against the
+//! local kube-apiserver (after the plug-in CA exists, as in a cluster), and asked what it
+//! holds through its debug endpoint, its log, and its CA service, the way a sidecar asks for
+//! its certificate.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::{env, repo_root, wait};
+
+/// One istiod per environment: it reads `istio-system/cacerts` and writes every namespace's
+/// `istio-ca-root-cert`. A scenario that plugs in a CA and runs istiod holds this throughout.
+static ISTIOD: Mutex<()> = Mutex::new(());
+
+/// The environment's Istio control plane, for one scenario at a time.
+pub struct IstioTurn {
+    _held: MutexGuard<'static, ()>,
+}
+
+/// Waits for the other Istio scenarios, then returns this one's turn.
+pub fn exclusive() -> IstioTurn {
+    IstioTurn { _held: ISTIOD.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) }
+}
+
+/// The CA service's messages (istio.io/api security/v1alpha1/ca.proto), the fields used.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct IstioCertificateRequest {
+    #[prost(string, tag = "1")]
+    pub csr: String,
+    #[prost(int64, tag = "3")]
+    pub validity_duration: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct IstioCertificateResponse {
+    #[prost(string, repeated, tag = "1")]
+    pub cert_chain: Vec<String>,
+}
+
+/// A running istiod; stopped on drop.
+pub struct Istiod {
+    http: String,
+    secure_grpc: String,
+    namespace: String,
+    log: PathBuf,
+}
+
+fn script(action: &str) -> std::process::Output {
+    Command::new(repo_root().join("acceptance-tests/env/istiod.sh")).arg(action).output().expect("run istiod.sh")
+}
+
+impl Istiod {
+    /// Starts istiod, during `_turn`; its plug-in CA (`istio-system/cacerts`) should exist by
+    /// now.
+    pub fn start(_turn: &IstioTurn) -> Istiod {
+        let out = script("start");
+        assert!(out.status.success(), "istiod did not start: {}", String::from_utf8_lossy(&out.stderr));
+        let env_file = PathBuf::from(env("MESHTLS_ENV_DIR")).join("istiod.env");
+        let text = std::fs::read_to_string(&env_file).expect("istiod.env");
+        let value = |key: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("export {key}=")))
+                .map(|v| v.trim_matches('\'').to_string())
+                .unwrap_or_else(|| panic!("{key} missing from {}", env_file.display()))
+        };
+        Istiod {
+            http: value("ISTIOD_HTTP"),
+            secure_grpc: value("ISTIOD_SECURE_GRPC"),
+            namespace: value("ISTIOD_NAMESPACE"),
+            log: PathBuf::from(value("ISTIOD_LOG")),
+        }
+    }
+
+    /// Every configuration object istiod holds now (its `/debug/configz`).
+    pub fn configs(&self) -> Vec<serde_json::Value> {
+        let body = ureq::get(&format!("{}/debug/configz", self.http)).call().ok().and_then(|mut r| r.body_mut().read_to_string().ok());
+        body.and_then(|b| serde_json::from_str(&b).ok()).unwrap_or_default()
+    }
+
+    /// The object of `kind` istiod holds under `namespace/name`, once it holds one for which
+    /// `ready` is true.
+    pub fn wait_for_config(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        ready: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        wait::until(&format!("istiod to hold {kind} {namespace}/{name}"), Duration::from_secs(60), || {
+            self.configs()
+                .into_iter()
+                .find(|c| c["kind"] == kind && c["metadata"]["namespace"] == namespace && c["metadata"]["name"] == name && ready(c))
+        })
+    }
+
+    /// True when istiod holds an object of `kind` under `namespace/name`.
+    pub fn holds(&self, kind: &str, namespace: &str, name: &str) -> bool {
+        self.configs().iter().any(|c| c["kind"] == kind && c["metadata"]["namespace"] == namespace && c["metadata"]["name"] == name)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// istiod's warning and error lines that mention any of `needles`.
+    pub fn complaints_about(&self, needles: &[&str]) -> Vec<String> {
+        self.log()
+            .lines()
+            .filter(|l| l.contains("\twarn\t") || l.contains("\terror\t"))
+            .filter(|l| needles.iter().any(|n| l.contains(n)))
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Asks istiod's CA service for a workload certificate, as a sidecar does: the CSR over its
+    /// secure gRPC port (whose serving certificate must chain to `root_pem`), authenticated
+    /// with a service account token. Returns the certificate chain, leaf first.
+    pub fn create_certificate(&self, token: &str, csr_pem: &str, root_pem: &str) -> Result<Vec<String>, String> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(self.create_certificate_async(token, csr_pem, root_pem))
+    }
+
+    async fn create_certificate_async(&self, token: &str, csr_pem: &str, root_pem: &str) -> Result<Vec<String>, String> {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let mut roots = rustls::RootCertStore::empty();
+        for der in pem::parse_many(root_pem).map_err(|e| e.to_string())? {
+            roots.add(der.contents().to_vec().into()).map_err(|e| e.to_string())?;
+        }
+        let mut tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        tls.alpn_protocols = vec![b"h2".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(tls));
+        let (addr, server) = (self.secure_grpc.clone(), format!("istiod.{}.svc", self.namespace));
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).map_err(|e| e.to_string())?;
+        let channel = endpoint
+            .connect_with_connector(tower::service_fn(move |_: http::Uri| {
+                let (connector, addr, server) = (connector.clone(), addr.clone(), server.clone());
+                async move {
+                    let tcp = tokio::net::TcpStream::connect(addr).await?;
+                    let name = rustls::pki_types::ServerName::try_from(server).map_err(std::io::Error::other)?;
+                    let stream = connector.connect(name, tcp).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                }
+            }))
+            .await
+            .map_err(|e| format!("connecting to istiod's secure gRPC port: {e:?}"))?;
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.map_err(|e| e.to_string())?;
+        let mut request = tonic::Request::new(IstioCertificateRequest { csr: csr_pem.into(), validity_duration: 3600 });
+        let bearer = format!("Bearer {token}").parse().map_err(|e| format!("{e}"))?;
+        request.metadata_mut().insert("authorization", bearer);
+        let path = http::uri::PathAndQuery::from_static("/istio.v1.auth.IstioCertificateService/CreateCertificate");
+        let response = grpc
+            .unary::<_, IstioCertificateResponse, _>(request, path, tonic_prost::ProstCodec::default())
+            .await
+            .map_err(|status| format!("CreateCertificate: {status}"))?;
+        Ok(response.into_inner().cert_chain)
+    }
+}
+
+impl Drop for Istiod {
+    fn drop(&mut self) {
+        let _ = script("stop");
+    }
+}

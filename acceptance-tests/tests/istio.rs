@@ -1,0 +1,272 @@
+//! Mutual TLS on a real istiod: a `meshtls_ca` plugged in as istiod's CA signs the workload
+//! certificate a sidecar would ask for over istiod's CA service, and `meshtls_istio_mtls`
+//! writes PeerAuthentications and DestinationRules that the API server accepts under Istio's
+//! own CRD schemas and istiod reads without complaint. Drift on each object is shown and
+//! repaired, a hand-made policy is refused and then imported, and destroy removes only what
+//! meshtls made. The mesh side runs as an identity bound only to the RBAC docs/security.md
+//! documents; the plug-in CA, in istio-system, as the platform team.
+
+use std::process::Command;
+
+use meshtls_acceptance_tests::cluster::Cluster;
+use meshtls_acceptance_tests::identity::Identity;
+use meshtls_acceptance_tests::istio::{self, Istiod};
+use meshtls_acceptance_tests::{provider_block, provider_block_with, CliKind, Workspace};
+use serde_json::json;
+
+const SECURITY: (&str, &str, &str) = ("security.istio.io", "v1", "PeerAuthentication");
+const NETWORKING: (&str, &str, &str) = ("networking.istio.io", "v1", "DestinationRule");
+
+fn plug_in_ca() -> String {
+    format!(
+        r#"{provider}
+resource "meshtls_ca" "mesh" {{
+  namespace     = "istio-system"
+  secret_name   = "cacerts"
+  common_name   = "Mesh Root CA"
+  key_algorithm = "ECDSA_P256"
+}}
+"#,
+        provider = provider_block()
+    )
+}
+
+fn mesh(provider: &str, namespace: &str, legacy: bool) -> String {
+    let legacy = if legacy {
+        format!(
+            r#"
+resource "meshtls_istio_mtls" "legacy" {{
+  namespace = "{namespace}"
+  name      = "legacy"
+  selector  = {{ app = "legacy" }}
+}}
+"#
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"{provider}
+resource "meshtls_istio_mtls" "namespace" {{
+  namespace = "{namespace}"
+}}
+
+resource "meshtls_istio_mtls" "ui" {{
+  namespace  = "{namespace}"
+  deployment = "yelb-ui"
+
+  destination_rule {{
+    host = "yelb-ui.{namespace}.svc.cluster.local"
+  }}
+}}
+{legacy}"#
+    )
+}
+
+/// A Deployment whose pods carry `labels`, as Yelb's manifests write one.
+fn deployment(cluster: &Cluster, namespace: &str, name: &str, labels: serde_json::Value) {
+    cluster.apply_object(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": name, "namespace": namespace },
+        "spec": {
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": labels },
+                "spec": { "containers": [{ "name": name, "image": format!("mreferre/{name}:0.7") }] }
+            }
+        }
+    }));
+}
+
+/// A PeerAuthentication made by hand: no meshtls marker.
+fn hand_made_policy(cluster: &Cluster, namespace: &str, name: &str) {
+    cluster.apply_object(json!({
+        "apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+        "metadata": { "name": name, "namespace": namespace },
+        "spec": { "selector": { "matchLabels": { "app": name } }, "mtls": { "mode": "PERMISSIVE" } }
+    }));
+}
+
+fn object(cluster: &Cluster, (g, v, k): (&str, &str, &str), namespace: &str, name: &str) -> Option<serde_json::Value> {
+    cluster.object(g, v, k, Some(namespace), name)
+}
+
+/// `openssl verify` of `leaf` against `anchor`, in `ws`'s folder.
+fn verifies(ws: &Workspace, anchor: &str, leaf: &str) -> Result<(), String> {
+    std::fs::write(ws.path().join("anchor.crt"), anchor).expect("write anchor");
+    std::fs::write(ws.path().join("leaf.crt"), leaf).expect("write leaf");
+    let out =
+        Command::new("openssl").args(["verify", "-CAfile", "anchor.crt", "leaf.crt"]).current_dir(ws.path()).output().expect("openssl");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// The URIs of a PEM certificate's subjectAltName, as openssl prints them.
+fn uri_sans(ws: &Workspace, pem: &str) -> String {
+    std::fs::write(ws.path().join("san.crt"), pem).expect("write certificate");
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "subjectAltName", "-in", "san.crt"])
+        .current_dir(ws.path())
+        .output()
+        .expect("openssl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A sidecar's certificate request: a fresh key and a CSR naming the workload's SPIFFE ID.
+fn csr_for(spiffe_id: &str) -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.subject_alt_names = vec![rcgen::SanType::URI(spiffe_id.try_into().expect("SPIFFE ID"))];
+    let key = rcgen::KeyPair::generate().expect("key");
+    params.serialize_request(&key).expect("CSR").pem().expect("PEM")
+}
+
+fn scenario(cli: CliKind) {
+    let cluster = Cluster::connect();
+    let turn = istio::exclusive();
+    let ns = cluster.fresh_namespace(&format!("istio-{}", cli.name()));
+    // Injection is on for the namespace; yelb-db opts out, as a workload not yet migrated would.
+    cluster.label_namespace(&ns, "istio-injection", Some("enabled"));
+    deployment(&cluster, &ns, "yelb-ui", json!({ "app": "yelb-ui" }));
+    deployment(&cluster, &ns, "yelb-db", json!({ "app": "yelb-db", "sidecar.istio.io/inject": "false" }));
+
+    // The platform team plugs the CA in before istiod starts, as Istio's guide says.
+    let ca_ws = Workspace::new(cli, &plug_in_ca());
+    ca_ws.ok(&["init", "-input=false"]);
+    ca_ws.apply();
+    let ca_pem = ca_ws.state_attribute("meshtls_ca", "certificate_pem").as_str().expect("CA certificate in state").to_string();
+
+    // The service team, with only the documented Roles in its namespace.
+    let identity = Identity::documented(&ns, &format!("istio-{}", cli.name()));
+    let provider = provider_block_with(&identity.kubeconfig().display().to_string());
+    let ws = Workspace::new(cli, &mesh(&provider, &ns, false));
+    ws.ok(&["init", "-input=false"]);
+    let (changes, plan) = ws.plan_has_changes();
+    assert!(changes);
+    let text = plan.text();
+    assert!(
+        text.contains("STRICT mutual TLS over workloads without a sidecar") && text.contains(&format!("Deployment {ns}/yelb-db")),
+        "{}: the plan must name the workload STRICT would cut off:\n{text}",
+        cli.name()
+    );
+    assert!(!text.contains(&format!("Deployment {ns}/yelb-ui")), "yelb-ui has a sidecar:\n{text}");
+    ws.apply();
+    assert!(!ws.plan_has_changes().0, "{}: a plan right after apply must be empty", cli.name());
+    let pa = object(&cluster, SECURITY, &ns, "yelb-ui").expect("PeerAuthentication yelb-ui");
+    assert_eq!(pa["spec"]["selector"]["matchLabels"], json!({ "app": "yelb-ui" }), "the Deployment's selector");
+    assert_eq!(pa["metadata"]["annotations"]["meshtls.dev/owner"], format!("meshtls_istio_mtls:{ns}/yelb-ui"));
+
+    // istiod, with the meshtls CA as its plug-in CA.
+    let istiod = Istiod::start(&turn);
+    let log = istiod.log();
+    assert!(
+        log.contains("Using kubernetes.io/tls secret type for signing ca files") && log.contains("Use local CA certificate"),
+        "istiod must sign with the plugged-in meshtls CA:\n{log}"
+    );
+    let root =
+        meshtls_acceptance_tests::wait::until("istiod to publish its root in the namespace", std::time::Duration::from_secs(60), || {
+            cluster.config_map_text(&ns, "istio-ca-root-cert", "root-cert.pem")
+        });
+    assert_eq!(root.trim(), ca_pem.trim(), "every namespace's istio-ca-root-cert is the meshtls CA");
+
+    // A workload certificate, asked for the way a sidecar asks: a CSR to the CA service,
+    // with a token the API server issued for the workload's service account.
+    let spiffe = format!("spiffe://cluster.local/ns/{ns}/sa/yelb-ui");
+    let token = cluster.service_account_token(&ns, "yelb-ui", "istio-ca");
+    let chain = istiod.create_certificate(&token, &csr_for(&spiffe), &ca_pem).unwrap_or_else(|e| panic!("{}: {e}", cli.name()));
+    let leaf = chain.first().expect("a certificate chain");
+    verifies(&ws, &ca_pem, leaf).unwrap_or_else(|e| panic!("the workload certificate must chain to the meshtls CA: {e}"));
+    assert!(uri_sans(&ws, leaf).contains(&spiffe), "the certificate names the workload");
+    // Someone else's CA does not vouch for it: the check above can fail.
+    let other = pki_other_ca();
+    assert!(verifies(&ws, &other, leaf).is_err(), "openssl verify must fail against another CA");
+    let forged = istiod.create_certificate("not-a-token", &csr_for(&spiffe), &ca_pem);
+    assert!(forged.is_err(), "istiod must refuse a request without a valid token");
+
+    // istiod holds each object as written, and says nothing against them.
+    istiod.wait_for_config("PeerAuthentication", &ns, "default", |c| c["spec"]["mtls"]["mode"] == "STRICT");
+    istiod.wait_for_config("PeerAuthentication", &ns, "yelb-ui", |c| c["spec"]["selector"]["matchLabels"]["app"] == "yelb-ui");
+    istiod.wait_for_config("DestinationRule", &ns, "yelb-ui", |c| c["spec"]["trafficPolicy"]["tls"]["mode"] == "ISTIO_MUTUAL");
+
+    // Drift on each kind: the mode loosened, the DestinationRule deleted.
+    let (g, v, k) = SECURITY;
+    cluster.merge_patch_object(g, v, k, Some(&ns), "yelb-ui", json!({ "spec": { "mtls": { "mode": "PERMISSIVE" } } }));
+    let (g, v, k) = NETWORKING;
+    cluster.delete_object(g, v, k, Some(&ns), "yelb-ui");
+    let (changes, plan) = ws.plan_has_changes();
+    let text = plan.text();
+    assert!(changes, "{}: drift must show in plan", cli.name());
+    assert!(text.contains("listener TLS mode is PERMISSIVE (want STRICT)") && text.contains("client policy TLS is missing"), "{text}");
+    ws.apply();
+    assert!(!ws.plan_has_changes().0);
+    assert_eq!(object(&cluster, SECURITY, &ns, "yelb-ui").expect("PeerAuthentication")["spec"]["mtls"]["mode"], "STRICT");
+    istiod.wait_for_config("PeerAuthentication", &ns, "yelb-ui", |c| c["spec"]["mtls"]["mode"] == "STRICT");
+    istiod.wait_for_config("DestinationRule", &ns, "yelb-ui", |c| c["spec"]["host"] == format!("yelb-ui.{ns}.svc.cluster.local"));
+
+    // A hand-made policy of the same name is refused, with how to import it; imported, it is
+    // meshtls's and takes the configuration.
+    hand_made_policy(&cluster, &ns, "legacy");
+    hand_made_policy(&cluster, &ns, "keep");
+    ws.write_config(&mesh(&provider, &ns, true));
+    let refused = ws.run(&["plan", "-input=false"]);
+    let text = refused.text();
+    assert_ne!(refused.code, 0, "a foreign PeerAuthentication must be refused");
+    assert!(
+        text.contains(&format!("PeerAuthentication {ns}/legacy already exists"))
+            && text.contains(&format!("terraform import <address> {ns}/legacy")),
+        "{text}"
+    );
+    ws.ok(&["import", "-input=false", "meshtls_istio_mtls.legacy", &format!("{ns}/legacy")]);
+    let (changes, plan) = ws.plan_has_changes();
+    assert!(changes && plan.text().contains("PERMISSIVE"), "the imported policy records its mode:\n{}", plan.text());
+    ws.apply();
+    assert!(!ws.plan_has_changes().0);
+    assert_eq!(object(&cluster, SECURITY, &ns, "legacy").expect("legacy")["spec"]["mtls"]["mode"], "STRICT");
+
+    let complaints = istiod.complaints_about(&[&ns]);
+    assert!(complaints.is_empty(), "istiod complained about the objects meshtls wrote:\n{}", complaints.join("\n"));
+    ws.assert_no_key_material();
+    ca_ws.assert_no_key_material();
+
+    // Destroy removes what meshtls made or adopted, and nothing else.
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    for name in ["default", "yelb-ui", "legacy"] {
+        assert!(object(&cluster, SECURITY, &ns, name).is_none(), "PeerAuthentication {name} must be gone");
+    }
+    assert!(object(&cluster, NETWORKING, &ns, "yelb-ui").is_none());
+    assert!(object(&cluster, SECURITY, &ns, "keep").is_some(), "a hand-made policy survives destroy");
+    meshtls_acceptance_tests::wait::until("istiod to drop the deleted policy", std::time::Duration::from_secs(60), || {
+        (!istiod.holds("PeerAuthentication", &ns, "yelb-ui")).then_some(())
+    });
+    drop(istiod);
+    ca_ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    assert!(cluster.secret("istio-system", "cacerts").is_none());
+}
+
+/// Another CA's certificate, for a check that must fail.
+fn pki_other_ca() -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().expect("key");
+    params.self_signed(&key).expect("CA").pem()
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn istio_with_opentofu() {
+    scenario(CliKind::Tofu);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn istio_with_terraform_1_15() {
+    scenario(CliKind::TerraformCurrent);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn istio_with_terraform_1_0() {
+    scenario(CliKind::Terraform);
+}

@@ -1,0 +1,424 @@
+//! The Istio side of a service's mutual TLS: a PeerAuthentication says what the workload's
+//! sidecars accept (STRICT: mutual TLS only), and an optional DestinationRule says what
+//! callers send it (ISTIO_MUTUAL). Istio hands certificates to every proxy itself, over SDS,
+//! signed by its CA (a `meshtls_ca` plugged in as `cacerts`), so unlike App Mesh this side
+//! has no certificate or trust paths: those parts of [`NodeTls`] are always empty here.
+//!
+//! Both objects are meshtls's own: created with its marker, changed and deleted only while
+//! they carry it. Also here: which workloads a STRICT policy would cut off because no sidecar
+//! or ambient enrollment would serve them.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Namespace, PodTemplateSpec};
+use kube::api::{ListParams, ObjectMeta};
+use kube::core::{NotUsed, Object};
+use kube::Api;
+
+use super::istio_crd::{
+    ClientTls, DestinationRule, DestinationRuleSpec, Kind, Mtls, PeerAuthentication, PeerAuthenticationSpec, TrafficPolicy,
+    WorkloadSelector, DESTINATION_RULE, PEER_AUTHENTICATION,
+};
+use super::model::{ClientPolicyTls, ListenerTls, NodeTls};
+use super::{MeshSide, NodeView, SideError};
+use crate::ownership::{Claim, Deleted, ObjectRef, OwnError, Owned, Owner};
+
+const SIDE: &str = "Istio";
+/// The client TLS mode that uses the certificates Istio issues.
+pub const ISTIO_MUTUAL: &str = "ISTIO_MUTUAL";
+
+/// One workload's (or one namespace's) mutual TLS, as `owner`'s objects named `name`.
+pub struct IstioWorkload<'a> {
+    pub client: &'a kube::Client,
+    pub owner: &'a Owner,
+    pub namespace: String,
+    pub name: String,
+    /// The workload's pod labels; None covers the whole namespace.
+    pub selector: Option<BTreeMap<String, String>>,
+    /// The DestinationRule's host, when callers are to be told to use mutual TLS.
+    pub host: Option<String>,
+}
+
+/// What the cluster holds under the workload's name, and whose each object is.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub peer_authentication: Option<(PeerAuthentication, Claim)>,
+    pub destination_rule: Option<(DestinationRule, Claim)>,
+}
+
+fn kube_error(e: OwnError) -> SideError {
+    match e {
+        e @ OwnError::NotOurs { .. } => SideError::Ownership(Box::new(e)),
+        other => SideError::Api { side: SIDE, message: other.to_string() },
+    }
+}
+
+impl<'a> IstioWorkload<'a> {
+    fn owned<P>(&self, kind: Kind) -> Owned<'a, Object<P, NotUsed>>
+    where
+        P: Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let api = Api::namespaced_with(self.client.clone(), &self.namespace, &kind.api_resource());
+        Owned::with_kind(api, ObjectRef::new(kind.kind, Some(&self.namespace), &self.name), self.owner)
+    }
+
+    fn peer_authentication(&self) -> Owned<'a, PeerAuthentication> {
+        self.owned(PEER_AUTHENTICATION)
+    }
+
+    fn destination_rule(&self) -> Owned<'a, DestinationRule> {
+        self.owned(DESTINATION_RULE)
+    }
+
+    /// Both objects, fresh from the server.
+    pub async fn found(&self) -> Result<Found, SideError> {
+        Ok(Found {
+            peer_authentication: self.peer_authentication().get().await.map_err(kube_error)?,
+            destination_rule: self.destination_rule().get().await.map_err(kube_error)?,
+        })
+    }
+
+    /// What differs from `want` (and from this side's selector and host); empty when in sync.
+    /// An object that is not meshtls's counts as missing, and says whose it is.
+    pub async fn drift(&self, want: &NodeTls) -> Result<Vec<String>, SideError> {
+        let found = self.found().await?;
+        let mut out = Vec::new();
+        for (kind, claim) in [
+            (PEER_AUTHENTICATION.kind, found.peer_authentication.as_ref().map(|(_, c)| c)),
+            (DESTINATION_RULE.kind, found.destination_rule.as_ref().map(|(_, c)| c)),
+        ] {
+            if let Some(claim) = claim.filter(|c| **c != Claim::Ours) {
+                out.push(format!("{kind} {}/{} {}", self.namespace, self.name, claim.describe()));
+            }
+        }
+        let (pa, dr) = ours(&found);
+        out.extend(tls_of(pa, dr).differences(want));
+        if let Some(pa) = pa {
+            let have = pa.spec.selector.as_ref().map(|s| &s.match_labels);
+            if have != self.selector.as_ref() {
+                out.push(format!("PeerAuthentication selector is {} (want {})", labels(have), labels(self.selector.as_ref())));
+            }
+        }
+        if let (Some(dr), Some(host)) = (dr, &self.host) {
+            if &dr.spec.host != host {
+                out.push(format!("DestinationRule host is {:?} (want {host:?})", dr.spec.host));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Import: marks whichever of the two objects exist as meshtls's. False when neither does.
+    pub async fn adopt(&self) -> Result<bool, SideError> {
+        let pa = self.peer_authentication().adopt().await.map_err(kube_error)?;
+        let dr = self.destination_rule().adopt().await.map_err(kube_error)?;
+        Ok(pa.is_some() || dr.is_some())
+    }
+
+    /// Deletes meshtls's objects; warnings name those left in place.
+    pub async fn delete(&self) -> Result<Vec<tfplugin::Diagnostic>, SideError> {
+        let mut warnings = Vec::new();
+        for deleted in [self.peer_authentication().delete().await, self.destination_rule().delete().await] {
+            if let Some(w) = deleted.map_err(kube_error)?.warning() {
+                warnings.push(w);
+            }
+        }
+        Ok(warnings)
+    }
+
+    fn metadata(&self) -> ObjectMeta {
+        ObjectMeta { name: Some(self.name.clone()), namespace: Some(self.namespace.clone()), ..Default::default() }
+    }
+}
+
+/// The objects of `found` that are meshtls's.
+pub fn ours(found: &Found) -> (Option<&PeerAuthentication>, Option<&DestinationRule>) {
+    let mine = |c: &Claim| *c == Claim::Ours;
+    (
+        found.peer_authentication.as_ref().filter(|(_, c)| mine(c)).map(|(o, _)| o),
+        found.destination_rule.as_ref().filter(|(_, c)| mine(c)).map(|(o, _)| o),
+    )
+}
+
+fn labels(l: Option<&BTreeMap<String, String>>) -> String {
+    match l {
+        None => "the whole namespace".into(),
+        Some(l) => format!("{{{}}}", l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")),
+    }
+}
+
+/// The TLS the two objects stand for, in mesh-neutral terms.
+pub fn tls_of(pa: Option<&PeerAuthentication>, dr: Option<&DestinationRule>) -> NodeTls {
+    let listener = pa.map(|pa| ListenerTls {
+        mode: pa.spec.mtls.as_ref().and_then(|m| m.mode.clone()).unwrap_or_else(|| "UNSET".into()),
+        certificate: None,
+        trust: None,
+        subject_alternative_names: Vec::new(),
+    });
+    let client_policy = dr.and_then(|dr| dr.spec.traffic_policy.as_ref()?.tls.as_ref()).map(|tls| ClientPolicyTls {
+        enforce: tls.mode.as_deref() == Some(ISTIO_MUTUAL),
+        ports: Vec::new(),
+        certificate: None,
+        trust: None,
+        subject_alternative_names: tls.subject_alt_names.clone(),
+    });
+    NodeTls { listener, client_policy }
+}
+
+/// The PeerAuthentication for `mode`: the namespace's, or the selected workload's.
+pub fn peer_authentication(meta: ObjectMeta, selector: Option<&BTreeMap<String, String>>, mode: &str) -> PeerAuthentication {
+    PEER_AUTHENTICATION.object(
+        meta,
+        PeerAuthenticationSpec {
+            selector: selector.map(|s| WorkloadSelector { match_labels: s.clone() }),
+            mtls: Some(Mtls { mode: Some(mode.into()) }),
+            other: BTreeMap::new(),
+        },
+    )
+}
+
+/// The DestinationRule that has callers of `host` use Istio's mutual TLS.
+pub fn destination_rule(meta: ObjectMeta, host: &str, c: &ClientPolicyTls) -> DestinationRule {
+    DESTINATION_RULE.object(
+        meta,
+        DestinationRuleSpec {
+            host: host.into(),
+            traffic_policy: Some(TrafficPolicy {
+                tls: Some(ClientTls {
+                    mode: Some(if c.enforce { ISTIO_MUTUAL } else { "DISABLE" }.into()),
+                    subject_alt_names: c.subject_alternative_names.clone(),
+                    other: BTreeMap::new(),
+                }),
+                other: BTreeMap::new(),
+            }),
+            other: BTreeMap::new(),
+        },
+    )
+}
+
+/// meshtls's fields from `want` onto its existing object; the rest of the object stays.
+fn merge_peer_authentication(have: &mut PeerAuthentication, want: &PeerAuthentication) {
+    have.spec.selector = want.spec.selector.clone();
+    have.spec.mtls = want.spec.mtls.clone();
+}
+
+fn merge_destination_rule(have: &mut DestinationRule, want: &DestinationRule) {
+    have.spec.host = want.spec.host.clone();
+    let policy = have.spec.traffic_policy.get_or_insert_with(Default::default);
+    let tls = want.spec.traffic_policy.as_ref().and_then(|p| p.tls.clone());
+    match (policy.tls.as_mut(), tls) {
+        (Some(have), Some(want)) => {
+            have.mode = want.mode;
+            have.subject_alt_names = want.subject_alt_names;
+        }
+        (_, want) => policy.tls = want,
+    }
+}
+
+#[async_trait]
+impl MeshSide for IstioWorkload<'_> {
+    fn name(&self) -> &'static str {
+        SIDE
+    }
+
+    /// The objects meshtls owns; one that is someone else's reads as absent.
+    async fn read(&self, _port: Option<i64>) -> Result<NodeView, SideError> {
+        let found = self.found().await?;
+        let (pa, dr) = ours(&found);
+        Ok(NodeView { tls: tls_of(pa, dr), hostname: self.host.clone() })
+    }
+
+    /// Creates, updates or deletes the two objects so they say `tls`. Refuses objects of the
+    /// same name that are not meshtls's.
+    async fn write(&self, _port: Option<i64>, tls: &NodeTls) -> Result<(), SideError> {
+        match &tls.listener {
+            Some(l) => {
+                let want = peer_authentication(self.metadata(), self.selector.as_ref(), &l.mode);
+                self.peer_authentication().ensure(want, merge_peer_authentication).await.map_err(kube_error)?;
+            }
+            None => left_alone(self.peer_authentication().delete().await.map_err(kube_error)?)?,
+        }
+        match (&tls.client_policy, &self.host) {
+            (Some(c), Some(host)) => {
+                let want = destination_rule(self.metadata(), host, c);
+                self.destination_rule().ensure(want, merge_destination_rule).await.map_err(kube_error)?;
+            }
+            (Some(_), None) => {
+                return Err(SideError::Api { side: SIDE, message: "a DestinationRule needs a host".into() });
+            }
+            (None, _) => left_alone(self.destination_rule().delete().await.map_err(kube_error)?)?,
+        }
+        Ok(())
+    }
+}
+
+/// Removing settings meets someone else's object: it is theirs to keep, and not an error.
+fn left_alone(deleted: Deleted) -> Result<(), SideError> {
+    if let Deleted::LeftAlone { object, claim } = &deleted {
+        tracing::info!(%object, ?claim, "left in place");
+    }
+    Ok(())
+}
+
+/// Label keys and values that enroll a workload in the mesh.
+pub const INJECTION_LABEL: &str = "istio-injection";
+pub const REVISION_LABEL: &str = "istio.io/rev";
+pub const INJECT_LABEL: &str = "sidecar.istio.io/inject";
+pub const DATAPLANE_MODE_LABEL: &str = "istio.io/dataplane-mode";
+
+/// Whether pods with `pod` labels (and annotations) in a namespace with `namespace` labels get
+/// a sidecar or ambient enrollment, by the rules of Istio's injector and its ambient
+/// controller.
+pub fn enrolled(namespace: &BTreeMap<String, String>, pod: &BTreeMap<String, String>, pod_annotations: &BTreeMap<String, String>) -> bool {
+    let ambient = |labels: &BTreeMap<String, String>| labels.get(DATAPLANE_MODE_LABEL).map(String::as_str) == Some("ambient");
+    // A pod's own dataplane mode wins over the namespace's.
+    match pod.get(DATAPLANE_MODE_LABEL).map(String::as_str) {
+        Some("ambient") => return true,
+        Some("none") => {}
+        _ if ambient(namespace) => return true,
+        _ => {}
+    }
+    let pod_inject = pod.get(INJECT_LABEL).or_else(|| pod_annotations.get(INJECT_LABEL)).map(String::as_str);
+    match pod_inject {
+        Some("false") => false,
+        Some("true") => true,
+        _ => {
+            // istio-injection=disabled opts the namespace out even with a revision label.
+            match namespace.get(INJECTION_LABEL).map(String::as_str) {
+                Some("enabled") => true,
+                Some(_) => false,
+                None => namespace.contains_key(REVISION_LABEL) || pod.contains_key(REVISION_LABEL),
+            }
+        }
+    }
+}
+
+/// Whether `selector` (None: everything) selects pods labelled `labels`.
+pub fn selects(selector: Option<&BTreeMap<String, String>>, labels: &BTreeMap<String, String>) -> bool {
+    selector.is_none_or(|s| s.iter().all(|(k, v)| labels.get(k) == Some(v)))
+}
+
+/// Workloads (Deployments and StatefulSets) in `namespace` that `selector` covers and that
+/// no sidecar or ambient enrollment would serve, as `Deployment ns/name`.
+pub async fn unenrolled_workloads(
+    client: &kube::Client,
+    namespace: &str,
+    selector: Option<&BTreeMap<String, String>>,
+) -> Result<Vec<String>, kube::Error> {
+    let ns = Api::<Namespace>::all(client.clone()).get_opt(namespace).await?;
+    let ns_labels = ns.and_then(|n| n.metadata.labels).unwrap_or_default();
+    let params = ListParams::default();
+    let mut templates: Vec<(String, Option<PodTemplateSpec>)> = Vec::new();
+    for d in Api::<Deployment>::namespaced(client.clone(), namespace).list(&params).await?.items {
+        templates.push((format!("Deployment {namespace}/{}", d.metadata.name.unwrap_or_default()), d.spec.map(|s| s.template)));
+    }
+    for s in Api::<StatefulSet>::namespaced(client.clone(), namespace).list(&params).await?.items {
+        templates.push((format!("StatefulSet {namespace}/{}", s.metadata.name.unwrap_or_default()), s.spec.map(|s| s.template)));
+    }
+    Ok(templates
+        .into_iter()
+        .filter_map(|(name, template)| {
+            let meta = template.and_then(|t| t.metadata).unwrap_or_default();
+            let (labels, annotations) = (meta.labels.unwrap_or_default(), meta.annotations.unwrap_or_default());
+            (selects(selector, &labels) && !enrolled(&ns_labels, &labels, &annotations)).then_some(name)
+        })
+        .collect())
+}
+
+/// The pod labels a Deployment's selector matches (`spec.selector.matchLabels`); None when
+/// the Deployment does not exist.
+pub async fn deployment_selector(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<BTreeMap<String, String>>, kube::Error> {
+    let d = Api::<Deployment>::namespaced(client.clone(), namespace).get_opt(name).await?;
+    Ok(d.map(|d| d.spec.and_then(|s| s.selector.match_labels).unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn enrollment_follows_istio_rules() {
+        let none = labels(&[]);
+        assert!(!enrolled(&none, &none, &none), "nothing enrolls nothing");
+        assert!(enrolled(&labels(&[(INJECTION_LABEL, "enabled")]), &none, &none));
+        assert!(!enrolled(&labels(&[(INJECTION_LABEL, "enabled")]), &labels(&[(INJECT_LABEL, "false")]), &none));
+        assert!(!enrolled(&labels(&[(INJECTION_LABEL, "enabled")]), &none, &labels(&[(INJECT_LABEL, "false")])), "the old annotation too");
+        assert!(enrolled(&none, &labels(&[(INJECT_LABEL, "true")]), &none), "a pod may opt in alone");
+        assert!(enrolled(&labels(&[(REVISION_LABEL, "stable")]), &none, &none));
+        assert!(!enrolled(&labels(&[(REVISION_LABEL, "stable"), (INJECTION_LABEL, "disabled")]), &none, &none));
+        assert!(enrolled(&labels(&[(DATAPLANE_MODE_LABEL, "ambient")]), &none, &none));
+        assert!(!enrolled(&labels(&[(DATAPLANE_MODE_LABEL, "ambient")]), &labels(&[(DATAPLANE_MODE_LABEL, "none")]), &none));
+        assert!(enrolled(&none, &labels(&[(DATAPLANE_MODE_LABEL, "ambient")]), &none));
+    }
+
+    #[test]
+    fn a_selector_selects_pods_with_all_its_labels() {
+        let pod = labels(&[("app", "yelb-ui"), ("tier", "frontend")]);
+        assert!(selects(None, &pod));
+        assert!(selects(Some(&labels(&[("app", "yelb-ui")])), &pod));
+        assert!(!selects(Some(&labels(&[("app", "yelb-ui"), ("tier", "backend")])), &pod));
+    }
+
+    #[test]
+    fn the_objects_stand_for_mesh_tls_and_back() {
+        let meta = ObjectMeta { name: Some("yelb-ui".into()), ..Default::default() };
+        let sel = labels(&[("app", "yelb-ui")]);
+        let pa = peer_authentication(meta.clone(), Some(&sel), "STRICT");
+        let policy = ClientPolicyTls {
+            enforce: true,
+            ports: vec![],
+            certificate: None,
+            trust: None,
+            subject_alternative_names: vec!["spiffe://cluster.local/ns/yelb/sa/yelb-ui".into()],
+        };
+        let dr = destination_rule(meta, "yelb-ui.yelb.svc.cluster.local", &policy);
+        let tls = tls_of(Some(&pa), Some(&dr));
+        assert_eq!(tls.listener.as_ref().map(|l| l.mode.as_str()), Some("STRICT"));
+        assert_eq!(tls.client_policy.as_ref(), Some(&policy));
+        let json = serde_json::to_value(&dr).unwrap_or_default();
+        assert_eq!(json["spec"]["trafficPolicy"]["tls"]["mode"], "ISTIO_MUTUAL");
+        assert_eq!(json["apiVersion"], "networking.istio.io/v1");
+        let json = serde_json::to_value(&pa).unwrap_or_default();
+        assert_eq!(json["spec"]["selector"]["matchLabels"]["app"], "yelb-ui");
+        assert_eq!(json["spec"]["mtls"]["mode"], "STRICT");
+        // A namespace-wide policy has no selector at all.
+        let all = peer_authentication(ObjectMeta::default(), None, "PERMISSIVE");
+        assert!(serde_json::to_value(&all).unwrap_or_default()["spec"].get("selector").is_none());
+        assert_eq!(tls_of(None, None), NodeTls::default());
+    }
+
+    #[test]
+    fn a_merge_keeps_what_meshtls_does_not_write() {
+        let meta = ObjectMeta::default();
+        let mut have = peer_authentication(meta.clone(), None, "PERMISSIVE");
+        have.spec.other.insert("portLevelMtls".into(), serde_json::json!({ "8080": { "mode": "DISABLE" } }));
+        merge_peer_authentication(&mut have, &peer_authentication(meta.clone(), None, "STRICT"));
+        assert_eq!(have.spec.mtls.and_then(|m| m.mode).as_deref(), Some("STRICT"));
+        assert!(have.spec.other.contains_key("portLevelMtls"));
+
+        let policy = ClientPolicyTls { enforce: true, ports: vec![], certificate: None, trust: None, subject_alternative_names: vec![] };
+        let mut have = destination_rule(meta.clone(), "old", &policy);
+        if let Some(p) = have.spec.traffic_policy.as_mut() {
+            p.other.insert("loadBalancer".into(), serde_json::json!({ "simple": "ROUND_ROBIN" }));
+            if let Some(t) = p.tls.as_mut() {
+                t.mode = Some("DISABLE".into());
+                t.other.insert("sni".into(), serde_json::json!("x"));
+            }
+        }
+        merge_destination_rule(&mut have, &destination_rule(meta, "new", &policy));
+        let json = serde_json::to_value(&have).unwrap_or_default();
+        assert_eq!(json["spec"]["host"], "new");
+        assert_eq!(json["spec"]["trafficPolicy"]["tls"]["mode"], "ISTIO_MUTUAL");
+        assert_eq!(json["spec"]["trafficPolicy"]["tls"]["sni"], "x");
+        assert_eq!(json["spec"]["trafficPolicy"]["loadBalancer"]["simple"], "ROUND_ROBIN");
+    }
+}

@@ -1,0 +1,247 @@
+//! `meshtls_istio_mtls`: mutual TLS for a service (or a whole namespace) on Istio, the
+//! counterpart of `meshtls_virtual_node_tls` after App Mesh: a PeerAuthentication in STRICT
+//! mode for what the workload's sidecars accept, and optionally a DestinationRule with
+//! ISTIO_MUTUAL for what its callers send. Istio issues and rotates the certificates itself,
+//! signed by a `meshtls_ca` plugged in as its CA, so nothing here mounts or restarts anything.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tfplugin::schema::{Attribute, Block, Schema};
+use tfplugin::{
+    at, Attr, AttributePath, Diagnostic, Diagnostics, Failure, Outcome, Saved, Type, TypedPlan, TypedPlanRequest, TypedResource,
+};
+
+use crate::backends::istio::{self, IstioWorkload};
+use crate::backends::istio_crd::{DestinationRule, PeerAuthentication};
+use crate::backends::model::{ClientPolicyTls, ListenerTls, NodeTls};
+use crate::backends::{MeshSide, SideError};
+use crate::clients::{client_error, Clients};
+use crate::names::{check_namespace, is_dns1123_label, is_dns1123_subdomain, parse_namespaced_id};
+use crate::ownership::{Claim, Owner};
+use crate::resources::mesh_tls::{drift_status, single, IN_SYNC};
+
+mod model;
+mod plan;
+
+pub use model::IstioMtls;
+use model::*;
+use plan::*;
+
+pub const TYPE_NAME: &str = "meshtls_istio_mtls";
+/// Istio's mTLS modes, as PeerAuthentication spells them.
+const MODES: [&str; 3] = ["STRICT", "PERMISSIVE", "DISABLE"];
+const NAMESPACE_WIDE_NAME: &str = "default";
+/// Bounds on lists that come from configuration: more is a mistake, not a policy.
+const MAX_SELECTOR_LABELS: usize = 64;
+const MAX_SANS: usize = 100;
+
+pub struct IstioMtlsResource {
+    clients: Arc<Clients>,
+}
+
+impl IstioMtlsResource {
+    pub fn new(clients: Arc<Clients>) -> Self {
+        IstioMtlsResource { clients }
+    }
+}
+
+fn owner(namespace: &str, name: &str) -> Owner {
+    Owner::new(TYPE_NAME, &format!("{namespace}/{name}"))
+}
+
+/// The diagnostic for a failed write: a refusal names the object and how to import it.
+fn side_error(e: &SideError, action: &str, namespace: &str, name: &str) -> Diagnostic {
+    match e {
+        SideError::Ownership(own) => own.diagnostic(action, &format!("terraform import <address> {namespace}/{name}")).at(at("name")),
+        other => Diagnostic::error(format!("Failed to {action}"), other.to_string()),
+    }
+}
+
+impl IstioMtlsResource {
+    /// The workload's objects as `m` names them; None until namespace and name are known.
+    fn side<'a>(&self, client: &'a kube::Client, owner: &'a Owner, m: &IstioMtls) -> Option<IstioWorkload<'a>> {
+        Some(IstioWorkload {
+            client,
+            owner,
+            namespace: m.namespace.known()?.clone(),
+            name: m.name.known()?.clone(),
+            selector: m.selector.known().cloned(),
+            host: m.host(),
+        })
+    }
+
+    async fn apply(&self, planned: IstioMtls) -> Outcome<IstioMtls> {
+        let incomplete = || Diagnostic::error("Incomplete configuration", "meshtls_istio_mtls needs known values at apply time.");
+        let (Some(ns), Some(name)) = (planned.namespace.known().cloned(), planned.name.known().cloned()) else {
+            return Err(incomplete().into());
+        };
+        if planned.selector.is_unknown() {
+            return Err(incomplete().into());
+        }
+        let client = self.clients.kube().await.map_err(client_error)?;
+        let owner = owner(&ns, &name);
+        let side = self.side(&client, &owner, &planned).ok_or_else(incomplete)?;
+        let mut state = planned;
+        match side.write(None, &state.desired_tls()).await {
+            Ok(()) => {
+                state.status = Attr::Known(IN_SYNC.into());
+                Ok(state.into())
+            }
+            Err(e) => {
+                let diagnostic = side_error(&e, "apply the Istio policy", &ns, &name);
+                // What was written stays in state; the status says the rest did not land.
+                state.status = Attr::Known(format!("apply failed: {e}"));
+                Err(Failure::new(diagnostic).keeping(state))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl TypedResource for IstioMtlsResource {
+    type Model = IstioMtls;
+    type Identity = crate::resources::identity::NamespacedIdentity;
+
+    fn type_name(&self) -> &'static str {
+        TYPE_NAME
+    }
+
+    fn schema(&self) -> Schema {
+        let destination_rule = Block::new("Have callers of the service use Istio's mutual TLS (a DestinationRule with `ISTIO_MUTUAL`), the counterpart of App Mesh's client policy. Needed where auto mTLS is off, or to pin the server's identity.")
+            .attribute(Attribute::string("host").required().description("The service's host, e.g. `yelb-ui.yelb.svc.cluster.local`."))
+            .attribute(
+                Attribute::new("subject_alternative_names", Type::list(Type::String))
+                    .optional()
+                    .description("Accept only a server whose certificate has one of these names, e.g. `spiffe://cluster.local/ns/yelb/sa/yelb-ui`."),
+            );
+        Schema::new(
+            0,
+            Block::new("Mutual TLS on Istio for one workload or a whole namespace: a PeerAuthentication (STRICT by default) and optionally a DestinationRule with `ISTIO_MUTUAL`. Istio's CA (a `meshtls_ca` plugged in as `cacerts`) issues and rotates the certificates over SDS, so no Secret is mounted and no pod restarts on rotation. A change made to either object outside Terraform shows in `plan` as a change of `status`.")
+                .attribute(Attribute::string("id").computed().use_state_for_unknown().description("`namespace/name`."))
+                .attribute(Attribute::string("namespace").required().requires_replace().description("Namespace of the workload and of the policy objects."))
+                .attribute(Attribute::string("name").optional().computed().requires_replace().description("Name of the PeerAuthentication and DestinationRule. Defaults to `deployment`, or to `default` for a namespace-wide policy; required with `selector`."))
+                .attribute(Attribute::string("deployment").optional().description("A Deployment whose pods the policy covers: its `spec.selector.matchLabels` become the policy's selector. Without this and `selector`, the policy covers the whole namespace."))
+                .attribute(Attribute::new("selector", Type::map(Type::String)).optional().computed().description("Pod labels the policy covers. Read from `deployment` when that is set; null for the whole namespace."))
+                .attribute(Attribute::string("mode").default("STRICT").description("`STRICT` (mutual TLS only, the default), `PERMISSIVE` (mutual TLS and plaintext, for migrations) or `DISABLE`."))
+                .attribute(Attribute::string("status").computed().description("`in sync`, or what differs on the cluster."))
+                .block(single("destination_rule", destination_rule)),
+        )
+    }
+
+    async fn validate(&self, config: &IstioMtls) -> Diagnostics {
+        validate(config)
+    }
+
+    async fn modify_plan(&self, request: TypedPlanRequest<'_, IstioMtls>, plan: &mut TypedPlan<IstioMtls>) {
+        let config = request.config;
+        let client = if self.clients.cluster_unknown() { None } else { self.clients.kube().await.ok() };
+        // The Deployment's selector, read now: a typo shows here, not at apply.
+        let mut selector = None;
+        if let (Some(client), Some(ns), Some(deployment)) = (&client, config.namespace.known(), config.deployment.known()) {
+            match istio::deployment_selector(client, ns, deployment).await {
+                Ok(Some(s)) => selector = Some(s),
+                Ok(None) => plan.diagnostics.push(
+                    Diagnostic::error(
+                        "Deployment not found",
+                        format!("No Deployment {ns}/{deployment} exists. Create it first, or fix the name."),
+                    )
+                    .at(at("deployment")),
+                ),
+                Err(e) => plan.diagnostics.push(Diagnostic::warning("Could not read the Deployment", e.to_string()).at(at("deployment"))),
+            }
+        }
+        let d = self::plan(request.prior, config, &mut plan.planned, selector);
+        plan.diagnostics.extend(d);
+        let Some(client) = client else { return };
+        let Some(ns) = plan.planned.namespace.known().cloned() else { return };
+        // Someone else's object of the same name: refused now, with how to import it.
+        if request.prior.is_none() {
+            if let Some(name) = plan.planned.name.known().cloned() {
+                let owner = owner(&ns, &name);
+                if let Some(side) = self.side(&client, &owner, &plan.planned) {
+                    match side.found().await {
+                        Ok(found) => {
+                            let claims = [
+                                found.peer_authentication.as_ref().map(|(_, c)| ("PeerAuthentication", c)),
+                                found.destination_rule.as_ref().map(|(_, c)| ("DestinationRule", c)),
+                            ];
+                            for (kind, claim) in claims.into_iter().flatten().filter(|(_, c)| **c != Claim::Ours) {
+                                let object = crate::ownership::ObjectRef::new(kind, Some(&ns), &name);
+                                let e =
+                                    SideError::Ownership(Box::new(crate::ownership::OwnError::NotOurs { object, claim: claim.clone() }));
+                                plan.diagnostics.push(side_error(&e, "create the Istio policy", &ns, &name));
+                            }
+                        }
+                        Err(e) => plan.diagnostics.push(Diagnostic::warning("Could not read the Istio policy", e.to_string())),
+                    }
+                }
+            }
+        }
+        // STRICT over workloads no proxy serves cuts them off: named before apply.
+        if plan.planned.mode.as_deref() == Some("STRICT") && !plan.planned.selector.is_unknown() {
+            match istio::unenrolled_workloads(&client, &ns, plan.planned.selector.known()).await {
+                Ok(workloads) => plan.diagnostics.push_all(unenrolled_warning(&workloads, &ns)),
+                Err(e) => plan.diagnostics.push(Diagnostic::warning("Could not check the workloads' sidecars", e.to_string())),
+            }
+        }
+    }
+
+    async fn create(&self, planned: IstioMtls, _config: IstioMtls) -> Outcome<IstioMtls> {
+        self.apply(planned).await
+    }
+
+    async fn read(&self, mut state: IstioMtls, private: &[u8]) -> Result<Option<Saved<IstioMtls>>, Failure<IstioMtls>> {
+        if self.clients.cluster_unknown() {
+            return Ok(Some(Saved::new(state).with_private(private.to_vec())));
+        }
+        let client = self.clients.kube().await.map_err(client_error)?;
+        let (Some(ns), Some(name)) = (state.namespace.known().cloned(), state.name.known().cloned()) else {
+            return Ok(Some(Saved::new(state).with_private(private.to_vec())));
+        };
+        let owner = owner(&ns, &name);
+        if let Some(side) = self.side(&client, &owner, &state) {
+            state.status = Attr::Known(drift_status(side.drift(&state.desired_tls()).await));
+        }
+        Ok(Some(Saved::new(state).with_private(private.to_vec())))
+    }
+
+    async fn update(&self, _prior: IstioMtls, planned: IstioMtls, _config: IstioMtls, _private: &[u8]) -> Outcome<IstioMtls> {
+        self.apply(planned).await
+    }
+
+    async fn delete(&self, prior: IstioMtls, _private: &[u8]) -> Result<Diagnostics, Diagnostics> {
+        let (Some(ns), Some(name)) = (prior.namespace.known().cloned(), prior.name.known().cloned()) else {
+            return Ok(Diagnostics::new());
+        };
+        let client = self.clients.kube().await.map_err(client_error)?;
+        let owner = owner(&ns, &name);
+        let Some(side) = self.side(&client, &owner, &prior) else { return Ok(Diagnostics::new()) };
+        let warnings = side.delete().await.map_err(|e| Diagnostics::from(side_error(&e, "delete the Istio policy", &ns, &name)))?;
+        Ok(Diagnostics(warnings))
+    }
+
+    async fn import(&self, id: &str) -> Outcome<IstioMtls> {
+        let (ns, name) = parse_namespaced_id(id)?;
+        let client = self.clients.kube().await.map_err(client_error)?;
+        let owner = owner(ns, name);
+        let skeleton = import_skeleton(ns, name);
+        let side = IstioWorkload { client: &client, owner: &owner, namespace: ns.into(), name: name.into(), selector: None, host: None };
+        // Import adopts the objects: from here on meshtls manages them.
+        if !side.adopt().await.map_err(|e| side_error(&e, "import the Istio policy", ns, name))? {
+            return Err(Diagnostic::error(
+                "Cannot import: nothing found",
+                format!("Neither a PeerAuthentication nor a DestinationRule {ns}/{name} exists."),
+            )
+            .into());
+        }
+        let found = side.found().await.map_err(|e| side_error(&e, "read the Istio policy", ns, name))?;
+        let (pa, dr) = istio::ours(&found);
+        Ok(imported(skeleton, pa, dr).into())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+//! The Istio mutual-TLS resource's pure decisions: validation, planning, the enrollment
+//! warning, and import.
+
+use super::*;
+
+/// Keys and values of Kubernetes labels: what the API server accepts.
+fn label_problem(key: &str, value: &str) -> Option<String> {
+    let (prefix, name) = key.rsplit_once('/').map_or((None, key), |(p, n)| (Some(p), n));
+    let name_ok = |s: &str, empty_ok: bool| {
+        (empty_ok && s.is_empty())
+            || (s.len() <= 63
+                && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+                && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+    };
+    if prefix.is_some_and(|p| !is_dns1123_subdomain(p)) {
+        return Some(format!("the prefix of label key {key:?} must be a DNS subdomain, e.g. app.kubernetes.io/name"));
+    }
+    if !name_ok(name, false) {
+        return Some(format!("label key {key:?}: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"));
+    }
+    if !name_ok(value, true) {
+        return Some(format!(
+            "label value {value:?} of {key:?}: at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+        ));
+    }
+    None
+}
+
+/// Checks on the configuration alone.
+pub(super) fn validate(config: &IstioMtls) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    check_namespace(&mut d, config.namespace.as_deref(), "namespace");
+    for attr in ["name", "deployment"] {
+        let value = if attr == "name" { &config.name } else { &config.deployment };
+        if let Some(v) = value.as_deref().filter(|v| !is_dns1123_label(v)) {
+            d.error_at(
+                at(attr),
+                "Invalid name",
+                format!("{v:?} is not a valid {attr}: lowercase letters, digits and '-', at most 63 characters."),
+            );
+        }
+    }
+    if let Some(m) = config.mode.as_deref().filter(|m| !MODES.contains(m)) {
+        let hint = if m == "DISABLED" { " (Istio spells it DISABLE)" } else { "" };
+        d.error_at(at("mode"), "Invalid mTLS mode", format!("{m:?} is not an Istio mTLS mode{hint}; use STRICT, PERMISSIVE or DISABLE."));
+    }
+    match config.selector.known() {
+        Some(s) if s.is_empty() => d.error_at(
+            at("selector"),
+            "Empty selector",
+            "An empty selector would select every workload; omit selector (and deployment) for a namespace-wide policy.",
+        ),
+        Some(s) if s.len() > MAX_SELECTOR_LABELS => {
+            d.error_at(at("selector"), "Too many labels", format!("A selector of {} labels; at most {MAX_SELECTOR_LABELS}.", s.len()))
+        }
+        Some(s) => {
+            for (k, v) in s {
+                if let Some(problem) = label_problem(k, v) {
+                    d.error_at(at("selector"), "Invalid label", problem);
+                }
+            }
+        }
+        None => {}
+    }
+    if !config.selector.is_null() && !config.deployment.is_null() {
+        d.error_at(
+            at("selector"),
+            "Choose deployment or selector",
+            "The policy selects either a Deployment's pods (deployment) or pods by label (selector), not both.",
+        );
+    }
+    if config.selector.known().is_some() && config.name.is_null() {
+        d.error_at(at("name"), "Name needed", "A policy that selects by label needs a name; set name, e.g. to the workload's.");
+    }
+    if let Some(dr) = &config.destination_rule {
+        if let Some(problem) = dr.host.as_deref().and_then(host_problem) {
+            d.error_at(AttributePath::attrs(&["destination_rule", "host"]), "Invalid host", problem);
+        }
+        if let Some(sans) = dr.subject_alternative_names.known() {
+            if sans.len() > MAX_SANS {
+                d.error_at(
+                    AttributePath::attrs(&["destination_rule", "subject_alternative_names"]),
+                    "Too many names",
+                    format!("{} names; at most {MAX_SANS}.", sans.len()),
+                );
+            }
+        }
+    }
+    d
+}
+
+/// A DestinationRule host: a service's DNS name (a leading `*.` allowed), or a short name.
+fn host_problem(host: &str) -> Option<String> {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    (!is_dns1123_subdomain(name)).then(|| {
+        format!("{host:?} is not a service host: use its DNS name, e.g. yelb-ui.yelb.svc.cluster.local (or *.yelb.svc.cluster.local).")
+    })
+}
+
+/// The name the objects take: the configured one, else the Deployment's, else `default` (the
+/// name Istio's documentation gives a namespace-wide policy).
+pub(super) fn object_name(config: &IstioMtls) -> Attr<String> {
+    match (&config.name, &config.deployment) {
+        (Attr::Null, Attr::Null) => Attr::Known(NAMESPACE_WIDE_NAME.into()),
+        (Attr::Null, deployment) => deployment.clone(),
+        (name, _) => name.clone(),
+    }
+}
+
+/// The plan's computed attributes. `deployment_selector` is the Deployment's pod selector as
+/// read now: `None` when it could not be read (the plan then keeps the prior value, or
+/// leaves it unknown).
+pub(super) fn plan(
+    prior: Option<&IstioMtls>,
+    config: &IstioMtls,
+    planned: &mut IstioMtls,
+    deployment_selector: Option<BTreeMap<String, String>>,
+) -> Diagnostics {
+    let mut d = Diagnostics::new();
+    planned.name = object_name(config);
+    planned.id = match (config.namespace.known(), planned.name.known()) {
+        (Some(ns), Some(name)) => Attr::Known(format!("{ns}/{name}")),
+        _ => Attr::Unknown,
+    };
+    planned.selector = match (&config.selector, &config.deployment) {
+        (Attr::Null, Attr::Null) => Attr::Null,
+        (Attr::Null, _) => match deployment_selector {
+            Some(s) => Attr::Known(s),
+            None => prior.filter(|p| p.deployment == config.deployment).map_or(Attr::Unknown, |p| p.selector.clone()),
+        },
+        (s, _) => s.clone(),
+    };
+    planned.status = Attr::Known(IN_SYNC.into());
+    // DISABLE to STRICT in one step can cut traffic: clients and servers get their new
+    // configuration at different moments.
+    let mode = |m: Option<&IstioMtls>| m.and_then(|m| m.mode.known().cloned());
+    if mode(prior).as_deref() == Some("DISABLE") && mode(Some(config)).as_deref() == Some("STRICT") {
+        d.warning_at(
+            at("mode"),
+            "DISABLE to STRICT in one step",
+            "Proxies receive the new policy at different moments, so some requests may fail during the switch. Apply PERMISSIVE first, then STRICT.",
+        );
+    }
+    d
+}
+
+/// The warning for a STRICT policy over workloads no proxy serves: they can no longer call
+/// meshed services that require mutual TLS, and nothing enforces the policy for them.
+pub(super) fn unenrolled_warning(workloads: &[String], namespace: &str) -> Option<Diagnostic> {
+    if workloads.is_empty() {
+        return None;
+    }
+    Some(
+        Diagnostic::warning(
+            "STRICT mutual TLS over workloads without a sidecar",
+            format!(
+                "No Istio sidecar or ambient enrollment would serve {}: they have no proxy to send or enforce mutual TLS, so STRICT services refuse their plaintext calls. Enroll them first: label the namespace `istio-injection=enabled` (or `istio.io/dataplane-mode=ambient`), or the pod template `sidecar.istio.io/inject: \"true\"`, and roll the pods; or plan PERMISSIVE until they are enrolled. Namespace: {namespace}.",
+                workloads.join(", ")
+            ),
+        )
+        .at(at("mode")),
+    )
+}
+
+/// `namespace/name` as an import ID.
+pub(super) fn import_skeleton(namespace: &str, name: &str) -> IstioMtls {
+    IstioMtls { id: Attr::Known(format!("{namespace}/{name}")), namespace: namespace.into(), name: name.into(), ..Default::default() }
+}
+
+/// The state that the objects found stand for, after import.
+pub(super) fn imported(mut state: IstioMtls, pa: Option<&PeerAuthentication>, dr: Option<&DestinationRule>) -> IstioMtls {
+    let tls = istio::tls_of(pa, dr);
+    state.mode = tls.listener.map(|l| l.mode).into();
+    state.selector = pa.and_then(|pa| pa.spec.selector.as_ref()).map(|s| s.match_labels.clone()).into();
+    state.destination_rule = dr.map(|dr| DestinationRuleConfig {
+        host: Attr::Known(dr.spec.host.clone()),
+        subject_alternative_names: tls.client_policy.map(|c| c.subject_alternative_names).filter(|s| !s.is_empty()).into(),
+    });
+    state.status = Attr::Known(IN_SYNC.into());
+    state
+}
