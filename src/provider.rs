@@ -33,6 +33,7 @@ impl tfplugin::Provider for MeshTls {
             Arc::new(resources::gateway::GatewayResource::new(self.clients.clone())),
             Arc::new(resources::nlb_service::NlbServiceResource::new(self.clients.clone())),
             Arc::new(resources::istio_mtls::IstioMtlsResource::new(self.clients.clone())),
+            Arc::new(resources::istio_gateway::IstioGatewayResource::new(self.clients.clone())),
         ]
     }
 

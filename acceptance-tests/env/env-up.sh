@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the local acceptance environment in the background: etcd + kube-apiserver (with the
-# App Mesh, cert-manager and Istio CRDs, and Istio's namespace) and moto for App Mesh / ACM PCA, all on free loopback ports.
+# App Mesh, cert-manager, Istio and Gateway API CRDs, and Istio's namespace) and moto for
+# App Mesh / ACM PCA, all on free loopback ports. istiod is started on demand (istiod.sh).
 # Writes $MESHTLS_ENV_FILE (default: <repo>/.meshtls-env) with the shell exports to use them.
 #
 # With MESHTLS_ACC_KUBECONFIG set, no control plane is started: the CRDs are applied to that
@@ -117,7 +118,7 @@ KUBECONFIG
 fi
 
 log "installing CRDs"
-"$python" "$here/kubeapply.py" --kubeconfig "$kubeconfig" --wait-crds "$here"/crds/*.yaml "$(tool istio-crds)"
+"$python" "$here/kubeapply.py" --kubeconfig "$kubeconfig" --wait-crds "$here"/crds/*.yaml "$(tool istio-crds)" "$(tool gateway-api-crds)"
 # What Istio's base chart creates besides its CRDs: the namespace istiod and its plug-in CA
 # Secret live in. istiod itself is started on demand (istiod.sh), once that CA exists.
 "$python" "$here/kubeapply.py" --kubeconfig "$kubeconfig" "$here/istio-system.yaml"

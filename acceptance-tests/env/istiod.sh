@@ -41,6 +41,10 @@ start() {
   mkdir -p "$state"
   # Where a pod would mount the cacerts Secret; it holds a CA key, so only we may read it.
   install -d -m 0700 "$state/cacerts"
+  # Its injection templates, where a pod would have them mounted (relative to its working
+  # directory): the kube-gateway template renders a Gateway API gateway's Deployment.
+  mkdir -p "$state/var/lib/istio"
+  cp -r "$("$here/tools.sh" path istio-inject)" "$state/var/lib/istio/inject"
   cat > "$state/mesh.yaml" <<MESH
 trustDomain: cluster.local
 rootNamespace: $namespace
@@ -50,8 +54,7 @@ MESH
   http=$(free_port); grpc=$(free_port); secure=$(free_port); monitoring=$(free_port)
   (
     cd "$state"
-    # No admission webhooks (the API server cannot call back to a process outside a pod),
-    # and no injection templates: the environment runs no pods.
+    # No admission webhooks: the API server cannot call back to a process outside a pod.
     exec env POD_NAMESPACE="$namespace" POD_NAME=istiod-local REVISION=default \
       ROOT_CA_DIR="$state/cacerts" USE_REMOTE_CERTS=true \
       VALIDATION_WEBHOOK_CONFIG_NAME= INJECTION_WEBHOOK_CONFIG_NAME= \

@@ -5,7 +5,8 @@
 #
 #   tools.sh            install everything
 #   tools.sh path NAME  print the path of one tool (tofu, terraform, terraform-current, etcd,
-#                       kube-apiserver, toxiproxy, cargo-fuzz, python, istiod, istio-crds)
+#                       kube-apiserver, toxiproxy, cargo-fuzz, python, istiod, istio-crds,
+#                       gateway-api-crds, istio-inject)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -25,6 +26,8 @@ CARGO_FUZZ_VERSION=0.13.2
 # istio.io/istio tags no semver releases: the proxy serves its main branch by pseudo-version.
 # Keep in step with tools/istio/go.mod.
 ISTIO_VERSION=v0.0.0-20260827124520-eed52ebb66ad
+# The Gateway API that istio.io/istio requires at that version.
+GATEWAY_API_VERSION=v1.6.0
 
 # The Go checksum database is not reachable from every build machine; the committed go.sum
 # files pin every module's hash instead.
@@ -38,7 +41,7 @@ toxiproxy_bin="$cache/toxiproxy-$TOXIPROXY_VERSION/toxiproxy-server"
 cargo_fuzz_root="$cache/cargo-fuzz-$CARGO_FUZZ_VERSION"
 istio_dir="$cache/istiod-$ISTIO_VERSION"
 istiod_bin="$istio_dir/pilot-discovery"
-istio_crds="$istio_dir/crd-all.gen.yaml"
+istio_crds="$istio_dir/data/crd-all.gen.yaml"
 venv="$cache/python-moto-$MOTO_VERSION-terraform-$TERRAFORM_WHEEL_VERSION"
 terraform_bin="$venv/terraform-$TERRAFORM_VERSION"
 
@@ -74,18 +77,31 @@ install_cargo_fuzz() {
   cargo install --quiet --locked --version "$CARGO_FUZZ_VERSION" --root "$cargo_fuzz_root.partial" cargo-fuzz
   rm -rf "$cargo_fuzz_root" && mv "$cargo_fuzz_root.partial" "$cargo_fuzz_root"
 }
-# istiod, and Istio's CRDs as its module ships them (the base chart's crd-all.gen.yaml).
+# istiod, and what it needs from its module: Istio's CRDs (the base chart's crd-all.gen.yaml),
+# the Gateway API CRDs of the version it is built with (standard channel), and its injection
+# templates (the kube-gateway template renders a Gateway API gateway's Deployment).
 install_istio() {
-  if [[ ! -f $istio_crds ]]; then
-    log "fetching the Istio CRDs (istio.io/istio $ISTIO_VERSION)"
-    mkdir -p "$istio_dir"
+  if [[ ! -f $istio_dir/.data-complete ]]; then
+    install_python
+    log "fetching Istio's CRDs and injection templates (istio.io/istio $ISTIO_VERSION, gateway-api $GATEWAY_API_VERSION)"
+    rm -rf "$istio_dir.data" && mkdir -p "$istio_dir.data"
     local scratch="$cache/go-scratch-istio"
     rm -rf "$scratch"
-    local dir
-    dir=$(cd "$tools_src/istio" && GOMODCACHE="$scratch/mod" go mod download -json "istio.io/istio@$ISTIO_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-    cp "$dir/manifests/charts/base/files/crd-all.gen.yaml" "$istio_crds.partial"
-    chmod -R u+w "$scratch" && rm -rf "$scratch"
-    mv "$istio_crds.partial" "$istio_crds"
+    module_dir() { (cd "$tools_src/istio" && GOMODCACHE="$scratch/mod" go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'); }
+    local istio gateway_api
+    istio=$(module_dir "istio.io/istio@$ISTIO_VERSION")
+    gateway_api=$(module_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
+    cp "$istio/manifests/charts/base/files/crd-all.gen.yaml" "$istio_dir.data/crd-all.gen.yaml"
+    for f in "$gateway_api"/config/crd/standard/gateway.networking.k8s.io_*.yaml; do
+      # The safe-upgrades policy is not a CRD, and wants a ValidatingAdmissionPolicy.
+      [[ $f == *_vap_* ]] && continue
+      cat "$f"; printf '\n---\n'
+    done > "$istio_dir.data/gateway-api-crds.yaml"
+    "$venv/bin/python" "$here/istio_inject.py" "$istio/manifests/charts/istio-control/istio-discovery" "$istio_dir.data/inject"
+    chmod -R u+w "$scratch" "$istio_dir.data" && rm -rf "$scratch"
+    mkdir -p "$istio_dir"
+    rm -rf "$istio_dir/data" && mv "$istio_dir.data" "$istio_dir/data"
+    touch "$istio_dir/.data-complete"
   fi
   go_build istio istio.io/istio/pilot/cmd/pilot-discovery "$istiod_bin"
 }
@@ -125,6 +141,8 @@ path_of() {
     python) echo "$venv/bin/python" ;;
     istiod) echo "$istiod_bin" ;;
     istio-crds) echo "$istio_crds" ;;
+    gateway-api-crds) echo "$istio_dir/data/gateway-api-crds.yaml" ;;
+    istio-inject) echo "$istio_dir/data/inject" ;;
     *) log "unknown tool $1"; exit 2 ;;
   esac
 }

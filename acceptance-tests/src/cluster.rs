@@ -61,6 +61,12 @@ impl Cluster {
         self.rt.block_on(api.delete(name, &DeleteParams::default())).expect("delete secret");
     }
 
+    /// Deletes a Secret if it is there; never fails, for cleanups after a failure.
+    pub fn remove_secret(&self, namespace: &str, name: &str) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let _ = self.rt.block_on(api.delete(name, &DeleteParams::default()));
+    }
+
     pub fn set_secret_key(&self, namespace: &str, name: &str, key: &str, value: &str) {
         let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         let patch = Secret { data: Some(BTreeMap::from([(key.to_string(), ByteString(value.as_bytes().to_vec()))])), ..Default::default() };

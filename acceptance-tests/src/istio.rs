@@ -19,6 +19,15 @@ pub struct IstioTurn {
     _held: MutexGuard<'static, ()>,
 }
 
+/// A scenario that fails leaves its plug-in CA behind; the next one must start without it.
+impl Drop for IstioTurn {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            crate::cluster::Cluster::connect().remove_secret("istio-system", "cacerts");
+        }
+    }
+}
+
 /// Waits for the other Istio scenarios, then returns this one's turn.
 pub fn exclusive() -> IstioTurn {
     IstioTurn { _held: ISTIOD.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) }

@@ -245,6 +245,228 @@ fn scenario(cli: CliKind) {
     assert!(cluster.secret("istio-system", "cacerts").is_none());
 }
 
+const GATEWAY_API: (&str, &str, &str) = ("gateway.networking.k8s.io", "v1", "Gateway");
+const HTTP_ROUTE: (&str, &str, &str) = ("gateway.networking.k8s.io", "v1", "HTTPRoute");
+
+/// The platform team's part: the plug-in CA, and the gateway's certificate from it.
+fn platform(namespace: &str) -> String {
+    format!(
+        r#"{ca}
+resource "meshtls_certificate" "gateway" {{
+  ca          = meshtls_ca.mesh.id
+  namespace   = "{namespace}"
+  secret_name = "yelb-gw-tls"
+  dns_names   = ["yelb.example.com"]
+}}
+"#,
+        ca = plug_in_ca()
+    )
+}
+
+/// The service team's part: the gateway and the NLB in front of it.
+fn ingress(provider: &str, namespace: &str, hostnames: &str, legacy: bool) -> String {
+    let legacy = if legacy {
+        format!(
+            r#"
+resource "meshtls_istio_gateway" "legacy" {{
+  namespace          = "{namespace}"
+  name               = "legacy-gw"
+  certificate_secret = "yelb-gw-tls"
+}}
+"#
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        r#"{provider}
+resource "meshtls_istio_gateway" "yelb" {{
+  namespace          = "{namespace}"
+  name               = "yelb-gw"
+  hostnames          = {hostnames}
+  certificate_secret = "yelb-gw-tls"
+
+  route {{
+    prefix  = "/"
+    service = "yelb-ui"
+    port    = 80
+  }}
+}}
+
+resource "meshtls_nlb_service" "yelb" {{
+  namespace       = "{namespace}"
+  name            = "yelb-gw-nlb"
+  gateway         = meshtls_istio_gateway.yelb.name
+  target_port     = meshtls_istio_gateway.yelb.port
+  tls_termination = "gateway"
+}}
+{legacy}"#
+    )
+}
+
+/// A Gateway made by hand: no meshtls marker.
+fn hand_made_gateway(cluster: &Cluster, namespace: &str, name: &str) {
+    cluster.apply_object(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": { "name": name, "namespace": namespace },
+        "spec": { "gatewayClassName": "istio", "listeners": [{ "name": "http", "port": 8080, "protocol": "HTTP" }] }
+    }));
+}
+
+/// The condition of `kind` in a list of Gateway API conditions, as (status, reason).
+fn condition(conditions: &serde_json::Value, kind: &str) -> Option<(String, String)> {
+    conditions
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+        .map(|c| (c["status"].as_str().unwrap_or_default().to_string(), c["reason"].as_str().unwrap_or_default().to_string()))
+}
+
+fn is_true(conditions: &serde_json::Value, kind: &str) -> bool {
+    condition(conditions, kind).is_some_and(|(status, _)| status == "True")
+}
+
+fn gateway_scenario(cli: CliKind) {
+    let cluster = Cluster::connect();
+    let turn = istio::exclusive();
+    let ns = cluster.fresh_namespace(&format!("istio-gw-{}", cli.name()));
+    cluster.apply_object(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": { "name": "yelb-ui", "namespace": ns },
+        "spec": { "selector": { "app": "yelb-ui" }, "ports": [{ "port": 80, "targetPort": 80 }] }
+    }));
+    let platform_ws = Workspace::new(cli, &platform(&ns));
+    platform_ws.ok(&["init", "-input=false"]);
+    platform_ws.apply();
+    let ca_pem = platform_ws.state_attribute("meshtls_ca", "certificate_pem").as_str().expect("CA").to_string();
+    let istiod = Istiod::start(&turn);
+
+    let identity = Identity::documented(&ns, &format!("istio-gw-{}", cli.name()));
+    let provider = provider_block_with(&identity.kubeconfig().display().to_string());
+    // A host the certificate does not name is refused at plan.
+    let ws = Workspace::new(cli, &ingress(&provider, &ns, r#"["yelb.example.com", "admin.example.com"]"#, false));
+    ws.ok(&["init", "-input=false"]);
+    let refused = ws.run(&["plan", "-input=false"]);
+    let text = refused.text();
+    assert!(
+        refused.code != 0 && text.contains("The certificate does not cover the gateway's hosts") && text.contains("admin.example.com"),
+        "{}: an uncovered host must fail the plan:\n{text}",
+        cli.name()
+    );
+    ws.write_config(&ingress(&provider, &ns, r#"["yelb.example.com"]"#, false));
+    ws.apply();
+
+    // istiod takes the Gateway: accepted, the certificate Secret and the backend resolved, and
+    // its own Deployment and Service made for it, with the pods the NLB selects.
+    let gateway = meshtls_acceptance_tests::wait::until("istiod to accept the Gateway", std::time::Duration::from_secs(60), || {
+        let g = object(&cluster, GATEWAY_API, &ns, "yelb-gw")?;
+        let listener = g["status"]["listeners"].as_array()?.first()?.clone();
+        (is_true(&g["status"]["conditions"], "Accepted") && is_true(&listener["conditions"], "ResolvedRefs")).then_some(g)
+    });
+    assert_eq!(gateway["status"]["listeners"][0]["attachedRoutes"], 1, "the HTTPRoute is attached");
+    meshtls_acceptance_tests::wait::until("istiod to accept the HTTPRoute", std::time::Duration::from_secs(60), || {
+        let r = object(&cluster, HTTP_ROUTE, &ns, "yelb-gw")?;
+        let parent = r["status"]["parents"].as_array()?.first()?.clone();
+        (is_true(&parent["conditions"], "Accepted") && is_true(&parent["conditions"], "ResolvedRefs")).then_some(())
+    });
+    let deployment =
+        meshtls_acceptance_tests::wait::until("istiod to create the gateway Deployment", std::time::Duration::from_secs(60), || {
+            cluster.object("apps", "v1", "Deployment", Some(&ns), "yelb-gw-istio")
+        });
+    let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+    let istio_service = cluster.object("", "v1", "Service", Some(&ns), "yelb-gw-istio").expect("istiod's Service");
+    assert_eq!(istio_service["spec"]["type"], "ClusterIP", "the NLB Service is the only load balancer");
+    let nlb = cluster.object("", "v1", "Service", Some(&ns), "yelb-gw-nlb").expect("the NLB Service");
+    assert_eq!(nlb["spec"]["type"], "LoadBalancer");
+    for (key, value) in nlb["spec"]["selector"].as_object().expect("selector") {
+        assert_eq!(&pod_labels[key], value, "the NLB selects the gateway's pods ({key})");
+    }
+    assert_eq!(nlb["spec"]["ports"][0]["targetPort"], 8443);
+    // The certificate served chains to the CA istiod signs the mesh with.
+    let served = cluster.secret_text(&ns, "yelb-gw-tls", "tls.crt").expect("gateway certificate");
+    verifies(&platform_ws, &ca_pem, &served).unwrap_or_else(|e| panic!("the gateway certificate must chain to the mesh CA: {e}"));
+
+    // A refresh records what istiod reported, and plans nothing.
+    ws.ok(&["refresh", "-input=false"]);
+    let conditions = ws.state_attribute("meshtls_istio_gateway", "conditions");
+    assert!(conditions.as_str().is_some_and(|c| c.contains("gateway Accepted=True") && c.contains("ResolvedRefs=True")), "{conditions}");
+    assert!(!ws.plan_has_changes().0, "{}: nothing to change after apply", cli.name());
+
+    // Drift on each object: the listener's port, the route's backend.
+    let (g, v, k) = GATEWAY_API;
+    let mut changed = object(&cluster, GATEWAY_API, &ns, "yelb-gw").expect("Gateway");
+    changed["spec"]["listeners"][0]["port"] = json!(9443);
+    cluster.merge_patch_object(g, v, k, Some(&ns), "yelb-gw", json!({ "spec": { "listeners": changed["spec"]["listeners"] } }));
+    let (g, v, k) = HTTP_ROUTE;
+    cluster.merge_patch_object(
+        g,
+        v,
+        k,
+        Some(&ns),
+        "yelb-gw",
+        json!({ "spec": { "rules": [{ "backendRefs": [{ "name": "elsewhere", "port": 80 }] }] } }),
+    );
+    let (changes, plan) = ws.plan_has_changes();
+    let text = plan.text();
+    assert!(changes && text.contains("HTTPS:9443") && text.contains("elsewhere:80"), "{}: drift must show:\n{text}", cli.name());
+    ws.apply();
+    assert!(!ws.plan_has_changes().0);
+    assert_eq!(object(&cluster, GATEWAY_API, &ns, "yelb-gw").expect("Gateway")["spec"]["listeners"][0]["port"], 8443);
+    let route = object(&cluster, HTTP_ROUTE, &ns, "yelb-gw").expect("HTTPRoute");
+    assert_eq!(route["spec"]["rules"][0]["backendRefs"][0]["name"], "yelb-ui");
+
+    // A hand-made Gateway of the same name is refused with how to import it, then imported.
+    hand_made_gateway(&cluster, &ns, "legacy-gw");
+    hand_made_gateway(&cluster, &ns, "keep-gw");
+    ws.write_config(&ingress(&provider, &ns, r#"["yelb.example.com"]"#, true));
+    let refused = ws.run(&["plan", "-input=false"]);
+    let text = refused.text();
+    assert!(
+        refused.code != 0
+            && text.contains(&format!("Gateway {ns}/legacy-gw already exists"))
+            && text.contains(&format!("terraform import <address> {ns}/legacy-gw")),
+        "{text}"
+    );
+    ws.ok(&["import", "-input=false", "meshtls_istio_gateway.legacy", &format!("{ns}/legacy-gw")]);
+    let (changes, plan) = ws.plan_has_changes();
+    let text = plan.text();
+    assert!(
+        changes && text.contains("port = 8080 -> 8443") && text.contains("+ certificate_secret"),
+        "the imported Gateway records what it was, and plans into shape:\n{text}"
+    );
+    ws.apply();
+    assert!(!ws.plan_has_changes().0);
+    let legacy = object(&cluster, GATEWAY_API, &ns, "legacy-gw").expect("legacy Gateway");
+    assert_eq!(legacy["spec"]["listeners"][0]["protocol"], "HTTPS");
+
+    let complaints = istiod.complaints_about(&[&ns]);
+    assert!(complaints.is_empty(), "istiod complained about the gateway objects:\n{}", complaints.join("\n"));
+    ws.assert_no_key_material();
+    platform_ws.assert_no_key_material();
+
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    for name in ["yelb-gw", "legacy-gw"] {
+        assert!(object(&cluster, GATEWAY_API, &ns, name).is_none(), "Gateway {name} must be gone");
+    }
+    assert!(object(&cluster, HTTP_ROUTE, &ns, "yelb-gw").is_none());
+    assert!(cluster.object("", "v1", "Service", Some(&ns), "yelb-gw-nlb").is_none());
+    assert!(object(&cluster, GATEWAY_API, &ns, "keep-gw").is_some(), "a hand-made Gateway survives destroy");
+    drop(istiod);
+    platform_ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn istio_gateway_with_opentofu() {
+    gateway_scenario(CliKind::Tofu);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn istio_gateway_with_terraform_1_15() {
+    gateway_scenario(CliKind::TerraformCurrent);
+}
+
 /// Another CA's certificate, for a check that must fail.
 fn pki_other_ca() -> String {
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");

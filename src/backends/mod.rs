@@ -9,8 +9,10 @@ pub mod appmesh_crd;
 pub mod appmesh_k8s;
 pub mod appmesh_k8s_gateway;
 pub mod gateway;
+pub mod gateway_api;
 pub mod istio;
 pub mod istio_crd;
+pub mod istio_gateway;
 pub mod model;
 
 use async_trait::async_trait;

@@ -7,6 +7,7 @@ use tfplugin::{Attr, Identity, IdentityAttribute, IdentitySchema};
 use super::ca::CertificateAuthority;
 use super::certificate::Certificate;
 use super::gateway::Gateway;
+use super::istio_gateway::IstioGateway;
 use super::istio_mtls::IstioMtls;
 use super::nlb_service::NlbService;
 use super::virtual_node_tls::VirtualNodeTls;
@@ -66,7 +67,7 @@ impl Identity<Certificate> for SecretIdentity {
 
 /// A resource named by the cluster object it keeps: `meshtls_gateway` (its VirtualGateway and
 /// Deployment), `meshtls_nlb_service` (its Service), `meshtls_istio_mtls` (its
-/// PeerAuthentication and DestinationRule).
+/// PeerAuthentication and DestinationRule), `meshtls_istio_gateway` (its Gateway and HTTPRoute).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NamespacedIdentity {
@@ -96,6 +97,18 @@ impl Identity<Gateway> for NamespacedIdentity {
         Some(NamespacedIdentity::schema())
     }
     fn of(state: &Gateway) -> Option<Self> {
+        NamespacedIdentity::of(&state.namespace, &state.name)
+    }
+    fn import_id(&self) -> String {
+        self.id()
+    }
+}
+
+impl Identity<IstioGateway> for NamespacedIdentity {
+    fn schema() -> Option<IdentitySchema> {
+        Some(NamespacedIdentity::schema())
+    }
+    fn of(state: &IstioGateway) -> Option<Self> {
         NamespacedIdentity::of(&state.namespace, &state.name)
     }
     fn import_id(&self) -> String {

@@ -5,6 +5,7 @@ pub mod certificate;
 pub mod certificate_info;
 pub mod gateway;
 pub mod identity;
+pub mod istio_gateway;
 pub mod istio_mtls;
 pub mod mesh_tls;
 pub mod nlb_service;

@@ -5,7 +5,7 @@
 use tfplugin::bridge::{check_model, BridgeError};
 use tfplugin::{Provider, Type};
 
-use super::{ca, certificate, certificate_info, gateway, istio_mtls, nlb_service, virtual_node_tls};
+use super::{ca, certificate, certificate_info, gateway, istio_gateway, istio_mtls, nlb_service, virtual_node_tls};
 use crate::provider::MeshTls;
 
 type Check = fn(&Type) -> Result<(), BridgeError>;
@@ -16,6 +16,7 @@ const MODELS: &[(&str, Check)] = &[
     (certificate::TYPE_NAME, check_model::<certificate::Certificate>),
     (certificate_info::TYPE_NAME, check_model::<certificate_info::CertificateInfo>),
     (gateway::TYPE_NAME, check_model::<gateway::Gateway>),
+    (istio_gateway::TYPE_NAME, check_model::<istio_gateway::IstioGateway>),
     (istio_mtls::TYPE_NAME, check_model::<istio_mtls::IstioMtls>),
     (nlb_service::TYPE_NAME, check_model::<nlb_service::NlbService>),
     (virtual_node_tls::TYPE_NAME, check_model::<virtual_node_tls::VirtualNodeTls>),

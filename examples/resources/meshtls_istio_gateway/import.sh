@@ -1,0 +1,1 @@
+terraform import meshtls_istio_gateway.yelb yelb/yelb-gw
