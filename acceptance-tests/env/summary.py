@@ -1,6 +1,10 @@
-"""Prints what meshtls made in a namespace, read from the cluster and the App Mesh API
-themselves: each virtual node's and gateway's TLS mode on both sides, each certificate's names
-and expiry, then a real mutual-TLS handshake between two issued certificates."""
+"""Prints what meshtls made in a namespace, read from the cluster and the mesh themselves.
+
+On App Mesh (--mesh): each virtual node's and gateway's TLS mode on the cluster object and in
+the App Mesh API. On Istio (--istio): each service's mutual-TLS mode as istiod holds it, the
+gateway as istiod reports on it, and a workload certificate istiod issued, checked against the
+CA. Then, for both: the load balancer Service, each certificate's names and expiry, and a real
+mutual-TLS handshake between two issued certificates."""
 import argparse
 import base64
 import os
@@ -10,6 +14,8 @@ import subprocess
 import sys
 import tempfile
 import threading
+import json
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kubeapply import Cluster  # noqa: E402
@@ -66,12 +72,90 @@ def mutual_tls(server, client, server_name):
     return echoed == b"ping", seen.get("client"), version
 
 
+def istio_modes(cluster, namespace, istiod):
+    """Each Service's mTLS mode as istiod holds its PeerAuthentications and DestinationRules."""
+    with urllib.request.urlopen(istiod + "/debug/configz", timeout=30) as resp:
+        configs = json.loads(resp.read())
+    policies = [c for c in configs if c["kind"] == "PeerAuthentication" and c["metadata"]["namespace"] == namespace]
+    rules = {c["spec"].get("host"): c for c in configs if c["kind"] == "DestinationRule" and c["metadata"]["namespace"] == namespace}
+    print("TLS mode as istiod holds it (PeerAuthentication / DestinationRule):")
+    wide = next((p for p in policies if not p["spec"].get("selector")), None)
+    if wide:
+        print(f"  namespace {namespace:22} {wide['spec'].get('mtls', {}).get('mode', 'UNSET'):10} (PeerAuthentication {wide['metadata']['name']})")
+    services = cluster.request("GET", f"/api/v1/namespaces/{namespace}/services").get("items", [])
+    for svc in services:
+        selector = svc["spec"].get("selector") or {}
+        if not selector:
+            continue
+        own = [p for p in policies if p["spec"].get("selector") and all(selector.get(k) == v for k, v in p["spec"]["selector"]["matchLabels"].items())]
+        policy = own[0] if own else wide
+        mode = policy["spec"].get("mtls", {}).get("mode", "UNSET") if policy else "PERMISSIVE (Istio's default)"
+        host = f"{svc['metadata']['name']}.{namespace}.svc.cluster.local"
+        rule = rules.get(host)
+        client = rule["spec"].get("trafficPolicy", {}).get("tls", {}).get("mode", "-") if rule else "auto"
+        source = f"PeerAuthentication {policy['metadata']['name']}" if policy else "no policy"
+        print(f"  service   {svc['metadata']['name']:22} {mode:10} / callers {client:13} ({source})")
+    print()
+
+
+def istio_gateways(cluster, namespace):
+    gateways = cluster.request("GET", f"/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/gateways").get("items", [])
+    for g in gateways:
+        status = g.get("status", {})
+        conditions = " ".join(f"{c['type']}={c['status']}" for c in status.get("conditions", []))
+        print(f"Gateway {namespace}/{g['metadata']['name']} (class {g['spec']['gatewayClassName']}): {conditions or 'not reported yet'}")
+        for listener, spec in zip(status.get("listeners", []), g["spec"].get("listeners", [])):
+            refs = ", ".join(r["name"] for r in (spec.get("tls") or {}).get("certificateRefs", []))
+            lc = " ".join(f"{c['type']}={c['status']}" for c in listener.get("conditions", []))
+            print(f"  listener {listener['name']} {spec['protocol']}:{spec['port']} certificate {refs}: {lc}; {listener.get('attachedRoutes', 0)} route(s)")
+        deployment = f"{g['metadata']['name']}-istio"
+        try:
+            d = cluster.request("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{deployment}")
+            labels = d["spec"]["template"]["metadata"]["labels"]
+            print(f"  istiod made Deployment {deployment} (pods app={labels.get('app')}) and Service {deployment}")
+        except Exception as e:  # noqa: BLE001 - shown as is
+            print(f"  no Deployment {deployment} from istiod yet ({e.__class__.__name__})")
+    print()
+
+
+def workload_certificate(path, ca_pem):
+    with open(path) as f:
+        chain = f.read()
+    leaf = chain.split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
+    print(f"Workload certificate from istiod: {describe(leaf)}")
+    with tempfile.TemporaryDirectory() as d:
+        for name, pem in (("ca.crt", ca_pem), ("leaf.crt", leaf)):
+            with open(os.path.join(d, name), "w") as f:
+                f.write(pem)
+        out = subprocess.run(["openssl", "verify", "-CAfile", "ca.crt", "leaf.crt"], cwd=d, capture_output=True, text=True)
+    print(f"  openssl verify against the meshtls CA: {out.stdout.strip() or out.stderr.strip()}")
+    print()
+    return out.returncode == 0
+
+
+def load_balancers(cluster, namespace):
+    services = cluster.request("GET", f"/api/v1/namespaces/{namespace}/services?labelSelector=app.kubernetes.io/managed-by%3Dmeshtls")
+    for svc in services.get("items", []):
+        if svc["spec"].get("type") != "LoadBalancer":
+            continue
+        ports = ", ".join(f"{p['port']}->{p.get('targetPort')}" for p in svc["spec"].get("ports", []))
+        selector = ",".join(f"{k}={v}" for k, v in (svc["spec"].get("selector") or {}).items())
+        print(f"Service {namespace}/{svc['metadata']['name']} (LoadBalancer, {ports}, selects {selector}):")
+        for k, v in sorted((svc["metadata"].get("annotations") or {}).items()):
+            if k.startswith("service.beta.kubernetes.io/"):
+                print(f"  {k}: {v}")
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kubeconfig", required=True)
     ap.add_argument("--namespace", required=True)
     ap.add_argument("--handshake", help="SERVER_SECRET,CLIENT_SECRET,SERVER_NAME")
     ap.add_argument("--mesh", help="App Mesh mesh to compare the cluster objects with")
+    ap.add_argument("--istio", help="istiod's debug HTTP address, to show what it holds")
+    ap.add_argument("--workload-cert", help="a certificate chain istiod issued, to check against CA_SECRET")
+    ap.add_argument("--ca-secret", default="ca-key-pair", help="the CA Secret in the namespace")
     args = ap.parse_args()
     cluster = Cluster(args.kubeconfig)
     if args.mesh:
@@ -94,6 +178,14 @@ def main():
                     api_mode = f"unreadable ({e.__class__.__name__})"
                 print(f"  {kind:14} {o['metadata']['name']:16} {k8s_mode:8} / {api_mode}")
         print()
+    if args.istio:
+        istio_modes(cluster, args.namespace, args.istio)
+        istio_gateways(cluster, args.namespace)
+    if args.workload_cert:
+        ca = cluster.request("GET", f"/api/v1/namespaces/{args.namespace}/secrets/{args.ca_secret}")
+        if not workload_certificate(args.workload_cert, base64.b64decode(ca["data"]["ca.crt"]).decode()):
+            sys.exit(1)
+    load_balancers(cluster, args.namespace)
     secrets = cluster.request("GET", f"/api/v1/namespaces/{args.namespace}/secrets?labelSelector=app.kubernetes.io/managed-by%3Dmeshtls")
     for s in secrets.get("items", []):
         pem = base64.b64decode(s["data"]["tls.crt"]).decode()

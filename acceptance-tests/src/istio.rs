@@ -48,12 +48,13 @@ pub struct IstioCertificateResponse {
     pub cert_chain: Vec<String>,
 }
 
-/// A running istiod; stopped on drop.
+/// A running istiod.
 pub struct Istiod {
     http: String,
     secure_grpc: String,
     namespace: String,
     log: PathBuf,
+    stop_on_drop: bool,
 }
 
 fn script(action: &str) -> std::process::Output {
@@ -62,12 +63,19 @@ fn script(action: &str) -> std::process::Output {
 
 impl Istiod {
     /// Starts istiod, during `_turn`; its plug-in CA (`istio-system/cacerts`) should exist by
-    /// now.
+    /// now. Stopped on drop.
     pub fn start(_turn: &IstioTurn) -> Istiod {
         let out = script("start");
         assert!(out.status.success(), "istiod did not start: {}", String::from_utf8_lossy(&out.stderr));
+        let mut istiod = Istiod::running();
+        istiod.stop_on_drop = true;
+        istiod
+    }
+
+    /// The istiod the environment runs now (started with `istiod.sh start`), left running.
+    pub fn running() -> Istiod {
         let env_file = PathBuf::from(env("MESHTLS_ENV_DIR")).join("istiod.env");
-        let text = std::fs::read_to_string(&env_file).expect("istiod.env");
+        let text = std::fs::read_to_string(&env_file).unwrap_or_else(|e| panic!("{}: {e}; is istiod running?", env_file.display()));
         let value = |key: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(&format!("export {key}=")))
@@ -79,6 +87,7 @@ impl Istiod {
             secure_grpc: value("ISTIOD_SECURE_GRPC"),
             namespace: value("ISTIOD_NAMESPACE"),
             log: PathBuf::from(value("ISTIOD_LOG")),
+            stop_on_drop: false,
         }
     }
 
@@ -170,6 +179,16 @@ impl Istiod {
 
 impl Drop for Istiod {
     fn drop(&mut self) {
-        let _ = script("stop");
+        if self.stop_on_drop {
+            let _ = script("stop");
+        }
     }
+}
+
+/// A sidecar's certificate request: a fresh key and a CSR naming `spiffe_id`.
+pub fn csr_for(spiffe_id: &str) -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.subject_alt_names = vec![rcgen::SanType::URI(spiffe_id.try_into().expect("SPIFFE ID"))];
+    let key = rcgen::KeyPair::generate().expect("key");
+    params.serialize_request(&key).expect("CSR").pem().expect("PEM")
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use meshtls_acceptance_tests::cluster::Cluster;
 use meshtls_acceptance_tests::identity::Identity;
-use meshtls_acceptance_tests::istio::{self, Istiod};
+use meshtls_acceptance_tests::istio::{self, csr_for, Istiod};
 use meshtls_acceptance_tests::{provider_block, provider_block_with, CliKind, Workspace};
 use serde_json::json;
 
@@ -113,14 +113,6 @@ fn uri_sans(ws: &Workspace, pem: &str) -> String {
         .output()
         .expect("openssl");
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A sidecar's certificate request: a fresh key and a CSR naming the workload's SPIFFE ID.
-fn csr_for(spiffe_id: &str) -> String {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.subject_alt_names = vec![rcgen::SanType::URI(spiffe_id.try_into().expect("SPIFFE ID"))];
-    let key = rcgen::KeyPair::generate().expect("key");
-    params.serialize_request(&key).expect("CSR").pem().expect("PEM")
 }
 
 fn scenario(cli: CliKind) {

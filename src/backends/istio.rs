@@ -266,11 +266,21 @@ pub const INJECTION_LABEL: &str = "istio-injection";
 pub const REVISION_LABEL: &str = "istio.io/rev";
 pub const INJECT_LABEL: &str = "sidecar.istio.io/inject";
 pub const DATAPLANE_MODE_LABEL: &str = "istio.io/dataplane-mode";
+/// Labels istiod puts on the pods of a gateway it deploys.
+const GATEWAY_POD_LABELS: [&str; 2] = ["gateway.istio.io/managed", "gateway.networking.k8s.io/gateway-name"];
+const INJECT_TEMPLATES_ANNOTATION: &str = "inject.istio.io/templates";
 
 /// Whether pods with `pod` labels (and annotations) in a namespace with `namespace` labels get
 /// a sidecar or ambient enrollment, by the rules of Istio's injector and its ambient
-/// controller.
+/// controller, or are an Istio gateway's own proxies.
 pub fn enrolled(namespace: &BTreeMap<String, String>, pod: &BTreeMap<String, String>, pod_annotations: &BTreeMap<String, String>) -> bool {
+    // An Istio gateway is a proxy itself: istiod's Gateway API deployments carry its gateway
+    // labels, and injected gateways the `gateway` injection template.
+    if GATEWAY_POD_LABELS.iter().any(|l| pod.contains_key(*l))
+        || pod_annotations.get(INJECT_TEMPLATES_ANNOTATION).is_some_and(|t| t.split(',').any(|t| t.trim() == "gateway"))
+    {
+        return true;
+    }
     let ambient = |labels: &BTreeMap<String, String>| labels.get(DATAPLANE_MODE_LABEL).map(String::as_str) == Some("ambient");
     // A pod's own dataplane mode wins over the namespace's.
     match pod.get(DATAPLANE_MODE_LABEL).map(String::as_str) {
@@ -358,6 +368,10 @@ mod tests {
         assert!(enrolled(&labels(&[(DATAPLANE_MODE_LABEL, "ambient")]), &none, &none));
         assert!(!enrolled(&labels(&[(DATAPLANE_MODE_LABEL, "ambient")]), &labels(&[(DATAPLANE_MODE_LABEL, "none")]), &none));
         assert!(enrolled(&none, &labels(&[(DATAPLANE_MODE_LABEL, "ambient")]), &none));
+        // A gateway's pods are proxies, whatever their inject label says.
+        let gateway = labels(&[(INJECT_LABEL, "false"), ("gateway.networking.k8s.io/gateway-name", "yelb-gw")]);
+        assert!(enrolled(&labels(&[(INJECTION_LABEL, "enabled")]), &gateway, &none));
+        assert!(enrolled(&none, &none, &labels(&[(INJECT_TEMPLATES_ANNOTATION, "gateway")])));
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! State holds the certificate, its fingerprint and expiry, never the key. Drift in the
 //! Secret (deleted, or any of its three files changed) is found on refresh: a deleted Secret
 //! plans a create, a changed one a replacement with a warning naming what changed.
+//!
+//! With `istio_plugin`, a copy of the key pair is also kept as Istio's plug-in CA
+//! (`<istiod namespace>/cacerts`), so the CA the App Mesh runbook made serves istiod unchanged.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,7 +22,7 @@ use crate::ca_store::{self, kube_error, PcaRoot, PcaSecret, PcaSource, PCA_ANNOT
 use crate::cert_manager::{self, IssuerKind};
 use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, is_dns1123_label, is_dns1123_subdomain};
-use crate::ownership::{OwnError, Owner};
+use crate::ownership::{Claim, OwnError, Owner};
 use crate::pca;
 use crate::pki::{self, KeyAlgorithm};
 use crate::resources::mesh_tls::single;
@@ -36,6 +39,8 @@ use plan::*;
 
 /// The Secret istiod reads its plug-in CA from, in its own namespace.
 pub const ISTIO_PLUGIN_SECRET: &str = "cacerts";
+/// istiod's namespace unless told otherwise.
+pub const ISTIO_NAMESPACE: &str = "istio-system";
 pub const TYPE_NAME: &str = "meshtls_ca";
 const MAX_VALIDITY_DAYS: i64 = 36_500;
 const DEFAULT_DELETION_DAYS: i64 = 7;
@@ -58,6 +63,59 @@ fn import_hint(namespace: &str, secret_name: &str, kind: IssuerKind, name: &str)
 fn issuer_error(e: &OwnError, action: &str, spec: &CaSpec, kind: IssuerKind, name: &str) -> Diagnostic {
     e.diagnostic(action, &import_hint(&spec.namespace, &spec.secret_name, kind, name))
         .at(AttributePath::attrs(&["cert_manager_issuer", "name"]))
+}
+
+/// The plug-in copy's Secret is someone else's: meshtls will not overwrite istiod's CA.
+fn plugin_refused(namespace: &str, claim: &Claim) -> Diagnostic {
+    Diagnostic::error(
+        format!("Secret {namespace}/{ISTIO_PLUGIN_SECRET} already exists"),
+        format!(
+            "Secret {namespace}/{ISTIO_PLUGIN_SECRET}, Istio's plug-in CA, exists and {}, so meshtls will not replace it: istiod would sign with another CA from its next start. Remove it first if this CA is to take over, or drop istio_plugin.",
+            claim.describe()
+        ),
+    )
+    .at(AttributePath::attrs(&["istio_plugin", "namespace"]))
+}
+
+/// Writes `files` as the plug-in copy in `namespace`, replacing an older copy of this CA's.
+async fn write_plugin_copy(client: &kube::Client, owner: &Owner, namespace: &str, files: &TlsFiles) -> Result<(), Diagnostic> {
+    let found = tls_secret::owned(client, owner, namespace, ISTIO_PLUGIN_SECRET)
+        .get()
+        .await
+        .map_err(|e| e.diagnostic("read Istio's plug-in CA Secret", ""))?;
+    match found.map(|(_, claim)| claim) {
+        Some(Claim::Ours) => {
+            tls_secret::delete(client, owner, namespace, ISTIO_PLUGIN_SECRET)
+                .await
+                .map_err(|e| e.diagnostic("replace Istio's plug-in CA Secret", ""))?;
+        }
+        Some(claim) => return Err(plugin_refused(namespace, &claim)),
+        None => {}
+    }
+    tls_secret::create(client, owner, namespace, ISTIO_PLUGIN_SECRET, files, BTreeMap::new(), BTreeMap::new())
+        .await
+        .map_err(|e| tls_secret::create_diagnostic("Istio plug-in CA Secret", namespace, ISTIO_PLUGIN_SECRET, &e))?;
+    tracing::info!(namespace, "wrote Istio's plug-in CA Secret");
+    Ok(())
+}
+
+/// Whether the plug-in copy in `namespace` is this CA's and holds `certificate_pem`.
+async fn plugin_copy_in_place(
+    client: &kube::Client,
+    cache: &crate::clients::read_cache::ReadCache,
+    owner: &Owner,
+    namespace: &str,
+    certificate_pem: &str,
+) -> Result<bool, Diagnostic> {
+    let observed = tls_secret::get(client, cache, namespace, ISTIO_PLUGIN_SECRET)
+        .await
+        .map_err(|e| kube_error("read Istio's plug-in CA Secret", namespace, ISTIO_PLUGIN_SECRET, &e))?;
+    Ok(observed.is_some_and(|o| {
+        let meta = kube::api::ObjectMeta { labels: Some(o.labels.clone()), annotations: Some(o.annotations.clone()), ..Default::default() };
+        owner.claim(&meta) == Claim::Ours
+            && o.tls_key.is_some()
+            && [&o.tls_crt, &o.ca_crt].iter().all(|pem| pem.as_deref().is_some_and(|p| tls_secret::same_pem(p, certificate_pem)))
+    }))
 }
 
 impl CaResource {
@@ -113,6 +171,17 @@ impl CaResource {
             .set_certificate(&issued.certificate_pem)
             .map_err(|e| Diagnostic::error("Generated certificate cannot be parsed", e.to_string()))?;
         let files = TlsFiles { ca_crt: issued.certificate_pem.clone(), tls_crt: issued.certificate_pem, tls_key: issued.private_key_pem };
+        // Istio's plug-in CA Secret of someone else's is refused before anything is written.
+        if let Some(ns) = spec.istio_namespace.as_deref() {
+            if let Some((_, claim)) = tls_secret::owned(client, &owner, ns, ISTIO_PLUGIN_SECRET)
+                .get()
+                .await
+                .map_err(|e| e.diagnostic("read Istio's plug-in CA Secret", ""))?
+                .filter(|(_, claim)| *claim != Claim::Ours)
+            {
+                return Err(plugin_refused(ns, &claim).into());
+            }
+        }
         if let Err(e) = tls_secret::create(client, &owner, namespace, secret_name, &files, BTreeMap::new(), BTreeMap::new()).await {
             let failure = Failure::new(tls_secret::create_diagnostic("CA Secret", namespace, secret_name, &e));
             // A Secret that may exist stays in state (tainted), so it is never lost track of.
@@ -127,6 +196,14 @@ impl CaResource {
                     d.detail.push_str(". Is cert-manager (its CRDs) installed?");
                 }
                 state.cert_manager_issuer = None;
+                state.istio_plugin = None;
+                return Err(Failure::new(d).keeping(state));
+            }
+        }
+        if let Some(ns) = spec.istio_namespace.as_deref() {
+            if let Err(d) = write_plugin_copy(client, &owner, ns, &files).await {
+                // The CA exists: it stays in state, and the next apply writes the copy.
+                state.istio_plugin = None;
                 return Err(Failure::new(d).keeping(state));
             }
         }
@@ -240,7 +317,12 @@ impl TypedResource for CaResource {
                             .attribute(Attribute::number("private_key_pem_wo_version").required().description("Any whole number; change it to write a new key pair. A change replaces the CA, since the key itself is never compared.")),
                     )
                     .requires_replace(),
-                ),
+                )
+                .block(single(
+                    "istio_plugin",
+                    Block::new("Also serve as Istio's plug-in CA: a copy of this CA's key pair in the Secret `cacerts` of istiod's namespace, which istiod signs every workload certificate with. Adding or removing the block changes only the copy, so the CA and the certificates it signed stay as they are.")
+                        .attribute(Attribute::string("namespace").optional().description("istiod's namespace. Defaults to `istio-system`.")),
+                )),
         )
     }
 
@@ -306,6 +388,13 @@ impl TypedResource for CaResource {
                 state.cert_manager_issuer = None;
             }
         }
+        // A plug-in copy that is gone, changed or someone else's plans its re-creation.
+        if let Some(ns) = state.istio_plugin.as_ref().and_then(IstioPlugin::namespace).map(str::to_string) {
+            let owner = owner(&namespace, &secret_name);
+            if !plugin_copy_in_place(&client, &self.clients.read_cache, &owner, &ns, &certificate_pem).await? {
+                state.istio_plugin = None;
+            }
+        }
         Ok(Some(Saved::new(state).with_private(note.encode())))
     }
 
@@ -344,12 +433,46 @@ impl TypedResource for CaResource {
                 .map_err(|e| e.diagnostic("delete the old cert-manager issuer", ""))?;
             warnings.push_all(deleted.warning());
         }
+        let prior_plugin = prior.istio_plugin.as_ref().and_then(IstioPlugin::namespace).map(str::to_string);
+        if let Some(old) = prior_plugin.as_deref().filter(|old| Some(*old) != spec.istio_namespace.as_deref()) {
+            let deleted = tls_secret::delete(&client, &owner, old, ISTIO_PLUGIN_SECRET)
+                .await
+                .map_err(|e| e.diagnostic("delete the old Istio plug-in CA Secret", ""))?;
+            warnings.push_all(deleted.warning());
+        }
         let mut state = kept_from(planned, &prior);
         if let Some((kind, name)) = spec.issuer_ref() {
             if let Err(e) = cert_manager::ensure(&client, &owner, kind, &spec.namespace, name, &spec.secret_name).await {
                 state.cert_manager_issuer = None;
                 warnings.push(issuer_error(&e, "create the cert-manager issuer", &spec, kind, name));
                 return Err(Failure::new(warnings).keeping(state));
+            }
+        }
+        if let (Some(ns), Some(certificate_pem)) = (spec.istio_namespace.as_deref(), state.certificate_pem.known().cloned()) {
+            let in_place = prior_plugin.as_deref() == Some(ns)
+                && plugin_copy_in_place(&client, &self.clients.read_cache, &owner, ns, &certificate_pem).await?;
+            if !in_place {
+                // The key is read from the CA's own Secret: it is in no state or plan.
+                let observed = tls_secret::get(&client, &self.clients.read_cache, &spec.namespace, &spec.secret_name)
+                    .await
+                    .map_err(|e| kube_error("read the CA Secret", &spec.namespace, &spec.secret_name, &e))?;
+                let Some(tls_key) = observed.and_then(|o| o.tls_key) else {
+                    state.istio_plugin = None;
+                    warnings.push(Diagnostic::error(
+                        "No CA key to plug into Istio",
+                        format!(
+                            "Secret {}/{} holds no tls.key, so there is no key for istiod to sign with.",
+                            spec.namespace, spec.secret_name
+                        ),
+                    ));
+                    return Err(Failure::new(warnings).keeping(state));
+                };
+                let files = TlsFiles { ca_crt: certificate_pem.clone(), tls_crt: certificate_pem, tls_key };
+                if let Err(d) = write_plugin_copy(&client, &owner, ns, &files).await {
+                    state.istio_plugin = None;
+                    warnings.push(d);
+                    return Err(Failure::new(warnings).keeping(state));
+                }
             }
         }
         Ok(Saved::new(state).with_private(private.to_vec()).warn(warnings))
@@ -370,6 +493,12 @@ impl TypedResource for CaResource {
         if let (Backing::Pca(PcaSource::Create), Some(arn)) = (prior.backing(), prior.pca_arn.as_deref()) {
             let pca_client = self.acmpca().await?;
             diagnostics.push_all(ca_store::retire_pca(&pca_client, &owner, arn, prior.deletion_days()).await?);
+        }
+        if let Some(ns) = prior.istio_plugin.as_ref().and_then(IstioPlugin::namespace) {
+            match tls_secret::delete(&client, &owner, ns, ISTIO_PLUGIN_SECRET).await {
+                Ok(deleted) => diagnostics.push_all(deleted.warning()),
+                Err(e) => return Err(Diagnostics::from(e.diagnostic("delete Istio's plug-in CA Secret", ""))),
+            }
         }
         match tls_secret::delete(&client, &owner, namespace, secret_name).await {
             Ok(deleted) => diagnostics.push_all(deleted.warning()),

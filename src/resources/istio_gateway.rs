@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 use tfplugin::{
-    at, Attr, AttributePath, Diagnostic, Diagnostics, Failure, Outcome, Saved, Type, TypedPlan, TypedPlanRequest, TypedResource,
+    at, Attr, AttributePath, Diagnostic, Diagnostics, Failure, MoveSource, Outcome, Saved, Type, TypedPlan, TypedPlanRequest, TypedResource,
 };
 
 use crate::backends::istio_gateway::{self as backend, IstioGateway as GatewayObjects, IstioGatewaySpec, IstioRoute, DEFAULT_CLASS};
@@ -21,6 +21,7 @@ use crate::names::{
 };
 use crate::ownership::{OwnError, Owner};
 use crate::resources::mesh_tls::{drift_status, IN_SYNC};
+use crate::resources::PROVIDER;
 use crate::{pki, tls_secret};
 
 mod model;
@@ -199,6 +200,12 @@ impl TypedResource for IstioGatewayResource {
         let objects = GatewayObjects { client: &client, owner: &owner, namespace: ns.clone(), name: name.clone() };
         let warnings = objects.delete().await.map_err(|e| Diagnostics::from(own_error(&e, "delete the Istio gateway", &ns, &name)))?;
         Ok(Diagnostics(warnings))
+    }
+
+    /// `moved` from `meshtls_gateway`: leaving App Mesh, whose API may be gone, without
+    /// destroying the gateway (see the leaving-App-Mesh guide).
+    fn move_from(&self, source: &MoveSource<'_>) -> Option<Result<IstioGateway, Diagnostics>> {
+        source.is(PROVIDER, crate::resources::gateway::TYPE_NAME).then(|| moved_from_gateway(source.state))
     }
 
     async fn import(&self, id: &str) -> Outcome<IstioGateway> {

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, Schema};
 use tfplugin::{
-    at, Attr, AttributePath, Diagnostic, Diagnostics, Failure, Outcome, Saved, Type, TypedPlan, TypedPlanRequest, TypedResource,
+    at, Attr, AttributePath, Diagnostic, Diagnostics, Failure, MoveSource, Outcome, Saved, Type, TypedPlan, TypedPlanRequest, TypedResource,
 };
 
 use crate::backends::istio::{self, IstioWorkload};
@@ -22,6 +22,7 @@ use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, is_dns1123_label, is_dns1123_subdomain, parse_namespaced_id};
 use crate::ownership::{Claim, Owner};
 use crate::resources::mesh_tls::{drift_status, single, IN_SYNC};
+use crate::resources::{virtual_node_tls, PROVIDER};
 
 mod model;
 mod plan;
@@ -221,6 +222,12 @@ impl TypedResource for IstioMtlsResource {
         let Some(side) = self.side(&client, &owner, &prior) else { return Ok(Diagnostics::new()) };
         let warnings = side.delete().await.map_err(|e| Diagnostics::from(side_error(&e, "delete the Istio policy", &ns, &name)))?;
         Ok(Diagnostics(warnings))
+    }
+
+    /// `moved` from `meshtls_virtual_node_tls`: leaving App Mesh, whose API may be gone,
+    /// without destroying the virtual nodes' TLS (see the leaving-App-Mesh guide).
+    fn move_from(&self, source: &MoveSource<'_>) -> Option<Result<IstioMtls, Diagnostics>> {
+        source.is(PROVIDER, virtual_node_tls::TYPE_NAME).then(|| moved_from_virtual_node(source.state))
     }
 
     async fn import(&self, id: &str) -> Outcome<IstioMtls> {

@@ -1,5 +1,8 @@
 //! One file per resource or data source type.
 
+/// The provider's type, the last part of its address, as `moved` sources name it.
+pub const PROVIDER: &str = "meshtls";
+
 pub mod ca;
 pub mod certificate;
 pub mod certificate_info;

@@ -174,6 +174,33 @@ pub trait Resource: Send + Sync {
     fn generate_config(&self, state: &Value) -> Result<Value, Diagnostics> {
         Ok(generate_config_generic(&self.schema().block, state))
     }
+
+    /// A `moved` block from another resource type to this one: the state for `source`, or
+    /// None when this type takes no state from `source`'s (the server then refuses the move).
+    fn move_state(&self, _source: &MoveSource<'_>) -> Option<Result<Value, Diagnostics>> {
+        None
+    }
+}
+
+/// The state a `moved` block moves, as the CLI hands it over: the source's own JSON, in the
+/// source type's schema (which may be another provider's).
+#[derive(Debug, Clone, Copy)]
+pub struct MoveSource<'a> {
+    /// e.g. `registry.terraform.io/meshtls/meshtls`, or `meshtls`.
+    pub provider_address: &'a str,
+    pub type_name: &'a str,
+    pub schema_version: i64,
+    pub state: &'a serde_json::Value,
+}
+
+impl MoveSource<'_> {
+    /// Whether the source is `type_name` of the provider of type `provider` (`meshtls`). The
+    /// CLIs say the provider differently: Terraform gives its full address
+    /// (`registry.terraform.io/meshtls/meshtls`), OpenTofu its type alone, so the last part
+    /// of the address is compared.
+    pub fn is(&self, provider: &str, type_name: &str) -> bool {
+        self.type_name == type_name && self.provider_address.rsplit('/').next() == Some(provider)
+    }
 }
 
 /// What a list resource is asked for. The types are those of the managed resource of the

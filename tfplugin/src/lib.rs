@@ -34,8 +34,8 @@ pub use attr::Attr;
 pub use bridge::{from_value, to_value, BridgeError};
 pub use diag::{AttributePath, Diagnostic, Diagnostics};
 pub use framework::{
-    ConfigureRequest, DataSource, IdentityAttribute, IdentitySchema, ListRequest, ListResource, ListResult, Listed, Plan, PlanRequest,
-    Provider, Resource, StateResult,
+    ConfigureRequest, DataSource, IdentityAttribute, IdentitySchema, ListRequest, ListResource, ListResult, Listed, MoveSource, Plan,
+    PlanRequest, Provider, Resource, StateResult,
 };
 pub use plugin::ServeOptions;
 pub use schema::{Attribute, Block, NestedBlock, Nesting, Schema};

@@ -579,13 +579,46 @@ impl ProviderService for ProviderServer {
 
     async fn move_resource_state(
         &self,
-        _: Request<pb::move_resource_state::Request>,
+        req: Request<pb::move_resource_state::Request>,
     ) -> Result<Response<pb::move_resource_state::Response>, Status> {
-        let d = Diagnostics::from(Diagnostic::error(
-            "Moving resources is not supported",
-            "meshtls resources cannot be moved from another resource type.",
-        ));
-        Ok(Response::new(pb::move_resource_state::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() }))
+        let req = req.into_inner();
+        tracing::debug!(rpc = "MoveResourceState", from = %req.source_type_name, to = %req.target_type_name, "serving");
+        let r = self.resource(&req.target_type_name)?;
+        let reply = |d: Diagnostics| pb::move_resource_state::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() };
+        let raw = req.source_state.unwrap_or_default();
+        let source_state: serde_json::Value = unwrap_or_reply!(
+            serde_json::from_slice(&raw.json).map_err(|e| Diagnostics::from(Diagnostic::error("Unreadable source state", e.to_string()))),
+            reply
+        );
+        let source = crate::framework::MoveSource {
+            provider_address: &req.source_provider_address,
+            type_name: &req.source_type_name,
+            schema_version: req.source_schema_version,
+            state: &source_state,
+        };
+        let moved = match r.imp.move_state(&source) {
+            Some(moved) => moved,
+            None => Err(Diagnostic::error(
+                "Unsupported move",
+                format!(
+                    "{} cannot take the state of {} ({}). Remove the moved block, and import the objects instead.",
+                    req.target_type_name, req.source_type_name, req.source_provider_address
+                ),
+            )
+            .into()),
+        };
+        let mut state = unwrap_or_reply!(moved, reply);
+        let mut diagnostics = Diagnostics::new();
+        ensure_known(&mut state, &mut diagnostics);
+        let state = without_write_only(r, state);
+        let target_identity = identity_of(r, &state, &mut diagnostics);
+        let target_state = encode(&state, &r.ty, &mut diagnostics);
+        Ok(Response::new(pb::move_resource_state::Response {
+            target_state,
+            diagnostics: diagnostics_to_wire(&diagnostics),
+            target_private: Vec::new(),
+            target_identity,
+        }))
     }
 
     async fn read_data_source(
@@ -797,7 +830,7 @@ fn capabilities() -> pb::ServerCapabilities {
     pb::ServerCapabilities {
         plan_destroy: false,
         get_provider_schema_optional: false,
-        move_resource_state: false,
+        move_resource_state: true,
         generate_resource_config: true,
     }
 }

@@ -10,8 +10,8 @@ use serde::Serialize;
 use crate::bridge::{coarsen, from_value, restore, to_value, BridgeError};
 use crate::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::framework::{
-    generate_config_generic, DataSource, IdentitySchema, ListRequest, ListResource, ListResult, Listed, Plan, PlanRequest, Resource,
-    StateResult,
+    generate_config_generic, DataSource, IdentitySchema, ListRequest, ListResource, ListResult, Listed, MoveSource, Plan, PlanRequest,
+    Resource, StateResult,
 };
 use crate::schema::Schema;
 use crate::types::Type;
@@ -198,6 +198,13 @@ pub trait TypedResource: Send + Sync + 'static {
     /// default; this may drop more, such as a value the provider would derive the same way.
     fn generate_config(&self, state: Self::Model) -> Self::Model {
         state
+    }
+
+    /// The model for a `moved` block's `source` of another type; None when this type takes
+    /// no state from it. The CLI refreshes the result and then plans against the
+    /// configuration, so what the source's objects lack shows as a change.
+    fn move_from(&self, _source: &MoveSource<'_>) -> Option<Result<Self::Model, Diagnostics>> {
+        None
     }
 }
 
@@ -420,6 +427,11 @@ impl<R: TypedResource> Resource for R {
         from_value::<R::Identity>(identity).ok().map(|i| i.import_id())
     }
 
+    fn move_state(&self, source: &MoveSource<'_>) -> Option<Result<Value, Diagnostics>> {
+        let moved = TypedResource::move_from(self, source)?;
+        Some(moved.and_then(|m| encode(&m, &TypedResource::schema(self).value_type(), "moved state").map_err(Diagnostics::from)))
+    }
+
     fn generate_config(&self, state: &Value) -> Result<Value, Diagnostics> {
         let schema = TypedResource::schema(self);
         let refined = TypedResource::generate_config(self, decode(state, "state")?);
@@ -573,6 +585,27 @@ mod tests {
         async fn import(&self, id: &str) -> Outcome<Thing> {
             Ok(Thing { id: id.into(), name: Attr::Null, names: Attr::Null }.into())
         }
+        fn move_from(&self, source: &MoveSource<'_>) -> Option<Result<Thing, Diagnostics>> {
+            source.is("test", "test_old_thing").then(|| match source.state["label"].as_str() {
+                Some(label) => Ok(Thing { id: Attr::Known(label.into()), name: label.into(), names: Attr::Null }),
+                None => Err(Diagnostic::error("No label", "").into()),
+            })
+        }
+    }
+
+    #[test]
+    fn a_typed_resource_takes_moved_state_from_the_types_it_knows() {
+        let r: &dyn Resource = &Things;
+        let state = serde_json::json!({ "label": "x" });
+        let source = |provider, type_name| MoveSource { provider_address: provider, type_name, schema_version: 0, state: &state };
+        let moved = r.move_state(&source("registry.terraform.io/example/test", "test_old_thing"));
+        assert_eq!(moved.and_then(Result::ok), Some(thing("x".into(), "x".into())));
+        assert!(r.move_state(&source("test", "test_old_thing")).is_some(), "as OpenTofu names the provider");
+        assert!(r.move_state(&source("registry.terraform.io/test/other", "test_old_thing")).is_none(), "another provider's");
+        assert!(r.move_state(&source("registry.terraform.io/example/test", "test_unrelated")).is_none());
+        let empty = serde_json::json!({});
+        let without = MoveSource { state: &empty, ..source("registry.terraform.io/example/test", "test_old_thing") };
+        assert!(r.move_state(&without).is_some_and(|m| m.is_err()));
     }
 
     fn thing(id: Value, name: Value) -> Value {

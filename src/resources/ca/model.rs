@@ -23,6 +23,25 @@ pub struct CertificateAuthority {
     pub cert_manager_issuer: Option<IssuerBlock>,
     pub acm_pca: Option<AcmPca>,
     pub key_pair: Option<KeyPair>,
+    pub istio_plugin: Option<IstioPlugin>,
+}
+
+/// The `istio_plugin` block: a copy of the CA key pair as Istio's plug-in CA, the Secret
+/// `cacerts` in istiod's namespace.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IstioPlugin {
+    pub namespace: Attr<String>,
+}
+
+impl IstioPlugin {
+    /// istiod's namespace; `istio-system` unless set.
+    pub fn namespace(&self) -> Option<&str> {
+        match &self.namespace {
+            Attr::Null => Some(ISTIO_NAMESPACE),
+            other => other.as_deref(),
+        }
+    }
 }
 
 /// The `key_pair` block: an existing CA certificate and its key. The key is write-only: it
@@ -144,6 +163,8 @@ pub(super) struct CaSpec {
     pub(super) key_algorithm: KeyAlgorithm,
     pub(super) issuer: Option<(IssuerKind, String)>,
     pub(super) backing: Backing,
+    /// Where the plug-in copy for istiod goes, if anywhere.
+    pub(super) istio_namespace: Option<String>,
 }
 
 impl CaSpec {
@@ -160,6 +181,10 @@ impl CaSpec {
             key_algorithm: m.key_algorithm.as_deref().and_then(KeyAlgorithm::parse).ok_or_else(incomplete)?,
             issuer: m.issuer().map(|(k, n)| (k, n.to_string())),
             backing: m.backing(),
+            istio_namespace: match &m.istio_plugin {
+                Some(p) => Some(p.namespace().ok_or_else(incomplete)?.to_string()),
+                None => None,
+            },
         })
     }
 

@@ -33,6 +33,19 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
             format!("{alg:?} is not supported; use one of {}.", KeyAlgorithm::NAMES.join(", ")),
         );
     }
+    if let Some(p) = &config.istio_plugin {
+        check_namespace(&mut d, p.namespace.as_deref(), "istio_plugin.namespace");
+        if config.secret_name.as_deref() == Some(ISTIO_PLUGIN_SECRET) && config.namespace.known().map(String::as_str) == p.namespace() {
+            d.error_at(
+                at("istio_plugin"),
+                "Already Istio's plug-in CA",
+                format!(
+                    "This CA's own Secret is {}/{ISTIO_PLUGIN_SECRET}, istiod's plug-in CA; drop istio_plugin.",
+                    p.namespace().unwrap_or_default()
+                ),
+            );
+        }
+    }
     match &config.acm_pca {
         Some(pca) => {
             if pca.arn.is_null() == pca.create.is_none() && !pca.arn.is_unknown() {
@@ -58,6 +71,13 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
                     AttributePath::attrs(&["acm_pca", "create", "permanent_deletion_days"]),
                     "Invalid deletion window",
                     format!("{n}: ACM Private CA accepts 7 to 30 days."),
+                );
+            }
+            if config.istio_plugin.is_some() {
+                d.error_at(
+                    at("istio_plugin"),
+                    "No plug-in CA for Istio from a private CA",
+                    "istiod signs with the key of its plug-in CA; a CA kept in ACM Private CA has no key in the cluster. Drop istio_plugin, or keep the CA in the cluster.",
                 );
             }
             // istiod signs workload certificates with the key in `cacerts` itself.

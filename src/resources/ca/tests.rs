@@ -124,6 +124,24 @@ fn istios_plug_in_ca_needs_its_key_in_the_cluster() {
 }
 
 #[test]
+fn a_plug_in_copy_needs_a_key_in_the_cluster_and_another_secret() {
+    let plugin = |ns: Attr<String>| Some(IstioPlugin { namespace: ns });
+    assert!(validate(&CertificateAuthority { istio_plugin: plugin(Attr::Null), ..config() }).is_empty());
+    assert_eq!(IstioPlugin { namespace: Attr::Null }.namespace(), Some("istio-system"));
+    let pca = CertificateAuthority { istio_plugin: plugin(Attr::Null), ..adopting(ARN) };
+    assert_eq!(paths(&validate(&pca)), ["istio_plugin"]);
+    let itself = CertificateAuthority {
+        namespace: "istio-system".into(),
+        secret_name: ISTIO_PLUGIN_SECRET.into(),
+        istio_plugin: plugin(Attr::Null),
+        ..config()
+    };
+    assert_eq!(summaries(&validate(&itself)), ["Already Istio's plug-in CA"]);
+    let bad_ns = CertificateAuthority { istio_plugin: plugin("Istio System".into()), ..config() };
+    assert_eq!(paths(&validate(&bad_ns)), ["istio_plugin.namespace"]);
+}
+
+#[test]
 fn the_backing_and_deletion_window_follow_the_acm_pca_block() {
     assert_eq!(config().backing(), Backing::SelfSigned);
     assert_eq!(adopting(ARN).backing(), Backing::Pca(PcaSource::Adopt(ARN.into())));

@@ -87,3 +87,28 @@ pub(super) fn certificate_problem(dns_names: &[String], hostnames: &[String], na
         .at(at("hostnames"))
     })
 }
+
+/// Why a moved state's objects are not there yet: the next plan writes them.
+pub(super) const MOVED: &str = "moved: not yet written to Istio";
+
+/// The state a `moved` block from `meshtls_gateway` gives: the same namespace, name, port
+/// and certificate Secret, so the NLB Service in front and the certificate stay as they are.
+/// No Gateway exists yet; the plan after the move creates it with the configured routes.
+pub(super) fn moved_from_gateway(source: &serde_json::Value) -> Result<IstioGateway, Diagnostics> {
+    let text = |k: &str| source[k].as_str().map(str::to_string);
+    let (Some(namespace), Some(name)) = (text("namespace"), text("name")) else {
+        return Err(Diagnostic::error("Cannot move the gateway", "The meshtls_gateway state has no namespace and name.").into());
+    };
+    Ok(IstioGateway {
+        id: Attr::Known(format!("{namespace}/{name}")),
+        namespace: Attr::Known(namespace),
+        name: Attr::Known(name),
+        gateway_class: Attr::Known(DEFAULT_CLASS.into()),
+        port: source["port"].as_i64().map_or(Attr::Known(8443), Attr::Known),
+        hostnames: Attr::Null,
+        certificate_secret: text("certificate_secret").into(),
+        status: Attr::Known(MOVED.into()),
+        conditions: Attr::Null,
+        route: None,
+    })
+}

@@ -97,3 +97,19 @@ fn import_records_what_the_objects_say_and_plans_clean() {
     let any_host = imported(&IstioGatewaySpec { hostnames: vec![], routes: vec![], ..config().spec().expect("known") }, None);
     assert_eq!((any_host.hostnames, any_host.route), (Attr::Null, None));
 }
+
+#[test]
+fn an_app_mesh_gateway_moves_keeping_its_name_port_and_certificate() {
+    let gateway = serde_json::json!({
+        "namespace": "yelb", "name": "yelb-gw", "port": 8443, "certificate_secret": "yelb-gw-tls",
+        "route": [{ "prefix": "/", "virtual_service": "yelb-ui" }],
+    });
+    let moved = moved_from_gateway(&gateway).expect("moved");
+    assert_eq!(moved.id, Attr::Known("yelb/yelb-gw".into()));
+    assert_eq!((moved.port.clone(), moved.certificate_secret.clone()), (Attr::Known(8443), Attr::Known("yelb-gw-tls".into())));
+    assert_eq!((moved.status.clone(), moved.route.clone()), (Attr::Known(MOVED.into()), None));
+    let mut planned = config();
+    plan(Some(&moved), &config(), &mut planned);
+    assert_eq!(planned.conditions, Attr::Unknown, "the move plans an update");
+    assert!(moved_from_gateway(&serde_json::json!({})).is_err());
+}

@@ -155,7 +155,7 @@ pub(super) fn unenrolled_warning(workloads: &[String], namespace: &str) -> Optio
         Diagnostic::warning(
             "STRICT mutual TLS over workloads without a sidecar",
             format!(
-                "No Istio sidecar or ambient enrollment would serve {}: they have no proxy to send or enforce mutual TLS, so STRICT services refuse their plaintext calls. Enroll them first: label the namespace `istio-injection=enabled` (or `istio.io/dataplane-mode=ambient`), or the pod template `sidecar.istio.io/inject: \"true\"`, and roll the pods; or plan PERMISSIVE until they are enrolled. Namespace: {namespace}.",
+                "No Istio sidecar, ambient enrollment or gateway proxy would serve {}: they have no proxy to send or enforce mutual TLS, so STRICT services refuse their plaintext calls. Enroll them first: label the namespace `istio-injection=enabled` (or `istio.io/dataplane-mode=ambient`), or the pod template `sidecar.istio.io/inject: \"true\"`, and roll the pods; or plan PERMISSIVE until they are enrolled. Namespace: {namespace}.",
                 workloads.join(", ")
             ),
         )
@@ -179,4 +179,34 @@ pub(super) fn imported(mut state: IstioMtls, pa: Option<&PeerAuthentication>, dr
     });
     state.status = Attr::Known(IN_SYNC.into());
     state
+}
+
+/// Why a moved state's objects are not there yet: the next plan writes them.
+pub(super) const MOVED: &str = "moved: not yet written to Istio";
+
+/// The state a `moved` block from `meshtls_virtual_node_tls` gives: the same workload (the
+/// node's namespace and Deployment) and its listener's mode, in Istio's spelling. Nothing is
+/// written to Istio yet, so the plan after the move creates the policy.
+pub(super) fn moved_from_virtual_node(source: &serde_json::Value) -> Result<IstioMtls, Diagnostics> {
+    let cluster = &source["kubernetes"];
+    let Some(namespace) = cluster["namespace"].as_str() else {
+        return Err(Diagnostic::error(
+            "Cannot move a virtual node without its cluster side",
+            "This meshtls_virtual_node_tls has no kubernetes block, so nothing says which namespace and workload it was. Remove the moved block and create the Istio policy, or give the virtual node a kubernetes block first.",
+        )
+        .into());
+    };
+    let deployment = cluster["deployment"].as_str();
+    let name = deployment.or(cluster["virtual_node"].as_str()).unwrap_or(NAMESPACE_WIDE_NAME);
+    let mode = source["listener"]["mode"].as_str().map(|m| if m == "DISABLED" { "DISABLE" } else { m });
+    Ok(IstioMtls {
+        id: Attr::Known(format!("{namespace}/{name}")),
+        namespace: namespace.into(),
+        name: name.into(),
+        deployment: deployment.map(str::to_string).into(),
+        selector: Attr::Null,
+        mode: mode.map(str::to_string).into(),
+        status: Attr::Known(MOVED.into()),
+        destination_rule: None,
+    })
 }

@@ -154,3 +154,24 @@ fn import_reads_back_what_the_objects_say() {
         imported(import_skeleton("yelb", "default"), Some(&istio::peer_authentication(ObjectMeta::default(), None, "STRICT")), None);
     assert_eq!((only_pa.selector, only_pa.destination_rule), (Attr::Null, None));
 }
+
+#[test]
+fn a_virtual_node_moves_to_its_workloads_policy_written_by_the_next_apply() {
+    let node = serde_json::json!({
+        "id": "yelb/yelb-ui_yelb",
+        "virtual_node_name": "yelb-ui_yelb",
+        "kubernetes": { "namespace": "yelb", "virtual_node": "yelb-ui", "deployment": "yelb-ui" },
+        "listener": { "mode": "DISABLED", "port": null },
+    });
+    let moved = moved_from_virtual_node(&node).expect("moved");
+    assert_eq!(moved.id, Attr::Known("yelb/yelb-ui".into()));
+    assert_eq!((moved.deployment.clone(), moved.mode.clone()), (Attr::Known("yelb-ui".into()), Attr::Known("DISABLE".into())));
+    assert_eq!(moved.status, Attr::Known(MOVED.into()), "nothing is in Istio yet, so the plan writes it");
+    // The plan after the move is an update to the configured policy.
+    let mut planned = config();
+    plan(Some(&moved), &config(), &mut planned, None);
+    assert_eq!(planned.status, Attr::Known(IN_SYNC.into()));
+    let api_only = serde_json::json!({ "virtual_node_name": "yelb-ui_yelb", "kubernetes": null });
+    let refused = moved_from_virtual_node(&api_only).expect_err("no namespace");
+    assert!(refused.iter().any(|d| d.detail.contains("kubernetes block")));
+}

@@ -1,0 +1,164 @@
+//! The steps of docs/guides/leaving-app-mesh.md, run: the App Mesh Yelb (examples/yelb)
+//! applied, its CA plugged into a real istiod in place, the configuration switched to
+//! examples/yelb-istio with the guide's `moved` blocks (MoveResourceState across types), the
+//! App Mesh leftovers removed. No certificate is re-issued: every fingerprint is the same at
+//! the end, and the last plan is empty.
+
+use std::path::Path;
+use std::process::Command;
+
+use meshtls_acceptance_tests::cluster::Cluster;
+use meshtls_acceptance_tests::istio::{self, Istiod};
+use meshtls_acceptance_tests::{env, repo_root, wait, CliKind, Workspace};
+
+/// The guide's moved blocks, as its step 3 gives them.
+const MOVED_TF: &str = r#"# Leaving App Mesh: the virtual nodes' TLS becomes each service's Istio policy, and the
+# App Mesh gateway the Istio gateway, without destroying either (App Mesh's API may be gone).
+moved {
+  from = module.mesh_tls.meshtls_virtual_node_tls.svc
+  to   = module.mesh_tls.meshtls_istio_mtls.svc
+}
+
+moved {
+  from = meshtls_gateway.yelb
+  to   = meshtls_istio_gateway.yelb
+}
+"#;
+
+/// The guide's step 1: the CA also written as istiod's plug-in CA.
+const PLUG_IN: &str = "  cert_manager_issuer {\n    kind = \"Issuer\"\n    name = \"ca-issuer\"\n  }\n\n  istio_plugin {\n    namespace = \"istio-system\"\n  }\n}";
+
+/// The examples' Yelb, in namespace (and mesh) `ns`, as the fixture's apply.sh renames it.
+fn renamed(text: &str, ns: &str) -> String {
+    text.replace("_yelb\"", &format!("_{ns}\"")).replace(".yelb.svc", &format!(".{ns}.svc")).replace("= \"yelb\"", &format!("= \"{ns}\""))
+}
+
+fn rewrite(path: &Path, ns: &str) {
+    let text = std::fs::read_to_string(path).expect("example");
+    std::fs::write(path, renamed(&text, ns)).expect("write example");
+}
+
+fn fixture(ns: &str) {
+    let status = Command::new(repo_root().join("examples/yelb/fixture/apply.sh"))
+        .arg(ns)
+        .env("AWS_DEFAULT_REGION", env("AWS_REGION"))
+        .status()
+        .expect("fixture");
+    assert!(status.success(), "the Yelb fixture must apply");
+}
+
+fn fingerprints(ws: &Workspace) -> serde_json::Value {
+    serde_json::from_str(&ws.ok(&["output", "-json", "certificates"]).stdout).expect("certificates output")
+}
+
+fn migrate(cli: CliKind) {
+    let cluster = Cluster::connect();
+    let turn = istio::exclusive();
+    // A namespace of this run's own, so nothing an interrupted run left is in the way.
+    let ns = cluster.fresh_namespace(&format!("mig-{}", cli.name()));
+    fixture(&ns);
+
+    // Before: the App Mesh runbook, applied.
+    let ws = Workspace::from_tree(cli, &repo_root().join("examples"), Path::new("yelb"));
+    let tree = ws.path().parent().expect("the examples tree").to_path_buf();
+    rewrite(&tree.join("yelb/main.tf"), &ns);
+    rewrite(&tree.join("yelb-istio/main.tf"), &ns);
+    ws.ok(&["init", "-input=false"]);
+    ws.apply();
+    let before = fingerprints(&ws);
+    assert_eq!(before.as_object().map(|o| o.len()), Some(5), "four services and the gateway: {before}");
+
+    // Step 1: the same CA, plugged into Istio in place.
+    let main_tf = ws.path().join("main.tf");
+    let text = std::fs::read_to_string(&main_tf).expect("main.tf");
+    let plugged = text.replacen("  cert_manager_issuer {\n    kind = \"Issuer\"\n    name = \"ca-issuer\"\n  }\n}", PLUG_IN, 1);
+    assert_ne!(plugged, text, "the CA block is where the guide says");
+    std::fs::write(&main_tf, plugged).expect("main.tf");
+    let (changes, plan) = ws.plan_has_changes();
+    assert!(
+        changes && plan.text().contains("0 to add, 1 to change, 0 to destroy"),
+        "{}: step 1 changes the CA in place:\n{}",
+        cli.name(),
+        plan.text()
+    );
+    ws.apply();
+    let ca = cluster.secret_text(&ns, "ca-key-pair", "ca.crt").expect("the CA");
+    let plug_in = cluster.secret_text("istio-system", "cacerts", "tls.crt").expect("istio-system/cacerts");
+    assert_eq!(plug_in.trim(), ca.trim(), "istiod's plug-in CA is the App Mesh CA");
+    let istiod = Istiod::start(&turn);
+    assert!(istiod.log().contains("Use local CA certificate"), "istiod signs with the plug-in CA");
+
+    // Step 2: the workloads enrolled in Istio (the namespace labelled; the pods rolled).
+    cluster.label_namespace(&ns, "istio-injection", Some("enabled"));
+
+    // Step 3: the Istio configuration, with the moved blocks.
+    std::fs::write(&main_tf, std::fs::read_to_string(tree.join("yelb-istio/main.tf")).expect("yelb-istio")).expect("main.tf");
+    std::fs::write(ws.path().join("moved.tf"), MOVED_TF).expect("moved.tf");
+    ws.ok(&["init", "-input=false"]);
+    let (changes, plan) = ws.plan_has_changes();
+    let text = plan.text();
+    assert!(changes, "{}: the move plans the Istio objects", cli.name());
+    assert!(
+        text.contains("0 to destroy") && !text.contains("must be replaced"),
+        "{}: nothing is destroyed or replaced:\n{text}",
+        cli.name()
+    );
+    assert!(text.contains("(moved from module.mesh_tls.meshtls_virtual_node_tls.svc[\"ui\"])"), "{text}");
+    assert!(text.contains("(moved from meshtls_gateway.yelb)"), "{text}");
+    for certificate in ["svc[\"ui\"]", "svc[\"app\"]", "svc[\"db\"]", "svc[\"redis\"]", "gateway"] {
+        assert!(!text.contains(&format!("meshtls_certificate.{certificate} will be")), "{certificate} must stay as it is:\n{text}");
+    }
+    assert!(!text.contains("without a sidecar"), "every workload is enrolled:\n{text}");
+    ws.apply();
+    assert_eq!(fingerprints(&ws), before, "{}: no certificate was re-issued", cli.name());
+
+    // Istio holds it all: a STRICT policy per service and the gateway, behind the same NLB.
+    for service in ["yelb-ui", "yelb-appserver", "yelb-db", "redis-server"] {
+        istiod.wait_for_config("PeerAuthentication", &ns, service, |c| c["spec"]["mtls"]["mode"] == "STRICT");
+        istiod.wait_for_config("DestinationRule", &ns, service, |c| c["spec"]["trafficPolicy"]["tls"]["mode"] == "ISTIO_MUTUAL");
+    }
+    wait::until("istiod to accept the Istio gateway", std::time::Duration::from_secs(60), || {
+        let g = cluster.object("gateway.networking.k8s.io", "v1", "Gateway", Some(&ns), "yelb-gw")?;
+        g["status"]["conditions"].as_array()?.iter().any(|c| c["type"] == "Accepted" && c["status"] == "True").then_some(())
+    });
+    let gateway_pods = wait::until("istiod's gateway Deployment", std::time::Duration::from_secs(60), || {
+        cluster.object("apps", "v1", "Deployment", Some(&ns), "yelb-gw-istio")
+    })["spec"]["template"]["metadata"]["labels"]
+        .clone();
+    let nlb = cluster.object("", "v1", "Service", Some(&ns), "yelb-gw").expect("the NLB Service");
+    assert_eq!(nlb["spec"]["selector"]["app"], gateway_pods["app"], "the same NLB Service now fronts the Istio gateway");
+
+    // Step 4: what App Mesh leaves behind, removed as the guide says.
+    for (kind, name) in [("VirtualGateway", "yelb-gw"), ("GatewayRoute", "yelb-gw-route-0")] {
+        cluster.delete_object("appmesh.k8s.aws", "v1beta2", kind, Some(&ns), name);
+    }
+    cluster.delete_object("apps", "v1", "Deployment", Some(&ns), "yelb-gw");
+    let (changes, plan) = ws.plan_has_changes();
+    assert!(!changes, "{}: after the move, the plan is empty:\n{}", cli.name(), plan.text());
+    assert!(cluster.secret_text(&ns, "ca-key-pair", "tls.crt").is_some_and(|c| c.trim() == ca.trim()), "the same CA throughout");
+
+    ws.assert_no_key_material();
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    assert!(cluster.secret("istio-system", "cacerts").is_none(), "the plug-in copy goes with the CA");
+    drop(istiod);
+    cluster.label_namespace(&ns, "istio-injection", None);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn leaving_app_mesh_with_opentofu() {
+    migrate(CliKind::Tofu);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn leaving_app_mesh_with_terraform_1_15() {
+    migrate(CliKind::TerraformCurrent);
+}
+
+#[test]
+fn the_rename_follows_the_fixture() {
+    let text = "resource \"meshtls_ca\" \"yelb\" {\nnamespace = \"yelb\"\naws_name = \"yelb-ui_yelb\"\nhostname = \"yelb-ui.yelb.svc.cluster.local\"\nsecret_name = \"yelb-gw-tls\"";
+    let out = renamed(text, "mig-x");
+    assert_eq!(out, "resource \"meshtls_ca\" \"yelb\" {\nnamespace = \"mig-x\"\naws_name = \"yelb-ui_mig-x\"\nhostname = \"yelb-ui.mig-x.svc.cluster.local\"\nsecret_name = \"yelb-gw-tls\"");
+}
