@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: builds the release provider and the Go providers it is compared with (from
 # their Go modules, cached by version), starts an environment of its own, runs bench/run.py,
-# and stops the environment again. Arguments go to run.py (e.g. --sizes 50 --runs 1).
+# which appends each run to bench/results.jsonl, and stops the environment again. Arguments
+# go to run.py (e.g. --sizes 50 --runs 1). `bench.sh --report` only writes the page.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -11,8 +12,8 @@ cache=${MESHTLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/meshtls}
 export GOSUMDB=off GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
 # Pinned by bench/tools/*/go.mod; the mirror serves them as version 0.0.1.
-TLS_MODULE_VERSION=$(awk '/terraform-provider-tls /{print $2}' "$here/tools/tls/go.mod")
-KUBERNETES_MODULE_VERSION=$(awk '/terraform-provider-kubernetes /{print $2}' "$here/tools/kubernetes/go.mod")
+TLS_MODULE_VERSION=$(awk '/terraform-provider-tls /{print $NF}' "$here/tools/tls/go.mod")
+KUBERNETES_MODULE_VERSION=$(awk '/terraform-provider-kubernetes /{print $NF}' "$here/tools/kubernetes/go.mod")
 MATPLOTLIB_VERSION=3.10.7
 
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -28,8 +29,8 @@ build_provider() { # NAME MODULE_VERSION
   echo "$out"
 }
 
-"$env_dir/tools.sh" all
 python=$("$env_dir/tools.sh" path python)
+"$env_dir/tools.sh" python
 pylib="$cache/bench-matplotlib-$MATPLOTLIB_VERSION"
 if [[ ! -f $pylib/.complete ]]; then
   log "installing matplotlib $MATPLOTLIB_VERSION for the chart"
@@ -38,6 +39,13 @@ if [[ ! -f $pylib/.complete ]]; then
   "$python" -m pip install --quiet --target "$pylib" "matplotlib==$MATPLOTLIB_VERSION" "python-dateutil<3"
   touch "$pylib/.complete"
 fi
+# `--report [--commit C]`: the page and chart from bench/results.jsonl, nothing else.
+if [[ ${1:-} == --report ]]; then
+  shift
+  cd "$repo"
+  PYTHONPATH=$pylib exec "$python" "$here/report.py" "$@"
+fi
+"$env_dir/tools.sh" all
 tls_bin=$(build_provider tls "$TLS_MODULE_VERSION")
 kubernetes_bin=$(build_provider kubernetes "$KUBERNETES_MODULE_VERSION")
 log "building the release provider"

@@ -1,20 +1,23 @@
 """The meshtls benchmark: N services, each one certificate and one virtual node's TLS, applied
-three ways on the same machine in the same run:
+several ways on the same machine in the same run:
 
   meshtls      meshtls_ca + meshtls_certificate + meshtls_virtual_node_tls (both sides)
   go-providers hashicorp/tls + hashicorp/kubernetes, as users combine them today
   floor        terraform_data resources, as many as meshtls manages: Terraform's own cost
 
-For each: wall time of apply from empty, of a no-op plan and of destroy (median of --runs),
-the provider processes' peak RSS, and the kube API and App Mesh requests a no-op plan makes.
+and two other layouts of the meshtls and floor configurations (see LAYOUTS). Each runs with
+OpenTofu; meshtls and the floor also with a current Terraform. For each: wall time of apply
+from empty, of a no-op plan and of destroy (min, median and max of --runs), the provider
+processes' peak RSS, the kube API and App Mesh requests a no-op plan makes, the CPU time of
+every process, and the state the CLI keeps per resource instance.
 Run through `make bench`, which starts the local environment first.
 """
 import argparse
+import datetime
 import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,14 +30,24 @@ import boto3
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "acceptance-tests", "env"))
 from kubeapply import Cluster  # noqa: E402
 
+import report  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 VARIANTS = ("meshtls", "go-providers", "floor")
-# The same two configurations passing certificate values to the virtual nodes through one
-# local map instead of indexing the certificate resource in each instance (see
-# docs/performance.md: the CLI re-decodes every instance of a referenced resource for each
-# instance that indexes it).
+# The same two configurations laid out two other ways (docs/guides/large-meshes.md): with
+# the certificate values read once into a local map that the virtual nodes index, and with
+# one module instance per service, where each virtual node refers to the single certificate
+# beside it. Both avoid indexing a `for_each` resource from each instance of another, which
+# makes the CLI decode every instance of the first for each instance of the second.
 VIA_LOCAL = ("meshtls-via-local", "floor-via-local")
-ALL_VARIANTS = VARIANTS + VIA_LOCAL
+PER_SERVICE = ("meshtls-module", "floor-module")
+LAYOUTS = {"index": VARIANTS, "local": VIA_LOCAL, "module": PER_SERVICE}
+ALL_VARIANTS = VARIANTS + VIA_LOCAL + PER_SERVICE
+# The CLIs: OpenTofu for every variant, the current Terraform for meshtls and the floor.
+CLIS = {"tofu": "TOFU", "terraform": "TERRAFORM_CURRENT"}
+CLI_VARIANTS = {"tofu": ALL_VARIANTS, "terraform": ("meshtls", "floor") + VIA_LOCAL + PER_SERVICE}
 CA_NS = "bench-ca"
+MESH_SERVICE_MODULE = os.path.join(REPO, "examples", "modules", "mesh-service")
 
 
 def env(name):
@@ -47,13 +60,7 @@ def env(name):
 # ---------------------------------------------------------------- configurations
 
 
-def meshtls_config(n, ns, mesh, via_local=False):
-    if via_local:
-        certificates_local = "\n  certificates = { for k, c in meshtls_certificate.svc : k => { secret_name = c.secret_name, fingerprint = c.fingerprint_sha256 } }"
-        secret, fingerprint = "local.certificates[each.key].secret_name", "local.certificates[each.key].fingerprint"
-    else:
-        certificates_local = ""
-        secret, fingerprint = "meshtls_certificate.svc[each.key].secret_name", "meshtls_certificate.svc[each.key].fingerprint_sha256"
+def provider_block(mesh):
     return f'''terraform {{
   required_providers {{
     meshtls = {{ source = "registry.terraform.io/meshtls/meshtls" }}
@@ -72,16 +79,47 @@ provider "meshtls" {{
     }}
   }}
 }}
+'''
 
-locals {{
-  services = toset([for i in range({n}) : "svc-${{i}}"]){certificates_local}
-}}
 
+def meshtls_config(n, ns, mesh, layout="index"):
+    """The same services three ways; every layout configures the same TLS on both sides."""
+    ca = f'''
 resource "meshtls_ca" "mesh" {{
   namespace   = "{ns}"
   common_name = "Bench CA"
 }}
+'''
+    if layout == "module":
+        return provider_block(mesh) + f'''
+locals {{
+  services = toset([for i in range({n}) : "svc-${{i}}"])
+}}
+{ca}
+module "svc" {{
+  source   = "./mesh-service"
+  for_each = local.services
 
+  namespace    = "{ns}"
+  ca_id        = meshtls_ca.mesh.id
+  aws_name     = "${{each.key}}_{ns}"
+  virtual_node = each.key
+  deployment   = each.key
+  hostname     = "${{each.key}}.{ns}.svc.cluster.local"
+  mount_path   = "/etc/keys/${{each.key}}"
+}}
+'''
+    if layout == "local":
+        certificates_local = "\n  certificates = { for k, c in meshtls_certificate.svc : k => { secret_name = c.secret_name, fingerprint = c.fingerprint_sha256 } }"
+        secret, fingerprint = "local.certificates[each.key].secret_name", "local.certificates[each.key].fingerprint"
+    else:
+        certificates_local = ""
+        secret, fingerprint = "meshtls_certificate.svc[each.key].secret_name", "meshtls_certificate.svc[each.key].fingerprint_sha256"
+    return provider_block(mesh) + f'''
+locals {{
+  services = toset([for i in range({n}) : "svc-${{i}}"]){certificates_local}
+}}
+{ca}
 resource "meshtls_certificate" "svc" {{
   for_each    = local.services
   ca          = meshtls_ca.mesh.id
@@ -109,6 +147,15 @@ resource "meshtls_virtual_node_tls" "svc" {{
       file {{
         certificate_chain = "/etc/keys/${{each.key}}/tls.crt"
         private_key       = "/etc/keys/${{each.key}}/tls.key"
+      }}
+    }}
+  }}
+
+  client_policy {{
+    enforce = true
+    trust {{
+      file {{
+        certificate_chain = "/etc/keys/${{each.key}}/ca.crt"
       }}
     }}
   }}
@@ -237,6 +284,14 @@ resource "kubernetes_manifest" "virtual_node" {{
           }}
         }}
       }}]
+      backendDefaults = {{
+        clientPolicy = {{
+          tls = {{
+            enforce    = true
+            validation = {{ trust = {{ file = {{ certificateChain = "/etc/keys/${{each.key}}/ca.crt" }} }} }}
+          }}
+        }}
+      }}
     }}
   }}
   field_manager {{
@@ -246,8 +301,24 @@ resource "kubernetes_manifest" "virtual_node" {{
 '''
 
 
-def floor_config(n, _ns, _mesh, via_local=False):
-    if via_local:
+def floor_config(n, _ns, _mesh, layout="index"):
+    """As many terraform_data objects as meshtls manages, referring to each other the same way."""
+    if layout == "module":
+        return f'''locals {{
+  services = toset([for i in range({n}) : "svc-${{i}}"])
+}}
+
+resource "terraform_data" "ca" {{
+  input = "Bench CA"
+}}
+
+module "svc" {{
+  source   = "./floor-service"
+  for_each = local.services
+  name     = each.key
+}}
+'''
+    if layout == "local":
         outputs_local = "\n  outputs  = { for k, c in terraform_data.certificate : k => c.output }"
         input_ = "local.outputs[each.key]"
     else:
@@ -272,13 +343,43 @@ resource "terraform_data" "virtual_node_tls" {{
 '''
 
 
-CONFIGS = {
-    "meshtls": meshtls_config,
-    "go-providers": go_providers_config,
-    "floor": floor_config,
-    "meshtls-via-local": lambda n, ns, mesh: meshtls_config(n, ns, mesh, via_local=True),
-    "floor-via-local": lambda n, ns, mesh: floor_config(n, ns, mesh, via_local=True),
+FLOOR_SERVICE_MODULE = '''variable "name" {
+  type = string
 }
+
+resource "terraform_data" "certificate" {
+  input = "${var.name}-tls"
+}
+
+resource "terraform_data" "virtual_node_tls" {
+  input = terraform_data.certificate.output
+}
+'''
+
+
+def layout_of(variant):
+    return next(layout for layout, names in LAYOUTS.items() if variant in names)
+
+
+def write_config(variant, n, ns, mesh, workdir):
+    """The variant's configuration, with the per-service module beside it where it has one."""
+    layout = layout_of(variant)
+    if variant == "go-providers":
+        text = go_providers_config(n, ns, mesh)
+    elif variant.startswith("meshtls"):
+        text = meshtls_config(n, ns, mesh, layout)
+        if layout == "module":
+            shutil.copytree(MESH_SERVICE_MODULE, os.path.join(workdir, "mesh-service"), dirs_exist_ok=True)
+    else:
+        text = floor_config(n, ns, mesh, layout)
+        if layout == "module":
+            os.makedirs(os.path.join(workdir, "floor-service"), exist_ok=True)
+            with open(os.path.join(workdir, "floor-service", "main.tf"), "w") as f:
+                f.write(FLOOR_SERVICE_MODULE)
+    with open(os.path.join(workdir, "main.tf"), "w") as f:
+        f.write(text)
+
+
 GO_PROVIDER_VERSION = "0.0.1"
 
 # ---------------------------------------------------------------- fixtures
@@ -449,12 +550,12 @@ def appmesh_requests():
         return json.load(r)["appmesh"]
 
 
-def tofu(workdir, *args, expect=(0,), rss=None):
+def run_cli(cli, workdir, *args, expect=(0,), rss=None):
     """Runs one CLI command; returns wall seconds, exit code and the CPU seconds of the CLI
     and every process it waited for (its providers)."""
     start = time.monotonic()
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([env("TOFU"), *args], cwd=workdir, stdout=out, stderr=err, text=True,
+        proc = subprocess.Popen([env(CLIS[cli]), *args], cwd=workdir, stdout=out, stderr=err, text=True,
                                 env={**os.environ, "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1"})
         if rss is not None:
             rss.parents.add(str(proc.pid))
@@ -464,53 +565,72 @@ def tofu(workdir, *args, expect=(0,), rss=None):
         if proc.returncode not in expect:
             out.seek(0)
             err.seek(0)
-            sys.exit(f"tofu {' '.join(args)} in {workdir} exited {proc.returncode}:\n{out.read()[-3000:]}\n{err.read()[-3000:]}")
+            sys.exit(f"{cli} {' '.join(args)} in {workdir} exited {proc.returncode}:\n{out.read()[-3000:]}\n{err.read()[-3000:]}")
     return elapsed, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
-def measure(variant, n, runs, root, cluster):
-    ns = f"bench-{variant}-{n}"
-    mesh = ns  # one mesh per variant and size, like the namespace
-    workdir = os.path.join(root, f"{variant}-{n}")
+def leaf_values(value):
+    """How many primitive values (and nulls) a decoded state object holds: what the CLI
+    builds one value for when it decodes the object."""
+    if isinstance(value, dict):
+        return sum(leaf_values(v) for v in value.values()) or 1
+    if isinstance(value, list):
+        return sum(leaf_values(v) for v in value) or 1
+    return 1
+
+
+def state_sizes(workdir):
+    """Per resource type: instances, and the mean bytes and values of one instance's
+    attributes as the state file stores them (compact JSON)."""
+    with open(os.path.join(workdir, "terraform.tfstate")) as f:
+        state = json.load(f)
+    sizes = {}
+    for resource in state.get("resources", []):
+        if resource.get("mode") != "managed":
+            continue
+        entry = sizes.setdefault(resource["type"], {"instances": 0, "bytes": 0, "values": 0})
+        for instance in resource.get("instances", []):
+            attributes = instance.get("attributes", {})
+            entry["instances"] += 1
+            entry["bytes"] += len(json.dumps(attributes, separators=(",", ":")))
+            entry["values"] += leaf_values(attributes)
+    return {t: {"instances": e["instances"], "bytes_per_instance": round(e["bytes"] / e["instances"]), "values_per_instance": round(e["values"] / e["instances"])}
+            for t, e in sorted(sizes.items()) if e["instances"]}
+
+
+def measure(variant, cli, n, todo, root, cluster, record):
+    """Runs the cell `todo` times; each run goes to `record` the moment it ends, so an
+    interruption loses at most the run in progress."""
+    ns = f"bench-{variant}-{cli}-{n}"
+    mesh = ns  # one mesh per variant, CLI and size, like the namespace
+    workdir = os.path.join(root, f"{variant}-{cli}-{n}")
+    shutil.rmtree(workdir, ignore_errors=True)
     os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "main.tf"), "w") as f:
-        f.write(CONFIGS[variant](n, ns, mesh))
-    tofu(workdir, "init", "-input=false")
-    samples = {"apply": [], "plan": [], "destroy": [], "kube": [], "appmesh": [], "rss": [], "apply_cpu": [], "plan_cpu": []}
-    for run in range(runs):
+    write_config(variant, n, ns, mesh, workdir)
+    run_cli(cli, workdir, "init", "-input=false")
+    for run in range(todo):
         if not variant.startswith("floor"):
             fixtures(cluster, n, ns, mesh, meshtls=variant.startswith("meshtls"))
         with RssWatcher() as rss:
             before = backend_cpu()
-            apply, _, apply_tree = tofu(workdir, "apply", "-auto-approve", "-input=false", rss=rss)
+            apply, _, apply_tree = run_cli(cli, workdir, "apply", "-auto-approve", "-input=false", rss=rss)
             apply_cpu = cpu_split(apply_tree, rss.cpu_seconds(), before, backend_cpu())
+        state = state_sizes(workdir)
         with RssWatcher() as plan_rss:
             audit_offset, appmesh_before, before = len(audit_lines()), appmesh_requests(), backend_cpu()
-            plan, code, plan_tree = tofu(workdir, "plan", "-input=false", "-detailed-exitcode", expect=(0, 2), rss=plan_rss)
+            plan, code, plan_tree = run_cli(cli, workdir, "plan", "-input=false", "-detailed-exitcode", expect=(0, 2), rss=plan_rss)
             plan_cpu = cpu_split(plan_tree, plan_rss.cpu_seconds(), before, backend_cpu())
             if code == 2:
-                sys.exit(f"{variant} N={n}: the plan after apply is not empty")
+                sys.exit(f"{variant} with {cli}, N={n}: the plan after apply is not empty")
             kube, appmesh = kube_requests_since(audit_offset), appmesh_requests() - appmesh_before
         with RssWatcher() as destroy_rss:
-            destroy, _, _ = tofu(workdir, "destroy", "-auto-approve", "-input=false", rss=destroy_rss)
+            destroy, _, _ = run_cli(cli, workdir, "destroy", "-auto-approve", "-input=false", rss=destroy_rss)
         peak = max((w.peak_mib() for w in (rss, plan_rss, destroy_rss) if w.peak_mib() is not None), default=None)
-        samples["apply"].append(apply)
-        samples["plan"].append(plan)
-        samples["destroy"].append(destroy)
-        samples["kube"].append(kube)
-        samples["appmesh"].append(appmesh)
-        samples["rss"].append(peak)
-        samples["apply_cpu"].append(apply_cpu)
-        samples["plan_cpu"].append(plan_cpu)
-        print(f"  {variant:13} N={n:4} run {run + 1}/{runs}: apply {apply:6.1f}s  plan {plan:6.1f}s  destroy {destroy:6.1f}s  "
+        print(f"  {variant:17} {cli:9} N={n:4} run {run + 1}/{todo}: apply {apply:7.1f}s  plan {plan:6.1f}s  destroy {destroy:6.1f}s  "
               f"kube {kube:5}  appmesh {appmesh:5}  rss {peak or 0:6.1f} MiB", flush=True)
         print(f"    CPU s, apply: {cpu_text(apply_cpu)}; plan: {cpu_text(plan_cpu)}", flush=True)
-    median = {k: statistics.median(v) for k, v in samples.items() if k not in ("rss", "apply_cpu", "plan_cpu")}
-    for phase in ("apply_cpu", "plan_cpu"):
-        median[phase] = {k: statistics.median(run[k] for run in samples[phase]) for k in samples[phase][0]}
-    rss_values = [v for v in samples["rss"] if v is not None]
-    median["rss"] = max(rss_values) if rss_values else None
-    return median
+        record({"apply": apply, "plan": plan, "destroy": destroy, "kube": kube, "appmesh": appmesh, "rss": peak,
+                "apply_cpu": apply_cpu, "plan_cpu": plan_cpu, "state": state, "resources": report.resources(variant, n)})
 
 
 # ---------------------------------------------------------------- report
@@ -518,6 +638,7 @@ def measure(variant, n, runs, root, cluster):
 
 def cpu_text(split):
     return ", ".join(f"{name} {seconds:.1f}" for name, seconds in split.items())
+
 
 
 def machine():
@@ -529,131 +650,90 @@ def machine():
         pass
     with open("/proc/meminfo") as f:
         mem_kb = int(next(line.split()[1] for line in f if line.startswith("MemTotal")))
-    tofu_version = subprocess.run([env("TOFU"), "version"], capture_output=True, text=True).stdout.splitlines()[0]
-    return f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB, {platform.system()} {platform.release()}; {tofu_version}"
+    return f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB, {platform.system()} {platform.release()}"
 
 
-def fmt(value, unit=""):
-    return "n/a" if value is None else f"{value:.1f}{unit}" if isinstance(value, float) else f"{value}{unit}"
+
+# What the benchmark writes itself: committing results does not change what is measured.
+RESULT_PATHS = (":!bench/results.jsonl", ":!docs/performance.md", ":!docs/performance.png")
 
 
-def table(results, sizes):
-    rows = ["| N | variant | apply (s) | no-op plan (s) | destroy (s) | provider peak RSS (MiB) | kube API requests / resource (plan) | App Mesh requests / resource (plan) |",
-            "|---|---|---|---|---|---|---|---|"]
-    for n in sizes:
-        for variant in ALL_VARIANTS:
-            r = results[(variant, n)]
-            per = lambda x: f"{x / r['resources']:.2f}" if not variant.startswith("floor") else "0"  # noqa: E731
-            rows.append(f"| {n} | {variant} | {r['apply']:.1f} | {r['plan']:.1f} | {r['destroy']:.1f} | {fmt(r['rss'])} | {per(r['kube'])} | {per(r['appmesh'])} |")
-    return "\n".join(rows)
+def commit():
+    """The commit measured: the newest that changed anything but the results, so committing
+    results as they come does not restart the run; `-dirty` when the work tree differs from
+    it, so such runs are never taken for the commit's own."""
+    git = lambda *args: subprocess.run(["git", *args], capture_output=True, text=True, cwd=REPO).stdout.strip()  # noqa: E731
+    head = git("log", "-1", "--format=%h", "--abbrev=12", "--", ".", *RESULT_PATHS)
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", *RESULT_PATHS)
+    return f"{head}-dirty" if dirty else head
 
 
-def cpu_table(results, sizes):
-    """CPU seconds per process during apply and the no-op plan: where the time goes."""
-    columns = ("cli", "provider", "kube-apiserver", "etcd", "moto")
-    rows = ["| N | variant | phase | wall (s) | " + " | ".join(f"{c} CPU (s)" for c in columns) + " |",
-            "|---|---|---|---|" + "---|" * len(columns)]
-    for n in sizes:
-        for variant in ALL_VARIANTS:
-            r = results[(variant, n)]
-            for phase in ("apply", "plan"):
-                split = r[f"{phase}_cpu"]
-                cells = " | ".join(fmt(split.get(c)) for c in columns)
-                rows.append(f"| {n} | {variant} | {'no-op plan' if phase == 'plan' else phase} | {r[phase]:.1f} | {cells} |")
-    return "\n".join(rows)
+def cli_version(cli):
+    return subprocess.run([env(CLIS[cli]), "version"], capture_output=True, text=True).stdout.splitlines()[0]
 
 
-def ratios(results, sizes):
-    rows = ["| N | | apply | no-op plan | destroy |", "|---|---|---|---|---|"]
-    for n in sizes:
-        a, b, c = (results[(v, n)] for v in VARIANTS)
-        rows.append(f"| {n} | meshtls / go-providers (a/b) | {a['apply'] / b['apply']:.2f} | {a['plan'] / b['plan']:.2f} | {a['destroy'] / b['destroy']:.2f} |")
-        rows.append(f"| {n} | meshtls / floor (a/c) | {a['apply'] / c['apply']:.2f} | {a['plan'] / c['plan']:.2f} | {a['destroy'] / c['destroy']:.2f} |")
-        a, c = (results[(v, n)] for v in VIA_LOCAL)
-        rows.append(f"| {n} | meshtls-via-local / floor-via-local | {a['apply'] / c['apply']:.2f} | {a['plan'] / c['plan']:.2f} | {a['destroy'] / c['destroy']:.2f} |")
-    return "\n".join(rows)
-
-
-def chart(results, sizes, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(sizes), figsize=(6 * len(sizes), 4), squeeze=False)
-    phases = ("apply", "plan", "destroy")
-    colors = {"meshtls": "#2b7bb9", "go-providers": "#d9822b", "floor": "#8a8a8a"}
-    for ax, n in zip(axes[0], sizes):
-        width = 0.27
-        for i, variant in enumerate(VARIANTS):
-            values = [results[(variant, n)][p] for p in phases]
-            ax.bar([x + (i - 1) * width for x in range(len(phases))], values, width, label=variant, color=colors[variant])
-        ax.set_xticks(range(len(phases)), ["apply", "no-op plan", "destroy"])
-        ax.set_ylabel("seconds (median)")
-        ax.set_title(f"N = {n} services")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+def append(path, entry):
+    """One line per run, flushed to disk before the next run starts."""
+    with open(path, "a") as f:
+        f.write(json.dumps(entry, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sizes", default="50,500")
+    ap.add_argument("--sizes", default="50,500,2000")
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--large-runs", type=int, default=None, help="runs for N >= 200 (default: --runs); one go-providers run at N=500 takes minutes")
-    ap.add_argument("--variants", default=",".join(ALL_VARIANTS), help="a subset, for profiling; the page needs all of them")
-    ap.add_argument("--page", default="docs/performance.md")
-    ap.add_argument("--chart", default="docs/performance.png")
-    ap.add_argument("--results", default="target/bench/results.json")
+    ap.add_argument("--large-runs", type=int, default=1, help="runs for N >= 200; one go-providers run at N=500 takes half an hour")
+    ap.add_argument("--go-providers-sizes", default="50,500",
+                    help="sizes the go-providers variant runs at: at N=2000 its apply alone would take hours")
+    ap.add_argument("--variants", default=",".join(ALL_VARIANTS))
+    ap.add_argument("--clis", default=",".join(CLIS), help="a subset of " + ", ".join(CLIS))
+    ap.add_argument("--results", default=report.RESULTS, help="the results file runs are appended to")
+    ap.add_argument("--redo", action="store_true", help="measure again the cells already recorded for this commit")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    go_sizes = {int(s) for s in args.go_providers_sizes.split(",") if s}
     variants = [v for v in args.variants.split(",") if v]
-    unknown = set(variants) - set(ALL_VARIANTS)
+    clis = [c for c in args.clis.split(",") if c]
+    unknown = set(variants) - set(ALL_VARIANTS) | set(clis) - set(CLIS)
     if unknown:
-        sys.exit(f"unknown variants {sorted(unknown)}; choose from {ALL_VARIANTS}")
+        sys.exit(f"unknown variants or CLIs {sorted(unknown)}; choose from {ALL_VARIANTS} and {tuple(CLIS)}")
+    measured = commit()
+    if measured.endswith("-dirty"):
+        print(f"the work tree differs from its commit: these runs are recorded as {measured}", flush=True)
+    done = {}
+    for r in report.load(args.results):
+        if r["commit"] == measured and not args.redo:
+            key = (r["variant"], r["cli"], r["n"])
+            done[key] = done.get(key, 0) + 1
     cluster = Cluster(env("KUBECONFIG"))
     root = tempfile.mkdtemp(prefix="meshtls-bench-")
-    results = {}
+    host = machine()
+    started = time.monotonic()
     for n in sizes:
-        for variant in variants:
-            print(f"{variant} N={n}", flush=True)
-            runs = args.large_runs if args.large_runs and n >= 200 else args.runs
-            results[(variant, n)] = measure(variant, n, runs, root, cluster)
-            results[(variant, n)]["runs"] = runs
-            # Managed resources: meshtls and floor 2N+1, go-providers 6N+3.
-            results[(variant, n)]["resources"] = 6 * n + 3 if variant == "go-providers" else 2 * n + 1
+        for cli in clis:
+            version = cli_version(cli)
+            for variant in variants:
+                if variant not in CLI_VARIANTS[cli] or (variant == "go-providers" and n not in go_sizes):
+                    continue
+                runs = args.large_runs if n >= 200 else args.runs
+                todo = runs - done.get((variant, cli, n), 0)
+                if todo <= 0:
+                    print(f"{variant} with {cli}, N={n}: {runs} run(s) recorded for {measured} already", flush=True)
+                    continue
+                print(f"{variant} with {cli}, N={n} ({(time.monotonic() - started) / 60:.0f} min in)", flush=True)
+
+                def record(result, variant=variant, cli=cli, n=n, version=version):
+                    entry = {"commit": measured, "variant": variant, "cli": cli, "cli_version": version, "n": n, "machine": host,
+                             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+                    append(args.results, {**entry, **result})
+
+                measure(variant, cli, n, todo, root, cluster, record)
     shutil.rmtree(root, ignore_errors=True)
-    if variants != list(ALL_VARIANTS):
-        for (variant, n), r in results.items():
-            print(f"{variant} N={n}: {r}")
-        return
+    print(f"\nmeasured in {(time.monotonic() - started) / 60:.0f} minutes; results in {args.results}. "
+          "`make bench-report` writes docs/performance.md from them.")
 
-    os.makedirs(os.path.dirname(args.results), exist_ok=True)
-    with open(args.results, "w") as f:
-        json.dump({f"{v}/{n}": r for (v, n), r in results.items()}, f, indent=2)
-    print()
-    print(table(results, sizes))
-    print()
-    print(ratios(results, sizes))
-    print()
-    print(cpu_table(results, sizes))
-    chart(results, sizes, args.chart)
-    runs = sorted({(n, r["runs"]) for (_, n), r in results.items()})
-    runs_text = ", ".join(f"N={n}: {r} run{'s' if r > 1 else ''}" for n, r in runs)
-    block = f"Machine: {machine()}. Median of the runs ({runs_text}); peak RSS is the largest seen.\n\n{table(results, sizes)}\n\nRatios:\n\n{ratios(results, sizes)}\n\nCPU time by process (machine has {os.cpu_count()} CPUs):\n\n{cpu_table(results, sizes)}\n"
-    write_results(args.page, block)
-    print(f"\nwrote {args.chart} and the results in {args.page}")
-
-
-def write_results(page, block):
-    """Replaces the results between the page's markers, keeping the prose around them."""
-    start, end = "<!-- bench:results -->", "<!-- /bench:results -->"
-    text = open(page).read() if os.path.exists(page) else f"# Performance\n\n{start}\n{end}\n"
-    if start not in text or end not in text:
-        text += f"\n{start}\n{end}\n"
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    with open(page, "w") as f:
-        f.write(f"{head}{start}\n{block}{end}{tail}")
 
 if __name__ == "__main__":
     main()
