@@ -270,9 +270,25 @@ pub async fn provision_pca(
         },
         PcaSource::Create => {
             let owner = secret.owner.to_string();
-            pca::create_root(pca_client, &owner, root.common_name, root.organization, root.key_algorithm)
-                .await
-                .map_err(|e| PcaFailure::before(Diagnostic::error("Failed to create the ACM Private CA", e.to_string())))?
+            let lookup = |e: pca::PcaError| PcaFailure::before(Diagnostic::error("Cannot list the ACM Private CAs", e.to_string()));
+            // A create whose answer was lost, in an earlier apply, left its CA unactivated.
+            match pca::unactivated_of(pca_client, &owner).await.map_err(lookup)? {
+                Some(arn) => {
+                    tracing::info!(%arn, "carrying on with the private CA an earlier create left unactivated");
+                    arn
+                }
+                None => match pca::create_root(pca_client, &owner, root.common_name, root.organization, root.key_algorithm).await {
+                    Ok(arn) => arn,
+                    // The answer may be what failed, after the CA was made: look for it.
+                    Err(e) => match pca::unactivated_of(pca_client, &owner).await {
+                        Ok(Some(arn)) => {
+                            tracing::info!(%arn, error = %e, "CreateCertificateAuthority failed, but created the CA; carrying on with it");
+                            arn
+                        }
+                        _ => return Err(PcaFailure::before(Diagnostic::error("Failed to create the ACM Private CA", e.to_string()))),
+                    },
+                },
+            }
         }
     };
     // From here on the CA exists: every failure names it, so the caller keeps it in state.
@@ -297,7 +313,8 @@ pub async fn provision_pca(
     Ok(ProvisionedPca { arn, certificate_pem, info })
 }
 
-/// What refresh finds of a private CA: `None` when it is gone from ACM Private CA. Otherwise
+/// What refresh finds of a private CA: `None` when ACM Private CA says it is deleted (one it
+/// does not find is an error, see [`pca::Presence`]). Otherwise
 /// its status, and a note for the plan: the Secret is missing (`secret` is `None`), or what
 /// differs from `certificate_pem`, the certificate in state.
 pub async fn observe_pca(
@@ -307,9 +324,22 @@ pub async fn observe_pca(
     certificate_pem: &str,
 ) -> Result<Option<(String, tls_secret::DriftNote)>, Diagnostic> {
     let unreadable = |e: pca::PcaError| Diagnostic::error("Cannot read the ACM Private CA", e.to_string());
-    let Some(status) = pca::status(pca_client, arn).await.map_err(unreadable)? else {
-        tracing::info!(arn, "ACM Private CA is gone");
-        return Ok(None);
+    let status = match pca::presence(pca_client, arn).await.map_err(unreadable)? {
+        pca::Presence::Status(status) => status,
+        pca::Presence::Deleted => {
+            tracing::info!(arn, "ACM Private CA is deleted");
+            return Ok(None);
+        }
+        // Not a definite "deleted": a wrong region or account answers the same. Keeping it in
+        // state keeps the next plan from creating a second, billed CA.
+        pca::Presence::NotFound => {
+            return Err(Diagnostic::error(
+                "ACM Private CA not found",
+                format!(
+                    "{arn} is not found in the provider's account and region. Check aws.region and the credentials. If the CA was deleted and its restore period is over, remove it from state (`terraform state rm <address>`) and apply again."
+                ),
+            ))
+        }
     };
     let Some(secret) = secret else {
         // The private CA is what matters, and is billed: while it exists, the plan writes its

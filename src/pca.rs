@@ -69,6 +69,58 @@ pub async fn status(client: &aws_sdk_acmpca::Client, arn: &str) -> Result<Option
     }
 }
 
+/// What ACM Private CA says of an ARN. Refresh drops a CA from state only when it is
+/// `Deleted`: `NotFound` is also what a wrong region or account answers, and dropping the CA
+/// then would have the next plan create a second, billed one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    Status(String),
+    Deleted,
+    NotFound,
+}
+
+pub async fn presence(client: &aws_sdk_acmpca::Client, arn: &str) -> Result<Presence, PcaError> {
+    match client.describe_certificate_authority().certificate_authority_arn(arn).send().await {
+        Ok(o) => match o.certificate_authority.and_then(|c| c.status) {
+            Some(pca::CertificateAuthorityStatus::Deleted) => Ok(Presence::Deleted),
+            Some(status) => Ok(Presence::Status(status.as_str().to_string())),
+            None => Err(PcaError(format!("DescribeCertificateAuthority {arn}: no status in the answer"))),
+        },
+        Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(Presence::NotFound),
+        Err(e) => Err(err("DescribeCertificateAuthority", arn, e)),
+    }
+}
+
+/// A root CA of `owner`'s that was created but never activated: what a create whose answer
+/// was lost leaves behind. Finding it lets the create carry on with it instead of making a
+/// second, billed CA. One ListTags per candidate; only CAs still being set up are candidates.
+pub async fn unactivated_of(client: &aws_sdk_acmpca::Client, owner: &str) -> Result<Option<String>, PcaError> {
+    use pca::CertificateAuthorityStatus as S;
+    let mut next: Option<String> = None;
+    // Bounded: 100 pages of up to 100 CAs, far past any account's quota of private CAs.
+    for _ in 0..100 {
+        let page = client
+            .list_certificate_authorities()
+            .set_next_token(next.clone())
+            .max_results(100)
+            .send()
+            .await
+            .map_err(|e| err("ListCertificateAuthorities", owner, e))?;
+        for ca in page.certificate_authorities.unwrap_or_default() {
+            let unactivated = matches!(ca.status, Some(S::Creating | S::PendingCertificate));
+            let Some(arn) = ca.arn.filter(|_| unactivated) else { continue };
+            if owner_tag(client, &arn).await?.as_deref() == Some(owner) {
+                return Ok(Some(arn));
+            }
+        }
+        next = page.next_token.filter(|t| !t.is_empty());
+        if next.is_none() {
+            break;
+        }
+    }
+    Ok(None)
+}
+
 /// The CA's own certificate, PEM, with its chain (empty for a root).
 pub async fn ca_certificate(client: &aws_sdk_acmpca::Client, arn: &str) -> Result<String, PcaError> {
     let out = client

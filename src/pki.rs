@@ -311,6 +311,15 @@ pub fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> String {
     }
 }
 
+/// The first certificate of a PEM bundle: a `tls.crt`'s leaf, without its chain.
+pub fn first_certificate(pem_text: &str) -> String {
+    pem::parse_many(pem_text.as_bytes())
+        .ok()
+        .and_then(|blocks| blocks.into_iter().find(|b| b.tag() == "CERTIFICATE"))
+        .map(|b| pem::encode(&b).replace("\r\n", "\n"))
+        .unwrap_or_else(|| pem_text.to_string())
+}
+
 /// RFC 3339, the form timestamps take in state.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()

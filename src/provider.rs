@@ -38,7 +38,7 @@ impl tfplugin::Provider for MeshTls {
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn tfplugin::DataSource>> {
-        vec![Arc::new(resources::certificate_info::CertificateInfoDataSource)]
+        vec![Arc::new(resources::certificate_info::CertificateInfoDataSource::new(self.clients.clone()))]
     }
 
     fn list_resources(&self) -> Vec<Arc<dyn tfplugin::ListResource>> {

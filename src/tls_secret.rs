@@ -85,13 +85,18 @@ async fn create_confirmed(api: &Api<Secret>, owner: &Owner, secret: &Secret) -> 
     let params = PostParams { field_manager: Some(crate::ownership::FIELD_MANAGER.into()), ..Default::default() };
     let name = secret.metadata.name.as_deref().unwrap_or_default();
     let already_exists = || async {
-        // Whose it is, for the diagnostic; a failed read still refuses.
-        let claim = api.get_opt(name).await.ok().flatten().map(|s| owner.claim(&s.metadata)).unwrap_or(Claim::Foreign);
-        CreateError::AlreadyExists(claim)
+        match api.get_opt(name).await.ok().flatten() {
+            // The retry layer resends a create that met a 503; when the first one landed, the
+            // second meets it. Holding the bytes just sent, fresh key included, it is this
+            // create's own Secret, and reporting it as someone else's would orphan it.
+            Some(found) if landed(&found, secret) => Ok(()),
+            // Whose it is, for the diagnostic; a failed read still refuses.
+            found => Err(CreateError::AlreadyExists(found.map(|s| owner.claim(&s.metadata)).unwrap_or(Claim::Foreign))),
+        }
     };
     let mut last = match api.create(&params, secret).await {
         Ok(_) => return Ok(()),
-        Err(e) if is_conflict(&e) => return Err(already_exists().await),
+        Err(e) if is_conflict(&e) => return already_exists().await,
         Err(e) if outcome_unknown(&e) => e,
         Err(e) => return Err(CreateError::Rejected(e)),
     };
@@ -105,7 +110,7 @@ async fn create_confirmed(api: &Api<Secret>, owner: &Owner, secret: &Secret) -> 
         tracing::info!(secret = name, error = %last, ?delay, "the answer to a create was lost; reading the Secret back");
         tokio::time::sleep(delay).await;
         match api.get_opt(name).await {
-            Ok(Some(found)) if found.data == secret.data && found.type_ == secret.type_ => return Ok(()),
+            Ok(Some(found)) if landed(&found, secret) => return Ok(()),
             Ok(Some(found)) => return Err(CreateError::AlreadyExists(owner.claim(&found.metadata))),
             Ok(None) => match api.create(&params, secret).await {
                 Ok(_) => return Ok(()),
@@ -119,6 +124,13 @@ async fn create_confirmed(api: &Api<Secret>, owner: &Owner, secret: &Secret) -> 
     Err(CreateError::OutcomeUnknown(last))
 }
 
+/// Whether `found` is the Secret `sent` created: the same type and data (a freshly generated
+/// key makes the data unique to one create) and the same owner marker.
+fn landed(found: &Secret, sent: &Secret) -> bool {
+    let marker = |s: &Secret| s.metadata.annotations.as_ref().and_then(|a| a.get(crate::ownership::OWNER_ANNOTATION)).cloned();
+    found.data == sent.data && found.type_ == sent.type_ && marker(found) == marker(sent)
+}
+
 /// Creates the TLS Secret, marked as `owner`'s (see [`create_confirmed`]).
 pub async fn create(
     client: &kube::Client,
@@ -130,12 +142,20 @@ pub async fn create(
     annotations: BTreeMap<String, String>,
 ) -> Result<(), CreateError> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let data = BTreeMap::from([
-        ("ca.crt".to_string(), ByteString(files.ca_crt.as_bytes().to_vec())),
-        ("tls.crt".to_string(), ByteString(files.tls_crt.as_bytes().to_vec())),
-        ("tls.key".to_string(), ByteString(files.tls_key.as_bytes().to_vec())),
-    ]);
-    let mut secret = Secret {
+    let mut secret = tls_secret(namespace, name, files, labels, annotations);
+    owner.mark(&mut secret.metadata);
+    create_confirmed(&api, owner, &secret).await
+}
+
+/// A Secret of type kubernetes.io/tls holding `files`.
+fn tls_secret(
+    namespace: &str,
+    name: &str,
+    files: &TlsFiles,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+) -> Secret {
+    Secret {
         metadata: ObjectMeta {
             name: Some(name.into()),
             namespace: Some(namespace.into()),
@@ -144,11 +164,50 @@ pub async fn create(
             ..Default::default()
         },
         type_: Some(TLS_SECRET_TYPE.into()),
-        data: Some(data),
+        data: Some(tls_data(files)),
         ..Default::default()
-    };
-    owner.mark(&mut secret.metadata);
-    create_confirmed(&api, owner, &secret).await
+    }
+}
+
+/// Writes a re-issued certificate over `owner`'s Secret: one replace, conditioned on the
+/// version read, sets the three files and the annotations given and keeps every other label
+/// and annotation. The Secret is never deleted first, so a pod that starts meanwhile mounts
+/// the old certificate or the new one. One gone missing is created again; one that is not
+/// `owner`'s is refused. Only a Secret whose type was changed outside Terraform (the type is
+/// immutable) is deleted and created again, since it serves nothing as it is.
+pub async fn rewrite(
+    client: &kube::Client,
+    owner: &Owner,
+    namespace: &str,
+    name: &str,
+    files: &TlsFiles,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+) -> Result<(), OwnError> {
+    let owned = owned(client, owner, namespace, name);
+    if let Some((existing, Claim::Ours)) = owned.get().await? {
+        if existing.type_.as_deref() != Some(TLS_SECRET_TYPE) {
+            tracing::warn!(namespace, secret = name, kind = ?existing.type_, "the Secret's type was changed; writing it again");
+            owned.delete().await?;
+        }
+    }
+    let desired = tls_secret(namespace, name, files, labels, annotations);
+    owned
+        .ensure(desired, |next, desired| {
+            next.data = desired.data.clone();
+            let annotations = next.metadata.annotations.get_or_insert_with(Default::default);
+            annotations.extend(desired.metadata.annotations.clone().unwrap_or_default());
+        })
+        .await?;
+    Ok(())
+}
+
+fn tls_data(files: &TlsFiles) -> BTreeMap<String, ByteString> {
+    BTreeMap::from([
+        ("ca.crt".to_string(), ByteString(files.ca_crt.as_bytes().to_vec())),
+        ("tls.crt".to_string(), ByteString(files.tls_crt.as_bytes().to_vec())),
+        ("tls.key".to_string(), ByteString(files.tls_key.as_bytes().to_vec())),
+    ])
 }
 
 /// Creates an Opaque Secret holding only `ca.crt`: the trust anchor of a CA whose key lives
@@ -261,7 +320,7 @@ pub async fn patch_metadata(
 }
 
 /// What a refresh found wrong with a Secret, kept in private state for the next plan, which
-/// plans a replacement and says why.
+/// plans a re-issue (a certificate's in place; a CA's by replacement) and says why.
 #[derive(serde::Serialize, serde::Deserialize, Default, Debug, PartialEq)]
 pub struct DriftNote {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -338,5 +397,31 @@ pub fn create_diagnostic(what: &str, namespace: &str, name: &str, e: &CreateErro
                 "Secret {namespace}/{name}: {e}. The resource is kept in state as tainted, so the next apply deletes whatever was written and creates it again."
             ),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secret(key: &str, owner: &Owner) -> Secret {
+        let files = TlsFiles { ca_crt: "ca".into(), tls_crt: "crt".into(), tls_key: key.into() };
+        let mut s = Secret { type_: Some(TLS_SECRET_TYPE.into()), data: Some(tls_data(&files)), ..Default::default() };
+        owner.mark(&mut s.metadata);
+        s
+    }
+
+    #[test]
+    fn a_create_meets_its_own_earlier_landing_and_nothing_else() {
+        let owner = Owner::new("meshtls_certificate", "yelb/db");
+        let sent = secret("key-1", &owner);
+        let mut found = sent.clone();
+        found.metadata.resource_version = Some("7".into());
+        assert!(landed(&found, &sent), "the resent create's own Secret");
+        assert!(!landed(&secret("key-2", &owner), &sent), "another key: another create");
+        assert!(!landed(&secret("key-1", &Owner::new("meshtls_certificate", "yelb/other")), &sent), "another owner");
+        let mut opaque = sent.clone();
+        opaque.type_ = Some("Opaque".into());
+        assert!(!landed(&opaque, &sent));
     }
 }

@@ -171,3 +171,40 @@ fn automtls_admits_only_the_cli_certificate() {
         "another certificate must be refused"
     );
 }
+
+/// Without the CLI's certificate there is no mutual TLS to serve: the provider refuses to
+/// start rather than serve in plaintext, and says how to run it for a debugger.
+#[test]
+fn refuses_to_serve_without_the_cli_certificate() {
+    let out = Command::new(provider_binary())
+        .env("TF_PLUGIN_MAGIC_COOKIE", COOKIE)
+        .env("PLUGIN_PROTOCOL_VERSIONS", "6")
+        .env_remove("PLUGIN_CLIENT_CERT")
+        .output()
+        .expect("run provider");
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("PLUGIN_CLIENT_CERT is not set") && text.contains("--debug"), "{text}");
+    assert!(out.stdout.is_empty(), "no handshake line: nothing is served");
+}
+
+/// A connection that never finishes its TLS handshake is dropped after the handshake timeout,
+/// and the server keeps serving the CLI.
+#[test]
+fn a_stalled_handshake_is_dropped() {
+    use base64::Engine as _;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let (pem, cert, key) = client_identity();
+    let (_plugin, fields) = start_plugin(&pem);
+    let server_cert = CertificateDer::from(base64::engine::general_purpose::STANDARD_NO_PAD.decode(&fields[5]).expect("base64 DER"));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let mut idle = tokio::net::TcpStream::connect(&fields[3]).await.expect("connect");
+        let mut buf = [0u8; 1];
+        // The server closes the silent connection: read returns 0 bytes (or an error), well
+        // within twice the timeout, rather than hanging.
+        let closed = tokio::time::timeout(Duration::from_secs(25), idle.read(&mut buf)).await;
+        assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "a stalled handshake must be dropped: {closed:?}");
+    });
+    assert!(rt.block_on(server_talks_to(&fields[3], server_cert, Some((cert, key)))), "the CLI is still served");
+}

@@ -12,7 +12,8 @@ updates of one mesh with an error AWS also sends (409 ConflictException when two
 race, 429 TooManyRequestsException when throttled); GET /_meshtls/faults reports how many
 were sent; with {"target": "ACMPrivateCA.<Action>", "count": N} it answers the next N calls
 of that ACM Private CA action with a 400 InvalidRequestException instead, so a scenario can fail
-one step of a longer operation. GET /_meshtls/requests counts the App Mesh requests served,
+one step of a longer operation; with "landed": true the action is carried out first and only
+its answer is the error, as when an answer is lost after the request took effect. GET /_meshtls/requests counts the App Mesh requests served,
 for the benchmark.
 """
 import argparse
@@ -62,7 +63,7 @@ class FaultInjection:
         self.lock = threading.Lock()
         self.pending = {}  # mesh -> [status, error type, remaining]
         self.sent = {}  # mesh -> count
-        self.targets = {}  # "ACMPrivateCA.<Action>" -> remaining
+        self.targets = {}  # "ACMPrivateCA.<Action>" -> [remaining, landed]
         self.appmesh_requests = 0
 
     def __call__(self, environ, start_response):
@@ -78,10 +79,15 @@ class FaultInjection:
                 self.appmesh_requests += 1
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         with self.lock:
-            inject = self.targets.get(target, 0) > 0
+            remaining, landed = self.targets.get(target, [0, False])
+            inject = remaining > 0
             if inject:
-                self.targets[target] -= 1
+                self.targets[target][0] -= 1
         if inject:
+            if landed:
+                # Carried out, its answer discarded.
+                for _ in self.app(environ, lambda *args, **kwargs: (lambda data: None)):
+                    pass
             body = json.dumps({"__type": "InvalidRequestException", "message": "injected by the test environment"}).encode()
             start_response("400 BAD REQUEST", [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", "InvalidRequestException"), ("Content-Length", str(len(body)))])
             return [body]
@@ -106,7 +112,7 @@ class FaultInjection:
             req = json.loads(environ["wsgi.input"].read(size) or b"{}")
             if "target" in req:
                 with self.lock:
-                    self.targets[req["target"]] = int(req["count"])
+                    self.targets[req["target"]] = [int(req["count"]), bool(req.get("landed", False))]
                 start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
                 return [b"{}"]
             status = {409: "409 CONFLICT", 429: "429 TOO MANY REQUESTS"}[req.get("status", 409)]

@@ -13,10 +13,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tools_src=$(cd "$here/../tools" && pwd)
 cache=${MESHTLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/meshtls}
 
-TOFU_VERSION=1.11.7
+TOFU_VERSION=1.12.6
 TERRAFORM_VERSION=1.0.3
 # The newest Terraform the Go module proxy serves; keep in step with tools/terraform/go.mod.
-TERRAFORM_CURRENT_VERSION=1.15.9
+TERRAFORM_CURRENT_VERSION=1.16.3
 TERRAFORM_WHEEL_VERSION=1.0.3.post3
 KUBE_VERSION=1.34.4
 ETCD_VERSION=3.6.4

@@ -39,3 +39,12 @@ pub fn fail_next(action: &str, count: u32) {
     let url = format!("{}/_meshtls/faults", env("AWS_ENDPOINT_URL"));
     ureq::post(&url).send_json(serde_json::json!({ "target": format!("ACMPrivateCA.{action}"), "count": count })).expect("inject fault");
 }
+
+/// Makes moto carry out the next `count` calls of an ACM Private CA action and then answer each
+/// with an error, as when the answer is lost after the request took effect.
+pub fn lose_next_answer(action: &str, count: u32) {
+    let url = format!("{}/_meshtls/faults", env("AWS_ENDPOINT_URL"));
+    ureq::post(&url)
+        .send_json(serde_json::json!({ "target": format!("ACMPrivateCA.{action}"), "count": count, "landed": true }))
+        .expect("inject fault");
+}

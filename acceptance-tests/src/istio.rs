@@ -19,11 +19,16 @@ pub struct IstioTurn {
     _held: MutexGuard<'static, ()>,
 }
 
+/// The Secret of the meshtls CA the scenarios plug into istiod (as a copy, `cacerts`).
+pub const PLUG_IN_CA_SECRET: &str = "mesh-root-ca";
+
 /// A scenario that fails leaves its plug-in CA behind; the next one must start without it.
 impl Drop for IstioTurn {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            crate::cluster::Cluster::connect().remove_secret("istio-system", "cacerts");
+            let cluster = crate::cluster::Cluster::connect();
+            cluster.remove_secret("istio-system", "cacerts");
+            cluster.remove_secret("istio-system", PLUG_IN_CA_SECRET);
         }
     }
 }
@@ -91,10 +96,14 @@ impl Istiod {
         }
     }
 
-    /// Every configuration object istiod holds now (its `/debug/configz`).
-    pub fn configs(&self) -> Vec<serde_json::Value> {
-        let body = ureq::get(&format!("{}/debug/configz", self.http)).call().ok().and_then(|mut r| r.body_mut().read_to_string().ok());
-        body.and_then(|b| serde_json::from_str(&b).ok()).unwrap_or_default()
+    /// Every configuration object istiod holds now (its `/debug/configz`). An istiod that
+    /// does not answer is an error, never an empty list: a wait for istiod to drop an object
+    /// must not pass because istiod is down.
+    pub fn configs(&self) -> Result<Vec<serde_json::Value>, String> {
+        let url = format!("{}/debug/configz", self.http);
+        let body =
+            ureq::get(&url).call().map_err(|e| format!("{url}: {e}"))?.body_mut().read_to_string().map_err(|e| format!("{url}: {e}"))?;
+        serde_json::from_str(&body).map_err(|e| format!("{url}: not a list of objects: {e}"))
     }
 
     /// The object of `kind` istiod holds under `namespace/name`, once it holds one for which
@@ -108,24 +117,34 @@ impl Istiod {
     ) -> serde_json::Value {
         wait::until(&format!("istiod to hold {kind} {namespace}/{name}"), Duration::from_secs(60), || {
             self.configs()
+                .ok()?
                 .into_iter()
                 .find(|c| c["kind"] == kind && c["metadata"]["namespace"] == namespace && c["metadata"]["name"] == name && ready(c))
         })
     }
 
-    /// True when istiod holds an object of `kind` under `namespace/name`.
-    pub fn holds(&self, kind: &str, namespace: &str, name: &str) -> bool {
-        self.configs().iter().any(|c| c["kind"] == kind && c["metadata"]["namespace"] == namespace && c["metadata"]["name"] == name)
+    /// Whether istiod holds an object of `kind` under `namespace/name`; an error when istiod
+    /// does not answer.
+    pub fn holds(&self, kind: &str, namespace: &str, name: &str) -> Result<bool, String> {
+        Ok(self.configs()?.iter().any(|c| c["kind"] == kind && c["metadata"]["namespace"] == namespace && c["metadata"]["name"] == name))
     }
 
+    /// istiod's log; a log that cannot be read fails the scenario rather than reading as quiet.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        std::fs::read_to_string(&self.log).unwrap_or_else(|e| panic!("istiod's log {}: {e}", self.log.display()))
     }
 
-    /// istiod's warning and error lines that mention any of `needles`.
+    /// istiod's warning and error lines that mention any of `needles`. Its positive control:
+    /// the log must hold istiod's own tab-separated level field (its `info` lines), or the
+    /// filter below could match nothing because the format changed.
     pub fn complaints_about(&self, needles: &[&str]) -> Vec<String> {
-        self.log()
-            .lines()
+        let log = self.log();
+        assert!(
+            log.lines().any(|l| l.contains("\tinfo\t")),
+            "istiod's log {} has no `\\tinfo\\t` lines: its format changed, so warnings could not be found",
+            self.log.display()
+        );
+        log.lines()
             .filter(|l| l.contains("\twarn\t") || l.contains("\terror\t"))
             .filter(|l| needles.iter().any(|n| l.contains(n)))
             .map(str::to_string)

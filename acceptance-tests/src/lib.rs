@@ -61,12 +61,13 @@ fn write_cli_config(dir: &Path) -> PathBuf {
     config
 }
 
-/// The CLIs every scenario runs with: OpenTofu 1.11, the current Terraform (1.15) and the
+/// The CLIs every scenario runs with: OpenTofu 1.12, the current Terraform (1.16) and the
 /// oldest Terraform meshtls supports (1.0.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CliKind {
+    /// OpenTofu 1.12.
     Tofu,
-    /// Terraform 1.15.
+    /// Terraform 1.16, the newest whose source the Go module proxy serves.
     TerraformCurrent,
     /// Terraform 1.0.3.
     Terraform,
@@ -79,7 +80,7 @@ impl CliKind {
     pub fn name(self) -> &'static str {
         match self {
             CliKind::Tofu => "tofu",
-            CliKind::TerraformCurrent => "terraform115",
+            CliKind::TerraformCurrent => "terraform116",
             CliKind::Terraform => "terraform",
         }
     }

@@ -182,6 +182,28 @@ fn private_ca_faults_leave_no_ca_unknown_to_state() {
         assert_eq!(acmpca::status(&first), "DELETED", "the tainted CA must be deleted");
         assert_eq!(acmpca::live(&cn), vec![second.clone()]);
 
+        // The answer to CreateCertificateAuthority lost after the CA was made: the CA is found
+        // by its owner tag and carried on with, so no CA exists that state does not know.
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert!(acmpca::live(&cn).is_empty());
+        acmpca::lose_next_answer("CreateCertificateAuthority", 1);
+        ws.apply();
+        let second = state_arn(&ws).expect("ARN in state");
+        assert_eq!(acmpca::live(&cn), vec![second.clone()], "{}: the CA whose answer was lost is the one in state", cli.name());
+        assert_eq!(acmpca::status(&second), "ACTIVE");
+
+        // A wrong region answers "not found" for a CA that exists: refresh fails and says so,
+        // and the CA stays in state instead of being planned anew.
+        let config = created_ca(&ns, "root", &cn);
+        let region = env("AWS_REGION");
+        let elsewhere = if region == "eu-west-3" { "ap-south-1" } else { "eu-west-3" };
+        ws.write_config(&config.replace(&format!("region = \"{region}\""), &format!("region = \"{elsewhere}\"")));
+        let run = ws.run(&["plan", "-input=false"]);
+        assert!(run.code != 0 && run.text().contains("ACM Private CA not found") && run.text().contains("aws.region"), "{}", run.text());
+        assert_eq!(state_arn(&ws).as_deref(), Some(second.as_str()), "{}: the CA stays in state", cli.name());
+        ws.write_config(&config);
+        assert!(!ws.plan_has_changes().0, "{}: back in its region, the CA plans clean", cli.name());
+
         // The CA Secret deleted out of band: written again from the same CA, no second CA.
         let ca_crt = cluster.secret_text(&ns, "root", "ca.crt").expect("ca.crt");
         cluster.delete_secret(&ns, "root");

@@ -27,6 +27,10 @@ fn identity(cluster: &Cluster, ns: &str, name: &str) -> Identity {
     }
 }
 
+fn secret_uid(cluster: &Cluster, ns: &str, name: &str) -> String {
+    cluster.secret(ns, name).and_then(|s| s.metadata.uid).expect("the Secret exists")
+}
+
 fn openssl_verify(ws: &Workspace, ca_pem: &str, leaf_pem: &str) -> bool {
     let (ca, leaf) = (ws.path().join("verify-ca.crt"), ws.path().join("verify-leaf.crt"));
     std::fs::write(&ca, ca_pem).expect("write");
@@ -41,7 +45,7 @@ fn certificate_lifecycle() {
         let cluster = Cluster::connect();
         let ns = cluster.fresh_namespace(&format!("acc-cert-{}", cli.name()));
         let config = format!(
-            "{}\n{}\n{}\ndata \"meshtls_certificate_info\" \"db\" {{\n  pem = meshtls_certificate.db.certificate_pem\n}}\n\noutput \"db_sans\" {{\n  value = data.meshtls_certificate_info.db.dns_names\n}}\n",
+            "{}\n{}\n{}\ndata \"meshtls_certificate_info\" \"db\" {{\n  secret = meshtls_certificate.db.id\n}}\n\noutput \"db_sans\" {{\n  value = data.meshtls_certificate_info.db.dns_names\n}}\n\noutput \"db_pem\" {{\n  value = data.meshtls_certificate_info.db.pem\n}}\n",
             provider_block(),
             ca_block("mesh", &ns, 365),
             cert_block("db", "mesh", &ns, DB, "secret_labels = { team = \"data\" }")
@@ -65,6 +69,15 @@ fn certificate_lifecycle() {
         assert_eq!(meta.annotations.as_ref().and_then(|a| a.get("meshtls.dev/ca")).cloned(), Some(format!("{ns}/mesh")));
         let sans = ws.ok(&["output", "-json", "db_sans"]).stdout;
         assert!(sans.contains(DB), "the info data source must read the SANs: {sans}");
+        // The PEM is not in the certificate's state; the data source reads it from the Secret.
+        assert!(
+            ws.state_attribute("meshtls_certificate", "certificate_pem").is_null()
+                && ws.state_attribute("meshtls_certificate", "fingerprint_sha256").is_string(),
+            "{}: no PEM in state",
+            cli.name()
+        );
+        let pem: String = serde_json::from_str(&ws.ok(&["output", "-json", "db_pem"]).stdout).expect("db_pem is a string");
+        assert!(chain.starts_with(&pem) && pem.matches("BEGIN CERTIFICATE").count() == 1, "{}: db_pem is the leaf: {pem}", cli.name());
         assert!(!ws.plan_has_changes().0, "second plan must be empty");
 
         // Drift: tls.crt swapped for another certificate plans a re-issue that says why.
@@ -120,16 +133,41 @@ fn certificate_lifecycle() {
         ws.write_config(&config);
         ws.apply();
 
+        // A new DNS name and key algorithm re-issue in place: the same Secret, a new key, and
+        // the data source reads the new certificate in the same apply.
+        let uid = secret_uid(&cluster, &ns, "db");
+        let key_before = cluster.secret_text(&ns, "db", "tls.key").expect("tls.key");
+        let extra = format!("db.{ns}.svc");
+        ws.write_config(&config.replace(
+            &format!("dns_names   = [\"{DB}\"]"),
+            &format!("dns_names   = [\"{DB}\", \"{extra}\"]\n  key_algorithm = \"RSA_2048\""),
+        ));
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("updated in-place") && !run.text().contains("must be replaced"), "{}", run.text());
+        assert!(run.text().contains("dns_names, key_algorithm changed"), "{}: the plan says why: {}", cli.name(), run.text());
+        ws.apply();
+        assert_eq!(secret_uid(&cluster, &ns, "db"), uid, "{}: the Secret is rewritten, never deleted", cli.name());
+        let key_after = cluster.secret_text(&ns, "db", "tls.key").expect("tls.key");
+        // An RSA 2048 key's PEM is over 1 KB, a P-256 key's about 240 bytes.
+        assert!(key_after != key_before && key_after.len() > 1000, "{}: a new RSA key", cli.name());
+        let sans = ws.ok(&["output", "-json", "db_sans"]).stdout;
+        assert!(sans.contains(&extra), "{}: the data source read the re-issued certificate: {sans}", cli.name());
+        assert!(!ws.plan_has_changes().0, "{}: the re-issued certificate plans clean", cli.name());
+        ws.write_config(&config);
+        ws.apply();
+
         // Import by namespace/secret_name: the CA is found from the Secret's annotation.
         ws.ok(&["state", "rm", "meshtls_certificate.db"]);
         ws.ok(&["import", "-input=false", "meshtls_certificate.db", &format!("{ns}/db")]);
         ws.apply();
         assert!(!ws.plan_has_changes().0, "plan after import must be empty");
 
-        // Replacing the CA replaces the certificate it signed.
+        // Replacing the CA re-issues the certificate it signed, in the same Secret.
         let before = cluster.secret_text(&ns, "db", "ca.crt").expect("ca.crt");
+        let uid = secret_uid(&cluster, &ns, "db");
         let run = ws.ok(&["apply", "-auto-approve", "-input=false", "-replace=meshtls_ca.mesh"]);
-        assert!(run.text().contains("2 added") && run.text().contains("2 destroyed"), "{}", run.text());
+        assert!(run.text().contains("1 added, 1 changed, 1 destroyed"), "{}", run.text());
+        assert_eq!(secret_uid(&cluster, &ns, "db"), uid, "{}: the certificate Secret is rewritten, never deleted", cli.name());
         let after = cluster.secret_text(&ns, "db", "ca.crt").expect("ca.crt");
         assert_ne!(before, after, "the certificate must be re-issued by the new CA");
         assert!(openssl_verify(&ws, &after, &cluster.secret_text(&ns, "db", "tls.crt").expect("tls.crt")));
@@ -141,7 +179,9 @@ fn certificate_lifecycle() {
 }
 
 /// Renewal: a certificate signed by the CA with 30 days of validity, 29 of them gone, is
-/// imported; with renew_before_days = 7 the next plan re-issues it and says why.
+/// imported; with renew_before_days = 7 the next plan re-issues it in place and says why.
+/// The Secret is never deleted: when the CA cannot sign at apply, the old certificate keeps
+/// serving, and the next apply renews it in the same Secret.
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
 fn certificate_renews_inside_its_window() {
@@ -172,13 +212,37 @@ fn certificate_renews_inside_its_window() {
         ws.write_config(&config);
         // Made by another tool, so the Secret does not record its CA: name it in the ID.
         ws.ok(&["import", "-input=false", "meshtls_certificate.db", &format!("{ns}/db:{ns}/mesh")]);
-        let (changes, run) = ws.plan_has_changes();
+        let uid = secret_uid(&cluster, &ns, "db");
+        let run = ws.ok(&["plan", "-input=false", "-out=renew.tfplan"]);
         let text = run.text();
-        assert!(changes && text.contains("inside its renewal window of 7 days"), "{text}");
-        assert!(text.contains("must be replaced") || text.contains("forces replacement"), "{text}");
+        assert!(text.contains("inside its renewal window of 7 days"), "{text}");
+        assert!(text.contains("updated in-place") && text.contains("0 to add, 1 to change, 0 to destroy"), "{text}");
+        assert!(!text.contains("must be replaced"), "{text}");
+
+        // The CA cannot sign when the saved plan is applied: the apply fails, and the Secret
+        // still holds the old certificate and key.
+        let ca_key_pem = cluster.secret_text(&ns, "mesh", "tls.key").expect("CA key");
+        cluster.set_secret_key(&ns, "mesh", "tls.key", &key.serialize_pem());
+        let failed = ws.run(&["apply", "-input=false", "renew.tfplan"]);
+        assert_ne!(failed.code, 0, "{}: issuing with a broken CA must fail", cli.name());
+        assert!(failed.text().contains("CA key does not match"), "{}: {}", cli.name(), failed.text());
+        assert_eq!(secret_uid(&cluster, &ns, "db"), uid, "{}: the Secret was never deleted", cli.name());
+        assert_eq!(
+            cluster.secret_text(&ns, "db", "tls.crt").as_deref(),
+            Some(leaf.pem().as_str()),
+            "{}: the old certificate serves",
+            cli.name()
+        );
+        assert_eq!(cluster.secret_text(&ns, "db", "tls.key"), Some(key.serialize_pem()), "{}: with its key", cli.name());
+
+        cluster.set_secret_key(&ns, "mesh", "tls.key", &ca_key_pem);
+        let (changes, run) = ws.plan_has_changes();
+        assert!(changes && run.text().contains("updated in-place"), "{}: the renewal is still planned: {}", cli.name(), run.text());
         ws.apply();
+        assert_eq!(secret_uid(&cluster, &ns, "db"), uid, "{}: renewed in the same Secret", cli.name());
         let renewed = cluster.secret_text(&ns, "db", "tls.crt").expect("renewed");
         assert_ne!(renewed, leaf.pem());
+        assert!(openssl_verify(&ws, &ca_pem, &renewed), "{}: the renewed certificate chains to the CA", cli.name());
         let renewed_file = ws.path().join("renewed.crt");
         std::fs::write(&renewed_file, &renewed).expect("write");
         // -checkend N succeeds when the certificate is still valid N seconds from now.

@@ -1,6 +1,7 @@
-//! Resource identity with Terraform 1.15: the identity is in state after apply, an `import`
-//! block by identity adopts an object and then plans clean, and an identity that names
-//! nothing is refused. The other CLIs send no identity, which every other scenario covers.
+//! Resource identity with Terraform 1.16 and OpenTofu 1.12: the identity is in state after
+//! apply, an `import` block by identity adopts an object and then plans clean, and an
+//! identity that names nothing is refused. Terraform 1.0.3 sends no identity, which every
+//! other scenario covers.
 
 use meshtls_acceptance_tests::cluster::Cluster;
 use meshtls_acceptance_tests::{provider_block, CliKind, Workspace};
@@ -37,10 +38,20 @@ fn identity_in_state(ws: &Workspace) -> serde_json::Value {
 
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
-fn import_by_identity_with_terraform_1_15() {
+fn import_by_identity_with_terraform() {
+    import_by_identity_with(CliKind::TerraformCurrent);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn import_by_identity_with_opentofu() {
+    import_by_identity_with(CliKind::Tofu);
+}
+
+fn import_by_identity_with(cli: CliKind) {
     let cluster = Cluster::connect();
-    let ns = cluster.fresh_namespace("acc-identity");
-    let ws = Workspace::new(CliKind::TerraformCurrent, &format!("{}\n{}", provider_block(), ca(&ns)));
+    let ns = cluster.fresh_namespace(&format!("acc-identity-{}", cli.name()));
+    let ws = Workspace::new(cli, &format!("{}\n{}", provider_block(), ca(&ns)));
     ws.ok(&["init", "-input=false"]);
     ws.apply();
     assert_eq!(
@@ -60,8 +71,7 @@ fn import_by_identity_with_terraform_1_15() {
     assert!(!ws.plan_has_changes().0, "an imported CA plans clean");
 
     // An identity that names no CA Secret is refused, and nothing enters state.
-    let other =
-        Workspace::new(CliKind::TerraformCurrent, &format!("{}\n{}\n{}", provider_block(), ca(&ns), import_by_identity(&ns, "absent")));
+    let other = Workspace::new(cli, &format!("{}\n{}\n{}", provider_block(), ca(&ns), import_by_identity(&ns, "absent")));
     other.ok(&["init", "-input=false"]);
     let run = other.run(&["plan", "-input=false"]);
     assert_ne!(run.code, 0, "importing an identity that names nothing must fail");

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use meshtls_acceptance_tests::cluster::Cluster;
 use meshtls_acceptance_tests::identity::Identity;
-use meshtls_acceptance_tests::istio::{self, csr_for, Istiod};
+use meshtls_acceptance_tests::istio::{self, csr_for, Istiod, PLUG_IN_CA_SECRET};
 use meshtls_acceptance_tests::{provider_block, provider_block_with, CliKind, Workspace};
 use serde_json::json;
 
@@ -22,9 +22,13 @@ fn plug_in_ca() -> String {
         r#"{provider}
 resource "meshtls_ca" "mesh" {{
   namespace     = "istio-system"
-  secret_name   = "cacerts"
+  secret_name   = "{PLUG_IN_CA_SECRET}"
   common_name   = "Mesh Root CA"
   key_algorithm = "ECDSA_P256"
+
+  istio_plugin {{
+    namespace = "istio-system"
+  }}
 }}
 "#,
         provider = provider_block()
@@ -130,6 +134,19 @@ fn scenario(cli: CliKind) {
     ca_ws.apply();
     let ca_pem = ca_ws.state_attribute("meshtls_ca", "certificate_pem").as_str().expect("CA certificate in state").to_string();
 
+    // A plug-in copy changed outside Terraform is written back in place: the same Secret,
+    // never deleted, so istiod restarting meanwhile never finds `cacerts` missing.
+    let uid = |cluster: &Cluster| cluster.secret("istio-system", "cacerts").and_then(|s| s.metadata.uid).expect("cacerts exists");
+    let before = uid(&cluster);
+    cluster.set_secret_key("istio-system", "cacerts", "ca.crt", "not the CA");
+    let (changes, plan) = ca_ws.plan_has_changes();
+    assert!(changes, "{}: a changed plug-in copy is drift:\n{}", cli.name(), plan.text());
+    ca_ws.apply();
+    assert_eq!(uid(&cluster), before, "{}: cacerts is rewritten in place, never deleted and created again", cli.name());
+    let copy = cluster.secret_text("istio-system", "cacerts", "ca.crt").unwrap_or_default();
+    assert_eq!(copy.trim(), ca_pem.trim(), "{}: the copy holds the CA again", cli.name());
+    assert!(!ca_ws.plan_has_changes().0);
+
     // The service team, with only the documented Roles in its namespace.
     let identity = Identity::documented(&ns, &format!("istio-{}", cli.name()));
     let provider = provider_block_with(&identity.kubeconfig().display().to_string());
@@ -197,6 +214,40 @@ fn scenario(cli: CliKind) {
     istiod.wait_for_config("PeerAuthentication", &ns, "yelb-ui", |c| c["spec"]["mtls"]["mode"] == "STRICT");
     istiod.wait_for_config("DestinationRule", &ns, "yelb-ui", |c| c["spec"]["host"] == format!("yelb-ui.{ns}.svc.cluster.local"));
 
+    // A port-level DISABLE patched into meshtls's own STRICT policy opens a plaintext port
+    // while the mode still reads STRICT: drift, named in plan, and removed by apply.
+    let (g, v, k) = SECURITY;
+    cluster.merge_patch_object(g, v, k, Some(&ns), "yelb-ui", json!({ "spec": { "portLevelMtls": { "8080": { "mode": "DISABLE" } } } }));
+    istiod.wait_for_config("PeerAuthentication", &ns, "yelb-ui", |c| c["spec"]["portLevelMtls"]["8080"]["mode"] == "DISABLE");
+    let (changes, plan) = ws.plan_has_changes();
+    let text = plan.text();
+    assert!(changes && text.contains("PeerAuthentication sets portLevelMtls"), "{}: a weakened policy is drift:\n{text}", cli.name());
+    ws.apply();
+    assert!(!ws.plan_has_changes().0);
+    let pa = object(&cluster, SECURITY, &ns, "yelb-ui").expect("PeerAuthentication");
+    assert!(pa["spec"].get("portLevelMtls").is_none() && pa["spec"]["mtls"]["mode"] == "STRICT", "{}: {pa}", cli.name());
+    istiod.wait_for_config("PeerAuthentication", &ns, "yelb-ui", |c| c["spec"].get("portLevelMtls").is_none());
+
+    // Another team's policy selecting yelb-db more specifically turns it PERMISSIVE under
+    // meshtls's namespace-wide STRICT: the mesh enforces less than the plan says, so the plan
+    // is not clean, and it names the workload and the policy. Gone again, the plan is clean.
+    cluster.apply_object(json!({
+        "apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+        "metadata": { "name": "team-db", "namespace": ns },
+        "spec": { "selector": { "matchLabels": { "app": "yelb-db" } }, "mtls": { "mode": "PERMISSIVE" } }
+    }));
+    let (changes, plan) = ws.plan_has_changes();
+    let text = plan.text();
+    assert!(
+        changes
+            && text.contains("Mutual TLS weakened by another policy")
+            && text.contains(&format!("Deployment/yelb-db: PERMISSIVE (PeerAuthentication {ns}/team-db)")),
+        "{}: a more specific, weaker policy is drift:\n{text}",
+        cli.name()
+    );
+    cluster.delete_object(g, v, k, Some(&ns), "team-db");
+    assert!(!ws.plan_has_changes().0, "{}: without it, STRICT holds again", cli.name());
+
     // A hand-made policy of the same name is refused, with how to import it; imported, it is
     // meshtls's and takes the configuration.
     hand_made_policy(&cluster, &ns, "legacy");
@@ -230,7 +281,7 @@ fn scenario(cli: CliKind) {
     assert!(object(&cluster, NETWORKING, &ns, "yelb-ui").is_none());
     assert!(object(&cluster, SECURITY, &ns, "keep").is_some(), "a hand-made policy survives destroy");
     meshtls_acceptance_tests::wait::until("istiod to drop the deleted policy", std::time::Duration::from_secs(60), || {
-        (!istiod.holds("PeerAuthentication", &ns, "yelb-ui")).then_some(())
+        (istiod.holds("PeerAuthentication", &ns, "yelb-ui") == Ok(false)).then_some(())
     });
     drop(istiod);
     ca_ws.ok(&["destroy", "-auto-approve", "-input=false"]);
@@ -407,6 +458,16 @@ fn gateway_scenario(cli: CliKind) {
     let route = object(&cluster, HTTP_ROUTE, &ns, "yelb-gw").expect("HTTPRoute");
     assert_eq!(route["spec"]["rules"][0]["backendRefs"][0]["name"], "yelb-ui");
 
+    // A field the configuration does not set is drift too, and apply removes it.
+    let (g, v, k) = GATEWAY_API;
+    cluster.merge_patch_object(g, v, k, Some(&ns), "yelb-gw", json!({ "spec": { "infrastructure": { "labels": { "team": "edge" } } } }));
+    let (changes, plan) = ws.plan_has_changes();
+    assert!(changes && plan.text().contains("infrastructure.labels"), "{}: {}", cli.name(), plan.text());
+    ws.apply();
+    assert!(!ws.plan_has_changes().0);
+    let gateway = object(&cluster, GATEWAY_API, &ns, "yelb-gw").expect("Gateway");
+    assert!(gateway["spec"]["infrastructure"]["labels"].get("team").is_none(), "{}: {gateway}", cli.name());
+
     // A hand-made Gateway of the same name is refused with how to import it, then imported.
     hand_made_gateway(&cluster, &ns, "legacy-gw");
     hand_made_gateway(&cluster, &ns, "keep-gw");
@@ -455,7 +516,7 @@ fn istio_gateway_with_opentofu() {
 
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
-fn istio_gateway_with_terraform_1_15() {
+fn istio_gateway_with_terraform() {
     gateway_scenario(CliKind::TerraformCurrent);
 }
 
@@ -475,7 +536,7 @@ fn istio_with_opentofu() {
 
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
-fn istio_with_terraform_1_15() {
+fn istio_with_terraform() {
     scenario(CliKind::TerraformCurrent);
 }
 

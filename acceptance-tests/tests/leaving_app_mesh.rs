@@ -152,7 +152,7 @@ fn leaving_app_mesh_with_opentofu() {
 
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
-fn leaving_app_mesh_with_terraform_1_15() {
+fn leaving_app_mesh_with_terraform() {
     migrate(CliKind::TerraformCurrent);
 }
 

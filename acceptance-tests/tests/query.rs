@@ -1,4 +1,4 @@
-//! `terraform query` with Terraform 1.15 on a Yelb secured by hand, as the runbook does it
+//! `terraform query` with Terraform 1.16 on a Yelb secured by hand, as the runbook does it
 //! (examples/yelb/fixture/secure_by_hand.py): the list resources report every node with its
 //! TLS mode on both sides and every certificate with days left, change nothing, and the
 //! configuration `-generate-config-out` writes imports everything and then plans clean. The

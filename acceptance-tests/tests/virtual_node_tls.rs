@@ -83,7 +83,8 @@ fn setup(cluster: &Cluster, mesh: &str, ns: &str) {
         "spec": {
             "selector": { "matchLabels": { "app": "yelb-db" } },
             "template": {
-                "metadata": { "labels": { "app": "yelb-db" }, "annotations": { "team": "data" } },
+                // The app mounts a Secret of its own: meshtls's entry goes beside it.
+                "metadata": { "labels": { "app": "yelb-db" }, "annotations": { "team": "data", "appmesh.k8s.aws/secretMounts": "app-config:/etc/app" } },
                 "spec": { "containers": [{ "name": "db", "image": "postgres:16" }] }
             }
         }
@@ -131,7 +132,12 @@ fn virtual_node_tls_on_both_sides() {
         );
         assert_eq!(api["backends"], api_before["backends"]);
         let pods = pod_annotations(&cluster, &ns);
-        assert_eq!(pods["appmesh.k8s.aws/secretMounts"], "yelb-tls-db:/etc/keys/yelb");
+        assert_eq!(
+            pods["appmesh.k8s.aws/secretMounts"],
+            "app-config:/etc/app,yelb-tls-db:/etc/keys/yelb",
+            "{}: merged with the app's",
+            cli.name()
+        );
         assert_eq!(pods["team"], "data");
         let fingerprint = pods["meshtls.dev/certificate-fingerprint"].as_str().expect("fingerprint annotation").to_string();
         assert!(!ws.plan_has_changes().0, "second plan must be empty");
@@ -186,11 +192,20 @@ fn virtual_node_tls_on_both_sides() {
         ws.apply();
         assert!(!ws.plan_has_changes().0, "plan after import and apply must be empty");
 
+        // Imported, the node's TLS and mount were there before this resource: destroy leaves
+        // them as they were at import, and removes only meshtls's own annotation.
+        let (vn_imported, api_imported, mut pods_imported) =
+            (vn(&cluster, &ns), appmesh::node_spec(&mesh, &node), pod_annotations(&cluster, &ns));
         ws.assert_no_key_material();
         ws.ok(&["destroy", "-auto-approve", "-input=false"]);
-        assert_eq!(vn(&cluster, &ns), vn_before, "destroy must leave the VirtualNode as setup made it");
-        assert_eq!(appmesh::node_spec(&mesh, &node), api_before, "destroy must leave the App Mesh node as setup made it");
-        assert_eq!(pod_annotations(&cluster, &ns), pods_before, "destroy must leave the pod template as setup made it");
+        assert_eq!(vn(&cluster, &ns), vn_imported, "{}: destroy after import leaves the VirtualNode's TLS", cli.name());
+        assert_eq!(appmesh::node_spec(&mesh, &node), api_imported, "{}: and the App Mesh node's", cli.name());
+        pods_imported.as_object_mut().map(|a| a.remove("meshtls.dev/certificate-fingerprint"));
+        assert_eq!(pod_annotations(&cluster, &ns), pods_imported, "{}: the mount stays; the fingerprint goes", cli.name());
+        assert_ne!(vn(&cluster, &ns), vn_before, "the import kept TLS that setup did not have");
+        let app_mount = pods_before["appmesh.k8s.aws/secretMounts"].as_str().expect("the app's own mount");
+        let mounts = pod_annotations(&cluster, &ns)["appmesh.k8s.aws/secretMounts"].as_str().unwrap_or_default().to_string();
+        assert!(mounts.split(',').any(|m| m == app_mount), "{}: the app's own mount entry survives: {mounts}", cli.name());
     });
 }
 
@@ -251,6 +266,27 @@ fn virtual_node_tls_checks_at_plan() {
             "{text}"
         );
 
+        // A certificate_secret that holds no certificate is an error at plan, naming the
+        // attribute, rather than a fingerprint left unknown until apply fails on it.
+        cluster.apply_object(json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": { "name": "not-tls", "namespace": ns }, "data": { "password": "c2VjcmV0" }
+        }));
+        let mounted = format!(
+            "{}\nresource \"meshtls_virtual_node_tls\" \"db\" {{\n  virtual_node_name = \"yelb-db_{ns}\"\n  certificate_secret = \"not-tls\"\n  mount_path = \"/k\"\n  kubernetes {{\n    namespace = \"{ns}\"\n    virtual_node = \"yelb-db\"\n    deployment = \"yelb-db\"\n  }}\n  listener {{\n    mode = \"STRICT\"\n    certificate {{\n      file {{\n        certificate_chain = \"/k/tls.crt\"\n        private_key = \"/k/tls.key\"\n      }}\n    }}\n  }}\n}}\n",
+            provider(&mesh)
+        );
+        ws.write_config(&mounted);
+        let run = ws.run(&["plan", "-input=false"]);
+        let text = run.text();
+        assert!(
+            run.code != 0 && text.contains("Cannot read the certificate Secret") && text.contains("has no tls.crt"),
+            "{}: {text}",
+            cli.name()
+        );
+        assert!(text.contains("certificate_secret"), "{}: the diagnostic names the attribute: {text}", cli.name());
+        assert!(!text.contains("unknown values"), "{text}");
+
         // DISABLED then STRICT in one step: allowed, with a warning recommending PERMISSIVE.
         ws.write_config(&node_block(&format!("yelb-db_{ns}"), "DISABLED", true));
         ws.apply();
@@ -289,5 +325,47 @@ fn virtual_node_tls_cluster_side_only() {
         assert!(!ws.plan_has_changes().0);
         ws.ok(&["destroy", "-auto-approve", "-input=false"]);
         assert!(vn(&cluster, &ns)["listeners"][0].get("tls").is_none());
+    });
+}
+
+/// TLS meshtls did not add stays: the listener's TLS was set by the application (Helm, say)
+/// and the resource configures only the client policy. Apply and a no-op plan leave the
+/// listener alone, drift on it is not meshtls's to report, and destroy puts the client policy
+/// back as it was and keeps the listener's TLS.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn virtual_node_tls_leaves_tls_it_does_not_manage() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-vnown-{}", cli.name()));
+        let mesh = format!("{ns}-mesh");
+        setup(&cluster, &mesh, &ns);
+        let helm_tls = json!({ "mode": "STRICT", "certificate": { "sds": { "secretName": "helm-cert" } } });
+        let mut listeners = vn(&cluster, &ns)["listeners"].clone();
+        listeners[0]["tls"] = helm_tls.clone();
+        cluster.merge_patch_object(
+            "appmesh.k8s.aws",
+            "v1beta2",
+            "VirtualNode",
+            Some(&ns),
+            "yelb-db",
+            json!({ "spec": { "listeners": listeners } }),
+        );
+        let config = format!(
+            "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  kubernetes {{\n    config_path = \"{}\"\n  }}\n}}\n\nresource \"meshtls_virtual_node_tls\" \"db\" {{\n  virtual_node_name = \"yelb-db_{ns}\"\n  kubernetes {{\n    namespace    = \"{ns}\"\n    virtual_node = \"yelb-db\"\n  }}\n  client_policy {{\n    enforce = true\n    trust {{\n      sds {{\n        secret_name = \"mesh-ca\"\n      }}\n    }}\n  }}\n}}\n",
+            env("KUBECONFIG")
+        );
+        let ws = Workspace::new(cli, &config);
+        ws.ok(&["init", "-input=false"]);
+        ws.apply();
+        let node = vn(&cluster, &ns);
+        assert_eq!(node["listeners"][0]["tls"], helm_tls, "{}: the application's listener TLS stays", cli.name());
+        assert_eq!(node["backendDefaults"]["clientPolicy"]["tls"]["enforce"], true, "{}: {node}", cli.name());
+        assert!(!ws.plan_has_changes().0, "{}: TLS meshtls does not manage is not drift", cli.name());
+
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        let node = vn(&cluster, &ns);
+        assert_eq!(node["listeners"][0]["tls"], helm_tls, "{}: destroy keeps the application's listener TLS", cli.name());
+        assert!(node["backendDefaults"]["clientPolicy"].get("tls").is_none(), "{}: the client policy is as before: {node}", cli.name());
     });
 }

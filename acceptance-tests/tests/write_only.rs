@@ -1,6 +1,6 @@
 //! The write-only CA key: an openssl-made key pair (the runbook's `ca.key` and `ca.crt`)
 //! given to `meshtls_ca` is written to its Secret and signs certificates, yet appears in no
-//! state, saved plan or trace log; a new version replaces it. OpenTofu 1.11 takes it too, and
+//! state, saved plan or trace log; a new version replaces it. OpenTofu takes it too, and
 //! Terraform 1.0.3, which has no write-only arguments, is refused before it could store it.
 
 use std::os::unix::fs::PermissionsExt;

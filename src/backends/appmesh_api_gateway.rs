@@ -31,6 +31,11 @@ impl GatewaySide for ApiGateway<'_> {
         apply_api(self.client, self.owner, self.mesh, g, self.in_state).await
     }
 
+    async fn check_free(&self, g: &GatewaySpec) -> Result<(), GatewayError> {
+        let existing = api_routes(self.client, self.mesh, g).await?;
+        check_api_free(self.client, self.owner, self.mesh, g, &existing, self.in_state).await.map(|_| ())
+    }
+
     async fn drift(&self, g: &GatewaySpec) -> Result<Vec<String>, GatewayError> {
         drift_api(self.client, self.owner, self.mesh, g).await
     }
@@ -214,20 +219,16 @@ async fn api_gateway_arn(client: &aws_sdk_appmesh::Client, mesh: &str, g: &Gatew
     }
 }
 
-/// Creates or updates the virtual gateway and its routes in the App Mesh API, and deletes
-/// routes the gateway no longer has. Objects of those names that are not the gateway's are
-/// refused (a gateway already in state, `in_state`, owns the untagged ones it made earlier).
-async fn apply_api(
+/// Refuses, before anything is written, a virtual gateway or gateway route of the gateway's
+/// names that is not its own; returns the virtual gateway's ARN when it exists.
+async fn check_api_free(
     client: &aws_sdk_appmesh::Client,
     owner: &Owner,
     mesh: &str,
     g: &GatewaySpec,
+    existing: &BTreeMap<String, ApiRoute>,
     in_state: bool,
-) -> Result<(), GatewayError> {
-    let spec = gateway_spec(g)?;
-    let tag = owner_tag(owner)?;
-    let existing = api_routes(client, mesh, g).await?;
-    // Every refusal before anything is written.
+) -> Result<Option<String>, GatewayError> {
     let gateway_arn = api_gateway_arn(client, mesh, g).await?;
     if let Some(arn) = &gateway_arn {
         let claim = api_claim(client, arn, owner, in_state).await?;
@@ -244,6 +245,24 @@ async fn apply_api(
             }
         }
     }
+    Ok(gateway_arn)
+}
+
+/// Creates or updates the virtual gateway and its routes in the App Mesh API, and deletes
+/// routes the gateway no longer has. Objects of those names that are not the gateway's are
+/// refused (a gateway already in state, `in_state`, owns the untagged ones it made earlier).
+async fn apply_api(
+    client: &aws_sdk_appmesh::Client,
+    owner: &Owner,
+    mesh: &str,
+    g: &GatewaySpec,
+    in_state: bool,
+) -> Result<(), GatewayError> {
+    let spec = gateway_spec(g)?;
+    let tag = owner_tag(owner)?;
+    let existing = api_routes(client, mesh, g).await?;
+    // Every refusal before anything is written.
+    let gateway_arn = check_api_free(client, owner, mesh, g, &existing, in_state).await?;
     if let Some(arn) = gateway_arn {
         client
             .update_virtual_gateway()

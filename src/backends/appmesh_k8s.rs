@@ -196,25 +196,114 @@ pub async fn pod_annotations(
         .map(|d| d.spec.and_then(|s| s.template.metadata).and_then(|m| m.annotations).unwrap_or_default()))
 }
 
-/// Sets (Some) or removes (None) pod-template annotations with a merge patch, touching nothing
-/// else in the Deployment.
-pub async fn patch_pod_annotations(
+/// Changes pod-template annotations by what the Deployment holds now: `changes` gets them
+/// fresh from the server and says what to set (Some) or remove (None). The merge patch is
+/// conditioned on the resourceVersion read, so a concurrent writer (another resource on the
+/// same Deployment, a deploy) makes the round run again instead of being overwritten. `Ok(false)`
+/// when the Deployment does not exist.
+pub async fn update_pod_annotations(
     client: &kube::Client,
     namespace: &str,
     deployment: &str,
-    changes: &BTreeMap<String, Option<String>>,
-) -> Result<(), kube::Error> {
+    mut changes: impl FnMut(&BTreeMap<String, String>) -> BTreeMap<String, Option<String>>,
+) -> Result<bool, kube::Error> {
+    const ATTEMPTS: usize = 5;
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let patch = serde_json::json!({ "spec": { "template": { "metadata": { "annotations": changes } } } });
-    match api.patch(deployment, &PatchParams::default(), &Patch::Merge(&patch)).await {
-        Err(e) if is_not_found(&e) && changes.values().all(Option::is_none) => Ok(()),
-        other => other.map(|_| ()),
+    let mut last = None;
+    for _ in 0..ATTEMPTS {
+        let Some(found) = api.get_opt(deployment).await? else { return Ok(false) };
+        let have = found.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.annotations.clone()).unwrap_or_default();
+        let wanted: BTreeMap<String, Option<String>> = changes(&have).into_iter().filter(|(k, v)| have.get(k) != v.as_ref()).collect();
+        if wanted.is_empty() {
+            return Ok(true);
+        }
+        let patch = serde_json::json!({
+            "metadata": { "resourceVersion": found.metadata.resource_version },
+            "spec": { "template": { "metadata": { "annotations": wanted } } },
+        });
+        match api.patch(deployment, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(_) => return Ok(true),
+            Err(e) if is_conflict(&e) => last = Some(e),
+            Err(e) if is_not_found(&e) => return Ok(false),
+            Err(e) => return Err(e),
+        }
     }
+    Err(last.unwrap_or_else(|| {
+        kube::Error::Api(kube::core::Status::failure("the Deployment kept changing", "Conflict").with_code(409).boxed())
+    }))
+}
+
+/// The entries of an `appmesh.k8s.aws/secretMounts` value: `secret:path`, comma-separated.
+pub fn secret_mounts(value: Option<&str>) -> Vec<String> {
+    value.unwrap_or_default().split(',').map(str::trim).filter(|e| !e.is_empty()).map(str::to_string).collect()
+}
+
+/// The mount path of a `secret:path` entry.
+fn mount_path(entry: &str) -> &str {
+    entry.split_once(':').map_or(entry, |(_, path)| path)
+}
+
+/// The secretMounts value with `ours` in it, and the application's entry it displaced (one at
+/// the same path) if any. `previous`, this resource's entry from an earlier apply, goes, and
+/// `restore`, what that one displaced, comes back. Every other entry stays, in order.
+pub fn mounts_with(current: Option<&str>, ours: &str, previous: Option<&str>, restore: Option<&str>) -> (String, Option<String>) {
+    let mut entries = secret_mounts(current);
+    if let Some(previous) = previous.filter(|p| *p != ours) {
+        entries.retain(|e| e != previous);
+        entries.extend(restore.map(str::to_string));
+    }
+    let displaced = entries.iter().find(|e| *e != ours && mount_path(e) == mount_path(ours)).cloned();
+    entries.retain(|e| Some(e) != displaced.as_ref());
+    if !entries.iter().any(|e| e == ours) {
+        entries.push(ours.to_string());
+    }
+    (entries.join(","), displaced)
+}
+
+/// The secretMounts value without `ours`, with `restore` (what it displaced) back; None when
+/// nothing is left.
+pub fn mounts_without(current: Option<&str>, ours: &str, restore: Option<&str>) -> Option<String> {
+    let mut entries = secret_mounts(current);
+    entries.retain(|e| e != ours);
+    if let Some(r) = restore.filter(|r| !entries.iter().any(|e| e == r)) {
+        entries.push(r.to_string());
+    }
+    (!entries.is_empty()).then(|| entries.join(","))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_mounts_merge_with_the_application_s_own() {
+        let app = Some("app-config:/etc/app, db-creds:/etc/db");
+        let (value, displaced) = mounts_with(app, "yelb-db:/etc/keys/yelb", None, None);
+        assert_eq!(value, "app-config:/etc/app,db-creds:/etc/db,yelb-db:/etc/keys/yelb");
+        assert_eq!(displaced, None);
+        assert_eq!(mounts_without(Some(&value), "yelb-db:/etc/keys/yelb", None).as_deref(), Some("app-config:/etc/app,db-creds:/etc/db"));
+        // Applied again: nothing moves.
+        assert_eq!(mounts_with(Some(&value), "yelb-db:/etc/keys/yelb", Some("yelb-db:/etc/keys/yelb"), None).0, value);
+
+        // An entry of the application's at the same path is displaced, and comes back on removal.
+        let (value, displaced) = mounts_with(Some("old-cert:/etc/keys/yelb"), "yelb-db:/etc/keys/yelb", None, None);
+        assert_eq!((value.as_str(), displaced.as_deref()), ("yelb-db:/etc/keys/yelb", Some("old-cert:/etc/keys/yelb")));
+        assert_eq!(
+            mounts_without(Some(&value), "yelb-db:/etc/keys/yelb", displaced.as_deref()).as_deref(),
+            Some("old-cert:/etc/keys/yelb")
+        );
+
+        // A moved mount: the old entry goes, what it displaced returns, the new one is added.
+        let (value, displaced) =
+            mounts_with(Some("a:/x,yelb-db:/etc/keys/yelb"), "yelb-db:/k", Some("yelb-db:/etc/keys/yelb"), Some("old-cert:/etc/keys/yelb"));
+        assert_eq!((value.as_str(), displaced), ("a:/x,old-cert:/etc/keys/yelb,yelb-db:/k", None));
+        // Two resources on one Deployment each keep their entry.
+        let (one, _) = mounts_with(None, "a-tls:/etc/a", None, None);
+        let (two, _) = mounts_with(Some(&one), "b-tls:/etc/b", None, None);
+        assert_eq!(two, "a-tls:/etc/a,b-tls:/etc/b");
+        assert_eq!(mounts_without(Some(&two), "a-tls:/etc/a", None).as_deref(), Some("b-tls:/etc/b"));
+        assert_eq!(mounts_without(Some("a-tls:/etc/a"), "a-tls:/etc/a", None), None);
+    }
 
     #[test]
     fn removal_drops_parents_it_emptied_and_keeps_others() {

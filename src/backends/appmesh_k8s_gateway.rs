@@ -38,6 +38,10 @@ impl GatewaySide for ClusterGateway<'_> {
         apply_cluster(self.client, self.owner, g).await
     }
 
+    async fn check_free(&self, g: &GatewaySpec) -> Result<(), GatewayError> {
+        check_free(self.client, self.owner, g).await
+    }
+
     async fn drift(&self, g: &GatewaySpec) -> Result<Vec<String>, GatewayError> {
         drift_cluster(self.client, self.owner, g).await
     }

@@ -71,6 +71,9 @@ pub trait GatewaySide: Send + Sync {
     /// Creates or updates everything the gateway is made of here, and deletes routes it no
     /// longer has.
     async fn apply(&self, g: &GatewaySpec) -> Result<(), GatewayError>;
+    /// Fails, writing nothing, when an object the gateway would write here is someone
+    /// else's: every side is checked before any side is written.
+    async fn check_free(&self, g: &GatewaySpec) -> Result<(), GatewayError>;
     /// What differs from `g`; empty when in sync. An object that is not the gateway's counts
     /// as missing.
     async fn drift(&self, g: &GatewaySpec) -> Result<Vec<String>, GatewayError>;

@@ -23,6 +23,7 @@ use super::istio_crd::{
 };
 use super::model::{ClientPolicyTls, ListenerTls, NodeTls};
 use super::{MeshSide, NodeView, SideError};
+use crate::clients::read_cache::ReadCache;
 use crate::ownership::{Claim, Deleted, ObjectRef, OwnError, Owned, Owner};
 
 const SIDE: &str = "Istio";
@@ -95,6 +96,7 @@ impl<'a> IstioWorkload<'a> {
         }
         let (pa, dr) = ours(&found);
         out.extend(tls_of(pa, dr).differences(want));
+        out.extend(unset_fields(pa, dr));
         if let Some(pa) = pa {
             let have = pa.spec.selector.as_ref().map(|s| &s.match_labels);
             if have != self.selector.as_ref() {
@@ -197,23 +199,49 @@ pub fn destination_rule(meta: ObjectMeta, host: &str, c: &ClientPolicyTls) -> De
     )
 }
 
-/// meshtls's fields from `want` onto its existing object; the rest of the object stays.
+/// Fields of meshtls's objects that the configuration does not set. meshtls owns the whole
+/// spec of what it creates: a `portLevelMtls: {8080: DISABLE}` patched into its STRICT
+/// policy opens a plaintext port, so every such field is drift, and apply removes it.
+pub fn unset_fields(pa: Option<&PeerAuthentication>, dr: Option<&DestinationRule>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut name = |kind: &str, prefix: &str, fields: &BTreeMap<String, serde_json::Value>| {
+        for (key, value) in fields {
+            out.push(format!("{kind} sets {prefix}{key} = {}, which the configuration does not set", compact(value)));
+        }
+    };
+    if let Some(pa) = pa {
+        name(PEER_AUTHENTICATION.kind, "", &pa.spec.other);
+    }
+    if let Some(dr) = dr {
+        name(DESTINATION_RULE.kind, "", &dr.spec.other);
+        if let Some(policy) = &dr.spec.traffic_policy {
+            name(DESTINATION_RULE.kind, "trafficPolicy.", &policy.other);
+            if let Some(tls) = &policy.tls {
+                name(DESTINATION_RULE.kind, "trafficPolicy.tls.", &tls.other);
+            }
+        }
+    }
+    out
+}
+
+/// A value as one short line of JSON, for a drift note.
+fn compact(value: &serde_json::Value) -> String {
+    const MAX: usize = 120;
+    let text = value.to_string();
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text,
+    }
+}
+
+/// `want` replaces the spec of meshtls's existing object whole: fields someone added are
+/// removed (see [`unset_fields`]). Labels and annotations beside meshtls's stay.
 fn merge_peer_authentication(have: &mut PeerAuthentication, want: &PeerAuthentication) {
-    have.spec.selector = want.spec.selector.clone();
-    have.spec.mtls = want.spec.mtls.clone();
+    have.spec = want.spec.clone();
 }
 
 fn merge_destination_rule(have: &mut DestinationRule, want: &DestinationRule) {
-    have.spec.host = want.spec.host.clone();
-    let policy = have.spec.traffic_policy.get_or_insert_with(Default::default);
-    let tls = want.spec.traffic_policy.as_ref().and_then(|p| p.tls.clone());
-    match (policy.tls.as_mut(), tls) {
-        (Some(have), Some(want)) => {
-            have.mode = want.mode;
-            have.subject_alt_names = want.subject_alt_names;
-        }
-        (_, want) => policy.tls = want,
-    }
+    have.spec = want.spec.clone();
 }
 
 #[async_trait]
@@ -309,31 +337,174 @@ pub fn selects(selector: Option<&BTreeMap<String, String>>, labels: &BTreeMap<St
     selector.is_none_or(|s| s.iter().all(|(k, v)| labels.get(k) == Some(v)))
 }
 
-/// Workloads (Deployments and StatefulSets) in `namespace` that `selector` covers and that
-/// no sidecar or ambient enrollment would serve, as `Deployment ns/name`.
-pub async fn unenrolled_workloads(
-    client: &kube::Client,
-    namespace: &str,
-    selector: Option<&BTreeMap<String, String>>,
-) -> Result<Vec<String>, kube::Error> {
+/// Istio's root namespace, whose PeerAuthentications without a selector apply mesh-wide
+/// (meshConfig.rootNamespace, `istio-system` unless an install changes it).
+pub const ROOT_NAMESPACE: &str = "istio-system";
+
+/// A PeerAuthentication as Istio weighs it when it decides a workload's mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub namespace: String,
+    pub name: String,
+    /// None: namespace-wide (mesh-wide in the root namespace).
+    pub selector: Option<BTreeMap<String, String>>,
+    /// None or `UNSET`: inherited from the level above.
+    pub mode: Option<String>,
+    /// `portLevelMtls`: port number to mode.
+    pub ports: BTreeMap<String, String>,
+    /// RFC 3339 creation time: among policies of one level, Istio takes the oldest.
+    pub created: String,
+    /// Carries meshtls's marker: declared in some configuration, so seen in its plan.
+    pub managed: bool,
+}
+
+impl Policy {
+    pub fn of(pa: &PeerAuthentication) -> Policy {
+        let ports = pa
+            .spec
+            .other
+            .get("portLevelMtls")
+            .and_then(|p| p.as_object())
+            .map(|ports| ports.iter().filter_map(|(port, m)| Some((port.clone(), m.get("mode")?.as_str()?.to_string()))).collect())
+            .unwrap_or_default();
+        Policy {
+            namespace: pa.metadata.namespace.clone().unwrap_or_default(),
+            name: pa.metadata.name.clone().unwrap_or_default(),
+            selector: pa.spec.selector.as_ref().map(|s| s.match_labels.clone()).filter(|s| !s.is_empty()),
+            mode: pa.spec.mtls.as_ref().and_then(|m| m.mode.clone()).filter(|m| m != "UNSET"),
+            ports,
+            created: pa.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()).unwrap_or_default(),
+            managed: pa.metadata.labels.as_ref().and_then(|l| l.get(crate::ownership::MANAGED_BY_LABEL)).map(String::as_str)
+                == Some(crate::ownership::MANAGED_BY),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("PeerAuthentication {}/{}", self.namespace, self.name)
+    }
+}
+
+/// A workload policies may cover: a Deployment's or StatefulSet's pod template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workload {
+    /// `Deployment` or `StatefulSet`.
+    pub kind: &'static str,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// What decides the mode Istio enforces on a namespace's workloads: the namespace's labels,
+/// its workloads, its PeerAuthentications, and the mesh-wide ones of the root namespace.
+#[derive(Debug, Clone, Default)]
+pub struct MeshView {
+    pub namespace_labels: BTreeMap<String, String>,
+    pub workloads: Vec<Workload>,
+    pub policies: Vec<Policy>,
+    /// None when the root namespace's policies could not be read.
+    pub mesh: Option<Vec<Policy>>,
+}
+
+/// The mode Istio enforces on one workload, and which policy decided it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effective {
+    pub mode: String,
+    /// Ports whose mode differs from `mode`, as `port 8080 DISABLE`.
+    pub ports: Vec<String>,
+    pub decided_by: Option<String>,
+    /// The deciding policy is not meshtls's: nobody's plan shows it.
+    pub foreign: bool,
+}
+
+impl Effective {
+    /// As state shows it: `STRICT`, or `PERMISSIVE (PeerAuthentication yelb/legacy)`.
+    pub fn describe(&self) -> String {
+        let mut text = self.mode.clone();
+        for p in &self.ports {
+            text.push_str(&format!(", {p}"));
+        }
+        match &self.decided_by {
+            Some(by) => format!("{text} ({by})"),
+            None => text,
+        }
+    }
+}
+
+/// The oldest of `policies` (then by name), as Istio picks one of several at the same level.
+fn oldest<'a>(policies: impl Iterator<Item = &'a Policy>) -> Option<&'a Policy> {
+    policies.min_by(|a, b| (&a.created, &a.name).cmp(&(&b.created, &b.name)))
+}
+
+/// The mode Istio enforces on pods with `labels`, by its composition rules: the mesh-wide
+/// policy, then the namespace's, then the oldest workload policy whose selector matches, each
+/// level overriding the one above unless its mode is unset; PERMISSIVE when none sets one.
+/// Port-level modes come from the workload policy.
+pub fn effective(view: &MeshView, labels: &BTreeMap<String, String>) -> Effective {
+    let mesh = view.mesh.as_deref().and_then(|m| oldest(m.iter().filter(|p| p.selector.is_none())));
+    let namespace = oldest(view.policies.iter().filter(|p| p.selector.is_none()));
+    let workload = oldest(view.policies.iter().filter(|p| p.selector.as_ref().is_some_and(|s| selects(Some(s), labels))));
+    let mut mode = "PERMISSIVE".to_string();
+    let mut decided = None;
+    for policy in [mesh, namespace, workload].into_iter().flatten() {
+        if let Some(m) = &policy.mode {
+            mode = m.clone();
+            decided = Some(policy);
+        }
+    }
+    let mut ports = Vec::new();
+    if let Some(w) = workload {
+        for (port, m) in w.ports.iter().filter(|(_, m)| m.as_str() != "UNSET" && **m != mode) {
+            ports.push(format!("port {port} {m}"));
+            decided = Some(w);
+        }
+    }
+    Effective { mode, ports, decided_by: decided.map(Policy::describe), foreign: decided.is_some_and(|p| !p.managed) }
+}
+
+/// The namespace's view, read once per provider process while reads are cached: N policies
+/// in one namespace make one set of list calls, not N.
+pub async fn mesh_view(client: &kube::Client, cache: &ReadCache, namespace: &str) -> Result<MeshView, kube::Error> {
+    let (client, ns) = (client.clone(), namespace.to_string());
+    cache.memo("istio-mesh-view", ns.clone(), || async move { read_mesh_view(&client, &ns).await }).await
+}
+
+async fn read_mesh_view(client: &kube::Client, namespace: &str) -> Result<MeshView, kube::Error> {
     let ns = Api::<Namespace>::all(client.clone()).get_opt(namespace).await?;
-    let ns_labels = ns.and_then(|n| n.metadata.labels).unwrap_or_default();
     let params = ListParams::default();
-    let mut templates: Vec<(String, Option<PodTemplateSpec>)> = Vec::new();
+    let mut workloads = Vec::new();
+    let mut add = |kind: &'static str, name: Option<String>, template: Option<PodTemplateSpec>| {
+        let meta = template.and_then(|t| t.metadata).unwrap_or_default();
+        workloads.push(Workload {
+            kind,
+            name: name.unwrap_or_default(),
+            labels: meta.labels.unwrap_or_default(),
+            annotations: meta.annotations.unwrap_or_default(),
+        });
+    };
     for d in Api::<Deployment>::namespaced(client.clone(), namespace).list(&params).await?.items {
-        templates.push((format!("Deployment {namespace}/{}", d.metadata.name.unwrap_or_default()), d.spec.map(|s| s.template)));
+        add("Deployment", d.metadata.name, d.spec.map(|s| s.template));
     }
     for s in Api::<StatefulSet>::namespaced(client.clone(), namespace).list(&params).await?.items {
-        templates.push((format!("StatefulSet {namespace}/{}", s.metadata.name.unwrap_or_default()), s.spec.map(|s| s.template)));
+        add("StatefulSet", s.metadata.name, s.spec.map(|s| s.template));
     }
-    Ok(templates
-        .into_iter()
-        .filter_map(|(name, template)| {
-            let meta = template.and_then(|t| t.metadata).unwrap_or_default();
-            let (labels, annotations) = (meta.labels.unwrap_or_default(), meta.annotations.unwrap_or_default());
-            (selects(selector, &labels) && !enrolled(&ns_labels, &labels, &annotations)).then_some(name)
-        })
-        .collect())
+    let policies = |ns: &str| {
+        let api: Api<PeerAuthentication> = Api::namespaced_with(client.clone(), ns, &PEER_AUTHENTICATION.api_resource());
+        async move { api.list(&ListParams::default()).await.map(|l| l.items.iter().map(Policy::of).collect::<Vec<_>>()) }
+    };
+    let local = policies(namespace).await?;
+    // Mesh-wide policies may be unreadable to a namespace's identity: said, not fatal.
+    let mesh = if namespace == ROOT_NAMESPACE { Some(Vec::new()) } else { policies(ROOT_NAMESPACE).await.ok() };
+    Ok(MeshView { namespace_labels: ns.and_then(|n| n.metadata.labels).unwrap_or_default(), workloads, policies: local, mesh })
+}
+
+/// Workloads (Deployments and StatefulSets) in `namespace` that `selector` covers and that
+/// no sidecar or ambient enrollment would serve, as `Deployment ns/name`.
+pub fn unenrolled(view: &MeshView, namespace: &str, selector: Option<&BTreeMap<String, String>>) -> Vec<String> {
+    view.workloads
+        .iter()
+        .filter(|w| selects(selector, &w.labels) && !enrolled(&view.namespace_labels, &w.labels, &w.annotations))
+        .map(|w| format!("{} {namespace}/{}", w.kind, w.name))
+        .collect()
 }
 
 /// The pod labels a Deployment's selector matches (`spec.selector.matchLabels`); None when
@@ -411,28 +582,103 @@ mod tests {
     }
 
     #[test]
-    fn a_merge_keeps_what_meshtls_does_not_write() {
+    fn every_field_the_configuration_does_not_set_is_drift_and_apply_removes_it() {
         let meta = ObjectMeta::default();
-        let mut have = peer_authentication(meta.clone(), None, "PERMISSIVE");
-        have.spec.other.insert("portLevelMtls".into(), serde_json::json!({ "8080": { "mode": "DISABLE" } }));
-        merge_peer_authentication(&mut have, &peer_authentication(meta.clone(), None, "STRICT"));
-        assert_eq!(have.spec.mtls.and_then(|m| m.mode).as_deref(), Some("STRICT"));
-        assert!(have.spec.other.contains_key("portLevelMtls"));
-
+        let strict = peer_authentication(meta.clone(), None, "STRICT");
         let policy = ClientPolicyTls { enforce: true, ports: vec![], certificate: None, trust: None, subject_alternative_names: vec![] };
+        let rule = destination_rule(meta.clone(), "new", &policy);
+        assert!(unset_fields(Some(&strict), Some(&rule)).is_empty(), "what meshtls writes is all set by the configuration");
+
+        // A port-level DISABLE inside meshtls's own STRICT policy: a plaintext port.
+        let mut have = peer_authentication(meta.clone(), None, "STRICT");
+        have.spec.other.insert("portLevelMtls".into(), serde_json::json!({ "8080": { "mode": "DISABLE" } }));
+        assert_eq!(
+            unset_fields(Some(&have), None),
+            [r#"PeerAuthentication sets portLevelMtls = {"8080":{"mode":"DISABLE"}}, which the configuration does not set"#]
+        );
+        assert!(tls_of(Some(&have), None).differences(&tls_of(Some(&strict), None)).is_empty(), "the mode alone reads STRICT");
+        merge_peer_authentication(&mut have, &strict);
+        assert_eq!(have.spec, strict.spec, "apply writes the whole spec");
+
         let mut have = destination_rule(meta.clone(), "old", &policy);
         if let Some(p) = have.spec.traffic_policy.as_mut() {
-            p.other.insert("loadBalancer".into(), serde_json::json!({ "simple": "ROUND_ROBIN" }));
+            p.other.insert("portLevelSettings".into(), serde_json::json!([{ "port": { "number": 8080 }, "tls": { "mode": "DISABLE" } }]));
             if let Some(t) = p.tls.as_mut() {
-                t.mode = Some("DISABLE".into());
-                t.other.insert("sni".into(), serde_json::json!("x"));
+                t.other.insert("sni".into(), serde_json::json!("x".repeat(300)));
             }
         }
-        merge_destination_rule(&mut have, &destination_rule(meta, "new", &policy));
-        let json = serde_json::to_value(&have).unwrap_or_default();
-        assert_eq!(json["spec"]["host"], "new");
-        assert_eq!(json["spec"]["trafficPolicy"]["tls"]["mode"], "ISTIO_MUTUAL");
-        assert_eq!(json["spec"]["trafficPolicy"]["tls"]["sni"], "x");
-        assert_eq!(json["spec"]["trafficPolicy"]["loadBalancer"]["simple"], "ROUND_ROBIN");
+        let notes = unset_fields(None, Some(&have));
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].starts_with("DestinationRule sets trafficPolicy.portLevelSettings = [{"), "{notes:?}");
+        assert!(
+            notes[1].starts_with("DestinationRule sets trafficPolicy.tls.sni = ") && notes[1].chars().count() < 220,
+            "bounded: {notes:?}"
+        );
+        merge_destination_rule(&mut have, &rule);
+        assert_eq!(have.spec, rule.spec);
+        assert!(unset_fields(None, Some(&have)).is_empty());
+    }
+
+    fn policy(name: &str, selector: Option<&[(&str, &str)]>, mode: Option<&str>, created: &str) -> Policy {
+        Policy {
+            namespace: "yelb".into(),
+            name: name.into(),
+            selector: selector.map(labels),
+            mode: mode.map(str::to_string),
+            ports: BTreeMap::new(),
+            created: created.into(),
+            managed: false,
+        }
+    }
+
+    #[test]
+    fn the_effective_mode_follows_istio_precedence() {
+        let ui = labels(&[("app", "yelb-ui")]);
+        let mut view = MeshView { mesh: Some(vec![]), ..Default::default() };
+        assert_eq!(effective(&view, &ui).describe(), "PERMISSIVE", "Istio's default without any policy");
+        view.mesh = Some(vec![Policy { namespace: "istio-system".into(), ..policy("default", None, Some("STRICT"), "1") }]);
+        assert_eq!(effective(&view, &ui).describe(), "STRICT (PeerAuthentication istio-system/default)");
+        view.policies.push(policy("default", None, Some("STRICT"), "2"));
+        assert_eq!(effective(&view, &ui).decided_by.as_deref(), Some("PeerAuthentication yelb/default"));
+        // A more specific policy wins, even a weaker one: the hole meshtls must show.
+        view.policies.push(policy("legacy", Some(&[("app", "yelb-ui")]), Some("PERMISSIVE"), "3"));
+        assert_eq!(effective(&view, &ui).describe(), "PERMISSIVE (PeerAuthentication yelb/legacy)");
+        assert_eq!(effective(&view, &labels(&[("app", "yelb-db")])).mode, "STRICT", "it selects yelb-ui only");
+        // Of two workload policies the oldest decides; an UNSET mode inherits.
+        view.policies.push(policy("older", Some(&[("app", "yelb-ui")]), None, "0"));
+        assert_eq!(effective(&view, &ui).describe(), "STRICT (PeerAuthentication yelb/default)");
+        // Port-level modes of the deciding workload policy show beside the mode.
+        view.policies.retain(|p| p.name != "older");
+        view.policies.retain(|p| p.name != "legacy");
+        let mut ported = policy("ui", Some(&[("app", "yelb-ui")]), Some("STRICT"), "4");
+        ported.ports.insert("8080".into(), "DISABLE".into());
+        view.policies.push(ported);
+        assert_eq!(effective(&view, &ui).describe(), "STRICT, port 8080 DISABLE (PeerAuthentication yelb/ui)");
+    }
+
+    #[test]
+    fn a_policy_reads_its_port_level_modes_and_an_unset_mode() {
+        let mut pa =
+            peer_authentication(ObjectMeta { name: Some("x".into()), namespace: Some("yelb".into()), ..Default::default() }, None, "UNSET");
+        pa.spec.other.insert("portLevelMtls".into(), serde_json::json!({ "8080": { "mode": "DISABLE" } }));
+        let p = Policy::of(&pa);
+        assert_eq!((p.mode, p.ports.get("8080").map(String::as_str)), (None, Some("DISABLE")));
+    }
+
+    #[test]
+    fn unenrolled_workloads_come_from_the_view() {
+        let w = |name: &str, l: &[(&str, &str)]| Workload {
+            kind: "Deployment",
+            name: name.into(),
+            labels: labels(l),
+            annotations: BTreeMap::new(),
+        };
+        let view = MeshView {
+            namespace_labels: BTreeMap::new(),
+            workloads: vec![w("ui", &[("app", "ui"), ("sidecar.istio.io/inject", "true")]), w("db", &[("app", "db")])],
+            ..Default::default()
+        };
+        assert_eq!(unenrolled(&view, "yelb", None), ["Deployment yelb/db"]);
+        assert!(unenrolled(&view, "yelb", Some(&labels(&[("app", "ui")]))).is_empty());
     }
 }

@@ -1,7 +1,7 @@
 //! The Istio kinds meshtls writes (`security.istio.io/v1` PeerAuthentication,
 //! `networking.istio.io/v1` DestinationRule), as serde types. Each keeps the fields meshtls
-//! does not write in `other`, so a read-modify-replace of meshtls's own object leaves what
-//! someone added (port-level settings, load balancing) as it was.
+//! does not write in `other`, so that drift can name what someone added to meshtls's own
+//! object (a port-level DISABLE, load balancing) before apply removes it.
 
 use std::collections::BTreeMap;
 

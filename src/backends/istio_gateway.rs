@@ -190,21 +190,16 @@ pub fn route_object(spec: &IstioGatewaySpec) -> HttpRoute {
     )
 }
 
-/// meshtls's fields from `want`; what others added to the spec stays, and so do labels and
-/// annotations beside meshtls's.
+/// `want`'s spec replaces the existing one whole: what someone added to the spec goes (see
+/// [`differences`]). Labels and annotations beside meshtls's stay.
 fn merge_gateway(have: &mut Gateway, want: &Gateway) {
-    have.spec.gateway_class_name = want.spec.gateway_class_name.clone();
-    have.spec.listeners = want.spec.listeners.clone();
-    let labels = want.spec.infrastructure.as_ref().map(|i| i.labels.clone()).unwrap_or_default();
-    have.spec.infrastructure.get_or_insert_with(Default::default).labels.extend(labels);
+    have.spec = want.spec.clone();
     let annotations = want.metadata.annotations.clone().unwrap_or_default();
     have.metadata.annotations.get_or_insert_with(Default::default).extend(annotations);
 }
 
 fn merge_route(have: &mut HttpRoute, want: &HttpRoute) {
-    have.spec.parent_refs = want.spec.parent_refs.clone();
-    have.spec.hostnames = want.spec.hostnames.clone();
-    have.spec.rules = want.spec.rules.clone();
+    have.spec = want.spec.clone();
 }
 
 /// The spec the two objects stand for, as import records it.
@@ -272,6 +267,13 @@ pub fn differences(found: &Found, want: &IstioGatewaySpec) -> Vec<String> {
         if service_type.map(String::as_str) != Some("ClusterIP") {
             out.push(format!("annotation {SERVICE_TYPE_ANNOTATION} is {service_type:?} (want \"ClusterIP\")"));
         }
+        let infrastructure = g.spec.infrastructure.clone().unwrap_or_default();
+        let extra_labels: Vec<_> = infrastructure.labels.keys().filter(|k| k.as_str() != "app").collect();
+        if !extra_labels.is_empty() {
+            out.push(format!("Gateway sets infrastructure.labels {extra_labels:?}, which the configuration does not set"));
+        }
+        out.extend(unset_fields("Gateway", "", &g.spec.other));
+        out.extend(unset_fields("Gateway", "infrastructure.", &infrastructure.other));
     }
     if let Some(r) = route.filter(|_| wants_route) {
         let want_route = route_object(want);
@@ -282,8 +284,15 @@ pub fn differences(found: &Found, want: &IstioGatewaySpec) -> Vec<String> {
             let have = spec_of(&want.namespace, &want.name, &gateway_object(want), Some(r));
             out.push(format!("routes differ: {} (want {})", describe_routes(&have.routes), describe_routes(&want.routes)));
         }
+        out.extend(unset_fields("HTTPRoute", "", &r.spec.other));
     }
     out
+}
+
+/// Spec fields of meshtls's objects that the configuration does not set: meshtls owns the
+/// whole spec of what it creates, so each is drift, and apply removes it.
+fn unset_fields(kind: &str, prefix: &str, fields: &BTreeMap<String, serde_json::Value>) -> Vec<String> {
+    fields.keys().map(|key| format!("{kind} sets {prefix}{key}, which the configuration does not set")).collect()
 }
 
 fn describe_listeners(listeners: &[Listener]) -> String {
@@ -431,16 +440,29 @@ mod tests {
     }
 
     #[test]
-    fn a_merge_keeps_what_others_added() {
+    fn fields_others_add_to_the_spec_are_drift_and_a_merge_removes_them() {
         let want = gateway_object(&spec());
         let mut have = want.clone();
         have.spec.other.insert("addresses".into(), serde_json::json!([{ "value": "10.0.0.9" }]));
+        have.spec.infrastructure.get_or_insert_with(Default::default).labels.insert("team".into(), "edge".into());
         have.metadata.annotations.get_or_insert_with(Default::default).insert("team".into(), "edge".into());
+        let mut route = route_object(&spec());
+        route.spec.other.insert("timeouts".into(), serde_json::json!({ "request": "1s" }));
+        let d = differences(&Found { gateway: Some((have.clone(), Claim::Ours)), route: Some((route.clone(), Claim::Ours)) }, &spec());
+        assert_eq!(
+            d,
+            [
+                r#"Gateway sets infrastructure.labels ["team"], which the configuration does not set"#,
+                "Gateway sets addresses, which the configuration does not set",
+                "HTTPRoute sets timeouts, which the configuration does not set",
+            ]
+        );
         have.spec.listeners[0].port = 1;
         merge_gateway(&mut have, &want);
-        assert_eq!(have.spec.listeners, want.spec.listeners);
-        assert!(have.spec.other.contains_key("addresses"));
-        assert_eq!(have.metadata.annotations.as_ref().and_then(|a| a.get("team")).map(String::as_str), Some("edge"));
+        merge_route(&mut route, &route_object(&spec()));
+        assert_eq!((&have.spec, &route.spec), (&want.spec, &route_object(&spec()).spec), "the whole spec is meshtls's");
+        assert_eq!(have.metadata.annotations.as_ref().and_then(|a| a.get("team")).map(String::as_str), Some("edge"), "metadata stays");
+        assert!(differences(&Found { gateway: Some((have, Claim::Ours)), route: Some((route, Claim::Ours)) }, &spec()).is_empty());
     }
 
     fn condition(t: &str, status: &str, reason: &str, generation: i64) -> Condition {

@@ -1,7 +1,9 @@
 //! Mesh TLS settings in our own terms, converted to and from each side's wire form.
 
+use serde::{Deserialize, Serialize};
+
 /// Where a proxy finds a certificate and key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CertificateSource {
     File { certificate_chain: String, private_key: String },
     Sds { secret_name: String },
@@ -9,7 +11,7 @@ pub enum CertificateSource {
 }
 
 /// What a proxy trusts when it validates a peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TrustSource {
     File { certificate_chain: String },
     Sds { secret_name: String },
@@ -17,7 +19,7 @@ pub enum TrustSource {
 }
 
 /// TLS on the node's listener (what it serves).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListenerTls {
     pub mode: String,
     pub certificate: Option<CertificateSource>,
@@ -26,7 +28,7 @@ pub struct ListenerTls {
 }
 
 /// TLS the node requires of its backends (`backendDefaults.clientPolicy.tls`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientPolicyTls {
     pub enforce: bool,
     pub ports: Vec<i64>,
@@ -35,13 +37,35 @@ pub struct ClientPolicyTls {
     pub subject_alternative_names: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeTls {
     pub listener: Option<ListenerTls>,
     pub client_policy: Option<ClientPolicyTls>,
 }
 
+/// Which parts of a node's TLS a resource manages: those its configuration has a block for.
+/// The others are the application's (set by Helm, say), and meshtls neither changes nor
+/// reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Managed {
+    pub listener: bool,
+    pub client_policy: bool,
+}
+
 impl NodeTls {
+    /// `self`'s parts where `managed` says so, `rest`'s elsewhere.
+    pub fn over(&self, rest: &NodeTls, managed: Managed) -> NodeTls {
+        NodeTls {
+            listener: if managed.listener { self.listener.clone() } else { rest.listener.clone() },
+            client_policy: if managed.client_policy { self.client_policy.clone() } else { rest.client_policy.clone() },
+        }
+    }
+
+    /// Only the managed parts; the others read as absent.
+    pub fn only(&self, managed: Managed) -> NodeTls {
+        self.over(&NodeTls::default(), managed)
+    }
+
     /// Human-readable differences from `want`, for plans and warnings.
     pub fn differences(&self, want: &NodeTls) -> Vec<String> {
         let mut out = Vec::new();

@@ -77,26 +77,19 @@ fn plugin_refused(namespace: &str, claim: &Claim) -> Diagnostic {
     .at(AttributePath::attrs(&["istio_plugin", "namespace"]))
 }
 
-/// Writes `files` as the plug-in copy in `namespace`, replacing an older copy of this CA's.
+/// Writes `files` as the plug-in copy in `namespace`: created, or an older copy of this CA's
+/// rewritten in one replace on the version read. Never deleted first: istiod restarted in such
+/// a gap would find no `cacerts` and make a self-signed root of its own, and a Helm-installed
+/// istiod's mounted volume would lose the files.
 async fn write_plugin_copy(client: &kube::Client, owner: &Owner, namespace: &str, files: &TlsFiles) -> Result<(), Diagnostic> {
-    let found = tls_secret::owned(client, owner, namespace, ISTIO_PLUGIN_SECRET)
-        .get()
-        .await
-        .map_err(|e| e.diagnostic("read Istio's plug-in CA Secret", ""))?;
-    match found.map(|(_, claim)| claim) {
-        Some(Claim::Ours) => {
-            tls_secret::delete(client, owner, namespace, ISTIO_PLUGIN_SECRET)
-                .await
-                .map_err(|e| e.diagnostic("replace Istio's plug-in CA Secret", ""))?;
+    match tls_secret::rewrite(client, owner, namespace, ISTIO_PLUGIN_SECRET, files, BTreeMap::new(), BTreeMap::new()).await {
+        Ok(()) => {
+            tracing::info!(namespace, "wrote Istio's plug-in CA Secret");
+            Ok(())
         }
-        Some(claim) => return Err(plugin_refused(namespace, &claim)),
-        None => {}
+        Err(OwnError::NotOurs { claim, .. }) => Err(plugin_refused(namespace, &claim)),
+        Err(e) => Err(e.diagnostic("write Istio's plug-in CA Secret", "")),
     }
-    tls_secret::create(client, owner, namespace, ISTIO_PLUGIN_SECRET, files, BTreeMap::new(), BTreeMap::new())
-        .await
-        .map_err(|e| tls_secret::create_diagnostic("Istio plug-in CA Secret", namespace, ISTIO_PLUGIN_SECRET, &e))?;
-    tracing::info!(namespace, "wrote Istio's plug-in CA Secret");
-    Ok(())
 }
 
 /// Whether the plug-in copy in `namespace` is this CA's and holds `certificate_pem`.

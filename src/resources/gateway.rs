@@ -203,6 +203,22 @@ impl GatewayResource {
         let mut state = planned;
         let mut diagnostics = Diagnostics::new();
         let cluster = ClusterGateway { client: &client, owner: &owner };
+        let mesh = state.mesh_name.known().cloned().filter(|_| self.clients.aws_configured());
+        let aws = match &mesh {
+            Some(_) => Some(self.clients.aws().await.map_err(|e| Diagnostic::error("AWS is not configured", e.to_string()))?),
+            None => None,
+        };
+        let api = aws.as_ref().zip(mesh.as_deref()).map(|(aws, mesh)| ApiGateway { client: &aws.appmesh, owner: &owner, mesh, in_state });
+        // Someone else's object on either side is refused before either side is written.
+        if !in_state {
+            let sides: Vec<&dyn GatewaySide> =
+                std::iter::once(&cluster as &dyn GatewaySide).chain(api.iter().map(|a| a as &dyn GatewaySide)).collect();
+            for side in sides {
+                if let Err(e) = side.check_free(&spec).await {
+                    return Err(Failure::new(gateway_error(&e, &format!("apply the gateway {}", side.place()), &spec)));
+                }
+            }
+        }
         if let Err(e) = cluster.apply(&spec).await {
             diagnostics.push(gateway_error(&e, &format!("apply the gateway {}", cluster.place()), &spec));
             if !in_state && matches!(e, GatewayError::Ownership(_)) {
@@ -211,15 +227,9 @@ impl GatewayResource {
             }
             state.cluster_status = Attr::Known(format!("apply failed: {e}"));
         }
-        if let (true, Some(mesh)) = (self.clients.aws_configured(), state.mesh_name.known().cloned()) {
-            let result = match self.clients.aws().await {
-                Ok(aws) => {
-                    // Conflicts are retried around a fresh read, as for virtual nodes.
-                    let api = ApiGateway { client: &aws.appmesh, owner: &owner, mesh: &mesh, in_state };
-                    crate::backends::on_conflict(|| api.apply(&spec), |e| matches!(e, GatewayError::Conflict(_))).await
-                }
-                Err(e) => Err(GatewayError::Other(e.to_string())),
-            };
+        if let Some(api) = &api {
+            // Conflicts are retried around a fresh read, as for virtual nodes.
+            let result = crate::backends::on_conflict(|| api.apply(&spec), |e| matches!(e, GatewayError::Conflict(_))).await;
             if let Err(e) = result {
                 diagnostics.push(gateway_error(&e, "apply the gateway in the App Mesh API", &spec));
                 state.api_status = Attr::Known(format!("apply failed: {e}"));

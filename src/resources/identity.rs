@@ -116,9 +116,14 @@ impl Identity<IstioGateway> for NamespacedIdentity {
     }
 }
 
+/// Version 1 for `meshtls_istio_mtls`: the same attributes as 0. OpenTofu keeps the source's
+/// identity on a `moved` block from `meshtls_virtual_node_tls` and asks the provider to upgrade
+/// it, which only a newer version makes it do (see `IstioMtlsResource::upgrade_identity`).
+pub const ISTIO_MTLS_IDENTITY_VERSION: i64 = 1;
+
 impl Identity<IstioMtls> for NamespacedIdentity {
     fn schema() -> Option<IdentitySchema> {
-        Some(NamespacedIdentity::schema())
+        Some(IdentitySchema { version: ISTIO_MTLS_IDENTITY_VERSION, ..NamespacedIdentity::schema() })
     }
     fn of(state: &IstioMtls) -> Option<Self> {
         NamespacedIdentity::of(&state.namespace, &state.name)

@@ -74,6 +74,15 @@ impl IstioMtlsResource {
         })
     }
 
+    /// The modes Istio enforces now on the workloads `m`'s own policy covers; None when the
+    /// namespace cannot be read.
+    async fn effective_modes(&self, client: &kube::Client, m: &IstioMtls) -> Option<BTreeMap<String, String>> {
+        let ns = m.namespace.known()?;
+        let view = istio::mesh_view(client, &self.clients.read_cache, ns).await.ok()?;
+        let own = view.policies.iter().find(|p| Some(&p.name) == m.name.known())?.clone();
+        Some(described(&covered_modes(&view, &own)))
+    }
+
     async fn apply(&self, planned: IstioMtls) -> Outcome<IstioMtls> {
         let incomplete = || Diagnostic::error("Incomplete configuration", "meshtls_istio_mtls needs known values at apply time.");
         let (Some(ns), Some(name)) = (planned.namespace.known().cloned(), planned.name.known().cloned()) else {
@@ -89,6 +98,10 @@ impl IstioMtlsResource {
         match side.write(None, &state.desired_tls()).await {
             Ok(()) => {
                 state.status = Attr::Known(IN_SYNC.into());
+                state.effective_modes = match self.effective_modes(&client, &state).await {
+                    Some(modes) => Attr::Known(modes),
+                    None => state.effective_modes.known().cloned().map_or(Attr::Null, Attr::Known),
+                };
                 Ok(state.into())
             }
             Err(e) => {
@@ -127,7 +140,9 @@ impl TypedResource for IstioMtlsResource {
                 .attribute(Attribute::string("deployment").optional().description("A Deployment whose pods the policy covers: its `spec.selector.matchLabels` become the policy's selector. Without this and `selector`, the policy covers the whole namespace."))
                 .attribute(Attribute::new("selector", Type::map(Type::String)).optional().computed().description("Pod labels the policy covers. Read from `deployment` when that is set; null for the whole namespace."))
                 .attribute(Attribute::string("mode").default("STRICT").description("`STRICT` (mutual TLS only, the default), `PERMISSIVE` (mutual TLS and plaintext, for migrations) or `DISABLE`."))
+                .attribute(Attribute::bool("enforce").default(false).description("Make it an error at plan, rather than a warning, when Istio would enforce less than `mode` on a covered workload (another, more specific PeerAuthentication) or when a covered workload has no Istio proxy. Defaults to false."))
                 .attribute(Attribute::string("status").computed().description("`in sync`, or what differs on the cluster."))
+                .attribute(Attribute::new("effective_modes", Type::map(Type::String)).computed().description("The mode Istio enforces on each workload the policy covers (`Deployment/<name>`, `StatefulSet/<name>`), by Istio's rules over every PeerAuthentication of the namespace and the mesh-wide ones in `istio-system`, with the policy that decides it: `STRICT (PeerAuthentication yelb/yelb-ui)`, or `PERMISSIVE (PeerAuthentication yelb/legacy)` when another policy weakens it. A weakened workload is drift: `plan` shows it until the weaker policy is gone."))
                 .block(single("destination_rule", destination_rule)),
         )
     }
@@ -181,12 +196,33 @@ impl TypedResource for IstioMtlsResource {
                 }
             }
         }
+        let view = match istio::mesh_view(&client, &self.clients.read_cache, &ns).await {
+            Ok(view) => view,
+            Err(e) => {
+                // Unreadable now: what the state says stands, so the plan does not flap.
+                plan.planned.effective_modes = request.prior.map_or(Attr::Unknown, |p| p.effective_modes.clone());
+                return plan.diagnostics.push(Diagnostic::warning("Could not read the namespace's workloads and policies", e.to_string()));
+            }
+        };
+        let enforce = plan.planned.enforce.known().copied().unwrap_or(false);
         // STRICT over workloads no proxy serves cuts them off: named before apply.
         if plan.planned.mode.as_deref() == Some("STRICT") && !plan.planned.selector.is_unknown() {
-            match istio::unenrolled_workloads(&client, &ns, plan.planned.selector.known()).await {
-                Ok(workloads) => plan.diagnostics.push_all(unenrolled_warning(&workloads, &ns)),
-                Err(e) => plan.diagnostics.push(Diagnostic::warning("Could not check the workloads' sidecars", e.to_string())),
+            let mut warning = unenrolled_warning(&istio::unenrolled(&view, &ns, plan.planned.selector.known()), &ns);
+            if let (Some(w), true) = (warning.as_mut(), enforce) {
+                w.severity = tfplugin::diag::Severity::Error;
             }
+            plan.diagnostics.push_all(warning);
+        }
+        if view.mesh.is_none() {
+            plan.diagnostics.push(Diagnostic::warning(
+                "Could not read the mesh-wide policies",
+                format!("meshtls could not list the PeerAuthentications in {}, so effective_modes leaves out mesh-wide policies. Grant `list` on peerauthentications there (docs/security.md).", istio::ROOT_NAMESPACE),
+            ));
+        }
+        let created = view.policies.iter().find(|p| plan.planned.name.known() == Some(&p.name)).map(|p| p.created.clone());
+        match planned_policy(&plan.planned, created) {
+            Some(own) => plan.diagnostics.push_all(plan_effective(&mut plan.planned, request.prior, &covered_modes(&view, &own))),
+            None => plan.planned.effective_modes = Attr::Unknown,
         }
     }
 
@@ -206,6 +242,12 @@ impl TypedResource for IstioMtlsResource {
         if let Some(side) = self.side(&client, &owner, &state) {
             state.status = Attr::Known(drift_status(side.drift(&state.desired_tls()).await));
         }
+        match self.effective_modes(&client, &state).await {
+            Some(modes) => state.effective_modes = Attr::Known(modes),
+            // A state never holds unknown values; the next plan works them out.
+            None if state.effective_modes.is_unknown() => state.effective_modes = Attr::Null,
+            None => {}
+        }
         Ok(Some(Saved::new(state).with_private(private.to_vec())))
     }
 
@@ -222,6 +264,17 @@ impl TypedResource for IstioMtlsResource {
         let Some(side) = self.side(&client, &owner, &prior) else { return Ok(Diagnostics::new()) };
         let warnings = side.delete().await.map_err(|e| Diagnostics::from(side_error(&e, "delete the Istio policy", &ns, &name)))?;
         Ok(Diagnostics(warnings))
+    }
+
+    /// A version 0 identity is either this type's own (`namespace`, `name`) or, after a
+    /// `moved` block with OpenTofu, the virtual node's it was moved from, which OpenTofu keeps;
+    /// that one names the policy as the move does: by the cluster's node, or `default`.
+    fn upgrade_identity(&self, _from_version: i64, raw: serde_json::Value) -> serde_json::Value {
+        if raw.get("name").is_some_and(|n| !n.is_null()) {
+            return raw;
+        }
+        let name = raw.get("virtual_node").and_then(|n| n.as_str()).unwrap_or(NAMESPACE_WIDE_NAME);
+        serde_json::json!({ "namespace": raw.get("namespace").cloned().unwrap_or_default(), "name": name })
     }
 
     /// `moved` from `meshtls_virtual_node_tls`: leaving App Mesh, whose API may be gone,

@@ -71,12 +71,21 @@ fn service<'a>(client: &kube::Client, owner: &'a Owner, namespace: &str, name: &
     Owned::new(Api::namespaced(client.clone(), namespace), Some(namespace), name, owner)
 }
 
+/// The load-balancer annotations meshtls writes (see `plan::annotations`); every other one,
+/// such as `scheme`, `subnets` or `ssl-negotiation-policy`, is the user's.
+const MANAGED_ANNOTATIONS: [&str; 4] = ["type", "ssl-cert", "backend-protocol", "ssl-ports"];
+
+fn managed_annotation(key: &str) -> bool {
+    key.strip_prefix(PREFIX).is_some_and(|rest| MANAGED_ANNOTATIONS.contains(&rest))
+}
+
 /// Brings meshtls's Service in line with `desired`: the load-balancer annotations meshtls
-/// writes are replaced, others kept; type, selector and ports are set, keeping the node port
-/// the cluster allocated for a port that stays, so the load balancer is not rebuilt.
+/// writes are replaced, and every other annotation kept, AWS ones included; type, selector
+/// and ports are set, keeping the node port the cluster allocated for a port that stays, so
+/// the load balancer is not rebuilt.
 fn merge_service(existing: &mut Service, desired: &Service) {
     let annotations = existing.metadata.annotations.get_or_insert_with(Default::default);
-    annotations.retain(|k, _| !k.starts_with(PREFIX));
+    annotations.retain(|k, _| !managed_annotation(k));
     annotations.extend(desired.metadata.annotations.clone().unwrap_or_default());
     let (Some(have), Some(want)) = (existing.spec.as_mut(), desired.spec.as_ref()) else {
         existing.spec = desired.spec.clone();

@@ -13,8 +13,10 @@ use tfplugin::{
 };
 
 use crate::backends::appmesh_api::ApiVirtualNode;
-use crate::backends::appmesh_k8s::{self, ClusterVirtualNode, FINGERPRINT_ANNOTATION, SECRET_MOUNTS_ANNOTATION};
-use crate::backends::model::{ClientPolicyTls, ListenerTls, NodeTls};
+use crate::backends::appmesh_k8s::{
+    self, mounts_with, mounts_without, ClusterVirtualNode, FINGERPRINT_ANNOTATION, SECRET_MOUNTS_ANNOTATION,
+};
+use crate::backends::model::{ClientPolicyTls, ListenerTls, Managed, NodeTls};
 use crate::backends::{MeshSide, SideError};
 use crate::clients::{aws_client_error, client_error, Clients};
 use crate::names::{check_port, dns_name_covers};
@@ -79,41 +81,145 @@ impl VirtualNodeTlsResource {
     }
 
     /// The certificate mounted from `certificate_secret` now, if it can be read.
-    async fn mounted_certificate(&self, m: &VirtualNodeTls) -> Option<pki::CertificateInfo> {
-        let (secret, namespace) = (m.certificate_secret.known()?, m.kubernetes.as_ref()?.namespace.known()?);
+    /// The certificate in `certificate_secret`: `Ok(None)` when there is nothing to read yet
+    /// (no Secret named, the cluster unknown, or a Secret a `meshtls_certificate` in the same
+    /// apply will create); an error, with the attribute and a fix, when it cannot be read or
+    /// holds no certificate, so the plan never leaves the fingerprint unknown for nothing.
+    async fn mounted_certificate(&self, m: &VirtualNodeTls) -> Result<Option<pki::CertificateInfo>, Diagnostic> {
+        let (Some(secret), Some(namespace)) = (m.certificate_secret.known(), m.kubernetes.as_ref().and_then(|k| k.namespace.known()))
+        else {
+            return Ok(None);
+        };
         if self.clients.cluster_unknown() {
-            return None;
+            return Ok(None);
         }
-        let client = self.clients.kube().await.ok()?;
-        let observed = tls_secret::get(&client, &self.clients.read_cache, namespace, secret).await.ok()??;
-        observed.tls_crt.as_deref().and_then(|p| pki::inspect(p).ok())
+        let problem = |detail: String| Diagnostic::error("Cannot read the certificate Secret", detail).at(at("certificate_secret"));
+        let client = self.clients.kube().await.map_err(|e| problem(e.to_string()))?;
+        let observed = tls_secret::get(&client, &self.clients.read_cache, namespace, secret).await.map_err(|e| {
+            problem(format!(
+                "Secret {namespace}/{secret}: {e}. meshtls_virtual_node_tls needs `get` on it to roll the pods when it is renewed (docs/security.md)."
+            ))
+        })?;
+        let Some(observed) = observed else { return Ok(None) };
+        let pem = observed.tls_crt.ok_or_else(|| {
+            problem(format!(
+                "Secret {namespace}/{secret} has no tls.crt. Name the Secret of a meshtls_certificate, or of type kubernetes.io/tls."
+            ))
+        })?;
+        pki::inspect(&pem).map(Some).map_err(|e| problem(format!("Secret {namespace}/{secret}: tls.crt is not a certificate: {e}.")))
     }
 
-    async fn apply(&self, planned: VirtualNodeTls, prior: Option<&VirtualNodeTls>) -> Outcome<VirtualNodeTls> {
+    /// Writes the managed parts of the node's TLS on `side` and leaves the others; records
+    /// what the side held before meshtls first wrote it.
+    async fn write_side(
+        side: &dyn MeshSide,
+        port: Option<i64>,
+        want: &NodeTls,
+        managed: Managed,
+        released: Managed,
+        before: &mut Before,
+    ) -> Result<(), SideError> {
+        let current = side.read(port).await?.tls;
+        let recorded = if before.recorded {
+            before.sides.entry(side.name().to_string()).or_insert_with(|| current.clone()).clone()
+        } else {
+            NodeTls::default()
+        };
+        side.write(port, &to_write(want, &current, &recorded, managed, released)).await
+    }
+
+    async fn apply(&self, planned: VirtualNodeTls, prior: Option<&VirtualNodeTls>, mut before: Before) -> Outcome<VirtualNodeTls> {
         let (cluster, api) = self.sides(&planned).await?;
         let tls = planned.desired_tls();
         let port = planned.listener_port();
+        let managed = planned.managed();
+        let released = released(prior.map(VirtualNodeTls::managed).unwrap_or_default(), managed);
         let mut state = planned;
         let mut diagnostics = Diagnostics::new();
+        // Left unknown at plan when the Secret was still to be created: it exists by now.
+        if state.certificate_fingerprint.is_unknown() {
+            state.certificate_fingerprint = match self.mounted_certificate(&state).await {
+                Ok(Some(info)) => Attr::Known(info.fingerprint_sha256),
+                // No Secret mounted: nothing to fingerprint.
+                Ok(None) if state.certificate_secret.is_null() => Attr::Null,
+                Ok(None) => {
+                    diagnostics.push(
+                        Diagnostic::error(
+                            "Certificate Secret not found",
+                            "The Secret named in certificate_secret does not exist. Create it first: reference meshtls_certificate.<name>.secret_name so Terraform orders them.",
+                        )
+                        .at(at("certificate_secret")),
+                    );
+                    Attr::Null
+                }
+                Err(d) => {
+                    diagnostics.push(d);
+                    Attr::Null
+                }
+            };
+        }
         let cluster_result = match &cluster {
-            Some(c) => Some(c.write(port, &tls).await),
+            Some(c) => Some(Self::write_side(c, port, &tls, managed, released, &mut before).await),
             None => None,
         };
         state.cluster_status = applied_status(cluster_result, &mut diagnostics);
         let api_result = match &api {
-            Some(a) => Some(a.write(port, &tls).await),
+            Some(a) => Some(Self::write_side(a, port, &tls, managed, released, &mut before).await),
             None => None,
         };
         state.api_status = applied_status(api_result, &mut diagnostics);
 
         if let (Some(c), Some(deployment)) = (&cluster, state.deployment()) {
-            let mut changes = state.wanted_annotations();
+            let mut wanted = state.wanted_annotations();
             for key in prior.map(VirtualNodeTls::wanted_annotations).unwrap_or_default().into_keys() {
-                changes.entry(key).or_insert(None);
+                wanted.entry(key).or_insert(None);
             }
-            if !changes.is_empty() {
-                if let Err(e) = appmesh_k8s::patch_pod_annotations(&c.client, &c.namespace, deployment, &changes).await {
-                    let failed = format!("Deployment {}/{deployment}: {e}", c.namespace);
+            // The app's own secretMounts entries stay: this resource adds and removes its own
+            // entry only, and records what it added (and displaced) for destroy.
+            let ours = wanted.remove(SECRET_MOUNTS_ANNOTATION).flatten();
+            let (previous, restore) = (before.mount.clone(), before.displaced.clone());
+            let mut displaced = None;
+            // An entry the Deployment had before this resource first wrote it (made by hand,
+            // or found at import) is the app's: destroy puts it back.
+            let mut preexisting = false;
+            let result = appmesh_k8s::update_pod_annotations(&c.client, &c.namespace, deployment, |have| {
+                let mut changes = wanted.clone();
+                let current = have.get(SECRET_MOUNTS_ANNOTATION).map(String::as_str);
+                match (&ours, &previous) {
+                    (Some(entry), _) => {
+                        preexisting = before.recorded && previous.is_none() && appmesh_k8s::secret_mounts(current).contains(entry);
+                        let (value, moved) = mounts_with(current, entry, previous.as_deref(), restore.as_deref());
+                        displaced = moved;
+                        changes.insert(SECRET_MOUNTS_ANNOTATION.to_string(), Some(value));
+                    }
+                    (None, Some(previous)) => {
+                        changes.insert(SECRET_MOUNTS_ANNOTATION.to_string(), mounts_without(current, previous, restore.as_deref()));
+                    }
+                    (None, None) => {}
+                }
+                changes
+            })
+            .await;
+            let result = match result {
+                Ok(false) if !wanted.values().all(Option::is_none) || ours.is_some() => {
+                    Err(format!("Deployment {}/{deployment} not found", c.namespace))
+                }
+                other => other.map_err(|e| format!("Deployment {}/{deployment}: {e}", c.namespace)),
+            };
+            match result {
+                Ok(_) => {
+                    if preexisting {
+                        displaced = ours.clone();
+                    }
+                    if ours.as_ref() != previous.as_ref() {
+                        // A moved mount gave back what its old entry displaced.
+                        before.displaced = if previous.is_some() { displaced } else { before.displaced.take().or(displaced) };
+                    } else if before.displaced.is_none() {
+                        before.displaced = displaced;
+                    }
+                    before.mount = ours;
+                }
+                Err(failed) => {
                     diagnostics.push(Diagnostic::error("Failed to annotate the Deployment", failed.clone()));
                     state.cluster_status = Attr::Known(format!("apply failed: {failed}"));
                 }
@@ -122,9 +228,9 @@ impl VirtualNodeTlsResource {
         state.id = Attr::Known(node_id(state.mesh_name.as_deref(), state.virtual_node_name.as_deref().unwrap_or_default()));
         // What was written stays in state, with the failed side's status saying so.
         if diagnostics.has_errors() {
-            Err(Failure::new(diagnostics).keeping(state))
+            Err(Failure::new(diagnostics).keeping(state).with_private(before.encode()))
         } else {
-            Ok(Saved::new(state).warn(diagnostics))
+            Ok(Saved::new(state).with_private(before.encode()).warn(diagnostics))
         }
     }
 }
@@ -219,7 +325,11 @@ impl TypedResource for VirtualNodeTlsResource {
         }
         // The mounted certificate: its fingerprint (so a renewal rolls the pods) and whether it
         // covers the node's hostname.
-        let Some(info) = self.mounted_certificate(request.config).await else { return };
+        let info = match self.mounted_certificate(request.config).await {
+            Ok(Some(info)) => info,
+            Ok(None) => return,
+            Err(d) => return plan.diagnostics.push(d),
+        };
         if request.config.certificate_fingerprint.is_null() {
             plan.planned.certificate_fingerprint = Attr::Known(info.fingerprint_sha256.clone());
         }
@@ -231,7 +341,7 @@ impl TypedResource for VirtualNodeTlsResource {
     }
 
     async fn create(&self, planned: VirtualNodeTls, _config: VirtualNodeTls) -> Outcome<VirtualNodeTls> {
-        self.apply(planned, None).await
+        self.apply(planned, None, Before::started()).await
     }
 
     async fn read(&self, mut state: VirtualNodeTls, private: &[u8]) -> Result<Option<Saved<VirtualNodeTls>>, Failure<VirtualNodeTls>> {
@@ -241,11 +351,13 @@ impl TypedResource for VirtualNodeTlsResource {
         let (cluster, api) = self.sides(&state).await?;
         let want = state.desired_tls();
         let port = state.listener_port();
+        // Only the parts this resource manages can drift; the others are the application's.
+        let managed = state.managed();
         if let Some(c) = &cluster {
-            state.cluster_status = Attr::Known(drift_status(c.read(port).await.map(|view| view.tls.differences(&want))));
+            state.cluster_status = Attr::Known(drift_status(c.read(port).await.map(|view| view.tls.only(managed).differences(&want))));
         }
         if let Some(a) = &api {
-            state.api_status = Attr::Known(drift_status(a.read(port).await.map(|view| view.tls.differences(&want))));
+            state.api_status = Attr::Known(drift_status(a.read(port).await.map(|view| view.tls.only(managed).differences(&want))));
         }
         if let (Some(c), Some(deployment)) = (&cluster, state.deployment()) {
             let have = appmesh_k8s::pod_annotations(&c.client, &self.clients.read_cache, &c.namespace, deployment)
@@ -254,7 +366,14 @@ impl TypedResource for VirtualNodeTlsResource {
             match have {
                 Some(have) => {
                     let wanted = state.wanted_annotations();
-                    let missing: Vec<&String> = wanted.iter().filter(|(k, v)| have.get(*k) != v.as_ref()).map(|(k, _)| k).collect();
+                    // secretMounts may hold the app's entries too: ours must be among them.
+                    let holds = |k: &String, v: &Option<String>| match (k.as_str(), v) {
+                        (SECRET_MOUNTS_ANNOTATION, Some(entry)) => {
+                            appmesh_k8s::secret_mounts(have.get(k).map(String::as_str)).contains(entry)
+                        }
+                        _ => have.get(k) == v.as_ref(),
+                    };
+                    let missing: Vec<&String> = wanted.iter().filter(|(k, v)| !holds(k, v)).map(|(k, _)| k).collect();
                     if !missing.is_empty() && state.cluster_status.as_deref() == Some(IN_SYNC) {
                         state.cluster_status = Attr::Known(format!("drifted: pod template annotation {missing:?} differs"));
                     }
@@ -264,7 +383,7 @@ impl TypedResource for VirtualNodeTlsResource {
         }
         // The certificate mounted now: a renewal shows as a fingerprint change.
         if cluster.is_some() {
-            if let Some(info) = self.mounted_certificate(&state).await {
+            if let Ok(Some(info)) = self.mounted_certificate(&state).await {
                 state.certificate_fingerprint = Attr::Known(info.fingerprint_sha256);
             }
         }
@@ -276,26 +395,45 @@ impl TypedResource for VirtualNodeTlsResource {
         prior: VirtualNodeTls,
         planned: VirtualNodeTls,
         _config: VirtualNodeTls,
-        _private: &[u8],
+        private: &[u8],
     ) -> Outcome<VirtualNodeTls> {
-        self.apply(planned, Some(&prior)).await
+        self.apply(planned, Some(&prior), Before::decode(private)).await
     }
 
-    async fn delete(&self, prior: VirtualNodeTls, _private: &[u8]) -> Result<Diagnostics, Diagnostics> {
+    async fn delete(&self, prior: VirtualNodeTls, private: &[u8]) -> Result<Diagnostics, Diagnostics> {
         let mut d = Diagnostics::new();
         let (cluster, api) = self.sides(&prior).await?;
         let port = prior.listener_port();
+        let managed = prior.managed();
+        let before = Before::decode(private);
         let sides: Vec<&dyn MeshSide> = cluster.iter().map(|c| c as &dyn MeshSide).chain(api.iter().map(|a| a as &dyn MeshSide)).collect();
         for side in sides {
-            match side.write(port, &NodeTls::default()).await {
+            // The managed parts go back to what they were before meshtls (removed, for a state
+            // that has no record); the others stay as they are.
+            let restore = before.sides.get(side.name()).cloned().unwrap_or_default();
+            let result = match side.read(port).await {
+                Ok(view) => side.write(port, &restore.over(&view.tls, managed)).await,
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(()) | Err(SideError::NotFound { .. }) => {}
-                Err(e) => d.push(Diagnostic::error(format!("Failed to remove TLS settings on the {}", side.name()), e.to_string())),
+                Err(e) => d.push(Diagnostic::error(format!("Failed to restore TLS settings on the {}", side.name()), e.to_string())),
             }
         }
         if let (Some(c), Some(deployment)) = (&cluster, prior.deployment()) {
-            let removals: BTreeMap<String, Option<String>> =
-                [SECRET_MOUNTS_ANNOTATION, FINGERPRINT_ANNOTATION].iter().map(|k| (k.to_string(), None)).collect();
-            if let Err(e) = appmesh_k8s::patch_pod_annotations(&c.client, &c.namespace, deployment, &removals).await {
+            // Only this resource's own entry leaves secretMounts (for a state without a
+            // record, the one its settings name); what it displaced comes back.
+            let ours = before.mount.clone().or_else(|| prior.wanted_annotations().remove(SECRET_MOUNTS_ANNOTATION).flatten());
+            let result = appmesh_k8s::update_pod_annotations(&c.client, &c.namespace, deployment, |have| {
+                let mut changes = BTreeMap::from([(FINGERPRINT_ANNOTATION.to_string(), None)]);
+                if let Some(ours) = &ours {
+                    let current = have.get(SECRET_MOUNTS_ANNOTATION).map(String::as_str);
+                    changes.insert(SECRET_MOUNTS_ANNOTATION.to_string(), mounts_without(current, ours, before.displaced.as_deref()));
+                }
+                changes
+            })
+            .await;
+            if let Err(e) = result {
                 d.push(Diagnostic::error("Failed to remove the Deployment annotations", e.to_string()));
             }
         }
@@ -330,10 +468,18 @@ impl TypedResource for VirtualNodeTlsResource {
             }
         };
         let view = view.map_err(|e| Diagnostic::error("Cannot import", e.to_string()))?;
+        // What each side holds now is what destroy puts back: meshtls added none of it.
+        let mut before = Before::started();
+        let sides: Vec<&dyn MeshSide> = cluster.iter().map(|c| c as &dyn MeshSide).chain(api.iter().map(|a| a as &dyn MeshSide)).collect();
+        for side in sides {
+            if let Ok(v) = side.read(None).await {
+                before.sides.insert(side.name().to_string(), v.tls);
+            }
+        }
         (state.listener, state.client_policy) = tls_blocks(&view.tls);
         state.cluster_status = Attr::Known(if cluster.is_some() { IN_SYNC } else { NOT_MANAGED }.into());
         state.api_status = Attr::Known(if api.is_some() { IN_SYNC } else { NOT_MANAGED }.into());
-        Ok(state.into())
+        Ok(Saved::new(state).with_private(before.encode()))
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::diag::{AttributePath, Diagnostics};
+use crate::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::schema::{Block, PlanModifier, Schema};
 use crate::types::Type;
 use crate::value::Value;
@@ -169,6 +169,16 @@ pub trait Resource: Send + Sync {
         None
     }
 
+    /// An identity stored at `from_version` (below the schema's), as the state file holds it
+    /// (JSON), in the current identity schema. By default the attributes the schema still has
+    /// are kept.
+    fn upgrade_identity(&self, _from_version: i64, raw: &serde_json::Value) -> Result<Value, Diagnostics> {
+        let Some(schema) = self.identity_schema() else {
+            return Err(Diagnostic::error("No identity", "This resource type has no identity to upgrade.").into());
+        };
+        keep_schema_attributes(&schema, raw)
+    }
+
     /// Configuration for the object `state` describes (an import's or a list result's), for
     /// `-generate-config-out`. It must plan with no changes against that state.
     fn generate_config(&self, state: &Value) -> Result<Value, Diagnostics> {
@@ -243,6 +253,24 @@ pub trait ListResource: Send + Sync {
         Diagnostics::new()
     }
     async fn list(&self, request: ListRequest<'_>) -> ListResult;
+}
+
+/// `raw`'s attributes that `schema` has, decoded against it; a missing one is an error.
+pub fn keep_schema_attributes(schema: &IdentitySchema, raw: &serde_json::Value) -> Result<Value, Diagnostics> {
+    if let Some(a) = schema.attributes.iter().find(|a| a.required_for_import && raw.get(&a.name).is_none_or(serde_json::Value::is_null)) {
+        return Err(Diagnostic::error(
+            "Unreadable stored identity",
+            format!("The identity in state has no `{}`, which the current identity schema requires.", a.name),
+        )
+        .into());
+    }
+    let kept: serde_json::Map<String, serde_json::Value> =
+        schema.attributes.iter().filter_map(|a| Some((a.name.clone(), raw.get(&a.name)?.clone()))).collect();
+    let bytes = serde_json::to_vec(&kept).unwrap_or_default();
+    crate::json::decode(&bytes, &schema.value_type()).map_err(|e| {
+        Diagnostic::error("Unreadable stored identity", format!("The identity in state does not fit the current identity schema: {e}."))
+            .into()
+    })
 }
 
 /// Configuration from a state, by the schema alone: what only the provider computes is

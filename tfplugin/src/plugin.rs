@@ -82,7 +82,15 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    #[error(
+        "PLUGIN_CLIENT_CERT is not set: the CLI did not offer mutual TLS, and this provider serves only over it; run it with --debug for a plaintext server a debugger can attach to"
+    )]
+    NoClientCertificate,
 }
+
+/// How long a connection may take to finish its TLS handshake: one that stalls is dropped
+/// instead of holding a task forever.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn negotiate_protocol() -> Result<(), ServeError> {
     match std::env::var("PLUGIN_PROTOCOL_VERSIONS") {
@@ -135,20 +143,15 @@ async fn serve_plugin(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
     ignore_interrupts();
     exit_when_orphaned();
 
-    match client_cert {
-        Some(pem) => {
-            let identity = tls::generate_server_identity()?;
-            let config = tls::server_config(&identity, &pem)?;
-            let cert = base64::engine::general_purpose::STANDARD_NO_PAD.encode(identity.cert_der.as_ref());
-            announce(&format!("1|{PROTOCOL_VERSION}|tcp|{addr}|grpc|{cert}"))?;
-            let incoming = tls_incoming(listener, tokio_rustls::TlsAcceptor::from(Arc::new(config)));
-            serve(router, incoming, shutdown).await
-        }
-        None => {
-            announce(&format!("1|{PROTOCOL_VERSION}|tcp|{addr}|grpc|"))?;
-            serve(router, plain_incoming(listener), shutdown).await
-        }
-    }
+    // Only the CLI that started the provider may talk to it: every CLI meshtls supports
+    // offers go-plugin's AutoMTLS, so a missing certificate is refused, not served in plaintext.
+    let pem = client_cert.ok_or(ServeError::NoClientCertificate)?;
+    let identity = tls::generate_server_identity()?;
+    let config = tls::server_config(&identity, &pem)?;
+    let cert = base64::engine::general_purpose::STANDARD_NO_PAD.encode(identity.cert_der.as_ref());
+    announce(&format!("1|{PROTOCOL_VERSION}|tcp|{addr}|grpc|{cert}"))?;
+    let incoming = tls_incoming(listener, tokio_rustls::TlsAcceptor::from(Arc::new(config)));
+    serve(router, incoming, shutdown).await
 }
 
 /// `--debug`: plaintext on a free loopback port, running until interrupted, so a debugger can
@@ -240,11 +243,12 @@ fn tls_incoming(
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
-                match acceptor.accept(tcp).await {
-                    Ok(tls) => {
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    Ok(Ok(tls)) => {
                         let _ = tx.send(Ok(tls)).await;
                     }
-                    Err(e) => tracing::warn!(peer = %peer, error = %e, "TLS handshake refused"),
+                    Ok(Err(e)) => tracing::warn!(peer = %peer, error = %e, "TLS handshake refused"),
+                    Err(_) => tracing::warn!(peer = %peer, timeout = ?HANDSHAKE_TIMEOUT, "TLS handshake timed out"),
                 }
             });
         }

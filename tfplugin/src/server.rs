@@ -368,9 +368,28 @@ impl ProviderService for ProviderServer {
 
     async fn upgrade_resource_identity(
         &self,
-        _: Request<pb::upgrade_resource_identity::Request>,
+        req: Request<pb::upgrade_resource_identity::Request>,
     ) -> Result<Response<pb::upgrade_resource_identity::Response>, Status> {
-        Err(Status::unimplemented("resource identity is not supported"))
+        let req = req.into_inner();
+        tracing::debug!(rpc = "UpgradeResourceIdentity", type_name = %req.type_name, version = req.version, "serving");
+        let r = self.resource(&req.type_name)?;
+        let reply = |d: Diagnostics| pb::upgrade_resource_identity::Response { diagnostics: diagnostics_to_wire(&d), ..Default::default() };
+        let Some(ty) = r.identity_ty.as_ref() else {
+            return Ok(Response::new(reply(Diagnostic::error("No identity", format!("{} has no identity.", req.type_name)).into())));
+        };
+        let raw = req.raw_identity.unwrap_or_default();
+        let stored: serde_json::Value = unwrap_or_reply!(
+            serde_json::from_slice(&raw.json)
+                .map_err(|e| Diagnostics::from(Diagnostic::error("Unreadable stored identity", e.to_string()))),
+            reply
+        );
+        let upgraded = unwrap_or_reply!(r.imp.upgrade_identity(req.version, &stored), reply);
+        let mut diagnostics = Diagnostics::new();
+        let identity_data = encode(&upgraded, ty, &mut diagnostics);
+        Ok(Response::new(pb::upgrade_resource_identity::Response {
+            upgraded_identity: identity_data.map(|dv| pb::ResourceIdentityData { identity_data: Some(dv) }),
+            diagnostics: diagnostics_to_wire(&diagnostics),
+        }))
     }
 
     async fn configure_provider(
@@ -502,13 +521,15 @@ impl ProviderService for ProviderServer {
                 _ => r.imp.update(&prior, &planned, &config, &req.planned_private).await,
             }
         };
-        let StateResult { mut state, private, mut diagnostics } = match caught("ApplyResourceChange", &req.type_name, call).await {
+        let StateResult { mut state, mut private, mut diagnostics } = match caught("ApplyResourceChange", &req.type_name, call).await {
             Ok(result) => result,
             // What the prior state holds stays in state.
             Err(diagnostics) => StateResult { state: prior.clone(), private: req.planned_private.clone(), diagnostics },
         };
+        // A failed update keeps the prior state, and the private state beside it.
         if action == "update" && diagnostics.has_errors() && state.is_null() {
             state = prior;
+            private = req.planned_private.clone();
         }
         ensure_known(&mut state, &mut diagnostics);
         let state = without_write_only(r, state);

@@ -55,16 +55,24 @@ impl<M> From<M> for Saved<M> {
 pub struct Failure<M> {
     pub diagnostics: Diagnostics,
     pub partial: Option<M>,
+    /// Private state kept with `partial`.
+    pub private: Vec<u8>,
 }
 
 impl<M> Failure<M> {
     pub fn new(diagnostics: impl Into<Diagnostics>) -> Self {
-        Failure { diagnostics: diagnostics.into(), partial: None }
+        Failure { diagnostics: diagnostics.into(), partial: None, private: Vec::new() }
     }
 
     /// Keeps `partial` in state along with the errors.
     pub fn keeping(mut self, partial: M) -> Self {
         self.partial = Some(partial);
+        self
+    }
+
+    /// Keeps `private` beside the partial state (ignored without one).
+    pub fn with_private(mut self, private: Vec<u8>) -> Self {
+        self.private = private;
         self
     }
 }
@@ -193,6 +201,12 @@ pub trait TypedResource: Send + Sync + 'static {
         Ok(state)
     }
 
+    /// An identity stored at `from_version`, as the state file's JSON, rewritten into the
+    /// current identity schema's attributes; the attributes it still has are kept after it.
+    fn upgrade_identity(&self, _from_version: i64, raw: serde_json::Value) -> serde_json::Value {
+        raw
+    }
+
     /// Refines configuration generated from a state (`-generate-config-out`). The generic
     /// step after it drops what only the provider computes and values equal to their
     /// default; this may drop more, such as a value the provider would derive the same way.
@@ -293,16 +307,16 @@ fn to_result<M: Serialize>(outcome: Outcome<M>, ty: &Type) -> StateResult {
                 StateResult::failed(warnings)
             }
         },
-        Err(Failure { mut diagnostics, partial }) => {
-            let state = match partial.map(|p| encode(&p, ty, "partial state")) {
-                Some(Ok(v)) => v,
+        Err(Failure { mut diagnostics, partial, private }) => {
+            let (state, private) = match partial.map(|p| encode(&p, ty, "partial state")) {
+                Some(Ok(v)) => (v, private),
                 Some(Err(d)) => {
                     diagnostics.push(d);
-                    Value::Null
+                    (Value::Null, Vec::new())
                 }
-                None => Value::Null,
+                None => (Value::Null, Vec::new()),
             };
-            StateResult { state, private: Vec::new(), diagnostics }
+            StateResult { state, private, diagnostics }
         }
     }
 }
@@ -421,6 +435,12 @@ impl<R: TypedResource> Resource for R {
         }
         let model: R::Model = from_value(&coarsen(state).0).ok()?;
         to_value(&<R::Identity as Identity<R::Model>>::of(&model)?, &schema.value_type()).ok()
+    }
+
+    fn upgrade_identity(&self, from_version: i64, raw: &serde_json::Value) -> Result<Value, Diagnostics> {
+        let schema = <R::Identity as Identity<R::Model>>::schema()
+            .ok_or_else(|| Diagnostics::from(Diagnostic::error("No identity", "This resource type has no identity to upgrade.")))?;
+        crate::framework::keep_schema_attributes(&schema, &TypedResource::upgrade_identity(self, from_version, raw.clone()))
     }
 
     fn import_id(&self, identity: &Value) -> Option<String> {

@@ -12,8 +12,20 @@ variable "certificate_file" {
   default     = "tls.crt"
 }
 
+variable "certificate_secret" {
+  description = "A TLS Secret as namespace/name, e.g. a meshtls_certificate's id."
+  type        = string
+  default     = "yelb/yelb-tls-db"
+}
+
+# A certificate given as text.
 data "meshtls_certificate_info" "envoy" {
   pem = file(var.certificate_file)
+}
+
+# A certificate read from its Secret: how to get a meshtls_certificate's PEM.
+data "meshtls_certificate_info" "db" {
+  secret = var.certificate_secret
 }
 
 output "names" {
@@ -22,4 +34,8 @@ output "names" {
 
 output "expires" {
   value = data.meshtls_certificate_info.envoy.not_after
+}
+
+output "db_certificate" {
+  value = data.meshtls_certificate_info.db.pem
 }

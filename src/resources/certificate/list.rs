@@ -31,7 +31,6 @@ impl CertificateList {
 pub(super) fn found(
     namespace: &str,
     secret: &ListedSecret,
-    leaf_pem: &str,
     leaf: &pki::CertificateInfo,
     ca: Option<(&str, &pki::CertificateInfo)>,
     now: OffsetDateTime,
@@ -39,7 +38,7 @@ pub(super) fn found(
     let key_algorithm = leaf.key_algorithm.unwrap_or(KeyAlgorithm::EcdsaP256);
     let mut state = imported(namespace, &secret.name, ca.map_or("", |(id, _)| id), leaf, key_algorithm);
     if let Some((_, ca_info)) = ca {
-        state.set_certificate(leaf, &leaf_only(leaf_pem), ca_info);
+        state.set_certificate(leaf, ca_info);
     } else {
         state.ca = Attr::Null;
     }
@@ -117,7 +116,7 @@ impl TypedListResource for CertificateList {
             // The CA certificate the Secret carries beside the leaf, for the state's fingerprint.
             let ca_info = secret.ca_crt.as_deref().and_then(|p| pki::inspect(p).ok());
             let ca = ca_id.as_deref().zip(ca_info.as_ref());
-            listing.found.push(found(&namespace, &secret, leaf_pem, &leaf, ca, now));
+            listing.found.push(found(&namespace, &secret, &leaf, ca, now));
         }
         Ok(listing)
     }

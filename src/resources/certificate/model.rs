@@ -20,7 +20,6 @@ pub struct Certificate {
     pub secret_labels: Attr<BTreeMap<String, String>>,
     pub secret_annotations: Attr<BTreeMap<String, String>>,
     pub restrict_secret_access: Option<SecretAccess>,
-    pub certificate_pem: Attr<String>,
     pub serial_number: Attr<String>,
     pub fingerprint_sha256: Attr<String>,
     pub not_before: Attr<String>,
@@ -83,8 +82,7 @@ impl Certificate {
     }
 
     /// Records what the issued certificate and its CA say.
-    pub(super) fn set_certificate(&mut self, leaf: &pki::CertificateInfo, leaf_pem: &str, ca: &pki::CertificateInfo) {
-        self.certificate_pem = Attr::Known(leaf_pem.to_string());
+    pub(super) fn set_certificate(&mut self, leaf: &pki::CertificateInfo, ca: &pki::CertificateInfo) {
         self.serial_number = Attr::Known(leaf.serial_hex.clone());
         self.fingerprint_sha256 = Attr::Known(leaf.fingerprint_sha256.clone());
         self.not_before = Attr::Known(pki::rfc3339(leaf.not_before));

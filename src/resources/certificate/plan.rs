@@ -153,7 +153,7 @@ pub(super) fn reissue_reasons(prior: &Certificate, renew_before_days: i64, drift
     }
     if let Some(not_after) = parse_time(&prior.not_after).filter(|t| inside_renewal_window(now, renew_before_days, *t)) {
         reasons.push(format!(
-            "the certificate in {id} expires at {}, inside its renewal window of {renew_before_days} days; it will be re-issued",
+            "the certificate in {id} expires at {}, inside its renewal window of {renew_before_days} days; it will be re-issued in place",
             pki::rfc3339(not_after)
         ));
     }
@@ -187,16 +187,36 @@ pub(super) fn ca_decisions(
     (reason, error)
 }
 
-/// A re-issue: everything the new certificate will say is unknown until apply.
+/// The settings that decide what the certificate says, where the plan differs from what
+/// it was issued with. Each change re-issues it in place.
+pub(super) fn changed_settings(prior: &Certificate, planned: &Certificate) -> Vec<&'static str> {
+    [
+        ("ca", prior.ca != planned.ca),
+        ("dns_names", prior.dns_names != planned.dns_names),
+        ("common_name", prior.common_name != planned.common_name),
+        ("validity_days", prior.validity_days != planned.validity_days),
+        ("key_algorithm", prior.key_algorithm != planned.key_algorithm),
+        ("usages", prior.usages != planned.usages),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
+}
+
+/// The plan's reason for a re-issue that changed settings ask for.
+pub(super) fn settings_reason(changed: &[&str]) -> Option<String> {
+    (!changed.is_empty()).then(|| format!("{} changed; the certificate is re-issued in place, in the same Secret", changed.join(", ")))
+}
+
+/// A re-issue: everything the new certificate will say is unknown until apply. The `id`
+/// stays: the same Secret is rewritten.
 pub(super) fn plan_reissue(planned: &mut Certificate) {
     for attr in [
-        &mut planned.certificate_pem,
         &mut planned.serial_number,
         &mut planned.fingerprint_sha256,
         &mut planned.not_before,
         &mut planned.not_after,
         &mut planned.ca_fingerprint_sha256,
-        &mut planned.id,
     ] {
         *attr = Attr::Unknown;
     }
@@ -283,13 +303,4 @@ pub(super) fn imported(
         }),
         ..Default::default()
     }
-}
-
-/// The first certificate of a PEM bundle (the leaf, without its chain).
-pub(super) fn leaf_only(pem_text: &str) -> String {
-    pem::parse_many(pem_text.as_bytes())
-        .ok()
-        .and_then(|blocks| blocks.into_iter().find(|b| b.tag() == "CERTIFICATE"))
-        .map(|b| pem::encode(&b).replace("\r\n", "\n"))
-        .unwrap_or_else(|| pem_text.to_string())
 }

@@ -168,11 +168,49 @@ fn the_ca_decides_reissue_and_the_longest_validity() {
 }
 
 #[test]
-fn a_reissue_plans_every_certificate_attribute_unknown() {
-    let mut planned = Certificate { id: "yelb/x".into(), certificate_pem: "pem".into(), not_after: "t".into(), ..config() };
+fn a_reissue_plans_every_certificate_attribute_unknown_and_keeps_the_secret() {
+    let mut planned = Certificate { id: "yelb/x".into(), fingerprint_sha256: "AA".into(), not_after: "t".into(), ..config() };
     plan_reissue(&mut planned);
-    assert_eq!((planned.id, planned.certificate_pem, planned.not_after), (Attr::Unknown, Attr::Unknown, Attr::Unknown));
+    assert_eq!((planned.fingerprint_sha256, planned.not_after), (Attr::Unknown, Attr::Unknown));
+    assert_eq!(planned.id, Attr::Known("yelb/x".into()), "the same Secret is rewritten: its id stays");
     assert_eq!(planned.dns_names, config().dns_names, "configuration is left alone");
+}
+
+#[test]
+fn changed_settings_reissue_in_place_and_metadata_does_not() {
+    let prior = Certificate { common_name: "yelb-db".into(), ..config() };
+    assert!(changed_settings(&prior, &prior).is_empty());
+    assert_eq!(settings_reason(&[]), None);
+    let labels = Certificate {
+        secret_labels: Attr::Known(BTreeMap::from([("a".into(), "b".into())])),
+        renew_before_days: Attr::Known(7),
+        ..prior.clone()
+    };
+    assert!(changed_settings(&prior, &labels).is_empty(), "labels and the renewal window change without a re-issue");
+    let planned = Certificate {
+        ca: "yelb/new-ca".into(),
+        key_algorithm: "RSA_2048".into(),
+        dns_names: Attr::Known(vec!["db.yelb".into()]),
+        usages: Attr::Unknown,
+        ..prior.clone()
+    };
+    assert_eq!(changed_settings(&prior, &planned), ["ca", "dns_names", "key_algorithm", "usages"]);
+    let reason = settings_reason(&changed_settings(&prior, &planned)).expect("a reason");
+    assert!(reason.starts_with("ca, dns_names, key_algorithm, usages changed") && reason.contains("in place"), "{reason}");
+}
+
+#[test]
+fn only_the_secret_s_name_and_namespace_replace_the_certificate() {
+    let r = CertificateResource::new(crate::clients::Clients::new());
+    let schema = TypedResource::schema(&r);
+    let replacing: Vec<&str> = schema
+        .block
+        .attributes
+        .iter()
+        .filter(|a| a.has_modifier(&tfplugin::schema::PlanModifier::RequiresReplace))
+        .map(|a| a.name.as_str())
+        .collect();
+    assert_eq!(replacing, ["namespace", "secret_name"]);
 }
 
 #[test]
@@ -195,7 +233,7 @@ fn drift_in_the_secret_is_named() {
     let leaf_info = pki::inspect(&leaf.certificate_pem).expect("leaf info");
     let ca_info = pki::inspect(&ca.certificate_pem).expect("CA info");
     let mut state = config();
-    state.set_certificate(&leaf_info, &leaf.certificate_pem, &ca_info);
+    state.set_certificate(&leaf_info, &ca_info);
     let secret = |key: &str| tls_secret::ObservedSecret {
         secret_type: Some(TLS_SECRET_TYPE.into()),
         labels: BTreeMap::new(),
@@ -236,7 +274,7 @@ fn import_ids_and_the_imported_state() {
     assert_eq!(state.usages, Attr::Known(vec!["server_auth".into()]));
     assert_eq!(state.renew_before_days, Attr::Known(DEFAULT_RENEW_BEFORE_DAYS));
     let bundle = format!("{}{}", leaf.certificate_pem, leaf.certificate_pem);
-    assert_eq!(leaf_only(&bundle), leaf.certificate_pem);
+    assert_eq!(pki::first_certificate(&bundle), leaf.certificate_pem);
 }
 
 #[test]
@@ -261,7 +299,7 @@ fn a_listed_certificate_shows_names_issuer_and_days_left() {
     let ca_info = pki::inspect(&ca.certificate_pem).unwrap();
     let now = leaf_info.not_before;
     let by_cert_manager = listed_secret(&[("cert-manager.io/issuer-name", "ca-issuer"), ("cert-manager.io/issuer-kind", "Issuer")]);
-    let f = list::found("yelb", &by_cert_manager, &leaf.certificate_pem, &leaf_info, Some(("yelb/ca-key-pair", &ca_info)), now);
+    let f = list::found("yelb", &by_cert_manager, &leaf_info, Some(("yelb/ca-key-pair", &ca_info)), now);
     assert_eq!(f.display_name, "yelb/yelb-db-tls: yelb-db.yelb.svc.cluster.local, issuer Issuer ca-issuer, 10 days left");
     assert_eq!((f.identity.namespace.as_str(), f.identity.secret_name.as_str()), ("yelb", "yelb-db-tls"));
     assert_eq!(f.resource.ca.as_deref(), Some("yelb/ca-key-pair"));
@@ -269,7 +307,7 @@ fn a_listed_certificate_shows_names_issuer_and_days_left() {
     assert_eq!(f.resource.validity_days, Attr::Known(10));
 
     // No CA recorded: the state names none and the result says how to import.
-    let unrecorded = list::found("yelb", &listed_secret(&[]), &leaf.certificate_pem, &leaf_info, None, leaf_info.not_after);
+    let unrecorded = list::found("yelb", &listed_secret(&[]), &leaf_info, None, leaf_info.not_after);
     assert_eq!(unrecorded.resource.ca, Attr::Null);
     assert!(unrecorded.display_name.contains("expired 0 days ago"), "{}", unrecorded.display_name);
     assert!(unrecorded.display_name.contains("import with ID yelb/yelb-db-tls:<ca namespace>/<ca secret>"), "{}", unrecorded.display_name);
@@ -293,4 +331,18 @@ fn generated_configuration_leaves_out_a_common_name_the_plan_would_derive() {
     assert_eq!(TypedResource::generate_config(&r, derived).common_name, Attr::Null);
     let own = Certificate { common_name: "yelb-db".into(), ..config() };
     assert_eq!(TypedResource::generate_config(&r, own).common_name.as_deref(), Some("yelb-db"));
+}
+
+#[test]
+fn a_version_0_state_loses_its_pem_and_keeps_the_rest() {
+    let r = CertificateResource::new(crate::clients::Clients::new());
+    let schema = TypedResource::schema(&r);
+    assert_eq!(schema.version, SCHEMA_VERSION);
+    let v0 = br#"{"id":"yelb/db-tls","ca":"yelb/yelb-ca","namespace":"yelb","secret_name":"db-tls","dns_names":["db"],
+        "certificate_pem":"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n","fingerprint_sha256":"AA:BB"}"#;
+    let decoded = tfplugin::json::decode(v0, &schema.value_type()).expect("a version 0 state decodes");
+    let upgraded = TypedResource::upgrade_state(&r, 0, decoded).expect("upgrades");
+    let state: Certificate = tfplugin::from_value(&upgraded).expect("fits the model");
+    assert_eq!((state.id.as_deref(), state.fingerprint_sha256.as_deref()), (Some("yelb/db-tls"), Some("AA:BB")));
+    assert!(!format!("{upgraded:?}").contains("BEGIN CERTIFICATE"), "the PEM is gone: {upgraded:?}");
 }

@@ -13,7 +13,9 @@ pub struct IstioMtls {
     pub deployment: Attr<String>,
     pub selector: Attr<BTreeMap<String, String>>,
     pub mode: Attr<String>,
+    pub enforce: Attr<bool>,
     pub status: Attr<String>,
+    pub effective_modes: Attr<BTreeMap<String, String>>,
     pub destination_rule: Option<DestinationRuleConfig>,
 }
 

@@ -206,7 +206,105 @@ pub(super) fn moved_from_virtual_node(source: &serde_json::Value) -> Result<Isti
         deployment: deployment.map(str::to_string).into(),
         selector: Attr::Null,
         mode: mode.map(str::to_string).into(),
+        enforce: Attr::Known(false),
         status: Attr::Known(MOVED.into()),
+        // Nothing in Istio yet: the plan after the move works it out.
+        effective_modes: Attr::Null,
         destination_rule: None,
     })
+}
+
+// ---- the modes Istio enforces ----
+
+/// How strong a mode is: STRICT refuses plaintext, PERMISSIVE takes both, DISABLE none.
+fn strength(mode: &str) -> u8 {
+    match mode {
+        "STRICT" => 2,
+        "PERMISSIVE" => 1,
+        _ => 0,
+    }
+}
+
+/// The policy `m` plans, as Istio will weigh it: `created` is the existing object's creation
+/// time, or None for one still to be created (the newest then).
+pub(super) fn planned_policy(m: &IstioMtls, created: Option<String>) -> Option<istio::Policy> {
+    Some(istio::Policy {
+        namespace: m.namespace.known()?.clone(),
+        name: m.name.known()?.clone(),
+        selector: match &m.selector {
+            Attr::Known(s) if !s.is_empty() => Some(s.clone()),
+            Attr::Unknown => return None,
+            _ => None,
+        },
+        mode: m.mode.known().cloned(),
+        ports: BTreeMap::new(),
+        created: created.unwrap_or_else(|| "9999".into()),
+        managed: true,
+    })
+}
+
+/// The mode Istio enforces on each workload `own` covers, with `own` in place of whatever the
+/// view holds under its name.
+pub(super) fn covered_modes(view: &istio::MeshView, own: &istio::Policy) -> BTreeMap<String, istio::Effective> {
+    let mut view = view.clone();
+    view.policies.retain(|p| p.name != own.name);
+    view.policies.push(own.clone());
+    view.workloads
+        .iter()
+        .filter(|w| istio::selects(own.selector.as_ref(), &w.labels))
+        .map(|w| (format!("{}/{}", w.kind, w.name), istio::effective(&view, &w.labels)))
+        .collect()
+}
+
+/// The modes as state records them.
+pub(super) fn described(modes: &BTreeMap<String, istio::Effective>) -> BTreeMap<String, String> {
+    modes.iter().map(|(w, e)| (w.clone(), e.describe())).collect()
+}
+
+/// Plans `effective_modes`. When Istio will enforce at least `mode` on every covered workload
+/// and nothing else changes, it stays as refresh read it (a no-op plan stays clean). When this
+/// resource changes, it is unknown: other policies written in the same apply may change what
+/// decides. When a workload would get less than `mode`, it is unknown too, with a warning (an
+/// error with `enforce`) naming the workloads and the weaker policies: a weakened mode is
+/// drift, and every plan shows it until that policy is gone.
+pub(super) fn plan_effective(
+    planned: &mut IstioMtls,
+    prior: Option<&IstioMtls>,
+    predicted: &BTreeMap<String, istio::Effective>,
+) -> Option<Diagnostic> {
+    let want = planned.mode.known().cloned().unwrap_or_default();
+    // A weaker policy of meshtls's own is declared in a configuration and shown by its plan;
+    // only one nobody's plan shows is a hole.
+    let weaker: Vec<String> = predicted
+        .iter()
+        .filter(|(_, e)| {
+            e.foreign
+                && (strength(&e.mode) < strength(&want)
+                    || e.ports.iter().any(|p| p.rsplit(' ').next().is_some_and(|m| strength(m) < strength(&want))))
+        })
+        .map(|(w, e)| format!("{w}: {}", e.describe()))
+        .collect();
+    if weaker.is_empty() {
+        let unchanged = prior.is_some_and(|prior| {
+            let mut same = planned.clone();
+            same.effective_modes = prior.effective_modes.clone();
+            same == *prior && prior.effective_modes.known() == Some(&described(predicted))
+        });
+        planned.effective_modes = if unchanged { Attr::Known(described(predicted)) } else { Attr::Unknown };
+        return None;
+    }
+    planned.effective_modes = Attr::Unknown;
+    let detail = format!(
+        "Istio will not enforce {want} on {}. A more specific or older PeerAuthentication decides for these workloads (Istio applies the workload policy over the namespace's, and the oldest of several). Change or remove that policy, or import it into meshtls; `plan` shows this as drift until then.",
+        weaker.join("; ")
+    );
+    let enforce = planned.enforce.known().copied().unwrap_or(false);
+    Some(
+        if enforce {
+            Diagnostic::error("Mutual TLS weakened by another policy", detail)
+        } else {
+            Diagnostic::warning("Mutual TLS weakened by another policy", detail)
+        }
+        .at(at("mode")),
+    )
 }

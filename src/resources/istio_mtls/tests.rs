@@ -93,11 +93,12 @@ fn the_name_defaults_to_the_deployment_or_to_default() {
 #[test]
 fn the_plan_takes_the_selector_from_the_deployment_as_read() {
     let read = BTreeMap::from([("app".to_string(), "yelb-ui".to_string())]);
-    let mut planned = config();
+    // The proposed plan carries the drift refresh found; the plan promises what apply writes.
+    let mut planned = IstioMtls { status: "PeerAuthentication sets portLevelMtls".into(), ..config() };
     assert!(plan(None, &config(), &mut planned, Some(read.clone())).is_empty());
     assert_eq!(planned.id, Attr::Known("yelb/yelb-ui".into()));
     assert_eq!(planned.selector, Attr::Known(read.clone()));
-    assert_eq!(planned.status, Attr::Known(IN_SYNC.into()));
+    assert_eq!(planned.status, Attr::Known(IN_SYNC.into()), "drift is planned away");
 
     // Unreadable now: the prior value for the same Deployment, else unknown.
     let mut planned = config();
@@ -174,4 +175,90 @@ fn a_virtual_node_moves_to_its_workloads_policy_written_by_the_next_apply() {
     let api_only = serde_json::json!({ "virtual_node_name": "yelb-ui_yelb", "kubernetes": null });
     let refused = moved_from_virtual_node(&api_only).expect_err("no namespace");
     assert!(refused.iter().any(|d| d.detail.contains("kubernetes block")));
+}
+
+fn view_with(policies: Vec<istio::Policy>) -> istio::MeshView {
+    let workload = |name: &str| istio::Workload {
+        kind: "Deployment",
+        name: name.into(),
+        labels: BTreeMap::from([("app".to_string(), name.to_string())]),
+        annotations: BTreeMap::new(),
+    };
+    istio::MeshView { workloads: vec![workload("yelb-ui"), workload("yelb-db")], policies, mesh: Some(vec![]), ..Default::default() }
+}
+
+#[test]
+fn a_more_specific_weaker_policy_is_drift_and_enforce_makes_it_an_error() {
+    let namespace_wide =
+        IstioMtls { name: "default".into(), deployment: Attr::Null, selector: Attr::Null, mode: "STRICT".into(), ..config() };
+    let own = planned_policy(&namespace_wide, None).expect("a policy");
+    // Alone, it makes every workload STRICT. Created, the value waits for apply (other
+    // policies of the same apply may decide); unchanged since refresh, it stays known.
+    let mut planned = namespace_wide.clone();
+    let alone = covered_modes(&view_with(vec![]), &own);
+    assert!(plan_effective(&mut planned, None, &alone).is_none());
+    assert_eq!(planned.effective_modes, Attr::Unknown);
+    let prior = IstioMtls { effective_modes: Attr::Known(described(&alone)), ..namespace_wide.clone() };
+    let mut planned = prior.clone();
+    assert!(plan_effective(&mut planned, Some(&prior), &alone).is_none());
+    let modes = planned.effective_modes.known().cloned().expect("known on a no-op plan");
+    assert_eq!(modes.get("Deployment/yelb-ui").map(String::as_str), Some("STRICT (PeerAuthentication yelb/default)"));
+    assert_eq!(modes.len(), 2);
+    let mut changed = IstioMtls { enforce: Attr::Known(true), ..prior.clone() };
+    plan_effective(&mut changed, Some(&prior), &alone);
+    assert_eq!(changed.effective_modes, Attr::Unknown, "an update recomputes it at apply");
+
+    // Another team's policy selecting yelb-ui more specifically turns it PERMISSIVE.
+    let legacy = istio::Policy {
+        namespace: "yelb".into(),
+        name: "legacy".into(),
+        selector: Some(BTreeMap::from([("app".to_string(), "yelb-ui".to_string())])),
+        mode: Some("PERMISSIVE".into()),
+        ports: BTreeMap::new(),
+        created: "1".into(),
+        managed: false,
+    };
+    let predicted = covered_modes(&view_with(vec![legacy.clone()]), &own);
+    let mut planned = namespace_wide.clone();
+    let warning = plan_effective(&mut planned, Some(&prior), &predicted).expect("a warning");
+    assert_eq!(planned.effective_modes, Attr::Unknown, "the plan is not clean while a workload is weaker");
+    assert_eq!(warning.severity, tfplugin::diag::Severity::Warning);
+    assert!(warning.detail.contains("Deployment/yelb-ui: PERMISSIVE (PeerAuthentication yelb/legacy)"), "{}", warning.detail);
+    let mut enforced = IstioMtls { enforce: Attr::Known(true), ..namespace_wide.clone() };
+    assert_eq!(plan_effective(&mut enforced, Some(&prior), &predicted).map(|d| d.severity), Some(tfplugin::diag::Severity::Error));
+
+    // A stronger policy is no problem: a PERMISSIVE namespace with one STRICT workload.
+    let permissive = IstioMtls { mode: "PERMISSIVE".into(), ..namespace_wide.clone() };
+    let strict_ui = istio::Policy { mode: Some("STRICT".into()), ..legacy };
+    let own = planned_policy(&permissive, None).expect("a policy");
+    let mut planned = permissive.clone();
+    assert!(plan_effective(&mut planned, None, &covered_modes(&view_with(vec![strict_ui.clone()]), &own)).is_none());
+
+    // A weaker policy meshtls manages is declared in some configuration: shown, not a hole.
+    let ours_permissive = istio::Policy { mode: Some("PERMISSIVE".into()), managed: true, ..strict_ui };
+    let own = planned_policy(&namespace_wide, None).expect("a policy");
+    let predicted = covered_modes(&view_with(vec![ours_permissive]), &own);
+    let prior = IstioMtls { effective_modes: Attr::Known(described(&predicted)), ..namespace_wide.clone() };
+    let mut planned = prior.clone();
+    assert!(plan_effective(&mut planned, Some(&prior), &predicted).is_none());
+    assert!(planned.effective_modes.known().is_some_and(|m| m["Deployment/yelb-ui"].starts_with("PERMISSIVE")));
+}
+
+#[test]
+fn a_stored_identity_upgrades_whether_its_own_or_the_moved_virtual_node_s() {
+    let r = IstioMtlsResource::new(crate::clients::Clients::new());
+    let own = serde_json::json!({ "namespace": "yelb", "name": "yelb-ui" });
+    let upgraded = tfplugin::Resource::upgrade_identity(&r, 0, &own).expect("its own");
+    assert_eq!(format!("{upgraded:?}"), format!("{:?}", tfplugin::Resource::upgrade_identity(&r, 0, &own).expect("again")));
+    assert!(format!("{upgraded:?}").contains("yelb-ui"));
+    // What OpenTofu keeps after a moved block from meshtls_virtual_node_tls.
+    let moved =
+        serde_json::json!({ "mesh_name": "yelb", "virtual_node_name": "yelb-ui_yelb", "namespace": "yelb", "virtual_node": "yelb-ui" });
+    assert_eq!(format!("{:?}", tfplugin::Resource::upgrade_identity(&r, 0, &moved).expect("moved")), format!("{upgraded:?}"));
+    let no_node = serde_json::json!({ "mesh_name": "m", "virtual_node_name": "x", "namespace": "yelb", "virtual_node": null });
+    assert!(format!("{:?}", tfplugin::Resource::upgrade_identity(&r, 0, &no_node).expect("namespace-wide")).contains("default"));
+    assert!(
+        tfplugin::Resource::upgrade_identity(&r, 0, &serde_json::json!({ "mesh_name": "m" })).is_err(),
+        "no namespace: nothing names the policy"
+    );
 }

@@ -143,6 +143,8 @@ fn an_update_keeps_foreign_annotations_and_allocated_node_ports() {
         metadata: kube::api::ObjectMeta {
             annotations: Some(BTreeMap::from([
                 (format!("{PREFIX}ssl-cert"), "arn:old".to_string()),
+                (format!("{PREFIX}scheme"), "internal".to_string()),
+                (format!("{PREFIX}ssl-negotiation-policy"), "ELBSecurityPolicy-TLS13-1-2-2021-06".to_string()),
                 ("team".to_string(), "a".to_string()),
             ])),
             ..Default::default()
@@ -166,6 +168,9 @@ fn an_update_keeps_foreign_annotations_and_allocated_node_ports() {
     let a = existing.metadata.annotations.clone().unwrap_or_default();
     assert!(!a.contains_key(&format!("{PREFIX}ssl-cert")), "an annotation meshtls no longer writes is removed");
     assert_eq!(a.get("team").map(String::as_str), Some("a"));
+    assert_eq!(a.get(&format!("{PREFIX}scheme")).map(String::as_str), Some("internal"), "AWS annotations meshtls does not set stay");
+    assert!(a.contains_key(&format!("{PREFIX}ssl-negotiation-policy")));
+    assert_eq!(a.get(&format!("{PREFIX}type")).map(String::as_str), Some("nlb"));
     let spec = existing.spec.expect("spec");
     assert_eq!(spec.cluster_ip.as_deref(), Some("10.0.0.7"));
     let ports = spec.ports.expect("ports");

@@ -106,6 +106,11 @@ impl VirtualNodeTls {
         }
     }
 
+    /// The parts of the node's TLS this resource manages: those it has a block for.
+    pub(super) fn managed(&self) -> Managed {
+        Managed { listener: self.listener.is_some(), client_policy: self.client_policy.is_some() }
+    }
+
     /// Pod-template annotations this resource wants on the Deployment.
     pub(super) fn wanted_annotations(&self) -> BTreeMap<String, Option<String>> {
         let mut out = BTreeMap::new();
@@ -138,4 +143,53 @@ pub(super) fn tls_blocks(tls: &NodeTls) -> (Option<Listener>, Option<ClientPolic
         certificate: c.certificate.as_ref().map(CertificateConfig::of),
     });
     (listener, client_policy)
+}
+
+/// What each side's node held before meshtls first wrote it, or when it was imported, by side
+/// name: kept in private state, so that destroy, or a block taken out of the configuration,
+/// puts back what was there instead of removing TLS meshtls did not add.
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(super) struct Before {
+    /// Kept from create or import on. A state written before meshtls kept records has none:
+    /// what its nodes hold then is meshtls's own writing, never to be put back.
+    #[serde(default)]
+    pub(super) recorded: bool,
+    #[serde(default)]
+    pub(super) sides: BTreeMap<String, NodeTls>,
+    /// The `secret:path` entry this resource added to the Deployment's secretMounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) mount: Option<String>,
+    /// The application's entry at the same path that it displaced, put back on removal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) displaced: Option<String>,
+}
+
+impl Before {
+    /// A record started at create or import.
+    pub(super) fn started() -> Before {
+        Before { recorded: true, ..Default::default() }
+    }
+
+    pub(super) fn decode(private: &[u8]) -> Before {
+        serde_json::from_slice(private).unwrap_or_default()
+    }
+
+    pub(super) fn encode(&self) -> Vec<u8> {
+        if *self == Before::default() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(self).unwrap_or_default()
+        }
+    }
+}
+
+/// What a side is written with: the managed parts from `want`; parts managed before but no
+/// longer, from what was there before meshtls (`before`); the rest as they are (`current`).
+pub(super) fn to_write(want: &NodeTls, current: &NodeTls, before: &NodeTls, managed: Managed, released: Managed) -> NodeTls {
+    want.over(&before.over(current, released), managed)
+}
+
+/// The parts `prior` managed that `now` does not.
+pub(super) fn released(prior: Managed, now: Managed) -> Managed {
+    Managed { listener: prior.listener && !now.listener, client_policy: prior.client_policy && !now.client_policy }
 }

@@ -268,3 +268,58 @@ fn generated_configuration_leaves_out_the_default_mount_path() {
     let custom = VirtualNodeTls { mount_path: "/etc/certs".into(), ..imported };
     assert_eq!(TypedResource::generate_config(&r, custom).mount_path.as_deref(), Some("/etc/certs"));
 }
+
+fn listener(mode: &str) -> ListenerTls {
+    ListenerTls { mode: mode.into(), certificate: None, trust: None, subject_alternative_names: vec![] }
+}
+
+fn client_policy(enforce: bool) -> ClientPolicyTls {
+    ClientPolicyTls { enforce, ports: vec![], certificate: None, trust: None, subject_alternative_names: vec![] }
+}
+
+#[test]
+fn only_the_blocks_configured_are_managed_and_the_rest_is_left_as_it_is() {
+    // The listener's TLS was set by Helm; this resource configures only the client policy.
+    let policy = ClientPolicy {
+        enforce: Attr::Known(true),
+        ports: Attr::Null,
+        subject_alternative_names: Attr::Null,
+        trust: Some(TrustConfig::of(&TrustSource::File { certificate_chain: "/etc/keys/yelb-db/ca.crt".into() })),
+        certificate: None,
+    };
+    let m = VirtualNodeTls { listener: None, client_policy: Some(policy), ..config() };
+    let managed = m.managed();
+    assert_eq!(managed, Managed { listener: false, client_policy: true });
+    let current = NodeTls { listener: Some(listener("STRICT")), client_policy: None };
+    let want = m.desired_tls();
+    let written = to_write(&want, &current, &current, managed, Managed::default());
+    assert_eq!(written.listener, Some(listener("STRICT")), "the app's listener TLS stays");
+    assert!(written.client_policy.is_some(), "the managed client policy is written");
+    // Drift is judged on the managed parts only: the app's listener is not "set but should not be".
+    assert!(written.only(managed).differences(&want).is_empty());
+    assert!(!current.only(Managed::default()).differences(&NodeTls::default()).iter().any(|d| d.contains("listener")));
+}
+
+#[test]
+fn a_block_taken_out_or_destroy_puts_back_what_was_there_before() {
+    let before = NodeTls { listener: Some(listener("PERMISSIVE")), client_policy: Some(client_policy(false)) };
+    let current = NodeTls { listener: Some(listener("STRICT")), client_policy: Some(client_policy(true)) };
+    let was = Managed { listener: true, client_policy: true };
+    let now = Managed { listener: true, client_policy: false };
+    let released = released(was, now);
+    assert_eq!(released, Managed { listener: false, client_policy: true });
+    let want = NodeTls { listener: Some(listener("STRICT")), client_policy: None };
+    let written = to_write(&want, &current, &before, now, released);
+    assert_eq!(written.client_policy, Some(client_policy(false)), "the client policy meshtls stops managing goes back");
+    assert_eq!(written.listener, Some(listener("STRICT")));
+    // Destroy: every managed part back to before; without a record, removed.
+    assert_eq!(before.over(&current, was), before);
+    assert_eq!(NodeTls::default().over(&current, now), NodeTls { listener: None, client_policy: Some(client_policy(true)) });
+    // The record survives the trip through private state, and an empty one writes nothing.
+    let record =
+        Before { sides: BTreeMap::from([("cluster".to_string(), before.clone())]), mount: Some("a:/k".into()), ..Before::started() };
+    assert_eq!(Before::decode(&record.encode()), record);
+    assert!(Before::default().encode().is_empty(), "a state from before records stays without one");
+    assert!(Before::decode(&Before::started().encode()).recorded, "a started record survives even while empty");
+    assert_eq!(Before::decode(b"not json"), Before::default());
+}

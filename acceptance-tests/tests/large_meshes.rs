@@ -1,0 +1,264 @@
+//! The layout docs/guides/large-meshes.md recommends for large meshes, run: services written
+//! with one `for_each` per resource type are moved into examples/modules/mesh-service (one
+//! module instance per service) with the guide's `moved` blocks. No certificate is re-issued,
+//! drift on one service still shows in plan under its own module instance and is repaired,
+//! and destroy leaves every node as the fixture made it.
+
+use std::collections::BTreeMap;
+
+use meshtls_acceptance_tests::cluster::Cluster;
+use meshtls_acceptance_tests::{appmesh, provider_block_for_mesh, repo_root, CliKind, Workspace};
+use serde_json::json;
+
+const SERVICES: [&str; 3] = ["svc-a", "svc-b", "svc-c"];
+
+fn services() -> String {
+    SERVICES.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ")
+}
+
+/// The configuration as it grows naturally: one `for_each` per resource type, each virtual
+/// node indexing the certificates.
+fn flat(mesh: &str, ns: &str) -> String {
+    format!(
+        r#"{provider}
+locals {{
+  services = toset([{services}])
+}}
+
+resource "meshtls_ca" "mesh" {{
+  namespace   = "{ns}"
+  common_name = "Mesh CA"
+}}
+
+resource "meshtls_certificate" "svc" {{
+  for_each    = local.services
+  ca          = meshtls_ca.mesh.id
+  namespace   = "{ns}"
+  secret_name = "${{each.key}}-tls"
+  dns_names   = ["${{each.key}}.{ns}.svc.cluster.local"]
+}}
+
+resource "meshtls_virtual_node_tls" "svc" {{
+  for_each                = local.services
+  virtual_node_name       = "${{each.key}}_{ns}"
+  certificate_secret      = meshtls_certificate.svc[each.key].secret_name
+  certificate_fingerprint = meshtls_certificate.svc[each.key].fingerprint_sha256
+  mount_path              = "/etc/keys/mesh"
+
+  kubernetes {{
+    namespace    = "{ns}"
+    virtual_node = each.key
+    deployment   = each.key
+  }}
+
+  listener {{
+    mode = "STRICT"
+    certificate {{
+      file {{
+        certificate_chain = "/etc/keys/mesh/tls.crt"
+        private_key       = "/etc/keys/mesh/tls.key"
+      }}
+    }}
+  }}
+
+  client_policy {{
+    enforce = true
+    trust {{
+      file {{
+        certificate_chain = "/etc/keys/mesh/ca.crt"
+      }}
+    }}
+  }}
+}}
+"#,
+        provider = provider_block_for_mesh(mesh),
+        services = services()
+    )
+}
+
+/// The same services, one module instance each, as the guide writes it.
+fn per_service(mesh: &str, ns: &str) -> String {
+    format!(
+        r#"{provider}
+locals {{
+  services = toset([{services}])
+}}
+
+resource "meshtls_ca" "mesh" {{
+  namespace   = "{ns}"
+  common_name = "Mesh CA"
+}}
+
+module "svc" {{
+  source   = "./mesh-service"
+  for_each = local.services
+
+  namespace    = "{ns}"
+  ca_id        = meshtls_ca.mesh.id
+  aws_name     = "${{each.key}}_{ns}"
+  virtual_node = each.key
+  deployment   = each.key
+  hostname     = "${{each.key}}.{ns}.svc.cluster.local"
+}}
+"#,
+        provider = provider_block_for_mesh(mesh),
+        services = services()
+    )
+}
+
+/// The guide's step that writes the `moved` blocks: its shell loop over `state list`, run as
+/// the guide gives it, with `terraform` standing for the CLI under test.
+fn write_moved_blocks(cli: CliKind, ws: &Workspace) -> String {
+    let guide = std::fs::read_to_string(repo_root().join("docs/guides/large-meshes.md")).expect("the guide");
+    let script = guide_script(&guide).expect("the guide has a ```shell block writing moved.tf");
+    let out = std::process::Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script.replace("terraform state list", "\"$CLI\" state list")])
+        .current_dir(ws.path())
+        .env("CLI", cli.binary())
+        .output()
+        .expect("bash");
+    assert!(out.status.success(), "the guide's loop fails: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(ws.path().join("moved.tf")).expect("the loop writes moved.tf")
+}
+
+/// The guide's shell block that ends in `> moved.tf`.
+fn guide_script(guide: &str) -> Option<String> {
+    guide
+        .split("```shell\n")
+        .skip(1)
+        .filter_map(|b| b.split_once("```").map(|(code, _)| code.to_string()))
+        .find(|c| c.contains("> moved.tf"))
+}
+
+/// One service's pair of moves.
+fn moved_pair(key: &str) -> String {
+    format!(
+        "moved {{\n  from = meshtls_certificate.svc[\"{key}\"]\n  to   = module.svc[\"{key}\"].meshtls_certificate.this\n}}\n\nmoved {{\n  from = meshtls_virtual_node_tls.svc[\"{key}\"]\n  to   = module.svc[\"{key}\"].meshtls_virtual_node_tls.this\n}}\n"
+    )
+}
+
+fn setup(cluster: &Cluster, mesh: &str, ns: &str) {
+    cluster.apply_object(json!({ "apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "Mesh", "metadata": { "name": mesh }, "spec": { "namespaceSelector": { "matchLabels": { "mesh": mesh } } } }));
+    for svc in SERVICES {
+        let host = format!("{svc}.{ns}.svc.cluster.local");
+        cluster.apply_object(json!({
+            "apiVersion": "appmesh.k8s.aws/v1beta2", "kind": "VirtualNode",
+            "metadata": { "name": svc, "namespace": ns },
+            "spec": {
+                "awsName": format!("{svc}_{ns}"),
+                "podSelector": { "matchLabels": { "app": svc } },
+                "listeners": [{ "portMapping": { "port": 8080, "protocol": "http" } }],
+                "serviceDiscovery": { "dns": { "hostname": host } }
+            }
+        }));
+        cluster.apply_object(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": { "name": svc, "namespace": ns },
+            "spec": {
+                "selector": { "matchLabels": { "app": svc } },
+                "template": { "metadata": { "labels": { "app": svc } }, "spec": { "containers": [{ "name": "app", "image": "app:1" }] } }
+            }
+        }));
+        appmesh::create_node(mesh, &format!("{svc}_{ns}"), &host);
+    }
+}
+
+/// Each service's certificate as the cluster holds it.
+fn certificates(cluster: &Cluster, ns: &str) -> BTreeMap<&'static str, String> {
+    SERVICES.iter().map(|&s| (s, cluster.secret_text(ns, &format!("{s}-tls"), "tls.crt").expect("tls.crt"))).collect()
+}
+
+/// Both sides of every node, as they are now.
+fn nodes(cluster: &Cluster, mesh: &str, ns: &str) -> Vec<(serde_json::Value, serde_json::Value)> {
+    SERVICES
+        .iter()
+        .map(|&s| {
+            let vn = cluster.object("appmesh.k8s.aws", "v1beta2", "VirtualNode", Some(ns), s).expect("VirtualNode")["spec"].clone();
+            (vn, appmesh::node_spec(mesh, &format!("{s}_{ns}")))
+        })
+        .collect()
+}
+
+fn move_into_modules(cli: CliKind) {
+    let cluster = Cluster::connect();
+    let ns = cluster.fresh_namespace(&format!("acc-large-{}", cli.name()));
+    let mesh = format!("{ns}-mesh");
+    setup(&cluster, &mesh, &ns);
+    let before = nodes(&cluster, &mesh, &ns);
+
+    let ws = Workspace::new(cli, &flat(&mesh, &ns));
+    let module_dir = ws.path().join("mesh-service");
+    std::fs::create_dir(&module_dir).expect("module dir");
+    std::fs::copy(repo_root().join("examples/modules/mesh-service/main.tf"), module_dir.join("main.tf")).expect("copy the module");
+    ws.ok(&["init", "-input=false"]);
+    ws.apply();
+    let issued = certificates(&cluster, &ns);
+    assert!(!ws.plan_has_changes().0, "{}: the flat layout plans clean", cli.name());
+
+    // The move: the module configuration and the moved blocks, in one plan that only moves.
+    let moved = write_moved_blocks(cli, &ws);
+    for svc in SERVICES {
+        assert!(moved.contains(&moved_pair(svc)), "{}: moved.tf moves {svc}'s two resources:\n{moved}", cli.name());
+    }
+    ws.write_config(&per_service(&mesh, &ns));
+    ws.ok(&["init", "-input=false"]);
+    let plan = ws.ok(&["plan", "-input=false"]);
+    assert!(
+        plan.text().contains("has moved to module.svc[\"svc-b\"].meshtls_virtual_node_tls.this")
+            && (plan.text().contains("0 to add, 0 to change, 0 to destroy") || plan.text().contains("No changes")),
+        "{}: the move plans nothing but moves:\n{}",
+        cli.name(),
+        plan.text()
+    );
+    ws.apply();
+    assert_eq!(certificates(&cluster, &ns), issued, "{}: no certificate is re-issued by the move", cli.name());
+    assert!(!ws.plan_has_changes().0, "{}: the module layout plans clean", cli.name());
+    let state: serde_json::Value = serde_json::from_str(&ws.state_json()).expect("state is JSON");
+    let modules: Vec<&str> = state["resources"].as_array().into_iter().flatten().filter_map(|r| r["module"].as_str()).collect();
+    for svc in SERVICES {
+        let module = format!("module.svc[\"{svc}\"]");
+        assert_eq!(modules.iter().filter(|m| **m == module).count(), 2, "{}: {svc}'s two resources in {module}: {modules:?}", cli.name());
+    }
+
+    // Drift on one service's App Mesh side shows under its own module instance.
+    appmesh::disable_tls(&mesh, &format!("svc-b_{ns}"));
+    let (changes, run) = ws.plan_has_changes();
+    assert!(
+        changes
+            && run.text().contains("module.svc[\"svc-b\"].meshtls_virtual_node_tls.this will be updated in-place")
+            && run.text().contains("listener TLS is missing")
+            && !run.text().contains("module.svc[\"svc-a\"].meshtls_virtual_node_tls.this will be"),
+        "{}: drift on svc-b alone:\n{}",
+        cli.name(),
+        run.text()
+    );
+    ws.apply();
+    assert_eq!(appmesh::node_spec(&mesh, &format!("svc-b_{ns}"))["listeners"][0]["tls"]["mode"], "STRICT", "{}: repaired", cli.name());
+    assert!(!ws.plan_has_changes().0, "{}", cli.name());
+
+    ws.assert_no_key_material();
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    assert_eq!(nodes(&cluster, &mesh, &ns), before, "{}: destroy leaves every node as the fixture made it", cli.name());
+    assert!(cluster.managed_secret_names(&ns).is_empty(), "{}: destroy deletes the certificates", cli.name());
+}
+
+// `moved` blocks need Terraform 1.1 or later, so Terraform 1.0.3 does not run this.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn moving_into_per_service_modules_with_opentofu() {
+    move_into_modules(CliKind::Tofu);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn moving_into_per_service_modules_with_terraform() {
+    move_into_modules(CliKind::TerraformCurrent);
+}
+
+#[test]
+fn the_guide_writes_a_pair_of_moves_per_key() {
+    let guide = std::fs::read_to_string(repo_root().join("docs/guides/large-meshes.md")).expect("the guide");
+    let script = guide_script(&guide).expect("the guide's loop");
+    assert!(script.contains("terraform state list"), "the test runs it with the CLI under test in place of terraform");
+    assert!(script.replace("$key", "svc-a").contains(&moved_pair("svc-a")), "the loop prints what the test expects:\n{script}");
+}
