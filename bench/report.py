@@ -175,7 +175,8 @@ def chart(results, sizes, path):
         for variant in ALL_VARIANTS:
             for cli, style in (("tofu", "-"), ("terraform", "--")):
                 points = [(n, results[(variant, cli, n)][phase]["median"]) for n in sizes if (variant, cli, n) in results]
-                if len(points) < 2:
+                # One size is a point, not yet a slope; it is drawn all the same.
+                if not points:
                     continue
                 ax.plot([p[0] for p in points], [p[1] for p in points], style, marker="o", color=colors[variant], label=f"{variant} ({cli})")
         ax.set_xscale("log")
