@@ -409,8 +409,8 @@ pub struct MeshView {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Effective {
     pub mode: String,
-    /// Ports whose mode differs from `mode`, as `port 8080 DISABLE`.
-    pub ports: Vec<String>,
+    /// Ports whose mode differs from `mode`: (port, mode).
+    pub ports: Vec<(String, String)>,
     pub decided_by: Option<String>,
     /// The deciding policy is not meshtls's: nobody's plan shows it.
     pub foreign: bool,
@@ -420,8 +420,8 @@ impl Effective {
     /// As state shows it: `STRICT`, or `PERMISSIVE (PeerAuthentication yelb/legacy)`.
     pub fn describe(&self) -> String {
         let mut text = self.mode.clone();
-        for p in &self.ports {
-            text.push_str(&format!(", {p}"));
+        for (port, mode) in &self.ports {
+            text.push_str(&format!(", port {port} {mode}"));
         }
         match &self.decided_by {
             Some(by) => format!("{text} ({by})"),
@@ -454,7 +454,7 @@ pub fn effective(view: &MeshView, labels: &BTreeMap<String, String>) -> Effectiv
     let mut ports = Vec::new();
     if let Some(w) = workload {
         for (port, m) in w.ports.iter().filter(|(_, m)| m.as_str() != "UNSET" && **m != mode) {
-            ports.push(format!("port {port} {m}"));
+            ports.push((port.clone(), m.clone()));
             decided = Some(w);
         }
     }

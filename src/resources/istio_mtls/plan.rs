@@ -277,11 +277,7 @@ pub(super) fn plan_effective(
     // only one nobody's plan shows is a hole.
     let weaker: Vec<String> = predicted
         .iter()
-        .filter(|(_, e)| {
-            e.foreign
-                && (strength(&e.mode) < strength(&want)
-                    || e.ports.iter().any(|p| p.rsplit(' ').next().is_some_and(|m| strength(m) < strength(&want))))
-        })
+        .filter(|(_, e)| e.foreign && (strength(&e.mode) < strength(&want) || e.ports.iter().any(|(_, m)| strength(m) < strength(&want))))
         .map(|(w, e)| format!("{w}: {}", e.describe()))
         .collect();
     if weaker.is_empty() {
