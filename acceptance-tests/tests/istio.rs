@@ -417,7 +417,11 @@ fn gateway_scenario(cli: CliKind) {
             cluster.object("apps", "v1", "Deployment", Some(&ns), "yelb-gw-istio")
         });
     let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
-    let istio_service = cluster.object("", "v1", "Service", Some(&ns), "yelb-gw-istio").expect("istiod's Service");
+    // istiod writes the Deployment and the Service one after the other.
+    let istio_service =
+        meshtls_acceptance_tests::wait::until("istiod to create the gateway Service", std::time::Duration::from_secs(60), || {
+            cluster.object("", "v1", "Service", Some(&ns), "yelb-gw-istio")
+        });
     assert_eq!(istio_service["spec"]["type"], "ClusterIP", "the NLB Service is the only load balancer");
     let nlb = cluster.object("", "v1", "Service", Some(&ns), "yelb-gw-nlb").expect("the NLB Service");
     assert_eq!(nlb["spec"]["type"], "LoadBalancer");
