@@ -19,8 +19,16 @@ pub const PCA_ANNOTATION: &str = "meshtls.dev/acm-pca-arn";
 
 /// Who signs for a CA: its key in the cluster, or ACM Private CA.
 pub enum Signer {
-    Local(pki::CaMaterial),
-    Pca { arn: String, certificate_pem: String },
+    /// The key in the CA Secret `namespace/name`, read only when signing.
+    Local {
+        certificate_pem: String,
+        namespace: String,
+        name: String,
+    },
+    Pca {
+        arn: String,
+        certificate_pem: String,
+    },
 }
 
 /// A CA as loaded: who signs for it, and what its certificate says.
@@ -32,7 +40,7 @@ pub struct Ca {
 impl Ca {
     pub fn certificate_pem(&self) -> &str {
         match &self.signer {
-            Signer::Local(m) => &m.certificate_pem,
+            Signer::Local { certificate_pem, .. } => certificate_pem,
             Signer::Pca { certificate_pem, .. } => certificate_pem,
         }
     }
@@ -53,7 +61,7 @@ pub struct Leaf {
     pub certificate_pem: String,
     /// The certificates after the leaf up to the CA.
     pub chain_pem: String,
-    pub private_key_pem: String,
+    pub private_key_pem: pki::KeyPem,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +74,8 @@ pub enum IssueError {
     Pca(#[from] pca::PcaError),
     #[error("the signing task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("the CA key: {0}")]
+    Key(String),
 }
 
 pub fn kube_error(action: &str, namespace: &str, name: &str, e: &kube::Error) -> Diagnostic {
@@ -99,20 +109,20 @@ pub async fn load(client: &kube::Client, cache: &ReadCache, ca_id: &str) -> Resu
         let info = pki::inspect(&certificate_pem).map_err(unreadable)?;
         return Ok(Ca { signer: Signer::Pca { arn: arn.clone(), certificate_pem }, info });
     }
-    let (Some(certificate_pem), Some(private_key_pem)) = (observed.tls_crt, observed.tls_key) else {
+    let (Some(certificate_pem), true) = (observed.tls_crt.clone(), observed.key_public.is_some()) else {
         return Err(Diagnostic::error("Not a CA Secret", format!("Secret {ca_id} lacks tls.crt or tls.key.")));
     };
     let info = pki::inspect(&certificate_pem).map_err(unreadable)?;
     if !info.is_ca {
         return Err(Diagnostic::error("Not a CA certificate", format!("The certificate in Secret {ca_id} is not a CA.")));
     }
-    if !pki::key_matches(&private_key_pem, &info) {
+    if !observed.key_fits(&info) {
         return Err(Diagnostic::error(
             "CA key does not match",
             format!("tls.key in Secret {ca_id} is not the key of its tls.crt; the CA needs re-creating."),
         ));
     }
-    Ok(Ca { signer: Signer::Local(pki::CaMaterial { certificate_pem, private_key_pem }), info })
+    Ok(Ca { signer: Signer::Local { certificate_pem, namespace: namespace.into(), name: name.into() }, info })
 }
 
 impl Ca {
@@ -121,8 +131,15 @@ impl Ca {
     /// leaves the machine.
     pub async fn issue(&self, clients: &Clients, spec: LeafSpec) -> Result<Leaf, IssueError> {
         match &self.signer {
-            Signer::Local(material) => {
-                let material = material.clone();
+            Signer::Local { certificate_pem, namespace, name } => {
+                // The key is read now, from the server, and wiped once the leaf is signed.
+                let client = clients.kube().await.map_err(|e| IssueError::Key(e.to_string()))?;
+                let key = tls_secret::read_key(&client, namespace, name)
+                    .await
+                    .map_err(|e| IssueError::Key(format!("reading Secret {namespace}/{name}: {e}")))?
+                    .filter(|k| pki::key_matches(k.expose(), &self.info))
+                    .ok_or_else(|| IssueError::Key(format!("Secret {namespace}/{name} no longer holds its certificate's key")))?;
+                let material = pki::CaMaterial { certificate_pem: certificate_pem.clone(), private_key_pem: key };
                 let issued = tokio::task::spawn_blocking(move || {
                     pki::issue_leaf(
                         &material,
@@ -269,18 +286,19 @@ pub async fn provision_pca(
             Err(e) => return Err(PcaFailure::before(Diagnostic::error("Cannot read the ACM Private CA", e.to_string()))),
         },
         PcaSource::Create => {
-            let owner = secret.owner.to_string();
+            let owner = secret.owner;
+            let marker = owner.marker();
             let lookup = |e: pca::PcaError| PcaFailure::before(Diagnostic::error("Cannot list the ACM Private CAs", e.to_string()));
             // A create whose answer was lost, in an earlier apply, left its CA unactivated.
-            match pca::unactivated_of(pca_client, &owner).await.map_err(lookup)? {
+            match pca::unactivated_of(pca_client, owner).await.map_err(lookup)? {
                 Some(arn) => {
                     tracing::info!(%arn, "carrying on with the private CA an earlier create left unactivated");
                     arn
                 }
-                None => match pca::create_root(pca_client, &owner, root.common_name, root.organization, root.key_algorithm).await {
+                None => match pca::create_root(pca_client, &marker, root.common_name, root.organization, root.key_algorithm).await {
                     Ok(arn) => arn,
                     // The answer may be what failed, after the CA was made: look for it.
-                    Err(e) => match pca::unactivated_of(pca_client, &owner).await {
+                    Err(e) => match pca::unactivated_of(pca_client, owner).await {
                         Ok(Some(arn)) => {
                             tracing::info!(%arn, error = %e, "CreateCertificateAuthority failed, but created the CA; carrying on with it");
                             arn
@@ -383,9 +401,9 @@ pub async fn retire_pca(
     permanent_deletion_days: i32,
 ) -> Result<Option<Diagnostic>, Diagnostic> {
     match pca::owner_tag(pca_client, arn).await.map(|tag| owner.claim_recorded(tag.as_deref(), Claim::Ours)) {
-        Ok(Claim::OtherResource(tag)) => Ok(Some(Diagnostic::warning(
+        Ok(claim @ (Claim::OtherResource(_) | Claim::OtherState { .. })) => Ok(Some(Diagnostic::warning(
             "ACM Private CA left in place",
-            format!("{arn} is tagged {OWNER_TAG}={tag}, not as this resource's, so destroy did not delete it."),
+            format!("{arn} is tagged {OWNER_TAG} and {}, so destroy did not delete it.", claim.describe()),
         ))),
         Ok(_) => pca::disable_and_delete(pca_client, arn, permanent_deletion_days).await.map(|()| None).diag("delete the ACM Private CA"),
         // A CA that is gone already has nothing to delete.

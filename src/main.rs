@@ -21,6 +21,10 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     tfplugin::plugin::main(
         provider::MeshTls::new(),
-        tfplugin::ServeOptions { address: "registry.terraform.io/meshtls/meshtls", binary_name: "terraform-provider-meshtls" },
+        tfplugin::ServeOptions {
+            address: "registry.terraform.io/meshtls/meshtls",
+            binary_name: "terraform-provider-meshtls",
+            held_log_targets: clients::kubernetes::HELD_LOG_TARGETS,
+        },
     )
 }

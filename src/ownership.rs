@@ -28,26 +28,99 @@ pub const FIELD_MANAGER: &str = "meshtls";
 /// Read-modify-write rounds before a write that keeps meeting concurrent changes gives up.
 const ATTEMPTS: usize = 5;
 
-/// The resource an object belongs to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Owner(String);
+/// The resource an object belongs to: its type and id, and the owner id its state holds.
+///
+/// Two Terraform states can hold resources of the same type and id (two teams, each with a
+/// namespace-wide policy for one namespace). The owner id, random and written at create or
+/// import, tells their objects apart: the marker carries it as `<type>:<id>#<owner id>`.
+#[derive(Clone, Debug)]
+pub struct Owner {
+    resource: String,
+    /// None for a state written before owner ids: it owns only objects that carry none.
+    id: Option<String>,
+    /// Objects an import took over from another meshtls resource or state, to warn of.
+    taken_over: std::sync::Arc<std::sync::Mutex<Vec<(ObjectRef, Claim)>>>,
+}
+
+impl PartialEq for Owner {
+    fn eq(&self, other: &Self) -> bool {
+        self.resource == other.resource && self.id == other.id
+    }
+}
+
+impl Eq for Owner {}
+
+/// Characters of an owner id: 96 random bits in hex.
+const OWNER_ID_BYTES: usize = 12;
 
 impl Owner {
+    /// An owner as a state written before owner ids knows itself.
     pub fn new(resource_type: &str, id: &str) -> Owner {
-        Owner(format!("{resource_type}:{id}"))
+        Owner { resource: format!("{resource_type}:{id}"), id: None, taken_over: Default::default() }
+    }
+
+    /// The owner a state records: `owner_id` is the state's `owner_id` attribute.
+    pub fn recorded(resource_type: &str, id: &str, owner_id: Option<&str>) -> Owner {
+        Owner { id: owner_id.map(str::to_string), ..Owner::new(resource_type, id) }
+    }
+
+    /// A new owner, for a create or an import: a fresh random owner id.
+    pub fn fresh(resource_type: &str, id: &str) -> Result<Owner, OwnerIdError> {
+        let mut bytes = [0u8; OWNER_ID_BYTES];
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| OwnerIdError)?;
+        let id_hex = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Owner { id: Some(id_hex), ..Owner::new(resource_type, id) })
+    }
+
+    /// The owner a resource's `owner_id` attribute stands for: a known id is the state's; an
+    /// unknown one (a create) becomes a fresh id; null is a state from before owner ids.
+    pub fn of_attr(resource_type: &str, id: &str, owner_id: &tfplugin::Attr<String>) -> Result<Owner, OwnerIdError> {
+        match owner_id {
+            tfplugin::Attr::Known(owner_id) => Ok(Owner::recorded(resource_type, id, Some(owner_id))),
+            tfplugin::Attr::Unknown => Owner::fresh(resource_type, id),
+            tfplugin::Attr::Null => Ok(Owner::new(resource_type, id)),
+        }
+    }
+
+    /// The state's `owner_id` attribute.
+    pub fn attr(&self) -> tfplugin::Attr<String> {
+        self.id.clone().map_or(tfplugin::Attr::Null, tfplugin::Attr::Known)
+    }
+
+    /// Warnings for every object an import of this owner took over from another meshtls
+    /// resource or Terraform state: that one no longer manages it, and says so at its next plan.
+    pub fn takeover_warnings(&self) -> Vec<tfplugin::Diagnostic> {
+        let taken = self.taken_over.lock().map(|t| t.clone()).unwrap_or_default();
+        taken
+            .into_iter()
+            .map(|(object, claim)| {
+                tfplugin::Diagnostic::warning(
+                    format!("{object} taken over"),
+                    format!("{object} {} until this import. It is now this resource's; the other one will refuse to change or delete it. Remove that one from its configuration (a `removed` block with `destroy = false`, or `terraform state rm`).", claim.describe().replacen("belongs", "belonged", 1)),
+                )
+            })
+            .collect()
+    }
+
+    /// The marker's value, as written in the owner annotation or tag.
+    pub fn marker(&self) -> String {
+        match &self.id {
+            Some(id) => format!("{}#{id}", self.resource),
+            None => self.resource.clone(),
+        }
     }
 
     /// Puts the marker on `meta`, keeping every other label and annotation.
     pub fn mark(&self, meta: &mut ObjectMeta) {
         meta.labels.get_or_insert_with(Default::default).insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
-        meta.annotations.get_or_insert_with(Default::default).insert(OWNER_ANNOTATION.into(), self.0.clone());
+        meta.annotations.get_or_insert_with(Default::default).insert(OWNER_ANNOTATION.into(), self.marker());
     }
 
     /// The marker as a merge patch of `metadata`.
     pub fn marker_patch(&self) -> serde_json::Value {
         serde_json::json!({ "metadata": {
             "labels": { MANAGED_BY_LABEL: MANAGED_BY },
-            "annotations": { OWNER_ANNOTATION: self.0 },
+            "annotations": { OWNER_ANNOTATION: self.marker() },
         }})
     }
 
@@ -64,17 +137,43 @@ impl Owner {
     /// Whose an object is, from the owner it records (an annotation, a tag); `unrecorded`
     /// when it records none.
     pub fn claim_recorded(&self, recorded: Option<&str>, unrecorded: Claim) -> Claim {
-        match recorded {
-            Some(owner) if owner == self.0 => Claim::Ours,
-            Some(owner) => Claim::OtherResource(owner.to_string()),
-            None => unrecorded,
+        let Some(recorded) = recorded else { return unrecorded };
+        let (resource, owner_id) = match recorded.split_once('#') {
+            Some((resource, id)) => (resource, Some(id)),
+            None => (recorded, None),
+        };
+        if resource != self.resource {
+            return Claim::OtherResource(resource.to_string());
         }
+        // A state with an owner id owns only what carries it; a state from before owner
+        // ids owns only what carries none.
+        if owner_id == self.id.as_deref() {
+            Claim::Ours
+        } else {
+            Claim::OtherState { resource: resource.to_string(), owner_id: owner_id.map(str::to_string) }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the system's random number generator failed, so no owner id could be made")]
+pub struct OwnerIdError;
+
+impl From<OwnerIdError> for tfplugin::Diagnostic {
+    fn from(e: OwnerIdError) -> Self {
+        tfplugin::Diagnostic::error("Failed to make an owner id", e.to_string())
+    }
+}
+
+impl<M> From<OwnerIdError> for tfplugin::Failure<M> {
+    fn from(e: OwnerIdError) -> Self {
+        tfplugin::Failure::new(tfplugin::Diagnostic::from(e))
     }
 }
 
 impl Display for Owner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.marker())
     }
 }
 
@@ -84,6 +183,9 @@ pub enum Claim {
     Ours,
     /// Created by another meshtls resource, perhaps in another state.
     OtherResource(String),
+    /// Created by a resource of the same type and id in another Terraform state (or, without
+    /// an owner id, by one written before owner ids).
+    OtherState { resource: String, owner_id: Option<String> },
     /// Not created by meshtls.
     Foreign,
 }
@@ -94,6 +196,12 @@ impl Claim {
         match self {
             Claim::Ours => "is managed by this resource".into(),
             Claim::OtherResource(owner) => format!("belongs to another meshtls resource ({owner})"),
+            Claim::OtherState { resource, owner_id: Some(id) } => {
+                format!("belongs to {resource} of another Terraform state (owner id {id}, not this state's)")
+            }
+            Claim::OtherState { resource, owner_id: None } => {
+                format!("belongs to {resource} of another Terraform state (it records no owner id, so it predates owner ids)")
+            }
             Claim::Foreign => "was not created by meshtls".into(),
         }
     }
@@ -312,8 +420,14 @@ where
     }
 
     /// Import: marks the object as this resource's, whoever made it. `None` when it does not
-    /// exist.
+    /// exist. One another meshtls resource (or state) held is noted for
+    /// [`Owner::takeover_warnings`].
     pub async fn adopt(&self) -> Result<Option<K>, OwnError> {
+        if let Some((_, claim @ (Claim::OtherResource(_) | Claim::OtherState { .. }))) = self.get().await? {
+            if let Ok(mut taken) = self.owner.taken_over.lock() {
+                taken.push((self.object.clone(), claim));
+            }
+        }
         let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
         match self.api.patch(&self.object.name, &params, &Patch::Merge(&self.owner.marker_patch())).await {
             Ok(o) => Ok(Some(o)),
@@ -357,6 +471,55 @@ mod tests {
         );
         assert_eq!(owner.claim_recorded(None, Claim::Foreign), Claim::Foreign);
         assert_eq!(owner.claim_recorded(None, Claim::Ours), Claim::Ours);
+    }
+
+    #[test]
+    fn the_owner_id_tells_two_states_apart() {
+        let ours = Owner::fresh("meshtls_istio_mtls", "yelb/default").expect("owner id");
+        let theirs = Owner::fresh("meshtls_istio_mtls", "yelb/default").expect("owner id");
+        assert_ne!(ours.attr(), theirs.attr());
+        assert_eq!(ours.attr().known().map(String::len), Some(2 * OWNER_ID_BYTES));
+        let mut m = ObjectMeta::default();
+        theirs.mark(&mut m);
+        assert!(matches!(ours.claim(&m), Claim::OtherState { owner_id: Some(_), .. }), "{:?}", ours.claim(&m));
+        assert_eq!(theirs.claim(&m), Claim::Ours);
+        // The state reads its owner id back from its attribute.
+        let again = Owner::of_attr("meshtls_istio_mtls", "yelb/default", &theirs.attr()).expect("owner");
+        assert_eq!(again.claim(&m), Claim::Ours);
+        // A state from before owner ids owns only unmarked-by-id objects, and a new state
+        // does not take those over.
+        let legacy = Owner::new("meshtls_istio_mtls", "yelb/default");
+        assert!(matches!(legacy.claim(&m), Claim::OtherState { .. }));
+        let mut old = ObjectMeta::default();
+        legacy.mark(&mut old);
+        assert_eq!(legacy.claim(&old), Claim::Ours);
+        assert_eq!(ours.claim(&old), Claim::OtherState { resource: "meshtls_istio_mtls:yelb/default".into(), owner_id: None });
+        assert!(ours.claim(&old).describe().contains("another Terraform state"), "{}", ours.claim(&old).describe());
+        // Another resource stays another resource, whatever its owner id.
+        let other = Owner::fresh("meshtls_istio_mtls", "yelb/db").expect("owner id");
+        let mut m = ObjectMeta::default();
+        other.mark(&mut m);
+        assert_eq!(ours.claim(&m), Claim::OtherResource("meshtls_istio_mtls:yelb/db".into()));
+    }
+
+    #[test]
+    fn an_import_that_takes_an_object_over_warns() {
+        let owner = Owner::fresh("meshtls_nlb_service", "yelb/edge").expect("owner");
+        assert!(owner.takeover_warnings().is_empty());
+        let object = ObjectRef::new("Service", Some("yelb"), "edge");
+        let claim = Claim::OtherState { resource: "meshtls_nlb_service:yelb/edge".into(), owner_id: Some("00ff".into()) };
+        owner.taken_over.lock().expect("lock").push((object, claim));
+        let warnings = owner.takeover_warnings();
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(warnings[0].summary, "Service yelb/edge taken over");
+        assert!(
+            warnings[0].detail.contains("belonged to meshtls_nlb_service:yelb/edge of another Terraform state"),
+            "{}",
+            warnings[0].detail
+        );
+        assert!(warnings[0].detail.contains("removed"), "says what to do with the other one: {}", warnings[0].detail);
+        // Clones share the record, as the calls of one import do.
+        assert_eq!(owner.clone().takeover_warnings().len(), 1);
     }
 
     #[test]

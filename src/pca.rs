@@ -9,7 +9,7 @@ use aws_sdk_acmpca::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_acmpca::primitives::Blob;
 use aws_sdk_acmpca::types as pca;
 
-use crate::ownership::OWNER_TAG;
+use crate::ownership::{Claim, Owner, OWNER_TAG};
 use crate::pki::KeyAlgorithm;
 
 pub const ROOT_TEMPLATE: &str = "arn:aws:acm-pca:::template/RootCACertificate/V1";
@@ -94,8 +94,9 @@ pub async fn presence(client: &aws_sdk_acmpca::Client, arn: &str) -> Result<Pres
 /// A root CA of `owner`'s that was created but never activated: what a create whose answer
 /// was lost leaves behind. Finding it lets the create carry on with it instead of making a
 /// second, billed CA. One ListTags per candidate; only CAs still being set up are candidates.
-pub async fn unactivated_of(client: &aws_sdk_acmpca::Client, owner: &str) -> Result<Option<String>, PcaError> {
+pub async fn unactivated_of(client: &aws_sdk_acmpca::Client, owner: &Owner) -> Result<Option<String>, PcaError> {
     use pca::CertificateAuthorityStatus as S;
+    let marker = owner.marker();
     let mut next: Option<String> = None;
     // Bounded: 100 pages of up to 100 CAs, far past any account's quota of private CAs.
     for _ in 0..100 {
@@ -105,12 +106,20 @@ pub async fn unactivated_of(client: &aws_sdk_acmpca::Client, owner: &str) -> Res
             .max_results(100)
             .send()
             .await
-            .map_err(|e| err("ListCertificateAuthorities", owner, e))?;
+            .map_err(|e| err("ListCertificateAuthorities", &marker, e))?;
         for ca in page.certificate_authorities.unwrap_or_default() {
             let unactivated = matches!(ca.status, Some(S::Creating | S::PendingCertificate));
             let Some(arn) = ca.arn.filter(|_| unactivated) else { continue };
-            if owner_tag(client, &arn).await?.as_deref() == Some(owner) {
-                return Ok(Some(arn));
+            match owner.claim_recorded(owner_tag(client, &arn).await?.as_deref(), Claim::Foreign) {
+                Claim::Ours => return Ok(Some(arn)),
+                // The same resource under an earlier create's owner id: that create failed
+                // before anything reached state, so no state holds the CA. It becomes this
+                // create's, under this owner id.
+                Claim::OtherState { .. } => {
+                    tag(client, &arn, &marker).await?;
+                    return Ok(Some(arn));
+                }
+                Claim::OtherResource(_) | Claim::Foreign => {}
             }
         }
         next = page.next_token.filter(|t| !t.is_empty());
@@ -119,6 +128,19 @@ pub async fn unactivated_of(client: &aws_sdk_acmpca::Client, owner: &str) -> Res
         }
     }
     Ok(None)
+}
+
+/// Sets the CA's owner tag to `marker`.
+async fn tag(client: &aws_sdk_acmpca::Client, arn: &str, marker: &str) -> Result<(), PcaError> {
+    let tag = pca::Tag::builder().key(OWNER_TAG).value(marker).build().map_err(|e| PcaError(e.to_string()))?;
+    client
+        .tag_certificate_authority()
+        .certificate_authority_arn(arn)
+        .tags(tag)
+        .send()
+        .await
+        .map_err(|e| err("TagCertificateAuthority", arn, e))?;
+    Ok(())
 }
 
 /// The CA's own certificate, PEM, with its chain (empty for a root).

@@ -61,10 +61,32 @@ impl KeyAlgorithm {
     }
 }
 
+/// A private key, PEM-encoded: wiped from memory when dropped (and so is every clone), and
+/// never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyPem(zeroize::Zeroizing<String>);
+
+impl KeyPem {
+    pub fn new(pem: String) -> KeyPem {
+        KeyPem(zeroize::Zeroizing::new(pem))
+    }
+
+    /// The PEM text, for the one call that needs it; never to be logged or kept.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for KeyPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyPem(<redacted>)")
+    }
+}
+
 /// A generated certificate with its key. The key is only ever written to a Secret.
 pub struct Issued {
     pub certificate_pem: String,
-    pub private_key_pem: String,
+    pub private_key_pem: KeyPem,
 }
 
 impl std::fmt::Debug for Issued {
@@ -95,7 +117,7 @@ pub fn self_signed_ca(req: &CaRequest<'_>) -> Result<Issued, PkiError> {
     params.not_before = now;
     params.not_after = now + time::Duration::days(req.validity_days);
     let cert = params.self_signed(&key)?;
-    Ok(Issued { certificate_pem: cert.pem(), private_key_pem: key.serialize_pem() })
+    Ok(Issued { certificate_pem: cert.pem(), private_key_pem: KeyPem::new(key.serialize_pem()) })
 }
 
 fn random_serial() -> Result<SerialNumber, PkiError> {
@@ -144,7 +166,7 @@ pub struct LeafRequest<'a> {
 #[derive(Clone)]
 pub struct CaMaterial {
     pub certificate_pem: String,
-    pub private_key_pem: String,
+    pub private_key_pem: KeyPem,
 }
 
 impl std::fmt::Debug for CaMaterial {
@@ -156,7 +178,7 @@ impl std::fmt::Debug for CaMaterial {
 /// Issues an end-entity certificate signed by `ca`. The returned certificate PEM is the leaf
 /// alone; callers append the CA for a chain.
 pub fn issue_leaf(ca: &CaMaterial, req: &LeafRequest<'_>) -> Result<Issued, PkiError> {
-    let ca_key = KeyPair::from_pem(&ca.private_key_pem)?;
+    let ca_key = KeyPair::from_pem(ca.private_key_pem.expose())?;
     let issuer = rcgen::Issuer::from_ca_cert_pem(&ca.certificate_pem, ca_key)?;
     let key = req.key_algorithm.generate()?;
     let mut params = CertificateParams::new(req.dns_names.to_vec())?;
@@ -177,16 +199,16 @@ pub fn issue_leaf(ca: &CaMaterial, req: &LeafRequest<'_>) -> Result<Issued, PkiE
     params.not_before = now;
     params.not_after = now + time::Duration::days(req.validity_days);
     let cert = params.signed_by(&key, &issuer)?;
-    Ok(Issued { certificate_pem: cert.pem(), private_key_pem: key.serialize_pem() })
+    Ok(Issued { certificate_pem: cert.pem(), private_key_pem: KeyPem::new(key.serialize_pem()) })
 }
 
 /// A fresh key and a certificate signing request for it, for a CA that signs remotely.
-pub fn csr_for(key_algorithm: KeyAlgorithm, common_name: &str, dns_names: &[String]) -> Result<(String, String), PkiError> {
+pub fn csr_for(key_algorithm: KeyAlgorithm, common_name: &str, dns_names: &[String]) -> Result<(String, KeyPem), PkiError> {
     let key = key_algorithm.generate()?;
     let mut params = CertificateParams::new(dns_names.to_vec())?;
     params.distinguished_name.push(DnType::CommonName, common_name);
     let csr = params.serialize_request(&key)?;
-    Ok((csr.pem()?, key.serialize_pem()))
+    Ok((csr.pem()?, KeyPem::new(key.serialize_pem())))
 }
 
 /// True when the first certificate of `leaf_pem` was issued by the first certificate of
@@ -295,7 +317,13 @@ pub fn inspect_der(der: &[u8]) -> Result<CertificateInfo, PkiError> {
 
 /// True when `key_pem` is the private key of the certificate described by `info`.
 pub fn key_matches(key_pem: &str, info: &CertificateInfo) -> bool {
-    KeyPair::from_pem(key_pem).is_ok_and(|k| k.public_key_raw() == info.public_key.as_slice())
+    public_key_of(key_pem).is_some_and(|public| public == info.public_key)
+}
+
+/// The raw public key of a PEM private key, as a certificate's `public_key` holds it; `None`
+/// when it is not a key meshtls can read.
+pub fn public_key_of(key_pem: &str) -> Option<Vec<u8>> {
+    KeyPair::from_pem(key_pem).ok().map(|k| k.public_key_raw().to_vec())
 }
 
 fn hex_colon(bytes: &[u8]) -> String {
@@ -344,7 +372,7 @@ mod tests {
         assert_eq!(info.organization.as_deref(), Some("Acme"));
         assert_eq!(info.key_algorithm, Some(KeyAlgorithm::EcdsaP256));
         assert_eq!((info.not_after - info.not_before).whole_days(), 30);
-        assert!(key_matches(&issued.private_key_pem, &info));
+        assert!(key_matches(issued.private_key_pem.expose(), &info));
         let other = self_signed_ca(&CaRequest {
             common_name: "Other",
             organization: None,
@@ -352,7 +380,7 @@ mod tests {
             key_algorithm: KeyAlgorithm::EcdsaP384,
         })
         .unwrap();
-        assert!(!key_matches(&other.private_key_pem, &info));
+        assert!(!key_matches(other.private_key_pem.expose(), &info));
         assert_eq!(inspect(&other.certificate_pem).unwrap().key_algorithm, Some(KeyAlgorithm::EcdsaP384));
     }
 
@@ -381,7 +409,7 @@ mod tests {
         assert_eq!(info.dns_names, names);
         assert!(!info.is_ca);
         assert_eq!(info.usages, vec![Usage::ServerAuth, Usage::ClientAuth]);
-        assert!(key_matches(&leaf.private_key_pem, &info));
+        assert!(key_matches(leaf.private_key_pem.expose(), &info));
         assert_eq!((info.not_after - info.not_before).whole_days(), 5);
         assert!(signed_by(&leaf.certificate_pem, &ca.certificate_pem).unwrap());
         // Same subject name, different key: the signature check tells them apart.
@@ -399,7 +427,7 @@ mod tests {
         .unwrap();
         let info = inspect(&issued.certificate_pem).unwrap();
         assert_eq!(info.key_algorithm, Some(KeyAlgorithm::Rsa2048));
-        assert!(key_matches(&issued.private_key_pem, &info));
+        assert!(key_matches(issued.private_key_pem.expose(), &info));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::clients::kubernetes::is_conflict;
 use crate::clients::read_cache::{ReadCache, Scope};
 use crate::ownership::{Claim, Deleted, OwnError, Owned, Owner};
 use crate::pki;
+use zeroize::Zeroize as _;
 
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
 
@@ -19,7 +20,7 @@ pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
 pub struct TlsFiles {
     pub ca_crt: String,
     pub tls_crt: String,
-    pub tls_key: String,
+    pub tls_key: crate::pki::KeyPem,
 }
 
 impl std::fmt::Debug for TlsFiles {
@@ -28,7 +29,10 @@ impl std::fmt::Debug for TlsFiles {
     }
 }
 
-/// A Secret as found in the cluster, reduced to what drift checks need.
+/// A Secret as found in the cluster, reduced to what drift checks need. It never holds the
+/// private key: only its public half, which tells whether key and certificate belong
+/// together. [`read_key`] reads the key itself, for the one call that signs with it.
+#[derive(Debug)]
 pub struct ObservedSecret {
     pub secret_type: Option<String>,
     pub labels: BTreeMap<String, String>,
@@ -36,15 +40,14 @@ pub struct ObservedSecret {
     /// Each key's value as text; `None` when the key is absent or not UTF-8.
     pub ca_crt: Option<String>,
     pub tls_crt: Option<String>,
-    pub tls_key: Option<String>,
+    /// The raw public key of `tls.key`; `None` when it is absent or unreadable.
+    pub key_public: Option<Vec<u8>>,
 }
 
-impl std::fmt::Debug for ObservedSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObservedSecret")
-            .field("secret_type", &self.secret_type)
-            .field("tls_key", &self.tls_key.as_ref().map(|_| "<redacted>"))
-            .finish()
+impl ObservedSecret {
+    /// Whether `tls.key` is the private key of the certificate `info`.
+    pub fn key_fits(&self, info: &pki::CertificateInfo) -> bool {
+        self.key_public.as_deref() == Some(info.public_key.as_slice())
     }
 }
 
@@ -144,7 +147,9 @@ pub async fn create(
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut secret = tls_secret(namespace, name, files, labels, annotations);
     owner.mark(&mut secret.metadata);
-    create_confirmed(&api, owner, &secret).await
+    let created = create_confirmed(&api, owner, &secret).await;
+    wipe(&mut secret);
+    created
 }
 
 /// A Secret of type kubernetes.io/tls holding `files`.
@@ -198,15 +203,15 @@ pub async fn rewrite(
             let annotations = next.metadata.annotations.get_or_insert_with(Default::default);
             annotations.extend(desired.metadata.annotations.clone().unwrap_or_default());
         })
-        .await?;
-    Ok(())
+        .await
+        .map(|mut written| wipe(&mut written))
 }
 
 fn tls_data(files: &TlsFiles) -> BTreeMap<String, ByteString> {
     BTreeMap::from([
         ("ca.crt".to_string(), ByteString(files.ca_crt.as_bytes().to_vec())),
         ("tls.crt".to_string(), ByteString(files.tls_crt.as_bytes().to_vec())),
-        ("tls.key".to_string(), ByteString(files.tls_key.as_bytes().to_vec())),
+        ("tls.key".to_string(), ByteString(files.tls_key.expose().as_bytes().to_vec())),
     ])
 }
 
@@ -236,11 +241,38 @@ pub async fn create_ca_bundle(
     create_confirmed(&api, owner, &secret).await
 }
 
-/// Reads the Secret, through the run's read cache (see `clients::read_cache`).
+/// Where a Secret read through the cache holds the public half of its `tls.key`, in place of
+/// the key. Never written to the cluster.
+const KEY_PUBLIC_ENTRY: &str = "meshtls.dev/tls.key.public";
+
+/// What meshtls keeps in memory of a Secret it reads: everything but the private key, which
+/// is replaced by its public half and wiped.
+fn without_key(secret: &mut Secret) {
+    let Some(data) = secret.data.as_mut() else { return };
+    if let Some(mut key) = data.remove("tls.key") {
+        let public = std::str::from_utf8(&key.0).ok().and_then(pki::public_key_of);
+        key.0.zeroize();
+        if let Some(public) = public {
+            data.insert(KEY_PUBLIC_ENTRY.into(), ByteString(public));
+        }
+    }
+}
+
+/// Wipes every value of a Secret meshtls wrote or read (its key above all) before it is dropped.
+fn wipe(secret: &mut Secret) {
+    for value in secret.data.iter_mut().flat_map(|d| d.values_mut()) {
+        value.0.zeroize();
+    }
+}
+
+/// Reads the Secret, through the run's read cache (see `clients::read_cache`), without its
+/// private key.
 pub async fn get(client: &kube::Client, cache: &ReadCache, namespace: &str, name: &str) -> Result<Option<ObservedSecret>, kube::Error> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let Some(secret) = cache.get_opt(&api, &(), Scope::Managed, namespace, name).await? else { return Ok(None) };
-    let data = secret.data.unwrap_or_default();
+    let Some(mut secret) = cache.get_opt(&api, &(), Scope::Managed, namespace, name, without_key).await? else { return Ok(None) };
+    // A GET the cache passed through still holds the key.
+    without_key(&mut secret);
+    let data = secret.data.take().unwrap_or_default();
     let text = |k: &str| data.get(k).and_then(|b| String::from_utf8(b.0.clone()).ok());
     Ok(Some(ObservedSecret {
         secret_type: secret.type_,
@@ -248,8 +280,23 @@ pub async fn get(client: &kube::Client, cache: &ReadCache, namespace: &str, name
         annotations: secret.metadata.annotations.unwrap_or_default(),
         ca_crt: text("ca.crt"),
         tls_crt: text("tls.crt"),
-        tls_key: text("tls.key"),
+        key_public: data.get(KEY_PUBLIC_ENTRY).map(|b| b.0.clone()),
     }))
+}
+
+/// The private key of the Secret, read from the server now (never from the cache), for the
+/// one call that signs or copies with it. `None` when the Secret or its key is absent.
+pub async fn read_key(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<pki::KeyPem>, kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let Some(mut secret) = api.get_opt(name).await? else { return Ok(None) };
+    let key = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("tls.key"))
+        .and_then(|b| std::str::from_utf8(&b.0).ok())
+        .map(|k| pki::KeyPem::new(k.to_string()));
+    wipe(&mut secret);
+    Ok(key)
 }
 
 /// A TLS Secret found by [`list_tls`]: its certificates and metadata, never its key.
@@ -364,7 +411,7 @@ pub fn importable_key(
     namespace: &str,
     name: &str,
 ) -> Result<pki::KeyAlgorithm, tfplugin::Diagnostic> {
-    if !observed.tls_key.as_deref().is_some_and(|k| pki::key_matches(k, info)) {
+    if !observed.key_fits(info) {
         return Err(tfplugin::Diagnostic::error(
             "Cannot import: key does not match",
             format!("tls.key in Secret {namespace}/{name} is missing or is not the certificate's private key."),
@@ -402,10 +449,44 @@ pub fn create_diagnostic(what: &str, namespace: &str, name: &str, e: &CreateErro
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn what_meshtls_keeps_of_a_secret_never_holds_its_key() {
+        let ca = pki::self_signed_ca(&pki::CaRequest {
+            common_name: "Keep CA",
+            organization: None,
+            validity_days: 1,
+            key_algorithm: pki::KeyAlgorithm::EcdsaP256,
+        })
+        .expect("CA");
+        let files =
+            TlsFiles { ca_crt: ca.certificate_pem.clone(), tls_crt: ca.certificate_pem.clone(), tls_key: ca.private_key_pem.clone() };
+        let mut secret = tls_secret("yelb", "ca", &files, BTreeMap::new(), BTreeMap::new());
+        without_key(&mut secret);
+        let data = secret.data.clone().unwrap_or_default();
+        assert!(!data.contains_key("tls.key"));
+        let info = pki::inspect(&ca.certificate_pem).expect("certificate");
+        assert_eq!(data.get(KEY_PUBLIC_ENTRY).map(|b| b.0.clone()), Some(info.public_key.clone()), "the public half stays");
+        let text = serde_json::to_string(&secret).expect("json");
+        assert!(!text.contains("PRIVATE KEY") && !text.contains(&base64_of(ca.private_key_pem.expose())), "{text}");
+        // A second pass (a read the cache passed through) changes nothing.
+        let before = secret.clone();
+        without_key(&mut secret);
+        assert_eq!(secret, before);
+        // Wiped, no value keeps its bytes.
+        wipe(&mut secret);
+        assert!(secret.data.unwrap_or_default().values().all(|v| v.0.iter().all(|b| *b == 0)));
+        assert_eq!(format!("{:?}", ca.private_key_pem), "KeyPem(<redacted>)");
+    }
+
+    fn base64_of(text: &str) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(text)
+    }
+
     use super::*;
 
     fn secret(key: &str, owner: &Owner) -> Secret {
-        let files = TlsFiles { ca_crt: "ca".into(), tls_crt: "crt".into(), tls_key: key.into() };
+        let files = TlsFiles { ca_crt: "ca".into(), tls_crt: "crt".into(), tls_key: pki::KeyPem::new(key.into()) };
         let mut s = Secret { type_: Some(TLS_SECRET_TYPE.into()), data: Some(tls_data(&files)), ..Default::default() };
         owner.mark(&mut s.metadata);
         s

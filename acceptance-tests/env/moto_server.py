@@ -63,7 +63,7 @@ class FaultInjection:
         self.lock = threading.Lock()
         self.pending = {}  # mesh -> [status, error type, remaining]
         self.sent = {}  # mesh -> count
-        self.targets = {}  # "ACMPrivateCA.<Action>" -> [remaining, landed]
+        self.targets = {}  # "ACMPrivateCA.<Action>" -> [calls to pass first, remaining, landed]
         self.appmesh_requests = 0
 
     def __call__(self, environ, start_response):
@@ -79,10 +79,12 @@ class FaultInjection:
                 self.appmesh_requests += 1
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         with self.lock:
-            remaining, landed = self.targets.get(target, [0, False])
-            inject = remaining > 0
-            if inject:
+            skip, remaining, landed = self.targets.get(target, [0, 0, False])
+            inject = skip == 0 and remaining > 0
+            if skip > 0:
                 self.targets[target][0] -= 1
+            elif inject:
+                self.targets[target][1] -= 1
         if inject:
             if landed:
                 # Carried out, its answer discarded.
@@ -112,7 +114,7 @@ class FaultInjection:
             req = json.loads(environ["wsgi.input"].read(size) or b"{}")
             if "target" in req:
                 with self.lock:
-                    self.targets[req["target"]] = [int(req["count"]), bool(req.get("landed", False))]
+                    self.targets[req["target"]] = [int(req.get("after", 0)), int(req["count"]), bool(req.get("landed", False))]
                 start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
                 return [b"{}"]
             status = {409: "409 CONFLICT", 429: "429 TOO MANY REQUESTS"}[req.get("status", 409)]

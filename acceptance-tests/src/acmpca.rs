@@ -40,6 +40,14 @@ pub fn fail_next(action: &str, count: u32) {
     ureq::post(&url).send_json(serde_json::json!({ "target": format!("ACMPrivateCA.{action}"), "count": count })).expect("inject fault");
 }
 
+/// Like [`fail_next`], once `after` more calls of `action` have been answered.
+pub fn fail_after(action: &str, after: u32, count: u32) {
+    let url = format!("{}/_meshtls/faults", env("AWS_ENDPOINT_URL"));
+    ureq::post(&url)
+        .send_json(serde_json::json!({ "target": format!("ACMPrivateCA.{action}"), "count": count, "after": after }))
+        .expect("inject fault");
+}
+
 /// Makes moto carry out the next `count` calls of an ACM Private CA action and then answer each
 /// with an error, as when the answer is lost after the request took effect.
 pub fn lose_next_answer(action: &str, count: u32) {

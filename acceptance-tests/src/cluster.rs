@@ -207,11 +207,13 @@ impl Cluster {
         self.rt.block_on(api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))).expect("remove annotation");
     }
 
-    /// True when the object carries meshtls's ownership marker naming `owner`.
+    /// Whether the object carries meshtls's marker for resource `owner` (`<type>:<id>`), with
+    /// an owner id.
     pub fn marked(&self, group: &str, version: &str, kind: &str, namespace: Option<&str>, name: &str, owner: &str) -> bool {
         self.object(group, version, kind, namespace, name).is_some_and(|o| {
+            let marker = o["metadata"]["annotations"]["meshtls.dev/owner"].as_str().unwrap_or_default().to_string();
             o["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "meshtls"
-                && o["metadata"]["annotations"]["meshtls.dev/owner"] == owner
+                && marker.split_once('#').is_some_and(|(resource, id)| resource == owner && !id.is_empty())
         })
     }
 

@@ -55,6 +55,32 @@ impl Identity {
         Identity { dir }
     }
 
+    /// A new user `user`, bound in `namespace` to one documented Role alone (and its
+    /// RoleBinding, which the docs name after it), so a scenario proves that Role is enough
+    /// for its resource. `probe` (verb, resource) is a right the Role grants, to wait on.
+    pub fn documented_role(namespace: &str, user: &str, role: &str, probe: (&str, &str)) -> Identity {
+        let dir = tempfile::Builder::new().prefix("meshtls-identity-").tempdir().expect("temp dir");
+        let named = format!("name: {role}\n");
+        let documented = documented_rbac();
+        let manifests: Vec<&str> = documented
+            .split("---\n")
+            .filter(|doc| doc.contains(&named) && (doc.contains("kind: Role\n") || doc.contains("kind: RoleBinding\n")))
+            .collect();
+        assert_eq!(manifests.len(), 2, "docs/security.md documents a Role {role} and its RoleBinding");
+        let manifests =
+            manifests.join("---\n").replace(DOC_NAMESPACE, &format!("namespace: {namespace}")).replace(DOC_USER, &format!("name: {user}"));
+        let file = dir.path().join("rbac.yaml");
+        std::fs::write(&file, manifests).expect("write rbac.yaml");
+        apply_as_admin(&file);
+        let cluster = crate::cluster::Cluster::connect();
+        crate::wait::until(&format!("the authorizer to grant {user} the Role {role}"), std::time::Duration::from_secs(30), || {
+            cluster.user_can(user, namespace, probe.0, probe.1).then_some(())
+        });
+        let (crt, key) = user_cert(dir.path(), user);
+        write_kubeconfig(&dir.path().join("kubeconfig"), &server_url(), &crt, &key);
+        Identity { dir }
+    }
+
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.path().join("kubeconfig")
     }

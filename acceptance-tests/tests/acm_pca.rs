@@ -192,6 +192,24 @@ fn private_ca_faults_leave_no_ca_unknown_to_state() {
         assert_eq!(acmpca::live(&cn), vec![second.clone()], "{}: the CA whose answer was lost is the one in state", cli.name());
         assert_eq!(acmpca::status(&second), "ACTIVE");
 
+        // The same, and the look-up that follows fails too: the apply fails with no CA in
+        // state. The next apply (under a new owner id) finds the CA by its resource's tag
+        // and carries on with it, so there is still a single CA.
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert!(acmpca::live(&cn).is_empty());
+        acmpca::lose_next_answer("CreateCertificateAuthority", 1);
+        acmpca::fail_after("ListCertificateAuthorities", 1, 1);
+        let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+        assert!(run.code != 0 && run.text().contains("Failed to create the ACM Private CA"), "{}", run.text());
+        assert_eq!(state_arn(&ws), None, "{}: no answer, no ARN in state", cli.name());
+        let lost = acmpca::live(&cn);
+        assert_eq!(lost.len(), 1, "{}: the CA was made: {lost:?}", cli.name());
+        ws.apply();
+        let second = state_arn(&ws).expect("ARN in state");
+        assert_eq!(acmpca::live(&cn), vec![second.clone()], "{}: the earlier apply's CA is the one in state", cli.name());
+        assert_eq!(lost, vec![second.clone()]);
+        assert_eq!(acmpca::status(&second), "ACTIVE");
+
         // A wrong region answers "not found" for a CA that exists: refresh fails and says so,
         // and the CA stays in state instead of being planned anew.
         let config = created_ca(&ns, "root", &cn);

@@ -88,12 +88,24 @@ fn ca_lifecycle() {
         let new_fingerprint = ws.ok(&["output", "-raw", "fingerprint"]).stdout;
         assert_ne!(new_fingerprint, fingerprint, "the CA must have been replaced");
 
-        // Drift: the Secret deleted plans its re-creation.
+        // Drift: the Secret deleted, its key with it, plans the CA's replacement, which
+        // removes the issuer it left and makes both anew.
         cluster.delete_secret(&ns, "ca-key-pair");
         let (changes, run) = ws.plan_has_changes();
-        assert!(changes && run.text().contains("will be created"), "a deleted Secret must plan a create:\n{}", run.text());
+        let text = run.text();
+        assert!(
+            changes
+                && text.contains("the CA Secret was deleted")
+                && (text.contains("must be replaced") || text.contains("forces replacement")),
+            "a deleted Secret must plan the CA's replacement:\n{text}"
+        );
         ws.apply();
         assert!(cluster.secret(&ns, "ca-key-pair").is_some());
+        assert!(
+            cluster.marked(CM.0, CM.1, "Issuer", Some(&ns), "ca-issuer", &format!("meshtls_ca:{ns}/ca-key-pair")),
+            "the issuer made anew"
+        );
+        assert!(!ws.plan_has_changes().0, "apply must converge after the Secret was deleted");
 
         // Drift: the issuer deleted plans an in-place update that restores it.
         cluster.delete_object(CM.0, CM.1, "Issuer", Some(&ns), "ca-issuer");
@@ -102,9 +114,19 @@ fn ca_lifecycle() {
         ws.apply();
         assert!(issuer(&cluster, &ns).is_some(), "apply must restore the issuer");
 
-        // Import: forget the resource, import it by namespace/secret_name, and converge.
+        // Import: forget the resource and import it. The CA alone leaves its issuer marked as
+        // the forgotten state's, so the apply refuses it and says how to import both.
         ws.ok(&["state", "rm", "meshtls_ca.test"]);
         ws.ok(&["import", "-input=false", "meshtls_ca.test", &format!("{ns}/ca-key-pair")]);
+        let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+        assert!(
+            run.code != 0 && run.text().contains(&format!("{ns}/ca-key-pair:Issuer/ca-issuer")),
+            "{}: the issuer of another state must be refused with the import that takes it:\n{}",
+            cli.name(),
+            run.text()
+        );
+        ws.ok(&["state", "rm", "meshtls_ca.test"]);
+        ws.ok(&["import", "-input=false", "meshtls_ca.test", &format!("{ns}/ca-key-pair:Issuer/ca-issuer")]);
         let state = ws.state_json();
         assert!(state.contains("App Mesh Examples CA"), "imported state lacks the certificate's subject");
         ws.apply();

@@ -165,7 +165,21 @@ fn scenario(cli: CliKind) {
     assert!(!ws.plan_has_changes().0, "{}: a plan right after apply must be empty", cli.name());
     let pa = object(&cluster, SECURITY, &ns, "yelb-ui").expect("PeerAuthentication yelb-ui");
     assert_eq!(pa["spec"]["selector"]["matchLabels"], json!({ "app": "yelb-ui" }), "the Deployment's selector");
-    assert_eq!(pa["metadata"]["annotations"]["meshtls.dev/owner"], format!("meshtls_istio_mtls:{ns}/yelb-ui"));
+    // The marker names the resource and this state's owner id.
+    let state: serde_json::Value = serde_json::from_str(&ws.state_json()).expect("state");
+    let owner_id = state["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["instances"].as_array().cloned().unwrap_or_default())
+        .find(|i| i["attributes"]["id"] == format!("{ns}/yelb-ui"))
+        .map(|i| i["attributes"]["owner_id"].clone())
+        .unwrap_or_default();
+    assert!(owner_id.as_str().is_some_and(|id| id.len() == 24), "an owner id in state: {owner_id}");
+    assert_eq!(
+        pa["metadata"]["annotations"]["meshtls.dev/owner"],
+        format!("meshtls_istio_mtls:{ns}/yelb-ui#{}", owner_id.as_str().unwrap_or(""))
+    );
 
     // istiod, with the meshtls CA as its plug-in CA.
     let istiod = Istiod::start(&turn);

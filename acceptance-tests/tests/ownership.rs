@@ -556,7 +556,7 @@ fn a_gateway_made_by_hand_is_imported_whole() {
         let namespace = cluster.object("", "v1", "Namespace", None, &ns).expect("namespace");
         assert_eq!(
             namespace["metadata"]["annotations"]["meshtls.dev/gateway-label-owner"],
-            format!("meshtls_gateway:{ns}/gw"),
+            format!("meshtls_gateway:{ns}/gw#{}", ws.state_attribute("meshtls_gateway", "owner_id").as_str().unwrap_or("no owner id")),
             "{}",
             cli.name()
         );
@@ -572,5 +572,65 @@ fn a_gateway_made_by_hand_is_imported_whole() {
         }
         let namespace = cluster.object("", "v1", "Namespace", None, &ns).expect("namespace");
         assert!(namespace["metadata"]["labels"]["gateway"].is_null(), "{}: destroy removes the adopted label", cli.name());
+    });
+}
+
+/// Two Terraform states, each with a resource of the same type and id (two teams, one
+/// namespace): the second is refused before it writes anything, and its destroy deletes
+/// nothing of the first's. Imported into the second, the object is taken over with a warning,
+/// and the first state leaves it alone from then on.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn a_second_state_with_the_same_resource_is_refused() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-own-states-{}", cli.name()));
+        let config = format!(
+            "{}\nresource \"meshtls_nlb_service\" \"edge\" {{\n  namespace       = \"{ns}\"\n  name            = \"edge\"\n  gateway         = \"gw\"\n  tls_termination = \"gateway\"\n}}\n",
+            provider_block()
+        );
+        let first = Workspace::new(cli, &config);
+        first.ok(&["init", "-input=false"]);
+        first.apply();
+        let made = cluster.object("", "v1", "Service", Some(&ns), "edge").expect("the first state's Service");
+        let owner_id = first.state_attribute("meshtls_nlb_service", "owner_id");
+        assert!(owner_id.as_str().is_some_and(|id| !id.is_empty()), "{}: an owner id in state: {owner_id}", cli.name());
+
+        let second = Workspace::new(cli, &config);
+        second.ok(&["init", "-input=false"]);
+        let run = second.run(&["apply", "-auto-approve", "-input=false"]);
+        let text = run.text();
+        assert!(
+            run.code != 0 && text.contains(&format!("Service {ns}/edge already exists")) && text.contains("another Terraform state"),
+            "{}: the second state must be refused:\n{text}",
+            cli.name()
+        );
+        let untouched = |when: &str| {
+            let now = cluster.object("", "v1", "Service", Some(&ns), "edge").unwrap_or_else(|| panic!("{when}: the Service is gone"));
+            assert_eq!(fingerprint(&now), fingerprint(&made), "{}: {when}: the first state's Service changed", cli.name());
+        };
+        untouched("after the refused apply");
+        second.ok(&["destroy", "-auto-approve", "-input=false"]);
+        untouched("after the second state's destroy");
+
+        assert!(!first.plan_has_changes().0, "{}: the first state still plans clean", cli.name());
+
+        // Moved between states: the second imports it, and is told whose it was.
+        let run = second.ok(&["import", "-input=false", "meshtls_nlb_service.edge", &format!("{ns}/edge")]);
+        let text = run.text();
+        assert!(
+            text.contains(&format!("Service {ns}/edge taken over")) && text.contains("another Terraform state"),
+            "{}: an import that takes an object over says so:\n{text}",
+            cli.name()
+        );
+        assert!(!second.plan_has_changes().0, "{}: the second state now manages it", cli.name());
+        // The first state no longer finds it its own: it would create one (and be refused),
+        // and its destroy leaves it in place.
+        let (changes, plan) = first.plan_has_changes();
+        assert!(changes && plan.text().contains("will be created"), "{}: {}", cli.name(), plan.text());
+        first.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert!(cluster.object("", "v1", "Service", Some(&ns), "edge").is_some(), "{}: the first state's destroy leaves it", cli.name());
+        second.ok(&["destroy", "-auto-approve", "-input=false"]);
+        assert!(cluster.object("", "v1", "Service", Some(&ns), "edge").is_none(), "{}: its new owner destroys it", cli.name());
     });
 }

@@ -2,7 +2,8 @@
 //! App Mesh API in moto, with the Deployment's pod template carrying the Secret mount.
 
 use meshtls_acceptance_tests::cluster::Cluster;
-use meshtls_acceptance_tests::{appmesh, env, for_each_cli, provider_block_for_mesh, Workspace, PROVIDER_ADDRESS};
+use meshtls_acceptance_tests::identity::Identity;
+use meshtls_acceptance_tests::{appmesh, env, for_each_cli, provider_block_for_mesh, provider_block_with, Workspace, PROVIDER_ADDRESS};
 use serde_json::json;
 
 const HOST: &str = "yelb-db.yelb.svc.cluster.local";
@@ -368,4 +369,35 @@ fn virtual_node_tls_leaves_tls_it_does_not_manage() {
         assert_eq!(node["listeners"][0]["tls"], helm_tls, "{}: destroy keeps the application's listener TLS", cli.name());
         assert!(node["backendDefaults"]["clientPolicy"].get("tls").is_none(), "{}: the client policy is as before: {node}", cli.name());
     });
+}
+
+/// The documented `meshtls-virtual-node-tls` Role alone is enough: apply, a no-op plan and
+/// destroy of a node's TLS, reading its certificate Secret, as a user bound to nothing else.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn virtual_node_tls_needs_only_its_documented_role() {
+    let cluster = Cluster::connect();
+    let ns = cluster.fresh_namespace("acc-vn-role");
+    let mesh = format!("{ns}-mesh");
+    setup(&cluster, &mesh, &ns);
+    let made = rcgen::generate_simple_self_signed(vec![HOST.to_string()]).expect("certificate");
+    let crt = made.cert.pem();
+    cluster.create_tls_secret(&ns, "yelb-tls-db", &crt, &crt, &made.signing_key.serialize_pem());
+    let user = format!("vn-role-{ns}");
+    let identity = Identity::documented_role(&ns, &user, "meshtls-virtual-node-tls", ("get", "secrets"));
+    assert!(!cluster.user_can(&user, &ns, "create", "secrets"), "the positive control: the user holds the one Role only");
+    let config = format!(
+        "{}\nresource \"meshtls_virtual_node_tls\" \"db\" {{\n  virtual_node_name  = \"yelb-db_{ns}\"\n  certificate_secret = \"yelb-tls-db\"\n  mount_path         = \"/etc/keys/yelb\"\n  kubernetes {{\n    namespace    = \"{ns}\"\n    virtual_node = \"yelb-db\"\n    deployment   = \"yelb-db\"\n  }}\n  listener {{\n    mode = \"STRICT\"\n    certificate {{\n      file {{\n        certificate_chain = \"/etc/keys/yelb/tls.crt\"\n        private_key       = \"/etc/keys/yelb/tls.key\"\n      }}\n    }}\n  }}\n}}\n",
+        provider_block_with(&identity.kubeconfig().display().to_string())
+    );
+    let ws = Workspace::new(meshtls_acceptance_tests::CliKind::Tofu, &config);
+    ws.ok(&["init", "-input=false"]);
+    ws.apply();
+    assert_eq!(vn(&cluster, &ns)["listeners"][0]["tls"]["mode"], "STRICT");
+    assert!(pod_annotations(&cluster, &ns)["appmesh.k8s.aws/secretMounts"]
+        .as_str()
+        .is_some_and(|m| m.contains("yelb-tls-db:/etc/keys/yelb")));
+    assert!(!ws.plan_has_changes().0, "a no-op plan under the Role alone");
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    assert!(vn(&cluster, &ns)["listeners"][0].get("tls").is_none(), "destroy puts the listener back as it was");
 }

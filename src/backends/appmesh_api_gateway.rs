@@ -202,7 +202,9 @@ fn owner_tag(owner: &Owner) -> Result<am::TagRef, GatewayError> {
 /// created before it tagged them: the gateway is in state, so they are its own.
 async fn api_claim(client: &aws_sdk_appmesh::Client, arn: &str, owner: &Owner, untagged_is_ours: bool) -> Result<Claim, GatewayError> {
     let tags = client.list_tags_for_resource().resource_arn(arn).send().await.map_err(|e| aerr("ListTagsForResource", e))?;
-    let tag = tags.tags.iter().find(|t| t.key == OWNER_TAG).map(|t| t.value.as_str());
+    // The last one: TagResource replaces a key's value in AWS, but some App Mesh emulators
+    // append a second tag of the same key instead.
+    let tag = tags.tags.iter().rev().find(|t| t.key == OWNER_TAG).map(|t| t.value.as_str());
     Ok(owner.claim_recorded(tag, if untagged_is_ours { Claim::Ours } else { Claim::Foreign }))
 }
 
@@ -337,13 +339,32 @@ struct ApiRoute {
 
 /// Gateway routes of the gateway, by name.
 async fn api_routes(client: &aws_sdk_appmesh::Client, mesh: &str, g: &GatewaySpec) -> Result<BTreeMap<String, ApiRoute>, GatewayError> {
-    let list = match client.list_gateway_routes().mesh_name(mesh).virtual_gateway_name(&g.aws_name).send().await {
-        Ok(l) => l,
-        Err(e) if not_found(&e) => return Ok(BTreeMap::new()),
-        Err(e) => return Err(aerr("ListGatewayRoutes", e)),
-    };
+    // Every page: a route on a later one would otherwise be neither compared nor deleted.
+    let mut listed = Vec::new();
+    let mut next: Option<String> = None;
+    // Bounded: 100 pages of up to 100 routes, far past App Mesh's quota per gateway.
+    for _ in 0..100 {
+        let page = match client
+            .list_gateway_routes()
+            .mesh_name(mesh)
+            .virtual_gateway_name(&g.aws_name)
+            .set_next_token(next.clone())
+            .limit(100)
+            .send()
+            .await
+        {
+            Ok(l) => l,
+            Err(e) if not_found(&e) => return Ok(BTreeMap::new()),
+            Err(e) => return Err(aerr("ListGatewayRoutes", e)),
+        };
+        listed.extend(page.gateway_routes);
+        next = page.next_token.filter(|t| !t.is_empty());
+        if next.is_none() {
+            break;
+        }
+    }
     let mut out = BTreeMap::new();
-    for r in list.gateway_routes {
+    for r in listed {
         let d = client
             .describe_gateway_route()
             .mesh_name(mesh)
@@ -374,7 +395,7 @@ async fn adopt_api(client: &aws_sdk_appmesh::Client, owner: &Owner, mesh: &str, 
 async fn drift_api(client: &aws_sdk_appmesh::Client, owner: &Owner, mesh: &str, g: &GatewaySpec) -> Result<Vec<String>, GatewayError> {
     let mut drift = Vec::new();
     if let Some(arn) = api_gateway_arn(client, mesh, g).await? {
-        if let c @ (Claim::Foreign | Claim::OtherResource(_)) = api_claim(client, &arn, owner, true).await? {
+        if let c @ (Claim::Foreign | Claim::OtherResource(_) | Claim::OtherState { .. }) = api_claim(client, &arn, owner, true).await? {
             return Ok(vec![format!("virtual gateway {} in mesh {mesh} exists and {}", g.aws_name, c.describe())]);
         }
     }

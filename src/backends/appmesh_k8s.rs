@@ -139,7 +139,7 @@ impl ClusterVirtualNode {
     async fn get(&self) -> Result<DynamicObject, SideError> {
         match self
             .cache
-            .get_opt(&api(&self.client, &self.namespace), &virtual_node_resource(), Scope::All, &self.namespace, &self.name)
+            .get_opt(&api(&self.client, &self.namespace), &virtual_node_resource(), Scope::All, &self.namespace, &self.name, |_| {})
             .await
         {
             Ok(Some(o)) => Ok(o),
@@ -191,7 +191,7 @@ pub async fn pod_annotations(
 ) -> Result<Option<BTreeMap<String, String>>, kube::Error> {
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     Ok(cache
-        .get_opt(&api, &(), Scope::All, namespace, deployment)
+        .get_opt(&api, &(), Scope::All, namespace, deployment, |_| {})
         .await?
         .map(|d| d.spec.and_then(|s| s.template.metadata).and_then(|m| m.annotations).unwrap_or_default()))
 }

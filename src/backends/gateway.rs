@@ -83,7 +83,8 @@ pub trait GatewaySide: Send + Sync {
     async fn delete(&self, g: &GatewaySpec) -> Result<Vec<tfplugin::Diagnostic>, GatewayError>;
 }
 
-/// The owner of a gateway's objects on every side: the gateway's id, `namespace/name`.
-pub fn owner(resource_type: &str, g: &GatewaySpec) -> Owner {
-    Owner::new(resource_type, &format!("{}/{}", g.namespace, g.name))
+/// The owner of a gateway's objects on every side: the gateway's id, `namespace/name`, and
+/// the state's `owner_id` (see `Owner::of_attr`).
+pub fn owner(resource_type: &str, g: &GatewaySpec, owner_id: &tfplugin::Attr<String>) -> Result<Owner, crate::ownership::OwnerIdError> {
+    Owner::of_attr(resource_type, &format!("{}/{}", g.namespace, g.name), owner_id)
 }

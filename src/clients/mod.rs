@@ -6,19 +6,26 @@ mod kube_retry;
 pub mod kubernetes;
 pub mod read_cache;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::config::Settings;
 
 /// Shared by every resource of one provider process.
 #[derive(Default)]
 pub struct Clients {
-    settings: OnceLock<Settings>,
-    kube: tokio::sync::OnceCell<kube::Client>,
-    aws: tokio::sync::OnceCell<aws::AwsClients>,
+    /// What the last ConfigureProvider set up; replaced whole when a process serving many
+    /// runs (`--debug` reattach) is configured again with other settings.
+    configured: std::sync::RwLock<Option<Arc<Configured>>>,
     stopping: std::sync::atomic::AtomicBool,
     /// Reads coalesced within this process (see `read_cache`).
     pub read_cache: Arc<read_cache::ReadCache>,
+}
+
+/// The provider's settings and the clients built from them, on first use.
+struct Configured {
+    settings: Settings,
+    kube: tokio::sync::OnceCell<kube::Client>,
+    aws: tokio::sync::OnceCell<Arc<aws::AwsClients>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,45 +56,61 @@ impl Clients {
         Arc::new(Self::default())
     }
 
+    /// Terraform configures each provider process once. A process serving many runs
+    /// (`--debug` reattach) is configured by each: the same settings keep their clients, and
+    /// other ones (another kubeconfig, another account) get new ones.
     pub fn configure(&self, settings: Settings) {
-        // Terraform configures each provider process once; a repeat is ignored.
-        let _ = self.settings.set(settings);
-        // A process serving many runs (`--debug` reattach) starts each one unstopped.
+        if let Ok(mut configured) = self.configured.write() {
+            if configured.as_ref().is_none_or(|c| c.settings != settings) {
+                if configured.is_some() {
+                    // What the cache holds came from the other settings' cluster.
+                    self.read_cache.stop_caching();
+                }
+                *configured =
+                    Some(Arc::new(Configured { settings, kube: tokio::sync::OnceCell::new(), aws: tokio::sync::OnceCell::new() }));
+            }
+        }
+        // Each run starts unstopped.
         self.stopping.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
-    pub fn settings(&self) -> Result<&Settings, ClientError> {
-        self.settings.get().ok_or(ClientError::NotConfigured)
+    fn configured(&self) -> Result<Arc<Configured>, ClientError> {
+        self.configured.read().ok().and_then(|c| c.clone()).ok_or(ClientError::NotConfigured)
     }
 
     /// Whether the provider has an `aws` block: the App Mesh API side is managed.
     pub fn aws_configured(&self) -> bool {
-        self.settings().is_ok_and(|s| s.aws.is_some())
+        self.configured().is_ok_and(|c| c.settings.aws.is_some())
     }
 
     /// The provider's default mesh: known, unknown until apply, or unset.
     pub fn provider_mesh(&self) -> tfplugin::Attr<String> {
-        self.settings().map_or(tfplugin::Attr::Null, |s| s.mesh_name.clone())
+        self.configured().map_or(tfplugin::Attr::Null, |c| c.settings.mesh_name.clone())
     }
 
     /// True while planning with provider settings that depend on resources not yet created.
     pub fn cluster_unknown(&self) -> bool {
-        self.settings.get().is_some_and(Settings::kubernetes_unknown)
+        self.configured().is_ok_and(|c| c.settings.kubernetes_unknown())
     }
 
     pub async fn kube(&self) -> Result<kube::Client, ClientError> {
-        let settings = self.settings()?;
-        if settings.kubernetes_unknown() {
+        let configured = self.configured()?;
+        if configured.settings.kubernetes_unknown() {
             return Err(ClientError::KubernetesUnknown);
         }
-        let client = self.kube.get_or_try_init(|| async move { kubernetes::connect(&settings.kubernetes()).await }).await?;
+        let settings = configured.settings.kubernetes();
+        let client = configured.kube.get_or_try_init(|| async move { kubernetes::connect(&settings).await }).await?;
         Ok(client.clone())
     }
 
-    pub async fn aws(&self) -> Result<&aws::AwsClients, ClientError> {
-        let settings = self.settings()?;
-        let aws_settings = settings.aws.as_ref().ok_or(ClientError::AwsNotConfigured)?;
-        self.aws.get_or_try_init(|| async { Ok(aws::AwsClients::load(aws_settings).await) }).await
+    pub async fn aws(&self) -> Result<Arc<aws::AwsClients>, ClientError> {
+        let configured = self.configured()?;
+        let aws_settings = configured.settings.aws.clone().ok_or(ClientError::AwsNotConfigured)?;
+        let clients = configured
+            .aws
+            .get_or_try_init(|| async move { Ok::<_, ClientError>(Arc::new(aws::AwsClients::load(&aws_settings).await)) })
+            .await?;
+        Ok(clients.clone())
     }
 
     pub fn stop(&self) {
@@ -96,5 +119,34 @@ impl Clients {
 
     pub fn stopping(&self) -> bool {
         self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(kubeconfig: &str) -> Settings {
+        Settings {
+            kubernetes: Some(crate::config::KubernetesSettings {
+                config_path: tfplugin::Attr::Known(kubeconfig.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_process_configured_again_follows_the_new_settings() {
+        let clients = Clients::default();
+        assert!(matches!(clients.configured(), Err(ClientError::NotConfigured)));
+        clients.configure(settings("/run/a/kubeconfig"));
+        let first = clients.configured().expect("configured");
+        clients.configure(settings("/run/a/kubeconfig"));
+        assert!(Arc::ptr_eq(&first, &clients.configured().expect("configured")), "the same settings keep their clients");
+        clients.configure(settings("/run/b/kubeconfig"));
+        let second = clients.configured().expect("configured");
+        assert!(!Arc::ptr_eq(&first, &second), "other settings get new clients");
+        assert_eq!(second.settings, settings("/run/b/kubeconfig"));
     }
 }

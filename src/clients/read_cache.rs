@@ -73,7 +73,8 @@ impl ReadCache {
     }
 
     /// The object `name` of `api` (which is scoped to `namespace`), or None when it does
-    /// not exist.
+    /// not exist. A listed object is held only as `keep` leaves it (a Secret without its
+    /// private key), which is what a read through the list returns too.
     pub async fn get_opt<K>(
         &self,
         api: &Api<K>,
@@ -81,6 +82,7 @@ impl ReadCache {
         scope: Scope,
         namespace: &str,
         name: &str,
+        keep: fn(&mut K),
     ) -> Result<Option<K>, kube::Error>
     where
         K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -100,7 +102,7 @@ impl ReadCache {
         let listed = entry
             .list
             .get_or_try_init(|| async {
-                match list(api, scope).await {
+                match list(api, scope, keep).await {
                     Ok(objects) => {
                         tracing::debug!(kind = %K::kind(dyntype), namespace, count = objects.len(), "listed for reads in this run");
                         Ok(Some(Arc::new(objects) as Listed))
@@ -144,7 +146,7 @@ impl ReadCache {
 }
 
 /// Every object of the kind in `scope`, by name, paginated.
-async fn list<K>(api: &Api<K>, scope: Scope) -> Result<HashMap<String, K>, kube::Error>
+async fn list<K>(api: &Api<K>, scope: Scope, keep: fn(&mut K)) -> Result<HashMap<String, K>, kube::Error>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
@@ -159,6 +161,7 @@ where
             // Field ownership is never read from a cached object, and it is often most of an
             // object's size.
             o.meta_mut().managed_fields = None;
+            keep(&mut o);
             Some((o.meta().name.clone()?, o))
         }));
         match page.metadata.continue_.filter(|c| !c.is_empty()) {

@@ -50,9 +50,10 @@ pub struct CaResource {
     clients: Arc<Clients>,
 }
 
-/// The owner of a CA's Secret and issuer: the CA's id, `namespace/secret_name`.
-fn owner(namespace: &str, secret_name: &str) -> Owner {
-    Owner::new(TYPE_NAME, &format!("{namespace}/{secret_name}"))
+/// The owner of a CA's Secret and issuer: the CA's id, `namespace/secret_name`, and its
+/// `owner_id`.
+fn owner(namespace: &str, secret_name: &str, m: &CertificateAuthority) -> Result<Owner, crate::ownership::OwnerIdError> {
+    Owner::of_attr(TYPE_NAME, &format!("{namespace}/{secret_name}"), &m.owner_id)
 }
 
 /// How to import a CA together with an issuer someone else made.
@@ -106,7 +107,7 @@ async fn plugin_copy_in_place(
     Ok(observed.is_some_and(|o| {
         let meta = kube::api::ObjectMeta { labels: Some(o.labels.clone()), annotations: Some(o.annotations.clone()), ..Default::default() };
         owner.claim(&meta) == Claim::Ours
-            && o.tls_key.is_some()
+            && o.key_public.is_some()
             && [&o.tls_crt, &o.ca_crt].iter().all(|pem| pem.as_deref().is_some_and(|p| tls_secret::same_pem(p, certificate_pem)))
     }))
 }
@@ -133,7 +134,7 @@ impl CaResource {
         mut state: CertificateAuthority,
     ) -> Outcome<CertificateAuthority> {
         let (namespace, secret_name) = (spec.namespace.as_str(), spec.secret_name.as_str());
-        let owner = owner(namespace, secret_name);
+        let owner = owner(namespace, secret_name, &state)?;
         // Someone else's issuer of that name is refused before anything is written.
         if let Some((kind, name)) = spec.issuer_ref() {
             cert_manager::owned(client, &owner, kind, namespace, name)
@@ -143,7 +144,7 @@ impl CaResource {
         }
         let issued = match (state.given_certificate(), given) {
             (Some(certificate_pem), Some(GivenKey(private_key_pem))) => {
-                key_pair_problem(certificate_pem, &private_key_pem, time::OffsetDateTime::now_utc())
+                key_pair_problem(certificate_pem, private_key_pem.expose(), time::OffsetDateTime::now_utc())
                     .map_or(Ok(()), |(path, d)| Err(d.at(path)))?;
                 pki::Issued { certificate_pem: certificate_pem.to_string(), private_key_pem }
             }
@@ -212,7 +213,7 @@ impl CaResource {
         mut state: CertificateAuthority,
     ) -> Outcome<CertificateAuthority> {
         let pca_client = self.acmpca().await?;
-        let owner = owner(&spec.namespace, &spec.secret_name);
+        let owner = owner(&spec.namespace, &spec.secret_name, &state)?;
         let secret = PcaSecret { client, owner: &owner, namespace: &spec.namespace, name: &spec.secret_name };
         let root = PcaRoot {
             common_name: spec.common_name.as_deref().unwrap_or_default(),
@@ -287,6 +288,7 @@ impl TypedResource for CaResource {
                 .attribute(Attribute::string("not_after").computed().use_state_for_unknown().description("Expiry of the certificate, RFC 3339."))
                 .attribute(Attribute::string("pca_arn").computed().use_state_for_unknown().description("ARN of the ACM Private CA behind this CA, when `acm_pca` is set."))
                 .attribute(Attribute::string("pca_status").computed().description("Status of the ACM Private CA (`ACTIVE` when in order); anything else shows as drift in plan."))
+                .attribute(crate::resources::owner_id_attribute())
                 .block(single("cert_manager_issuer", issuer))
                 .block(
                     single(
@@ -339,7 +341,8 @@ impl TypedResource for CaResource {
     async fn create(&self, planned: CertificateAuthority, config: CertificateAuthority) -> Outcome<CertificateAuthority> {
         let spec = CaSpec::of(&planned)?;
         let client = self.clients.kube().await.map_err(client_error)?;
-        let state = CertificateAuthority { id: Attr::Known(spec.id()), ..planned };
+        let owner = Owner::of_attr(TYPE_NAME, &spec.id(), &planned.owner_id)?;
+        let state = CertificateAuthority { id: Attr::Known(spec.id()), owner_id: owner.attr(), ..planned };
         match &spec.backing {
             Backing::SelfSigned => self.create_local(&client, &spec, config.given_key(), state).await,
             Backing::Pca(source) => self.create_pca(&client, &spec, source, state).await,
@@ -368,13 +371,17 @@ impl TypedResource for CaResource {
             }));
         }
         let Some(observed) = observed else {
+            // The key went with the Secret, so the CA is made anew; but its issuer and plug-in
+            // copy may remain, and only this state can remove them: it keeps the CA, and the
+            // plan replaces it.
             tracing::info!(namespace, secret = secret_name, "CA Secret is gone");
-            return Ok(None);
+            let note = DriftNote { drift: vec!["the CA Secret was deleted, and its key with it".into()], ..Default::default() };
+            return Ok(Some(Saved::new(state).with_private(note.encode())));
         };
         let note = DriftNote { drift: secret_drift(&observed, &certificate_pem), ..Default::default() };
         if let Some((kind, name)) = state.issuer() {
             // An issuer that is gone, or is no longer this CA's, plans its re-creation.
-            let secret = cert_manager::secret_of(&client, &owner(&namespace, &secret_name), kind, &namespace, name)
+            let secret = cert_manager::secret_of(&client, &owner(&namespace, &secret_name, &state)?, kind, &namespace, name)
                 .await
                 .map_err(|e| e.diagnostic("read the cert-manager issuer", ""))?;
             if secret.flatten().as_deref() != Some(secret_name.as_str()) {
@@ -383,7 +390,7 @@ impl TypedResource for CaResource {
         }
         // A plug-in copy that is gone, changed or someone else's plans its re-creation.
         if let Some(ns) = state.istio_plugin.as_ref().and_then(IstioPlugin::namespace).map(str::to_string) {
-            let owner = owner(&namespace, &secret_name);
+            let owner = owner(&namespace, &secret_name, &state)?;
             if !plugin_copy_in_place(&client, &self.clients.read_cache, &owner, &ns, &certificate_pem).await? {
                 state.istio_plugin = None;
             }
@@ -414,7 +421,7 @@ impl TypedResource for CaResource {
                 .await
                 .diag("re-enable the ACM Private CA")?;
         }
-        let owner = owner(&spec.namespace, &spec.secret_name);
+        let owner = owner(&spec.namespace, &spec.secret_name, &planned)?;
         if let Some(arn) = prior.pca_arn.as_deref() {
             let secret = PcaSecret { client: &client, owner: &owner, namespace: &spec.namespace, name: &spec.secret_name };
             ca_store::restore_pca_secret(&self.acmpca().await?, &secret, arn).await?;
@@ -446,10 +453,10 @@ impl TypedResource for CaResource {
                 && plugin_copy_in_place(&client, &self.clients.read_cache, &owner, ns, &certificate_pem).await?;
             if !in_place {
                 // The key is read from the CA's own Secret: it is in no state or plan.
-                let observed = tls_secret::get(&client, &self.clients.read_cache, &spec.namespace, &spec.secret_name)
+                let tls_key = tls_secret::read_key(&client, &spec.namespace, &spec.secret_name)
                     .await
                     .map_err(|e| kube_error("read the CA Secret", &spec.namespace, &spec.secret_name, &e))?;
-                let Some(tls_key) = observed.and_then(|o| o.tls_key) else {
+                let Some(tls_key) = tls_key else {
                     state.istio_plugin = None;
                     warnings.push(Diagnostic::error(
                         "No CA key to plug into Istio",
@@ -474,7 +481,7 @@ impl TypedResource for CaResource {
     async fn delete(&self, prior: CertificateAuthority, _private: &[u8]) -> Result<Diagnostics, Diagnostics> {
         let Some((namespace, secret_name)) = prior.secret_ref() else { return Ok(Diagnostics::new()) };
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(namespace, secret_name);
+        let owner = owner(namespace, secret_name, &prior).map_err(|e| Diagnostics::from(Diagnostic::from(e)))?;
         let mut diagnostics = Diagnostics::new();
         if let Some((kind, name)) = prior.issuer() {
             let deleted = cert_manager::delete(&client, &owner, kind, namespace, name)
@@ -521,7 +528,8 @@ impl TypedResource for CaResource {
             .into());
         }
         // Everything checked: from here on meshtls manages what it imports.
-        let owner = owner(namespace, secret_name);
+        let owner = Owner::fresh(TYPE_NAME, &format!("{namespace}/{secret_name}"))?;
+        state.owner_id = owner.attr();
         tls_secret::owned(&client, &owner, namespace, secret_name)
             .adopt()
             .await
@@ -549,7 +557,7 @@ impl TypedResource for CaResource {
             }
             state.cert_manager_issuer = Some(IssuerBlock { kind: kind.name().into(), name: name.into() });
         }
-        Ok(state.into())
+        Ok(Saved::new(state).warn(Diagnostics(owner.takeover_warnings())))
     }
 }
 

@@ -53,9 +53,10 @@ impl CertificateResource {
     }
 }
 
-/// The owner of a certificate's Secret, Role and RoleBinding: the certificate's id.
-fn owner(namespace: &str, secret_name: &str) -> Owner {
-    Owner::new(TYPE_NAME, &format!("{namespace}/{secret_name}"))
+/// The owner of a certificate's Secret, Role and RoleBinding: the certificate's id and its
+/// `owner_id`.
+fn owner(namespace: &str, secret_name: &str, m: &Certificate) -> Result<Owner, crate::ownership::OwnerIdError> {
+    Owner::of_attr(TYPE_NAME, &format!("{namespace}/{secret_name}"), &m.owner_id)
 }
 
 /// The CA that signed a certificate Secret, as recorded on it: meshtls's annotation, or the
@@ -121,7 +122,8 @@ impl TypedResource for CertificateResource {
                 .attribute(Attribute::string("fingerprint_sha256").computed().use_state_for_unknown().description("SHA-256 fingerprint of the certificate (DER), colon-separated hex."))
                 .attribute(Attribute::string("not_before").computed().use_state_for_unknown().description("Start of validity, RFC 3339."))
                 .attribute(Attribute::string("not_after").computed().use_state_for_unknown().description("Expiry, RFC 3339."))
-                .attribute(Attribute::string("ca_fingerprint_sha256").computed().use_state_for_unknown().description("SHA-256 fingerprint of the CA certificate that signed it.")),
+                .attribute(Attribute::string("ca_fingerprint_sha256").computed().use_state_for_unknown().description("SHA-256 fingerprint of the CA certificate that signed it."))
+                .attribute(crate::resources::owner_id_attribute()),
         )
     }
 
@@ -173,7 +175,7 @@ impl TypedResource for CertificateResource {
         let issue = Issue::of(&planned)?;
         let (namespace, secret_name) = (issue.namespace.as_str(), issue.secret_name.as_str());
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(namespace, secret_name);
+        let owner = owner(namespace, secret_name, &planned)?;
         // Someone else's Role or RoleBinding of that name is refused before anything is written.
         if issue.readers.is_some() {
             secret_access::check_free(&client, &owner, namespace, secret_name)
@@ -182,6 +184,7 @@ impl TypedResource for CertificateResource {
         }
         let issued = self.issue(&client, &issue).await?;
         let mut state = planned;
+        state.owner_id = owner.attr();
         state.id = Attr::Known(format!("{namespace}/{secret_name}"));
         state.common_name = Attr::Known(issue.leaf.common_name.clone());
         state.set_certificate(&issued.leaf, &issued.ca);
@@ -210,12 +213,17 @@ impl TypedResource for CertificateResource {
         let observed = tls_secret::get(&client, &self.clients.read_cache, &namespace, &secret_name)
             .await
             .map_err(|e| Diagnostic::error("Failed to read the certificate Secret", format!("Secret {namespace}/{secret_name}: {e}")))?;
-        let Some(observed) = observed else { return Ok(None) };
+        let Some(observed) = observed else {
+            // Re-issued in place into a new Secret under this state's owner id, so the Role
+            // and RoleBinding that restrict it stay this resource's.
+            let note = DriftNote { drift: vec!["it was deleted".into()], ..Default::default() };
+            return Ok(Some(Saved::new(state).with_private(note.encode())));
+        };
         let drift = secret_drift(&observed, &state);
         state.secret_labels = observed_subset(&state.secret_labels, &observed.labels);
         state.secret_annotations = observed_subset(&state.secret_annotations, &observed.annotations);
         if state.restrict_secret_access.is_some() {
-            let accounts = secret_access::service_accounts(&client, &owner(&namespace, &secret_name), &namespace, &secret_name)
+            let accounts = secret_access::service_accounts(&client, &owner(&namespace, &secret_name, &state)?, &namespace, &secret_name)
                 .await
                 .map_err(|e| e.diagnostic("read the Secret's Role and RoleBinding", ""))?;
             state.restrict_secret_access = accounts.map(|a| SecretAccess { service_accounts: Attr::Known(a) });
@@ -231,7 +239,7 @@ impl TypedResource for CertificateResource {
             .map(|(ns, n)| (ns.to_string(), n.to_string()))
             .ok_or_else(|| Diagnostic::error("Incomplete configuration", "namespace and secret_name must be known at apply."))?;
         let (namespace, secret_name) = (namespace.as_str(), secret_name.as_str());
-        let owner = owner(namespace, secret_name);
+        let owner = owner(namespace, secret_name, &planned)?;
         let mut warnings = Diagnostics::new();
         // The plan left the fingerprint unknown: a renewal, drift, or new settings.
         let (planned, private) = if planned.fingerprint_sha256.is_unknown() {
@@ -261,7 +269,7 @@ impl TypedResource for CertificateResource {
     async fn delete(&self, prior: Certificate, _private: &[u8]) -> Result<Diagnostics, Diagnostics> {
         let Some((namespace, secret_name)) = prior.secret_ref() else { return Ok(Diagnostics::new()) };
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(namespace, secret_name);
+        let owner = owner(namespace, secret_name, &prior).map_err(|e| Diagnostics::from(Diagnostic::from(e)))?;
         let mut diagnostics = Diagnostics::new();
         if prior.restrict_secret_access.is_some() {
             let left_alone = secret_access::delete(&client, &owner, namespace, secret_name)
@@ -319,6 +327,9 @@ impl TypedResource for CertificateResource {
             .ok_or_else(|| fail("Cannot import: not a TLS Secret", format!("Secret {namespace}/{secret_name} has no tls.crt.")))?;
         let leaf = pki::inspect(leaf_pem)
             .map_err(|e| fail("Cannot import: tls.crt is not a certificate", format!("Secret {namespace}/{secret_name}: {e}")))?;
+        if let Some(d) = ca_as_leaf(&leaf, namespace, secret_name) {
+            return Err(d.into());
+        }
         let ca = ca_store::load(&client, &self.clients.read_cache, &ca_id).await?;
         if !matches!(pki::signed_by(leaf_pem, ca.certificate_pem()), Ok(true)) {
             return Err(fail(
@@ -334,7 +345,8 @@ impl TypedResource for CertificateResource {
         state.set_certificate(&leaf, &ca.info);
         // Everything checked: from here on meshtls manages the Secret, and the Role and
         // RoleBinding that restrict it, if there are.
-        let owner = owner(namespace, secret_name);
+        let owner = Owner::fresh(TYPE_NAME, &format!("{namespace}/{secret_name}"))?;
+        state.owner_id = owner.attr();
         tls_secret::owned(&client, &owner, namespace, secret_name)
             .adopt()
             .await
@@ -343,7 +355,7 @@ impl TypedResource for CertificateResource {
             .await
             .map_err(|e| e.diagnostic("import the Secret's Role and RoleBinding", ""))?;
         state.restrict_secret_access = accounts.map(|a| SecretAccess { service_accounts: Attr::Known(a) });
-        Ok(state.into())
+        Ok(Saved::new(state).warn(Diagnostics(owner.takeover_warnings())))
     }
 }
 
@@ -383,6 +395,17 @@ impl CertificateResource {
         };
         Ok(Issued { leaf: leaf_info, ca: ca.info, files, annotations })
     }
+}
+
+/// A CA certificate is not a service's: importing one as a leaf would have meshtls renew a CA
+/// as a leaf, and serve a CA key to a workload.
+fn ca_as_leaf(leaf: &pki::CertificateInfo, namespace: &str, secret_name: &str) -> Option<Diagnostic> {
+    leaf.is_ca.then(|| {
+        Diagnostic::error(
+            "Cannot import: tls.crt is a CA certificate",
+            format!("The certificate in Secret {namespace}/{secret_name} is a CA (basicConstraints CA:TRUE), not a service certificate. Import it as a meshtls_ca instead: `terraform import meshtls_ca.<name> {namespace}/{secret_name}`."),
+        )
+    })
 }
 
 /// What one issue produced.

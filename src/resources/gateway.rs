@@ -52,8 +52,8 @@ fn gateway_error(e: &GatewayError, action: &str, spec: &GatewaySpec) -> Diagnost
     }
 }
 
-fn owner(spec: &GatewaySpec) -> Owner {
-    gw::owner(TYPE_NAME, spec)
+fn owner(spec: &GatewaySpec, m: &Gateway) -> Result<Owner, crate::ownership::OwnerIdError> {
+    gw::owner(TYPE_NAME, spec, &m.owner_id)
 }
 
 #[async_trait]
@@ -92,6 +92,7 @@ impl TypedResource for GatewayResource {
                 .attribute(Attribute::number("replicas").default(1i64).description("Number of gateway pods. Defaults to 1."))
                 .attribute(Attribute::string("cluster_status").computed().description("`in sync`, or what differs on the cluster."))
                 .attribute(Attribute::string("api_status").computed().description("`in sync`, `not managed`, or what differs in the App Mesh API."))
+                .attribute(crate::resources::owner_id_attribute())
                 .block(single("client_policy", client_policy))
                 .block(NestedBlock::new("route", Nesting::List, route)),
         )
@@ -116,7 +117,7 @@ impl TypedResource for GatewayResource {
             _ => return Ok(Some(Saved::new(state).with_private(private.to_vec()))),
         };
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(&spec);
+        let owner = owner(&spec, &state)?;
         state.cluster_status = Attr::Known(drift_status(ClusterGateway { client: &client, owner: &owner }.drift(&spec).await));
         if let (true, Some(mesh)) = (self.clients.aws_configured(), state.mesh_name.known().cloned()) {
             if let Ok(aws) = self.clients.aws().await {
@@ -133,7 +134,7 @@ impl TypedResource for GatewayResource {
 
     async fn delete(&self, prior: Gateway, _private: &[u8]) -> Result<Diagnostics, Diagnostics> {
         let Some(spec) = spec_of(&prior) else { return Ok(Diagnostics::new()) };
-        let owner = owner(&spec);
+        let owner = owner(&spec, &prior).map_err(|e| Diagnostics::from(Diagnostic::from(e)))?;
         let mut d = Diagnostics::new();
         // Warnings for what was left in place, or the error.
         let deleted = |side: &dyn GatewaySide, result: Result<Vec<Diagnostic>, GatewayError>| match result {
@@ -172,7 +173,7 @@ impl TypedResource for GatewayResource {
             .ok_or_else(|| {
                 Diagnostic::error("Cannot import: gateway not found", format!("No VirtualGateway {namespace}/{name} exists."))
             })?;
-        let owner = owner(&spec);
+        let owner = Owner::fresh(TYPE_NAME, &format!("{namespace}/{name}"))?;
         // From here on meshtls manages the gateway's objects.
         (ClusterGateway { client: &client, owner: &owner })
             .adopt(&spec)
@@ -186,7 +187,9 @@ impl TypedResource for GatewayResource {
             };
             adopted.map_err(|e| gateway_error(&e, "tag the gateway's App Mesh objects as managed by meshtls", &spec))?;
         }
-        Ok(imported(&spec, mesh, self.clients.aws_configured()).into())
+        let mut state = imported(&spec, mesh, self.clients.aws_configured());
+        state.owner_id = owner.attr();
+        Ok(Saved::new(state).warn(Diagnostics(owner.takeover_warnings())))
     }
 }
 
@@ -199,8 +202,9 @@ impl GatewayResource {
             Diagnostic::error("Incomplete configuration", "meshtls_gateway needs known values for every argument at apply time.")
         })?;
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(&spec);
+        let owner = owner(&spec, &planned)?;
         let mut state = planned;
+        state.owner_id = owner.attr();
         let mut diagnostics = Diagnostics::new();
         let cluster = ClusterGateway { client: &client, owner: &owner };
         let mesh = state.mesh_name.known().cloned().filter(|_| self.clients.aws_configured());

@@ -46,8 +46,9 @@ impl IstioGatewayResource {
     }
 }
 
-fn owner(namespace: &str, name: &str) -> Owner {
-    Owner::new(TYPE_NAME, &format!("{namespace}/{name}"))
+/// The owner of the Gateway and HTTPRoute `m` names, by its `owner_id`.
+fn owner(namespace: &str, name: &str, m: &IstioGateway) -> Result<Owner, crate::ownership::OwnerIdError> {
+    Owner::of_attr(TYPE_NAME, &format!("{namespace}/{name}"), &m.owner_id)
 }
 
 fn own_error(e: &OwnError, action: &str, namespace: &str, name: &str) -> Diagnostic {
@@ -60,9 +61,10 @@ impl IstioGatewayResource {
             Diagnostic::error("Incomplete configuration", "meshtls_istio_gateway needs known values for every argument at apply time.")
         })?;
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(&spec.namespace, &spec.name);
+        let owner = owner(&spec.namespace, &spec.name, &planned)?;
         let objects = GatewayObjects { client: &client, owner: &owner, namespace: spec.namespace.clone(), name: spec.name.clone() };
         let mut state = planned;
+        state.owner_id = owner.attr();
         match objects.apply(&spec).await {
             Ok((gateway, route)) => {
                 state.status = Attr::Known(IN_SYNC.into());
@@ -117,6 +119,7 @@ impl TypedResource for IstioGatewayResource {
                 .attribute(Attribute::new("hostnames", Type::list(Type::String)).optional().description("Hosts the gateway serves, one HTTPS listener each; the certificate must cover them all. Any host when unset."))
                 .attribute(Attribute::string("certificate_secret").required().description("TLS Secret in `namespace` the gateway serves, e.g. a `meshtls_certificate`'s `secret_name`. istiod sends a renewed certificate to the gateway without a restart."))
                 .attribute(Attribute::string("status").computed().description("`in sync`, or what differs on the cluster."))
+                .attribute(crate::resources::owner_id_attribute())
                 .attribute(Attribute::string("conditions").computed().description("What istiod reports on the Gateway, its listeners and the route, e.g. `gateway Accepted=True ...`; null until it reports."))
                 .block(NestedBlock::new("route", Nesting::List, route)),
         )
@@ -139,7 +142,8 @@ impl TypedResource for IstioGatewayResource {
                 plan.diagnostics.push_all(certificate_problem(&info.dns_names, hosts, &ns, secret));
             }
         }
-        let owner = owner(&ns, &name);
+        // On create the owner id is made at apply: any object of this name is someone else's.
+        let Ok(owner) = owner(&ns, &name, &plan.planned) else { return };
         let objects = GatewayObjects { client: &client, owner: &owner, namespace: ns.clone(), name: name.clone() };
         match objects.found().await {
             Ok(found) => {
@@ -176,7 +180,7 @@ impl TypedResource for IstioGatewayResource {
             _ => return Ok(Some(Saved::new(state).with_private(private.to_vec()))),
         };
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(&spec.namespace, &spec.name);
+        let owner = owner(&spec.namespace, &spec.name, &state)?;
         let objects = GatewayObjects { client: &client, owner: &owner, namespace: spec.namespace.clone(), name: spec.name.clone() };
         let found = objects.found().await;
         if let Ok(found) = &found {
@@ -196,7 +200,7 @@ impl TypedResource for IstioGatewayResource {
             return Ok(Diagnostics::new());
         };
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(&ns, &name);
+        let owner = owner(&ns, &name, &prior).map_err(|e| Diagnostics::from(Diagnostic::from(e)))?;
         let objects = GatewayObjects { client: &client, owner: &owner, namespace: ns.clone(), name: name.clone() };
         let warnings = objects.delete().await.map_err(|e| Diagnostics::from(own_error(&e, "delete the Istio gateway", &ns, &name)))?;
         Ok(Diagnostics(warnings))
@@ -211,7 +215,7 @@ impl TypedResource for IstioGatewayResource {
     async fn import(&self, id: &str) -> Outcome<IstioGateway> {
         let (ns, name) = parse_namespaced_id(id)?;
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(ns, name);
+        let owner = Owner::fresh(TYPE_NAME, &format!("{ns}/{name}"))?;
         let objects = GatewayObjects { client: &client, owner: &owner, namespace: ns.into(), name: name.into() };
         // Import adopts the Gateway and its HTTPRoute: from here on meshtls manages them.
         let (gateway, route) = objects
@@ -220,7 +224,9 @@ impl TypedResource for IstioGatewayResource {
             .map_err(|e| own_error(&e, "import the Istio gateway", ns, name))?
             .ok_or_else(|| Diagnostic::error("Cannot import: Gateway not found", format!("No Gateway {ns}/{name} exists.")))?;
         let spec = backend::spec_of(ns, name, &gateway, route.as_ref());
-        Ok(imported(&spec, backend::conditions(&gateway, route.as_ref())).into())
+        let mut state = imported(&spec, backend::conditions(&gateway, route.as_ref()));
+        state.owner_id = owner.attr();
+        Ok(Saved::new(state).warn(Diagnostics(owner.takeover_warnings())))
     }
 }
 

@@ -49,8 +49,9 @@ impl IstioMtlsResource {
     }
 }
 
-fn owner(namespace: &str, name: &str) -> Owner {
-    Owner::new(TYPE_NAME, &format!("{namespace}/{name}"))
+/// The owner of the policy objects `m` names, by its `owner_id`.
+fn owner(namespace: &str, name: &str, m: &IstioMtls) -> Result<Owner, crate::ownership::OwnerIdError> {
+    Owner::of_attr(TYPE_NAME, &format!("{namespace}/{name}"), &m.owner_id)
 }
 
 /// The diagnostic for a failed write: a refusal names the object and how to import it.
@@ -92,9 +93,10 @@ impl IstioMtlsResource {
             return Err(incomplete().into());
         }
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(&ns, &name);
+        let owner = owner(&ns, &name, &planned)?;
         let side = self.side(&client, &owner, &planned).ok_or_else(incomplete)?;
         let mut state = planned;
+        state.owner_id = owner.attr();
         match side.write(None, &state.desired_tls()).await {
             Ok(()) => {
                 state.status = Attr::Known(IN_SYNC.into());
@@ -142,6 +144,7 @@ impl TypedResource for IstioMtlsResource {
                 .attribute(Attribute::string("mode").default("STRICT").description("`STRICT` (mutual TLS only, the default), `PERMISSIVE` (mutual TLS and plaintext, for migrations) or `DISABLE`."))
                 .attribute(Attribute::bool("enforce").default(false).description("Make it an error at plan, rather than a warning, when Istio would enforce less than `mode` on a covered workload (another, more specific PeerAuthentication) or when a covered workload has no Istio proxy. Defaults to false."))
                 .attribute(Attribute::string("status").computed().description("`in sync`, or what differs on the cluster."))
+                .attribute(crate::resources::owner_id_attribute())
                 .attribute(Attribute::new("effective_modes", Type::map(Type::String)).computed().description("The mode Istio enforces on each workload the policy covers (`Deployment/<name>`, `StatefulSet/<name>`), by Istio's rules over every PeerAuthentication of the namespace and the mesh-wide ones in `istio-system`, with the policy that decides it: `STRICT (PeerAuthentication yelb/yelb-ui)`, or `PERMISSIVE (PeerAuthentication yelb/legacy)` when another policy weakens it. A weakened workload is drift: `plan` shows it until the weaker policy is gone."))
                 .block(single("destination_rule", destination_rule)),
         )
@@ -176,7 +179,8 @@ impl TypedResource for IstioMtlsResource {
         // Someone else's object of the same name: refused now, with how to import it.
         if request.prior.is_none() {
             if let Some(name) = plan.planned.name.known().cloned() {
-                let owner = owner(&ns, &name);
+                // The owner id is made at apply: any object of this name is someone else's.
+                let Ok(owner) = Owner::fresh(TYPE_NAME, &format!("{ns}/{name}")) else { return };
                 if let Some(side) = self.side(&client, &owner, &plan.planned) {
                     match side.found().await {
                         Ok(found) => {
@@ -238,7 +242,7 @@ impl TypedResource for IstioMtlsResource {
         let (Some(ns), Some(name)) = (state.namespace.known().cloned(), state.name.known().cloned()) else {
             return Ok(Some(Saved::new(state).with_private(private.to_vec())));
         };
-        let owner = owner(&ns, &name);
+        let owner = owner(&ns, &name, &state)?;
         if let Some(side) = self.side(&client, &owner, &state) {
             state.status = Attr::Known(drift_status(side.drift(&state.desired_tls()).await));
         }
@@ -260,7 +264,7 @@ impl TypedResource for IstioMtlsResource {
             return Ok(Diagnostics::new());
         };
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(&ns, &name);
+        let owner = owner(&ns, &name, &prior).map_err(|e| Diagnostics::from(Diagnostic::from(e)))?;
         let Some(side) = self.side(&client, &owner, &prior) else { return Ok(Diagnostics::new()) };
         let warnings = side.delete().await.map_err(|e| Diagnostics::from(side_error(&e, "delete the Istio policy", &ns, &name)))?;
         Ok(Diagnostics(warnings))
@@ -286,8 +290,9 @@ impl TypedResource for IstioMtlsResource {
     async fn import(&self, id: &str) -> Outcome<IstioMtls> {
         let (ns, name) = parse_namespaced_id(id)?;
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(ns, name);
-        let skeleton = import_skeleton(ns, name);
+        let owner = Owner::fresh(TYPE_NAME, &format!("{ns}/{name}"))?;
+        let mut skeleton = import_skeleton(ns, name);
+        skeleton.owner_id = owner.attr();
         let side = IstioWorkload { client: &client, owner: &owner, namespace: ns.into(), name: name.into(), selector: None, host: None };
         // Import adopts the objects: from here on meshtls manages them.
         if !side.adopt().await.map_err(|e| side_error(&e, "import the Istio policy", ns, name))? {
@@ -299,7 +304,7 @@ impl TypedResource for IstioMtlsResource {
         }
         let found = side.found().await.map_err(|e| side_error(&e, "read the Istio policy", ns, name))?;
         let (pa, dr) = istio::ours(&found);
-        Ok(imported(skeleton, pa, dr).into())
+        Ok(Saved::new(imported(skeleton, pa, dr)).warn(Diagnostics(owner.takeover_warnings())))
     }
 }
 

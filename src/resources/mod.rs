@@ -3,6 +3,13 @@
 /// The provider's type, the last part of its address, as `moved` sources name it.
 pub const PROVIDER: &str = "meshtls";
 
+/// The `owner_id` attribute of every resource that creates objects (see `ownership`).
+pub fn owner_id_attribute() -> tfplugin::schema::Attribute {
+    tfplugin::schema::Attribute::string("owner_id").computed().use_state_for_unknown().description(
+        "A random id made at create or import. It is written into the `meshtls.dev/owner` marker (annotation or tag) of every object this resource creates, so a resource of the same type and id in another Terraform state cannot change or delete them, nor this one theirs.",
+    )
+}
+
 pub mod ca;
 pub mod certificate;
 pub mod certificate_info;

@@ -62,9 +62,9 @@ pub fn acm_arn_problem(arn: &str) -> Option<&'static str> {
     }
 }
 
-/// The owner of the Service: the resource's id, `namespace/name`.
-fn owner(namespace: &str, name: &str) -> Owner {
-    Owner::new(TYPE_NAME, &format!("{namespace}/{name}"))
+/// The owner of the Service: the resource's id, `namespace/name`, and its `owner_id`.
+fn owner(namespace: &str, name: &str, m: &NlbService) -> Result<Owner, crate::ownership::OwnerIdError> {
+    Owner::of_attr(TYPE_NAME, &format!("{namespace}/{name}"), &m.owner_id)
 }
 
 fn service<'a>(client: &kube::Client, owner: &'a Owner, namespace: &str, name: &str) -> Owned<'a, Service> {
@@ -132,7 +132,8 @@ impl TypedResource for NlbServiceResource {
                 .attribute(Attribute::string("acm_certificate_arn").optional().description("ACM certificate for the NLB's TLS listener; required with `tls_termination = \"nlb\"`."))
                 .attribute(Attribute::bool("wait_for_load_balancer").default(false).description("Wait at apply until the load balancer's hostname is known. Off by default."))
                 .attribute(Attribute::number("wait_timeout_seconds").default(600i64).description("How long to wait for the hostname, 1 to 3600 seconds. Defaults to 600."))
-                .attribute(Attribute::string("hostname").computed().description("The load balancer's DNS name from the Service's status; null until AWS provisions it.")),
+                .attribute(Attribute::string("hostname").computed().description("The load balancer's DNS name from the Service's status; null until AWS provisions it."))
+                .attribute(crate::resources::owner_id_attribute()),
         )
     }
 
@@ -157,7 +158,7 @@ impl TypedResource for NlbServiceResource {
         }
         let client = self.clients.kube().await.map_err(client_error)?;
         // A Service that is gone, or is someone else's, plans a create (which then refuses).
-        let owner = owner(&ns, &name);
+        let owner = owner(&ns, &name, &state)?;
         let svc = service(&client, &owner, &ns, &name).get_ours().await.map_err(|e| e.diagnostic("read the Service", ""))?;
         Ok(svc.map(|svc| Saved::new(observed(state, &svc)).with_private(private.to_vec())))
     }
@@ -170,7 +171,7 @@ impl TypedResource for NlbServiceResource {
     async fn delete(&self, prior: NlbService, _private: &[u8]) -> Result<Diagnostics, Diagnostics> {
         let (Some(ns), Some(name)) = (prior.namespace.known(), prior.name.known()) else { return Ok(Diagnostics::new()) };
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(ns, name);
+        let owner = owner(ns, name, &prior).map_err(|e| Diagnostics::from(Diagnostic::from(e)))?;
         let deleted = service(&client, &owner, ns, name).delete().await.map_err(|e| e.diagnostic("delete the Service", ""))?;
         Ok(Diagnostics(deleted.warning().into_iter().collect()))
     }
@@ -179,12 +180,15 @@ impl TypedResource for NlbServiceResource {
         let (ns, name) = parse_namespaced_id(id)?;
         let client = self.clients.kube().await.map_err(client_error)?;
         // Import adopts the Service: from here on meshtls manages it.
-        let owner = owner(ns, name);
+        let owner = Owner::fresh(TYPE_NAME, &format!("{ns}/{name}"))?;
         let not_found = || Diagnostic::error("Cannot import: Service not found", format!("No Service {ns}/{name} exists."));
         if service(&client, &owner, ns, name).adopt().await.map_err(|e| e.diagnostic("import the Service", ""))?.is_none() {
             return Err(not_found().into());
         }
-        TypedResource::read(self, import_skeleton(ns, name), &[]).await?.ok_or_else(|| not_found().into())
+        let mut skeleton = import_skeleton(ns, name);
+        skeleton.owner_id = owner.attr();
+        let read = TypedResource::read(self, skeleton, &[]).await?.ok_or_else(|| Failure::from(not_found()))?;
+        Ok(read.warn(Diagnostics(owner.takeover_warnings())))
     }
 }
 
@@ -194,12 +198,13 @@ impl NlbServiceResource {
         let desired = Desired::of(&planned)?;
         let (ns, name) = (&desired.namespace, &desired.name);
         let client = self.clients.kube().await.map_err(client_error)?;
-        let owner = owner(ns, name);
+        let owner = owner(ns, name, &planned)?;
         let svc = service(&client, &owner, ns, name)
             .ensure(service_of(&desired), merge_service)
             .await
             .map_err(|e| e.diagnostic("apply the Service", &format!("terraform import <address> {ns}/{name}")).at(at("name")))?;
         let mut state = planned;
+        state.owner_id = owner.attr();
         let mut hostname = hostname_of(&svc);
         if let (None, Some(timeout)) = (&hostname, desired.wait) {
             let api: Api<Service> = Api::namespaced(client.clone(), ns);

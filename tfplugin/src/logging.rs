@@ -26,21 +26,28 @@ pub fn level_from_env() -> LevelFilter {
 
 /// Installs the JSON-lines subscriber. `module` names the emitter in `@module`. The
 /// transport crates (h2, hyper, tonic, rustls) log every frame at debug level, which would
-/// drown the provider's own lines, so they are held to warnings.
-pub fn init(module: &'static str) {
-    let level = level_from_env();
-    let filter = Targets::new()
-        .with_default(level)
-        .with_targets(
-            ["h2", "hyper", "hyper_util", "tonic", "tower", "rustls", "tokio_rustls", "aws_smithy_runtime", "aws_config"]
-                .map(|t| (t, LevelFilter::WARN)),
-        )
-        // Except the AWS SDK's retry decisions: they are the provider's only retries of
-        // throttled and failed AWS calls, and say why each one is retried.
-        .with_target("aws_smithy_runtime::client::retries", level);
+/// drown the provider's own lines, so they are held to warnings. `held` are the provider's
+/// own dependencies to hold to errors, whatever the level: those that may print what they
+/// received (a response body) at lower levels.
+pub fn init(module: &'static str, held: &[&'static str]) {
+    let filter = targets(level_from_env(), held);
     let layer = HclogLayer { module }.with_filter(filter);
     // A second init (tests) is harmless: the first subscriber stays.
     let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+/// The filter for `level`: see [`init`]. No target is ever more verbose than `level`.
+pub fn targets(level: LevelFilter, held: &[&'static str]) -> Targets {
+    Targets::new()
+        .with_default(level)
+        .with_targets(
+            ["h2", "hyper", "hyper_util", "tonic", "tower", "rustls", "tokio_rustls", "aws_smithy_runtime", "aws_config"]
+                .map(|t| (t, level.min(LevelFilter::WARN))),
+        )
+        // Except the AWS SDK's retry decisions: they are the provider's only retries of
+        // throttled and failed AWS calls, and say why each one is retried.
+        .with_target("aws_smithy_runtime::client::retries", level)
+        .with_targets(held.iter().map(|t| (*t, level.min(LevelFilter::ERROR))))
 }
 
 struct HclogLayer {
@@ -126,6 +133,19 @@ impl<S: Subscriber> Layer<S> for HclogLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn held_targets_log_errors_only_and_nothing_is_louder_than_asked() {
+        let trace = targets(LevelFilter::TRACE, &["kube_client"]);
+        assert!(trace.would_enable("meshtls::provider", &Level::TRACE));
+        assert!(!trace.would_enable("kube_client::client", &Level::WARN), "a held target's warnings can carry bodies");
+        assert!(trace.would_enable("kube_client::client", &Level::ERROR));
+        assert!(!trace.would_enable("hyper::proto", &Level::DEBUG));
+        let off = targets(LevelFilter::OFF, &["kube_client"]);
+        for target in ["meshtls", "kube_client", "hyper", "aws_smithy_runtime::client::retries"] {
+            assert!(!off.would_enable(target, &Level::ERROR), "{target} logs with TF_LOG=off");
+        }
+    }
 
     #[test]
     fn timestamp_has_hclog_layout() {

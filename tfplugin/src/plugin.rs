@@ -32,11 +32,13 @@ pub struct ServeOptions {
     pub address: &'static str,
     /// The binary's name, used in the message shown when it is run by hand.
     pub binary_name: &'static str,
+    /// Log targets held to errors at every level (see `logging::init`).
+    pub held_log_targets: &'static [&'static str],
 }
 
 /// Entry point for a provider binary: parses `--debug`, builds the runtime and serves.
 pub fn main(provider: impl Provider, opts: ServeOptions) -> ExitCode {
-    crate::logging::init(opts.binary_name);
+    crate::logging::init(opts.binary_name, opts.held_log_targets);
     let debug = std::env::args().skip(1).any(|a| a == "--debug" || a == "-debug");
     if !debug && std::env::var(MAGIC_COOKIE_KEY).as_deref() != Ok(MAGIC_COOKIE_VALUE) {
         eprintln!(

@@ -148,8 +148,16 @@ fn capture(rpc: &str, type_name: &str, field: &str, dv: Option<&pb::DynamicValue
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let base = std::path::Path::new(&dir).join(format!("{rpc}-{type_name}-{field}-{}-{n}", std::process::id()));
-    let _ = std::fs::write(base.with_extension("msgpack"), &dv.msgpack);
-    let _ = std::fs::write(base.with_extension("type.json"), ty.to_json_bytes());
+    // A configuration holds write-only values (keys): readable by the owner only.
+    let _ = write_private(&base.with_extension("msgpack"), &dv.msgpack);
+    let _ = write_private(&base.with_extension("type.json"), &ty.to_json_bytes());
+}
+
+/// Writes a new file of mode 0600.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?.write_all(bytes)
 }
 
 fn encode(value: &Value, ty: &Type, diags: &mut Diagnostics) -> Option<pb::DynamicValue> {
@@ -869,6 +877,19 @@ fn no_action<T>(name: &str) -> Result<T, Status> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn captured_values_are_readable_by_the_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("tfplugin-capture-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("config.msgpack");
+        let _ = std::fs::remove_file(&path);
+        write_private(&path, b"key").expect("write");
+        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[tokio::test]
     async fn a_panic_becomes_an_error_diagnostic() {

@@ -20,6 +20,7 @@ pub struct CertificateAuthority {
     pub not_after: Attr<String>,
     pub pca_arn: Attr<String>,
     pub pca_status: Attr<String>,
+    pub owner_id: Attr<String>,
     pub cert_manager_issuer: Option<IssuerBlock>,
     pub acm_pca: Option<AcmPca>,
     pub key_pair: Option<KeyPair>,
@@ -46,12 +47,28 @@ impl IstioPlugin {
 
 /// The `key_pair` block: an existing CA certificate and its key. The key is write-only: it
 /// is in the configuration at plan and apply, and null in every plan and state.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyPair {
     pub certificate_pem: Attr<String>,
     pub private_key_pem_wo: Attr<String>,
     pub private_key_pem_wo_version: Attr<i64>,
+}
+
+/// The write-only key shows only whether it is set.
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = match &self.private_key_pem_wo {
+            Attr::Known(_) => "<redacted>",
+            Attr::Unknown => "<unknown>",
+            Attr::Null => "<null>",
+        };
+        f.debug_struct("KeyPair")
+            .field("certificate_pem", &self.certificate_pem)
+            .field("private_key_pem_wo", &key)
+            .field("private_key_pem_wo_version", &self.private_key_pem_wo_version)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for GivenKey {
@@ -61,7 +78,7 @@ impl std::fmt::Debug for GivenKey {
 }
 
 /// A private key from the configuration. Never printed: its Debug shows no part of it.
-pub(super) struct GivenKey(pub(super) String);
+pub(super) struct GivenKey(pub(super) crate::pki::KeyPem);
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -121,7 +138,7 @@ impl CertificateAuthority {
 
     /// The key of `key_pair`; only a configuration has it.
     pub(super) fn given_key(&self) -> Option<GivenKey> {
-        self.key_pair.as_ref()?.private_key_pem_wo.known().map(|k| GivenKey(k.clone()))
+        self.key_pair.as_ref()?.private_key_pem_wo.known().map(|k| GivenKey(crate::pki::KeyPem::new(k.clone())))
     }
 
     /// Records what the CA's certificate says.

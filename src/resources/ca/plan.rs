@@ -355,7 +355,7 @@ pub(super) fn secret_drift(observed: &tls_secret::ObservedSecret, certificate_pe
     if observed.ca_crt.as_deref().is_some_and(|v| !tls_secret::same_pem(v, certificate_pem)) {
         drift.push("ca.crt is not the CA certificate in state".to_string());
     }
-    if !matches!((&observed.tls_key, pki::inspect(certificate_pem)), (Some(key), Ok(info)) if pki::key_matches(key, &info)) {
+    if !pki::inspect(certificate_pem).is_ok_and(|info| observed.key_fits(&info)) {
         drift.push("tls.key is not the private key of the CA certificate".to_string());
     }
     drift

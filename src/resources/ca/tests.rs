@@ -43,7 +43,7 @@ fn secret_of(issued: &pki::Issued) -> tls_secret::ObservedSecret {
         annotations: BTreeMap::new(),
         ca_crt: Some(issued.certificate_pem.clone()),
         tls_crt: Some(issued.certificate_pem.clone()),
-        tls_key: Some(issued.private_key_pem.clone()),
+        key_public: pki::public_key_of(issued.private_key_pem.expose()),
     }
 }
 
@@ -208,7 +208,7 @@ fn drift_in_the_ca_secret_is_named() {
     let issued = generated();
     assert!(secret_drift(&secret_of(&issued), &issued.certificate_pem).is_empty());
     let other = generated();
-    let swapped_key = tls_secret::ObservedSecret { tls_key: Some(other.private_key_pem.clone()), ..secret_of(&issued) };
+    let swapped_key = tls_secret::ObservedSecret { key_public: pki::public_key_of(other.private_key_pem.expose()), ..secret_of(&issued) };
     assert_eq!(secret_drift(&swapped_key, &issued.certificate_pem), ["tls.key is not the private key of the CA certificate"]);
     let opaque = tls_secret::ObservedSecret {
         secret_type: Some("Opaque".into()),
@@ -233,14 +233,15 @@ fn import_reads_a_key_pair_or_a_private_ca_certificate() {
         secret_type: Some("Opaque".into()),
         annotations: BTreeMap::from([(PCA_ANNOTATION.to_string(), ARN.to_string())]),
         tls_crt: None,
-        tls_key: None,
+        key_public: None,
         ..secret_of(&issued)
     };
     let pca = imported("yelb", "ca-key-pair", &pca_secret).expect("a private CA");
     assert_eq!(pca.backing(), Backing::Pca(PcaSource::Adopt(ARN.into())));
     assert_eq!(pca.pca_status, Attr::Known(ACTIVE.into()));
 
-    let wrong_key = tls_secret::ObservedSecret { tls_key: Some(generated().private_key_pem), ..secret_of(&issued) };
+    let wrong_key =
+        tls_secret::ObservedSecret { key_public: pki::public_key_of(generated().private_key_pem.expose()), ..secret_of(&issued) };
     assert_eq!(imported("yelb", "ca", &wrong_key).expect_err("refused").summary, "Cannot import: key does not match");
     let no_crt = tls_secret::ObservedSecret { tls_crt: None, ..secret_of(&issued) };
     assert_eq!(imported("yelb", "ca", &no_crt).expect_err("refused").summary, "Cannot import: not a TLS Secret");
@@ -261,7 +262,8 @@ fn import_ids_name_the_secret_and_optionally_its_issuer() {
 
 #[test]
 fn a_ca_owns_its_objects_by_its_id() {
-    assert_eq!(owner("yelb", "ca-key-pair").to_string(), "meshtls_ca:yelb/ca-key-pair");
+    let recorded = CertificateAuthority { owner_id: Attr::Known("5f00".into()), ..Default::default() };
+    assert_eq!(owner("yelb", "ca-key-pair", &recorded).expect("owner").to_string(), "meshtls_ca:yelb/ca-key-pair#5f00");
     assert_eq!(import_hint("yelb", "ca-key-pair", IssuerKind::Issuer, "team"), "terraform import <address> yelb/ca-key-pair:Issuer/team");
 }
 
@@ -282,10 +284,10 @@ fn given(issued: &pki::Issued, key: &str) -> CertificateAuthority {
 #[test]
 fn a_key_pair_must_be_a_valid_ca_with_its_own_key() {
     let ca = generated();
-    assert!(validate(&given(&ca, &ca.private_key_pem)).is_empty(), "{:?}", validate(&given(&ca, &ca.private_key_pem)));
+    assert!(validate(&given(&ca, ca.private_key_pem.expose())).is_empty(), "{:?}", validate(&given(&ca, ca.private_key_pem.expose())));
     // Another CA's key.
     let other = generated();
-    let d = validate(&given(&ca, &other.private_key_pem));
+    let d = validate(&given(&ca, other.private_key_pem.expose()));
     assert_eq!(paths(&d), ["key_pair.private_key_pem_wo"]);
     assert!(!d.iter().any(|d| d.detail.contains("PRIVATE KEY-----")), "the key is never quoted");
     // A leaf is not a CA.
@@ -300,10 +302,10 @@ fn a_key_pair_must_be_a_valid_ca_with_its_own_key() {
         },
     )
     .expect("leaf");
-    let d = validate(&given(&leaf, &leaf.private_key_pem));
+    let d = validate(&given(&leaf, leaf.private_key_pem.expose()));
     assert_eq!((paths(&d), summaries(&d)), (vec!["key_pair.certificate_pem".to_string()], vec!["Not a CA certificate"]));
     // Not PEM at all.
-    let garbage = pki::Issued { certificate_pem: "not a certificate".into(), private_key_pem: String::new() };
+    let garbage = pki::Issued { certificate_pem: "not a certificate".into(), private_key_pem: pki::KeyPem::new(String::new()) };
     assert_eq!(paths(&validate(&given(&garbage, "x"))), ["key_pair.certificate_pem"]);
     // A key not known at validate (from a variable) still has its certificate checked.
     let unknown_key = CertificateAuthority {
@@ -316,7 +318,7 @@ fn a_key_pair_must_be_a_valid_ca_with_its_own_key() {
 #[test]
 fn a_key_pair_excludes_what_its_certificate_decides_and_a_private_ca() {
     let ca = generated();
-    let mut c = given(&ca, &ca.private_key_pem);
+    let mut c = given(&ca, ca.private_key_pem.expose());
     c.common_name = "yelb CA".into();
     c.validity_days = Attr::Known(30);
     c.acm_pca = Some(AcmPca { arn: ARN.into(), create: None });
@@ -329,7 +331,7 @@ fn a_key_pair_excludes_what_its_certificate_decides_and_a_private_ca() {
 #[test]
 fn a_key_pair_plans_what_its_certificate_says_and_keeps_the_ca_on_the_next_plan() {
     let ca = generated();
-    let config = given(&ca, &ca.private_key_pem);
+    let config = given(&ca, ca.private_key_pem.expose());
     // The generic plan filled the defaults in.
     let generic = CertificateAuthority { validity_days: Attr::Known(3650), key_algorithm: "ECDSA_P256".into(), ..config.clone() };
     let mut planned = generic.clone();
@@ -354,7 +356,7 @@ fn a_key_pair_plans_what_its_certificate_says_and_keeps_the_ca_on_the_next_plan(
 #[test]
 fn a_given_key_never_prints() {
     let ca = generated();
-    let key = given(&ca, &ca.private_key_pem).given_key().expect("key");
+    let key = given(&ca, ca.private_key_pem.expose()).given_key().expect("key");
     assert_eq!(format!("{key:?}"), "GivenKey(..)");
 }
 

@@ -25,6 +25,7 @@ pub struct Certificate {
     pub not_before: Attr<String>,
     pub not_after: Attr<String>,
     pub ca_fingerprint_sha256: Attr<String>,
+    pub owner_id: Attr<String>,
 }
 
 /// The `restrict_secret_access` block.

@@ -238,7 +238,7 @@ pub(super) fn secret_drift(observed: &tls_secret::ObservedSecret, state: &Certif
     if fingerprint(&observed.ca_crt).as_deref() != state.ca_fingerprint_sha256.as_deref() {
         drift.push("ca.crt is not the issuing CA's certificate".into());
     }
-    if !matches!((&observed.tls_key, &leaf), (Some(key), Some(info)) if pki::key_matches(key, info)) {
+    if !leaf.as_ref().is_some_and(|info| observed.key_fits(info)) {
         drift.push("tls.key is not the private key of the certificate".into());
     }
     drift

@@ -234,13 +234,13 @@ fn drift_in_the_secret_is_named() {
     let ca_info = pki::inspect(&ca.certificate_pem).expect("CA info");
     let mut state = config();
     state.set_certificate(&leaf_info, &ca_info);
-    let secret = |key: &str| tls_secret::ObservedSecret {
+    let secret = |key: &pki::KeyPem| tls_secret::ObservedSecret {
         secret_type: Some(TLS_SECRET_TYPE.into()),
         labels: BTreeMap::new(),
         annotations: BTreeMap::new(),
         ca_crt: Some(ca.certificate_pem.clone()),
         tls_crt: Some(leaf.certificate_pem.clone()),
-        tls_key: Some(key.to_string()),
+        key_public: pki::public_key_of(key.expose()),
     };
     assert!(secret_drift(&secret(&leaf.private_key_pem), &state).is_empty());
     assert_eq!(secret_drift(&secret(&ca.private_key_pem), &state), ["tls.key is not the private key of the certificate"]);
@@ -278,8 +278,44 @@ fn import_ids_and_the_imported_state() {
 }
 
 #[test]
-fn a_certificate_owns_its_objects_by_its_id() {
-    assert_eq!(owner("yelb", "yelb-tls-db").to_string(), "meshtls_certificate:yelb/yelb-tls-db");
+fn a_ca_certificate_is_not_imported_as_a_leaf() {
+    let ca = pki::self_signed_ca(&pki::CaRequest {
+        common_name: "CA",
+        organization: None,
+        validity_days: 1,
+        key_algorithm: KeyAlgorithm::EcdsaP256,
+    })
+    .expect("CA");
+    let ca_info = pki::inspect(&ca.certificate_pem).expect("CA info");
+    let d = ca_as_leaf(&ca_info, "yelb", "db").expect("refused");
+    assert!(d.detail.contains("meshtls_ca") && d.detail.contains("yelb/db"), "{}", d.detail);
+    let material = pki::CaMaterial { certificate_pem: ca.certificate_pem.clone(), private_key_pem: ca.private_key_pem.clone() };
+    let leaf = pki::issue_leaf(
+        &material,
+        &pki::LeafRequest {
+            common_name: "db",
+            dns_names: &["db.yelb.svc".into()],
+            validity_days: 1,
+            key_algorithm: KeyAlgorithm::EcdsaP256,
+            usages: &[],
+        },
+    )
+    .expect("leaf");
+    assert!(ca_as_leaf(&pki::inspect(&leaf.certificate_pem).expect("leaf info"), "yelb", "db").is_none());
+}
+
+#[test]
+fn a_certificate_owns_its_objects_by_its_id_and_owner_id() {
+    let recorded = Certificate { owner_id: Attr::Known("0123abcd".into()), ..config() };
+    assert_eq!(owner("yelb", "yelb-tls-db", &recorded).expect("owner").to_string(), "meshtls_certificate:yelb/yelb-tls-db#0123abcd");
+    // Planned for create, the owner id is unknown: a fresh one is made.
+    let creating = Certificate { owner_id: Attr::Unknown, ..config() };
+    let fresh = owner("yelb", "yelb-tls-db", &creating).expect("owner");
+    assert!(fresh.to_string().starts_with("meshtls_certificate:yelb/yelb-tls-db#"), "{fresh}");
+    assert_ne!(fresh.attr(), Attr::Null);
+    // A state from before owner ids has none, and keeps none.
+    let legacy = Certificate { owner_id: Attr::Null, ..config() };
+    assert_eq!(owner("yelb", "yelb-tls-db", &legacy).expect("owner").to_string(), "meshtls_certificate:yelb/yelb-tls-db");
 }
 
 fn listed_secret(annotations: &[(&str, &str)]) -> tls_secret::ListedSecret {

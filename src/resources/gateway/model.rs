@@ -19,6 +19,7 @@ pub struct Gateway {
     pub replicas: Attr<i64>,
     pub cluster_status: Attr<String>,
     pub api_status: Attr<String>,
+    pub owner_id: Attr<String>,
     pub client_policy: Option<ClientPolicy>,
     pub route: Option<Vec<Route>>,
 }

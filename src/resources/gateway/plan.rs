@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// Gateway routes per gateway: App Mesh's default quota.
+pub(super) const MAX_ROUTES: usize = 50;
+
 /// Checks on the configuration alone.
 pub(super) fn validate(config: &Gateway) -> Diagnostics {
     let mut d = Diagnostics::new();
@@ -21,6 +24,13 @@ pub(super) fn validate(config: &Gateway) -> Diagnostics {
     check_port(&mut d, &config.port, at("port"));
     if let Some(r) = config.replicas.known().filter(|r| !(0..=MAX_REPLICAS).contains(*r)) {
         d.error_at(at("replicas"), "Invalid replica count", format!("{r} is not a whole number of replicas from 0 to {MAX_REPLICAS}."));
+    }
+    if let Some(routes) = config.route.as_ref().filter(|r| r.len() > MAX_ROUTES) {
+        d.error_at(
+            at("route"),
+            "Too many routes",
+            format!("{} routes; at most {MAX_ROUTES}, App Mesh's default quota of gateway routes per virtual gateway.", routes.len()),
+        );
     }
     for (i, r) in config.route.iter().flatten().enumerate() {
         if let Some(p) = r.prefix.as_deref().filter(|p| !p.starts_with('/')) {
@@ -122,6 +132,7 @@ pub(super) fn imported(spec: &GatewaySpec, mesh: Option<String>, aws: bool) -> G
         replicas: Attr::Known(spec.replicas),
         cluster_status: Attr::Known(IN_SYNC.into()),
         api_status: Attr::Known(if aws { IN_SYNC } else { NOT_MANAGED }.into()),
+        owner_id: Attr::Null,
         client_policy: spec
             .client_policy
             .as_ref()

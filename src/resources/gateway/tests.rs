@@ -1,6 +1,7 @@
 //! The gateway's validation and plan decisions, and its mapping to and from the backends'
 //! model, with no cluster.
 
+use super::plan::MAX_ROUTES;
 use super::*;
 use crate::backends::model::TrustSource;
 
@@ -26,6 +27,17 @@ fn planned(provider_mesh: Attr<String>, aws: bool) -> (Gateway, Diagnostics) {
 
 fn paths(d: &Diagnostics) -> Vec<String> {
     d.iter().filter_map(|d| d.path.as_ref().map(ToString::to_string)).collect()
+}
+
+#[test]
+fn routes_are_bounded_by_app_meshs_quota() {
+    let route = |i: usize| Route { prefix: format!("/r{i}").as_str().into(), virtual_service: "yelb-ui".into() };
+    let at_quota = Gateway { route: Some((0..MAX_ROUTES).map(route).collect()), ..config() };
+    assert!(validate(&at_quota).is_empty());
+    let over = Gateway { route: Some((0..=MAX_ROUTES).map(route).collect()), ..config() };
+    let d = validate(&over);
+    assert_eq!(d.iter().map(|d| d.summary.as_str()).collect::<Vec<_>>(), ["Too many routes"]);
+    assert_eq!(d.iter().filter_map(|d| d.path.as_ref().map(ToString::to_string)).collect::<Vec<_>>(), ["route"]);
 }
 
 #[test]

@@ -15,6 +15,7 @@ pub struct IstioGateway {
     pub hostnames: Attr<Vec<String>>,
     pub certificate_secret: Attr<String>,
     pub status: Attr<String>,
+    pub owner_id: Attr<String>,
     pub conditions: Attr<String>,
     pub route: Option<Vec<Route>>,
 }
@@ -68,6 +69,7 @@ pub(super) fn imported(spec: &IstioGatewaySpec, conditions: Option<String>) -> I
         hostnames: if spec.hostnames.is_empty() { Attr::Null } else { Attr::Known(spec.hostnames.clone()) },
         certificate_secret: if spec.certificate_secret.is_empty() { Attr::Null } else { Attr::Known(spec.certificate_secret.clone()) },
         status: Attr::Known(IN_SYNC.into()),
+        owner_id: Attr::Null,
         conditions: conditions.into(),
         route: (!spec.routes.is_empty()).then(|| {
             spec.routes

@@ -99,6 +99,8 @@ pub(super) fn moved_from_gateway(source: &serde_json::Value) -> Result<IstioGate
     let (Some(namespace), Some(name)) = (text("namespace"), text("name")) else {
         return Err(Diagnostic::error("Cannot move the gateway", "The meshtls_gateway state has no namespace and name.").into());
     };
+    // The Gateway is written by the apply after the move, under this state's id.
+    let owner_id = Owner::fresh(TYPE_NAME, &format!("{namespace}/{name}")).map_or(Attr::Null, |o| o.attr());
     Ok(IstioGateway {
         id: Attr::Known(format!("{namespace}/{name}")),
         namespace: Attr::Known(namespace),
@@ -108,6 +110,7 @@ pub(super) fn moved_from_gateway(source: &serde_json::Value) -> Result<IstioGate
         hostnames: Attr::Null,
         certificate_secret: text("certificate_secret").into(),
         status: Attr::Known(MOVED.into()),
+        owner_id,
         conditions: Attr::Null,
         route: None,
     })

@@ -15,6 +15,7 @@ pub struct IstioMtls {
     pub mode: Attr<String>,
     pub enforce: Attr<bool>,
     pub status: Attr<String>,
+    pub owner_id: Attr<String>,
     pub effective_modes: Attr<BTreeMap<String, String>>,
     pub destination_rule: Option<DestinationRuleConfig>,
 }

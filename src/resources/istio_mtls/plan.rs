@@ -208,6 +208,8 @@ pub(super) fn moved_from_virtual_node(source: &serde_json::Value) -> Result<Isti
         mode: mode.map(str::to_string).into(),
         enforce: Attr::Known(false),
         status: Attr::Known(MOVED.into()),
+        // The policy objects are written by the apply after the move, under this state's id.
+        owner_id: Owner::fresh(TYPE_NAME, &format!("{namespace}/{name}")).map_or(Attr::Null, |o| o.attr()),
         // Nothing in Istio yet: the plan after the move works it out.
         effective_modes: Attr::Null,
         destination_rule: None,

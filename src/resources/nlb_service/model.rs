@@ -17,6 +17,7 @@ pub struct NlbService {
     pub wait_for_load_balancer: Attr<bool>,
     pub wait_timeout_seconds: Attr<i64>,
     pub hostname: Attr<String>,
+    pub owner_id: Attr<String>,
 }
 
 /// Where TLS ends: at the NLB (with an ACM certificate) or at the gateway (passed through).

@@ -2,6 +2,7 @@
 //! means for the plan, and import.
 
 use super::*;
+use crate::names::{is_dns1123_label, is_dns1123_subdomain};
 
 /// Checks on the configuration alone.
 pub(super) fn validate(config: &VirtualNodeTls) -> Diagnostics {
@@ -43,7 +44,68 @@ pub(super) fn validate(config: &VirtualNodeTls) -> Diagnostics {
     if config.listener.is_none() && config.client_policy.is_none() {
         d.error("Nothing to configure", "Set a listener block, a client_policy block, or both.");
     }
+    check_names(&mut d, config);
     d
+}
+
+/// Longest mount path accepted: far past any real one, short of what breaks an annotation.
+const MAX_MOUNT_PATH: usize = 1024;
+/// App Mesh's limit on a virtual node's name.
+const MAX_NODE_NAME: usize = 255;
+
+/// Names end up in Kubernetes object names and in the `appmesh.k8s.aws/secretMounts`
+/// annotation (`<secret>:<path>`, comma-separated), so a `,` or `:` in them would add or
+/// change mounts.
+fn check_names(d: &mut Diagnostics, config: &VirtualNodeTls) {
+    if let Some(name) = config.virtual_node_name.known() {
+        if name.is_empty() || name.len() > MAX_NODE_NAME || name.chars().any(|c| c.is_whitespace() || c.is_control() || c == ',') {
+            d.error_at(
+                at("virtual_node_name"),
+                "Invalid virtual node name",
+                format!("{name:?} is not an App Mesh virtual node name: 1 to {MAX_NODE_NAME} characters, with no spaces or commas, e.g. \"yelb-db\"."),
+            );
+        }
+    }
+    if let Some(secret) = config.certificate_secret.known().filter(|s| !is_dns1123_subdomain(s)) {
+        d.error_at(
+            at("certificate_secret"),
+            "Invalid Secret name",
+            format!("{secret:?} is not a Secret name: lowercase letters, digits, '-' and '.', at most 253 characters, e.g. a meshtls_certificate's secret_name."),
+        );
+    }
+    if let Some(path) = config.mount_path.known() {
+        let problem = if !path.starts_with('/') {
+            Some("must be absolute")
+        } else if path.len() > MAX_MOUNT_PATH {
+            Some("is longer than 1024 characters")
+        } else if path.chars().any(|c| c == ',' || c == ':' || c.is_whitespace() || c.is_control()) {
+            Some("may not hold ',', ':' or spaces, which the secretMounts annotation uses to separate mounts")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            d.error_at(at("mount_path"), "Invalid mount path", format!("{path:?} {problem}; use a path such as \"/etc/keys/yelb-db\"."));
+        }
+    }
+    if let Some(k) = &config.kubernetes {
+        let path = |a: &str| AttributePath::attrs(&["kubernetes", a]);
+        if let Some(ns) = k.namespace.known().filter(|ns| !is_dns1123_label(ns)) {
+            d.error_at(
+                path("namespace"),
+                "Invalid namespace",
+                format!("{ns:?} is not a namespace name: lowercase letters, digits and '-', at most 63 characters."),
+            );
+        }
+        for (attr, value) in [("virtual_node", &k.virtual_node), ("deployment", &k.deployment)] {
+            if let Some(name) = value.known().filter(|n| !is_dns1123_subdomain(n)) {
+                d.error_at(
+                    path(attr),
+                    "Invalid object name",
+                    format!("{name:?} is not a Kubernetes object name: lowercase letters, digits, '-' and '.', at most 253 characters."),
+                );
+            }
+        }
+    }
 }
 
 /// The plan's computed attributes and the warnings that need no cluster. `provider_mesh` is

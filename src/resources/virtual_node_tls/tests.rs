@@ -81,6 +81,43 @@ fn modes_ports_and_certificates_are_checked_where_they_are_set() {
 }
 
 #[test]
+fn names_and_the_mount_path_cannot_smuggle_mounts_in() {
+    let good = VirtualNodeTls { mount_path: "/etc/keys/yelb-db".into(), ..config() };
+    assert!(validate(&good).is_empty(), "{:?}", validate(&good));
+    let bad = VirtualNodeTls {
+        virtual_node_name: "yelb db".into(),
+        certificate_secret: "Yelb_DB".into(),
+        mount_path: "/etc/keys/a,other:/etc/passwd".into(),
+        kubernetes: Some(KubernetesTarget { namespace: "Yelb".into(), virtual_node: "db,x".into(), deployment: "db:1".into() }),
+        ..config()
+    };
+    let d = validate(&bad);
+    assert_eq!(
+        paths(&d),
+        [
+            "virtual_node_name",
+            "certificate_secret",
+            "mount_path",
+            "kubernetes.namespace",
+            "kubernetes.virtual_node",
+            "kubernetes.deployment"
+        ]
+    );
+    assert!(
+        d.iter().all(|d| d.detail.contains("e.g.") || d.detail.contains("letters") || d.detail.contains("use a path")),
+        "each says what is accepted: {d:?}"
+    );
+    for path in ["etc/keys", "/etc/keys/a b", &format!("/{}", "a".repeat(1100))] {
+        let d = validate(&VirtualNodeTls { mount_path: Attr::Known(path.to_string()), ..config() });
+        assert_eq!(paths(&d), ["mount_path"], "{path:?}");
+    }
+    let d = validate(&VirtualNodeTls { virtual_node_name: Attr::Known("n".repeat(256)), ..config() });
+    assert_eq!(paths(&d), ["virtual_node_name"]);
+    // Unknown values are checked once known.
+    assert!(validate(&VirtualNodeTls { mount_path: Attr::Unknown, certificate_secret: Attr::Unknown, ..config() }).is_empty());
+}
+
+#[test]
 fn a_resource_must_configure_something() {
     let empty = VirtualNodeTls { listener: None, client_policy: None, ..config() };
     assert_eq!(validate(&empty).iter().map(|d| d.summary.as_str()).collect::<Vec<_>>(), ["Nothing to configure"]);
