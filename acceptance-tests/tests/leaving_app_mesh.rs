@@ -1,7 +1,8 @@
 //! The steps of docs/guides/leaving-app-mesh.md, run: the App Mesh Yelb (examples/yelb)
-//! applied, its CA plugged into a real istiod in place, the configuration switched to
-//! examples/yelb-istio with the guide's `moved` blocks (MoveResourceState across types), the
-//! App Mesh leftovers removed. No certificate is re-issued: every fingerprint is the same at
+//! applied, its CA plugged into a real istiod in place, STRICT written for the namespace
+//! before any workload is enrolled, the configuration switched to examples/yelb-istio with
+//! the guide's `moved` blocks (MoveResourceState across types), the App Mesh leftovers
+//! removed. No certificate is re-issued: every fingerprint is the same at
 //! the end, and the last plan is empty.
 
 use std::path::Path;
@@ -11,19 +12,13 @@ use meshtls_acceptance_tests::cluster::Cluster;
 use meshtls_acceptance_tests::istio::{self, Istiod};
 use meshtls_acceptance_tests::{env, repo_root, wait, CliKind, Workspace};
 
-/// The guide's moved blocks, as its step 3 gives them.
-const MOVED_TF: &str = r#"# Leaving App Mesh: the virtual nodes' TLS becomes each service's Istio policy, and the
-# App Mesh gateway the Istio gateway, without destroying either (App Mesh's API may be gone).
-moved {
-  from = module.mesh_tls.meshtls_virtual_node_tls.svc
-  to   = module.mesh_tls.meshtls_istio_mtls.svc
+/// The first `terraform` block of the guide's section whose heading starts with `heading`.
+fn guide_block(heading: &str) -> String {
+    let guide = std::fs::read_to_string(repo_root().join("docs/guides/leaving-app-mesh.md")).expect("the guide");
+    let section = guide.split("\n## ").find(|s| s.starts_with(heading)).unwrap_or_else(|| panic!("the guide has a section {heading:?}"));
+    let block = section.split("```terraform\n").nth(1).and_then(|b| b.split("```").next());
+    block.unwrap_or_else(|| panic!("the guide's {heading:?} has a terraform block")).to_string()
 }
-
-moved {
-  from = meshtls_gateway.yelb
-  to   = meshtls_istio_gateway.yelb
-}
-"#;
 
 /// The guide's step 1: the CA also written as istiod's plug-in CA.
 const PLUG_IN: &str = "  cert_manager_issuer {\n    kind = \"Issuer\"\n    name = \"ca-issuer\"\n  }\n\n  istio_plugin {\n    namespace = \"istio-system\"\n  }\n}";
@@ -88,12 +83,35 @@ fn migrate(cli: CliKind) {
     let istiod = Istiod::start(&turn);
     assert!(istiod.log().contains("Use local CA certificate"), "istiod signs with the plug-in CA");
 
-    // Step 2: the workloads enrolled in Istio (the namespace labelled; the pods rolled).
+    // Step 2: STRICT for the namespace before any workload has a sidecar, from the guide's
+    // block. The plan names the workloads it cannot cover yet.
+    let strict = guide_block("Step 2");
+    assert!(
+        std::fs::read_to_string(tree.join("yelb-istio/main.tf")).expect("yelb-istio").contains(&renamed(&strict, &ns)),
+        "the guide's policy is the example's"
+    );
+    std::fs::write(ws.path().join("strict.tf"), renamed(&strict, &ns)).expect("strict.tf");
+    let (changes, plan) = ws.plan_has_changes();
+    let text = plan.text();
+    assert!(
+        changes
+            && text.contains("1 to add, 0 to change, 0 to destroy")
+            && text.contains("without a sidecar")
+            && text.contains(&format!("Deployment {ns}/yelb-db")),
+        "{}: step 2 adds the policy and names the workloads not enrolled yet:\n{text}",
+        cli.name()
+    );
+    ws.apply();
+    istiod.wait_for_config("PeerAuthentication", &ns, "default", |c| c["spec"]["mtls"]["mode"] == "STRICT");
+
+    // Step 3: the workloads enrolled in Istio (the namespace labelled; the pods rolled).
     cluster.label_namespace(&ns, "istio-injection", Some("enabled"));
 
-    // Step 3: the Istio configuration, with the moved blocks.
+    // Step 4: the Istio configuration, with the guide's moved blocks. The namespace policy
+    // is in examples/yelb-istio at the same address.
+    std::fs::remove_file(ws.path().join("strict.tf")).expect("strict.tf");
     std::fs::write(&main_tf, std::fs::read_to_string(tree.join("yelb-istio/main.tf")).expect("yelb-istio")).expect("main.tf");
-    std::fs::write(ws.path().join("moved.tf"), MOVED_TF).expect("moved.tf");
+    std::fs::write(ws.path().join("moved.tf"), guide_block("Step 4")).expect("moved.tf");
     ws.ok(&["init", "-input=false"]);
     let (changes, plan) = ws.plan_has_changes();
     let text = plan.text();
@@ -109,6 +127,7 @@ fn migrate(cli: CliKind) {
         assert!(!text.contains(&format!("meshtls_certificate.{certificate} will be")), "{certificate} must stay as it is:\n{text}");
     }
     assert!(!text.contains("without a sidecar"), "every workload is enrolled:\n{text}");
+    assert!(!text.contains("meshtls_istio_mtls.namespace will be"), "{}: step 2's policy stays as it is:\n{text}", cli.name());
     ws.apply();
     assert_eq!(fingerprints(&ws), before, "{}: no certificate was re-issued", cli.name());
 
@@ -128,7 +147,7 @@ fn migrate(cli: CliKind) {
     let nlb = cluster.object("", "v1", "Service", Some(&ns), "yelb-gw").expect("the NLB Service");
     assert_eq!(nlb["spec"]["selector"]["app"], gateway_pods["app"], "the same NLB Service now fronts the Istio gateway");
 
-    // Step 4: what App Mesh leaves behind, removed as the guide says.
+    // Step 5: what App Mesh leaves behind, removed as the guide says.
     for (kind, name) in [("VirtualGateway", "yelb-gw"), ("GatewayRoute", "yelb-gw-route-0")] {
         cluster.delete_object("appmesh.k8s.aws", "v1beta2", kind, Some(&ns), name);
     }

@@ -105,3 +105,26 @@ fn documented_names_reads_nested_lists() {
     let names = documented_names("- `a` (String) x\n  - `b` (Number, Required) y\n- not `c` (x)\n");
     assert_eq!(names, BTreeSet::from(["a".to_string(), "b".to_string()]));
 }
+
+/// The Istio install guide names the versions the acceptance suite runs against.
+#[test]
+fn the_istio_install_guide_names_the_tested_versions() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tools = std::fs::read_to_string(root.join("acceptance-tests/env/tools.sh")).expect("tools.sh");
+    let guide = std::fs::read_to_string(root.join("docs/guides/installing-istio.md")).expect("the guide");
+    let pinned = |name: &str| {
+        tools
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("tools.sh pins {name}"))
+            .to_string()
+    };
+    let istio = pinned("ISTIO_VERSION");
+    let commit = istio.rsplit('-').next().expect("a pseudo-version ends in its commit");
+    let commit = &commit[..commit.len().min(12)];
+    assert!(guide.contains(&format!("commit `{commit}`")), "the guide must name istio.io/istio {istio}");
+    let gateway_api = pinned("GATEWAY_API_VERSION");
+    assert!(guide.contains(&format!("`sigs.k8s.io/gateway-api` {gateway_api}")), "the guide must name the Gateway API {gateway_api}");
+    assert!(guide.contains(&format!("download/{gateway_api}/")), "the install command must fetch the tested Gateway API {gateway_api}");
+}
