@@ -255,6 +255,10 @@ impl TypedResource for CaResource {
         TYPE_NAME
     }
 
+    fn identity(&self, state: &Self::Model) -> Option<Self::Identity> {
+        crate::resources::identity::SecretIdentity::of(&state.namespace, &state.secret_name)
+    }
+
     fn schema(&self) -> Schema {
         // A nested block rather than a nested attribute: Terraform 1.0 panics planning a
         // null single nested attribute.

@@ -94,6 +94,10 @@ impl TypedResource for CertificateResource {
         TYPE_NAME
     }
 
+    fn identity(&self, state: &Self::Model) -> Option<Self::Identity> {
+        crate::resources::identity::SecretIdentity::of(&state.namespace, &state.secret_name)
+    }
+
     fn schema(&self) -> Schema {
         let usages_default = tfplugin::Value::List(vec!["server_auth".into(), "client_auth".into()]);
         // Version 1 keeps the PEM out of state (read it with meshtls_certificate_info's

@@ -65,6 +65,10 @@ impl TypedResource for GatewayResource {
         TYPE_NAME
     }
 
+    fn identity(&self, state: &Self::Model) -> Option<Self::Identity> {
+        crate::resources::identity::NamespacedIdentity::of(&state.namespace, &state.name)
+    }
+
     fn schema(&self) -> Schema {
         let route = Block::new("A GatewayRoute: requests whose path starts with `prefix` go to `virtual_service`.")
             .attribute(Attribute::string("prefix").required().description("Path prefix, e.g. `/`."))

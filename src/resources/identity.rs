@@ -1,16 +1,11 @@
 //! Resource identities: what names each resource's remote object. The CLI keeps an identity
 //! beside the state, and an `import` block may give one instead of an ID.
 
+//! Only data types live here: each resource sets its own identity from its state
+//! (`TypedResource::identity`).
+
 use serde::{Deserialize, Serialize};
 use tfplugin::{Attr, Identity, IdentityAttribute, IdentitySchema};
-
-use super::ca::CertificateAuthority;
-use super::certificate::Certificate;
-use super::gateway::Gateway;
-use super::istio_gateway::IstioGateway;
-use super::istio_mtls::IstioMtls;
-use super::nlb_service::NlbService;
-use super::virtual_node_tls::VirtualNodeTls;
 
 fn both(a: &Attr<String>, b: &Attr<String>) -> Option<(String, String)> {
     Some((a.known()?.clone(), b.known()?.clone()))
@@ -32,36 +27,18 @@ impl SecretIdentity {
         ])
     }
 
-    fn of(namespace: &Attr<String>, secret_name: &Attr<String>) -> Option<Self> {
+    /// The identity of the Secret these name; None while either is not known.
+    pub fn of(namespace: &Attr<String>, secret_name: &Attr<String>) -> Option<Self> {
         both(namespace, secret_name).map(|(namespace, secret_name)| SecretIdentity { namespace, secret_name })
     }
+}
 
-    fn id(&self) -> String {
+impl Identity for SecretIdentity {
+    fn schema() -> Option<IdentitySchema> {
+        Some(SecretIdentity::schema())
+    }
+    fn import_id(&self) -> String {
         format!("{}/{}", self.namespace, self.secret_name)
-    }
-}
-
-impl Identity<CertificateAuthority> for SecretIdentity {
-    fn schema() -> Option<IdentitySchema> {
-        Some(SecretIdentity::schema())
-    }
-    fn of(state: &CertificateAuthority) -> Option<Self> {
-        SecretIdentity::of(&state.namespace, &state.secret_name)
-    }
-    fn import_id(&self) -> String {
-        self.id()
-    }
-}
-
-impl Identity<Certificate> for SecretIdentity {
-    fn schema() -> Option<IdentitySchema> {
-        Some(SecretIdentity::schema())
-    }
-    fn of(state: &Certificate) -> Option<Self> {
-        SecretIdentity::of(&state.namespace, &state.secret_name)
-    }
-    fn import_id(&self) -> String {
-        self.id()
     }
 }
 
@@ -83,65 +60,18 @@ impl NamespacedIdentity {
         ])
     }
 
-    fn of(namespace: &Attr<String>, name: &Attr<String>) -> Option<Self> {
+    /// The identity of the object these name; None while either is not known.
+    pub fn of(namespace: &Attr<String>, name: &Attr<String>) -> Option<Self> {
         both(namespace, name).map(|(namespace, name)| NamespacedIdentity { namespace, name })
     }
+}
 
-    fn id(&self) -> String {
+impl Identity for NamespacedIdentity {
+    fn schema() -> Option<IdentitySchema> {
+        Some(NamespacedIdentity::schema())
+    }
+    fn import_id(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
-    }
-}
-
-impl Identity<Gateway> for NamespacedIdentity {
-    fn schema() -> Option<IdentitySchema> {
-        Some(NamespacedIdentity::schema())
-    }
-    fn of(state: &Gateway) -> Option<Self> {
-        NamespacedIdentity::of(&state.namespace, &state.name)
-    }
-    fn import_id(&self) -> String {
-        self.id()
-    }
-}
-
-impl Identity<IstioGateway> for NamespacedIdentity {
-    fn schema() -> Option<IdentitySchema> {
-        Some(NamespacedIdentity::schema())
-    }
-    fn of(state: &IstioGateway) -> Option<Self> {
-        NamespacedIdentity::of(&state.namespace, &state.name)
-    }
-    fn import_id(&self) -> String {
-        self.id()
-    }
-}
-
-/// Version 1 for `meshtls_istio_mtls`: the same attributes as 0. OpenTofu keeps the source's
-/// identity on a `moved` block from `meshtls_virtual_node_tls` and asks the provider to upgrade
-/// it, which only a newer version makes it do (see `IstioMtlsResource::upgrade_identity`).
-pub const ISTIO_MTLS_IDENTITY_VERSION: i64 = 1;
-
-impl Identity<IstioMtls> for NamespacedIdentity {
-    fn schema() -> Option<IdentitySchema> {
-        Some(IdentitySchema { version: ISTIO_MTLS_IDENTITY_VERSION, ..NamespacedIdentity::schema() })
-    }
-    fn of(state: &IstioMtls) -> Option<Self> {
-        NamespacedIdentity::of(&state.namespace, &state.name)
-    }
-    fn import_id(&self) -> String {
-        self.id()
-    }
-}
-
-impl Identity<NlbService> for NamespacedIdentity {
-    fn schema() -> Option<IdentitySchema> {
-        Some(NamespacedIdentity::schema())
-    }
-    fn of(state: &NlbService) -> Option<Self> {
-        NamespacedIdentity::of(&state.namespace, &state.name)
-    }
-    fn import_id(&self) -> String {
-        self.id()
     }
 }
 
@@ -167,19 +97,9 @@ impl VirtualNodeIdentity {
     }
 }
 
-impl Identity<VirtualNodeTls> for VirtualNodeIdentity {
+impl Identity for VirtualNodeIdentity {
     fn schema() -> Option<IdentitySchema> {
         Some(VirtualNodeIdentity::schema())
-    }
-
-    fn of(state: &VirtualNodeTls) -> Option<Self> {
-        let cluster = state.kubernetes.as_ref();
-        Some(VirtualNodeIdentity {
-            mesh_name: state.mesh_name.known().cloned(),
-            virtual_node_name: state.virtual_node_name.known()?.clone(),
-            namespace: cluster.and_then(|k| k.namespace.known().cloned()),
-            virtual_node: cluster.and_then(|k| k.virtual_node.known().cloned()),
-        })
     }
 
     /// The ID import takes: `mesh/virtual_node`, or `mesh/virtual_node/namespace/name`.
@@ -206,15 +126,11 @@ mod tests {
 
     #[test]
     fn an_identity_stands_for_the_import_id() {
-        let ca = CertificateAuthority { namespace: "yelb".into(), secret_name: "ca-key-pair".into(), ..Default::default() };
-        let identity = <SecretIdentity as Identity<CertificateAuthority>>::of(&ca).expect("known");
-        assert_eq!(Identity::<CertificateAuthority>::import_id(&identity), "yelb/ca-key-pair");
-        let unknown = CertificateAuthority { namespace: Attr::Unknown, ..ca };
-        assert_eq!(<SecretIdentity as Identity<CertificateAuthority>>::of(&unknown), None);
-
-        let nlb = NlbService { namespace: "yelb".into(), name: "yelb-nlb".into(), ..Default::default() };
-        let identity = <NamespacedIdentity as Identity<NlbService>>::of(&nlb).expect("known");
-        assert_eq!(Identity::<NlbService>::import_id(&identity), "yelb/yelb-nlb");
+        let identity = SecretIdentity::of(&"yelb".into(), &"ca-key-pair".into()).expect("known");
+        assert_eq!(identity.import_id(), "yelb/ca-key-pair");
+        assert_eq!(SecretIdentity::of(&Attr::Unknown, &"ca-key-pair".into()), None);
+        let identity = NamespacedIdentity::of(&"yelb".into(), &"yelb-nlb".into()).expect("known");
+        assert_eq!(identity.import_id(), "yelb/yelb-nlb");
 
         let node = VirtualNodeIdentity {
             mesh_name: Some("yelb".into()),

@@ -103,6 +103,10 @@ impl TypedResource for IstioGatewayResource {
         TYPE_NAME
     }
 
+    fn identity(&self, state: &Self::Model) -> Option<Self::Identity> {
+        crate::resources::identity::NamespacedIdentity::of(&state.namespace, &state.name)
+    }
+
     fn schema(&self) -> Schema {
         let route = Block::new("A rule of the HTTPRoute: requests whose path starts with `prefix` go to `service` on `port`.")
             .attribute(Attribute::string("prefix").required().description("Path prefix, e.g. `/`."))

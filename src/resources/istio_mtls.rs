@@ -32,6 +32,8 @@ use model::*;
 use plan::*;
 
 pub const TYPE_NAME: &str = "meshtls_istio_mtls";
+/// The identity's version (see `identity_schema`).
+pub const ISTIO_MTLS_IDENTITY_VERSION: i64 = 1;
 /// Istio's mTLS modes, as PeerAuthentication spells them.
 const MODES: [&str; 3] = ["STRICT", "PERMISSIVE", "DISABLE"];
 const NAMESPACE_WIDE_NAME: &str = "default";
@@ -123,6 +125,17 @@ impl TypedResource for IstioMtlsResource {
 
     fn type_name(&self) -> &'static str {
         TYPE_NAME
+    }
+
+    fn identity(&self, state: &Self::Model) -> Option<Self::Identity> {
+        crate::resources::identity::NamespacedIdentity::of(&state.namespace, &state.name)
+    }
+
+    /// Version 1, the same attributes as 0: OpenTofu keeps the source's identity on a `moved`
+    /// block from `meshtls_virtual_node_tls` and asks the provider to upgrade it, which only a
+    /// newer version makes it do (see `upgrade_identity`).
+    fn identity_schema(&self) -> Option<tfplugin::IdentitySchema> {
+        Some(tfplugin::IdentitySchema { version: ISTIO_MTLS_IDENTITY_VERSION, ..crate::resources::identity::NamespacedIdentity::schema() })
     }
 
     fn schema(&self) -> Schema {

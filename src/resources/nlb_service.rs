@@ -118,6 +118,10 @@ impl TypedResource for NlbServiceResource {
         TYPE_NAME
     }
 
+    fn identity(&self, state: &Self::Model) -> Option<Self::Identity> {
+        crate::resources::identity::NamespacedIdentity::of(&state.namespace, &state.name)
+    }
+
     fn schema(&self) -> Schema {
         Schema::new(
             0,

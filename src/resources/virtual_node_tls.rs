@@ -250,6 +250,16 @@ impl TypedResource for VirtualNodeTlsResource {
         TYPE_NAME
     }
 
+    fn identity(&self, state: &VirtualNodeTls) -> Option<Self::Identity> {
+        let cluster = state.kubernetes.as_ref();
+        Some(crate::resources::identity::VirtualNodeIdentity {
+            mesh_name: state.mesh_name.known().cloned(),
+            virtual_node_name: state.virtual_node_name.known()?.clone(),
+            namespace: cluster.and_then(|k| k.namespace.known().cloned()),
+            virtual_node: cluster.and_then(|k| k.virtual_node.known().cloned()),
+        })
+    }
+
     fn schema(&self) -> Schema {
         let listener = Block::new("TLS on the node's listener: what it serves to clients.")
             .attribute(Attribute::number("port").optional().description("The listener's port; optional when the node has one listener."))

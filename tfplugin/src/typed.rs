@@ -145,23 +145,18 @@ impl<M> TypedPlan<M> {
     }
 }
 
-/// A resource's identity as a serde type: what names its remote object, taken from its state.
-pub trait Identity<M>: Serialize + DeserializeOwned + Send + Sync + 'static {
+/// A resource's identity as a serde type: what names its remote object. The resource sets
+/// it from its state ([`TypedResource::identity`]).
+pub trait Identity: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// None for a resource without identity.
     fn schema() -> Option<IdentitySchema>;
-    /// The identity of the object `state` names; None while a part of it is not known.
-    fn of(state: &M) -> Option<Self>;
     /// The import ID that names the same object.
     fn import_id(&self) -> String;
 }
 
 /// No identity.
-impl<M> Identity<M> for () {
+impl Identity for () {
     fn schema() -> Option<IdentitySchema> {
-        None
-    }
-
-    fn of(_: &M) -> Option<Self> {
         None
     }
 
@@ -176,10 +171,21 @@ impl<M> Identity<M> for () {
 pub trait TypedResource: Send + Sync + 'static {
     type Model: Serialize + DeserializeOwned + Send + Sync + 'static;
     /// `()` for a resource without identity.
-    type Identity: Identity<Self::Model>;
+    type Identity: Identity;
 
     fn type_name(&self) -> &'static str;
     fn schema(&self) -> Schema;
+
+    /// The identity of the object `state` names; None while a part of it is not known, and
+    /// for a resource without identity.
+    fn identity(&self, _state: &Self::Model) -> Option<Self::Identity> {
+        None
+    }
+
+    /// The identity's schema: its type's, unless the resource gives it a version of its own.
+    fn identity_schema(&self) -> Option<IdentitySchema> {
+        <Self::Identity as Identity>::schema()
+    }
 
     /// Checks on the configuration alone; fields may be unknown.
     async fn validate(&self, _config: &Self::Model) -> Diagnostics {
@@ -425,20 +431,20 @@ impl<R: TypedResource> Resource for R {
     }
 
     fn identity_schema(&self) -> Option<IdentitySchema> {
-        <R::Identity as Identity<R::Model>>::schema()
+        TypedResource::identity_schema(self)
     }
 
     fn identity(&self, state: &Value) -> Option<Value> {
-        let schema = <R::Identity as Identity<R::Model>>::schema()?;
+        let schema = TypedResource::identity_schema(self)?;
         if state.is_null() {
             return None;
         }
         let model: R::Model = from_value(&coarsen(state).0).ok()?;
-        to_value(&<R::Identity as Identity<R::Model>>::of(&model)?, &schema.value_type()).ok()
+        to_value(&TypedResource::identity(self, &model)?, &schema.value_type()).ok()
     }
 
     fn upgrade_identity(&self, from_version: i64, raw: &serde_json::Value) -> Result<Value, Diagnostics> {
-        let schema = <R::Identity as Identity<R::Model>>::schema()
+        let schema = TypedResource::identity_schema(self)
             .ok_or_else(|| Diagnostics::from(Diagnostic::error("No identity", "This resource type has no identity to upgrade.")))?;
         crate::framework::keep_schema_attributes(&schema, &TypedResource::upgrade_identity(self, from_version, raw.clone()))
     }
