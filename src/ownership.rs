@@ -42,14 +42,6 @@ pub struct Owner {
     taken_over: std::sync::Arc<std::sync::Mutex<Vec<(ObjectRef, Claim)>>>,
 }
 
-impl PartialEq for Owner {
-    fn eq(&self, other: &Self) -> bool {
-        self.resource == other.resource && self.id == other.id
-    }
-}
-
-impl Eq for Owner {}
-
 /// Characters of an owner id: 96 random bits in hex.
 const OWNER_ID_BYTES: usize = 12;
 
@@ -57,11 +49,6 @@ impl Owner {
     /// An owner as a state written before owner ids knows itself.
     pub fn new(resource_type: &str, id: &str) -> Owner {
         Owner { resource: format!("{resource_type}:{id}"), id: None, taken_over: Default::default() }
-    }
-
-    /// The owner a state records: `owner_id` is the state's `owner_id` attribute.
-    pub fn recorded(resource_type: &str, id: &str, owner_id: Option<&str>) -> Owner {
-        Owner { id: owner_id.map(str::to_string), ..Owner::new(resource_type, id) }
     }
 
     /// A new owner, for a create or an import: a fresh random owner id.
@@ -76,7 +63,7 @@ impl Owner {
     /// unknown one (a create) becomes a fresh id; null is a state from before owner ids.
     pub fn of_attr(resource_type: &str, id: &str, owner_id: &tfplugin::Attr<String>) -> Result<Owner, OwnerIdError> {
         match owner_id {
-            tfplugin::Attr::Known(owner_id) => Ok(Owner::recorded(resource_type, id, Some(owner_id))),
+            tfplugin::Attr::Known(owner_id) => Ok(Owner { id: Some(owner_id.clone()), ..Owner::new(resource_type, id) }),
             tfplugin::Attr::Unknown => Owner::fresh(resource_type, id),
             tfplugin::Attr::Null => Ok(Owner::new(resource_type, id)),
         }
