@@ -5,8 +5,8 @@
 #
 #   tools.sh            install everything
 #   tools.sh path NAME  print the path of one tool (tofu, terraform, terraform-current, etcd,
-#                       kube-apiserver, toxiproxy, cargo-fuzz, python, istiod, istio-crds,
-#                       gateway-api-crds, istio-inject)
+#                       kube-apiserver, toxiproxy, cargo-fuzz, python, istiod, istioctl,
+#                       istio-crds, gateway-api-crds, istio-inject)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -41,6 +41,7 @@ toxiproxy_bin="$cache/toxiproxy-$TOXIPROXY_VERSION/toxiproxy-server"
 cargo_fuzz_root="$cache/cargo-fuzz-$CARGO_FUZZ_VERSION"
 istio_dir="$cache/istiod-$ISTIO_VERSION"
 istiod_bin="$istio_dir/pilot-discovery"
+istioctl_bin="$istio_dir/istioctl"
 istio_crds="$istio_dir/data/crd-all.gen.yaml"
 venv="$cache/python-moto-$MOTO_VERSION-terraform-$TERRAFORM_WHEEL_VERSION"
 terraform_bin="$venv/terraform-$TERRAFORM_VERSION"
@@ -56,7 +57,7 @@ go_build() {
   [[ -x $out ]] && return 0
   log "building $(basename "$out") ($pkg)"
   mkdir -p "$(dirname "$out")"
-  local scratch="$cache/go-scratch"
+  local scratch="$cache/go-scratch-$(basename "$out")"
   rm -rf "$scratch"
   (cd "$tools_src/$src" && GOMODCACHE="$scratch/mod" GOCACHE="$scratch/build" GOFLAGS="$GOFLAGS -modcacherw" \
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w $ldflags" -o "$out.partial" "$pkg")
@@ -104,6 +105,8 @@ install_istio() {
     touch "$istio_dir/.data-complete"
   fi
   go_build istio istio.io/istio/pilot/cmd/pilot-discovery "$istiod_bin"
+  # istioctl from the same module version, for `istioctl analyze` against the cluster.
+  go_build istio istio.io/istio/istioctl/cmd/istioctl "$istioctl_bin"
 }
 install_etcd() { go_build etcd go.etcd.io/etcd/server/v3 "$etcd_bin"; }
 install_kube() {
@@ -140,6 +143,7 @@ path_of() {
     cargo-fuzz) echo "$cargo_fuzz_root/bin/cargo-fuzz" ;;
     python) echo "$venv/bin/python" ;;
     istiod) echo "$istiod_bin" ;;
+    istioctl) echo "$istioctl_bin" ;;
     istio-crds) echo "$istio_crds" ;;
     gateway-api-crds) echo "$istio_dir/data/gateway-api-crds.yaml" ;;
     istio-inject) echo "$istio_dir/data/inject" ;;

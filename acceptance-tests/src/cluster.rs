@@ -268,4 +268,18 @@ impl Cluster {
         let api = self.dynamic(group, version, kind, namespace);
         self.rt.block_on(api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))).expect("merge patch");
     }
+
+    /// Reports a Pod's `status` (merged in through `pods/status`), as its kubelet would.
+    pub fn report_pod_status(&self, namespace: &str, name: &str, status: serde_json::Value) {
+        let api = self.dynamic("", "v1", "Pod", Some(namespace));
+        let patch = serde_json::json!({ "status": status });
+        self.rt.block_on(api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))).expect("pod status");
+    }
+
+    /// Every object of a kind in `namespace`, as JSON.
+    pub fn objects(&self, group: &str, version: &str, kind: &str, namespace: &str) -> Vec<serde_json::Value> {
+        let api = self.dynamic(group, version, kind, Some(namespace));
+        let list = self.rt.block_on(api.list(&kube::api::ListParams::default())).expect("list objects");
+        list.items.into_iter().map(|o| serde_json::to_value(o).expect("object as JSON")).collect()
+    }
 }

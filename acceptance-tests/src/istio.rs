@@ -59,22 +59,81 @@ pub struct Istiod {
     secure_grpc: String,
     namespace: String,
     log: PathBuf,
+    cacerts_dir: PathBuf,
+    volume_log: PathBuf,
     stop_on_drop: bool,
 }
 
-fn script(action: &str) -> std::process::Output {
-    Command::new(repo_root().join("acceptance-tests/env/istiod.sh")).arg(action).output().expect("run istiod.sh")
+/// How istiod takes its plug-in CA, the `cacerts` Secret (see istiod.sh).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaCerts {
+    /// Read from the API server once, at start (`USE_REMOTE_CERTS`).
+    Remote,
+    /// A folder kept in step with the Secret as the kubelet keeps a Secret volume, as a
+    /// Helm-installed istiod has it mounted.
+    Mounted,
+}
+
+/// How istiod is installed: istiod.sh's settings.
+#[derive(Clone, Debug)]
+pub struct Install {
+    pub cacerts: CaCerts,
+    /// The revision istiod runs as (the chart's `revision`); `default` unless set.
+    pub revision: String,
+    /// Ambient mode on (`PILOT_ENABLE_AMBIENT`): istiod serves ztunnel as well as sidecars.
+    pub ambient: bool,
+}
+
+impl Default for Install {
+    fn default() -> Self {
+        Install { cacerts: CaCerts::Remote, revision: "default".into(), ambient: false }
+    }
+}
+
+fn script(action: &str, install: &Install) -> std::process::Output {
+    let mode = match install.cacerts {
+        CaCerts::Remote => "remote",
+        CaCerts::Mounted => "mounted",
+    };
+    Command::new(repo_root().join("acceptance-tests/env/istiod.sh"))
+        .arg(action)
+        .env("ISTIOD_CACERTS", mode)
+        .env("ISTIOD_REVISION", &install.revision)
+        .env("ISTIOD_AMBIENT", if install.ambient { "true" } else { "false" })
+        .output()
+        .expect("run istiod.sh")
 }
 
 impl Istiod {
     /// Starts istiod, during `_turn`; its plug-in CA (`istio-system/cacerts`) should exist by
     /// now. Stopped on drop.
-    pub fn start(_turn: &IstioTurn) -> Istiod {
-        let out = script("start");
+    pub fn start(turn: &IstioTurn) -> Istiod {
+        Istiod::start_with(turn, CaCerts::Remote)
+    }
+
+    /// Starts (or restarts) istiod taking `cacerts` the given way. Stopped on drop.
+    pub fn start_with(turn: &IstioTurn, cacerts: CaCerts) -> Istiod {
+        Istiod::install(turn, &Install { cacerts, ..Default::default() })
+    }
+
+    /// Starts (or restarts) istiod installed as `install` says, as the `istiod` chart installs
+    /// it (a revision's mesh-config ConfigMap included). Stopped on drop.
+    pub fn install(_turn: &IstioTurn, install: &Install) -> Istiod {
+        let out = script("start", install);
         assert!(out.status.success(), "istiod did not start: {}", String::from_utf8_lossy(&out.stderr));
         let mut istiod = Istiod::running();
         istiod.stop_on_drop = true;
         istiod
+    }
+
+    /// The folder istiod reads its plug-in CA from (ROOT_CA_DIR).
+    pub fn cacerts_dir(&self) -> &std::path::Path {
+        &self.cacerts_dir
+    }
+
+    /// What the mounted-volume refresher did, one line per change; empty for `CaCerts::Remote`.
+    pub fn volume_log(&self) -> String {
+        std::fs::read_to_string(&self.volume_log).unwrap_or_default()
     }
 
     /// The istiod the environment runs now (started with `istiod.sh start`), left running.
@@ -92,6 +151,8 @@ impl Istiod {
             secure_grpc: value("ISTIOD_SECURE_GRPC"),
             namespace: value("ISTIOD_NAMESPACE"),
             log: PathBuf::from(value("ISTIOD_LOG")),
+            cacerts_dir: PathBuf::from(value("ISTIOD_CACERTS_DIR")),
+            volume_log: PathBuf::from(value("ISTIOD_VOLUME_LOG")),
             stop_on_drop: false,
         }
     }
@@ -121,6 +182,15 @@ impl Istiod {
                 .into_iter()
                 .find(|c| c["kind"] == kind && c["metadata"]["namespace"] == namespace && c["metadata"]["name"] == name && ready(c))
         })
+    }
+
+    /// What istiod derived for ambient mode (its `/debug/ambientz`): workloads, services and
+    /// the policies each workload gets. An istiod that does not answer is an error.
+    pub fn ambientz(&self) -> Result<serde_json::Value, String> {
+        let url = format!("{}/debug/ambientz", self.http);
+        let body =
+            ureq::get(&url).call().map_err(|e| format!("{url}: {e}"))?.body_mut().read_to_string().map_err(|e| format!("{url}: {e}"))?;
+        serde_json::from_str(&body).map_err(|e| format!("{url}: not JSON: {e}"))
     }
 
     /// Whether istiod holds an object of `kind` under `namespace/name`; an error when istiod
@@ -199,7 +269,7 @@ impl Istiod {
 impl Drop for Istiod {
     fn drop(&mut self) {
         if self.stop_on_drop {
-            let _ = script("stop");
+            let _ = script("stop", &Install::default());
         }
     }
 }
@@ -210,4 +280,81 @@ pub fn csr_for(spiffe_id: &str) -> String {
     params.subject_alt_names = vec![rcgen::SanType::URI(spiffe_id.try_into().expect("SPIFFE ID"))];
     let key = rcgen::KeyPair::generate().expect("key");
     params.serialize_request(&key).expect("CSR").pem().expect("PEM")
+}
+
+/// A Deployment of Yelb's image `name` whose pods carry `labels`, as Yelb's manifests write
+/// one (no kubelet runs it here: what matters is its pod template).
+pub fn deployment(cluster: &crate::cluster::Cluster, namespace: &str, name: &str, labels: serde_json::Value) {
+    cluster.apply_object(serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": { "name": name, "namespace": namespace },
+        "spec": {
+            "selector": { "matchLabels": { "app": name } },
+            "template": {
+                "metadata": { "labels": labels },
+                "spec": { "containers": [{ "name": name, "image": format!("mreferre/{name}:0.7") }] }
+            }
+        }
+    }));
+}
+
+/// One message of `istioctl analyze`.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    pub code: String,
+    pub level: String,
+    pub message: String,
+    pub origin: String,
+}
+
+impl std::fmt::Display for Analysis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} {}: {}", self.level, self.code, self.origin, self.message)
+    }
+}
+
+/// Every message of `istioctl analyze` (built from the same istio.io/istio as istiod) for
+/// `namespace` on the environment's cluster, Info included.
+pub fn analyze(namespace: &str) -> Vec<Analysis> {
+    let istioctl = Command::new(repo_root().join("acceptance-tests/env/tools.sh")).args(["path", "istioctl"]).output().expect("tools.sh");
+    let istioctl = String::from_utf8_lossy(&istioctl.stdout).trim().to_string();
+    let out = Command::new(&istioctl)
+        .args(["analyze", "--kubeconfig", &env("KUBECONFIG"), "-n", namespace, "-o", "json"])
+        .output()
+        .unwrap_or_else(|e| panic!("{istioctl}: {e}; is it built (tools.sh istio)?"));
+    assert!(out.status.success(), "istioctl analyze failed: {}", String::from_utf8_lossy(&out.stderr));
+    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("istioctl analyze printed no JSON list ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+    let text = |m: &serde_json::Value, k: &str| m[k].as_str().unwrap_or_else(|| panic!("an analysis without {k}: {m}")).to_string();
+    list.iter()
+        .map(|m| Analysis { code: text(m, "code"), level: text(m, "level"), message: text(m, "message"), origin: text(m, "origin") })
+        .collect()
+}
+
+/// The warnings and errors of `analysis`, less what this environment cannot avoid: no load
+/// balancer controller runs, so no gateway gets an address (IST0171, AddressNotAssigned).
+pub fn problems(analysis: &[Analysis]) -> Vec<String> {
+    analysis
+        .iter()
+        .filter(|a| a.level == "Warning" || a.level == "Error")
+        .filter(|a| !(a.code == "IST0171" && a.message.contains("reason=AddressNotAssigned")))
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// Waits for `istioctl analyze` of `namespace` to find no problems (see [`problems`]), as
+/// istiod finishes what it makes (a gateway's Service, then its status); the problems last
+/// seen when `timeout` passes.
+pub fn analyzed_clean(namespace: &str, timeout: std::time::Duration) -> Result<(), Vec<String>> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let found = problems(&analyze(namespace));
+        if found.is_empty() {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(found);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

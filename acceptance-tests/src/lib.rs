@@ -12,6 +12,7 @@ pub mod istio;
 pub mod mtls;
 pub mod toxiproxy;
 pub mod wait;
+pub mod yelb;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -235,6 +236,22 @@ impl Workspace {
 
     pub fn apply(&self) -> Run {
         self.ok(&["apply", "-auto-approve", "-input=false"])
+    }
+
+    /// `openssl verify` of `leaf` against `anchor` (both PEM), in this workspace's folder.
+    pub fn openssl_verify(&self, anchor: &str, leaf: &str) -> Result<(), String> {
+        std::fs::write(self.path().join("anchor.crt"), anchor).expect("write anchor");
+        std::fs::write(self.path().join("leaf.crt"), leaf).expect("write leaf");
+        let out = Command::new("openssl")
+            .args(["verify", "-CAfile", "anchor.crt", "leaf.crt"])
+            .current_dir(self.path())
+            .output()
+            .expect("openssl");
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        }
     }
 
     /// The CLI's trace log (TF_LOG=trace) of every command run so far.

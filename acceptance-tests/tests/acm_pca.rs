@@ -1,7 +1,5 @@
 //! meshtls_ca backed by ACM Private CA (moto), and certificates issued through it.
 
-use std::process::Command;
-
 use meshtls_acceptance_tests::cluster::Cluster;
 use meshtls_acceptance_tests::mtls::{handshake, Identity};
 use meshtls_acceptance_tests::{acmpca, env, for_each_cli, Workspace, PROVIDER_ADDRESS};
@@ -31,13 +29,6 @@ fn certs(ns: &str) -> String {
         .iter()
         .map(|(name, dns)| format!("resource \"meshtls_certificate\" \"{name}\" {{\n  ca            = meshtls_ca.pca.id\n  namespace     = \"{ns}\"\n  secret_name   = \"{name}\"\n  dns_names     = [\"{dns}\"]\n  validity_days = 30\n}}\n"))
         .collect()
-}
-
-fn verify_chain(ws: &Workspace, ca: &str, leaf: &str) -> bool {
-    let (ca_file, leaf_file) = (ws.path().join("pca-ca.crt"), ws.path().join("pca-leaf.crt"));
-    std::fs::write(&ca_file, ca).expect("write");
-    std::fs::write(&leaf_file, leaf).expect("write");
-    Command::new("openssl").args(["verify", "-CAfile"]).arg(&ca_file).arg(&leaf_file).output().expect("openssl").status.success()
 }
 
 fn identity(cluster: &Cluster, ns: &str, name: &str) -> Identity {
@@ -72,7 +63,7 @@ fn private_ca_created_by_meshtls() {
         assert_eq!(data.keys().collect::<Vec<_>>(), vec!["ca.crt"], "the private CA's Secret holds only ca.crt");
         let ca_pem = cluster.secret_text(&ns, "root", "ca.crt").expect("ca.crt");
         let db_chain = cluster.secret_text(&ns, "db", "tls.crt").expect("tls.crt");
-        assert!(verify_chain(&ws, &ca_pem, &db_chain), "certificates issued through the private CA chain to it");
+        assert!(ws.openssl_verify(&ca_pem, &db_chain).is_ok(), "certificates issued through the private CA chain to it");
         assert!(!ws.plan_has_changes().0, "second plan must be empty");
 
         // The real mutual-TLS check, with certificates issued by ACM PCA.
@@ -110,7 +101,7 @@ fn private_ca_adopted() {
         let state = ws.state_json();
         assert!(state.contains(&format!("Adopted {ns}")), "the common name is read from the adopted CA");
         let ca_pem = cluster.secret_text(&ns, "root", "ca.crt").expect("ca.crt");
-        assert!(verify_chain(&ws, &ca_pem, &cluster.secret_text(&ns, "ui", "tls.crt").expect("tls.crt")));
+        assert!(ws.openssl_verify(&ca_pem, &cluster.secret_text(&ns, "ui", "tls.crt").expect("tls.crt")).is_ok());
         assert!(!ws.plan_has_changes().0);
 
         acmpca::disable(&arn);

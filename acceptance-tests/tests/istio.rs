@@ -10,7 +10,7 @@ use std::process::Command;
 
 use meshtls_acceptance_tests::cluster::Cluster;
 use meshtls_acceptance_tests::identity::Identity;
-use meshtls_acceptance_tests::istio::{self, csr_for, Istiod, PLUG_IN_CA_SECRET};
+use meshtls_acceptance_tests::istio::{self, csr_for, deployment, Istiod, PLUG_IN_CA_SECRET};
 use meshtls_acceptance_tests::{provider_block, provider_block_with, CliKind, Workspace};
 use serde_json::json;
 
@@ -67,21 +67,6 @@ resource "meshtls_istio_mtls" "ui" {{
     )
 }
 
-/// A Deployment whose pods carry `labels`, as Yelb's manifests write one.
-fn deployment(cluster: &Cluster, namespace: &str, name: &str, labels: serde_json::Value) {
-    cluster.apply_object(json!({
-        "apiVersion": "apps/v1", "kind": "Deployment",
-        "metadata": { "name": name, "namespace": namespace },
-        "spec": {
-            "selector": { "matchLabels": { "app": name } },
-            "template": {
-                "metadata": { "labels": labels },
-                "spec": { "containers": [{ "name": name, "image": format!("mreferre/{name}:0.7") }] }
-            }
-        }
-    }));
-}
-
 /// A PeerAuthentication made by hand: no meshtls marker.
 fn hand_made_policy(cluster: &Cluster, namespace: &str, name: &str) {
     cluster.apply_object(json!({
@@ -93,19 +78,6 @@ fn hand_made_policy(cluster: &Cluster, namespace: &str, name: &str) {
 
 fn object(cluster: &Cluster, (g, v, k): (&str, &str, &str), namespace: &str, name: &str) -> Option<serde_json::Value> {
     cluster.object(g, v, k, Some(namespace), name)
-}
-
-/// `openssl verify` of `leaf` against `anchor`, in `ws`'s folder.
-fn verifies(ws: &Workspace, anchor: &str, leaf: &str) -> Result<(), String> {
-    std::fs::write(ws.path().join("anchor.crt"), anchor).expect("write anchor");
-    std::fs::write(ws.path().join("leaf.crt"), leaf).expect("write leaf");
-    let out =
-        Command::new("openssl").args(["verify", "-CAfile", "anchor.crt", "leaf.crt"]).current_dir(ws.path()).output().expect("openssl");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-    }
 }
 
 /// The URIs of a PEM certificate's subjectAltName, as openssl prints them.
@@ -200,11 +172,11 @@ fn scenario(cli: CliKind) {
     let token = cluster.service_account_token(&ns, "yelb-ui", "istio-ca");
     let chain = istiod.create_certificate(&token, &csr_for(&spiffe), &ca_pem).unwrap_or_else(|e| panic!("{}: {e}", cli.name()));
     let leaf = chain.first().expect("a certificate chain");
-    verifies(&ws, &ca_pem, leaf).unwrap_or_else(|e| panic!("the workload certificate must chain to the meshtls CA: {e}"));
+    ws.openssl_verify(&ca_pem, leaf).unwrap_or_else(|e| panic!("the workload certificate must chain to the meshtls CA: {e}"));
     assert!(uri_sans(&ws, leaf).contains(&spiffe), "the certificate names the workload");
     // Someone else's CA does not vouch for it: the check above can fail.
     let other = pki_other_ca();
-    assert!(verifies(&ws, &other, leaf).is_err(), "openssl verify must fail against another CA");
+    assert!(ws.openssl_verify(&other, leaf).is_err(), "openssl verify must fail against another CA");
     let forged = istiod.create_certificate("not-a-token", &csr_for(&spiffe), &ca_pem);
     assert!(forged.is_err(), "istiod must refuse a request without a valid token");
 
@@ -340,6 +312,7 @@ resource "meshtls_istio_gateway" "legacy" {{
 resource "meshtls_istio_gateway" "yelb" {{
   namespace          = "{namespace}"
   name               = "yelb-gw"
+  port               = 443
   hostnames          = {hostnames}
   certificate_secret = "yelb-gw-tls"
 
@@ -354,6 +327,7 @@ resource "meshtls_nlb_service" "yelb" {{
   namespace       = "{namespace}"
   name            = "yelb-gw-nlb"
   gateway         = meshtls_istio_gateway.yelb.name
+  port            = 443
   target_port     = meshtls_istio_gateway.yelb.port
   tls_termination = "gateway"
 }}
@@ -442,10 +416,27 @@ fn gateway_scenario(cli: CliKind) {
     for (key, value) in nlb["spec"]["selector"].as_object().expect("selector") {
         assert_eq!(&pod_labels[key], value, "the NLB selects the gateway's pods ({key})");
     }
-    assert_eq!(nlb["spec"]["ports"][0]["targetPort"], 8443);
+    assert_eq!(nlb["spec"]["ports"][0]["targetPort"], 443);
+
+    // Istio's analyzer finds nothing wrong with what meshtls wrote and istiod made from it:
+    // no annotation misplaced on istiod's objects (IST0107), no port conflict between the
+    // two Services over the gateway's pods (IST0137).
+    if let Err(problems) = istio::analyzed_clean(&ns, std::time::Duration::from_secs(60)) {
+        panic!("{}: istioctl analyze:\n{}", cli.name(), problems.join("\n"));
+    }
+    // Its positive control: a third Service over the same pods, the same pod port through
+    // another Service port, is the conflict the analyzer reports.
+    cluster.apply_object(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": { "name": "conflicting", "namespace": ns },
+        "spec": { "selector": nlb["spec"]["selector"], "ports": [{ "name": "https", "port": 8443, "targetPort": 443 }] }
+    }));
+    let problems = istio::problems(&istio::analyze(&ns));
+    assert!(problems.iter().any(|p| p.contains("IST0137")), "{}: the analyzer must see a port conflict: {problems:?}", cli.name());
+    cluster.delete_object("", "v1", "Service", Some(&ns), "conflicting");
     // The certificate served chains to the CA istiod signs the mesh with.
     let served = cluster.secret_text(&ns, "yelb-gw-tls", "tls.crt").expect("gateway certificate");
-    verifies(&platform_ws, &ca_pem, &served).unwrap_or_else(|e| panic!("the gateway certificate must chain to the mesh CA: {e}"));
+    platform_ws.openssl_verify(&ca_pem, &served).unwrap_or_else(|e| panic!("the gateway certificate must chain to the mesh CA: {e}"));
 
     // A refresh records what istiod reported, and plans nothing.
     ws.ok(&["refresh", "-input=false"]);
@@ -472,7 +463,7 @@ fn gateway_scenario(cli: CliKind) {
     assert!(changes && text.contains("HTTPS:9443") && text.contains("elsewhere:80"), "{}: drift must show:\n{text}", cli.name());
     ws.apply();
     assert!(!ws.plan_has_changes().0);
-    assert_eq!(object(&cluster, GATEWAY_API, &ns, "yelb-gw").expect("Gateway")["spec"]["listeners"][0]["port"], 8443);
+    assert_eq!(object(&cluster, GATEWAY_API, &ns, "yelb-gw").expect("Gateway")["spec"]["listeners"][0]["port"], 443);
     let route = object(&cluster, HTTP_ROUTE, &ns, "yelb-gw").expect("HTTPRoute");
     assert_eq!(route["spec"]["rules"][0]["backendRefs"][0]["name"], "yelb-ui");
 

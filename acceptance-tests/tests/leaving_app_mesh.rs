@@ -6,11 +6,11 @@
 //! the end, and the last plan is empty.
 
 use std::path::Path;
-use std::process::Command;
 
 use meshtls_acceptance_tests::cluster::Cluster;
 use meshtls_acceptance_tests::istio::{self, Istiod};
-use meshtls_acceptance_tests::{env, repo_root, wait, CliKind, Workspace};
+use meshtls_acceptance_tests::yelb::{fixture, renamed, rewrite};
+use meshtls_acceptance_tests::{repo_root, wait, CliKind, Workspace};
 
 /// The first `terraform` block of the guide's section whose heading starts with `heading`.
 fn guide_block(heading: &str) -> String {
@@ -22,25 +22,6 @@ fn guide_block(heading: &str) -> String {
 
 /// The guide's step 1: the CA also written as istiod's plug-in CA.
 const PLUG_IN: &str = "  cert_manager_issuer {\n    kind = \"Issuer\"\n    name = \"ca-issuer\"\n  }\n\n  istio_plugin {\n    namespace = \"istio-system\"\n  }\n}";
-
-/// The examples' Yelb, in namespace (and mesh) `ns`, as the fixture's apply.sh renames it.
-fn renamed(text: &str, ns: &str) -> String {
-    text.replace("_yelb\"", &format!("_{ns}\"")).replace(".yelb.svc", &format!(".{ns}.svc")).replace("= \"yelb\"", &format!("= \"{ns}\""))
-}
-
-fn rewrite(path: &Path, ns: &str) {
-    let text = std::fs::read_to_string(path).expect("example");
-    std::fs::write(path, renamed(&text, ns)).expect("write example");
-}
-
-fn fixture(ns: &str) {
-    let status = Command::new(repo_root().join("examples/yelb/fixture/apply.sh"))
-        .arg(ns)
-        .env("AWS_DEFAULT_REGION", env("AWS_REGION"))
-        .status()
-        .expect("fixture");
-    assert!(status.success(), "the Yelb fixture must apply");
-}
 
 fn fingerprints(ws: &Workspace) -> serde_json::Value {
     serde_json::from_str(&ws.ok(&["output", "-json", "certificates"]).stdout).expect("certificates output")
@@ -112,6 +93,8 @@ fn migrate(cli: CliKind) {
     std::fs::remove_file(ws.path().join("strict.tf")).expect("strict.tf");
     std::fs::write(&main_tf, std::fs::read_to_string(tree.join("yelb-istio/main.tf")).expect("yelb-istio")).expect("main.tf");
     std::fs::write(ws.path().join("moved.tf"), guide_block("Step 4")).expect("moved.tf");
+    // The guide's step 4: the App Mesh gateway's port, kept while both gateways take traffic.
+    std::fs::write(ws.path().join("terraform.tfvars"), "gateway_port = 8443\n").expect("terraform.tfvars");
     ws.ok(&["init", "-input=false"]);
     let (changes, plan) = ws.plan_has_changes();
     let text = plan.text();
@@ -155,6 +138,24 @@ fn migrate(cli: CliKind) {
     let (changes, plan) = ws.plan_has_changes();
     assert!(!changes, "{}: after the move, the plan is empty:\n{}", cli.name(), plan.text());
     assert!(cluster.secret_text(&ns, "ca-key-pair", "tls.crt").is_some_and(|c| c.trim() == ca.trim()), "the same CA throughout");
+
+    // Step 6: the gateway on the NLB's port, in place; Istio's analyzer then has nothing to say.
+    let nlb = cluster.object("", "v1", "Service", Some(&ns), "yelb-gw").expect("the NLB Service");
+    assert_eq!(nlb["spec"]["ports"][0]["targetPort"], 8443, "the App Mesh gateway's port until step 6");
+    std::fs::remove_file(ws.path().join("terraform.tfvars")).expect("terraform.tfvars");
+    let (changes, plan) = ws.plan_has_changes();
+    let text = plan.text();
+    assert!(changes && text.contains("0 to add, 2 to change, 0 to destroy"), "{}: step 6 changes two ports in place:\n{text}", cli.name());
+    ws.apply();
+    let nlb = cluster.object("", "v1", "Service", Some(&ns), "yelb-gw").expect("the NLB Service");
+    assert_eq!(nlb["spec"]["ports"][0]["targetPort"], 443);
+    wait::until("istiod's gateway Service on 443", std::time::Duration::from_secs(60), || {
+        let svc = cluster.object("", "v1", "Service", Some(&ns), "yelb-gw-istio")?;
+        svc["spec"]["ports"].as_array()?.iter().any(|p| p["port"] == 443).then_some(())
+    });
+    if let Err(problems) = istio::analyzed_clean(&ns, std::time::Duration::from_secs(60)) {
+        panic!("{}: istioctl analyze after step 6:\n{}", cli.name(), problems.join("\n"));
+    }
 
     ws.assert_no_key_material();
     ws.ok(&["destroy", "-auto-approve", "-input=false"]);

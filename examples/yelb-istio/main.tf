@@ -1,8 +1,9 @@
 # The Yelb application secured on Istio, the same goal as examples/yelb after App Mesh: the
 # same CA (also istiod's plug-in CA), the same certificates, STRICT mutual TLS on every hop,
 # and the gateway terminating TLS behind the same NLB Service.
-# Run examples/yelb/fixture/apply.sh first, and label the namespace for sidecar injection
-# (istio-injection=enabled); istiod reads the plug-in CA when it starts.
+# Run examples/yelb/fixture/apply.sh first, and enroll the namespace: for sidecars, label it
+# istio-injection=enabled; for ambient mode (dataplane_mode = "ambient"), label it
+# istio.io/dataplane-mode=ambient. istiod reads the plug-in CA when it starts.
 
 terraform {
   required_providers {
@@ -16,6 +17,23 @@ variable "lb_certificate_arn" {
   description = "ACM certificate for TLS at the NLB. Null passes TLS through to the gateway instead."
   type        = string
   default     = null
+}
+
+variable "dataplane_mode" {
+  description = "How the workloads join the mesh: \"sidecar\" (an Envoy per pod) or \"ambient\" (ztunnel per node; STRICT is enforced by ztunnel, and no DestinationRule is written, since it needs a waypoint there)."
+  type        = string
+  default     = "sidecar"
+
+  validation {
+    condition     = contains(["sidecar", "ambient"], var.dataplane_mode)
+    error_message = "The dataplane_mode must be \"sidecar\" or \"ambient\"."
+  }
+}
+
+variable "gateway_port" {
+  description = "The gateway's listener port, and the NLB Service's target port. 443, the NLB's own port, so the two Services over the gateway's pods agree (Istio's analyzer, IST0137); 8443 while moving from App Mesh, whose gateway listens there and takes traffic from the same NLB until it is removed."
+  type        = number
+  default     = 443
 }
 
 # The kubeconfig comes from KUBECONFIG. No App Mesh API: Istio keeps everything in the cluster.
@@ -44,16 +62,18 @@ resource "meshtls_istio_mtls" "namespace" {
   namespace = "yelb"
 }
 
-# Per service: its certificate, and STRICT mutual TLS on its pods with a DestinationRule.
+# Per service: its certificate, and STRICT mutual TLS on its pods, with a DestinationRule for
+# sidecars.
 module "mesh_tls" {
   source = "../modules/mesh-tls-istio"
   providers = {
     meshtls = meshtls
   }
 
-  namespace  = "yelb"
-  ca_id      = meshtls_ca.yelb.id
-  mount_path = "/etc/keys/yelb"
+  namespace         = "yelb"
+  ca_id             = meshtls_ca.yelb.id
+  mount_path        = "/etc/keys/yelb"
+  destination_rules = var.dataplane_mode == "sidecar"
   services = {
     ui    = { aws_name = "yelb-ui_yelb", virtual_node = "yelb-ui", deployment = "yelb-ui", hostname = "yelb-ui.yelb.svc.cluster.local" }
     app   = { aws_name = "yelb-appserver_yelb", virtual_node = "yelb-appserver", deployment = "yelb-appserver", hostname = "yelb-appserver.yelb.svc.cluster.local" }
@@ -73,7 +93,7 @@ resource "meshtls_certificate" "gateway" {
 resource "meshtls_istio_gateway" "yelb" {
   namespace          = "yelb"
   name               = "yelb-gw"
-  port               = 8443
+  port               = var.gateway_port
   certificate_secret = meshtls_certificate.gateway.secret_name
 
   route {

@@ -47,6 +47,10 @@ pub struct GatewaySpec {
 pub struct Infrastructure {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Annotations for what the implementation creates; present but empty still says "none":
+    /// istiod then copies none of the Gateway's own annotations onto them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
     #[serde(flatten)]
     pub other: BTreeMap<String, Json>,
 }

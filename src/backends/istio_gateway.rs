@@ -17,6 +17,7 @@ use super::gateway_api::{
     self, BackendRef, Condition, Gateway, GatewaySpec, HttpRoute, HttpRouteSpec, Infrastructure, Listener, ListenerTls, ParentRef,
     PathMatch, RouteMatch, RouteRule, SecretRef, Status, GATEWAY, HTTP_ROUTE,
 };
+use super::istio::REVISION_LABEL;
 use super::istio_crd::Kind;
 use crate::ownership::{Claim, ObjectRef, OwnError, Owned, Owner};
 
@@ -43,6 +44,9 @@ pub struct IstioGatewaySpec {
     pub hostnames: Vec<String>,
     pub certificate_secret: String,
     pub routes: Vec<IstioRoute>,
+    /// The istiod revision that programs the gateway (its `istio.io/rev` label); None: the
+    /// default revision's, as Istio decides without the label.
+    pub revision: Option<String>,
 }
 
 /// The gateway's objects on the cluster, as `owner`'s.
@@ -90,8 +94,10 @@ impl<'a> IstioGateway<'a> {
 
     /// Creates or updates both objects; refuses ones of the same names that are not meshtls's.
     /// A gateway without routes has no HTTPRoute (the API requires a rule): meshtls's is removed.
-    pub async fn apply(&self, spec: &IstioGatewaySpec) -> Result<(Gateway, Option<HttpRoute>), OwnError> {
-        let gateway = self.gateway().ensure(gateway_object(spec), merge_gateway).await?;
+    /// Writes the gateway's objects. `prior_revision` is the revision label meshtls wrote
+    /// before, removed if the spec no longer asks for one; anyone else's label stays.
+    pub async fn apply(&self, spec: &IstioGatewaySpec, prior_revision: Option<&str>) -> Result<(Gateway, Option<HttpRoute>), OwnError> {
+        let gateway = self.gateway().ensure(gateway_object(spec), |have, want| merge_gateway(have, want, prior_revision)).await?;
         let route = if spec.routes.is_empty() {
             if let Some(w) = self.route().delete().await?.warning() {
                 tracing::info!(warning = %w.detail, "left in place");
@@ -154,6 +160,8 @@ pub fn gateway_object(spec: &IstioGatewaySpec) -> Gateway {
     let mut metadata = meta(spec);
     // istiod's Service stays inside the cluster: the NLB Service is meshtls_nlb_service's.
     metadata.annotations = Some(BTreeMap::from([(SERVICE_TYPE_ANNOTATION.to_string(), "ClusterIP".to_string())]));
+    // Only the named revision's istiod deploys and programs a labelled Gateway.
+    metadata.labels = spec.revision.as_ref().map(|r| BTreeMap::from([(REVISION_LABEL.to_string(), r.clone())]));
     gateway_api::object(
         GATEWAY,
         metadata,
@@ -161,6 +169,10 @@ pub fn gateway_object(spec: &IstioGatewaySpec) -> Gateway {
             gateway_class_name: spec.gateway_class.clone(),
             infrastructure: Some(Infrastructure {
                 labels: BTreeMap::from([("app".to_string(), spec.name.clone())]),
+                // Without it, istiod copies the Gateway's annotations (the service-type one
+                // among them) onto the Deployment and Service it makes, where Istio's analyzer
+                // calls them misplaced (IST0107).
+                annotations: Some(BTreeMap::new()),
                 other: BTreeMap::new(),
             }),
             listeners,
@@ -191,11 +203,25 @@ pub fn route_object(spec: &IstioGatewaySpec) -> HttpRoute {
 }
 
 /// `want`'s spec replaces the existing one whole: what someone added to the spec goes (see
-/// [`differences`]). Labels and annotations beside meshtls's stay.
-fn merge_gateway(have: &mut Gateway, want: &Gateway) {
+/// [`differences`]). Labels and annotations beside meshtls's stay; the revision label meshtls
+/// wrote (`prior_revision`) goes when no longer wanted.
+fn merge_gateway(have: &mut Gateway, want: &Gateway, prior_revision: Option<&str>) {
     have.spec = want.spec.clone();
     let annotations = want.metadata.annotations.clone().unwrap_or_default();
     have.metadata.annotations.get_or_insert_with(Default::default).extend(annotations);
+    let labels = have.metadata.labels.get_or_insert_with(Default::default);
+    match want.metadata.labels.as_ref().and_then(|l| l.get(REVISION_LABEL)) {
+        Some(revision) => {
+            labels.insert(REVISION_LABEL.to_string(), revision.clone());
+        }
+        None if prior_revision.is_some() && labels.get(REVISION_LABEL).map(String::as_str) == prior_revision => {
+            labels.remove(REVISION_LABEL);
+        }
+        None => {}
+    }
+    if labels.is_empty() {
+        have.metadata.labels = None;
+    }
 }
 
 fn merge_route(have: &mut HttpRoute, want: &HttpRoute) {
@@ -215,6 +241,7 @@ pub fn spec_of(namespace: &str, name: &str, gateway: &Gateway, route: Option<&Ht
             .iter()
             .find_map(|l| l.tls.as_ref()?.certificate_refs.first().map(|r| r.name.clone()))
             .unwrap_or_default(),
+        revision: gateway.metadata.labels.as_ref().and_then(|l| l.get(REVISION_LABEL)).cloned(),
         routes: route
             .map(|r| {
                 r.spec
@@ -263,6 +290,14 @@ pub fn differences(found: &Found, want: &IstioGatewaySpec) -> Vec<String> {
         if app != Some(&want.name) {
             out.push(format!("the gateway's pods are not labelled app={} for the load balancer", want.name));
         }
+        if let Some(revision) = &want.revision {
+            let labelled = g.metadata.labels.as_ref().and_then(|l| l.get(REVISION_LABEL));
+            if labelled != Some(revision) {
+                out.push(format!(
+                    "Gateway is labelled {REVISION_LABEL}={labelled:?} (want {revision:?}), so another istiod revision serves it"
+                ));
+            }
+        }
         let service_type = g.metadata.annotations.as_ref().and_then(|a| a.get(SERVICE_TYPE_ANNOTATION));
         if service_type.map(String::as_str) != Some("ClusterIP") {
             out.push(format!("annotation {SERVICE_TYPE_ANNOTATION} is {service_type:?} (want \"ClusterIP\")"));
@@ -271,6 +306,17 @@ pub fn differences(found: &Found, want: &IstioGatewaySpec) -> Vec<String> {
         let extra_labels: Vec<_> = infrastructure.labels.keys().filter(|k| k.as_str() != "app").collect();
         if !extra_labels.is_empty() {
             out.push(format!("Gateway sets infrastructure.labels {extra_labels:?}, which the configuration does not set"));
+        }
+        match &infrastructure.annotations {
+            None => out.push(
+                "Gateway has no infrastructure.annotations, so istiod copies its own annotations onto the gateway's Deployment and Service"
+                    .into(),
+            ),
+            Some(a) if !a.is_empty() => out.push(format!(
+                "Gateway sets infrastructure.annotations {:?}, which the configuration does not set",
+                a.keys().collect::<Vec<_>>()
+            )),
+            Some(_) => {}
         }
         out.extend(unset_fields("Gateway", "", &g.spec.other));
         out.extend(unset_fields("Gateway", "infrastructure.", &infrastructure.other));
@@ -383,6 +429,7 @@ mod tests {
             hostnames: vec!["yelb.example.com".into()],
             certificate_secret: "yelb-gw-tls".into(),
             routes: vec![IstioRoute { prefix: "/".into(), service: "yelb-ui".into(), port: 80 }],
+            revision: None,
         }
     }
 
@@ -396,6 +443,7 @@ mod tests {
         assert_eq!(g["apiVersion"], "gateway.networking.k8s.io/v1");
         assert_eq!(g["metadata"]["annotations"][SERVICE_TYPE_ANNOTATION], "ClusterIP");
         assert_eq!(g["spec"]["infrastructure"]["labels"]["app"], "yelb-gw");
+        assert_eq!(g["spec"]["infrastructure"]["annotations"], serde_json::json!({}), "istiod copies none of the Gateway's annotations");
         let l = &g["spec"]["listeners"][0];
         assert_eq!((l["name"].as_str(), l["port"].as_i64(), l["protocol"].as_str()), (Some("https"), Some(8443), Some("HTTPS")));
         assert_eq!(l["hostname"], "yelb.example.com");
@@ -445,6 +493,8 @@ mod tests {
         let mut have = want.clone();
         have.spec.other.insert("addresses".into(), serde_json::json!([{ "value": "10.0.0.9" }]));
         have.spec.infrastructure.get_or_insert_with(Default::default).labels.insert("team".into(), "edge".into());
+        have.spec.infrastructure.get_or_insert_with(Default::default).annotations =
+            Some(BTreeMap::from([("team".to_string(), "edge".to_string())]));
         have.metadata.annotations.get_or_insert_with(Default::default).insert("team".into(), "edge".into());
         let mut route = route_object(&spec());
         route.spec.other.insert("timeouts".into(), serde_json::json!({ "request": "1s" }));
@@ -453,16 +503,46 @@ mod tests {
             d,
             [
                 r#"Gateway sets infrastructure.labels ["team"], which the configuration does not set"#,
+                r#"Gateway sets infrastructure.annotations ["team"], which the configuration does not set"#,
                 "Gateway sets addresses, which the configuration does not set",
                 "HTTPRoute sets timeouts, which the configuration does not set",
             ]
         );
         have.spec.listeners[0].port = 1;
-        merge_gateway(&mut have, &want);
+        merge_gateway(&mut have, &want, None);
         merge_route(&mut route, &route_object(&spec()));
         assert_eq!((&have.spec, &route.spec), (&want.spec, &route_object(&spec()).spec), "the whole spec is meshtls's");
         assert_eq!(have.metadata.annotations.as_ref().and_then(|a| a.get("team")).map(String::as_str), Some("edge"), "metadata stays");
         assert!(differences(&Found { gateway: Some((have, Claim::Ours)), route: Some((route, Claim::Ours)) }, &spec()).is_empty());
+    }
+
+    #[test]
+    fn a_revision_labels_the_gateway_and_meshtls_removes_only_its_own_label() {
+        let canary = IstioGatewaySpec { revision: Some("canary".into()), ..spec() };
+        let want = gateway_object(&canary);
+        let label = |g: &Gateway| g.metadata.labels.as_ref().and_then(|l| l.get(REVISION_LABEL)).cloned();
+        assert_eq!(label(&want).as_deref(), Some("canary"));
+        assert_eq!(label(&gateway_object(&spec())), None, "no revision, no label: the default revision's");
+        assert_eq!(spec_of("yelb", "yelb-gw", &want, Some(&route_object(&canary))), canary, "import reads it back");
+        // Another revision's label is drift, and apply writes the wanted one.
+        let mut have = want.clone();
+        have.metadata.labels.get_or_insert_with(Default::default).insert(REVISION_LABEL.into(), "stable".into());
+        let d =
+            differences(&Found { gateway: Some((have.clone(), Claim::Ours)), route: Some((route_object(&canary), Claim::Ours)) }, &canary);
+        assert!(d.iter().any(|d| d.contains("istio.io/rev=Some(\"stable\") (want \"canary\")")), "{d:?}");
+        merge_gateway(&mut have, &want, None);
+        assert_eq!(label(&have).as_deref(), Some("canary"));
+        // Dropping istio_revision removes the label meshtls wrote, never someone else's.
+        let plain = gateway_object(&spec());
+        let mut ours = want.clone();
+        merge_gateway(&mut ours, &plain, Some("canary"));
+        assert_eq!(label(&ours), None);
+        let mut theirs = want.clone();
+        theirs.metadata.labels.get_or_insert_with(Default::default).insert(REVISION_LABEL.into(), "theirs".into());
+        merge_gateway(&mut theirs, &plain, Some("canary"));
+        assert_eq!(label(&theirs).as_deref(), Some("theirs"));
+        assert!(differences(&Found { gateway: Some((theirs, Claim::Ours)), route: Some((route_object(&spec()), Claim::Ours)) }, &spec())
+            .is_empty());
     }
 
     fn condition(t: &str, status: &str, reason: &str, generation: i64) -> Condition {

@@ -340,6 +340,8 @@ impl TypedResource for CaResource {
             plan.replace_through("certificate_pem");
             plan.private = Vec::new();
         }
+        let replacing = replaced || !plan.requires_replace.is_empty();
+        plan.diagnostics.push_all(plugin_replaced(request.prior, request.config, replacing));
     }
 
     async fn create(&self, planned: CertificateAuthority, config: CertificateAuthority) -> Outcome<CertificateAuthority> {

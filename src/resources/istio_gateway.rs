@@ -20,6 +20,7 @@ use crate::names::{
     parse_namespaced_id,
 };
 use crate::ownership::{OwnError, Owner};
+use crate::resources::istio_revision;
 use crate::resources::mesh_tls::{drift_status, IN_SYNC};
 use crate::resources::PROVIDER;
 use crate::{pki, tls_secret};
@@ -56,7 +57,9 @@ fn own_error(e: &OwnError, action: &str, namespace: &str, name: &str) -> Diagnos
 }
 
 impl IstioGatewayResource {
-    async fn apply(&self, planned: IstioGateway, in_state: bool) -> Outcome<IstioGateway> {
+    /// Writes the gateway; `prior` is the state before an update, None for a create.
+    async fn apply(&self, planned: IstioGateway, prior: Option<&IstioGateway>) -> Outcome<IstioGateway> {
+        let in_state = prior.is_some();
         let spec = planned.spec().ok_or_else(|| {
             Diagnostic::error("Incomplete configuration", "meshtls_istio_gateway needs known values for every argument at apply time.")
         })?;
@@ -65,7 +68,7 @@ impl IstioGatewayResource {
         let objects = GatewayObjects { client: &client, owner: &owner, namespace: spec.namespace.clone(), name: spec.name.clone() };
         let mut state = planned;
         state.owner_id = owner.attr();
-        match objects.apply(&spec).await {
+        match objects.apply(&spec, prior.and_then(|p| p.istio_revision.as_deref())).await {
             Ok((gateway, route)) => {
                 state.status = Attr::Known(IN_SYNC.into());
                 state.conditions = backend::conditions(&gateway, route.as_ref()).into();
@@ -122,6 +125,7 @@ impl TypedResource for IstioGatewayResource {
                 .attribute(Attribute::number("port").default(8443i64).description("The HTTPS listener port, the NLB's target port. Defaults to 8443."))
                 .attribute(Attribute::new("hostnames", Type::list(Type::String)).optional().description("Hosts the gateway serves, one HTTPS listener each; the certificate must cover them all. Any host when unset."))
                 .attribute(Attribute::string("certificate_secret").required().description("TLS Secret in `namespace` the gateway serves, e.g. a `meshtls_certificate`'s `secret_name`. istiod sends a renewed certificate to the gateway without a restart."))
+                .attribute(istio_revision::attribute("the gateway: its Gateway is labelled `istio.io/rev=<revision>`, so only that revision's istiod deploys and programs it"))
                 .attribute(Attribute::string("status").computed().description("`in sync`, or what differs on the cluster."))
                 .attribute(crate::resources::owner_id_attribute())
                 .attribute(Attribute::string("conditions").computed().description("What istiod reports on the Gateway, its listeners and the route, e.g. `gateway Accepted=True ...`; null until it reports."))
@@ -139,6 +143,9 @@ impl TypedResource for IstioGatewayResource {
             return;
         }
         let Ok(client) = self.clients.kube().await else { return };
+        if let Some(revision) = plan.planned.istio_revision.known() {
+            plan.diagnostics.push_all(istio_revision::check_installed(&client, &self.clients.read_cache, revision).await);
+        }
         let (Some(ns), Some(name)) = (plan.planned.namespace.known().cloned(), plan.planned.name.known().cloned()) else { return };
         // The served certificate must cover the hosts: checked when its Secret exists now.
         if let (Some(secret), Some(hosts)) = (plan.planned.certificate_secret.known(), plan.planned.hostnames.known()) {
@@ -175,7 +182,7 @@ impl TypedResource for IstioGatewayResource {
     }
 
     async fn create(&self, planned: IstioGateway, _config: IstioGateway) -> Outcome<IstioGateway> {
-        self.apply(planned, false).await
+        self.apply(planned, None).await
     }
 
     async fn read(&self, mut state: IstioGateway, private: &[u8]) -> Result<Option<Saved<IstioGateway>>, Failure<IstioGateway>> {
@@ -195,8 +202,8 @@ impl TypedResource for IstioGatewayResource {
         Ok(Some(Saved::new(state).with_private(private.to_vec())))
     }
 
-    async fn update(&self, _prior: IstioGateway, planned: IstioGateway, _config: IstioGateway, _private: &[u8]) -> Outcome<IstioGateway> {
-        self.apply(planned, true).await
+    async fn update(&self, prior: IstioGateway, planned: IstioGateway, _config: IstioGateway, _private: &[u8]) -> Outcome<IstioGateway> {
+        self.apply(planned, Some(&prior)).await
     }
 
     async fn delete(&self, prior: IstioGateway, _private: &[u8]) -> Result<Diagnostics, Diagnostics> {

@@ -21,6 +21,7 @@ use crate::backends::{MeshSide, SideError};
 use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, is_dns1123_label, is_dns1123_subdomain, parse_namespaced_id};
 use crate::ownership::{Claim, Owner};
+use crate::resources::istio_revision;
 use crate::resources::mesh_tls::{drift_status, single, IN_SYNC};
 use crate::resources::{virtual_node_tls, PROVIDER};
 
@@ -156,6 +157,7 @@ impl TypedResource for IstioMtlsResource {
                 .attribute(Attribute::new("selector", Type::map(Type::String)).optional().computed().description("Pod labels the policy covers. Read from `deployment` when that is set; null for the whole namespace."))
                 .attribute(Attribute::string("mode").default("STRICT").description("`STRICT` (mutual TLS only, the default), `PERMISSIVE` (mutual TLS and plaintext, for migrations) or `DISABLE`."))
                 .attribute(Attribute::bool("enforce").default(false).description("Make it an error at plan, rather than a warning, when Istio would enforce less than `mode` on a covered workload (another, more specific PeerAuthentication) or when a covered workload has no Istio proxy. Defaults to false."))
+                .attribute(istio_revision::attribute("the covered workloads: plan names a workload whose sidecar another revision injects as one no proxy serves"))
                 .attribute(Attribute::string("status").computed().description("`in sync`, or what differs on the cluster."))
                 .attribute(crate::resources::owner_id_attribute())
                 .attribute(Attribute::new("effective_modes", Type::map(Type::String)).computed().description("The mode Istio enforces on each workload the policy covers (`Deployment/<name>`, `StatefulSet/<name>`), by Istio's rules over every PeerAuthentication of the namespace and the mesh-wide ones in `istio-system`, with the policy that decides it: `STRICT (PeerAuthentication yelb/yelb-ui)`, or `PERMISSIVE (PeerAuthentication yelb/legacy)` when another policy weakens it. A weakened workload is drift: `plan` shows it until the weaker policy is gone."))
@@ -188,6 +190,9 @@ impl TypedResource for IstioMtlsResource {
         let d = self::plan(request.prior, config, &mut plan.planned, selector);
         plan.diagnostics.extend(d);
         let Some(client) = client else { return };
+        if let Some(revision) = plan.planned.istio_revision.known() {
+            plan.diagnostics.push_all(istio_revision::check_installed(&client, &self.clients.read_cache, revision).await);
+        }
         let Some(ns) = plan.planned.namespace.known().cloned() else { return };
         // Someone else's object of the same name: refused now, with how to import it.
         if request.prior.is_none() {
@@ -224,11 +229,16 @@ impl TypedResource for IstioMtlsResource {
         let enforce = plan.planned.enforce.known().copied().unwrap_or(false);
         // STRICT over workloads no proxy serves cuts them off: named before apply.
         if plan.planned.mode.as_deref() == Some("STRICT") && !plan.planned.selector.is_unknown() {
-            let mut warning = unenrolled_warning(&istio::unenrolled(&view, &ns, plan.planned.selector.known()), &ns);
+            let revision = plan.planned.istio_revision.as_deref();
+            let mut warning = unenrolled_warning(&istio::unenrolled(&view, &ns, plan.planned.selector.known(), revision), &ns, revision);
             if let (Some(w), true) = (warning.as_mut(), enforce) {
                 w.severity = tfplugin::diag::Severity::Error;
             }
             plan.diagnostics.push_all(warning);
+        }
+        if plan.planned.destination_rule.is_some() && !plan.planned.selector.is_unknown() {
+            let ambient = istio::ambient(&view, &ns, plan.planned.selector.known());
+            plan.diagnostics.push_all(ambient_destination_rule_warning(&ambient, &view.namespace_labels));
         }
         if view.mesh.is_none() {
             plan.diagnostics.push(Diagnostic::warning(

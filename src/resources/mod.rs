@@ -17,6 +17,7 @@ pub mod gateway;
 pub mod identity;
 pub mod istio_gateway;
 pub mod istio_mtls;
+pub mod istio_revision;
 pub mod mesh_tls;
 pub mod nlb_service;
 pub mod virtual_node_tls;

@@ -37,6 +37,12 @@ variable "mount_path" {
   default     = "/etc/keys/mesh"
 }
 
+variable "destination_rules" {
+  description = "Whether callers use Istio's mutual TLS through a DestinationRule (ISTIO_MUTUAL) per service. Sidecars need it; in ambient mode ztunnel carries mutual TLS itself and a DestinationRule does nothing without a waypoint, so leave it false there."
+  type        = bool
+  default     = true
+}
+
 variable "validity_days" {
   description = "Lifetime of each service certificate."
   type        = number
@@ -60,8 +66,11 @@ resource "meshtls_istio_mtls" "svc" {
   deployment = each.value.deployment
   mode       = "STRICT"
 
-  destination_rule {
-    host = each.value.hostname
+  dynamic "destination_rule" {
+    for_each = var.destination_rules ? [each.value.hostname] : []
+    content {
+      host = destination_rule.value
+    }
   }
 }
 

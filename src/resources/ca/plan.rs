@@ -318,6 +318,24 @@ pub(super) fn plan(
     true
 }
 
+/// The warning for a plan that replaces a CA plugged into istiod, if this one does. istiod
+/// reloads a mounted `cacerts` only when its root stays the same (a new intermediate); a new
+/// root is refused until istiod restarts, and a remote istiod reads `cacerts` only at start.
+/// Either way istiod keeps signing with the old CA, which the new root does not vouch for.
+pub(super) fn plugin_replaced(prior: Option<&CertificateAuthority>, config: &CertificateAuthority, replaced: bool) -> Option<Diagnostic> {
+    let ns = config.istio_plugin.as_ref().and_then(IstioPlugin::namespace)?;
+    prior.and_then(|p| p.istio_plugin.as_ref())?;
+    replaced.then(|| {
+        Diagnostic::warning(
+            "istiod keeps the old CA until it restarts",
+            format!(
+                "This plan replaces the CA plugged into istiod ({ns}/{ISTIO_PLUGIN_SECRET}) with a new root. istiod does not take a new root while it runs: it keeps signing workload certificates with the old CA until it restarts (e.g. `kubectl -n {ns} rollout restart deployment/istiod`), and then signs with the new one, which proxies holding only the old root do not trust until they fetch it again. Plan the restart and a workload rollout with the apply."
+            ),
+        )
+        .at(at("istio_plugin"))
+    })
+}
+
 /// An update keeps what only a create sets: computed values the plan left unknown are the
 /// prior state's.
 pub(super) fn kept_from(mut planned: CertificateAuthority, prior: &CertificateAuthority) -> CertificateAuthority {

@@ -142,6 +142,20 @@ fn a_plug_in_copy_needs_a_key_in_the_cluster_and_another_secret() {
 }
 
 #[test]
+fn replacing_a_ca_plugged_into_istiod_warns_that_istiod_keeps_the_old_one_until_restarted() {
+    let plugged = CertificateAuthority { istio_plugin: Some(IstioPlugin { namespace: Attr::Null }), ..config() };
+    let warning = plugin_replaced(Some(&plugged), &plugged, true).expect("a replaced plug-in CA warns");
+    assert_eq!(warning.severity, tfplugin::diag::Severity::Warning);
+    assert_eq!(warning.path.as_ref().map(ToString::to_string).as_deref(), Some("istio_plugin"));
+    assert!(warning.detail.contains("istio-system/cacerts") && warning.detail.contains("rollout restart"), "{}", warning.detail);
+    // No replacement, no plug-in copy before or after, or a first create: nothing to say.
+    assert!(plugin_replaced(Some(&plugged), &plugged, false).is_none());
+    assert!(plugin_replaced(Some(&config()), &plugged, true).is_none(), "a copy added with the new CA replaces nothing in istiod");
+    assert!(plugin_replaced(Some(&plugged), &config(), true).is_none());
+    assert!(plugin_replaced(None, &plugged, true).is_none());
+}
+
+#[test]
 fn the_backing_and_deletion_window_follow_the_acm_pca_block() {
     assert_eq!(config().backing(), Backing::SelfSigned);
     assert_eq!(adopting(ARN).backing(), Backing::Pca(PcaSource::Adopt(ARN.into())));

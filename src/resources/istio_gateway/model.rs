@@ -14,6 +14,7 @@ pub struct IstioGateway {
     pub port: Attr<i64>,
     pub hostnames: Attr<Vec<String>>,
     pub certificate_secret: Attr<String>,
+    pub istio_revision: Attr<String>,
     pub status: Attr<String>,
     pub owner_id: Attr<String>,
     pub conditions: Attr<String>,
@@ -49,6 +50,11 @@ impl IstioGateway {
             },
             certificate_secret: self.certificate_secret.known()?.clone(),
             routes,
+            revision: match &self.istio_revision {
+                Attr::Known(r) => Some(r.clone()),
+                Attr::Null => None,
+                Attr::Unknown => return None,
+            },
         })
     }
 
@@ -68,6 +74,7 @@ pub(super) fn imported(spec: &IstioGatewaySpec, conditions: Option<String>) -> I
         port: Attr::Known(spec.port),
         hostnames: if spec.hostnames.is_empty() { Attr::Null } else { Attr::Known(spec.hostnames.clone()) },
         certificate_secret: if spec.certificate_secret.is_empty() { Attr::Null } else { Attr::Known(spec.certificate_secret.clone()) },
+        istio_revision: spec.revision.clone().into(),
         status: Attr::Known(IN_SYNC.into()),
         owner_id: Attr::Null,
         conditions: conditions.into(),

@@ -16,6 +16,7 @@ pub(super) fn validate(config: &IstioGateway) -> Diagnostics {
         }
     }
     check_secret_name(&mut d, config.certificate_secret.as_deref(), "certificate_secret");
+    istio_revision::validate(config.istio_revision.as_deref(), &mut d);
     check_port(&mut d, &config.port, at("port"));
     if let Some(hosts) = config.hostnames.known() {
         if hosts.is_empty() {
@@ -109,6 +110,7 @@ pub(super) fn moved_from_gateway(source: &serde_json::Value) -> Result<IstioGate
         port: source["port"].as_i64().map_or(Attr::Known(8443), Attr::Known),
         hostnames: Attr::Null,
         certificate_secret: text("certificate_secret").into(),
+        istio_revision: Attr::Null,
         status: Attr::Known(MOVED.into()),
         owner_id,
         conditions: Attr::Null,

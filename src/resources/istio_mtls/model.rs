@@ -14,6 +14,7 @@ pub struct IstioMtls {
     pub selector: Attr<BTreeMap<String, String>>,
     pub mode: Attr<String>,
     pub enforce: Attr<bool>,
+    pub istio_revision: Attr<String>,
     pub status: Attr<String>,
     pub owner_id: Attr<String>,
     pub effective_modes: Attr<BTreeMap<String, String>>,

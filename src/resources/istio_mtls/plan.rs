@@ -41,6 +41,7 @@ pub(super) fn validate(config: &IstioMtls) -> Diagnostics {
             );
         }
     }
+    istio_revision::validate(config.istio_revision.as_deref(), &mut d);
     if let Some(m) = config.mode.as_deref().filter(|m| !MODES.contains(m)) {
         let hint = if m == "DISABLED" { " (Istio spells it DISABLE)" } else { "" };
         d.error_at(at("mode"), "Invalid mTLS mode", format!("{m:?} is not an Istio mTLS mode{hint}; use STRICT, PERMISSIVE or DISABLE."));
@@ -147,19 +148,49 @@ pub(super) fn plan(
 
 /// The warning for a STRICT policy over workloads no proxy serves: they can no longer call
 /// meshed services that require mutual TLS, and nothing enforces the policy for them.
-pub(super) fn unenrolled_warning(workloads: &[String], namespace: &str) -> Option<Diagnostic> {
+pub(super) fn unenrolled_warning(workloads: &[String], namespace: &str, revision: Option<&str>) -> Option<Diagnostic> {
     if workloads.is_empty() {
         return None;
     }
+    let (sidecar, enroll) = match revision {
+        None => (
+            "Istio sidecar".to_string(),
+            "label the namespace `istio-injection=enabled` (or `istio.io/dataplane-mode=ambient`), or the pod template `sidecar.istio.io/inject: \"true\"`".to_string(),
+        ),
+        Some(r) => (
+            format!("sidecar of Istio revision {r:?}"),
+            format!("label the namespace `istio.io/rev={r}` (or `istio.io/dataplane-mode=ambient`), or the pod template `istio.io/rev: {r}`"),
+        ),
+    };
     Some(
         Diagnostic::warning(
             "STRICT mutual TLS over workloads without a sidecar",
             format!(
-                "No Istio sidecar, ambient enrollment or gateway proxy would serve {}: they have no proxy to send or enforce mutual TLS, so STRICT services refuse their plaintext calls. Enroll them first: label the namespace `istio-injection=enabled` (or `istio.io/dataplane-mode=ambient`), or the pod template `sidecar.istio.io/inject: \"true\"`, and roll the pods; or plan PERMISSIVE until they are enrolled. Namespace: {namespace}.",
+                "No {sidecar}, ambient enrollment or gateway proxy would serve {}: they have no proxy to send or enforce mutual TLS, so STRICT services refuse their plaintext calls. Enroll them first: {enroll}, and roll the pods; or plan PERMISSIVE until they are enrolled. Namespace: {namespace}.",
                 workloads.join(", ")
             ),
         )
         .at(at("mode")),
+    )
+}
+
+/// A DestinationRule over workloads in ambient mode does nothing unless a waypoint serves
+/// them: ztunnel carries mutual TLS (HBONE) on its own and reads no DestinationRule. Said at
+/// plan, naming the workloads, when the namespace names no waypoint (`istio.io/use-waypoint`).
+pub(super) fn ambient_destination_rule_warning(ambient: &[String], namespace_labels: &BTreeMap<String, String>) -> Option<Diagnostic> {
+    if ambient.is_empty() || namespace_labels.contains_key(istio::USE_WAYPOINT_LABEL) {
+        return None;
+    }
+    Some(
+        Diagnostic::warning(
+            "A DestinationRule does nothing in ambient mode without a waypoint",
+            format!(
+                "ztunnel serves {}: it carries mutual TLS between workloads itself and reads no DestinationRule, so ISTIO_MUTUAL here changes nothing, and the PeerAuthentication alone decides what is accepted. Remove the destination_rule block, or deploy a waypoint (`istioctl waypoint apply -n <namespace> --enroll-namespace`, which labels the namespace `{}`) if the service needs layer-7 policy.",
+                ambient.join(", "),
+                istio::USE_WAYPOINT_LABEL
+            ),
+        )
+        .at(at("destination_rule")),
     )
 }
 
@@ -207,6 +238,7 @@ pub(super) fn moved_from_virtual_node(source: &serde_json::Value) -> Result<Isti
         selector: Attr::Null,
         mode: mode.map(str::to_string).into(),
         enforce: Attr::Known(false),
+        istio_revision: Attr::Null,
         status: Attr::Known(MOVED.into()),
         // The policy objects are written by the apply after the move, under this state's id.
         owner_id: Owner::fresh(TYPE_NAME, &format!("{namespace}/{name}")).map_or(Attr::Null, |o| o.attr()),

@@ -129,11 +129,31 @@ fn disable_to_strict_in_one_step_warns() {
 
 #[test]
 fn the_enrollment_warning_names_every_workload_and_the_fix() {
-    assert!(unenrolled_warning(&[], "yelb").is_none());
-    let w = unenrolled_warning(&["Deployment yelb/yelb-db".into(), "StatefulSet yelb/redis".into()], "yelb").expect("warning");
+    assert!(unenrolled_warning(&[], "yelb", None).is_none());
+    let w = unenrolled_warning(&["Deployment yelb/yelb-db".into(), "StatefulSet yelb/redis".into()], "yelb", None).expect("warning");
     assert!(w.detail.contains("Deployment yelb/yelb-db, StatefulSet yelb/redis"));
     assert!(w.detail.contains("istio-injection=enabled") && w.detail.contains("PERMISSIVE"));
     assert_eq!(w.path.map(|p| p.to_string()).as_deref(), Some("mode"));
+    // With a revision, the fix names that revision's label.
+    let w = unenrolled_warning(&["Deployment yelb/yelb-db".into()], "yelb", Some("canary")).expect("warning");
+    assert!(w.detail.contains("sidecar of Istio revision \"canary\"") && w.detail.contains("istio.io/rev=canary"), "{}", w.detail);
+}
+
+#[test]
+fn a_destination_rule_over_ambient_workloads_without_a_waypoint_is_a_warning() {
+    let none = BTreeMap::new();
+    let w = ambient_destination_rule_warning(&["Deployment yelb/yelb-ui".into()], &none).expect("warning");
+    assert_eq!(w.path.map(|p| p.to_string()).as_deref(), Some("destination_rule"));
+    assert!(w.detail.contains("Deployment yelb/yelb-ui") && w.detail.contains("istioctl waypoint apply"), "{}", w.detail);
+    let waypoint = BTreeMap::from([(istio::USE_WAYPOINT_LABEL.to_string(), "waypoint".to_string())]);
+    assert!(ambient_destination_rule_warning(&["Deployment yelb/yelb-ui".into()], &waypoint).is_none());
+    assert!(ambient_destination_rule_warning(&[], &none).is_none(), "no ambient workload, nothing to say");
+}
+
+#[test]
+fn an_istio_revision_must_be_a_revision_name() {
+    assert!(validate(&IstioMtls { istio_revision: "canary".into(), ..config() }).is_empty());
+    assert_eq!(paths(&validate(&IstioMtls { istio_revision: "1.24.2".into(), ..config() })), ["istio_revision"]);
 }
 
 #[test]
