@@ -2,8 +2,9 @@
 //! applied, its CA plugged into a real istiod in place, STRICT written for the namespace
 //! before any workload is enrolled, the configuration switched to examples/yelb-istio with
 //! the guide's `moved` blocks (MoveResourceState across types), the App Mesh leftovers
-//! removed. No certificate is re-issued: every fingerprint is the same at
-//! the end, and the last plan is empty.
+//! removed, the gateway moved to the NLB's port. Between every two steps a probe asserts that
+//! Istio enforces STRICT on every Yelb workload. No certificate is re-issued: every
+//! fingerprint is the same at the end, and the last plan is empty.
 
 use std::path::Path;
 
@@ -22,6 +23,36 @@ fn guide_block(heading: &str) -> String {
 
 /// The guide's step 1: the CA also written as istiod's plug-in CA.
 const PLUG_IN: &str = "  cert_manager_issuer {\n    kind = \"Issuer\"\n    name = \"ca-issuer\"\n  }\n\n  istio_plugin {\n    namespace = \"istio-system\"\n  }\n}";
+
+/// The probe between steps: what Istio enforces on each Yelb workload, as meshtls works it
+/// out from every PeerAuthentication that applies (a refresh, then every
+/// `meshtls_istio_mtls`'s `effective_modes`). Ok when each is STRICT; else which is not.
+fn strict_everywhere(ws: &Workspace) -> Result<(), String> {
+    ws.ok(&["refresh", "-input=false"]);
+    let state: serde_json::Value = serde_json::from_str(&ws.state_json()).expect("state");
+    let mut modes = std::collections::BTreeMap::new();
+    for resource in state["resources"].as_array().into_iter().flatten().filter(|r| r["type"] == "meshtls_istio_mtls") {
+        for instance in resource["instances"].as_array().into_iter().flatten() {
+            for (workload, mode) in instance["attributes"]["effective_modes"].as_object().into_iter().flatten() {
+                modes.insert(workload.clone(), mode.as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    let weaker: Vec<String> = ["yelb-ui", "yelb-appserver", "yelb-db", "redis-server"]
+        .iter()
+        .map(|w| format!("Deployment/{w}"))
+        .filter_map(|w| match modes.get(&w) {
+            Some(mode) if mode.starts_with("STRICT") && !mode.contains(", port") => None,
+            Some(mode) => Some(format!("{w}: {mode}")),
+            None => Some(format!("{w}: no policy")),
+        })
+        .collect();
+    if weaker.is_empty() {
+        Ok(())
+    } else {
+        Err(weaker.join("; "))
+    }
+}
 
 fn fingerprints(ws: &Workspace) -> serde_json::Value {
     serde_json::from_str(&ws.ok(&["output", "-json", "certificates"]).stdout).expect("certificates output")
@@ -63,6 +94,8 @@ fn migrate(cli: CliKind) {
     assert_eq!(plug_in.trim(), ca.trim(), "istiod's plug-in CA is the App Mesh CA");
     let istiod = Istiod::start(&turn);
     assert!(istiod.log().contains("Use local CA certificate"), "istiod signs with the plug-in CA");
+    // The probe's positive control: nothing in Istio covers the workloads yet.
+    assert!(strict_everywhere(&ws).is_err(), "{}: before step 2 no policy covers Yelb", cli.name());
 
     // Step 2: STRICT for the namespace before any workload has a sidecar, from the guide's
     // block. The plan names the workloads it cannot cover yet.
@@ -84,9 +117,11 @@ fn migrate(cli: CliKind) {
     );
     ws.apply();
     istiod.wait_for_config("PeerAuthentication", &ns, "default", |c| c["spec"]["mtls"]["mode"] == "STRICT");
+    strict_everywhere(&ws).unwrap_or_else(|e| panic!("{}: after step 2: {e}", cli.name()));
 
     // Step 3: the workloads enrolled in Istio (the namespace labelled; the pods rolled).
     cluster.label_namespace(&ns, "istio-injection", Some("enabled"));
+    strict_everywhere(&ws).unwrap_or_else(|e| panic!("{}: after step 3: {e}", cli.name()));
 
     // Step 4: the Istio configuration, with the guide's moved blocks. The namespace policy
     // is in examples/yelb-istio at the same address.
@@ -113,6 +148,7 @@ fn migrate(cli: CliKind) {
     assert!(!text.contains("meshtls_istio_mtls.namespace will be"), "{}: step 2's policy stays as it is:\n{text}", cli.name());
     ws.apply();
     assert_eq!(fingerprints(&ws), before, "{}: no certificate was re-issued", cli.name());
+    strict_everywhere(&ws).unwrap_or_else(|e| panic!("{}: after step 4: {e}", cli.name()));
 
     // Istio holds it all: a STRICT policy per service and the gateway, behind the same NLB.
     for service in ["yelb-ui", "yelb-appserver", "yelb-db", "redis-server"] {
@@ -135,6 +171,7 @@ fn migrate(cli: CliKind) {
         cluster.delete_object("appmesh.k8s.aws", "v1beta2", kind, Some(&ns), name);
     }
     cluster.delete_object("apps", "v1", "Deployment", Some(&ns), "yelb-gw");
+    strict_everywhere(&ws).unwrap_or_else(|e| panic!("{}: after step 5: {e}", cli.name()));
     let (changes, plan) = ws.plan_has_changes();
     assert!(!changes, "{}: after the move, the plan is empty:\n{}", cli.name(), plan.text());
     assert!(cluster.secret_text(&ns, "ca-key-pair", "tls.crt").is_some_and(|c| c.trim() == ca.trim()), "the same CA throughout");
@@ -149,6 +186,7 @@ fn migrate(cli: CliKind) {
     ws.apply();
     let nlb = cluster.object("", "v1", "Service", Some(&ns), "yelb-gw").expect("the NLB Service");
     assert_eq!(nlb["spec"]["ports"][0]["targetPort"], 443);
+    strict_everywhere(&ws).unwrap_or_else(|e| panic!("{}: after step 6: {e}", cli.name()));
     wait::until("istiod's gateway Service on 443", std::time::Duration::from_secs(60), || {
         let svc = cluster.object("", "v1", "Service", Some(&ns), "yelb-gw-istio")?;
         svc["spec"]["ports"].as_array()?.iter().any(|p| p["port"] == 443).then_some(())
