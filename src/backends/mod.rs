@@ -1,18 +1,10 @@
-//! Mesh backends. A mesh's TLS settings live on one or more "sides" (App Mesh: the cluster's
-//! VirtualNode objects and the App Mesh API; Istio: its PeerAuthentication and
-//! DestinationRule objects); each side is a thin module behind [`MeshSide`], so another mesh
-//! can be added without touching certificates or Secrets.
+//! Mesh backends, one folder per mesh. A mesh's TLS settings live on one or more "sides"
+//! (App Mesh: the cluster's VirtualNode objects and the App Mesh API; Istio: its
+//! PeerAuthentication and DestinationRule objects); each side is a thin module behind
+//! [`MeshSide`], so another mesh can be added without touching certificates or Secrets.
 
-pub mod appmesh_api;
-pub mod appmesh_api_gateway;
-pub mod appmesh_crd;
-pub mod appmesh_k8s;
-pub mod appmesh_k8s_gateway;
-pub mod gateway;
-pub mod gateway_api;
+pub mod appmesh;
 pub mod istio;
-pub mod istio_crd;
-pub mod istio_gateway;
 pub mod model;
 
 use async_trait::async_trait;

@@ -18,6 +18,7 @@ use tfplugin::{
     at, Attr, AttributePath, Context, Diagnostic, Diagnostics, Failure, Outcome, Saved, TypedPlan, TypedPlanRequest, TypedResource,
 };
 
+use crate::backends::istio::plugin_ca;
 use crate::ca_store::{self, kube_error, PcaRoot, PcaSecret, PcaSource, PCA_ANNOTATION};
 use crate::cert_manager::{self, IssuerKind};
 use crate::clients::{client_error, Clients};
@@ -37,10 +38,7 @@ pub use model::CertificateAuthority;
 use model::*;
 use plan::*;
 
-/// The Secret istiod reads its plug-in CA from, in its own namespace.
-pub const ISTIO_PLUGIN_SECRET: &str = "cacerts";
-/// istiod's namespace unless told otherwise.
-pub const ISTIO_NAMESPACE: &str = "istio-system";
+pub use crate::backends::istio::plugin_ca::{NAMESPACE as ISTIO_NAMESPACE, SECRET as ISTIO_PLUGIN_SECRET};
 pub const TYPE_NAME: &str = "meshtls_ca";
 const MAX_VALIDITY_DAYS: i64 = 36_500;
 const DEFAULT_DELETION_DAYS: i64 = 7;
@@ -78,16 +76,10 @@ fn plugin_refused(namespace: &str, claim: &Claim) -> Diagnostic {
     .at(AttributePath::attrs(&["istio_plugin", "namespace"]))
 }
 
-/// Writes `files` as the plug-in copy in `namespace`: created, or an older copy of this CA's
-/// rewritten in one replace on the version read. Never deleted first: istiod restarted in such
-/// a gap would find no `cacerts` and make a self-signed root of its own, and a Helm-installed
-/// istiod's mounted volume would lose the files.
+/// Writes the plug-in copy in `namespace` (see `plugin_ca::write`), or says why not.
 async fn write_plugin_copy(client: &kube::Client, owner: &Owner, namespace: &str, files: &TlsFiles) -> Result<(), Diagnostic> {
-    match tls_secret::rewrite(client, owner, namespace, ISTIO_PLUGIN_SECRET, files, BTreeMap::new(), BTreeMap::new()).await {
-        Ok(()) => {
-            tracing::info!(namespace, "wrote Istio's plug-in CA Secret");
-            Ok(())
-        }
+    match plugin_ca::write(client, owner, namespace, files).await {
+        Ok(()) => Ok(()),
         Err(OwnError::NotOurs { claim, .. }) => Err(plugin_refused(namespace, &claim)),
         Err(e) => Err(e.diagnostic("write Istio's plug-in CA Secret", "")),
     }
@@ -101,15 +93,9 @@ async fn plugin_copy_in_place(
     namespace: &str,
     certificate_pem: &str,
 ) -> Result<bool, Diagnostic> {
-    let observed = tls_secret::get(client, cache, namespace, ISTIO_PLUGIN_SECRET)
+    plugin_ca::holds(client, cache, owner, namespace, certificate_pem)
         .await
-        .map_err(|e| kube_error("read Istio's plug-in CA Secret", namespace, ISTIO_PLUGIN_SECRET, &e))?;
-    Ok(observed.is_some_and(|o| {
-        let meta = kube::api::ObjectMeta { labels: Some(o.labels.clone()), annotations: Some(o.annotations.clone()), ..Default::default() };
-        owner.claim(&meta) == Claim::Ours
-            && o.key_public.is_some()
-            && [&o.tls_crt, &o.ca_crt].iter().all(|pem| pem.as_deref().is_some_and(|p| tls_secret::same_pem(p, certificate_pem)))
-    }))
+        .map_err(|e| kube_error("read Istio's plug-in CA Secret", namespace, ISTIO_PLUGIN_SECRET, &e))
 }
 
 impl CaResource {
@@ -441,9 +427,8 @@ impl TypedResource for CaResource {
         }
         let prior_plugin = prior.istio_plugin.as_ref().and_then(IstioPlugin::namespace).map(str::to_string);
         if let Some(old) = prior_plugin.as_deref().filter(|old| Some(*old) != spec.istio_namespace.as_deref()) {
-            let deleted = tls_secret::delete(&client, &owner, old, ISTIO_PLUGIN_SECRET)
-                .await
-                .map_err(|e| e.diagnostic("delete the old Istio plug-in CA Secret", ""))?;
+            let deleted =
+                plugin_ca::delete(&client, &owner, old).await.map_err(|e| e.diagnostic("delete the old Istio plug-in CA Secret", ""))?;
             warnings.push_all(deleted.warning());
         }
         let mut state = kept_from(planned, &prior);
@@ -501,7 +486,7 @@ impl TypedResource for CaResource {
             diagnostics.push_all(ca_store::retire_pca(&pca_client, &owner, arn, prior.deletion_days()).await?);
         }
         if let Some(ns) = prior.istio_plugin.as_ref().and_then(IstioPlugin::namespace) {
-            match tls_secret::delete(&client, &owner, ns, ISTIO_PLUGIN_SECRET).await {
+            match plugin_ca::delete(&client, &owner, ns).await {
                 Ok(deleted) => diagnostics.push_all(deleted.warning()),
                 Err(e) => return Err(Diagnostics::from(e.diagnostic("delete Istio's plug-in CA Secret", ""))),
             }

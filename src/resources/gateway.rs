@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
 use tfplugin::{at, Attr, AttributePath, Diagnostic, Diagnostics, Failure, Outcome, Saved, TypedPlan, TypedPlanRequest, TypedResource};
 
-use crate::backends::appmesh_api_gateway::ApiGateway;
-use crate::backends::appmesh_k8s_gateway::{self, ClusterGateway};
-use crate::backends::gateway::{self as gw, GatewayError, GatewayRoute, GatewaySide, GatewaySpec};
+use crate::backends::appmesh::api_gateway::ApiGateway;
+use crate::backends::appmesh::gateway::{self as gw, GatewayError, GatewayRoute, GatewaySide, GatewaySpec};
+use crate::backends::appmesh::k8s_gateway::{self as appmesh_k8s_gateway, ClusterGateway};
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls};
 use crate::clients::{aws_client_error, client_error, Clients};
 use crate::names::{check_namespace, check_port, check_secret_name, is_dns1123_label, parse_namespaced_id};

@@ -13,7 +13,7 @@ use tfplugin::{
     at, Attr, AttributePath, Diagnostic, Diagnostics, Failure, MoveSource, Outcome, Saved, Type, TypedPlan, TypedPlanRequest, TypedResource,
 };
 
-use crate::backends::istio_gateway::{self as backend, IstioGateway as GatewayObjects, IstioGatewaySpec, IstioRoute, DEFAULT_CLASS};
+use crate::backends::istio::gateway::{self as backend, IstioGateway as GatewayObjects, IstioGatewaySpec, IstioRoute, DEFAULT_CLASS};
 use crate::clients::{client_error, Clients};
 use crate::names::{
     check_namespace, check_port, check_secret_name, dns_name_covers, dns_name_problem, is_dns1123_label, is_dns1123_subdomain,

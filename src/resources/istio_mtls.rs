@@ -14,8 +14,8 @@ use tfplugin::{
     at, Attr, AttributePath, Diagnostic, Diagnostics, Failure, MoveSource, Outcome, Saved, Type, TypedPlan, TypedPlanRequest, TypedResource,
 };
 
+use crate::backends::istio::crd::{DestinationRule, PeerAuthentication};
 use crate::backends::istio::{self, IstioWorkload};
-use crate::backends::istio_crd::{DestinationRule, PeerAuthentication};
 use crate::backends::model::{ClientPolicyTls, ListenerTls, NodeTls};
 use crate::backends::{MeshSide, SideError};
 use crate::clients::{client_error, Clients};

@@ -12,9 +12,9 @@ use tfplugin::{
     at, Attr, AttributePath, Context, Diagnostic, Diagnostics, Failure, Outcome, Saved, Type, TypedPlan, TypedPlanRequest, TypedResource,
 };
 
-use crate::backends::appmesh_api::ApiVirtualNode;
-use crate::backends::appmesh_k8s::{
-    self, mounts_with, mounts_without, ClusterVirtualNode, FINGERPRINT_ANNOTATION, SECRET_MOUNTS_ANNOTATION,
+use crate::backends::appmesh::api::ApiVirtualNode;
+use crate::backends::appmesh::k8s::{
+    self as appmesh_k8s, mounts_with, mounts_without, ClusterVirtualNode, FINGERPRINT_ANNOTATION, SECRET_MOUNTS_ANNOTATION,
 };
 use crate::backends::model::{ClientPolicyTls, ListenerTls, Managed, NodeTls};
 use crate::backends::{MeshSide, SideError};

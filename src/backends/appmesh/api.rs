@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_appmesh::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_appmesh::types as am;
 
-use super::model::{CertificateSource, ClientPolicyTls, ListenerTls, NodeTls, TrustSource};
-use super::{with_retries, MeshSide, NodeView, SideError};
+use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls, NodeTls, TrustSource};
+use crate::backends::{with_retries, MeshSide, NodeView, SideError};
 use crate::clients::read_cache::ReadCache;
 
 pub const SIDE: &str = "App Mesh API";

@@ -8,7 +8,7 @@ use aws_sdk_appmesh::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_appmesh::types as am;
 
 use super::gateway::{GatewayError, GatewayRoute, GatewaySide, GatewaySpec};
-use super::model::{CertificateSource, ClientPolicyTls, ListenerTls, TrustSource};
+use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls, TrustSource};
 use crate::ownership::{Claim, Deleted, ObjectRef, OwnError, Owner, OWNER_TAG};
 
 /// The gateway in one mesh of the App Mesh API, as `owner`'s. `in_state` says the gateway

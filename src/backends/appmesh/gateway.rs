@@ -1,10 +1,10 @@
 //! A mesh gateway as meshtls owns it: what it is made of, why a step on it failed, and the
 //! trait each side that keeps it implements (App Mesh: the cluster's objects and the App
-//! Mesh API), as [`super::MeshSide`] does for virtual nodes.
+//! Mesh API), as [`crate::backends::MeshSide`] does for virtual nodes.
 
 use async_trait::async_trait;
 
-use super::model::{ClientPolicyTls, ListenerTls};
+use crate::backends::model::{ClientPolicyTls, ListenerTls};
 use crate::ownership::{OwnError, Owner};
 
 #[derive(Debug, Clone, PartialEq)]

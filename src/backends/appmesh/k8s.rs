@@ -11,9 +11,9 @@ use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams
 use kube::Api;
 use serde_json::Value as Json;
 
-use super::appmesh_api::pick_listener;
-use super::model::{crd, NodeTls};
-use super::{with_retries, MeshSide, NodeView, SideError};
+use super::api::pick_listener;
+use crate::backends::model::{crd, NodeTls};
+use crate::backends::{with_retries, MeshSide, NodeView, SideError};
 use crate::clients::kubernetes::{is_conflict, is_not_found};
 use crate::clients::read_cache::{ReadCache, Scope};
 

@@ -14,12 +14,12 @@ use kube::core::{NotUsed, Object};
 use kube::Api;
 use serde_json::json;
 
-use super::appmesh_crd::{
+use super::crd::{
     self as crd_kinds, BackendDefaults, ClientPolicy, GatewayListener, GatewayRouteSpec, HttpRoute, LabelSelector, PortMapping,
     VirtualGatewaySpec,
 };
 use super::gateway::{GatewayError, GatewayRoute, GatewaySide, GatewaySpec};
-use super::model::{crd, CertificateSource, ListenerTls};
+use crate::backends::model::{crd, CertificateSource, ListenerTls};
 use crate::ownership::{Claim, ObjectRef, OwnError, Owned, Owner};
 
 /// The gateway on the cluster, as `owner`'s.

@@ -13,12 +13,12 @@ use std::collections::BTreeMap;
 use kube::api::ObjectMeta;
 use kube::Api;
 
+use super::crd::Kind;
 use super::gateway_api::{
     self, BackendRef, Condition, Gateway, GatewaySpec, HttpRoute, HttpRouteSpec, Infrastructure, Listener, ListenerTls, ParentRef,
     PathMatch, RouteMatch, RouteRule, SecretRef, Status, GATEWAY, HTTP_ROUTE,
 };
-use super::istio::REVISION_LABEL;
-use super::istio_crd::Kind;
+use super::REVISION_LABEL;
 use crate::ownership::{Claim, ObjectRef, OwnError, Owned, Owner};
 
 /// The Gateway annotation that sets the type of istiod's Service for it.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use super::istio_crd::Kind;
+use super::crd::Kind;
 
 pub const GATEWAY: Kind = Kind { group: "gateway.networking.k8s.io", version: "v1", kind: "Gateway" };
 pub const HTTP_ROUTE: Kind = Kind { group: "gateway.networking.k8s.io", version: "v1", kind: "HTTPRoute" };

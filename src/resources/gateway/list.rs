@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use tfplugin::{Found, Listing, TypedListResource};
 
 use super::*;
-use crate::backends::appmesh_api_gateway;
+use crate::backends::appmesh::api_gateway as appmesh_api_gateway;
 use crate::resources::identity::NamespacedIdentity;
 
 /// The list block's `config`.

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use tfplugin::{Found, Listing, TypedListResource};
 
 use super::*;
-use crate::backends::{appmesh_api, NodeView};
+use crate::backends::appmesh::api as appmesh_api;
+use crate::backends::NodeView;
 use crate::resources::identity::VirtualNodeIdentity;
 
 /// The list block's `config`.

@@ -1,0 +1,290 @@
+//! What decides the mode Istio enforces on a namespace's workloads: its PeerAuthentications
+//! and the mesh-wide ones, read once per namespace and plan, and Istio's precedence over them.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{Namespace, PodTemplateSpec};
+use kube::api::ListParams;
+use kube::Api;
+
+use super::crd::{PeerAuthentication, PEER_AUTHENTICATION};
+use super::enrollment::{enrolled, proxy_of, selects, Proxy, DATAPLANE_MODE_LABEL};
+use crate::clients::read_cache::ReadCache;
+
+/// Istio's root namespace, whose PeerAuthentications without a selector apply mesh-wide
+/// (meshConfig.rootNamespace, `istio-system` unless an install changes it).
+pub const ROOT_NAMESPACE: &str = "istio-system";
+
+/// A PeerAuthentication as Istio weighs it when it decides a workload's mode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub namespace: String,
+    pub name: String,
+    /// None: namespace-wide (mesh-wide in the root namespace).
+    pub selector: Option<BTreeMap<String, String>>,
+    /// None or `UNSET`: inherited from the level above.
+    pub mode: Option<String>,
+    /// `portLevelMtls`: port number to mode.
+    pub ports: BTreeMap<String, String>,
+    /// RFC 3339 creation time: among policies of one level, Istio takes the oldest.
+    pub created: String,
+    /// Carries meshtls's marker: declared in some configuration, so seen in its plan.
+    pub managed: bool,
+}
+
+impl Policy {
+    pub fn of(pa: &PeerAuthentication) -> Policy {
+        let ports = pa
+            .spec
+            .other
+            .get("portLevelMtls")
+            .and_then(|p| p.as_object())
+            .map(|ports| ports.iter().filter_map(|(port, m)| Some((port.clone(), m.get("mode")?.as_str()?.to_string()))).collect())
+            .unwrap_or_default();
+        Policy {
+            namespace: pa.metadata.namespace.clone().unwrap_or_default(),
+            name: pa.metadata.name.clone().unwrap_or_default(),
+            selector: pa.spec.selector.as_ref().map(|s| s.match_labels.clone()).filter(|s| !s.is_empty()),
+            mode: pa.spec.mtls.as_ref().and_then(|m| m.mode.clone()).filter(|m| m != "UNSET"),
+            ports,
+            created: pa.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()).unwrap_or_default(),
+            managed: pa.metadata.labels.as_ref().and_then(|l| l.get(crate::ownership::MANAGED_BY_LABEL)).map(String::as_str)
+                == Some(crate::ownership::MANAGED_BY),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("PeerAuthentication {}/{}", self.namespace, self.name)
+    }
+}
+
+/// A workload policies may cover: a Deployment's or StatefulSet's pod template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workload {
+    /// `Deployment` or `StatefulSet`.
+    pub kind: &'static str,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// What decides the mode Istio enforces on a namespace's workloads: the namespace's labels,
+/// its workloads, its PeerAuthentications, and the mesh-wide ones of the root namespace.
+#[derive(Debug, Clone, Default)]
+pub struct MeshView {
+    pub namespace_labels: BTreeMap<String, String>,
+    pub workloads: Vec<Workload>,
+    pub policies: Vec<Policy>,
+    /// None when the root namespace's policies could not be read.
+    pub mesh: Option<Vec<Policy>>,
+}
+
+/// The mode Istio enforces on one workload, and which policy decided it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effective {
+    pub mode: String,
+    /// Ports whose mode differs from `mode`: (port, mode).
+    pub ports: Vec<(String, String)>,
+    pub decided_by: Option<String>,
+    /// The deciding policy is not meshtls's: nobody's plan shows it.
+    pub foreign: bool,
+}
+
+impl Effective {
+    /// As state shows it: `STRICT`, or `PERMISSIVE (PeerAuthentication yelb/legacy)`.
+    pub fn describe(&self) -> String {
+        let mut text = self.mode.clone();
+        for (port, mode) in &self.ports {
+            text.push_str(&format!(", port {port} {mode}"));
+        }
+        match &self.decided_by {
+            Some(by) => format!("{text} ({by})"),
+            None => text,
+        }
+    }
+}
+
+/// The oldest of `policies` (then by name), as Istio picks one of several at the same level.
+fn oldest<'a>(policies: impl Iterator<Item = &'a Policy>) -> Option<&'a Policy> {
+    policies.min_by(|a, b| (&a.created, &a.name).cmp(&(&b.created, &b.name)))
+}
+
+/// The mode Istio enforces on pods with `labels`, by its composition rules: the mesh-wide
+/// policy, then the namespace's, then the oldest workload policy whose selector matches, each
+/// level overriding the one above unless its mode is unset; PERMISSIVE when none sets one.
+/// Port-level modes come from the workload policy.
+pub fn effective(view: &MeshView, labels: &BTreeMap<String, String>) -> Effective {
+    let mesh = view.mesh.as_deref().and_then(|m| oldest(m.iter().filter(|p| p.selector.is_none())));
+    let namespace = oldest(view.policies.iter().filter(|p| p.selector.is_none()));
+    let workload = oldest(view.policies.iter().filter(|p| p.selector.as_ref().is_some_and(|s| selects(Some(s), labels))));
+    let mut mode = "PERMISSIVE".to_string();
+    let mut decided = None;
+    for policy in [mesh, namespace, workload].into_iter().flatten() {
+        if let Some(m) = &policy.mode {
+            mode = m.clone();
+            decided = Some(policy);
+        }
+    }
+    let mut ports = Vec::new();
+    if let Some(w) = workload {
+        for (port, m) in w.ports.iter().filter(|(_, m)| m.as_str() != "UNSET" && **m != mode) {
+            ports.push((port.clone(), m.clone()));
+            decided = Some(w);
+        }
+    }
+    Effective { mode, ports, decided_by: decided.map(Policy::describe), foreign: decided.is_some_and(|p| !p.managed) }
+}
+
+/// The namespace's view, read once per provider process while reads are cached: N policies
+/// in one namespace make one set of list calls, not N.
+pub async fn mesh_view(client: &kube::Client, cache: &ReadCache, namespace: &str) -> Result<MeshView, kube::Error> {
+    let (client, ns) = (client.clone(), namespace.to_string());
+    cache.memo("istio-mesh-view", ns.clone(), || async move { read_mesh_view(&client, &ns).await }).await
+}
+
+async fn read_mesh_view(client: &kube::Client, namespace: &str) -> Result<MeshView, kube::Error> {
+    let ns = Api::<Namespace>::all(client.clone()).get_opt(namespace).await?;
+    let params = ListParams::default();
+    let mut workloads = Vec::new();
+    let mut add = |kind: &'static str, name: Option<String>, template: Option<PodTemplateSpec>| {
+        let meta = template.and_then(|t| t.metadata).unwrap_or_default();
+        workloads.push(Workload {
+            kind,
+            name: name.unwrap_or_default(),
+            labels: meta.labels.unwrap_or_default(),
+            annotations: meta.annotations.unwrap_or_default(),
+        });
+    };
+    for d in Api::<Deployment>::namespaced(client.clone(), namespace).list(&params).await?.items {
+        add("Deployment", d.metadata.name, d.spec.map(|s| s.template));
+    }
+    for s in Api::<StatefulSet>::namespaced(client.clone(), namespace).list(&params).await?.items {
+        add("StatefulSet", s.metadata.name, s.spec.map(|s| s.template));
+    }
+    let policies = |ns: &str| {
+        let api: Api<PeerAuthentication> = Api::namespaced_with(client.clone(), ns, &PEER_AUTHENTICATION.api_resource());
+        async move { api.list(&ListParams::default()).await.map(|l| l.items.iter().map(Policy::of).collect::<Vec<_>>()) }
+    };
+    let local = policies(namespace).await?;
+    // Mesh-wide policies may be unreadable to a namespace's identity: said, not fatal.
+    let mesh = if namespace == ROOT_NAMESPACE { Some(Vec::new()) } else { policies(ROOT_NAMESPACE).await.ok() };
+    Ok(MeshView { namespace_labels: ns.and_then(|n| n.metadata.labels).unwrap_or_default(), workloads, policies: local, mesh })
+}
+
+/// Workloads (Deployments and StatefulSets) in `namespace` that `selector` covers and that
+/// no sidecar or ambient enrollment would serve, as `Deployment ns/name`.
+pub fn unenrolled(view: &MeshView, namespace: &str, selector: Option<&BTreeMap<String, String>>, revision: Option<&str>) -> Vec<String> {
+    view.workloads
+        .iter()
+        .filter(|w| selects(selector, &w.labels) && !enrolled(&view.namespace_labels, &w.labels, &w.annotations, revision))
+        .map(|w| format!("{} {namespace}/{}", w.kind, w.name))
+        .collect()
+}
+
+/// The workloads `selector` covers that ztunnel serves (ambient mode), as `Deployment ns/name`;
+/// with no workload covered, the namespace itself when it is enrolled in ambient mode.
+pub fn ambient(view: &MeshView, namespace: &str, selector: Option<&BTreeMap<String, String>>) -> Vec<String> {
+    let covered: Vec<&Workload> = view.workloads.iter().filter(|w| selects(selector, &w.labels)).collect();
+    if covered.is_empty() {
+        let ns_ambient = view.namespace_labels.get(DATAPLANE_MODE_LABEL).map(String::as_str) == Some("ambient");
+        return if ns_ambient { vec![format!("namespace {namespace}")] } else { Vec::new() };
+    }
+    covered
+        .into_iter()
+        .filter(|w| proxy_of(&view.namespace_labels, &w.labels, &w.annotations) == Some(Proxy::Ambient))
+        .map(|w| format!("{} {namespace}/{}", w.kind, w.name))
+        .collect()
+}
+
+/// The pod labels a Deployment's selector matches (`spec.selector.matchLabels`); None when
+/// the Deployment does not exist.
+pub async fn deployment_selector(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<BTreeMap<String, String>>, kube::Error> {
+    let d = Api::<Deployment>::namespaced(client.clone(), namespace).get_opt(name).await?;
+    Ok(d.map(|d| d.spec.and_then(|s| s.selector.match_labels).unwrap_or_default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::istio::peer_authentication;
+    use kube::api::ObjectMeta;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    fn policy(name: &str, selector: Option<&[(&str, &str)]>, mode: Option<&str>, created: &str) -> Policy {
+        Policy {
+            namespace: "yelb".into(),
+            name: name.into(),
+            selector: selector.map(labels),
+            mode: mode.map(str::to_string),
+            ports: BTreeMap::new(),
+            created: created.into(),
+            managed: false,
+        }
+    }
+
+    #[test]
+    fn the_effective_mode_follows_istio_precedence() {
+        let ui = labels(&[("app", "yelb-ui")]);
+        let mut view = MeshView { mesh: Some(vec![]), ..Default::default() };
+        assert_eq!(effective(&view, &ui).describe(), "PERMISSIVE", "Istio's default without any policy");
+        view.mesh = Some(vec![Policy { namespace: "istio-system".into(), ..policy("default", None, Some("STRICT"), "1") }]);
+        assert_eq!(effective(&view, &ui).describe(), "STRICT (PeerAuthentication istio-system/default)");
+        view.policies.push(policy("default", None, Some("STRICT"), "2"));
+        assert_eq!(effective(&view, &ui).decided_by.as_deref(), Some("PeerAuthentication yelb/default"));
+        // A more specific policy wins, even a weaker one: the hole meshtls must show.
+        view.policies.push(policy("legacy", Some(&[("app", "yelb-ui")]), Some("PERMISSIVE"), "3"));
+        assert_eq!(effective(&view, &ui).describe(), "PERMISSIVE (PeerAuthentication yelb/legacy)");
+        assert_eq!(effective(&view, &labels(&[("app", "yelb-db")])).mode, "STRICT", "it selects yelb-ui only");
+        // Of two workload policies the oldest decides; an UNSET mode inherits.
+        view.policies.push(policy("older", Some(&[("app", "yelb-ui")]), None, "0"));
+        assert_eq!(effective(&view, &ui).describe(), "STRICT (PeerAuthentication yelb/default)");
+        // Port-level modes of the deciding workload policy show beside the mode.
+        view.policies.retain(|p| p.name != "older");
+        view.policies.retain(|p| p.name != "legacy");
+        let mut ported = policy("ui", Some(&[("app", "yelb-ui")]), Some("STRICT"), "4");
+        ported.ports.insert("8080".into(), "DISABLE".into());
+        view.policies.push(ported);
+        assert_eq!(effective(&view, &ui).describe(), "STRICT, port 8080 DISABLE (PeerAuthentication yelb/ui)");
+    }
+
+    #[test]
+    fn a_policy_reads_its_port_level_modes_and_an_unset_mode() {
+        let mut pa =
+            peer_authentication(ObjectMeta { name: Some("x".into()), namespace: Some("yelb".into()), ..Default::default() }, None, "UNSET");
+        pa.spec.other.insert("portLevelMtls".into(), serde_json::json!({ "8080": { "mode": "DISABLE" } }));
+        let p = Policy::of(&pa);
+        assert_eq!((p.mode, p.ports.get("8080").map(String::as_str)), (None, Some("DISABLE")));
+    }
+
+    #[test]
+    fn unenrolled_workloads_come_from_the_view() {
+        let w = |name: &str, l: &[(&str, &str)]| Workload {
+            kind: "Deployment",
+            name: name.into(),
+            labels: labels(l),
+            annotations: BTreeMap::new(),
+        };
+        let view = MeshView {
+            namespace_labels: BTreeMap::new(),
+            workloads: vec![w("ui", &[("app", "ui"), ("sidecar.istio.io/inject", "true")]), w("db", &[("app", "db")])],
+            ..Default::default()
+        };
+        assert_eq!(unenrolled(&view, "yelb", None, None), ["Deployment yelb/db"]);
+        assert!(unenrolled(&view, "yelb", Some(&labels(&[("app", "ui")])), None).is_empty());
+
+        // Ambient: the covered workloads ztunnel serves; with none covered, the namespace.
+        let ambient_ns = MeshView { namespace_labels: labels(&[(DATAPLANE_MODE_LABEL, "ambient")]), ..view.clone() };
+        assert_eq!(ambient(&ambient_ns, "yelb", Some(&labels(&[("app", "db")]))), ["Deployment yelb/db"]);
+        assert!(ambient(&ambient_ns, "yelb", Some(&labels(&[("app", "ui")]))).is_empty(), "ui opted in to a sidecar");
+        assert_eq!(ambient(&ambient_ns, "yelb", Some(&labels(&[("app", "none")]))), ["namespace yelb"]);
+        assert!(ambient(&view, "yelb", None).is_empty(), "a sidecar namespace");
+    }
+}
