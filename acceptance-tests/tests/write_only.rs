@@ -12,13 +12,18 @@ use meshtls_acceptance_tests::{provider_block, CliKind, Workspace};
 
 /// The runbook's two openssl commands, run in `dir`: `ca.key` (0600) and `ca.crt`.
 fn openssl_ca(dir: &Path, common_name: &str) -> (String, String) {
+    openssl_ca_for(dir, common_name, 3650)
+}
+
+/// The same, valid for `days`.
+fn openssl_ca_for(dir: &Path, common_name: &str, days: u32) -> (String, String) {
     let run = |args: &[&str]| {
         let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
         assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     };
     run(&["genrsa", "-out", "ca.key", "2048"]);
     std::fs::set_permissions(dir.join("ca.key"), std::fs::Permissions::from_mode(0o600)).expect("chmod ca.key");
-    run(&["req", "-x509", "-new", "-key", "ca.key", "-subj", &format!("/CN={common_name}"), "-days", "3650", "-out", "ca.crt"]);
+    run(&["req", "-x509", "-new", "-key", "ca.key", "-subj", &format!("/CN={common_name}"), "-days", &days.to_string(), "-out", "ca.crt"]);
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).expect("read openssl output");
     (read("ca.key"), read("ca.crt"))
 }
@@ -132,4 +137,36 @@ fn a_cli_without_write_only_arguments_is_refused_the_key() {
     assert!(run.text().contains("key_pair"), "and names the argument:\n{}", run.text());
     assert!(cluster.secret(&ns, "ca-key-pair").is_none(), "nothing was written");
     assert!(!ws.path().join("terraform.tfstate").exists() || !ws.state_json().contains("PRIVATE KEY"));
+}
+
+/// A CA near its expiry: every plan says so from `warn_before_days` on, and not before.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn a_ca_near_its_expiry_warns_at_every_plan() {
+    let cluster = Cluster::connect();
+    let ns = cluster.fresh_namespace("acc-expiry");
+    // The CA alone: a certificate would be refused for outliving it.
+    let ca_only = |extra: &str| {
+        format!(
+            "{}\nresource \"meshtls_ca\" \"ca\" {{\n  namespace = \"{ns}\"\n{extra}\n  key_pair {{\n    certificate_pem            = file(\"${{path.module}}/ca.crt\")\n    private_key_pem_wo         = file(\"${{path.module}}/ca.key\")\n    private_key_pem_wo_version = 1\n  }}\n}}\n",
+            provider_block()
+        )
+    };
+    let ws = Workspace::new(CliKind::Tofu, &ca_only(""));
+    openssl_ca_for(ws.path(), "Short-lived CA", 20);
+    ws.ok(&["init", "-input=false"]);
+    ws.apply();
+    let (changes, plan) = ws.plan_has_changes();
+    let text = plan.text();
+    assert!(!changes, "a warning changes nothing:\n{text}");
+    assert!(
+        text.contains(&format!("CA {ns}/ca-key-pair expires in 19 days"))
+            || text.contains(&format!("CA {ns}/ca-key-pair expires in 20 days")),
+        "{text}"
+    );
+    // Ten days' notice: nothing to say yet.
+    ws.write_config(&ca_only("  warn_before_days = 10"));
+    let (_, plan) = ws.plan_has_changes();
+    assert!(!plan.text().contains("expires in"), "{}", plan.text());
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
 }

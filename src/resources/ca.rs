@@ -41,6 +41,8 @@ use plan::*;
 pub use crate::backends::istio::plugin_ca::{NAMESPACE as ISTIO_NAMESPACE, SECRET as ISTIO_PLUGIN_SECRET};
 pub const TYPE_NAME: &str = "meshtls_ca";
 const MAX_VALIDITY_DAYS: i64 = 36_500;
+/// How close to its expiry a CA is when plan starts to warn, unless `warn_before_days` says.
+const DEFAULT_WARN_BEFORE_DAYS: i64 = 90;
 const DEFAULT_DELETION_DAYS: i64 = 7;
 const ACTIVE: &str = "ACTIVE";
 
@@ -266,6 +268,7 @@ impl TypedResource for CaResource {
                 )
                 .attribute(Attribute::string("organization").optional().requires_replace().description("Subject organization of the CA certificate."))
                 .attribute(Attribute::number("validity_days").default(3650i64).requires_replace().description("Lifetime of the CA certificate in days. Defaults to 3650."))
+                .attribute(Attribute::number("warn_before_days").optional().description("Warn at plan once the CA is this close to its expiry, from 1 to 36500 days. Defaults to 90."))
                 .attribute(
                     Attribute::string("key_algorithm")
                         .default("ECDSA_P256")
@@ -328,6 +331,10 @@ impl TypedResource for CaResource {
         }
         let replacing = replaced || !plan.requires_replace.is_empty();
         plan.diagnostics.push_all(plugin_replaced(request.prior, request.config, replacing));
+        if let Some(prior) = request.prior.filter(|_| !replacing) {
+            let warn_before_days = request.config.warn_before_days.known().copied().unwrap_or(DEFAULT_WARN_BEFORE_DAYS);
+            plan.diagnostics.push_all(expiry_warning(prior, warn_before_days, time::OffsetDateTime::now_utc()));
+        }
     }
 
     async fn create(&self, planned: CertificateAuthority, config: CertificateAuthority) -> Outcome<CertificateAuthority> {

@@ -13,6 +13,7 @@ pub struct CertificateAuthority {
     pub common_name: Attr<String>,
     pub organization: Attr<String>,
     pub validity_days: Attr<i64>,
+    pub warn_before_days: Attr<i64>,
     pub key_algorithm: Attr<String>,
     pub certificate_pem: Attr<String>,
     pub fingerprint_sha256: Attr<String>,

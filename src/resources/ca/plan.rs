@@ -19,6 +19,13 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
             );
         }
     }
+    if let Some(days) = config.warn_before_days.known().filter(|days| !(1..=MAX_VALIDITY_DAYS).contains(*days)) {
+        d.error_at(
+            at("warn_before_days"),
+            "Invalid warning window",
+            format!("warn_before_days must be a whole number of days from 1 to {MAX_VALIDITY_DAYS}; got {days}."),
+        );
+    }
     if let Some(days) = config.validity_days.known().filter(|days| !(1..=MAX_VALIDITY_DAYS).contains(*days)) {
         d.error_at(
             at("validity_days"),
@@ -334,6 +341,38 @@ pub(super) fn plugin_replaced(prior: Option<&CertificateAuthority>, config: &Cer
         )
         .at(at("istio_plugin"))
     })
+}
+
+/// The warning for a CA in state that expires within `warn_before_days` of `now`, or has
+/// expired: every certificate it signed stops verifying then, istiod's too when it is
+/// plugged in, and a replaced CA is a new root its peers do not trust yet.
+pub(super) fn expiry_warning(prior: &CertificateAuthority, warn_before_days: i64, now: time::OffsetDateTime) -> Option<Diagnostic> {
+    let not_after = time::OffsetDateTime::parse(prior.not_after.as_deref()?, &time::format_description::well_known::Rfc3339).ok()?;
+    let window = time::Duration::days(warn_before_days.clamp(0, MAX_VALIDITY_DAYS));
+    if now.checked_add(window).is_some_and(|t| t < not_after) {
+        return None;
+    }
+    let id = prior.id.as_deref().unwrap_or_default();
+    let plugged = prior.istio_plugin.as_ref().and_then(IstioPlugin::namespace).map(|ns| {
+        format!(" istiod signs with it ({ns}/{ISTIO_PLUGIN_SECRET}), so every workload certificate of the mesh stops verifying too.")
+    });
+    let when = match (not_after - now).whole_days() {
+        _ if not_after <= now => "has expired".to_string(),
+        0 => "expires within a day".to_string(),
+        1 => "expires in 1 day".to_string(),
+        d => format!("expires in {d} days"),
+    };
+    Some(
+        Diagnostic::warning(
+            format!("CA {id} {when}"),
+            format!(
+                "CA {id} is valid until {}; every certificate it signed stops verifying then.{} Replace it well before: a new CA is a new root, which peers trust only once they have it, and every certificate it signed must be issued again. `warn_before_days` ({warn_before_days}) sets when this warning starts.",
+                pki::rfc3339(not_after),
+                plugged.unwrap_or_default()
+            ),
+        )
+        .at(at("not_after")),
+    )
 }
 
 /// An update keeps what only a create sets: computed values the plan left unknown are the

@@ -156,6 +156,23 @@ fn replacing_a_ca_plugged_into_istiod_warns_that_istiod_keeps_the_old_one_until_
 }
 
 #[test]
+fn a_ca_near_its_expiry_warns_from_warn_before_days_on() {
+    let now = time::OffsetDateTime::parse("2026-12-07T00:00:00Z", &time::format_description::well_known::Rfc3339).expect("time");
+    let ca = |not_after: &str| CertificateAuthority { id: "yelb/ca-key-pair".into(), not_after: not_after.into(), ..config() };
+    assert!(expiry_warning(&ca("2027-06-01T00:00:00Z"), 90, now).is_none(), "half a year left");
+    let soon = expiry_warning(&ca("2027-01-21T00:00:00Z"), 90, now).expect("45 days left");
+    assert_eq!(soon.summary, "CA yelb/ca-key-pair expires in 45 days");
+    assert_eq!(soon.path.as_ref().map(ToString::to_string).as_deref(), Some("not_after"));
+    assert!(expiry_warning(&ca("2027-01-21T00:00:00Z"), 30, now).is_none(), "outside a 30-day window");
+    let gone = expiry_warning(&ca("2026-12-01T00:00:00Z"), 90, now).expect("expired");
+    assert_eq!(gone.summary, "CA yelb/ca-key-pair has expired");
+    let plugged = CertificateAuthority { istio_plugin: Some(IstioPlugin { namespace: Attr::Null }), ..ca("2027-01-01T00:00:00Z") };
+    assert!(expiry_warning(&plugged, 90, now).expect("warning").detail.contains("istio-system/cacerts"));
+    assert!(expiry_warning(&ca(""), 90, now).is_none(), "no expiry known, nothing to say");
+    assert_eq!(paths(&validate(&CertificateAuthority { warn_before_days: Attr::Known(0), ..config() })), ["warn_before_days"]);
+}
+
+#[test]
 fn the_backing_and_deletion_window_follow_the_acm_pca_block() {
     assert_eq!(config().backing(), Backing::SelfSigned);
     assert_eq!(adopting(ARN).backing(), Backing::Pca(PcaSource::Adopt(ARN.into())));
