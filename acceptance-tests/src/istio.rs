@@ -131,9 +131,10 @@ impl Istiod {
         &self.cacerts_dir
     }
 
-    /// What the mounted-volume refresher did, one line per change; empty for `CaCerts::Remote`.
+    /// What the mounted-volume refresher did, one line per change (`CaCerts::Mounted` only).
+    /// A log that cannot be read fails the scenario rather than reading as "nothing happened".
     pub fn volume_log(&self) -> String {
-        std::fs::read_to_string(&self.volume_log).unwrap_or_default()
+        std::fs::read_to_string(&self.volume_log).unwrap_or_else(|e| panic!("the cacerts volume's log {}: {e}", self.volume_log.display()))
     }
 
     /// The istiod the environment runs now (started with `istiod.sh start`), left running.
@@ -316,9 +317,13 @@ impl std::fmt::Display for Analysis {
 /// Every message of `istioctl analyze` (built from the same istio.io/istio as istiod) for
 /// `namespace` on the environment's cluster, Info included.
 pub fn analyze(namespace: &str) -> Vec<Analysis> {
-    let istioctl = Command::new(repo_root().join("acceptance-tests/env/tools.sh")).args(["path", "istioctl"]).output().expect("tools.sh");
-    let istioctl = String::from_utf8_lossy(&istioctl.stdout).trim().to_string();
-    let out = Command::new(&istioctl)
+    // Asked of tools.sh once per process: `analyzed_clean` calls this in a polling loop.
+    static ISTIOCTL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let istioctl = ISTIOCTL.get_or_init(|| {
+        let out = Command::new(repo_root().join("acceptance-tests/env/tools.sh")).args(["path", "istioctl"]).output().expect("tools.sh");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    });
+    let out = Command::new(istioctl)
         .args(["analyze", "--kubeconfig", &env("KUBECONFIG"), "-n", namespace, "-o", "json"])
         .output()
         .unwrap_or_else(|e| panic!("{istioctl}: {e}; is it built (tools.sh istio)?"));

@@ -48,6 +48,11 @@ fn pods(cluster: &Cluster, ns: &str) {
     }
 }
 
+/// Whether ambientz shows istiod's static STRICT policy on workload `w`.
+fn strict(w: &serde_json::Value) -> bool {
+    w["authorizationPolicies"].as_array().is_some_and(|p| p.iter().any(|p| p.as_str() == Some(STATIC_STRICT)))
+}
+
 /// ambientz's workloads in `ns`, by name.
 fn ambient_workloads(istiod: &Istiod, ns: &str) -> Option<Vec<serde_json::Value>> {
     let view = istiod.ambientz().ok()?;
@@ -96,9 +101,6 @@ fn scenario(cli: CliKind) {
     pods(&cluster, &ns);
     let workloads = wait::until("istiod to derive ztunnel's view of Yelb with STRICT", Duration::from_secs(60), || {
         let workloads = ambient_workloads(&istiod, &ns)?;
-        let strict = |w: &serde_json::Value| {
-            w["authorizationPolicies"].as_array().is_some_and(|p| p.iter().any(|p| p.as_str() == Some(STATIC_STRICT)))
-        };
         (workloads.len() == WORKLOADS.len() && workloads.iter().all(strict)).then_some(workloads)
     });
     for w in &workloads {
@@ -116,8 +118,7 @@ fn scenario(cli: CliKind) {
     wait::until("istiod to drop STRICT from yelb-db's workload", Duration::from_secs(60), || {
         let workloads = ambient_workloads(&istiod, &ns)?;
         let db = workloads.iter().find(|w| w["name"] == "yelb-db-0")?;
-        let strict = db["authorizationPolicies"].as_array().is_some_and(|p| p.iter().any(|p| p.as_str() == Some(STATIC_STRICT)));
-        (!strict).then_some(())
+        (!strict(db)).then_some(())
     });
     let (changes, plan) = ws.plan_has_changes();
     assert!(changes && plan.text().contains("PERMISSIVE"), "{}: a weakened policy is drift:\n{}", cli.name(), plan.text());
@@ -125,7 +126,7 @@ fn scenario(cli: CliKind) {
     wait::until("istiod to enforce STRICT on yelb-db again", Duration::from_secs(60), || {
         let workloads = ambient_workloads(&istiod, &ns)?;
         let db = workloads.iter().find(|w| w["name"] == "yelb-db-0")?;
-        db["authorizationPolicies"].as_array().is_some_and(|p| p.iter().any(|p| p.as_str() == Some(STATIC_STRICT))).then_some(())
+        strict(db).then_some(())
     });
 
     drop(istiod);
