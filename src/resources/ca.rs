@@ -14,6 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, Schema};
+use tfplugin::Validator;
 use tfplugin::{
     at, Attr, AttributePath, Context, Diagnostic, Diagnostics, Failure, Outcome, Saved, TypedPlan, TypedPlanRequest, TypedResource,
 };
@@ -267,8 +268,8 @@ impl TypedResource for CaResource {
                         .description("Subject common name of the CA certificate. Required, except when adopting an ACM Private CA (then read from it)."),
                 )
                 .attribute(Attribute::string("organization").optional().requires_replace().description("Subject organization of the CA certificate."))
-                .attribute(Attribute::number("validity_days").default(3650i64).requires_replace().description("Lifetime of the CA certificate in days. Defaults to 3650."))
-                .attribute(Attribute::number("warn_before_days").optional().description("Warn at plan once the CA is this close to its expiry, from 1 to 36500 days. Defaults to 90."))
+                .attribute(Attribute::number("validity_days").default(3650i64).validator(Validator::int_range(1, MAX_VALIDITY_DAYS)).requires_replace().description("Lifetime of the CA certificate in days. Defaults to 3650."))
+                .attribute(Attribute::number("warn_before_days").optional().validator(Validator::int_range(1, MAX_VALIDITY_DAYS)).description("Warn at plan once the CA is this close to its expiry, in days. Defaults to 90."))
                 .attribute(
                     Attribute::string("key_algorithm")
                         .default("ECDSA_P256")

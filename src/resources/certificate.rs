@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, Schema};
+use tfplugin::Validator;
 use tfplugin::{
     at, Attr, AttributePath, Context, Diagnostic, Diagnostics, Failure, Outcome, Saved, Type, TypedPlan, TypedPlanRequest, TypedResource,
 };
@@ -111,7 +112,7 @@ impl TypedResource for CertificateResource {
                 .attribute(Attribute::string("secret_name").required().requires_replace().description("Name of the certificate Secret."))
                 .attribute(Attribute::new("dns_names", Type::list(Type::String)).required().description("DNS names (subject alternative names): the mesh endpoint exactly, e.g. `yelb-db.yelb.svc.cluster.local`, or a wildcard as the whole leftmost label, e.g. `*.yelb.svc.cluster.local`."))
                 .attribute(Attribute::string("common_name").optional().computed().description("Subject common name. Defaults to the first DNS name."))
-                .attribute(Attribute::number("validity_days").default(365i64).description("Lifetime in days. Defaults to 365; may not outlast the CA."))
+                .attribute(Attribute::number("validity_days").default(365i64).validator(Validator::int_range(1, MAX_VALIDITY_DAYS)).description("Lifetime in days. Defaults to 365; may not outlast the CA."))
                 .attribute(Attribute::number("renew_before_days").default(30i64).description("Re-issue once the certificate is this close to expiry. Defaults to 30; must be shorter than `validity_days`."))
                 .attribute(Attribute::string("key_algorithm").default("ECDSA_P256").description("One of `ECDSA_P256` (default), `ECDSA_P384`, `RSA_2048`, `RSA_3072`, `RSA_4096`."))
                 .attribute(Attribute::new("usages", Type::list(Type::String)).default(usages_default).description("Extended key usages: `server_auth`, `client_auth`. Both by default, since a mesh does mutual TLS."))

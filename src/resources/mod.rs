@@ -22,6 +22,18 @@ pub mod mesh_tls;
 pub mod nlb_service;
 pub mod virtual_node_tls;
 
+/// The paths at which the schema's validators refuse `model`, a configuration of the
+/// resource type `type_name`, as the server checks it before the resource's own validate.
+#[cfg(test)]
+pub(crate) fn schema_refusals<M: serde::Serialize>(type_name: &str, model: &M) -> Vec<String> {
+    use tfplugin::Provider;
+    let provider = crate::provider::MeshTls::new();
+    let resource = provider.resources().into_iter().find(|r| r.type_name() == type_name).expect("a resource of that type");
+    let schema = resource.schema();
+    let value = tfplugin::to_value(model, &schema.value_type()).expect("the model as a value");
+    schema.block.validate_values(&value).iter().filter_map(|d| d.path.as_ref().map(ToString::to_string)).collect()
+}
+
 #[cfg(test)]
 mod docs_tests;
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod server;
 pub mod tls;
 pub mod typed;
 pub mod types;
+pub mod validator;
 pub mod value;
 
 /// Code generated from `proto/` at build time.
@@ -44,4 +45,5 @@ pub use typed::{
     TypedResource,
 };
 pub use types::Type;
+pub use validator::Validator;
 pub use value::{Number, Value};

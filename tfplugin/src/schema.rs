@@ -1,7 +1,9 @@
 //! Schemas: what a provider, resource or data source accepts and records.
 
 use crate::diag::{AttributePath, Step};
+use crate::diag::{Diagnostic, Diagnostics};
 use crate::types::Type;
+use crate::validator::Validator;
 use crate::value::Value;
 
 /// What happens to an attribute's planned value beyond Terraform's defaults.
@@ -45,6 +47,8 @@ pub struct Attribute {
     /// optional and computed, as Terraform only lets providers fill in computed values).
     pub default: Option<Value>,
     pub plan_modifiers: Vec<PlanModifier>,
+    /// Rules the configured value must keep, checked before the resource's own validate.
+    pub validators: Vec<Validator>,
 }
 
 impl Attribute {
@@ -61,6 +65,7 @@ impl Attribute {
             deprecated: false,
             default: None,
             plan_modifiers: Vec::new(),
+            validators: Vec::new(),
         }
     }
 
@@ -118,6 +123,18 @@ impl Attribute {
     pub fn use_state_for_unknown(mut self) -> Self {
         self.plan_modifiers.push(PlanModifier::UseStateForUnknown);
         self
+    }
+
+    /// Adds a rule the configured value must keep; its sentence is added to the description.
+    pub fn validator(mut self, v: Validator) -> Self {
+        self.validators.push(v);
+        self
+    }
+
+    /// The description with a sentence per validator, as the schema states it.
+    pub fn full_description(&self) -> String {
+        let rules = self.validators.iter().map(Validator::describe);
+        std::iter::once(self.description.clone()).chain(rules).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
     }
 
     pub fn has_modifier(&self, m: &PlanModifier) -> bool {
@@ -203,6 +220,47 @@ impl Block {
 
     pub fn attribute_named(&self, name: &str) -> Option<&Attribute> {
         self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// Every validator's verdict on `value`, a configuration of this block, with the path of
+    /// each attribute that breaks one (in nested blocks too).
+    pub fn validate_values(&self, value: &Value) -> Diagnostics {
+        let mut out = Diagnostics::new();
+        self.visit_validators(value, &mut Vec::new(), &mut out);
+        out
+    }
+
+    fn visit_validators(&self, value: &Value, path: &mut Vec<Step>, out: &mut Diagnostics) {
+        for a in self.attributes.iter().filter(|a| !a.validators.is_empty()) {
+            let v = value.get(&a.name);
+            path.push(Step::Attribute(a.name.clone()));
+            for problem in a.validators.iter().filter_map(|r| r.check(&a.name, v)) {
+                out.push(Diagnostic::error(format!("Invalid {}", a.name), problem).at(AttributePath(path.clone())));
+            }
+            path.pop();
+        }
+        for b in &self.blocks {
+            path.push(Step::Attribute(b.type_name.clone()));
+            match value.get(&b.type_name) {
+                Value::List(items) | Value::Set(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(Step::Index(i as i64));
+                        b.block.visit_validators(item, path, out);
+                        path.pop();
+                    }
+                }
+                Value::Map(items) => {
+                    for (k, item) in items {
+                        path.push(Step::Key(k.clone()));
+                        b.block.visit_validators(item, path, out);
+                        path.pop();
+                    }
+                }
+                Value::Null | Value::Unknown => {}
+                single => b.block.visit_validators(single, path, out),
+            }
+            path.pop();
+        }
     }
 
     /// The paths of the write-only attributes `value` sets, in this block and the blocks
@@ -325,7 +383,7 @@ pub(crate) mod wire {
             name: a.name.clone(),
             r#type: ty,
             nested_type,
-            description: a.description.clone(),
+            description: a.full_description(),
             required: a.required,
             optional: a.optional,
             computed: a.computed,

@@ -19,20 +19,6 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
             );
         }
     }
-    if let Some(days) = config.warn_before_days.known().filter(|days| !(1..=MAX_VALIDITY_DAYS).contains(*days)) {
-        d.error_at(
-            at("warn_before_days"),
-            "Invalid warning window",
-            format!("warn_before_days must be a whole number of days from 1 to {MAX_VALIDITY_DAYS}; got {days}."),
-        );
-    }
-    if let Some(days) = config.validity_days.known().filter(|days| !(1..=MAX_VALIDITY_DAYS).contains(*days)) {
-        d.error_at(
-            at("validity_days"),
-            "Invalid validity",
-            format!("validity_days must be a whole number of days from 1 to {MAX_VALIDITY_DAYS}; got {days}."),
-        );
-    }
     if let Some(alg) = config.key_algorithm.as_deref().filter(|alg| KeyAlgorithm::parse(alg).is_none()) {
         d.error_at(
             at("key_algorithm"),

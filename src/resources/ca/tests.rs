@@ -83,12 +83,13 @@ fn each_bad_value_is_reported_at_its_attribute() {
             "secret_name",
             "common_name",
             "organization",
-            "validity_days",
             "key_algorithm",
             "cert_manager_issuer.kind",
             "cert_manager_issuer.name"
         ]
     );
+    // The range is the schema's: refused before validate sees it.
+    assert_eq!(crate::resources::schema_refusals(TYPE_NAME, &bad), ["validity_days"]);
     assert_eq!(
         paths(&validate(&CertificateAuthority { common_name: Attr::Null, ..config() })),
         ["common_name"],
@@ -169,7 +170,10 @@ fn a_ca_near_its_expiry_warns_from_warn_before_days_on() {
     let plugged = CertificateAuthority { istio_plugin: Some(IstioPlugin { namespace: Attr::Null }), ..ca("2027-01-01T00:00:00Z") };
     assert!(expiry_warning(&plugged, 90, now).expect("warning").detail.contains("istio-system/cacerts"));
     assert!(expiry_warning(&ca(""), 90, now).is_none(), "no expiry known, nothing to say");
-    assert_eq!(paths(&validate(&CertificateAuthority { warn_before_days: Attr::Known(0), ..config() })), ["warn_before_days"]);
+    let refused = |c: CertificateAuthority| crate::resources::schema_refusals(TYPE_NAME, &c);
+    assert_eq!(refused(CertificateAuthority { warn_before_days: Attr::Known(0), ..config() }), ["warn_before_days"]);
+    assert_eq!(refused(CertificateAuthority { validity_days: Attr::Known(36_501), ..config() }), ["validity_days"]);
+    assert!(refused(config()).is_empty());
 }
 
 #[test]

@@ -53,14 +53,8 @@ pub(super) fn validate(config: &Certificate) -> Diagnostics {
             ),
         );
     }
+    // Its range is the schema's validator; the renewal window is judged against it here.
     let validity = config.validity_days.known().copied();
-    if let Some(v) = validity.filter(|v| !(1..=MAX_VALIDITY_DAYS).contains(v)) {
-        d.error_at(
-            at("validity_days"),
-            "Invalid validity",
-            format!("validity_days must be a whole number of days from 1 to {MAX_VALIDITY_DAYS}; got {v}."),
-        );
-    }
     // Bounded even while validity_days is unknown.
     match (config.renew_before_days.known().copied(), validity) {
         (Some(r), _) if !(0..MAX_VALIDITY_DAYS).contains(&r) => d.error_at(

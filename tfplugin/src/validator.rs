@@ -1,0 +1,112 @@
+//! Validators as values: rules an attribute's configured value must keep, attached to the
+//! schema (`Attribute::validator`) rather than written again in each resource's validate.
+//! The server checks them before the resource's own validate, with the attribute's path in
+//! the diagnostic, and each rule also writes its sentence of the attribute's description, so
+//! the allowed values are stated once.
+
+use crate::value::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Validator {
+    /// A string among these.
+    OneOf(Vec<String>),
+    /// A whole number from `min` to `max`, both included.
+    IntRange { min: i64, max: i64 },
+    /// A string's characters, or a collection's elements, from `min` to `max`.
+    LengthRange { min: usize, max: usize },
+}
+
+impl Validator {
+    pub fn one_of(values: &[&str]) -> Self {
+        Validator::OneOf(values.iter().map(|v| v.to_string()).collect())
+    }
+
+    pub fn int_range(min: i64, max: i64) -> Self {
+        Validator::IntRange { min, max }
+    }
+
+    pub fn length_range(min: usize, max: usize) -> Self {
+        Validator::LengthRange { min, max }
+    }
+
+    /// What is wrong with `value` for the attribute `name`; None when it keeps the rule, or
+    /// is null or not yet known (checked again once it is).
+    pub fn check(&self, name: &str, value: &Value) -> Option<String> {
+        if value.is_null() || !value.is_wholly_known() {
+            return None;
+        }
+        match self {
+            Validator::OneOf(allowed) => {
+                let v = value.as_str()?;
+                (!allowed.iter().any(|a| a == v)).then(|| format!("{v:?} is not a valid {name}; use {}.", list(allowed)))
+            }
+            Validator::IntRange { min, max } => match value.as_i64() {
+                Some(n) if (*min..=*max).contains(&n) => None,
+                Some(n) => Some(format!("{name} must be a whole number from {min} to {max}; got {n}.")),
+                None => Some(format!("{name} must be a whole number from {min} to {max}.")),
+            },
+            Validator::LengthRange { min, max } => {
+                let (len, unit) = match (value.as_str(), value.as_elements(), value.as_entries()) {
+                    (Some(s), _, _) => (s.chars().count(), "characters"),
+                    (_, Some(items), _) => (items.len(), "elements"),
+                    (_, _, Some(entries)) => (entries.len(), "entries"),
+                    _ => return None,
+                };
+                (!(*min..=*max).contains(&len)).then(|| format!("{name} must have from {min} to {max} {unit}; it has {len}."))
+            }
+        }
+    }
+
+    /// The rule as a sentence of the attribute's description.
+    pub fn describe(&self) -> String {
+        match self {
+            Validator::OneOf(allowed) => format!("One of {}.", list(allowed)),
+            Validator::IntRange { min, max } => format!("From {min} to {max}."),
+            Validator::LengthRange { min, max } => format!("From {min} to {max} long."),
+        }
+    }
+}
+
+/// `A`, `B` or `C`, as Markdown code.
+fn list(values: &[String]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("`{v}`")).collect();
+    match quoted.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => quoted.join(""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_of_names_the_allowed_values() {
+        let v = Validator::one_of(&["STRICT", "PERMISSIVE", "DISABLE"]);
+        assert_eq!(v.check("mode", &Value::from("STRICT")), None);
+        assert_eq!(
+            v.check("mode", &Value::from("DISABLED")).as_deref(),
+            Some("\"DISABLED\" is not a valid mode; use `STRICT`, `PERMISSIVE` or `DISABLE`.")
+        );
+        assert_eq!(v.describe(), "One of `STRICT`, `PERMISSIVE` or `DISABLE`.");
+        assert_eq!(v.check("mode", &Value::Null), None, "null is for required to judge");
+        assert_eq!(v.check("mode", &Value::Unknown), None, "unknown is judged once known");
+    }
+
+    #[test]
+    fn ranges_are_inclusive_and_say_what_they_got() {
+        let days = Validator::int_range(1, 36_500);
+        assert_eq!(days.check("validity_days", &Value::from(1i64)), None);
+        assert_eq!(days.check("validity_days", &Value::from(36_500i64)), None);
+        assert_eq!(
+            days.check("validity_days", &Value::from(0i64)).as_deref(),
+            Some("validity_days must be a whole number from 1 to 36500; got 0.")
+        );
+        let half = Value::Number(crate::value::Number::from_f64(1.5).expect("number"));
+        assert!(days.check("validity_days", &half).is_some(), "not whole");
+        let names = Validator::length_range(1, 2);
+        assert!(names.check("dns_names", &Value::List(vec![])).is_some());
+        assert_eq!(names.check("dns_names", &Value::List(vec![Value::from("a")])), None);
+        assert_eq!(names.check("name", &Value::from("abc")).as_deref(), Some("name must have from 1 to 2 characters; it has 3."));
+    }
+}
