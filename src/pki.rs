@@ -5,6 +5,11 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+/// The longest lifetime meshtls issues, in days: a hundred years bounds every date it computes.
+pub const MAX_VALIDITY_DAYS: i64 = 36_500;
+/// The most characters X.509 allows in a common name or organization (RFC 5280, ub-common-name).
+pub const X509_NAME_MAX: usize = 64;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
     #[error("key or certificate generation failed: {0}")]

@@ -181,9 +181,9 @@ resource "meshtls_virtual_node_tls" "n" {{
             &ws,
             &["validate"],
             &[
-                "renew_before_days must be from 0 to 36499; got 3000000",
+                "renew_before_days must be a whole number from 0 to 36499; got 3000000",
                 "70000 is not a port number",
-                "5000 is not a whole number of replicas from 0 to 1000",
+                "replicas must be a whole number from 0 to 1000; got 5000",
                 "0 is not a port number",
                 "wait_timeout_seconds must be a whole number from 1 to 3600; got -5",
                 "99999 is not a port number",

@@ -26,7 +26,7 @@ use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, is_dns1123_label, is_dns1123_subdomain};
 use crate::ownership::{Claim, OwnError, Owner};
 use crate::pca;
-use crate::pki::{self, KeyAlgorithm};
+use crate::pki::{self, KeyAlgorithm, MAX_VALIDITY_DAYS, X509_NAME_MAX};
 use crate::resources::mesh_tls::single;
 use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
 
@@ -41,7 +41,6 @@ use plan::*;
 
 pub use crate::backends::istio::plugin_ca::{NAMESPACE as ISTIO_NAMESPACE, SECRET as ISTIO_PLUGIN_SECRET};
 pub const TYPE_NAME: &str = "meshtls_ca";
-const MAX_VALIDITY_DAYS: i64 = 36_500;
 /// How close to its expiry a CA is when plan starts to warn, unless `warn_before_days` says.
 const DEFAULT_WARN_BEFORE_DAYS: i64 = 90;
 const DEFAULT_DELETION_DAYS: i64 = 7;
@@ -265,16 +264,19 @@ impl TypedResource for CaResource {
                         .optional()
                         .computed()
                         .requires_replace()
+                        .validator(Validator::not_blank())
+                        .validator(Validator::length_range(1, X509_NAME_MAX))
                         .description("Subject common name of the CA certificate. Required, except when adopting an ACM Private CA (then read from it)."),
                 )
-                .attribute(Attribute::string("organization").optional().requires_replace().description("Subject organization of the CA certificate."))
+                .attribute(Attribute::string("organization").optional().requires_replace().validator(Validator::not_blank()).validator(Validator::length_range(1, X509_NAME_MAX)).description("Subject organization of the CA certificate."))
                 .attribute(Attribute::number("validity_days").default(3650i64).validator(Validator::int_range(1, MAX_VALIDITY_DAYS)).requires_replace().description("Lifetime of the CA certificate in days. Defaults to 3650."))
                 .attribute(Attribute::number("warn_before_days").optional().validator(Validator::int_range(1, MAX_VALIDITY_DAYS)).description("Warn at plan once the CA is this close to its expiry, in days. Defaults to 90."))
                 .attribute(
                     Attribute::string("key_algorithm")
                         .default("ECDSA_P256")
                         .requires_replace()
-                        .description("One of `ECDSA_P256` (default), `ECDSA_P384`, `RSA_2048`, `RSA_3072`, `RSA_4096`."),
+                        .validator(Validator::one_of(&KeyAlgorithm::NAMES))
+                        .description("Defaults to `ECDSA_P256`."),
                 )
                 .attribute(Attribute::string("certificate_pem").computed().use_state_for_unknown().description("The CA certificate, PEM-encoded."))
                 .attribute(Attribute::string("fingerprint_sha256").computed().use_state_for_unknown().description("SHA-256 fingerprint of the certificate (DER), colon-separated hex."))

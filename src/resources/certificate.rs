@@ -18,7 +18,7 @@ use crate::cert_manager::{self, IssuerKind};
 use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, check_secret_name, dns_name_problem, is_dns1123_label, is_dns1123_subdomain};
 use crate::ownership::{OwnError, Owner, MANAGED_BY_LABEL, OWNER_ANNOTATION};
-use crate::pki::{self, KeyAlgorithm, Usage};
+use crate::pki::{self, KeyAlgorithm, Usage, MAX_VALIDITY_DAYS, X509_NAME_MAX};
 use crate::resources::mesh_tls::single;
 use crate::secret_access;
 use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
@@ -40,7 +40,6 @@ pub const TYPE_NAME: &str = "meshtls_certificate";
 pub const CA_ANNOTATION: &str = "meshtls.dev/ca";
 /// The state's version: 1 since `certificate_pem` left it.
 const SCHEMA_VERSION: i64 = 1;
-const MAX_VALIDITY_DAYS: i64 = 36_500;
 const DEFAULT_VALIDITY_DAYS: i64 = 365;
 const DEFAULT_RENEW_BEFORE_DAYS: i64 = 30;
 
@@ -111,10 +110,10 @@ impl TypedResource for CertificateResource {
                 .attribute(Attribute::string("namespace").required().requires_replace().description("Namespace of the certificate Secret."))
                 .attribute(Attribute::string("secret_name").required().requires_replace().description("Name of the certificate Secret."))
                 .attribute(Attribute::new("dns_names", Type::list(Type::String)).required().description("DNS names (subject alternative names): the mesh endpoint exactly, e.g. `yelb-db.yelb.svc.cluster.local`, or a wildcard as the whole leftmost label, e.g. `*.yelb.svc.cluster.local`."))
-                .attribute(Attribute::string("common_name").optional().computed().description("Subject common name. Defaults to the first DNS name."))
+                .attribute(Attribute::string("common_name").optional().computed().validator(Validator::not_blank()).validator(Validator::length_range(1, X509_NAME_MAX)).description("Subject common name. Defaults to the first DNS name."))
                 .attribute(Attribute::number("validity_days").default(365i64).validator(Validator::int_range(1, MAX_VALIDITY_DAYS)).description("Lifetime in days. Defaults to 365; may not outlast the CA."))
-                .attribute(Attribute::number("renew_before_days").default(30i64).description("Re-issue once the certificate is this close to expiry. Defaults to 30; must be shorter than `validity_days`."))
-                .attribute(Attribute::string("key_algorithm").default("ECDSA_P256").description("One of `ECDSA_P256` (default), `ECDSA_P384`, `RSA_2048`, `RSA_3072`, `RSA_4096`."))
+                .attribute(Attribute::number("renew_before_days").default(30i64).validator(Validator::int_range(0, MAX_VALIDITY_DAYS - 1)).description("Re-issue once the certificate is this close to expiry. Defaults to 30; must be shorter than `validity_days`."))
+                .attribute(Attribute::string("key_algorithm").default("ECDSA_P256").validator(Validator::one_of(&KeyAlgorithm::NAMES)).description("Defaults to `ECDSA_P256`."))
                 .attribute(Attribute::new("usages", Type::list(Type::String)).default(usages_default).description("Extended key usages: `server_auth`, `client_auth`. Both by default, since a mesh does mutual TLS."))
                 .attribute(Attribute::new("secret_labels", Type::map(Type::String)).optional().description("Labels on the Secret (besides `app.kubernetes.io/managed-by`)."))
                 .attribute(Attribute::new("secret_annotations", Type::map(Type::String)).optional().description("Annotations on the Secret (besides `meshtls.dev/ca`)."))

@@ -6,11 +6,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
+use tfplugin::Validator;
 use tfplugin::{at, Attr, AttributePath, Diagnostic, Diagnostics, Failure, Outcome, Saved, TypedPlan, TypedPlanRequest, TypedResource};
 
 use crate::backends::appmesh::api_gateway::ApiGateway;
 use crate::backends::appmesh::gateway::{self as gw, GatewayError, GatewayRoute, GatewaySide, GatewaySpec};
 use crate::backends::appmesh::k8s_gateway::{self as appmesh_k8s_gateway, ClusterGateway};
+use crate::backends::appmesh::TLS_MODES;
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls};
 use crate::clients::{aws_client_error, client_error, Clients};
 use crate::names::{check_namespace, check_port, check_secret_name, is_dns1123_label, parse_namespaced_id};
@@ -28,7 +30,6 @@ use plan::*;
 
 /// More Envoy replicas than this for one gateway is a typo, not a plan.
 const MAX_REPLICAS: i64 = 1000;
-const TLS_MODES: [&str; 3] = ["STRICT", "PERMISSIVE", "DISABLED"];
 
 pub const TYPE_NAME: &str = "meshtls_gateway";
 pub const DEFAULT_ENVOY_IMAGE: &str = "public.ecr.aws/appmesh/aws-appmesh-envoy:v1.29.12.0-prod";
@@ -89,11 +90,11 @@ impl TypedResource for GatewayResource {
                 .attribute(Attribute::string("mesh_name").optional().computed().requires_replace().description("App Mesh mesh. Defaults to the provider's `mesh_name`."))
                 .attribute(Attribute::string("aws_name").optional().computed().requires_replace().description("The gateway's App Mesh name. Defaults to `<name>_<namespace>`, as the App Mesh controller names it."))
                 .attribute(Attribute::number("port").default(8443i64).description("Listener port (HTTP). Defaults to 8443."))
-                .attribute(Attribute::string("tls_mode").default("STRICT").description("`STRICT` (default), `PERMISSIVE` or `DISABLED`."))
+                .attribute(Attribute::string("tls_mode").default("STRICT").validator(Validator::one_of(&TLS_MODES)).description("Defaults to `STRICT`."))
                 .attribute(Attribute::string("certificate_secret").required().description("TLS Secret served by the gateway, e.g. a `meshtls_certificate`'s `secret_name`."))
                 .attribute(Attribute::string("mount_path").optional().computed().description("Where the Secret is mounted in Envoy. Defaults to `/etc/keys/<name>`."))
                 .attribute(Attribute::string("envoy_image").default(DEFAULT_ENVOY_IMAGE).description("The Envoy image of the gateway Deployment."))
-                .attribute(Attribute::number("replicas").default(1i64).description("Number of gateway pods. Defaults to 1."))
+                .attribute(Attribute::number("replicas").default(1i64).validator(Validator::int_range(0, MAX_REPLICAS)).description("Number of gateway pods. Defaults to 1."))
                 .attribute(Attribute::string("cluster_status").computed().description("`in sync`, or what differs on the cluster."))
                 .attribute(Attribute::string("api_status").computed().description("`in sync`, `not managed`, or what differs in the App Mesh API."))
                 .attribute(crate::resources::owner_id_attribute())

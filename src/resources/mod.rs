@@ -34,6 +34,15 @@ pub(crate) fn schema_refusals<M: serde::Serialize>(type_name: &str, model: &M) -
     schema.block.validate_values(&value).iter().filter_map(|d| d.path.as_ref().map(ToString::to_string)).collect()
 }
 
+/// Every path at which `model` is refused, in the server's order: the schema's validators,
+/// then the resource's own validate, whose verdict is `own`.
+#[cfg(test)]
+pub(crate) fn refusals<M: serde::Serialize>(type_name: &str, model: &M, own: &tfplugin::Diagnostics) -> Vec<String> {
+    let mut paths = schema_refusals(type_name, model);
+    paths.extend(own.iter().filter_map(|d| d.path.as_ref().map(ToString::to_string)));
+    paths
+}
+
 #[cfg(test)]
 mod docs_tests;
 #[cfg(test)]

@@ -12,6 +12,7 @@ use kube::api::ObjectMeta;
 use kube::Api;
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, Schema};
+use tfplugin::Validator;
 use tfplugin::{at, Attr, Diagnostic, Diagnostics, Failure, Outcome, Saved, TypedPlan, TypedPlanRequest, TypedResource};
 
 use crate::clients::{client_error, Clients};
@@ -132,10 +133,10 @@ impl TypedResource for NlbServiceResource {
                 .attribute(Attribute::string("gateway").required().description("The gateway's name: the Service selects pods labelled `app=<gateway>`."))
                 .attribute(Attribute::number("port").default(443i64).description("Port the load balancer listens on. Defaults to 443."))
                 .attribute(Attribute::number("target_port").default(8443i64).description("The gateway's listener port. Defaults to 8443."))
-                .attribute(Attribute::string("tls_termination").default("nlb").description("`nlb` (default): the NLB terminates TLS with `acm_certificate_arn` and re-encrypts to the gateway. `gateway`: a plain TCP NLB passes TLS through to the gateway."))
+                .attribute(Attribute::string("tls_termination").default("nlb").validator(Validator::one_of(&["nlb", "gateway"])).description("`nlb` (default): the NLB terminates TLS with `acm_certificate_arn` and re-encrypts to the gateway. `gateway`: a plain TCP NLB passes TLS through to the gateway."))
                 .attribute(Attribute::string("acm_certificate_arn").optional().description("ACM certificate for the NLB's TLS listener; required with `tls_termination = \"nlb\"`."))
                 .attribute(Attribute::bool("wait_for_load_balancer").default(false).description("Wait at apply until the load balancer's hostname is known. Off by default."))
-                .attribute(Attribute::number("wait_timeout_seconds").default(600i64).description("How long to wait for the hostname, 1 to 3600 seconds. Defaults to 600."))
+                .attribute(Attribute::number("wait_timeout_seconds").default(600i64).validator(Validator::int_range(1, MAX_WAIT_SECONDS)).description("How long to wait for the hostname, in seconds. Defaults to 600."))
                 .attribute(Attribute::string("hostname").computed().description("The load balancer's DNS name from the Service's status; null until AWS provisions it."))
                 .attribute(crate::resources::owner_id_attribute()),
         )

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, Schema};
+use tfplugin::Validator;
 use tfplugin::{
     at, Attr, AttributePath, Context, Diagnostic, Diagnostics, Failure, Outcome, Saved, Type, TypedPlan, TypedPlanRequest, TypedResource,
 };
@@ -16,6 +17,7 @@ use crate::backends::appmesh::api::ApiVirtualNode;
 use crate::backends::appmesh::k8s::{
     self as appmesh_k8s, mounts_with, mounts_without, ClusterVirtualNode, FINGERPRINT_ANNOTATION, SECRET_MOUNTS_ANNOTATION,
 };
+use crate::backends::appmesh::TLS_MODES;
 use crate::backends::model::{ClientPolicyTls, ListenerTls, Managed, NodeTls};
 use crate::backends::{MeshSide, SideError};
 use crate::clients::{aws_client_error, client_error, Clients};
@@ -36,7 +38,6 @@ use model::*;
 use plan::*;
 
 pub const TYPE_NAME: &str = "meshtls_virtual_node_tls";
-const TLS_MODES: [&str; 3] = ["STRICT", "PERMISSIVE", "DISABLED"];
 
 pub struct VirtualNodeTlsResource {
     clients: Arc<Clients>,
@@ -264,7 +265,10 @@ impl TypedResource for VirtualNodeTlsResource {
         let listener = Block::new("TLS on the node's listener: what it serves to clients.")
             .attribute(Attribute::number("port").optional().description("The listener's port; optional when the node has one listener."))
             .attribute(
-                Attribute::string("mode").required().description("`STRICT` (TLS only), `PERMISSIVE` (TLS and plaintext) or `DISABLED`."),
+                Attribute::string("mode")
+                    .required()
+                    .validator(Validator::one_of(&TLS_MODES))
+                    .description("`STRICT`: TLS only. `PERMISSIVE`: TLS and plaintext."),
             )
             .block(single("certificate", certificate_block(true)))
             .block(single(

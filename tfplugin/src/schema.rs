@@ -234,7 +234,8 @@ impl Block {
         for a in self.attributes.iter().filter(|a| !a.validators.is_empty()) {
             let v = value.get(&a.name);
             path.push(Step::Attribute(a.name.clone()));
-            for problem in a.validators.iter().filter_map(|r| r.check(&a.name, v)) {
+            // The first rule broken is the one to fix; the next would repeat it.
+            if let Some(problem) = a.validators.iter().find_map(|r| r.check(&a.name, v)) {
                 out.push(Diagnostic::error(format!("Invalid {}", a.name), problem).at(AttributePath(path.clone())));
             }
             path.pop();

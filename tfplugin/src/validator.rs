@@ -14,6 +14,8 @@ pub enum Validator {
     IntRange { min: i64, max: i64 },
     /// A string's characters, or a collection's elements, from `min` to `max`.
     LengthRange { min: usize, max: usize },
+    /// A string with something besides whitespace.
+    NotBlank,
 }
 
 impl Validator {
@@ -27,6 +29,10 @@ impl Validator {
 
     pub fn length_range(min: usize, max: usize) -> Self {
         Validator::LengthRange { min, max }
+    }
+
+    pub fn not_blank() -> Self {
+        Validator::NotBlank
     }
 
     /// What is wrong with `value` for the attribute `name`; None when it keeps the rule, or
@@ -54,6 +60,7 @@ impl Validator {
                 };
                 (!(*min..=*max).contains(&len)).then(|| format!("{name} must have from {min} to {max} {unit}; it has {len}."))
             }
+            Validator::NotBlank => value.as_str().filter(|s| s.trim().is_empty()).map(|_| format!("{name} must not be blank.")),
         }
     }
 
@@ -63,6 +70,7 @@ impl Validator {
             Validator::OneOf(allowed) => format!("One of {}.", list(allowed)),
             Validator::IntRange { min, max } => format!("From {min} to {max}."),
             Validator::LengthRange { min, max } => format!("From {min} to {max} long."),
+            Validator::NotBlank => "Not blank.".to_string(),
         }
     }
 }
@@ -108,5 +116,31 @@ mod tests {
         assert!(names.check("dns_names", &Value::List(vec![])).is_some());
         assert_eq!(names.check("dns_names", &Value::List(vec![Value::from("a")])), None);
         assert_eq!(names.check("name", &Value::from("abc")).as_deref(), Some("name must have from 1 to 2 characters; it has 3."));
+    }
+
+    #[test]
+    fn blank_is_only_whitespace() {
+        let v = Validator::not_blank();
+        assert_eq!(v.check("common_name", &Value::from(" \t")).as_deref(), Some("common_name must not be blank."));
+        assert_eq!(v.check("common_name", &Value::from(" a ")), None);
+        assert_eq!(v.check("common_name", &Value::Null), None);
+    }
+
+    #[test]
+    fn a_block_names_each_broken_rule_once_at_its_path_nested_blocks_too() {
+        use crate::schema::{Attribute, Block, NestedBlock, Nesting};
+        let listener = Block::new("").attribute(Attribute::string("mode").required().validator(Validator::one_of(&["STRICT"])));
+        let block = Block::new("")
+            .attribute(Attribute::string("name").optional().validator(Validator::not_blank()).validator(Validator::length_range(1, 3)))
+            .block(NestedBlock::new("listener", Nesting::List, listener));
+        let config = |name: &str, modes: &[&str]| {
+            let listeners = modes.iter().map(|m| Value::object([("mode", Value::from(*m))])).collect();
+            Value::object([("name", Value::from(name)), ("listener", Value::List(listeners))])
+        };
+        let paths =
+            |v: &Value| block.validate_values(v).iter().filter_map(|d| d.path.as_ref().map(ToString::to_string)).collect::<Vec<_>>();
+        assert!(paths(&config("gw", &["STRICT"])).is_empty(), "positive control");
+        assert_eq!(paths(&config("", &["STRICT", "strict"])), ["name", "listener[1].mode"], "empty breaks two rules, named once");
+        assert_eq!(block.attribute_named("name").map(Attribute::full_description).as_deref(), Some("Not blank. From 1 to 3 long."));
     }
 }

@@ -8,3 +8,6 @@ pub mod crd;
 pub mod gateway;
 pub mod k8s;
 pub mod k8s_gateway;
+
+/// App Mesh's TLS modes, as its API and the VirtualNode CRD spell them.
+pub const TLS_MODES: [&str; 3] = ["STRICT", "PERMISSIVE", "DISABLED"];

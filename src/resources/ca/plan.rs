@@ -8,24 +8,6 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
     let mut d = Diagnostics::new();
     check_namespace(&mut d, config.namespace.as_deref(), "namespace");
     check_secret_name(&mut d, config.secret_name.as_deref(), "secret_name");
-    for (attr, value, label) in
-        [("common_name", &config.common_name, "Common name"), ("organization", &config.organization, "Organization")]
-    {
-        if let Some(v) = value.as_deref().filter(|v| v.trim().is_empty() || v.chars().count() > 64) {
-            d.error_at(
-                at(attr),
-                format!("Invalid {}", label.to_lowercase()),
-                format!("{label} must be 1 to 64 characters (the X.509 limit); got {} characters.", v.chars().count()),
-            );
-        }
-    }
-    if let Some(alg) = config.key_algorithm.as_deref().filter(|alg| KeyAlgorithm::parse(alg).is_none()) {
-        d.error_at(
-            at("key_algorithm"),
-            "Unsupported key algorithm",
-            format!("{alg:?} is not supported; use one of {}.", KeyAlgorithm::NAMES.join(", ")),
-        );
-    }
     if let Some(p) = &config.istio_plugin {
         check_namespace(&mut d, p.namespace.as_deref(), "istio_plugin.namespace");
         if config.secret_name.as_deref() == Some(ISTIO_PLUGIN_SECRET) && config.namespace.known().map(String::as_str) == p.namespace() {

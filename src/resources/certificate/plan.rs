@@ -43,38 +43,16 @@ pub(super) fn validate(config: &Certificate) -> Diagnostics {
             d.error_at(path().index(i), "Invalid service account name", format!("{sa:?} is not a valid service account name."));
         }
     }
-    if let Some(cn) = config.common_name.as_deref().filter(|cn| cn.trim().is_empty() || cn.chars().count() > 64) {
-        d.error_at(
-            at("common_name"),
-            "Invalid common name",
-            format!(
-                "Common name must be 1 to 64 characters (the X.509 limit); got {}. Leave it unset to use the first DNS name.",
-                cn.chars().count()
-            ),
-        );
-    }
-    // Its range is the schema's validator; the renewal window is judged against it here.
-    let validity = config.validity_days.known().copied();
-    // Bounded even while validity_days is unknown.
-    match (config.renew_before_days.known().copied(), validity) {
-        (Some(r), _) if !(0..MAX_VALIDITY_DAYS).contains(&r) => d.error_at(
-            at("renew_before_days"),
-            "Invalid renewal window",
-            format!("renew_before_days must be from 0 to {}; got {r}.", MAX_VALIDITY_DAYS - 1),
-        ),
-        (Some(r), Some(v)) if r >= v => d.error_at(
+    // Both ranges are the schema's validators; the renewal window is judged against the
+    // validity here.
+    match (config.renew_before_days.known().copied(), config.validity_days.known().copied()) {
+        // A validity out of range is the validator's to name, not a window problem.
+        (Some(r), Some(v)) if r >= v && (1..=MAX_VALIDITY_DAYS).contains(&v) => d.error_at(
             at("renew_before_days"),
             "Renewal window as long as the validity",
             format!("renew_before_days ({r}) must be shorter than validity_days ({v}), or every plan would re-issue the certificate."),
         ),
         _ => {}
-    }
-    if let Some(alg) = config.key_algorithm.as_deref().filter(|alg| KeyAlgorithm::parse(alg).is_none()) {
-        d.error_at(
-            at("key_algorithm"),
-            "Unsupported key algorithm",
-            format!("{alg:?} is not supported; use one of {}.", KeyAlgorithm::NAMES.join(", ")),
-        );
     }
     if let Some(usages) = config.usages.known() {
         if usages.is_empty() {

@@ -93,10 +93,11 @@ fn service_accounts_common_name_algorithm_and_usages_are_checked() {
         paths(&validate(&Certificate { restrict_secret_access: access(&["db", "Bad"]), ..config() })),
         ["restrict_secret_access.service_accounts[1]"]
     );
+    let refused = |c: Certificate| crate::resources::refusals(TYPE_NAME, &c, &validate(&c));
     for cn in ["", "   ", &"x".repeat(65)] {
-        assert_eq!(paths(&validate(&Certificate { common_name: cn.into(), ..config() })), ["common_name"], "{cn:?}");
+        assert_eq!(refused(Certificate { common_name: cn.into(), ..config() }), ["common_name"], "{cn:?}");
     }
-    assert_eq!(paths(&validate(&Certificate { key_algorithm: "DSA".into(), ..config() })), ["key_algorithm"]);
+    assert_eq!(refused(Certificate { key_algorithm: "DSA".into(), ..config() }), ["key_algorithm"]);
     assert_eq!(summaries(&validate(&Certificate { usages: Attr::Known(vec![]), ..config() })), ["No usages"]);
     assert_eq!(paths(&validate(&Certificate { usages: Attr::Known(vec!["code_signing".into()]), ..config() })), ["usages[0]"]);
 }
@@ -107,13 +108,13 @@ fn validity_and_the_renewal_window_are_bounded() {
         let bad = Certificate { validity_days: Attr::Known(days), renew_before_days: Attr::Null, ..config() };
         assert_eq!(crate::resources::schema_refusals(TYPE_NAME, &bad), ["validity_days"], "{days}");
     }
-    let window = |renew: i64, validity: Attr<i64>| {
-        validate(&Certificate { renew_before_days: Attr::Known(renew), validity_days: validity, ..config() })
-    };
-    assert_eq!(summaries(&window(365, Attr::Known(365))), ["Renewal window as long as the validity"]);
+    let window =
+        |renew: i64, validity: Attr<i64>| Certificate { renew_before_days: Attr::Known(renew), validity_days: validity, ..config() };
+    assert_eq!(summaries(&validate(&window(365, Attr::Known(365)))), ["Renewal window as long as the validity"]);
     // Bounded even while the validity is unknown.
     for (renew, ok) in [(30i64, true), (-1, false), (3_000_000, false), (MAX_VALIDITY_DAYS, false)] {
-        assert_eq!(window(renew, Attr::Unknown).is_empty(), ok, "renew_before_days = {renew}");
+        let c = window(renew, Attr::Unknown);
+        assert_eq!(crate::resources::refusals(TYPE_NAME, &c, &validate(&c)).is_empty(), ok, "renew_before_days = {renew}");
     }
 }
 

@@ -18,13 +18,7 @@ pub(super) fn validate(config: &Gateway) -> Diagnostics {
         );
     }
     check_secret_name(&mut d, config.certificate_secret.as_deref(), "certificate_secret");
-    if let Some(m) = config.tls_mode.as_deref().filter(|m| !TLS_MODES.contains(m)) {
-        d.error_at(at("tls_mode"), "Invalid TLS mode", format!("{m:?} is not a TLS mode; use STRICT, PERMISSIVE or DISABLED."));
-    }
     check_port(&mut d, &config.port, at("port"));
-    if let Some(r) = config.replicas.known().filter(|r| !(0..=MAX_REPLICAS).contains(*r)) {
-        d.error_at(at("replicas"), "Invalid replica count", format!("{r} is not a whole number of replicas from 0 to {MAX_REPLICAS}."));
-    }
     if let Some(routes) = config.route.as_ref().filter(|r| r.len() > MAX_ROUTES) {
         d.error_at(
             at("route"),

@@ -62,9 +62,10 @@ fn each_bad_value_is_reported_at_its_attribute() {
         ]),
         ..config()
     };
-    assert_eq!(paths(&validate(&bad)), ["namespace", "name", "certificate_secret", "tls_mode", "port", "replicas", "route[1].prefix"]);
-    assert!(validate(&Gateway { replicas: Attr::Known(0), ..config() }).is_empty(), "zero replicas is a scale-down");
-    assert_eq!(paths(&validate(&Gateway { replicas: Attr::Known(-1), ..config() })), ["replicas"]);
+    let refused = |c: &Gateway| crate::resources::refusals(TYPE_NAME, c, &validate(c));
+    assert_eq!(refused(&bad), ["tls_mode", "replicas", "namespace", "name", "certificate_secret", "port", "route[1].prefix"]);
+    assert!(refused(&Gateway { replicas: Attr::Known(0), ..config() }).is_empty(), "zero replicas is a scale-down");
+    assert_eq!(refused(&Gateway { replicas: Attr::Known(-1), ..config() }), ["replicas"]);
 }
 
 #[test]

@@ -16,18 +16,8 @@ pub(super) fn validate(config: &NlbService) -> Diagnostics {
             );
         }
     }
-    if let Some(t) = config.wait_timeout_seconds.known().filter(|t| !(1..=MAX_WAIT_SECONDS).contains(*t)) {
-        d.error_at(
-            at("wait_timeout_seconds"),
-            "Invalid timeout",
-            format!("wait_timeout_seconds must be a whole number from 1 to {MAX_WAIT_SECONDS}; got {t}."),
-        );
-    }
     check_port(&mut d, &config.port, at("port"));
     check_port(&mut d, &config.target_port, at("target_port"));
-    if let Some(t) = config.tls_termination.as_deref().filter(|t| Termination::parse(t).is_none()) {
-        d.error_at(at("tls_termination"), "Invalid TLS termination", format!("{t:?}: use \"nlb\" or \"gateway\"."));
-    }
     match &config.acm_certificate_arn {
         Attr::Known(arn) => {
             if let Some(problem) = acm_arn_problem(arn) {

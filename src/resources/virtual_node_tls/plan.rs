@@ -10,12 +10,8 @@ pub(super) fn validate(config: &VirtualNodeTls) -> Diagnostics {
     if let Some(l) = &config.listener {
         check_port(&mut d, &l.port, AttributePath::attrs(&["listener", "port"]));
         match l.mode.as_deref() {
-            Some(m) if !TLS_MODES.contains(&m) => d.error_at(
-                AttributePath::attrs(&["listener", "mode"]),
-                "Invalid TLS mode",
-                format!("{m:?} is not a TLS mode; use STRICT, PERMISSIVE or DISABLED."),
-            ),
-            Some(m) if m != "DISABLED" && l.certificate.is_none() => d.error_at(
+            // An unknown mode is the schema's validator's to refuse.
+            Some(m) if TLS_MODES.contains(&m) && m != "DISABLED" && l.certificate.is_none() => d.error_at(
                 AttributePath::attrs(&["listener", "mode"]),
                 format!("{m} needs a certificate"),
                 "Add a listener certificate block, e.g. certificate { file { certificate_chain = \"/etc/keys/<node>/tls.crt\", private_key = \"/etc/keys/<node>/tls.key\" } }.",

@@ -61,7 +61,8 @@ fn a_good_configuration_passes() {
 
 #[test]
 fn modes_ports_and_certificates_are_checked_where_they_are_set() {
-    assert_eq!(paths(&validate(&with_mode("strict"))), ["listener.mode"]);
+    let lower = with_mode("strict");
+    assert_eq!(crate::resources::refusals(TYPE_NAME, &lower, &validate(&lower)), ["listener.mode"]);
     let mut no_certificate = config();
     if let Some(l) = no_certificate.listener.as_mut() {
         l.certificate = None;

@@ -167,12 +167,11 @@ impl ProviderService for ProviderServer {
         if refused.has_errors() {
             return Ok(Response::new(reply(refused)));
         }
-        // The schema's validators first; the resource's own checks see only what keeps them.
-        let broken = r.schema.block.validate_values(&config);
-        if broken.has_errors() {
-            return Ok(Response::new(reply(broken)));
-        }
-        Ok(Response::new(reply(unwrap_or_reply!(caught("ValidateResourceConfig", &req.type_name, r.imp.validate(&config)).await, reply))))
+        // The schema's validators, then the resource's own checks, so that one run names every
+        // mistake; the resource's checks must bear values the validators refuse.
+        let mut diagnostics = r.schema.block.validate_values(&config);
+        diagnostics.extend(unwrap_or_reply!(caught("ValidateResourceConfig", &req.type_name, r.imp.validate(&config)).await, reply));
+        Ok(Response::new(reply(diagnostics)))
     }
 
     async fn validate_data_resource_config(
