@@ -15,7 +15,7 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::clients::kubernetes::{is_conflict, is_not_found};
+use crate::clients::error::{retry_conflicts, BackendError, ErrorKind};
 
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGED_BY: &str = "meshtls";
@@ -24,9 +24,6 @@ pub const OWNER_ANNOTATION: &str = "meshtls.dev/owner";
 /// The same, as the tag on AWS objects (App Mesh, ACM Private CA).
 pub const OWNER_TAG: &str = OWNER_ANNOTATION;
 pub const FIELD_MANAGER: &str = "meshtls";
-
-/// Read-modify-write rounds before a write that keeps meeting concurrent changes gives up.
-const ATTEMPTS: usize = 5;
 
 /// The resource an object belongs to: its type and id, and the owner id its state holds.
 ///
@@ -221,13 +218,41 @@ impl Display for ObjectRef {
 pub enum OwnError {
     #[error("{object} exists and {}", claim.describe())]
     NotOurs { object: ObjectRef, claim: Claim },
-    #[error("{object}: {source}")]
-    Kube { object: ObjectRef, source: kube::Error },
+    #[error(transparent)]
+    Kube(BackendError),
     #[error("{object} kept changing while meshtls wrote it; try again")]
     Contended { object: ObjectRef },
 }
 
 impl OwnError {
+    /// The object changed between meshtls's read and its write: read again and retry.
+    fn raced(&self) -> bool {
+        matches!(self, OwnError::Kube(e) if e.is(ErrorKind::Conflict) || e.is(ErrorKind::AlreadyExists))
+    }
+
+    /// Someone else's object stays a refusal (`Err`); anything else is a failed call to the
+    /// cluster, and a write that kept racing is a conflict.
+    pub fn into_backend(self) -> Result<BackendError, Box<OwnError>> {
+        match self {
+            OwnError::Kube(e) => Ok(e),
+            OwnError::Contended { object } => Ok(BackendError {
+                side: "cluster",
+                kind: ErrorKind::Conflict,
+                what: object.to_string(),
+                hint: "",
+                source: "it kept changing while meshtls wrote it; try again".into(),
+            }),
+            e @ OwnError::NotOurs { .. } => Err(Box::new(e)),
+        }
+    }
+
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            OwnError::Kube(e) => Some(e.kind),
+            _ => None,
+        }
+    }
+
     /// The diagnostic for a failed write. `import` is how to bring the object under this
     /// resource instead (a command line), for when it is someone else's.
     pub fn diagnostic(&self, action: &str, import: &str) -> tfplugin::Diagnostic {
@@ -294,7 +319,32 @@ where
     }
 
     fn kube(&self, source: kube::Error) -> OwnError {
-        OwnError::Kube { object: self.object.clone(), source }
+        OwnError::Kube(BackendError::kube("cluster", self.object.to_string(), source))
+    }
+
+    /// A failed write, where an object gone since it was read counts as changed: the next
+    /// round reads it again.
+    fn raced_if_gone(&self, source: kube::Error) -> OwnError {
+        let mut e = BackendError::kube("cluster", self.object.to_string(), source);
+        if e.is(ErrorKind::NotFound) {
+            e.kind = ErrorKind::Conflict;
+        }
+        OwnError::Kube(e)
+    }
+
+    /// Runs one read-modify-write round under the conflict policy; rounds that keep racing
+    /// end as `Contended`.
+    async fn rounds<T, Fut>(&self, round: impl FnMut() -> Fut) -> Result<T, OwnError>
+    where
+        Fut: std::future::Future<Output = Result<T, OwnError>>,
+    {
+        retry_conflicts(round, OwnError::raced).await.map_err(|e| {
+            if e.raced() {
+                OwnError::Contended { object: self.object.clone() }
+            } else {
+                e
+            }
+        })
     }
 
     fn not_ours(&self, claim: Claim) -> OwnError {
@@ -331,15 +381,11 @@ where
         self.owner.mark(desired.meta_mut());
         desired.meta_mut().name = Some(self.object.name.clone());
         let post = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
-        for _ in 0..ATTEMPTS {
+        self.rounds(|| async {
             match self.get().await? {
-                None => match self.api.create(&post, &desired).await {
-                    Ok(created) => return Ok(created),
-                    // Created in the meantime: look at it again.
-                    Err(e) if is_conflict(&e) => continue,
-                    Err(e) => return Err(self.kube(e)),
-                },
-                Some((_, claim)) if claim != Claim::Ours => return Err(self.not_ours(claim)),
+                // Created in the meantime (AlreadyExists): the next round looks at it.
+                None => self.api.create(&post, &desired).await.map_err(|e| self.kube(e)),
+                Some((_, claim)) if claim != Claim::Ours => Err(self.not_ours(claim)),
                 Some((existing, _)) => {
                     let mut next = existing.clone();
                     update(&mut next, &desired);
@@ -349,22 +395,18 @@ where
                     }
                     // `next` keeps the resourceVersion read above: a concurrent change fails
                     // the replace with a conflict instead of being overwritten.
-                    match self.api.replace(&self.object.name, &post, &next).await {
-                        Ok(replaced) => return Ok(replaced),
-                        Err(e) if is_conflict(&e) || is_not_found(&e) => continue,
-                        Err(e) => return Err(self.kube(e)),
-                    }
+                    self.api.replace(&self.object.name, &post, &next).await.map_err(|e| self.raced_if_gone(e))
                 }
             }
-        }
-        Err(OwnError::Contended { object: self.object.clone() })
+        })
+        .await
     }
 
     /// Merges `patch` into this resource's object, conditioned on the version read, so the
     /// object cannot change hands in between. Refuses an object that is not this resource's;
     /// `Ok(false)` when it does not exist.
     pub async fn patch(&self, patch: &serde_json::Value) -> Result<bool, OwnError> {
-        for _ in 0..ATTEMPTS {
+        self.rounds(|| async {
             let Some((existing, claim)) = self.get().await? else { return Ok(false) };
             if claim != Claim::Ours {
                 return Err(self.not_ours(claim));
@@ -373,18 +415,19 @@ where
             patch["metadata"]["resourceVersion"] = existing.meta().resource_version.clone().into();
             let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
             match self.api.patch(&self.object.name, &params, &Patch::Merge(&patch)).await {
-                Ok(_) => return Ok(true),
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) if is_not_found(&e) => return Ok(false),
-                Err(e) => return Err(self.kube(e)),
+                Ok(_) => Ok(true),
+                Err(e) => match self.kube(e) {
+                    e if e.kind() == Some(ErrorKind::NotFound) => Ok(false),
+                    e => Err(e),
+                },
             }
-        }
-        Err(OwnError::Contended { object: self.object.clone() })
+        })
+        .await
     }
 
     /// Deletes this resource's object; leaves someone else's in place and says so.
     pub async fn delete(&self) -> Result<Deleted, OwnError> {
-        for _ in 0..ATTEMPTS {
+        self.rounds(|| async {
             let Some((existing, claim)) = self.get().await? else { return Ok(Deleted::Gone) };
             if claim != Claim::Ours {
                 tracing::warn!(object = %self.object, ?claim, "not deleting an object meshtls does not own");
@@ -395,15 +438,16 @@ where
                 preconditions: Some(Preconditions { uid: meta.uid.clone(), resource_version: meta.resource_version.clone() }),
                 ..Default::default()
             };
+            // Changed or replaced since it was read (a conflict): the next round looks again.
             match self.api.delete(&self.object.name, &params).await {
-                Ok(_) => return Ok(Deleted::Gone),
-                Err(e) if is_not_found(&e) => return Ok(Deleted::Gone),
-                // Changed or replaced since it was read: look again.
-                Err(e) if is_conflict(&e) => continue,
-                Err(e) => return Err(self.kube(e)),
+                Ok(_) => Ok(Deleted::Gone),
+                Err(e) => match self.kube(e) {
+                    e if e.kind() == Some(ErrorKind::NotFound) => Ok(Deleted::Gone),
+                    e => Err(e),
+                },
             }
-        }
-        Err(OwnError::Contended { object: self.object.clone() })
+        })
+        .await
     }
 
     /// Import: marks the object as this resource's, whoever made it. `None` when it does not
@@ -418,8 +462,10 @@ where
         let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..Default::default() };
         match self.api.patch(&self.object.name, &params, &Patch::Merge(&self.owner.marker_patch())).await {
             Ok(o) => Ok(Some(o)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(self.kube(e)),
+            Err(e) => match self.kube(e) {
+                e if e.kind() == Some(ErrorKind::NotFound) => Ok(None),
+                e => Err(e),
+            },
         }
     }
 }

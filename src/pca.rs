@@ -9,6 +9,7 @@ use aws_sdk_acmpca::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_acmpca::primitives::Blob;
 use aws_sdk_acmpca::types as pca;
 
+use crate::clients::error::{BackendError, ErrorKind};
 use crate::ownership::{Claim, Owner, OWNER_TAG};
 use crate::pki::KeyAlgorithm;
 
@@ -17,25 +18,27 @@ pub const END_ENTITY_TEMPLATE: &str = "arn:aws:acm-pca:::template/EndEntityCerti
 /// How long issuance may take before meshtls gives up with a timeout error.
 pub const ISSUE_DEADLINE: Duration = Duration::from_secs(300);
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct PcaError(pub String);
+/// Every failure here is a [`BackendError`] of this side.
+pub type PcaError = BackendError;
+const SIDE: &str = "ACM Private CA";
 
-fn err<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, arn: &str, e: SdkError<E>) -> PcaError {
-    let hint = |code: &str| match code {
-        "AccessDeniedException" => " Grant the provider's identity acm-pca permissions on this CA.",
-        "InvalidStateException" => " The CA must be ACTIVE: enable it in ACM Private CA.",
-        "ResourceNotFoundException" => " Check the ARN and the provider's aws.region.",
-        "LimitExceededException" => " An ACM Private CA quota was reached; see Service Quotas.",
+fn err<E>(what: &str, arn: &str, e: SdkError<E>) -> PcaError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let hint = match code(&e).unwrap_or_default() {
+        "AccessDeniedException" => "Grant the provider's identity acm-pca permissions on this CA.",
+        "InvalidStateException" => "The CA must be ACTIVE: enable it in ACM Private CA.",
+        "ResourceNotFoundException" => "Check the ARN and the provider's aws.region.",
+        "LimitExceededException" => "An ACM Private CA quota was reached; see Service Quotas.",
         _ => "",
     };
-    match &e {
-        SdkError::ServiceError(s) => {
-            let code = s.err().code().unwrap_or("error");
-            PcaError(format!("{what} ({arn}): {code}: {}.{}", s.err().message().unwrap_or(""), hint(code)))
-        }
-        other => PcaError(format!("{what} ({arn}): {other}")),
-    }
+    BackendError::aws(SIDE, format!("{what} ({arn})"), e).with_hint(hint)
+}
+
+/// A request that could not be built from the given values.
+fn unbuildable(what: &str, e: impl std::fmt::Display) -> PcaError {
+    BackendError::invalid(SIDE, what, e.to_string())
 }
 
 fn code<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Option<&str> {
@@ -64,7 +67,7 @@ pub async fn status(client: &aws_sdk_acmpca::Client, arn: &str) -> Result<Option
             let status = o.certificate_authority.and_then(|c| c.status).map(|s| s.as_str().to_string());
             Ok(status.filter(|s| s != "DELETED"))
         }
-        Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(None),
+        Err(e) if ErrorKind::of_aws(&e) == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(err("DescribeCertificateAuthority", arn, e)),
     }
 }
@@ -84,9 +87,9 @@ pub async fn presence(client: &aws_sdk_acmpca::Client, arn: &str) -> Result<Pres
         Ok(o) => match o.certificate_authority.and_then(|c| c.status) {
             Some(pca::CertificateAuthorityStatus::Deleted) => Ok(Presence::Deleted),
             Some(status) => Ok(Presence::Status(status.as_str().to_string())),
-            None => Err(PcaError(format!("DescribeCertificateAuthority {arn}: no status in the answer"))),
+            None => Err(BackendError::invalid(SIDE, format!("DescribeCertificateAuthority ({arn})"), "no status in the answer")),
         },
-        Err(e) if code(&e) == Some("ResourceNotFoundException") => Ok(Presence::NotFound),
+        Err(e) if ErrorKind::of_aws(&e) == ErrorKind::NotFound => Ok(Presence::NotFound),
         Err(e) => Err(err("DescribeCertificateAuthority", arn, e)),
     }
 }
@@ -132,7 +135,7 @@ pub async fn unactivated_of(client: &aws_sdk_acmpca::Client, owner: &Owner) -> R
 
 /// Sets the CA's owner tag to `marker`.
 async fn tag(client: &aws_sdk_acmpca::Client, arn: &str, marker: &str) -> Result<(), PcaError> {
-    let tag = pca::Tag::builder().key(OWNER_TAG).value(marker).build().map_err(|e| PcaError(e.to_string()))?;
+    let tag = pca::Tag::builder().key(OWNER_TAG).value(marker).build().map_err(|e| unbuildable("the owner tag", e))?;
     client
         .tag_certificate_authority()
         .certificate_authority_arn(arn)
@@ -168,7 +171,7 @@ async fn wait_for<T, F, Fut, E>(what: &str, arn: &str, stopped: Stopped<'_>, mut
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, SdkError<E>>>,
-    E: ProvideErrorMetadata + std::fmt::Debug,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
     let deadline = tokio::time::Instant::now() + ISSUE_DEADLINE;
     let mut delay = Duration::from_millis(200);
@@ -177,13 +180,20 @@ where
             Ok(v) => return Ok(v),
             Err(e) if matches!(code(&e), Some("RequestInProgressException")) => {
                 if stopped() {
-                    return Err(PcaError(format!("{what} ({arn}): still in progress when the CLI asked the provider to stop")));
+                    return Err(BackendError::new(
+                        SIDE,
+                        ErrorKind::Unavailable,
+                        format!("{what} ({arn})"),
+                        "still in progress when the CLI asked the provider to stop",
+                    ));
                 }
                 if tokio::time::Instant::now() + delay > deadline {
-                    return Err(PcaError(format!(
-                        "{what} ({arn}): still in progress after {}s; try again later",
-                        ISSUE_DEADLINE.as_secs()
-                    )));
+                    return Err(BackendError::new(
+                        SIDE,
+                        ErrorKind::Unavailable,
+                        format!("{what} ({arn})"),
+                        format!("still in progress after {}s; try again later", ISSUE_DEADLINE.as_secs()),
+                    ));
                 }
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
@@ -204,7 +214,7 @@ pub async fn issue(
     stopped: Stopped<'_>,
 ) -> Result<(String, String), PcaError> {
     let validity =
-        pca::Validity::builder().value(days).r#type(pca::ValidityPeriodType::Days).build().map_err(|e| PcaError(e.to_string()))?;
+        pca::Validity::builder().value(days).r#type(pca::ValidityPeriodType::Days).build().map_err(|e| unbuildable("the validity", e))?;
     // The same CSR sent twice (a retry after a lost answer) issues one certificate, not two.
     let token = idempotency_token(csr_pem);
     let issued = client
@@ -218,7 +228,9 @@ pub async fn issue(
         .send()
         .await
         .map_err(|e| err("IssueCertificate", arn, e))?;
-    let cert_arn = issued.certificate_arn.ok_or_else(|| PcaError(format!("IssueCertificate ({arn}) returned no certificate ARN")))?;
+    let cert_arn = issued
+        .certificate_arn
+        .ok_or_else(|| BackendError::invalid(SIDE, format!("IssueCertificate ({arn})"), "no certificate ARN in the answer"))?;
     let got = wait_for("GetCertificate", arn, stopped, || {
         client.get_certificate().certificate_authority_arn(arn).certificate_arn(&cert_arn).send()
     })
@@ -252,14 +264,14 @@ pub async fn create_root(
     key: KeyAlgorithm,
 ) -> Result<String, PcaError> {
     let (key_algorithm, signing) = algorithms(key);
-    let tag = pca::Tag::builder().key(OWNER_TAG).value(owner).build().map_err(|e| PcaError(e.to_string()))?;
+    let tag = pca::Tag::builder().key(OWNER_TAG).value(owner).build().map_err(|e| unbuildable("the owner tag", e))?;
     let subject = pca::Asn1Subject::builder().common_name(common_name).set_organization(organization.map(str::to_string)).build();
     let config = pca::CertificateAuthorityConfiguration::builder()
         .key_algorithm(key_algorithm)
         .signing_algorithm(signing.clone())
         .subject(subject)
         .build()
-        .map_err(|e| PcaError(e.to_string()))?;
+        .map_err(|e| unbuildable("the CA configuration", e))?;
     let created = client
         .create_certificate_authority()
         .certificate_authority_configuration(config)
@@ -269,7 +281,7 @@ pub async fn create_root(
         .send()
         .await
         .map_err(|e| err("CreateCertificateAuthority", common_name, e))?;
-    created.certificate_authority_arn.ok_or_else(|| PcaError("CreateCertificateAuthority returned no ARN".into()))
+    created.certificate_authority_arn.ok_or_else(|| BackendError::invalid(SIDE, "CreateCertificateAuthority", "no ARN in the answer"))
 }
 
 /// Activates a root CA [`create_root`] made: waits for its CSR, self-issues it with the root

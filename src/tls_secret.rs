@@ -8,7 +8,7 @@ use k8s_openapi::ByteString;
 use kube::api::{ObjectMeta, PostParams};
 use kube::Api;
 
-use crate::clients::kubernetes::is_conflict;
+use crate::clients::error::ErrorKind;
 use crate::clients::read_cache::{ReadCache, Scope};
 use crate::ownership::{Claim, Deleted, OwnError, Owned, Owner};
 use crate::pki;
@@ -99,7 +99,7 @@ async fn create_confirmed(api: &Api<Secret>, owner: &Owner, secret: &Secret) -> 
     };
     let mut last = match api.create(&params, secret).await {
         Ok(_) => return Ok(()),
-        Err(e) if is_conflict(&e) => return already_exists().await,
+        Err(e) if ErrorKind::of_kube(&e) == ErrorKind::AlreadyExists => return already_exists().await,
         Err(e) if outcome_unknown(&e) => e,
         Err(e) => return Err(CreateError::Rejected(e)),
     };
@@ -118,7 +118,7 @@ async fn create_confirmed(api: &Api<Secret>, owner: &Owner, secret: &Secret) -> 
             Ok(None) => match api.create(&params, secret).await {
                 Ok(_) => return Ok(()),
                 // Created by the lost request in the meantime, or by someone else: look again.
-                Err(e) if is_conflict(&e) || outcome_unknown(&e) => last = e,
+                Err(e) if ErrorKind::of_kube(&e) == ErrorKind::AlreadyExists || outcome_unknown(&e) => last = e,
                 Err(e) => return Err(CreateError::Rejected(e)),
             },
             Err(e) => last = e,

@@ -56,12 +56,12 @@ def to_epoch(text):
 
 
 class FaultInjection:
-    """Answers App Mesh updates (PUT) of a chosen mesh with injected errors."""
+    """Answers App Mesh updates (PUT) of a chosen mesh, or its reads (GET), with injected errors."""
 
     def __init__(self, app):
         self.app = app
         self.lock = threading.Lock()
-        self.pending = {}  # mesh -> [status, error type, remaining]
+        self.pending = {}  # mesh -> [status, error type, remaining, method]
         self.sent = {}  # mesh -> count
         self.targets = {}  # "ACMPrivateCA.<Action>" -> [calls to pass first, remaining, landed]
         self.appmesh_requests = 0
@@ -93,11 +93,11 @@ class FaultInjection:
             body = json.dumps({"__type": "InvalidRequestException", "message": "injected by the test environment"}).encode()
             start_response("400 BAD REQUEST", [("Content-Type", "application/x-amz-json-1.1"), ("x-amzn-ErrorType", "InvalidRequestException"), ("Content-Length", str(len(body)))])
             return [body]
-        if environ.get("REQUEST_METHOD") == "PUT" and path.startswith(APPMESH_PREFIX + "meshes/"):
+        if environ.get("REQUEST_METHOD") in ("PUT", "GET") and path.startswith(APPMESH_PREFIX + "meshes/"):
             mesh = path[len(APPMESH_PREFIX + "meshes/"):].split("/", 1)[0]
             with self.lock:
                 fault = self.pending.get(mesh)
-                if fault and fault[2] > 0:
+                if fault and fault[2] > 0 and fault[3] == environ.get("REQUEST_METHOD"):
                     fault[2] -= 1
                     self.sent[mesh] = self.sent.get(mesh, 0) + 1
                 else:
@@ -117,10 +117,11 @@ class FaultInjection:
                     self.targets[req["target"]] = [int(req.get("after", 0)), int(req["count"]), bool(req.get("landed", False))]
                 start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", "2")])
                 return [b"{}"]
-            status = {409: "409 CONFLICT", 429: "429 TOO MANY REQUESTS"}[req.get("status", 409)]
-            error = {409: "ConflictException", 429: "TooManyRequestsException"}[req.get("status", 409)]
+            status = {403: "403 FORBIDDEN", 409: "409 CONFLICT", 429: "429 TOO MANY REQUESTS"}[req.get("status", 409)]
+            error = {403: "ForbiddenException", 409: "ConflictException", 429: "TooManyRequestsException"}[req.get("status", 409)]
+            method = "GET" if req.get("reads") else "PUT"
             with self.lock:
-                self.pending[req["mesh"]] = [status, error, int(req["count"])]
+                self.pending[req["mesh"]] = [status, error, int(req["count"]), method]
         with self.lock:
             body = json.dumps({"sent": self.sent, "pending": {m: f[2] for m, f in self.pending.items()}}).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])

@@ -50,6 +50,15 @@ pub fn inject_errors(mesh: &str, status: u16, count: u32) {
     ureq::post(&url).send_json(serde_json::json!({ "mesh": mesh, "status": status, "count": count })).expect("inject App Mesh errors");
 }
 
+/// Makes moto answer the next `count` App Mesh reads (GET) of `mesh` with `status` (403
+/// ForbiddenException, which the SDK does not retry).
+pub fn inject_read_errors(mesh: &str, status: u16, count: u32) {
+    let url = format!("{}/_meshtls/faults", env("AWS_ENDPOINT_URL"));
+    ureq::post(&url)
+        .send_json(serde_json::json!({ "mesh": mesh, "status": status, "count": count, "reads": true }))
+        .expect("inject App Mesh read errors");
+}
+
 /// How many injected errors moto has sent for `mesh`.
 pub fn injected_errors_sent(mesh: &str) -> u64 {
     let url = format!("{}/_meshtls/faults", env("AWS_ENDPOINT_URL"));

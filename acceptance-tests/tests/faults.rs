@@ -285,3 +285,29 @@ fn app_mesh_conflicts_and_a_cut_connection_are_retried() {
         assert_eq!(before, after, "{}: destroy returns every App Mesh node to its starting spec", cli.name());
     });
 }
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn a_side_that_cannot_be_read_warns_and_keeps_its_status() {
+    for_each_cli(|cli| {
+        let cluster = Cluster::connect();
+        let ns = cluster.fresh_namespace(&format!("acc-amr-{}", cli.name()));
+        let mesh = format!("{ns}-mesh");
+        node_setup(&cluster, &mesh, &ns);
+        let ws = Workspace::new(cli, &mesh_config(&mesh, &ns, &env("AWS_ENDPOINT_URL")));
+        ws.ok(&["init", "-input=false"]);
+        ws.apply();
+        // Every node's read in the App Mesh API is refused during the refresh.
+        appmesh::inject_read_errors(&mesh, 403, NODES as u32);
+        let (changes, run) = ws.ok_plan(&["-refresh-only"]);
+        assert_eq!(appmesh::injected_errors_sent(&mesh), NODES as u64, "{}: every node's read met the injected error", cli.name());
+        assert!(
+            run.text().contains("Could not read the App Mesh API") && run.text().contains("ForbiddenException"),
+            "{}: {}",
+            cli.name(),
+            run.text()
+        );
+        assert!(!changes, "{}: a refused read is not drift:\n{}", cli.name(), run.text());
+        converges_and_cleans_up(&ws, &cluster, &ns, NODES + 1);
+    });
+}

@@ -11,16 +11,15 @@ use async_trait::async_trait;
 
 use model::NodeTls;
 
+pub use crate::clients::error::{retry_conflicts, BackendError, ErrorKind};
+
 #[derive(Debug, thiserror::Error)]
 pub enum SideError {
     #[error("{what} not found on the {side}")]
     NotFound { side: &'static str, what: String },
-    #[error("{side}: {message}")]
-    Api { side: &'static str, message: String },
-    /// The object changed between meshtls's read and its write (409 on the cluster,
-    /// ConflictException in the App Mesh API): worth a fresh read and another try.
-    #[error("{side}: {message}")]
-    Conflict { side: &'static str, message: String },
+    /// A call to the side failed; its kind says whether another try is worth it.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
     /// An object of the name this side writes is someone else's (boxed: the rare, large case).
     #[error(transparent)]
     Ownership(Box<crate::ownership::OwnError>),
@@ -28,6 +27,21 @@ pub enum SideError {
     AmbiguousListener { side: &'static str, count: usize },
     #[error("{side}: the node has no listener{port}", port = .port.map(|p| format!(" on port {p}")).unwrap_or_default())]
     NoListener { side: &'static str, port: Option<i64> },
+}
+
+impl From<crate::ownership::OwnError> for SideError {
+    fn from(e: crate::ownership::OwnError) -> Self {
+        match e.into_backend() {
+            Ok(e) => SideError::Backend(e),
+            Err(own) => SideError::Ownership(own),
+        }
+    }
+}
+
+impl SideError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, SideError::Backend(e) if e.is(ErrorKind::Conflict))
+    }
 }
 
 /// What a side holds for one node: its TLS settings and its service-discovery hostname.
@@ -48,30 +62,11 @@ pub trait MeshSide: Send + Sync {
     async fn write(&self, port: Option<i64>, tls: &NodeTls) -> Result<(), SideError>;
 }
 
-/// Runs `op` (a read, or a read-modify-write) again when it meets a conflict, with bounded
-/// exponential backoff. Throttling and passing failures are retried once, below: by the
-/// Kubernetes client's retry layer and the AWS SDK's retry strategy, so no failure is retried
-/// by two budgets at once.
-pub async fn on_conflict<T, E, F, Fut>(mut op: F, conflict: impl Fn(&E) -> bool) -> Result<T, E>
-where
-    E: std::fmt::Display,
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, E>>,
-{
-    use backon::{ExponentialBuilder, Retryable};
-    let policy = ExponentialBuilder::default()
-        .with_min_delay(std::time::Duration::from_millis(100))
-        .with_max_delay(std::time::Duration::from_secs(5))
-        .with_max_times(6)
-        .with_jitter();
-    (|| op()).retry(policy).when(|e| conflict(e)).notify(|e, d| tracing::info!(error = %e, delay = ?d, "retrying on a conflict")).await
-}
-
-/// [`on_conflict`] for a mesh side.
+/// The conflict policy for a mesh side: a conflict is read again and retried.
 pub async fn with_retries<T, F, Fut>(op: F) -> Result<T, SideError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, SideError>>,
 {
-    on_conflict(op, |e| matches!(e, SideError::Conflict { .. })).await
+    retry_conflicts(op, SideError::is_conflict).await
 }

@@ -65,16 +65,6 @@ fn build(mut config: kube::Config) -> Result<kube::Client, kube::Error> {
     Ok(client)
 }
 
-/// True for a 404 from the API server.
-pub fn is_not_found(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 404)
-}
-
-/// True for a 409 AlreadyExists/Conflict from the API server.
-pub fn is_conflict(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 409)
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Write;

@@ -2,6 +2,7 @@
 //! no remote service work with nothing in reach.
 
 pub mod aws;
+pub mod error;
 mod kube_retry;
 pub mod kubernetes;
 pub mod read_cache;

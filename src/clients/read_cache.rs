@@ -24,6 +24,7 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::OnceCell;
 
+use super::error::ErrorKind;
 use crate::ownership::{MANAGED_BY, MANAGED_BY_LABEL};
 
 /// Small enough that one page's response and its parsed objects stay a few megabytes.
@@ -107,7 +108,7 @@ impl ReadCache {
                         tracing::debug!(kind = %K::kind(dyntype), namespace, count = objects.len(), "listed for reads in this run");
                         Ok(Some(Arc::new(objects) as Listed))
                     }
-                    Err(kube::Error::Api(status)) if status.code == 403 => {
+                    Err(e) if ErrorKind::of_kube(&e) == ErrorKind::Forbidden => {
                         tracing::debug!(kind = %K::kind(dyntype), namespace, "list forbidden; reading objects one by one");
                         Ok(None)
                     }

@@ -174,7 +174,7 @@ impl CaResource {
             if let Err(e) = cert_manager::ensure(client, &owner, kind, namespace, name, secret_name).await {
                 // The Secret exists: keep it in state (the CLI marks it tainted) so nothing is orphaned.
                 let mut d = issuer_error(&e, "create the cert-manager issuer", spec, kind, name);
-                if matches!(e, OwnError::Kube { .. }) {
+                if matches!(e, OwnError::Kube(_)) {
                     d.detail.push_str(". Is cert-manager (its CRDs) installed?");
                 }
                 state.cert_manager_issuer = None;

@@ -17,7 +17,7 @@ use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls};
 use crate::clients::{aws_client_error, client_error, Clients};
 use crate::names::{check_namespace, check_port, check_secret_name, is_dns1123_label, parse_namespaced_id};
 use crate::ownership::Owner;
-use crate::resources::mesh_tls::{drift_status, single, trust_block, TrustConfig, IN_SYNC, NOT_MANAGED};
+use crate::resources::mesh_tls::{refreshed_status, single, trust_block, TrustConfig, IN_SYNC, NOT_MANAGED};
 
 mod list;
 mod model;
@@ -123,14 +123,16 @@ impl TypedResource for GatewayResource {
         };
         let client = self.clients.kube().await.map_err(client_error)?;
         let owner = owner(&spec, &state)?;
-        state.cluster_status = Attr::Known(drift_status(ClusterGateway { client: &client, owner: &owner }.drift(&spec).await));
+        let mut warnings = Vec::new();
+        let read = ClusterGateway { client: &client, owner: &owner }.drift(&spec).await;
+        state.cluster_status = refreshed_status(&state.cluster_status, "cluster", read, &mut warnings);
         if let (true, Some(mesh)) = (self.clients.aws_configured(), state.mesh_name.known().cloned()) {
             if let Ok(aws) = self.clients.aws().await {
                 let api = ApiGateway { client: &aws.appmesh, owner: &owner, mesh: &mesh, in_state: true };
-                state.api_status = Attr::Known(drift_status(api.drift(&spec).await));
+                state.api_status = refreshed_status(&state.api_status, "App Mesh API", api.drift(&spec).await, &mut warnings);
             }
         }
-        Ok(Some(Saved::new(state).with_private(private.to_vec())))
+        Ok(Some(Saved::new(state).with_private(private.to_vec()).warn(warnings)))
     }
 
     async fn update(&self, _prior: Gateway, planned: Gateway, _config: Gateway, _private: &[u8]) -> Outcome<Gateway> {
@@ -186,11 +188,11 @@ impl TypedResource for GatewayResource {
             .map_err(|e| gateway_error(&e, "mark the gateway's objects as managed by meshtls", &spec))?;
         let mesh = self.clients.provider_mesh().known().cloned();
         if let (true, Some(mesh)) = (self.clients.aws_configured(), &mesh) {
-            let adopted = match self.clients.aws().await {
-                Ok(aws) => ApiGateway { client: &aws.appmesh, owner: &owner, mesh, in_state: true }.adopt(&spec).await,
-                Err(e) => Err(GatewayError::Other(e.to_string())),
-            };
-            adopted.map_err(|e| gateway_error(&e, "tag the gateway's App Mesh objects as managed by meshtls", &spec))?;
+            let aws = self.clients.aws().await.map_err(crate::clients::aws_client_error)?;
+            (ApiGateway { client: &aws.appmesh, owner: &owner, mesh, in_state: true })
+                .adopt(&spec)
+                .await
+                .map_err(|e| gateway_error(&e, "tag the gateway's App Mesh objects as managed by meshtls", &spec))?;
         }
         let mut state = imported(&spec, mesh, self.clients.aws_configured());
         state.owner_id = owner.attr();
@@ -238,7 +240,7 @@ impl GatewayResource {
         }
         if let Some(api) = &api {
             // Conflicts are retried around a fresh read, as for virtual nodes.
-            let result = crate::backends::on_conflict(|| api.apply(&spec), |e| matches!(e, GatewayError::Conflict(_))).await;
+            let result = crate::backends::retry_conflicts(|| api.apply(&spec), GatewayError::is_conflict).await;
             if let Err(e) = result {
                 diagnostics.push(gateway_error(&e, "apply the gateway in the App Mesh API", &spec));
                 state.api_status = Attr::Known(format!("apply failed: {e}"));

@@ -21,7 +21,7 @@ use crate::names::{
 };
 use crate::ownership::{OwnError, Owner};
 use crate::resources::istio_revision;
-use crate::resources::mesh_tls::{drift_status, IN_SYNC};
+use crate::resources::mesh_tls::{refreshed_status, IN_SYNC};
 use crate::resources::PROVIDER;
 use crate::{pki, tls_secret};
 
@@ -198,8 +198,9 @@ impl TypedResource for IstioGatewayResource {
             let (gateway, route) = found.ours();
             state.conditions = gateway.and_then(|g| backend::conditions(g, route)).into();
         }
-        state.status = Attr::Known(drift_status(found.map(|f| backend::differences(&f, &spec))));
-        Ok(Some(Saved::new(state).with_private(private.to_vec())))
+        let mut warnings = Vec::new();
+        state.status = refreshed_status(&state.status, "cluster", found.map(|f| backend::differences(&f, &spec)), &mut warnings);
+        Ok(Some(Saved::new(state).with_private(private.to_vec()).warn(warnings)))
     }
 
     async fn update(&self, prior: IstioGateway, planned: IstioGateway, _config: IstioGateway, _private: &[u8]) -> Outcome<IstioGateway> {

@@ -22,7 +22,7 @@ use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, is_dns1123_label, is_dns1123_subdomain, parse_namespaced_id};
 use crate::ownership::{Claim, Owner};
 use crate::resources::istio_revision;
-use crate::resources::mesh_tls::{drift_status, single, IN_SYNC};
+use crate::resources::mesh_tls::{refreshed_status, single, IN_SYNC};
 use crate::resources::{virtual_node_tls, PROVIDER};
 
 mod model;
@@ -266,8 +266,9 @@ impl TypedResource for IstioMtlsResource {
             return Ok(Some(Saved::new(state).with_private(private.to_vec())));
         };
         let owner = owner(&ns, &name, &state)?;
+        let mut warnings = Vec::new();
         if let Some(side) = self.side(&client, &owner, &state) {
-            state.status = Attr::Known(drift_status(side.drift(&state.desired_tls()).await));
+            state.status = refreshed_status(&state.status, "cluster", side.drift(&state.desired_tls()).await, &mut warnings);
         }
         match self.effective_modes(&client, &state).await {
             Some(modes) => state.effective_modes = Attr::Known(modes),
@@ -275,7 +276,7 @@ impl TypedResource for IstioMtlsResource {
             None if state.effective_modes.is_unknown() => state.effective_modes = Attr::Null,
             None => {}
         }
-        Ok(Some(Saved::new(state).with_private(private.to_vec())))
+        Ok(Some(Saved::new(state).with_private(private.to_vec()).warn(warnings)))
     }
 
     async fn update(&self, _prior: IstioMtls, planned: IstioMtls, _config: IstioMtls, _private: &[u8]) -> Outcome<IstioMtls> {

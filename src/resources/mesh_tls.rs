@@ -3,9 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting};
-use tfplugin::{Attr, Type};
+use tfplugin::{Attr, Diagnostic, Type};
 
+use crate::backends::appmesh::gateway::GatewayError;
 use crate::backends::model::{CertificateSource, TrustSource};
+use crate::backends::{BackendError, ErrorKind, SideError};
+use crate::ownership::OwnError;
 
 /// A side whose objects match the configuration.
 pub const IN_SYNC: &str = "in sync";
@@ -13,11 +16,61 @@ pub const IN_SYNC: &str = "in sync";
 pub const NOT_MANAGED: &str = "not managed";
 
 /// The status attribute of a side: in sync, or what drifted.
-pub fn drift_status<E: std::fmt::Display>(drift: Result<Vec<String>, E>) -> String {
-    match drift {
-        Ok(d) if d.is_empty() => IN_SYNC.to_string(),
-        Ok(d) => format!("drifted: {}", d.join("; ")),
-        Err(e) => format!("drifted: {e}"),
+pub fn drift_status(drift: &[String]) -> String {
+    if drift.is_empty() {
+        IN_SYNC.to_string()
+    } else {
+        format!("drifted: {}", drift.join("; "))
+    }
+}
+
+/// An error met while reading a side: either what the side holds (its object is gone or
+/// someone else's: drift), or a read that failed (a timeout, a refusal), which says nothing
+/// about the side.
+pub trait ReadError: std::fmt::Display {
+    fn is_failed_read(&self) -> bool;
+}
+
+fn failed_call(e: &BackendError) -> bool {
+    !e.is(ErrorKind::NotFound)
+}
+
+impl ReadError for SideError {
+    fn is_failed_read(&self) -> bool {
+        matches!(self, SideError::Backend(e) if failed_call(e))
+    }
+}
+
+impl ReadError for GatewayError {
+    fn is_failed_read(&self) -> bool {
+        matches!(self, GatewayError::Backend(e) if failed_call(e))
+    }
+}
+
+impl ReadError for OwnError {
+    fn is_failed_read(&self) -> bool {
+        matches!(self, OwnError::Kube(e) if failed_call(e))
+    }
+}
+
+/// A side's status after a refresh. A read that failed keeps the prior status and warns, so
+/// a timeout never shows in `plan` as a change.
+pub fn refreshed_status<E: ReadError>(
+    prior: &Attr<String>,
+    side: &str,
+    read: Result<Vec<String>, E>,
+    warnings: &mut Vec<Diagnostic>,
+) -> Attr<String> {
+    match read {
+        Ok(drift) => Attr::Known(drift_status(&drift)),
+        Err(e) if e.is_failed_read() => {
+            warnings.push(Diagnostic::warning(
+                format!("Could not read the {side}"),
+                format!("{e}. Its status is kept as it was; the next refresh reads it again."),
+            ));
+            prior.clone()
+        }
+        Err(e) => Attr::Known(format!("drifted: {e}")),
     }
 }
 
@@ -249,8 +302,29 @@ mod tests {
 
     #[test]
     fn drift_reads_as_a_status() {
-        assert_eq!(drift_status::<String>(Ok(vec![])), IN_SYNC);
-        assert_eq!(drift_status::<String>(Ok(vec!["mode".into(), "port".into()])), "drifted: mode; port");
-        assert_eq!(drift_status::<String>(Err("gone".into())), "drifted: gone");
+        assert_eq!(drift_status(&[]), IN_SYNC);
+        assert_eq!(drift_status(&["mode".into(), "port".into()]), "drifted: mode; port");
+    }
+
+    #[test]
+    fn a_failed_read_keeps_the_prior_status_and_warns_but_a_missing_object_is_drift() {
+        let prior = Attr::Known(IN_SYNC.to_string());
+        let timeout = SideError::Backend(BackendError::new("cluster", ErrorKind::Unavailable, "reading VirtualNode yelb/api", "timed out"));
+        let mut warnings = Vec::new();
+        assert_eq!(refreshed_status(&prior, "cluster", Err::<Vec<String>, _>(timeout), &mut warnings), prior);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].detail.contains("timed out"), "{:?}", warnings[0]);
+        let gone = SideError::NotFound { side: "cluster", what: "VirtualNode yelb/api".into() };
+        let status = refreshed_status(&prior, "cluster", Err::<Vec<String>, _>(gone), &mut warnings);
+        assert_eq!(status.as_deref(), Some("drifted: VirtualNode yelb/api not found on the cluster"));
+        let deleted = GatewayError::Backend(BackendError::new("App Mesh API", ErrorKind::NotFound, "DescribeVirtualGateway", "gone"));
+        assert!(refreshed_status(&prior, "App Mesh API", Err::<Vec<String>, _>(deleted), &mut warnings)
+            .as_deref()
+            .is_some_and(|s| s.starts_with("drifted: ")));
+        assert_eq!(warnings.len(), 1, "only the failed read warns");
+        assert_eq!(
+            refreshed_status::<SideError>(&prior, "cluster", Ok(vec!["mode".into()]), &mut warnings).as_deref(),
+            Some("drifted: mode")
+        );
     }
 }

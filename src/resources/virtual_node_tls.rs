@@ -24,7 +24,7 @@ use crate::clients::{aws_client_error, client_error, Clients};
 use crate::names::{check_port, dns_name_covers};
 use crate::pki;
 use crate::resources::mesh_tls::{
-    certificate_block, drift_status, single, trust_block, CertificateConfig, TrustConfig, IN_SYNC, NOT_MANAGED,
+    certificate_block, refreshed_status, single, trust_block, CertificateConfig, TrustConfig, IN_SYNC, NOT_MANAGED,
 };
 use crate::tls_secret;
 
@@ -367,11 +367,14 @@ impl TypedResource for VirtualNodeTlsResource {
         let port = state.listener_port();
         // Only the parts this resource manages can drift; the others are the application's.
         let managed = state.managed();
+        let mut warnings = Vec::new();
         if let Some(c) = &cluster {
-            state.cluster_status = Attr::Known(drift_status(c.read(port).await.map(|view| view.tls.only(managed).differences(&want))));
+            let read = c.read(port).await.map(|view| view.tls.only(managed).differences(&want));
+            state.cluster_status = refreshed_status(&state.cluster_status, c.name(), read, &mut warnings);
         }
         if let Some(a) = &api {
-            state.api_status = Attr::Known(drift_status(a.read(port).await.map(|view| view.tls.only(managed).differences(&want))));
+            let read = a.read(port).await.map(|view| view.tls.only(managed).differences(&want));
+            state.api_status = refreshed_status(&state.api_status, a.name(), read, &mut warnings);
         }
         if let (Some(c), Some(deployment)) = (&cluster, state.deployment()) {
             let have = appmesh_k8s::pod_annotations(&c.client, &self.clients.read_cache, &c.namespace, deployment)
@@ -401,7 +404,7 @@ impl TypedResource for VirtualNodeTlsResource {
                 state.certificate_fingerprint = Attr::Known(info.fingerprint_sha256);
             }
         }
-        Ok(Some(Saved::new(state).with_private(private.to_vec())))
+        Ok(Some(Saved::new(state).with_private(private.to_vec()).warn(warnings)))
     }
 
     async fn update(

@@ -8,7 +8,7 @@ use aws_sdk_appmesh::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_appmesh::types as am;
 
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls, NodeTls, TrustSource};
-use crate::backends::{with_retries, MeshSide, NodeView, SideError};
+use crate::backends::{with_retries, BackendError, ErrorKind, MeshSide, NodeView, SideError};
 use crate::clients::read_cache::ReadCache;
 
 pub const SIDE: &str = "App Mesh API";
@@ -20,22 +20,22 @@ pub struct ApiVirtualNode {
     pub node: String,
 }
 
-/// Classified by the error code AWS sends, never by its message.
-fn api_error<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, e: SdkError<E>) -> SideError {
-    let (code, message) = match &e {
-        SdkError::ServiceError(s) => {
-            (s.err().code(), format!("{what}: {} {}", s.err().code().unwrap_or("error"), s.err().message().unwrap_or("")))
-        }
-        other => (None, format!("{what}: {other}")),
-    };
-    match code {
-        Some("ConflictException") => SideError::Conflict { side: SIDE, message },
-        _ => SideError::Api { side: SIDE, message },
+/// A failed call, classified once by its error code (see `clients::error`); `missing` names
+/// what a NotFound means is absent.
+fn api_error<E>(doing: String, missing: String, e: SdkError<E>) -> SideError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let e = BackendError::aws(SIDE, doing, e);
+    if e.is(ErrorKind::NotFound) {
+        SideError::NotFound { side: SIDE, what: missing }
+    } else {
+        SideError::Backend(e)
     }
 }
 
-fn is_not_found<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
-    matches!(e, SdkError::ServiceError(s) if s.err().code() == Some("NotFoundException"))
+fn unusable(what: String, why: &str) -> SideError {
+    SideError::Backend(BackendError::invalid(SIDE, what, why))
 }
 
 fn certificate_from(c: Option<&am::ListenerTlsCertificate>) -> Option<CertificateSource> {
@@ -96,7 +96,7 @@ fn client_policy_from(t: &am::ClientPolicyTls) -> ClientPolicyTls {
 }
 
 fn build_error(e: impl std::fmt::Display) -> SideError {
-    SideError::Api { side: SIDE, message: format!("invalid TLS settings: {e}") }
+    SideError::Backend(BackendError::invalid(SIDE, "invalid TLS settings", e.to_string()))
 }
 
 fn sans_to(sans: &[String]) -> Result<Option<am::SubjectAlternativeNames>, SideError> {
@@ -205,9 +205,8 @@ impl ApiVirtualNode {
     async fn describe(&self) -> Result<am::VirtualNodeData, SideError> {
         let out = self.client.describe_virtual_node().mesh_name(&self.mesh).virtual_node_name(&self.node).send().await;
         match out {
-            Ok(o) => o.virtual_node.ok_or_else(|| SideError::Api { side: SIDE, message: "DescribeVirtualNode returned no node".into() }),
-            Err(e) if is_not_found(&e) => Err(SideError::NotFound { side: SIDE, what: self.what() }),
-            Err(e) => Err(api_error(&format!("DescribeVirtualNode {}", self.what()), e)),
+            Ok(o) => o.virtual_node.ok_or_else(|| unusable(self.what(), "DescribeVirtualNode returned no node")),
+            Err(e) => Err(api_error(format!("DescribeVirtualNode {}", self.what()), self.what(), e)),
         }
     }
 }
@@ -221,7 +220,7 @@ impl MeshSide for ApiVirtualNode {
     async fn read(&self, port: Option<i64>) -> Result<NodeView, SideError> {
         let key = format!("{}/{}", self.mesh, self.node);
         let node = self.cache.memo("appmesh-virtual-node", key, || with_retries(|| self.describe())).await?;
-        let spec = node.spec.ok_or_else(|| SideError::Api { side: SIDE, message: "node has no spec".into() })?;
+        let spec = node.spec.ok_or_else(|| unusable(self.what(), "the node has no spec"))?;
         let listeners = spec.listeners.clone().unwrap_or_default();
         let ports: Vec<Option<i64>> = listeners.iter().map(|l| l.port_mapping.as_ref().map(|p| i64::from(p.port))).collect();
         let idx = pick_listener(&ports, port, SIDE)?;
@@ -243,7 +242,7 @@ impl MeshSide for ApiVirtualNode {
         let client_policy_tls = tls.client_policy.as_ref().map(client_policy_to).transpose()?;
         with_retries(|| async {
             let node = self.describe().await?;
-            let mut spec = node.spec.ok_or_else(|| SideError::Api { side: SIDE, message: "node has no spec".into() })?;
+            let mut spec = node.spec.ok_or_else(|| unusable(self.what(), "the node has no spec"))?;
             let mut listeners = spec.listeners.take().unwrap_or_default();
             let ports: Vec<Option<i64>> = listeners.iter().map(|l| l.port_mapping.as_ref().map(|p| i64::from(p.port))).collect();
             let idx = pick_listener(&ports, port, SIDE)?;
@@ -255,13 +254,14 @@ impl MeshSide for ApiVirtualNode {
             // Parents that only held what meshtls added go away with it.
             defaults.client_policy = policy.tls.is_some().then_some(policy);
             spec.backend_defaults = defaults.client_policy.is_some().then_some(defaults);
-            self.client.update_virtual_node().mesh_name(&self.mesh).virtual_node_name(&self.node).spec(spec).send().await.map_err(|e| {
-                if is_not_found(&e) {
-                    SideError::NotFound { side: SIDE, what: self.what() }
-                } else {
-                    api_error(&format!("UpdateVirtualNode {}", self.what()), e)
-                }
-            })?;
+            self.client
+                .update_virtual_node()
+                .mesh_name(&self.mesh)
+                .virtual_node_name(&self.node)
+                .spec(spec)
+                .send()
+                .await
+                .map_err(|e| api_error(format!("UpdateVirtualNode {}", self.what()), self.what(), e))?;
             Ok(())
         })
         .await
@@ -275,8 +275,7 @@ pub async fn list_node_names(client: &aws_sdk_appmesh::Client, mesh: &str) -> Re
     while let Some(page) = pages.next().await {
         match page {
             Ok(page) => names.extend(page.virtual_nodes().iter().map(|n| n.virtual_node_name().to_string())),
-            Err(e) if is_not_found(&e) => return Err(SideError::NotFound { side: SIDE, what: format!("mesh {mesh}") }),
-            Err(e) => return Err(api_error(&format!("listing the virtual nodes of mesh {mesh}"), e)),
+            Err(e) => return Err(api_error(format!("listing the virtual nodes of mesh {mesh}"), format!("mesh {mesh}"), e)),
         }
     }
     names.sort();

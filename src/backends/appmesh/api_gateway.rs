@@ -9,6 +9,7 @@ use aws_sdk_appmesh::types as am;
 
 use super::gateway::{GatewayError, GatewayRoute, GatewaySide, GatewaySpec};
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls, TrustSource};
+use crate::backends::{BackendError, ErrorKind};
 use crate::ownership::{Claim, Deleted, ObjectRef, OwnError, Owner, OWNER_TAG};
 
 /// The gateway in one mesh of the App Mesh API, as `owner`'s. `in_state` says the gateway
@@ -49,27 +50,19 @@ impl GatewaySide for ApiGateway<'_> {
     }
 }
 
-/// Classified by the error code AWS sends, never by its message.
-fn aerr<E: ProvideErrorMetadata + std::fmt::Debug>(what: &str, e: SdkError<E>) -> GatewayError {
-    match &e {
-        SdkError::ServiceError(s) => {
-            let message = format!("App Mesh API: {what}: {} {}", s.err().code().unwrap_or("error"), s.err().message().unwrap_or(""));
-            if s.err().code() == Some("ConflictException") {
-                GatewayError::Conflict(message)
-            } else {
-                GatewayError::Other(message)
-            }
-        }
-        other => GatewayError::Other(format!("App Mesh API: {what}: {other}")),
-    }
+fn aerr<E>(what: &str, e: SdkError<E>) -> GatewayError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    GatewayError::Backend(BackendError::aws("App Mesh API", what, e))
 }
 
 fn not_found<E: ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
-    matches!(e, SdkError::ServiceError(s) if s.err().code() == Some("NotFoundException"))
+    ErrorKind::of_aws(e) == ErrorKind::NotFound
 }
 
 fn build_error(e: impl std::fmt::Display) -> GatewayError {
-    GatewayError::Other(format!("App Mesh API: invalid gateway settings: {e}"))
+    GatewayError::Backend(BackendError::invalid("App Mesh API", "invalid gateway settings", e.to_string()))
 }
 
 fn listener_to(l: &ListenerTls) -> Result<am::VirtualGatewayListenerTls, GatewayError> {

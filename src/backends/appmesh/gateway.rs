@@ -5,6 +5,7 @@
 use async_trait::async_trait;
 
 use crate::backends::model::{ClientPolicyTls, ListenerTls};
+use crate::backends::{BackendError, ErrorKind};
 use crate::ownership::{OwnError, Owner};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -45,19 +46,26 @@ pub enum GatewayError {
     /// case).
     #[error(transparent)]
     Ownership(Box<OwnError>),
-    /// The App Mesh API answered ConflictException: another writer changed the object
-    /// meanwhile; the whole apply is worth another try.
+    /// A call failed; a conflict (another writer changed the object meanwhile) makes the
+    /// whole apply worth another try.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    /// Settings the gateway's objects cannot be built from.
     #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Other(String),
+    Invalid(String),
+}
+
+impl GatewayError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, GatewayError::Backend(e) if e.is(ErrorKind::Conflict))
+    }
 }
 
 impl From<OwnError> for GatewayError {
     fn from(e: OwnError) -> Self {
-        match e {
-            e @ OwnError::NotOurs { .. } => GatewayError::Ownership(Box::new(e)),
-            other => GatewayError::Other(format!("cluster: {other}")),
+        match e.into_backend() {
+            Ok(e) => GatewayError::Backend(e),
+            Err(own) => GatewayError::Ownership(own),
         }
     }
 }

@@ -13,8 +13,7 @@ use serde_json::Value as Json;
 
 use super::api::pick_listener;
 use crate::backends::model::{crd, NodeTls};
-use crate::backends::{with_retries, MeshSide, NodeView, SideError};
-use crate::clients::kubernetes::{is_conflict, is_not_found};
+use crate::backends::{retry_conflicts, with_retries, BackendError, ErrorKind, MeshSide, NodeView, SideError};
 use crate::clients::read_cache::{ReadCache, Scope};
 
 pub const SIDE: &str = "cluster";
@@ -38,14 +37,8 @@ fn api(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
     Api::namespaced_with(client.clone(), namespace, &virtual_node_resource())
 }
 
-/// Classified by the status code the API server answers, never by its message.
 fn kube_error(what: &str, e: kube::Error) -> SideError {
-    let message = format!("{what}: {e}");
-    if is_conflict(&e) {
-        SideError::Conflict { side: SIDE, message }
-    } else {
-        SideError::Api { side: SIDE, message }
-    }
+    SideError::Backend(BackendError::kube(SIDE, what, e))
 }
 
 fn listener_ports(spec: &Json) -> Vec<Option<i64>> {
@@ -163,7 +156,7 @@ impl MeshSide for ClusterVirtualNode {
         with_retries(|| async {
             let mut obj = self.get().await?;
             let spec =
-                obj.data.get_mut("spec").ok_or_else(|| SideError::Api { side: SIDE, message: format!("{} has no spec", self.what()) })?;
+                obj.data.get_mut("spec").ok_or_else(|| SideError::Backend(BackendError::invalid(SIDE, self.what(), "it has no spec")))?;
             let idx = pick_listener(&listener_ports(spec), port, SIDE)?;
             if let Some(listener) = spec.pointer_mut(&format!("/listeners/{idx}")) {
                 set_or_remove(listener, &["tls"], tls.listener.as_ref().map(crd::listener_tls));
@@ -205,15 +198,19 @@ pub async fn update_pod_annotations(
     client: &kube::Client,
     namespace: &str,
     deployment: &str,
-    mut changes: impl FnMut(&BTreeMap<String, String>) -> BTreeMap<String, Option<String>>,
+    changes: impl FnMut(&BTreeMap<String, String>) -> BTreeMap<String, Option<String>> + Send,
 ) -> Result<bool, kube::Error> {
-    const ATTEMPTS: usize = 5;
     let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    let mut last = None;
-    for _ in 0..ATTEMPTS {
+    // Each round calls `changes` once, never across an await.
+    let changes = std::sync::Mutex::new(changes);
+    let round = || async {
         let Some(found) = api.get_opt(deployment).await? else { return Ok(false) };
         let have = found.spec.as_ref().and_then(|s| s.template.metadata.as_ref()).and_then(|m| m.annotations.clone()).unwrap_or_default();
-        let wanted: BTreeMap<String, Option<String>> = changes(&have).into_iter().filter(|(k, v)| have.get(k) != v.as_ref()).collect();
+        let asked = match changes.lock() {
+            Ok(mut changes) => changes(&have),
+            Err(poisoned) => (poisoned.into_inner())(&have),
+        };
+        let wanted: BTreeMap<String, Option<String>> = asked.into_iter().filter(|(k, v)| have.get(k) != v.as_ref()).collect();
         if wanted.is_empty() {
             return Ok(true);
         }
@@ -222,15 +219,12 @@ pub async fn update_pod_annotations(
             "spec": { "template": { "metadata": { "annotations": wanted } } },
         });
         match api.patch(deployment, &PatchParams::default(), &Patch::Merge(&patch)).await {
-            Ok(_) => return Ok(true),
-            Err(e) if is_conflict(&e) => last = Some(e),
-            Err(e) if is_not_found(&e) => return Ok(false),
-            Err(e) => return Err(e),
+            Ok(_) => Ok(true),
+            Err(e) if ErrorKind::of_kube(&e) == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
         }
-    }
-    Err(last.unwrap_or_else(|| {
-        kube::Error::Api(kube::core::Status::failure("the Deployment kept changing", "Conflict").with_code(409).boxed())
-    }))
+    };
+    retry_conflicts(round, |e| ErrorKind::of_kube(e) == ErrorKind::Conflict).await
 }
 
 /// The entries of an `appmesh.k8s.aws/secretMounts` value: `secret:path`, comma-separated.

@@ -20,6 +20,7 @@ use super::crd::{
 };
 use super::gateway::{GatewayError, GatewayRoute, GatewaySide, GatewaySpec};
 use crate::backends::model::{crd, CertificateSource, ListenerTls};
+use crate::backends::{retry_conflicts, BackendError};
 use crate::ownership::{Claim, ObjectRef, OwnError, Owned, Owner};
 
 /// The gateway on the cluster, as `owner`'s.
@@ -56,7 +57,7 @@ impl GatewaySide for ClusterGateway<'_> {
 }
 
 fn kerr(what: &str, e: kube::Error) -> GatewayError {
-    GatewayError::Other(format!("cluster: {what}: {e}"))
+    GatewayError::Backend(BackendError::kube("cluster", what, e))
 }
 
 fn crd_api<P>(client: &kube::Client, namespace: &str, kind: &str) -> Api<Object<P, NotUsed>>
@@ -138,8 +139,8 @@ const ROUTE_LABEL: &str = "meshtls.dev/gateway";
 
 fn deployment_object(g: &GatewaySpec) -> Result<Deployment, GatewayError> {
     let app = || BTreeMap::from([("app".to_string(), g.name.clone())]);
-    let port = i32::try_from(g.port).map_err(|_| GatewayError::Other(format!("port {} is out of range", g.port)))?;
-    let replicas = i32::try_from(g.replicas).map_err(|_| GatewayError::Other(format!("{} replicas is out of range", g.replicas)))?;
+    let port = i32::try_from(g.port).map_err(|_| GatewayError::Invalid(format!("port {} is out of range", g.port)))?;
+    let replicas = i32::try_from(g.replicas).map_err(|_| GatewayError::Invalid(format!("{} replicas is out of range", g.replicas)))?;
     Ok(Deployment {
         metadata: ObjectMeta {
             name: Some(g.name.clone()),
@@ -236,7 +237,7 @@ async fn label_namespace(
 ) -> Result<(), GatewayError> {
     let api: Api<Namespace> = Api::all(client.clone());
     let what = format!("labelling namespace {}", g.namespace);
-    for _ in 0..5 {
+    let round = || async {
         let Some(ns) = api.get_opt(&g.namespace).await.map_err(|e| kerr(&what, e))? else { return Ok(()) };
         let current = ns.metadata.labels.as_ref().and_then(|l| l.get(NAMESPACE_LABEL)).map(String::as_str);
         let patch = match (value, namespace_label(&ns, owner)) {
@@ -256,13 +257,11 @@ async fn label_namespace(
             }}),
             (None, _) => return Ok(()),
         };
-        match api.patch(&g.namespace, &PatchParams::default(), &Patch::Merge(&patch)).await {
-            Ok(_) => return Ok(()),
-            Err(e) if crate::clients::kubernetes::is_conflict(&e) => continue,
-            Err(e) => return Err(kerr(&what, e)),
-        }
-    }
-    Err(GatewayError::Other(format!("cluster: namespace {} kept changing while meshtls labelled it; try again", g.namespace)))
+        api.patch(&g.namespace, &PatchParams::default(), &Patch::Merge(&patch)).await.map(drop).map_err(|e| kerr(&what, e))
+    };
+    // The patch carries the resourceVersion read: a concurrent change is a conflict, and the
+    // round runs again.
+    retry_conflicts(round, GatewayError::is_conflict).await
 }
 
 /// Fails when any object the gateway would create exists and is someone else's, so a

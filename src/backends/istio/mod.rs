@@ -30,7 +30,7 @@ use self::crd::{
     WorkloadSelector, DESTINATION_RULE, PEER_AUTHENTICATION,
 };
 use crate::backends::model::{ClientPolicyTls, ListenerTls, NodeTls};
-use crate::backends::{MeshSide, NodeView, SideError};
+use crate::backends::{BackendError, MeshSide, NodeView, SideError};
 use crate::ownership::{Claim, Deleted, ObjectRef, OwnError, Owned, Owner};
 
 const SIDE: &str = "Istio";
@@ -57,10 +57,7 @@ pub struct Found {
 }
 
 fn kube_error(e: OwnError) -> SideError {
-    match e {
-        e @ OwnError::NotOurs { .. } => SideError::Ownership(Box::new(e)),
-        other => SideError::Api { side: SIDE, message: other.to_string() },
-    }
+    SideError::from(e)
 }
 
 impl<'a> IstioWorkload<'a> {
@@ -280,7 +277,7 @@ impl MeshSide for IstioWorkload<'_> {
                 self.destination_rule().ensure(want, merge_destination_rule).await.map_err(kube_error)?;
             }
             (Some(_), None) => {
-                return Err(SideError::Api { side: SIDE, message: "a DestinationRule needs a host".into() });
+                return Err(SideError::Backend(BackendError::invalid(SIDE, "the DestinationRule", "it needs a host")));
             }
             (None, _) => left_alone(self.destination_rule().delete().await.map_err(kube_error)?)?,
         }

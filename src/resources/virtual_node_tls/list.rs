@@ -11,6 +11,7 @@ use super::*;
 use crate::backends::appmesh::api as appmesh_api;
 use crate::backends::NodeView;
 use crate::resources::identity::VirtualNodeIdentity;
+use crate::resources::mesh_tls::drift_status;
 
 /// The list block's `config`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -83,7 +84,7 @@ pub(super) fn found(
     (state.listener, state.client_policy) = tls_blocks(&primary);
     state.cluster_status = Attr::Known(match (object, cluster) {
         (None, _) => NOT_MANAGED.to_string(),
-        (Some(_), Seen::View(v)) => drift_status(Ok::<_, SideError>(v.tls.differences(&primary))),
+        (Some(_), Seen::View(v)) => drift_status(&v.tls.differences(&primary)),
         (Some(_), other) => format!("drifted: {}", other.mode()),
     });
     state.api_status = Attr::Known(match api {

@@ -169,9 +169,7 @@ pub(super) fn side_problem(e: &SideError, node_path: AttributePath) -> Diagnosti
         SideError::NoListener { .. } => {
             Diagnostic::error("No listener on that port", format!("{e}. Set listener.port to one of the node's listener ports.")).at(port())
         }
-        SideError::Api { side, .. } | SideError::Conflict { side, .. } => {
-            Diagnostic::warning(format!("Could not read the {side}"), e.to_string())
-        }
+        SideError::Backend(b) => Diagnostic::warning(format!("Could not read the {}", b.side), e.to_string()),
         SideError::Ownership(_) => Diagnostic::warning("Could not read the virtual node", e.to_string()),
     }
 }

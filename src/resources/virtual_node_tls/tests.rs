@@ -203,7 +203,15 @@ fn a_side_that_cannot_take_the_plan_points_at_what_to_fix() {
         assert_eq!(d.severity, tfplugin::diag::Severity::Error, "{e}");
         assert_eq!(d.path.map(|p| p.to_string()).as_deref(), path, "{e}");
     }
-    let unreadable = side_problem(&SideError::Api { side: "App Mesh API", message: "throttled".into() }, node());
+    let unreadable = side_problem(
+        &SideError::Backend(crate::backends::BackendError::new(
+            "App Mesh API",
+            crate::backends::ErrorKind::Unavailable,
+            "DescribeVirtualNode",
+            "throttled",
+        )),
+        node(),
+    );
     assert_eq!(unreadable.severity, tfplugin::diag::Severity::Warning);
 }
 
