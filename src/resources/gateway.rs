@@ -17,7 +17,7 @@ use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls};
 use crate::clients::{aws_client_error, client_error, Clients};
 use crate::names::{check_namespace, check_port, check_secret_name, is_dns1123_label, parse_namespaced_id};
 use crate::ownership::Owner;
-use crate::resources::mesh_tls::{refreshed_status, single, trust_block, TrustConfig, IN_SYNC, NOT_MANAGED};
+use crate::resources::mesh_tls::{refreshed_status, single, trust_block, SideStatus, TrustConfig};
 
 mod list;
 mod model;
@@ -236,14 +236,14 @@ impl GatewayResource {
                 // Refused before anything was written: nothing to keep in state.
                 return Err(Failure::new(diagnostics));
             }
-            state.cluster_status = Attr::Known(format!("apply failed: {e}"));
+            state.cluster_status = SideStatus::ApplyFailed(e.to_string()).into();
         }
         if let Some(api) = &api {
             // Conflicts are retried around a fresh read, as for virtual nodes.
             let result = crate::backends::retry_conflicts(|| api.apply(&spec), GatewayError::is_conflict).await;
             if let Err(e) = result {
                 diagnostics.push(gateway_error(&e, "apply the gateway in the App Mesh API", &spec));
-                state.api_status = Attr::Known(format!("apply failed: {e}"));
+                state.api_status = SideStatus::ApplyFailed(e.to_string()).into();
             }
         }
         if diagnostics.has_errors() {

@@ -21,7 +21,7 @@ use crate::names::{
 };
 use crate::ownership::{OwnError, Owner};
 use crate::resources::istio_revision;
-use crate::resources::mesh_tls::{refreshed_status, IN_SYNC};
+use crate::resources::mesh_tls::{refreshed_status, SideStatus};
 use crate::resources::PROVIDER;
 use crate::{pki, tls_secret};
 
@@ -70,7 +70,7 @@ impl IstioGatewayResource {
         state.owner_id = owner.attr();
         match objects.apply(&spec, prior.and_then(|p| p.istio_revision.as_deref())).await {
             Ok((gateway, route)) => {
-                state.status = Attr::Known(IN_SYNC.into());
+                state.status = SideStatus::InSync.into();
                 state.conditions = backend::conditions(&gateway, route.as_ref()).into();
                 Ok(state.into())
             }
@@ -83,7 +83,7 @@ impl IstioGatewayResource {
                         return Err(Failure::new(diagnostic));
                     }
                 }
-                state.status = Attr::Known(format!("apply failed: {e}"));
+                state.status = SideStatus::ApplyFailed(e.to_string()).into();
                 state.conditions = Attr::Null;
                 Err(Failure::new(diagnostic).keeping(state))
             }

@@ -22,7 +22,7 @@ use crate::clients::{client_error, Clients};
 use crate::names::{check_namespace, is_dns1123_label, is_dns1123_subdomain, parse_namespaced_id};
 use crate::ownership::{Claim, Owner};
 use crate::resources::istio_revision;
-use crate::resources::mesh_tls::{refreshed_status, single, IN_SYNC};
+use crate::resources::mesh_tls::{off_to_strict_warning, refreshed_status, single, SideStatus};
 use crate::resources::{virtual_node_tls, PROVIDER};
 
 mod model;
@@ -102,7 +102,7 @@ impl IstioMtlsResource {
         state.owner_id = owner.attr();
         match side.write(None, &state.desired_tls()).await {
             Ok(()) => {
-                state.status = Attr::Known(IN_SYNC.into());
+                state.status = SideStatus::InSync.into();
                 state.effective_modes = match self.effective_modes(&client, &state).await {
                     Some(modes) => Attr::Known(modes),
                     None => state.effective_modes.known().cloned().map_or(Attr::Null, Attr::Known),
@@ -112,7 +112,7 @@ impl IstioMtlsResource {
             Err(e) => {
                 let diagnostic = side_error(&e, "apply the Istio policy", &ns, &name);
                 // What was written stays in state; the status says the rest did not land.
-                state.status = Attr::Known(format!("apply failed: {e}"));
+                state.status = SideStatus::ApplyFailed(e.to_string()).into();
                 Err(Failure::new(diagnostic).keeping(state))
             }
         }

@@ -3,25 +3,89 @@
 
 use serde::{Deserialize, Serialize};
 use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting};
-use tfplugin::{Attr, Diagnostic, Type};
+use tfplugin::{Attr, AttributePath, Diagnostic, Type};
 
 use crate::backends::appmesh::gateway::GatewayError;
 use crate::backends::model::{CertificateSource, TrustSource};
 use crate::backends::{BackendError, ErrorKind, SideError};
 use crate::ownership::OwnError;
 
-/// A side whose objects match the configuration.
-pub const IN_SYNC: &str = "in sync";
-/// A side this resource does not manage (no `kubernetes` block, or no `aws` provider block).
-pub const NOT_MANAGED: &str = "not managed";
+/// What one side holds against the configuration. It becomes text only in the model, as
+/// the `*_status` attributes users read in `plan`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SideStatus {
+    /// The side's objects match the configuration.
+    InSync,
+    /// A side this resource does not manage (no `kubernetes` block, or no `aws` provider block).
+    NotManaged,
+    /// What differs, or what is missing.
+    Drifted(String),
+    /// The last apply could not write the side; why.
+    ApplyFailed(String),
+}
 
-/// The status attribute of a side: in sync, or what drifted.
-pub fn drift_status(drift: &[String]) -> String {
-    if drift.is_empty() {
-        IN_SYNC.to_string()
-    } else {
-        format!("drifted: {}", drift.join("; "))
+impl SideStatus {
+    /// In sync when nothing differs.
+    pub fn of_drift(drift: &[String]) -> Self {
+        if drift.is_empty() {
+            Self::InSync
+        } else {
+            Self::Drifted(drift.join("; "))
+        }
     }
+
+    /// Managed or not, in sync when it is.
+    pub fn managed(managed: bool) -> Self {
+        if managed {
+            Self::InSync
+        } else {
+            Self::NotManaged
+        }
+    }
+
+    /// The status a model holds, read back.
+    pub fn of_attr(a: &Attr<String>) -> Option<Self> {
+        let s = a.as_deref()?;
+        Some(match s {
+            "in sync" => Self::InSync,
+            "not managed" => Self::NotManaged,
+            _ => match (s.strip_prefix("drifted: "), s.strip_prefix("apply failed: ")) {
+                (Some(d), _) => Self::Drifted(d.to_string()),
+                (_, Some(f)) => Self::ApplyFailed(f.to_string()),
+                _ => Self::Drifted(s.to_string()),
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for SideStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InSync => f.write_str("in sync"),
+            Self::NotManaged => f.write_str("not managed"),
+            Self::Drifted(what) => write!(f, "drifted: {what}"),
+            Self::ApplyFailed(why) => write!(f, "apply failed: {why}"),
+        }
+    }
+}
+
+impl From<SideStatus> for Attr<String> {
+    fn from(s: SideStatus) -> Self {
+        Attr::Known(s.to_string())
+    }
+}
+
+/// A warning when a listener goes from off (`off`, in the mesh's spelling) straight to
+/// STRICT: clients and servers receive their new configuration at different moments, so some
+/// requests may fail during the switch.
+pub fn off_to_strict_warning(prior: Option<&str>, now: Option<&str>, off: &str, path: AttributePath) -> Option<Diagnostic> {
+    (prior == Some(off) && now == Some("STRICT")).then(|| {
+        Diagnostic::warning(
+            format!("{off} to STRICT in one step"),
+            "Proxies receive their new configuration at different moments, so some requests may fail during the switch. Apply PERMISSIVE first, then STRICT.",
+        )
+        .at(path)
+    })
 }
 
 /// An error met while reading a side: either what the side holds (its object is gone or
@@ -62,7 +126,7 @@ pub fn refreshed_status<E: ReadError>(
     warnings: &mut Vec<Diagnostic>,
 ) -> Attr<String> {
     match read {
-        Ok(drift) => Attr::Known(drift_status(&drift)),
+        Ok(drift) => SideStatus::of_drift(&drift).into(),
         Err(e) if e.is_failed_read() => {
             warnings.push(Diagnostic::warning(
                 format!("Could not read the {side}"),
@@ -70,7 +134,7 @@ pub fn refreshed_status<E: ReadError>(
             ));
             prior.clone()
         }
-        Err(e) => Attr::Known(format!("drifted: {e}")),
+        Err(e) => SideStatus::Drifted(e.to_string()).into(),
     }
 }
 
@@ -302,13 +366,17 @@ mod tests {
 
     #[test]
     fn drift_reads_as_a_status() {
-        assert_eq!(drift_status(&[]), IN_SYNC);
-        assert_eq!(drift_status(&["mode".into(), "port".into()]), "drifted: mode; port");
+        assert_eq!(SideStatus::of_drift(&[]), SideStatus::InSync);
+        let drifted = SideStatus::of_drift(&["mode".into(), "port".into()]);
+        assert_eq!(drifted.to_string(), "drifted: mode; port");
+        for status in [SideStatus::InSync, SideStatus::NotManaged, drifted, SideStatus::ApplyFailed("cluster: refused".into())] {
+            assert_eq!(SideStatus::of_attr(&status.clone().into()), Some(status), "read back as written");
+        }
     }
 
     #[test]
     fn a_failed_read_keeps_the_prior_status_and_warns_but_a_missing_object_is_drift() {
-        let prior = Attr::Known(IN_SYNC.to_string());
+        let prior: Attr<String> = SideStatus::InSync.into();
         let timeout = SideError::Backend(BackendError::new("cluster", ErrorKind::Unavailable, "reading VirtualNode yelb/api", "timed out"));
         let mut warnings = Vec::new();
         assert_eq!(refreshed_status(&prior, "cluster", Err::<Vec<String>, _>(timeout), &mut warnings), prior);

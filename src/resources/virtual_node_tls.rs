@@ -24,7 +24,7 @@ use crate::clients::{aws_client_error, client_error, Clients};
 use crate::names::{check_port, dns_name_covers};
 use crate::pki;
 use crate::resources::mesh_tls::{
-    certificate_block, refreshed_status, single, trust_block, CertificateConfig, TrustConfig, IN_SYNC, NOT_MANAGED,
+    certificate_block, off_to_strict_warning, refreshed_status, single, trust_block, CertificateConfig, SideStatus, TrustConfig,
 };
 use crate::tls_secret;
 
@@ -222,7 +222,7 @@ impl VirtualNodeTlsResource {
                 }
                 Err(failed) => {
                     diagnostics.push(Diagnostic::error("Failed to annotate the Deployment", failed.clone()));
-                    state.cluster_status = Attr::Known(format!("apply failed: {failed}"));
+                    state.cluster_status = SideStatus::ApplyFailed(failed.to_string()).into();
                 }
             }
         }
@@ -391,11 +391,11 @@ impl TypedResource for VirtualNodeTlsResource {
                         _ => have.get(k) == v.as_ref(),
                     };
                     let missing: Vec<&String> = wanted.iter().filter(|(k, v)| !holds(k, v)).map(|(k, _)| k).collect();
-                    if !missing.is_empty() && state.cluster_status.as_deref() == Some(IN_SYNC) {
-                        state.cluster_status = Attr::Known(format!("drifted: pod template annotation {missing:?} differs"));
+                    if !missing.is_empty() && SideStatus::of_attr(&state.cluster_status) == Some(SideStatus::InSync) {
+                        state.cluster_status = SideStatus::Drifted(format!("pod template annotation {missing:?} differs")).into();
                     }
                 }
-                None => state.cluster_status = Attr::Known(format!("drifted: Deployment {}/{deployment} not found", c.namespace)),
+                None => state.cluster_status = SideStatus::Drifted(format!("Deployment {}/{deployment} not found", c.namespace)).into(),
             }
         }
         // The certificate mounted now: a renewal shows as a fingerprint change.
@@ -494,8 +494,8 @@ impl TypedResource for VirtualNodeTlsResource {
             }
         }
         (state.listener, state.client_policy) = tls_blocks(&view.tls);
-        state.cluster_status = Attr::Known(if cluster.is_some() { IN_SYNC } else { NOT_MANAGED }.into());
-        state.api_status = Attr::Known(if api.is_some() { IN_SYNC } else { NOT_MANAGED }.into());
+        state.cluster_status = SideStatus::managed(cluster.is_some()).into();
+        state.api_status = SideStatus::managed(api.is_some()).into();
         Ok(Saved::new(state).with_private(before.encode()))
     }
 }

@@ -59,8 +59,8 @@ pub(super) fn plan(config: &Gateway, planned: &mut Gateway, provider_mesh: &Attr
         (Some(ns), Some(n)) => Attr::Known(format!("{ns}/{n}")),
         _ => Attr::Unknown,
     };
-    planned.cluster_status = Attr::Known(IN_SYNC.into());
-    planned.api_status = Attr::Known(if aws { IN_SYNC } else { NOT_MANAGED }.into());
+    planned.cluster_status = SideStatus::InSync.into();
+    planned.api_status = SideStatus::managed(aws).into();
     d
 }
 
@@ -124,8 +124,8 @@ pub(super) fn imported(spec: &GatewaySpec, mesh: Option<String>, aws: bool) -> G
         mount_path: Attr::Known(spec.mount_path.clone()),
         envoy_image: Attr::Known(spec.envoy_image.clone()),
         replicas: Attr::Known(spec.replicas),
-        cluster_status: Attr::Known(IN_SYNC.into()),
-        api_status: Attr::Known(if aws { IN_SYNC } else { NOT_MANAGED }.into()),
+        cluster_status: SideStatus::InSync.into(),
+        api_status: SideStatus::managed(aws).into(),
         owner_id: Attr::Null,
         client_policy: spec
             .client_policy

@@ -81,7 +81,7 @@ fn the_mesh_comes_from_the_provider_and_is_needed_only_with_aws() {
     let (p, d) = planned(Attr::Null, false);
     assert!(d.is_empty(), "the cluster side needs no mesh");
     assert_eq!(p.mesh_name, Attr::Null);
-    assert_eq!(p.api_status, Attr::Known(NOT_MANAGED.into()));
+    assert_eq!(p.api_status, Attr::from(SideStatus::NotManaged));
     // A mesh set on the resource wins.
     let own = Gateway { mesh_name: "other".into(), ..config() };
     let mut p = own.clone();
@@ -95,7 +95,7 @@ fn names_and_paths_default_from_the_gateway_name() {
     assert_eq!(p.aws_name, Attr::Known("yelb-gw_yelb".into()), "as the App Mesh controller names it");
     assert_eq!(p.mount_path, Attr::Known("/etc/keys/yelb-gw".into()));
     assert_eq!(p.id, Attr::Known("yelb/yelb-gw".into()));
-    assert_eq!((p.cluster_status, p.api_status), (Attr::Known(IN_SYNC.into()), Attr::Known(IN_SYNC.into())));
+    assert_eq!((p.cluster_status, p.api_status), (Attr::from(SideStatus::InSync), Attr::from(SideStatus::InSync)));
     let set = Gateway { aws_name: "gw".into(), mount_path: "/keys".into(), ..config() };
     let mut p = set.clone();
     plan(&set, &mut p, &"yelb".into(), true);
@@ -138,7 +138,7 @@ fn an_imported_gateway_describes_the_same_spec() {
     let state = imported(&spec, Some("yelb".into()), true);
     assert_eq!(spec_of(&state), Some(spec.clone()));
     assert_eq!(state.id, Attr::Known("yelb/yelb-gw".into()));
-    assert_eq!(imported(&spec, None, false).api_status, Attr::Known(NOT_MANAGED.into()));
+    assert_eq!(imported(&spec, None, false).api_status, Attr::from(SideStatus::NotManaged));
 }
 
 #[test]
@@ -158,5 +158,5 @@ fn a_listed_gateway_shows_each_side_and_whether_they_agree() {
     assert!(differ.resource.api_status.as_deref().is_some_and(|s| s.starts_with("drifted: ")));
     let absent = found(&spec, false, Some("yelb".into()), &ApiSeen::Absent);
     assert!(absent.display_name.contains("App Mesh absent"));
-    assert_eq!(found(&spec, false, None, &ApiSeen::NotRead).resource.api_status, Attr::Known(NOT_MANAGED.into()));
+    assert_eq!(found(&spec, false, None, &ApiSeen::NotRead).resource.api_status, Attr::from(SideStatus::NotManaged));
 }

@@ -75,7 +75,7 @@ pub(super) fn imported(spec: &IstioGatewaySpec, conditions: Option<String>) -> I
         hostnames: if spec.hostnames.is_empty() { Attr::Null } else { Attr::Known(spec.hostnames.clone()) },
         certificate_secret: if spec.certificate_secret.is_empty() { Attr::Null } else { Attr::Known(spec.certificate_secret.clone()) },
         istio_revision: spec.revision.clone().into(),
-        status: Attr::Known(IN_SYNC.into()),
+        status: SideStatus::InSync.into(),
         owner_id: Attr::Null,
         conditions: conditions.into(),
         route: (!spec.routes.is_empty()).then(|| {

@@ -67,7 +67,7 @@ pub(super) fn plan(prior: Option<&IstioGateway>, config: &IstioGateway, planned:
         (Some(ns), Some(n)) => Attr::Known(format!("{ns}/{n}")),
         _ => Attr::Unknown,
     };
-    planned.status = Attr::Known(IN_SYNC.into());
+    planned.status = SideStatus::InSync.into();
     planned.conditions = match prior {
         Some(p) if p.configured() == planned.configured() && p.status == planned.status => p.conditions.clone(),
         _ => Attr::Unknown,

@@ -60,7 +60,12 @@ fn each_bad_value_is_reported_at_its_attribute() {
 
 #[test]
 fn the_plan_keeps_the_controllers_report_only_when_nothing_changes() {
-    let prior = IstioGateway { id: "yelb/yelb-gw".into(), status: IN_SYNC.into(), conditions: "gateway Accepted=True".into(), ..config() };
+    let prior = IstioGateway {
+        id: "yelb/yelb-gw".into(),
+        status: SideStatus::InSync.into(),
+        conditions: "gateway Accepted=True".into(),
+        ..config()
+    };
     let mut planned = config();
     plan(Some(&prior), &config(), &mut planned);
     assert_eq!(planned, prior, "a no-op plan");
@@ -71,7 +76,7 @@ fn the_plan_keeps_the_controllers_report_only_when_nothing_changes() {
     let drifted = IstioGateway { status: "drifted: HTTPRoute yelb/yelb-gw is missing".into(), ..prior };
     let mut planned = config();
     plan(Some(&drifted), &config(), &mut planned);
-    assert_eq!((planned.status, planned.conditions), (Attr::Known(IN_SYNC.into()), Attr::Unknown));
+    assert_eq!((planned.status, planned.conditions), (Attr::from(SideStatus::InSync), Attr::Unknown));
     let mut planned = config();
     plan(None, &config(), &mut planned);
     assert_eq!(planned.id, Attr::Known("yelb/yelb-gw".into()));

@@ -132,17 +132,9 @@ pub(super) fn plan(
         },
         (s, _) => s.clone(),
     };
-    planned.status = Attr::Known(IN_SYNC.into());
-    // DISABLE to STRICT in one step can cut traffic: clients and servers get their new
-    // configuration at different moments.
+    planned.status = SideStatus::InSync.into();
     let mode = |m: Option<&IstioMtls>| m.and_then(|m| m.mode.known().cloned());
-    if mode(prior).as_deref() == Some("DISABLE") && mode(Some(config)).as_deref() == Some("STRICT") {
-        d.warning_at(
-            at("mode"),
-            "DISABLE to STRICT in one step",
-            "Proxies receive the new policy at different moments, so some requests may fail during the switch. Apply PERMISSIVE first, then STRICT.",
-        );
-    }
+    d.push_all(off_to_strict_warning(mode(prior).as_deref(), mode(Some(config)).as_deref(), "DISABLE", at("mode")));
     d
 }
 
@@ -208,7 +200,7 @@ pub(super) fn imported(mut state: IstioMtls, pa: Option<&PeerAuthentication>, dr
         host: Attr::Known(dr.spec.host.clone()),
         subject_alternative_names: tls.client_policy.map(|c| c.subject_alternative_names).filter(|s| !s.is_empty()).into(),
     });
-    state.status = Attr::Known(IN_SYNC.into());
+    state.status = SideStatus::InSync.into();
     state
 }
 

@@ -98,7 +98,7 @@ fn the_plan_takes_the_selector_from_the_deployment_as_read() {
     assert!(plan(None, &config(), &mut planned, Some(read.clone())).is_empty());
     assert_eq!(planned.id, Attr::Known("yelb/yelb-ui".into()));
     assert_eq!(planned.selector, Attr::Known(read.clone()));
-    assert_eq!(planned.status, Attr::Known(IN_SYNC.into()), "drift is planned away");
+    assert_eq!(planned.status, Attr::from(SideStatus::InSync), "drift is planned away");
 
     // Unreadable now: the prior value for the same Deployment, else unknown.
     let mut planned = config();
@@ -191,7 +191,7 @@ fn a_virtual_node_moves_to_its_workloads_policy_written_by_the_next_apply() {
     // The plan after the move is an update to the configured policy.
     let mut planned = config();
     plan(Some(&moved), &config(), &mut planned, None);
-    assert_eq!(planned.status, Attr::Known(IN_SYNC.into()));
+    assert_eq!(planned.status, Attr::from(SideStatus::InSync));
     let api_only = serde_json::json!({ "virtual_node_name": "yelb-ui_yelb", "kubernetes": null });
     let refused = moved_from_virtual_node(&api_only).expect_err("no namespace");
     assert!(refused.iter().any(|d| d.detail.contains("kubernetes block")));

@@ -11,7 +11,7 @@ use super::*;
 use crate::backends::appmesh::api as appmesh_api;
 use crate::backends::NodeView;
 use crate::resources::identity::VirtualNodeIdentity;
-use crate::resources::mesh_tls::drift_status;
+use crate::resources::mesh_tls::SideStatus;
 
 /// The list block's `config`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -82,16 +82,18 @@ pub(super) fn found(
     let mut state = import_skeleton(&ImportId { mesh, node, cluster: object });
     let primary = api.tls().or(cluster.tls()).cloned().unwrap_or_default();
     (state.listener, state.client_policy) = tls_blocks(&primary);
-    state.cluster_status = Attr::Known(match (object, cluster) {
-        (None, _) => NOT_MANAGED.to_string(),
-        (Some(_), Seen::View(v)) => drift_status(&v.tls.differences(&primary)),
-        (Some(_), other) => format!("drifted: {}", other.mode()),
-    });
-    state.api_status = Attr::Known(match api {
-        Seen::NotRead => NOT_MANAGED.to_string(),
-        Seen::View(_) => IN_SYNC.to_string(),
-        other => format!("drifted: {}", other.mode()),
-    });
+    state.cluster_status = match (object, cluster) {
+        (None, _) => SideStatus::NotManaged,
+        (Some(_), Seen::View(v)) => SideStatus::of_drift(&v.tls.differences(&primary)),
+        (Some(_), other) => SideStatus::Drifted(other.mode()),
+    }
+    .into();
+    state.api_status = match api {
+        Seen::NotRead => SideStatus::NotManaged,
+        Seen::View(_) => SideStatus::InSync,
+        other => SideStatus::Drifted(other.mode()),
+    }
+    .into();
     let agreement = match (cluster.tls(), api.tls()) {
         (Some(c), Some(a)) => match c.differences(a) {
             d if d.is_empty() => "; the sides agree".to_string(),

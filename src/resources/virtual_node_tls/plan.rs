@@ -126,22 +126,15 @@ pub(super) fn plan(
         let node = config.kubernetes.as_ref().and_then(|k| k.virtual_node.known()).or(config.virtual_node_name.known());
         planned.mount_path = node.map_or(Attr::Unknown, |n| Attr::Known(format!("/etc/keys/{n}")));
     }
-    planned.cluster_status = Attr::Known(if config.kubernetes.is_none() { NOT_MANAGED } else { IN_SYNC }.into());
-    planned.api_status = Attr::Known(if aws { IN_SYNC } else { NOT_MANAGED }.into());
+    planned.cluster_status = SideStatus::managed(config.kubernetes.is_some()).into();
+    planned.api_status = SideStatus::managed(aws).into();
     planned.id = match (&planned.mesh_name, config.virtual_node_name.known()) {
         (Attr::Unknown, _) | (_, None) => Attr::Unknown,
         (mesh, Some(node)) => Attr::Known(node_id(mesh.as_deref(), node)),
     };
-    // A direct DISABLED -> STRICT switch can cut traffic: clients and servers pick up
-    // their new configuration at different moments.
     let mode = |m: Option<&VirtualNodeTls>| m.and_then(|m| m.listener.as_ref()).and_then(|l| l.mode.known().cloned());
-    if mode(prior).as_deref() == Some("DISABLED") && mode(Some(config)).as_deref() == Some("STRICT") {
-        d.warning_at(
-            AttributePath::attrs(&["listener", "mode"]),
-            "DISABLED to STRICT in one step",
-            "Clients and servers receive their configuration at different moments, so some requests may fail during the switch. Apply PERMISSIVE first, then STRICT.",
-        );
-    }
+    let (before, now) = (mode(prior), mode(Some(config)));
+    d.push_all(off_to_strict_warning(before.as_deref(), now.as_deref(), "DISABLED", AttributePath::attrs(&["listener", "mode"])));
     // The mounted certificate's fingerprint rolls the pods on renewal: from the
     // configuration, else read from the Secret (unknown until then), else none.
     if config.certificate_fingerprint.is_null() {
@@ -225,12 +218,13 @@ pub(super) fn import_skeleton(id: &ImportId<'_>) -> VirtualNodeTls {
 
 /// Sets a side's status from the result of writing it.
 pub(super) fn applied_status(result: Option<Result<(), SideError>>, diagnostics: &mut Diagnostics) -> Attr<String> {
-    Attr::Known(match result {
-        None => NOT_MANAGED.to_string(),
-        Some(Ok(())) => IN_SYNC.to_string(),
+    match result {
+        None => SideStatus::NotManaged,
+        Some(Ok(())) => SideStatus::InSync,
         Some(Err(e)) => {
             diagnostics.push(Diagnostic::error("Failed to apply TLS settings", e.to_string()));
-            format!("apply failed: {e}")
+            SideStatus::ApplyFailed(e.to_string())
         }
-    })
+    }
+    .into()
 }

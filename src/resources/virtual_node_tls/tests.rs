@@ -142,12 +142,12 @@ fn the_mesh_comes_from_the_provider_and_is_needed_only_with_aws() {
 #[test]
 fn each_side_is_in_sync_when_managed_and_not_managed_otherwise() {
     let (p, _) = planned(None, &config(), "yelb".into(), true);
-    assert_eq!((p.cluster_status, p.api_status), (Attr::Known(IN_SYNC.into()), Attr::Known(IN_SYNC.into())));
+    assert_eq!((p.cluster_status, p.api_status), (Attr::from(SideStatus::InSync), Attr::from(SideStatus::InSync)));
     let api_only = VirtualNodeTls { kubernetes: None, ..config() };
     let (p, _) = planned(None, &api_only, "yelb".into(), true);
-    assert_eq!(p.cluster_status, Attr::Known(NOT_MANAGED.into()));
+    assert_eq!(p.cluster_status, Attr::from(SideStatus::NotManaged));
     let (p, _) = planned(None, &config(), Attr::Null, false);
-    assert_eq!(p.api_status, Attr::Known(NOT_MANAGED.into()));
+    assert_eq!(p.api_status, Attr::from(SideStatus::NotManaged));
 }
 
 #[test]
@@ -284,7 +284,7 @@ fn a_listed_node_shows_each_side_and_whether_they_agree() {
     assert_eq!(both.display_name, "yelb-db_yelb (yelb/yelb-db): cluster STRICT, App Mesh STRICT; the sides agree");
     assert_eq!(both.identity.namespace.as_deref(), Some("yelb"));
     assert_eq!(both.identity.mesh_name.as_deref(), Some("yelb"));
-    assert_eq!((both.resource.cluster_status.as_deref(), both.resource.api_status.as_deref()), (Some(IN_SYNC), Some(IN_SYNC)));
+    assert_eq!((both.resource.cluster_status.as_deref(), both.resource.api_status.as_deref()), (Some("in sync"), Some("in sync")));
     assert_eq!(both.resource.listener.as_ref().and_then(|l| l.mode.as_deref()), Some("STRICT"));
 
     // The cluster was left PERMISSIVE: the API's settings are the import's, the cluster drifts.
@@ -300,9 +300,9 @@ fn a_listed_node_shows_each_side_and_whether_they_agree() {
     let api_only = found("yelb", "yelb-db_yelb", None, &Seen::Absent, &Seen::View(Box::new(strict_view())));
     assert_eq!(api_only.display_name, "yelb-db_yelb: cluster absent, App Mesh STRICT");
     assert!(api_only.resource.kubernetes.is_none() && api_only.identity.virtual_node.is_none());
-    assert_eq!(api_only.resource.cluster_status.as_deref(), Some(NOT_MANAGED));
+    assert_eq!(api_only.resource.cluster_status.as_deref(), Some("not managed"));
     let cluster_only = found("yelb", "yelb-db_yelb", Some(("yelb", "yelb-db")), &Seen::View(Box::new(strict_view())), &Seen::NotRead);
-    assert_eq!(cluster_only.resource.api_status.as_deref(), Some(NOT_MANAGED));
+    assert_eq!(cluster_only.resource.api_status.as_deref(), Some("not managed"));
     assert!(cluster_only.display_name.ends_with("App Mesh not read"), "{}", cluster_only.display_name);
 }
 
