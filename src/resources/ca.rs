@@ -30,10 +30,12 @@ use crate::pki::{self, KeyAlgorithm, MAX_VALIDITY_DAYS, X509_NAME_MAX};
 use crate::resources::mesh_tls::single;
 use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
 
+mod create;
 mod list;
 mod model;
 mod plan;
 
+use create::*;
 pub use list::CaList;
 pub use model::CertificateAuthority;
 use model::*;
@@ -50,187 +52,9 @@ pub struct CaResource {
     clients: Arc<Clients>,
 }
 
-/// The owner of a CA's Secret and issuer: the CA's id, `namespace/secret_name`, and its
-/// `owner_id`.
-fn owner(namespace: &str, secret_name: &str, m: &CertificateAuthority) -> Result<Owner, crate::ownership::OwnerIdError> {
-    Owner::of_attr(TYPE_NAME, &format!("{namespace}/{secret_name}"), &m.owner_id)
-}
-
-/// How to import a CA together with an issuer someone else made.
-fn import_hint(namespace: &str, secret_name: &str, kind: IssuerKind, name: &str) -> String {
-    format!("terraform import <address> {namespace}/{secret_name}:{}/{name}", kind.name())
-}
-
-fn issuer_error(e: &OwnError, action: &str, spec: &CaSpec, kind: IssuerKind, name: &str) -> Diagnostic {
-    e.diagnostic(action, &import_hint(&spec.namespace, &spec.secret_name, kind, name))
-        .at(AttributePath::attrs(&["cert_manager_issuer", "name"]))
-}
-
-/// The plug-in copy's Secret is someone else's: meshtls will not overwrite istiod's CA.
-fn plugin_refused(namespace: &str, claim: &Claim) -> Diagnostic {
-    Diagnostic::error(
-        format!("Secret {namespace}/{ISTIO_PLUGIN_SECRET} already exists"),
-        format!(
-            "Secret {namespace}/{ISTIO_PLUGIN_SECRET}, Istio's plug-in CA, exists and {}, so meshtls will not replace it: istiod would sign with another CA from its next start. Remove it first if this CA is to take over, or drop istio_plugin.",
-            claim.describe()
-        ),
-    )
-    .at(AttributePath::attrs(&["istio_plugin", "namespace"]))
-}
-
-/// Writes the plug-in copy in `namespace` (see `plugin_ca::write`), or says why not.
-async fn write_plugin_copy(client: &kube::Client, owner: &Owner, namespace: &str, files: &TlsFiles) -> Result<(), Diagnostic> {
-    match plugin_ca::write(client, owner, namespace, files).await {
-        Ok(()) => Ok(()),
-        Err(OwnError::NotOurs { claim, .. }) => Err(plugin_refused(namespace, &claim)),
-        Err(e) => Err(e.diagnostic("write Istio's plug-in CA Secret", "")),
-    }
-}
-
-/// Whether the plug-in copy in `namespace` is this CA's and holds `certificate_pem`.
-async fn plugin_copy_in_place(
-    client: &kube::Client,
-    cache: &crate::clients::read_cache::ReadCache,
-    owner: &Owner,
-    namespace: &str,
-    certificate_pem: &str,
-) -> Result<bool, Diagnostic> {
-    plugin_ca::holds(client, cache, owner, namespace, certificate_pem)
-        .await
-        .map_err(|e| kube_error("read Istio's plug-in CA Secret", namespace, ISTIO_PLUGIN_SECRET, &e))
-}
-
 impl CaResource {
     pub fn new(clients: Arc<Clients>) -> Self {
         CaResource { clients }
-    }
-
-    async fn acmpca(&self) -> Result<aws_sdk_acmpca::Client, Diagnostic> {
-        match self.clients.aws().await {
-            Ok(aws) => Ok(aws.acmpca.clone()),
-            Err(e) => Err(Diagnostic::error("ACM Private CA needs the provider's aws block", e.to_string()).at(at("acm_pca"))),
-        }
-    }
-
-    /// A CA whose key is kept only in its Secret, with its issuer if asked for: made here, or
-    /// the configuration's `key_pair` (whose key is `given`).
-    async fn create_local(
-        &self,
-        client: &kube::Client,
-        spec: &CaSpec,
-        given: Option<GivenKey>,
-        mut state: CertificateAuthority,
-    ) -> Outcome<CertificateAuthority> {
-        let (namespace, secret_name) = (spec.namespace.as_str(), spec.secret_name.as_str());
-        let owner = owner(namespace, secret_name, &state)?;
-        // Someone else's issuer of that name is refused before anything is written.
-        if let Some((kind, name)) = spec.issuer_ref() {
-            cert_manager::owned(client, &owner, kind, namespace, name)
-                .check_free()
-                .await
-                .map_err(|e| issuer_error(&e, "read the cert-manager issuer", spec, kind, name))?;
-        }
-        let issued = match (state.given_certificate(), given) {
-            (Some(certificate_pem), Some(GivenKey(private_key_pem))) => {
-                key_pair_problem(certificate_pem, private_key_pem.expose(), time::OffsetDateTime::now_utc())
-                    .map_or(Ok(()), |(path, d)| Err(d.at(path)))?;
-                pki::Issued { certificate_pem: certificate_pem.to_string(), private_key_pem }
-            }
-            (Some(_), None) => return Err(Diagnostic::error(
-                "Missing CA key",
-                "key_pair.private_key_pem_wo was not in the configuration at apply. It is write-only: give it in the configuration every apply that creates the CA.",
-            )
-            .at(AttributePath::attrs(&["key_pair", "private_key_pem_wo"]))
-            .into()),
-            (None, _) => {
-                let cn = spec.common_name.as_deref().unwrap_or_default();
-                ca_store::generate_root(cn, spec.organization.as_deref(), spec.validity_days, spec.key_algorithm)
-                    .await
-                    .diag("generate the CA")?
-            }
-        };
-        state
-            .set_certificate(&issued.certificate_pem)
-            .map_err(|e| Diagnostic::error("Generated certificate cannot be parsed", e.to_string()))?;
-        let files = TlsFiles { ca_crt: issued.certificate_pem.clone(), tls_crt: issued.certificate_pem, tls_key: issued.private_key_pem };
-        // Istio's plug-in CA Secret of someone else's is refused before anything is written.
-        if let Some(ns) = spec.istio_namespace.as_deref() {
-            if let Some((_, claim)) = tls_secret::owned(client, &owner, ns, ISTIO_PLUGIN_SECRET)
-                .get()
-                .await
-                .map_err(|e| e.diagnostic("read Istio's plug-in CA Secret", ""))?
-                .filter(|(_, claim)| *claim != Claim::Ours)
-            {
-                return Err(plugin_refused(ns, &claim).into());
-            }
-        }
-        if let Err(e) = tls_secret::create(client, &owner, namespace, secret_name, &files, BTreeMap::new(), BTreeMap::new()).await {
-            let failure = Failure::new(tls_secret::create_diagnostic("CA Secret", namespace, secret_name, &e));
-            // A Secret that may exist stays in state (tainted), so it is never lost track of.
-            return Err(if e.outcome_unknown() { failure.keeping(state.unfinished()) } else { failure });
-        }
-        tracing::info!(namespace, secret = secret_name, "created CA Secret");
-        if let Some((kind, name)) = spec.issuer_ref() {
-            if let Err(e) = cert_manager::ensure(client, &owner, kind, namespace, name, secret_name).await {
-                // The Secret exists: keep it in state (the CLI marks it tainted) so nothing is orphaned.
-                let mut d = issuer_error(&e, "create the cert-manager issuer", spec, kind, name);
-                if matches!(e, OwnError::Kube(_)) {
-                    d.detail.push_str(". Is cert-manager (its CRDs) installed?");
-                }
-                state.cert_manager_issuer = None;
-                state.istio_plugin = None;
-                return Err(Failure::new(d).keeping(state));
-            }
-        }
-        if let Some(ns) = spec.istio_namespace.as_deref() {
-            if let Err(d) = write_plugin_copy(client, &owner, ns, &files).await {
-                // The CA exists: it stays in state, and the next apply writes the copy.
-                state.istio_plugin = None;
-                return Err(Failure::new(d).keeping(state));
-            }
-        }
-        Ok(state.into())
-    }
-
-    /// A CA behind ACM Private CA, adopted or created; its Secret holds only `ca.crt`.
-    async fn create_pca(
-        &self,
-        client: &kube::Client,
-        spec: &CaSpec,
-        source: &PcaSource,
-        mut state: CertificateAuthority,
-    ) -> Outcome<CertificateAuthority> {
-        let pca_client = self.acmpca().await?;
-        let owner = owner(&spec.namespace, &spec.secret_name, &state)?;
-        let secret = PcaSecret { client, owner: &owner, namespace: &spec.namespace, name: &spec.secret_name };
-        let root = PcaRoot {
-            common_name: spec.common_name.as_deref().unwrap_or_default(),
-            organization: spec.organization.as_deref(),
-            key_algorithm: spec.key_algorithm,
-            validity_days: spec.validity_days,
-        };
-        let provisioned = match ca_store::provision_pca(&pca_client, &secret, source, &root, &|| self.clients.stopping()).await {
-            Ok(p) => p,
-            // A private CA that exists stays in state, so destroy finds it.
-            Err(ca_store::PcaFailure { diagnostic, arn: Some(arn), active }) => {
-                state.pca_arn = Attr::Known(arn);
-                state.pca_status = if active { Attr::Known(ACTIVE.into()) } else { Attr::Null };
-                return Err(Failure::new(diagnostic).keeping(state.unfinished()));
-            }
-            Err(failure) => return Err(failure.diagnostic.into()),
-        };
-        state.pca_arn = Attr::Known(provisioned.arn);
-        state.pca_status = Attr::Known(ACTIVE.into());
-        if matches!(state.common_name, Attr::Unknown | Attr::Null) {
-            state.common_name = provisioned.info.common_name.clone().into();
-        }
-        if state.organization.is_unknown() {
-            state.organization = provisioned.info.organization.clone().into();
-        }
-        if let Err(e) = state.set_certificate(&provisioned.certificate_pem) {
-            return Err(Failure::new(Diagnostic::error("ACM Private CA certificate unreadable", e.to_string())).keeping(state.unfinished()));
-        }
-        Ok(state.into())
     }
 }
 
