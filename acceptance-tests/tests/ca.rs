@@ -157,7 +157,7 @@ fn ca_rejects_bad_input_at_validate() {
         let run = ws.run(&["validate"]);
         assert_ne!(run.code, 0, "validate must fail");
         let text = run.text();
-        for expected in ["Unsupported key algorithm", "ECDSA_P256, ECDSA_P384", "Invalid namespace", "key_algorithm", "namespace"] {
+        for expected in ["Invalid key_algorithm", "`ECDSA_P256`, `ECDSA_P384`", "Invalid namespace", "key_algorithm", "namespace"] {
             assert!(text.contains(expected), "{} validate output lacks {expected:?}:\n{text}", cli.name());
         }
     });
