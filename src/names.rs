@@ -1,6 +1,6 @@
 //! Kubernetes object-name rules, checked at plan time so mistakes never reach the API.
 
-use tfplugin::{Attr, AttributePath, Diagnostics};
+use tfplugin::{Attr, AttributePath, Diagnostics, Validator, Value};
 
 /// RFC 1123 label: lowercase alphanumerics and '-', starting and ending alphanumeric, at most
 /// 63 characters (namespaces, Service names).
@@ -25,25 +25,28 @@ pub fn parse_namespaced_id(id: &str) -> Result<(&str, &str), tfplugin::Diagnosti
         .ok_or_else(|| tfplugin::Diagnostic::error("Invalid import ID", format!("{id:?} is not `namespace/name`.")))
 }
 
-/// Adds an error on `attr` when its value is known and not a valid namespace name.
-pub fn check_namespace(d: &mut Diagnostics, value: Option<&str>, attr: &str) {
-    if let Some(ns) = value.filter(|ns| !is_dns1123_label(ns)) {
-        d.error_at(
-            AttributePath::attrs(&[attr]),
-            "Invalid namespace",
-            format!("{ns:?} is not a valid namespace name: use lowercase letters, digits and '-', at most 63 characters."),
-        );
-    }
+/// A namespace name (or any RFC 1123 label: a Service's, a gateway's), as a schema rule.
+pub fn label(what: &'static str) -> Validator {
+    Validator::custom(&format!("A {what}: lowercase letters, digits and '-', at most 63 characters."), move |_, v| {
+        v.as_str()
+            .filter(|s| !is_dns1123_label(s))
+            .map(|s| format!("{s:?} is not a valid {what}: use lowercase letters, digits and '-', at most 63 characters."))
+    })
 }
 
-/// Adds an error on `attr` when its value is known and not a valid Secret name.
-pub fn check_secret_name(d: &mut Diagnostics, value: Option<&str>, attr: &str) {
-    if let Some(name) = value.filter(|n| !is_dns1123_subdomain(n)) {
-        d.error_at(
-            AttributePath::attrs(&[attr]),
-            "Invalid Secret name",
-            format!("{name:?} is not a valid Secret name: use lowercase letters, digits, '-' and '.'."),
-        );
+/// A Secret's (or another object's) name, an RFC 1123 subdomain, as a schema rule.
+pub fn subdomain(what: &'static str) -> Validator {
+    Validator::custom(&format!("A {what}: lowercase letters, digits, '-' and '.', at most 253 characters."), move |_, v| {
+        v.as_str()
+            .filter(|s| !is_dns1123_subdomain(s))
+            .map(|s| format!("{s:?} is not a valid {what}: use lowercase letters, digits, '-' and '.', at most 253 characters."))
+    })
+}
+
+/// The namespace rule, for a configuration without a schema validator (list resources).
+pub fn check_namespace(d: &mut Diagnostics, value: Option<&str>, attr: &str) {
+    if let Some(problem) = value.and_then(|v| label("namespace name").check(attr, &Value::from(v))) {
+        d.error_at(AttributePath::attrs(&[attr]), "Invalid namespace", problem);
     }
 }
 

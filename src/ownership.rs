@@ -269,6 +269,26 @@ impl OwnError {
     }
 }
 
+/// The plan-time refusal of every object found under a resource's name that is not its own:
+/// `found` pairs each kind with the claim on the object of that kind, if one exists. Each
+/// diagnostic names the object and says how to import it (`import`, a command line), so a
+/// create is refused before anything is written.
+pub fn refusals<'a>(
+    found: impl IntoIterator<Item = (&'a str, Option<&'a Claim>)>,
+    namespace: &str,
+    name: &str,
+    action: &str,
+    import: &str,
+) -> Vec<tfplugin::Diagnostic> {
+    found
+        .into_iter()
+        .filter_map(|(kind, claim)| claim.filter(|c| **c != Claim::Ours).map(|c| (kind, c)))
+        .map(|(kind, claim)| {
+            OwnError::NotOurs { object: ObjectRef::new(kind, Some(namespace), name), claim: claim.clone() }.diagnostic(action, import)
+        })
+        .collect()
+}
+
 /// What a delete did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deleted {

@@ -15,7 +15,7 @@ use crate::backends::appmesh::k8s_gateway::{self as appmesh_k8s_gateway, Cluster
 use crate::backends::appmesh::TLS_MODES;
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls};
 use crate::clients::{aws_client_error, client_error, Clients};
-use crate::names::{check_namespace, check_port, check_secret_name, is_dns1123_label, parse_namespaced_id};
+use crate::names::{self, check_namespace, check_port, is_dns1123_label, parse_namespaced_id};
 use crate::ownership::Owner;
 use crate::resources::mesh_tls::{refreshed_status, single, trust_block, SideStatus, TrustConfig};
 
@@ -85,13 +85,13 @@ impl TypedResource for GatewayResource {
             0,
             Block::new("An ingress gateway terminating TLS for the mesh: a VirtualGateway with its GatewayRoutes (on the cluster and in the App Mesh API), the Envoy Deployment with the certificate Secret mounted read-only, and the namespace label `gateway=<name>` that selects the routes.")
                 .attribute(Attribute::string("id").computed().use_state_for_unknown().description("`namespace/name`."))
-                .attribute(Attribute::string("namespace").required().requires_replace().description("Namespace of the gateway's objects."))
+                .attribute(Attribute::string("namespace").required().requires_replace().validator(names::label("namespace name")).description("Namespace of the gateway's objects."))
                 .attribute(Attribute::string("name").required().requires_replace().description("Name of the VirtualGateway and the Envoy Deployment (pods are labelled `app=<name>`)."))
                 .attribute(Attribute::string("mesh_name").optional().computed().requires_replace().description("App Mesh mesh. Defaults to the provider's `mesh_name`."))
                 .attribute(Attribute::string("aws_name").optional().computed().requires_replace().description("The gateway's App Mesh name. Defaults to `<name>_<namespace>`, as the App Mesh controller names it."))
                 .attribute(Attribute::number("port").default(8443i64).description("Listener port (HTTP). Defaults to 8443."))
                 .attribute(Attribute::string("tls_mode").default("STRICT").validator(Validator::one_of(&TLS_MODES)).description("Defaults to `STRICT`."))
-                .attribute(Attribute::string("certificate_secret").required().description("TLS Secret served by the gateway, e.g. a `meshtls_certificate`'s `secret_name`."))
+                .attribute(Attribute::string("certificate_secret").required().validator(names::subdomain("Secret name")).description("TLS Secret served by the gateway, e.g. a `meshtls_certificate`'s `secret_name`."))
                 .attribute(Attribute::string("mount_path").optional().computed().description("Where the Secret is mounted in Envoy. Defaults to `/etc/keys/<name>`."))
                 .attribute(Attribute::string("envoy_image").default(DEFAULT_ENVOY_IMAGE).description("The Envoy image of the gateway Deployment."))
                 .attribute(Attribute::number("replicas").default(1i64).validator(Validator::int_range(0, MAX_REPLICAS)).description("Number of gateway pods. Defaults to 1."))

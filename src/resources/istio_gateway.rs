@@ -15,10 +15,7 @@ use tfplugin::{
 
 use crate::backends::istio::gateway::{self as backend, IstioGateway as GatewayObjects, IstioGatewaySpec, IstioRoute, DEFAULT_CLASS};
 use crate::clients::{client_error, Clients};
-use crate::names::{
-    check_namespace, check_port, check_secret_name, dns_name_covers, dns_name_problem, is_dns1123_label, is_dns1123_subdomain,
-    parse_namespaced_id,
-};
+use crate::names::{self, check_port, dns_name_covers, dns_name_problem, is_dns1123_label, is_dns1123_subdomain, parse_namespaced_id};
 use crate::ownership::{OwnError, Owner};
 use crate::resources::istio_revision;
 use crate::resources::mesh_tls::{refreshed_status, SideStatus};
@@ -119,12 +116,12 @@ impl TypedResource for IstioGatewayResource {
             0,
             Block::new("An ingress gateway on Istio terminating TLS with a meshtls certificate: a Gateway API Gateway of class `istio` and its HTTPRoute. istiod creates the gateway's Envoy Deployment and a ClusterIP Service, and its pods are labelled `app=<name>` for `meshtls_nlb_service`. Behind it, Istio's mutual TLS encrypts every hop.")
                 .attribute(Attribute::string("id").computed().use_state_for_unknown().description("`namespace/name`."))
-                .attribute(Attribute::string("namespace").required().requires_replace().description("Namespace of the gateway, its certificate Secret and the services it routes to."))
+                .attribute(Attribute::string("namespace").required().requires_replace().validator(names::label("namespace name")).description("Namespace of the gateway, its certificate Secret and the services it routes to."))
                 .attribute(Attribute::string("name").required().requires_replace().description("Name of the Gateway and HTTPRoute; the gateway's pods are labelled `app=<name>`."))
                 .attribute(Attribute::string("gateway_class").default(DEFAULT_CLASS).description("The GatewayClass. Defaults to `istio`, which istiod creates."))
                 .attribute(Attribute::number("port").default(8443i64).description("The HTTPS listener port, the NLB's target port. Defaults to 8443."))
                 .attribute(Attribute::new("hostnames", Type::list(Type::String)).optional().description("Hosts the gateway serves, one HTTPS listener each; the certificate must cover them all. Any host when unset."))
-                .attribute(Attribute::string("certificate_secret").required().description("TLS Secret in `namespace` the gateway serves, e.g. a `meshtls_certificate`'s `secret_name`. istiod sends a renewed certificate to the gateway without a restart."))
+                .attribute(Attribute::string("certificate_secret").required().validator(names::subdomain("Secret name")).description("TLS Secret in `namespace` the gateway serves, e.g. a `meshtls_certificate`'s `secret_name`. istiod sends a renewed certificate to the gateway without a restart."))
                 .attribute(istio_revision::attribute("the gateway: its Gateway is labelled `istio.io/rev=<revision>`, so only that revision's istiod deploys and programs it"))
                 .attribute(Attribute::string("status").computed().description("`in sync`, or what differs on the cluster."))
                 .attribute(crate::resources::owner_id_attribute())
@@ -160,15 +157,11 @@ impl TypedResource for IstioGatewayResource {
             Ok(found) => {
                 // Someone else's object of the gateway's name: refused now, with how to import.
                 if request.prior.is_none() {
-                    for (kind, claim) in
-                        [("Gateway", found.gateway.as_ref().map(|(_, c)| c)), ("HTTPRoute", found.route.as_ref().map(|(_, c)| c))]
-                    {
-                        if let Some(claim) = claim.filter(|c| **c != crate::ownership::Claim::Ours) {
-                            let object = crate::ownership::ObjectRef::new(kind, Some(&ns), &name);
-                            let e = OwnError::NotOurs { object, claim: claim.clone() };
-                            plan.diagnostics.push(own_error(&e, "create the Istio gateway", &ns, &name).at(at("name")));
-                        }
-                    }
+                    let found_here =
+                        [("Gateway", found.gateway.as_ref().map(|(_, c)| c)), ("HTTPRoute", found.route.as_ref().map(|(_, c)| c))];
+                    let import = format!("terraform import <address> {ns}/{name}");
+                    let refused = crate::ownership::refusals(found_here, &ns, &name, "create the Istio gateway", &import);
+                    plan.diagnostics.push_all(refused.into_iter().map(|d| d.at(at("name"))));
                 }
                 // What istiod refused, said where the plan is read.
                 if let (Some(gateway), route) = found.ours() {

@@ -19,8 +19,8 @@ use crate::backends::istio::{self, IstioWorkload};
 use crate::backends::model::{ClientPolicyTls, ListenerTls, NodeTls};
 use crate::backends::{MeshSide, SideError};
 use crate::clients::{client_error, Clients};
-use crate::names::{check_namespace, is_dns1123_label, is_dns1123_subdomain, parse_namespaced_id};
-use crate::ownership::{Claim, Owner};
+use crate::names::{self, is_dns1123_label, is_dns1123_subdomain, parse_namespaced_id};
+use crate::ownership::Owner;
 use crate::resources::istio_revision;
 use crate::resources::mesh_tls::{off_to_strict_warning, refreshed_status, single, SideStatus};
 use crate::resources::{virtual_node_tls, PROVIDER};
@@ -151,7 +151,7 @@ impl TypedResource for IstioMtlsResource {
             0,
             Block::new("Mutual TLS on Istio for one workload or a whole namespace: a PeerAuthentication (STRICT by default) and optionally a DestinationRule with `ISTIO_MUTUAL`. Istio's CA (a `meshtls_ca` plugged in as `cacerts`) issues and rotates the certificates over SDS, so no Secret is mounted and no pod restarts on rotation. A change made to either object outside Terraform shows in `plan` as a change of `status`.")
                 .attribute(Attribute::string("id").computed().use_state_for_unknown().description("`namespace/name`."))
-                .attribute(Attribute::string("namespace").required().requires_replace().description("Namespace of the workload and of the policy objects."))
+                .attribute(Attribute::string("namespace").required().requires_replace().validator(names::label("namespace name")).description("Namespace of the workload and of the policy objects."))
                 .attribute(Attribute::string("name").optional().computed().requires_replace().description("Name of the PeerAuthentication and DestinationRule. Defaults to `deployment`, or to `default` for a namespace-wide policy; required with `selector`."))
                 .attribute(Attribute::string("deployment").optional().description("A Deployment whose pods the policy covers: its `spec.selector.matchLabels` become the policy's selector. Without this and `selector`, the policy covers the whole namespace."))
                 .attribute(Attribute::new("selector", Type::map(Type::String)).optional().computed().description("Pod labels the policy covers. Read from `deployment` when that is set; null for the whole namespace."))
@@ -202,16 +202,13 @@ impl TypedResource for IstioMtlsResource {
                 if let Some(side) = self.side(&client, &owner, &plan.planned) {
                     match side.found().await {
                         Ok(found) => {
-                            let claims = [
-                                found.peer_authentication.as_ref().map(|(_, c)| ("PeerAuthentication", c)),
-                                found.destination_rule.as_ref().map(|(_, c)| ("DestinationRule", c)),
+                            let found_here = [
+                                ("PeerAuthentication", found.peer_authentication.as_ref().map(|(_, c)| c)),
+                                ("DestinationRule", found.destination_rule.as_ref().map(|(_, c)| c)),
                             ];
-                            for (kind, claim) in claims.into_iter().flatten().filter(|(_, c)| **c != Claim::Ours) {
-                                let object = crate::ownership::ObjectRef::new(kind, Some(&ns), &name);
-                                let e =
-                                    SideError::Ownership(Box::new(crate::ownership::OwnError::NotOurs { object, claim: claim.clone() }));
-                                plan.diagnostics.push(side_error(&e, "create the Istio policy", &ns, &name));
-                            }
+                            let import = format!("terraform import <address> {ns}/{name}");
+                            let refused = crate::ownership::refusals(found_here, &ns, &name, "create the Istio policy", &import);
+                            plan.diagnostics.push_all(refused.into_iter().map(|d| d.at(at("name"))));
                         }
                         Err(e) => plan.diagnostics.push(Diagnostic::warning("Could not read the Istio policy", e.to_string())),
                     }

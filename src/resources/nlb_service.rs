@@ -16,7 +16,7 @@ use tfplugin::Validator;
 use tfplugin::{at, Attr, Diagnostic, Diagnostics, Failure, Outcome, Saved, TypedPlan, TypedPlanRequest, TypedResource};
 
 use crate::clients::{client_error, Clients};
-use crate::names::{check_port, is_dns1123_label, parse_namespaced_id};
+use crate::names::{self, check_port, parse_namespaced_id};
 use crate::ownership::{Owned, Owner};
 
 mod model;
@@ -128,9 +128,9 @@ impl TypedResource for NlbServiceResource {
             0,
             Block::new("A Service of type LoadBalancer in front of a `meshtls_gateway`, annotated for an AWS network load balancer: TLS terminated at the NLB with an ACM certificate, or passed through to the gateway.")
                 .attribute(Attribute::string("id").computed().use_state_for_unknown().description("`namespace/name`."))
-                .attribute(Attribute::string("namespace").required().requires_replace().description("Namespace of the Service (the gateway's)."))
-                .attribute(Attribute::string("name").required().requires_replace().description("Name of the Service."))
-                .attribute(Attribute::string("gateway").required().description("The gateway's name: the Service selects pods labelled `app=<gateway>`."))
+                .attribute(Attribute::string("namespace").required().requires_replace().validator(names::label("namespace name")).description("Namespace of the Service (the gateway's)."))
+                .attribute(Attribute::string("name").required().requires_replace().validator(names::label("Service name")).description("Name of the Service."))
+                .attribute(Attribute::string("gateway").required().validator(names::label("gateway name")).description("The gateway's name: the Service selects pods labelled `app=<gateway>`."))
                 .attribute(Attribute::number("port").default(443i64).description("Port the load balancer listens on. Defaults to 443."))
                 .attribute(Attribute::number("target_port").default(8443i64).description("The gateway's listener port. Defaults to 8443."))
                 .attribute(Attribute::string("tls_termination").default("nlb").validator(Validator::one_of(&["nlb", "gateway"])).description("`nlb` (default): the NLB terminates TLS with `acm_certificate_arn` and re-encrypts to the gateway. `gateway`: a plain TCP NLB passes TLS through to the gateway."))

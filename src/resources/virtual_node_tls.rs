@@ -21,7 +21,7 @@ use crate::backends::appmesh::TLS_MODES;
 use crate::backends::model::{ClientPolicyTls, ListenerTls, Managed, NodeTls};
 use crate::backends::{MeshSide, SideError};
 use crate::clients::{aws_client_error, client_error, Clients};
-use crate::names::{check_port, dns_name_covers};
+use crate::names::{self, check_port, dns_name_covers};
 use crate::pki;
 use crate::resources::mesh_tls::{
     certificate_block, off_to_strict_warning, refreshed_status, single, trust_block, CertificateConfig, SideStatus, TrustConfig,
@@ -288,7 +288,7 @@ impl TypedResource for VirtualNodeTlsResource {
             .block(single("trust", trust_block(true)))
             .block(single("certificate", certificate_block(false)));
         let kubernetes = Block::new("The cluster side: the VirtualNode object and the Deployment whose pods carry the Envoy sidecar. Without this block only the App Mesh API is managed.")
-            .attribute(Attribute::string("namespace").required().description("Namespace of the VirtualNode and Deployment."))
+            .attribute(Attribute::string("namespace").required().validator(names::label("namespace name")).description("Namespace of the VirtualNode and Deployment."))
             .attribute(Attribute::string("virtual_node").required().description("Name of the VirtualNode object."))
             .attribute(Attribute::string("deployment").optional().description("Deployment whose pod template gets the Secret mount (and the rotation annotation)."));
         Schema::new(
@@ -297,7 +297,7 @@ impl TypedResource for VirtualNodeTlsResource {
                 .attribute(Attribute::string("id").computed().use_state_for_unknown().description("`mesh/virtual_node_name`; just the node name when no mesh is set (cluster side only)."))
                 .attribute(Attribute::string("mesh_name").optional().computed().requires_replace().description("App Mesh mesh. Defaults to the provider's `mesh_name`."))
                 .attribute(Attribute::string("virtual_node_name").required().requires_replace().description("The virtual node's App Mesh name, e.g. `yelb-db_yelb`."))
-                .attribute(Attribute::string("certificate_secret").optional().description("Secret (in `kubernetes.namespace`) to mount into the Envoy sidecar, e.g. a `meshtls_certificate`'s `secret_name`."))
+                .attribute(Attribute::string("certificate_secret").optional().validator(names::subdomain("Secret name")).description("Secret (in `kubernetes.namespace`) to mount into the Envoy sidecar, e.g. a `meshtls_certificate`'s `secret_name`."))
                 .attribute(Attribute::string("mount_path").optional().computed().description("Where the Secret is mounted in Envoy. Defaults to `/etc/keys/<virtual node>`."))
                 .attribute(Attribute::bool("restart_on_rotation").default(true).description("Annotate the pod template with the certificate's fingerprint, so a renewed certificate rolls the pods and Envoy loads it. Defaults to true."))
                 .attribute(Attribute::string("certificate_fingerprint").optional().computed().description("Fingerprint of the mounted certificate, written to the pod template. Set it to the certificate's `fingerprint_sha256` so a re-issue rolls the pods in the same apply; otherwise it is read from `certificate_secret`."))

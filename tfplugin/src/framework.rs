@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::diag::{AttributePath, Diagnostic, Diagnostics};
-use crate::schema::{Block, PlanModifier, Schema};
+use crate::schema::{Block, Planning, Schema};
 use crate::types::Type;
 use crate::value::Value;
 
@@ -340,15 +340,28 @@ pub fn plan_generic(block: &Block, prior: &Value, proposed: &Value, config: &Val
     }
     let mut replace = Vec::new();
     if !prior.is_null() && planned != *prior {
+        // A computed attribute the configuration leaves alone may change with the update.
         for a in &block.attributes {
-            if a.computed && a.default.is_none() && config.get(&a.name).is_null() && !a.has_modifier(&PlanModifier::UseStateForUnknown) {
+            if a.computed && a.default.is_none() && config.get(&a.name).is_null() {
                 planned.set(&a.name, Value::Unknown);
             }
         }
-        for a in &block.attributes {
-            if a.has_modifier(&PlanModifier::RequiresReplace) && planned.get(&a.name) != prior.get(&a.name) {
-                replace.push(AttributePath::attrs(&[&a.name]));
+        for a in block.attributes.iter().filter(|a| !a.plan_modifiers.is_empty()) {
+            let mut value = planned.get(&a.name).clone();
+            let mut p = Planning {
+                path: AttributePath::attrs(&[&a.name]),
+                config: config.get(&a.name),
+                prior: prior.get(&a.name),
+                planned: &mut value,
+                requires_replace: false,
+            };
+            for m in &a.plan_modifiers {
+                m.modify(&mut p);
             }
+            if p.requires_replace {
+                replace.push(p.path);
+            }
+            planned.set(&a.name, value);
         }
         for b in block.blocks.iter().filter(|b| b.requires_replace) {
             if planned.get(&b.type_name) != prior.get(&b.type_name) {

@@ -6,13 +6,39 @@ use crate::types::Type;
 use crate::validator::Validator;
 use crate::value::Value;
 
-/// What happens to an attribute's planned value beyond Terraform's defaults.
+/// What happens to an attribute's planned value beyond Terraform's defaults, as a value that
+/// does its own work on an update's plan ([`PlanModifier::modify`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlanModifier {
     /// A change to this attribute replaces the resource.
     RequiresReplace,
     /// A computed attribute keeps its prior value instead of becoming unknown on update.
     UseStateForUnknown,
+}
+
+/// One attribute's values in an update's plan.
+pub struct Planning<'a> {
+    pub path: AttributePath,
+    pub config: &'a Value,
+    pub prior: &'a Value,
+    /// What the plan holds so far; a modifier may change it.
+    pub planned: &'a mut Value,
+    /// Set when the change replaces the resource.
+    pub requires_replace: bool,
+}
+
+impl PlanModifier {
+    /// Runs once the default plan is made, on an update that changes something.
+    pub fn modify(&self, p: &mut Planning<'_>) {
+        match self {
+            PlanModifier::RequiresReplace => p.requires_replace |= p.planned != p.prior,
+            PlanModifier::UseStateForUnknown => {
+                if p.config.is_null() && p.planned.is_unknown() {
+                    *p.planned = p.prior.clone();
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

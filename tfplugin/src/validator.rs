@@ -4,9 +4,15 @@
 //! the diagnostic, and each rule also writes its sentence of the attribute's description, so
 //! the allowed values are stated once.
 
+use std::sync::Arc;
+
 use crate::value::Value;
 
-#[derive(Debug, Clone, PartialEq)]
+/// What a custom rule says of a value: None when it keeps the rule, else the sentence that
+/// says what is wrong. It gets the attribute's name to say it with.
+pub type Check = Arc<dyn Fn(&str, &Value) -> Option<String> + Send + Sync>;
+
+#[derive(Clone)]
 pub enum Validator {
     /// A string among these.
     OneOf(Vec<String>),
@@ -16,6 +22,21 @@ pub enum Validator {
     LengthRange { min: usize, max: usize },
     /// A string with something besides whitespace.
     NotBlank,
+    /// A rule of the provider's own, with its sentence for the description.
+    Custom { description: String, check: Check },
+}
+
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// Two rules are the same when they say the same: a custom rule is known by its description.
+impl PartialEq for Validator {
+    fn eq(&self, other: &Self) -> bool {
+        self.describe() == other.describe()
+    }
 }
 
 impl Validator {
@@ -33,6 +54,10 @@ impl Validator {
 
     pub fn not_blank() -> Self {
         Validator::NotBlank
+    }
+
+    pub fn custom(description: &str, check: impl Fn(&str, &Value) -> Option<String> + Send + Sync + 'static) -> Self {
+        Validator::Custom { description: description.to_string(), check: Arc::new(check) }
     }
 
     /// What is wrong with `value` for the attribute `name`; None when it keeps the rule, or
@@ -61,6 +86,7 @@ impl Validator {
                 (!(*min..=*max).contains(&len)).then(|| format!("{name} must have from {min} to {max} {unit}; it has {len}."))
             }
             Validator::NotBlank => value.as_str().filter(|s| s.trim().is_empty()).map(|_| format!("{name} must not be blank.")),
+            Validator::Custom { check, .. } => check(name, value),
         }
     }
 
@@ -71,6 +97,7 @@ impl Validator {
             Validator::IntRange { min, max } => format!("From {min} to {max}."),
             Validator::LengthRange { min, max } => format!("From {min} to {max} long."),
             Validator::NotBlank => "Not blank.".to_string(),
+            Validator::Custom { description, .. } => description.clone(),
         }
     }
 }
@@ -116,6 +143,17 @@ mod tests {
         assert!(names.check("dns_names", &Value::List(vec![])).is_some());
         assert_eq!(names.check("dns_names", &Value::List(vec![Value::from("a")])), None);
         assert_eq!(names.check("name", &Value::from("abc")).as_deref(), Some("name must have from 1 to 2 characters; it has 3."));
+    }
+
+    #[test]
+    fn a_custom_rule_checks_known_values_and_describes_itself() {
+        let v = Validator::custom("A DNS label.", |name, v| {
+            v.as_str().filter(|s| s.contains('_')).map(|s| format!("{s:?} is not a valid {name}: no '_'."))
+        });
+        assert_eq!(v.check("namespace", &Value::from("a_b")).as_deref(), Some("\"a_b\" is not a valid namespace: no '_'."));
+        assert_eq!(v.check("namespace", &Value::from("ab")), None, "positive control");
+        assert_eq!(v.check("namespace", &Value::Unknown), None, "not known yet: checked again at plan");
+        assert_eq!(v.describe(), "A DNS label.");
     }
 
     #[test]

@@ -6,10 +6,7 @@ use super::*;
 
 pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
     let mut d = Diagnostics::new();
-    check_namespace(&mut d, config.namespace.as_deref(), "namespace");
-    check_secret_name(&mut d, config.secret_name.as_deref(), "secret_name");
     if let Some(p) = &config.istio_plugin {
-        check_namespace(&mut d, p.namespace.as_deref(), "istio_plugin.namespace");
         if config.secret_name.as_deref() == Some(ISTIO_PLUGIN_SECRET) && config.namespace.known().map(String::as_str) == p.namespace() {
             d.error_at(
                 at("istio_plugin"),

@@ -80,12 +80,12 @@ fn each_bad_value_is_reported_at_its_attribute() {
     assert_eq!(
         crate::resources::refusals(TYPE_NAME, &bad, &validate(&bad)),
         [
+            "namespace",
+            "secret_name",
             "common_name",
             "organization",
             "validity_days",
             "key_algorithm",
-            "namespace",
-            "secret_name",
             "cert_manager_issuer.kind",
             "cert_manager_issuer.name"
         ]
@@ -139,7 +139,7 @@ fn a_plug_in_copy_needs_a_key_in_the_cluster_and_another_secret() {
     };
     assert_eq!(summaries(&validate(&itself)), ["Already Istio's plug-in CA"]);
     let bad_ns = CertificateAuthority { istio_plugin: plugin("Istio System".into()), ..config() };
-    assert_eq!(paths(&validate(&bad_ns)), ["istio_plugin.namespace"]);
+    assert_eq!(crate::resources::refusals(TYPE_NAME, &bad_ns, &validate(&bad_ns)), ["istio_plugin.namespace"]);
 }
 
 #[test]

@@ -16,8 +16,6 @@ pub(super) fn validate(config: &Certificate) -> Diagnostics {
             );
         }
     }
-    check_namespace(&mut d, config.namespace.as_deref(), "namespace");
-    check_secret_name(&mut d, config.secret_name.as_deref(), "secret_name");
     // meshtls's own keys: a user value would disown the Secret or point it at another CA.
     for (attr, map, reserved) in [
         ("secret_labels", &config.secret_labels, &[MANAGED_BY_LABEL][..]),

@@ -61,7 +61,7 @@ fn a_good_configuration_passes_and_unknowns_are_not_judged() {
 #[test]
 fn the_ca_namespace_and_secret_are_checked() {
     let bad = Certificate { ca: "yelb-ca".into(), namespace: "Yelb".into(), secret_name: "Bad Name".into(), ..config() };
-    assert_eq!(paths(&validate(&bad)), ["ca", "namespace", "secret_name"]);
+    assert_eq!(crate::resources::refusals(TYPE_NAME, &bad, &validate(&bad)), ["namespace", "secret_name", "ca"]);
 }
 
 #[test]

@@ -9,7 +9,6 @@ pub(super) const MAX_ROUTES: usize = 50;
 /// Checks on the configuration alone.
 pub(super) fn validate(config: &Gateway) -> Diagnostics {
     let mut d = Diagnostics::new();
-    check_namespace(&mut d, config.namespace.as_deref(), "namespace");
     if let Some(n) = config.name.as_deref().filter(|n| !is_dns1123_label(n)) {
         d.error_at(
             at("name"),
@@ -17,7 +16,6 @@ pub(super) fn validate(config: &Gateway) -> Diagnostics {
             format!("{n:?} is not a valid name: lowercase letters, digits and '-', at most 63 characters."),
         );
     }
-    check_secret_name(&mut d, config.certificate_secret.as_deref(), "certificate_secret");
     check_port(&mut d, &config.port, at("port"));
     if let Some(routes) = config.route.as_ref().filter(|r| r.len() > MAX_ROUTES) {
         d.error_at(

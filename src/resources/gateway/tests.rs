@@ -63,7 +63,7 @@ fn each_bad_value_is_reported_at_its_attribute() {
         ..config()
     };
     let refused = |c: &Gateway| crate::resources::refusals(TYPE_NAME, c, &validate(c));
-    assert_eq!(refused(&bad), ["tls_mode", "replicas", "namespace", "name", "certificate_secret", "port", "route[1].prefix"]);
+    assert_eq!(refused(&bad), ["namespace", "tls_mode", "certificate_secret", "replicas", "name", "port", "route[1].prefix"]);
     assert!(refused(&Gateway { replicas: Attr::Known(0), ..config() }).is_empty(), "zero replicas is a scale-down");
     assert_eq!(refused(&Gateway { replicas: Attr::Known(-1), ..config() }), ["replicas"]);
 }

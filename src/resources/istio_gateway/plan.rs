@@ -5,7 +5,6 @@ use super::*;
 /// Checks on the configuration alone.
 pub(super) fn validate(config: &IstioGateway) -> Diagnostics {
     let mut d = Diagnostics::new();
-    check_namespace(&mut d, config.namespace.as_deref(), "namespace");
     for (attr, value) in [("name", &config.name), ("gateway_class", &config.gateway_class)] {
         if let Some(n) = value.as_deref().filter(|n| !is_dns1123_subdomain(n) || n.len() > 63) {
             d.error_at(
@@ -15,7 +14,6 @@ pub(super) fn validate(config: &IstioGateway) -> Diagnostics {
             );
         }
     }
-    check_secret_name(&mut d, config.certificate_secret.as_deref(), "certificate_secret");
     istio_revision::validate(config.istio_revision.as_deref(), &mut d);
     check_port(&mut d, &config.port, at("port"));
     if let Some(hosts) = config.hostnames.known() {

@@ -48,8 +48,8 @@ fn each_bad_value_is_reported_at_its_attribute() {
     };
     let d = validate(&bad);
     assert_eq!(
-        paths(&d),
-        ["namespace", "name", "certificate_secret", "port", "hostnames[1]", "route[0].prefix", "route[0].service", "route[0].port"]
+        crate::resources::refusals(TYPE_NAME, &bad, &d),
+        ["namespace", "certificate_secret", "name", "port", "hostnames[1]", "route[0].prefix", "route[0].service", "route[0].port"]
     );
     assert!(d.iter().any(|d| d.detail.contains("yelb.example.com or *.example.com")));
     let none = IstioGateway { hostnames: Attr::Known(vec![]), ..config() };

@@ -30,7 +30,6 @@ fn label_problem(key: &str, value: &str) -> Option<String> {
 /// Checks on the configuration alone.
 pub(super) fn validate(config: &IstioMtls) -> Diagnostics {
     let mut d = Diagnostics::new();
-    check_namespace(&mut d, config.namespace.as_deref(), "namespace");
     for attr in ["name", "deployment"] {
         let value = if attr == "name" { &config.name } else { &config.deployment };
         if let Some(v) = value.as_deref().filter(|v| !is_dns1123_label(v)) {

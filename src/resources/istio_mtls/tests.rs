@@ -43,7 +43,7 @@ fn each_bad_value_is_reported_at_its_attribute_with_a_fix() {
         ..Default::default()
     };
     let d = validate(&bad);
-    assert_eq!(paths(&d), ["namespace", "name", "deployment", "mode", "destination_rule.host"]);
+    assert_eq!(crate::resources::refusals(TYPE_NAME, &bad, &d), ["namespace", "name", "deployment", "mode", "destination_rule.host"]);
     assert!(d.iter().any(|d| d.detail.contains("Istio spells it DISABLE")), "{d:?}");
     assert!(d.iter().any(|d| d.detail.contains("yelb-ui.yelb.svc.cluster.local")));
     let wildcard = IstioMtls {

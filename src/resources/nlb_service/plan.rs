@@ -7,15 +7,6 @@ use super::*;
 /// has its certificate.
 pub(super) fn validate(config: &NlbService) -> Diagnostics {
     let mut d = Diagnostics::new();
-    for (attr, value) in [("namespace", &config.namespace), ("name", &config.name), ("gateway", &config.gateway)] {
-        if let Some(v) = value.as_deref().filter(|v| !is_dns1123_label(v)) {
-            d.error_at(
-                at(attr),
-                "Invalid name",
-                format!("{v:?} is not a valid {attr}: lowercase letters, digits and '-', at most 63 characters."),
-            );
-        }
-    }
     check_port(&mut d, &config.port, at("port"));
     check_port(&mut d, &config.target_port, at("target_port"));
     match &config.acm_certificate_arn {

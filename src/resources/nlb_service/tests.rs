@@ -54,7 +54,7 @@ fn each_bad_value_is_reported_at_its_attribute() {
     let refused = |c: &NlbService| crate::resources::refusals(TYPE_NAME, c, &validate(c));
     assert_eq!(
         refused(&bad),
-        ["tls_termination", "wait_timeout_seconds", "namespace", "name", "gateway", "port", "target_port", "acm_certificate_arn"]
+        ["namespace", "name", "gateway", "tls_termination", "wait_timeout_seconds", "port", "target_port", "acm_certificate_arn"]
     );
     let too_long = NlbService { wait_timeout_seconds: Attr::Known(3601), ..config() };
     assert_eq!(refused(&too_long), ["wait_timeout_seconds"]);

@@ -2,7 +2,7 @@
 //! means for the plan, and import.
 
 use super::*;
-use crate::names::{is_dns1123_label, is_dns1123_subdomain};
+use crate::names::is_dns1123_subdomain;
 
 /// Checks on the configuration alone.
 pub(super) fn validate(config: &VirtualNodeTls) -> Diagnostics {
@@ -62,13 +62,6 @@ fn check_names(d: &mut Diagnostics, config: &VirtualNodeTls) {
             );
         }
     }
-    if let Some(secret) = config.certificate_secret.known().filter(|s| !is_dns1123_subdomain(s)) {
-        d.error_at(
-            at("certificate_secret"),
-            "Invalid Secret name",
-            format!("{secret:?} is not a Secret name: lowercase letters, digits, '-' and '.', at most 253 characters, e.g. a meshtls_certificate's secret_name."),
-        );
-    }
     if let Some(path) = config.mount_path.known() {
         let problem = if !path.starts_with('/') {
             Some("must be absolute")
@@ -85,13 +78,6 @@ fn check_names(d: &mut Diagnostics, config: &VirtualNodeTls) {
     }
     if let Some(k) = &config.kubernetes {
         let path = |a: &str| AttributePath::attrs(&["kubernetes", a]);
-        if let Some(ns) = k.namespace.known().filter(|ns| !is_dns1123_label(ns)) {
-            d.error_at(
-                path("namespace"),
-                "Invalid namespace",
-                format!("{ns:?} is not a namespace name: lowercase letters, digits and '-', at most 63 characters."),
-            );
-        }
         for (attr, value) in [("virtual_node", &k.virtual_node), ("deployment", &k.deployment)] {
             if let Some(name) = value.known().filter(|n| !is_dns1123_subdomain(n)) {
                 d.error_at(

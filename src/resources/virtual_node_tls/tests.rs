@@ -94,12 +94,12 @@ fn names_and_the_mount_path_cannot_smuggle_mounts_in() {
     };
     let d = validate(&bad);
     assert_eq!(
-        paths(&d),
+        crate::resources::refusals(TYPE_NAME, &bad, &d),
         [
-            "virtual_node_name",
             "certificate_secret",
-            "mount_path",
             "kubernetes.namespace",
+            "virtual_node_name",
+            "mount_path",
             "kubernetes.virtual_node",
             "kubernetes.deployment"
         ]
