@@ -110,6 +110,32 @@ pub(super) async fn plan_resource_change(
     }))
 }
 
+/// What an ApplyResourceChange asks for, from the prior and planned states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Action {
+    fn of(prior: &Value, planned: &Value) -> Self {
+        match (prior.is_null(), planned.is_null()) {
+            (true, false) => Action::Create,
+            (false, true) => Action::Delete,
+            _ => Action::Update,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Delete => "delete",
+        }
+    }
+}
+
 pub(super) async fn apply_resource_change(
     server: &ProviderServer,
     req: Request<pb::apply_resource_change::Request>,
@@ -120,17 +146,15 @@ pub(super) async fn apply_resource_change(
     let prior = unwrap_or_reply!(decode(req.prior_state.as_ref(), &r.ty), reply);
     let planned = unwrap_or_reply!(decode(req.planned_state.as_ref(), &r.ty), reply);
     let config = unwrap_or_reply!(decode(req.config.as_ref(), &r.ty), reply);
-    let action = match (prior.is_null(), planned.is_null()) {
-        (true, false) => "create",
-        (false, true) => "delete",
-        _ => "update",
-    };
-    tracing::info!(rpc = "ApplyResourceChange", type_name = %req.type_name, action, "applying");
+    let action = Action::of(&prior, &planned);
+    tracing::info!(rpc = "ApplyResourceChange", type_name = %req.type_name, action = action.name(), "applying");
     if server.stopped.load(std::sync::atomic::Ordering::SeqCst) {
         // Nothing is started once the CLI asked to stop; the prior state stays.
         let mut diagnostics = Diagnostics::new();
-        diagnostics
-            .error("Stopped", format!("The CLI asked the provider to stop; the {action} of this {} was not started.", req.type_name));
+        diagnostics.error(
+            "Stopped",
+            format!("The CLI asked the provider to stop; the {} of this {} was not started.", action.name(), req.type_name),
+        );
         let new_state = encode(&prior, &r.ty, &mut diagnostics);
         let new_identity = identity_of(r, &prior, &mut diagnostics);
         return Ok(Response::new(pb::apply_resource_change::Response {
@@ -144,14 +168,14 @@ pub(super) async fn apply_resource_change(
     server.provider.before_apply();
     let call = async {
         match action {
-            "create" => r.imp.create(&planned, &config).await,
-            "delete" => {
+            Action::Create => r.imp.create(&planned, &config).await,
+            Action::Delete => {
                 let diagnostics = r.imp.delete(&prior, &req.planned_private).await;
                 // A failed delete leaves the object in state, so nothing is lost track of.
                 let state = if diagnostics.has_errors() { prior.clone() } else { Value::Null };
                 StateResult { state, private: req.planned_private.clone(), diagnostics }
             }
-            _ => r.imp.update(&prior, &planned, &config, &req.planned_private).await,
+            Action::Update => r.imp.update(&prior, &planned, &config, &req.planned_private).await,
         }
     };
     let StateResult { mut state, mut private, mut diagnostics } = match caught("ApplyResourceChange", &req.type_name, call).await {
@@ -160,7 +184,7 @@ pub(super) async fn apply_resource_change(
         Err(diagnostics) => StateResult { state: prior.clone(), private: req.planned_private.clone(), diagnostics },
     };
     // A failed update keeps the prior state, and the private state beside it.
-    if action == "update" && diagnostics.has_errors() && state.is_null() {
+    if action == Action::Update && diagnostics.has_errors() && state.is_null() {
         state = prior;
         private = req.planned_private.clone();
     }
