@@ -15,7 +15,10 @@ import sys
 VARIANTS = ("meshtls", "go-providers", "floor")
 VIA_LOCAL = ("meshtls-via-local", "floor-via-local")
 PER_SERVICE = ("meshtls-module", "floor-module")
-ALL_VARIANTS = VARIANTS + VIA_LOCAL + PER_SERVICE
+# Istio, the mesh users run now: per service a certificate and a STRICT policy with its
+# DestinationRule, against terraform_data of the same shape.
+ISTIO = ("meshtls-istio", "floor-istio")
+ALL_VARIANTS = VARIANTS + VIA_LOCAL + PER_SERVICE + ISTIO
 CLIS = ("tofu", "terraform")
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.jsonl")
 
@@ -138,6 +141,7 @@ RATIOS = (
     ("meshtls-via-local", "floor-via-local", "meshtls-via-local / floor-via-local"),
     ("meshtls-module", "floor-module", "meshtls-module / floor-module"),
     ("meshtls-module", "floor", "meshtls-module / floor"),
+    ("meshtls-istio", "floor-istio", "meshtls-istio / floor-istio"),
 )
 
 
@@ -170,7 +174,8 @@ def chart(results, sizes, path):
     phases = (("apply", "apply"), ("plan", "no-op plan"), ("destroy", "destroy"))
     fig, axes = plt.subplots(1, len(phases), figsize=(6 * len(phases), 5), squeeze=False)
     colors = {"meshtls": "#2b7bb9", "go-providers": "#d9822b", "floor": "#8a8a8a", "meshtls-via-local": "#74a9cf",
-              "floor-via-local": "#bdbdbd", "meshtls-module": "#08519c", "floor-module": "#525252"}
+              "floor-via-local": "#bdbdbd", "meshtls-module": "#08519c", "floor-module": "#525252",
+              "meshtls-istio": "#31a354", "floor-istio": "#a1d99b"}
     for ax, (phase, title) in zip(axes[0], phases):
         for variant in ALL_VARIANTS:
             for cli, style in (("tofu", "-"), ("terraform", "--")):

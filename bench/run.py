@@ -33,19 +33,18 @@ from kubeapply import Cluster  # noqa: E402
 import report  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-VARIANTS = ("meshtls", "go-providers", "floor")
-# The same two configurations laid out two other ways (docs/guides/large-meshes.md): with
-# the certificate values read once into a local map that the virtual nodes index, and with
-# one module instance per service, where each virtual node refers to the single certificate
-# beside it. Both avoid indexing a `for_each` resource from each instance of another, which
-# makes the CLI decode every instance of the first for each instance of the second.
-VIA_LOCAL = ("meshtls-via-local", "floor-via-local")
-PER_SERVICE = ("meshtls-module", "floor-module")
-LAYOUTS = {"index": VARIANTS, "local": VIA_LOCAL, "module": PER_SERVICE}
-ALL_VARIANTS = VARIANTS + VIA_LOCAL + PER_SERVICE
-# The CLIs: OpenTofu for every variant, the current Terraform for meshtls and the floor.
+# The variants are the report's. VIA_LOCAL and PER_SERVICE lay the same two configurations
+# out two other ways (docs/guides/large-meshes.md): the certificate values read once into a
+# local map that the virtual nodes index, and one module instance per service, where each
+# virtual node refers to the single certificate beside it. Both avoid indexing a `for_each`
+# resource from each instance of another, which makes the CLI decode every instance of the
+# first for each instance of the second. ISTIO is the Istio backend's shape.
+from report import ALL_VARIANTS, ISTIO, PER_SERVICE, VARIANTS, VIA_LOCAL  # noqa: E402
+
+LAYOUTS = {"index": VARIANTS, "local": VIA_LOCAL, "module": PER_SERVICE, "istio": ISTIO}
+# The CLIs: OpenTofu for every variant, the current Terraform for all but go-providers.
 CLIS = {"tofu": "TOFU", "terraform": "TERRAFORM_CURRENT"}
-CLI_VARIANTS = {"tofu": ALL_VARIANTS, "terraform": ("meshtls", "floor") + VIA_LOCAL + PER_SERVICE}
+CLI_VARIANTS = {"tofu": ALL_VARIANTS, "terraform": tuple(v for v in ALL_VARIANTS if v != "go-providers")}
 CA_NS = "bench-ca"
 MESH_SERVICE_MODULE = os.path.join(REPO, "examples", "modules", "mesh-service")
 
@@ -88,6 +87,31 @@ def meshtls_config(n, ns, mesh, layout="index"):
 resource "meshtls_ca" "mesh" {{
   namespace   = "{ns}"
   common_name = "Bench CA"
+}}
+'''
+    if layout == "istio":
+        return provider_block(mesh) + f'''
+locals {{
+  services = toset([for i in range({n}) : "svc-${{i}}"])
+}}
+{ca}
+resource "meshtls_certificate" "svc" {{
+  for_each    = local.services
+  ca          = meshtls_ca.mesh.id
+  namespace   = "{ns}"
+  secret_name = "${{each.key}}-tls"
+  dns_names   = ["${{each.key}}.{ns}.svc.cluster.local"]
+}}
+
+resource "meshtls_istio_mtls" "svc" {{
+  for_each   = local.services
+  namespace  = "{ns}"
+  deployment = each.key
+  mode       = "STRICT"
+
+  destination_rule {{
+    host = "${{each.key}}.{ns}.svc.cluster.local"
+  }}
 }}
 '''
     if layout == "module":
@@ -303,6 +327,25 @@ resource "kubernetes_manifest" "virtual_node" {{
 
 def floor_config(n, _ns, _mesh, layout="index"):
     """As many terraform_data objects as meshtls manages, referring to each other the same way."""
+    if layout == "istio":
+        return f'''locals {{
+  services = toset([for i in range({n}) : "svc-${{i}}"])
+}}
+
+resource "terraform_data" "ca" {{
+  input = "Bench CA"
+}}
+
+resource "terraform_data" "certificate" {{
+  for_each = local.services
+  input    = "${{each.key}}-tls"
+}}
+
+resource "terraform_data" "policy" {{
+  for_each = local.services
+  input    = "${{each.key}}.STRICT"
+}}
+'''
     if layout == "module":
         return f'''locals {{
   services = toset([for i in range({n}) : "svc-${{i}}"])
@@ -386,9 +429,10 @@ GO_PROVIDER_VERSION = "0.0.1"
 
 
 def fixtures(cluster, n, ns, mesh, meshtls):
-    """The runbook's starting point: N Deployments and, for meshtls, N VirtualNodes (and the
-    same nodes in App Mesh) without TLS. With the Go providers, kubernetes_manifest owns each
-    whole VirtualNode (it refuses to adopt an existing one), TLS settings included."""
+    """The runbook's starting point: N Deployments and, for meshtls on App Mesh, N
+    VirtualNodes (and the same nodes in App Mesh) without TLS. With the Go providers,
+    kubernetes_manifest owns each whole VirtualNode (it refuses to adopt an existing one), TLS
+    settings included. On Istio the Deployments are all there is to start from."""
     cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
     for i in range(n):
         svc = f"svc-{i}"
@@ -610,7 +654,7 @@ def measure(variant, cli, n, todo, root, cluster, record):
     run_cli(cli, workdir, "init", "-input=false")
     for run in range(todo):
         if not variant.startswith("floor"):
-            fixtures(cluster, n, ns, mesh, meshtls=variant.startswith("meshtls"))
+            fixtures(cluster, n, ns, mesh, meshtls=variant.startswith("meshtls") and layout_of(variant) != "istio")
         with RssWatcher() as rss:
             before = backend_cpu()
             apply, _, apply_tree = run_cli(cli, workdir, "apply", "-auto-approve", "-input=false", rss=rss)
