@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         tfplugin::ServeOptions {
             address: "registry.terraform.io/meshtls/meshtls",
             binary_name: "terraform-provider-meshtls",
+            version: env!("CARGO_PKG_VERSION"),
             held_log_targets: clients::kubernetes::HELD_LOG_TARGETS,
         },
     )

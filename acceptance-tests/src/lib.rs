@@ -177,6 +177,11 @@ impl Workspace {
         self
     }
 
+    /// Replaces the CLI configuration (where providers are installed from).
+    pub fn set_cli_config(&self, text: &str) {
+        std::fs::write(&self.cli_config, text).expect("cli config");
+    }
+
     pub fn write_config(&self, config: &str) {
         std::fs::write(self.path().join("main.tf"), config).expect("write main.tf");
     }

@@ -32,12 +32,19 @@ pub struct ServeOptions {
     pub address: &'static str,
     /// The binary's name, used in the message shown when it is run by hand.
     pub binary_name: &'static str,
+    /// The provider's version, as its release archives name it; `--version` prints it.
+    pub version: &'static str,
     /// Log targets held to errors at every level (see `logging::init`).
     pub held_log_targets: &'static [&'static str],
 }
 
-/// Entry point for a provider binary: parses `--debug`, builds the runtime and serves.
+/// Entry point for a provider binary: parses `--debug` (and `--version`), builds the runtime
+/// and serves.
 pub fn main(provider: impl Provider, opts: ServeOptions) -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--version" || a == "-version") {
+        println!("{} {}", opts.binary_name, opts.version);
+        return ExitCode::SUCCESS;
+    }
     crate::logging::init(opts.binary_name, opts.held_log_targets);
     let debug = std::env::args().skip(1).any(|a| a == "--debug" || a == "-debug");
     if !debug && std::env::var(MAGIC_COOKIE_KEY).as_deref() != Ok(MAGIC_COOKIE_VALUE) {
