@@ -263,51 +263,8 @@ pub async fn provision_pca(
         return Err(PcaFailure::before(e.diagnostic("read the CA Secret", &hint).at(pca_at(&["secret_name"]))));
     }
     let arn = match source {
-        PcaSource::Adopt(arn) => match pca::status(pca_client, arn).await {
-            Ok(Some(status)) if status == "ACTIVE" => arn.clone(),
-            Ok(Some(status)) => {
-                return Err(PcaFailure::before(
-                    Diagnostic::error(
-                        "ACM Private CA is not active",
-                        format!("{arn} is {status}; enable it in ACM Private CA, then apply again."),
-                    )
-                    .at(pca_at(&["acm_pca", "arn"])),
-                ))
-            }
-            Ok(None) => {
-                return Err(PcaFailure::before(
-                    Diagnostic::error(
-                        "ACM Private CA not found",
-                        format!("{arn} does not exist in this account and region (provider aws.region)."),
-                    )
-                    .at(pca_at(&["acm_pca", "arn"])),
-                ))
-            }
-            Err(e) => return Err(PcaFailure::before(Diagnostic::error("Cannot read the ACM Private CA", e.to_string()))),
-        },
-        PcaSource::Create => {
-            let owner = secret.owner;
-            let marker = owner.marker();
-            let lookup = |e: pca::PcaError| PcaFailure::before(Diagnostic::error("Cannot list the ACM Private CAs", e.to_string()));
-            // A create whose answer was lost, in an earlier apply, left its CA unactivated.
-            match pca::unactivated_of(pca_client, owner).await.map_err(lookup)? {
-                Some(arn) => {
-                    tracing::info!(%arn, "carrying on with the private CA an earlier create left unactivated");
-                    arn
-                }
-                None => match pca::create_root(pca_client, &marker, root.common_name, root.organization, root.key_algorithm).await {
-                    Ok(arn) => arn,
-                    // The answer may be what failed, after the CA was made: look for it.
-                    Err(e) => match pca::unactivated_of(pca_client, owner).await {
-                        Ok(Some(arn)) => {
-                            tracing::info!(%arn, error = %e, "CreateCertificateAuthority failed, but created the CA; carrying on with it");
-                            arn
-                        }
-                        _ => return Err(PcaFailure::before(Diagnostic::error("Failed to create the ACM Private CA", e.to_string()))),
-                    },
-                },
-            }
-        }
+        PcaSource::Adopt(arn) => adopted_pca(pca_client, arn).await?,
+        PcaSource::Create => created_pca(pca_client, secret.owner, root).await?,
     };
     // From here on the CA exists: every failure names it, so the caller keeps it in state.
     if *source == PcaSource::Create {
@@ -329,6 +286,50 @@ pub async fn provision_pca(
     let info = pki::inspect(&certificate_pem)
         .map_err(|e| PcaFailure::after(&arn, Diagnostic::error("ACM Private CA certificate unreadable", e.to_string())))?;
     Ok(ProvisionedPca { arn, certificate_pem, info })
+}
+
+/// An adopted private CA, which must be active.
+async fn adopted_pca(pca_client: &aws_sdk_acmpca::Client, arn: &str) -> Result<String, PcaFailure> {
+    let at_arn = || pca_at(&["acm_pca", "arn"]);
+    match pca::status(pca_client, arn).await {
+        Ok(Some(status)) if status == "ACTIVE" => Ok(arn.to_string()),
+        Ok(Some(status)) => Err(PcaFailure::before(
+            Diagnostic::error("ACM Private CA is not active", format!("{arn} is {status}; enable it in ACM Private CA, then apply again."))
+                .at(at_arn()),
+        )),
+        Ok(None) => Err(PcaFailure::before(
+            Diagnostic::error(
+                "ACM Private CA not found",
+                format!("{arn} does not exist in this account and region (provider aws.region)."),
+            )
+            .at(at_arn()),
+        )),
+        Err(e) => Err(PcaFailure::before(Diagnostic::error("Cannot read the ACM Private CA", e.to_string()))),
+    }
+}
+
+/// A new private CA, or the one an earlier create left unactivated.
+async fn created_pca(pca_client: &aws_sdk_acmpca::Client, owner: &Owner, root: &PcaRoot<'_>) -> Result<String, PcaFailure> {
+    let marker = owner.marker();
+    let lookup = |e: pca::PcaError| PcaFailure::before(Diagnostic::error("Cannot list the ACM Private CAs", e.to_string()));
+    // A create whose answer was lost, in an earlier apply, left its CA unactivated.
+    Ok(match pca::unactivated_of(pca_client, owner).await.map_err(lookup)? {
+        Some(arn) => {
+            tracing::info!(%arn, "carrying on with the private CA an earlier create left unactivated");
+            arn
+        }
+        None => match pca::create_root(pca_client, &marker, root.common_name, root.organization, root.key_algorithm).await {
+            Ok(arn) => arn,
+            // The answer may be what failed, after the CA was made: look for it.
+            Err(e) => match pca::unactivated_of(pca_client, owner).await {
+                Ok(Some(arn)) => {
+                    tracing::info!(%arn, error = %e, "CreateCertificateAuthority failed, but created the CA; carrying on with it");
+                    arn
+                }
+                _ => return Err(PcaFailure::before(Diagnostic::error("Failed to create the ACM Private CA", e.to_string()))),
+            },
+        },
+    })
 }
 
 /// What refresh finds of a private CA: `None` when ACM Private CA says it is deleted (one it

@@ -18,10 +18,93 @@ pub enum TrustSource {
     Acm { certificate_authority_arns: Vec<String> },
 }
 
+/// What a listener accepts, in our own terms; each mesh spells it its own way (see
+/// [`Vocabulary`]). Kept in private state in App Mesh's words, the first mesh's, and read in
+/// either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TlsMode {
+    /// Mutual TLS only.
+    #[serde(rename = "STRICT")]
+    Strict,
+    /// Mutual TLS and plaintext, for migrations.
+    #[serde(rename = "PERMISSIVE")]
+    Permissive,
+    /// Plaintext only.
+    #[serde(rename = "DISABLED", alias = "DISABLE")]
+    Off,
+    /// Whatever an enclosing policy says (Istio's `UNSET`; App Mesh has no such mode).
+    #[serde(rename = "UNSET")]
+    Inherited,
+}
+
+impl TlsMode {
+    /// Weaker modes accept more plaintext: Off < Permissive < Strict. None for an inherited
+    /// mode, which is as strong as what it inherits.
+    pub fn strength(self) -> Option<u8> {
+        match self {
+            TlsMode::Off => Some(0),
+            TlsMode::Permissive => Some(1),
+            TlsMode::Strict => Some(2),
+            TlsMode::Inherited => None,
+        }
+    }
+}
+
+/// One mesh's words for the TLS modes.
+#[derive(Debug)]
+pub struct Vocabulary {
+    pub mesh: &'static str,
+    pub strict: &'static str,
+    pub permissive: &'static str,
+    pub off: &'static str,
+    /// The word for [`TlsMode::Inherited`], in a mesh that has one.
+    pub inherited: Option<&'static str>,
+}
+
+/// A word that is not one of the mesh's modes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{word:?} is not a TLS mode of {mesh}{hint}; use {allowed}.")]
+pub struct ModeError {
+    pub mesh: &'static str,
+    pub word: String,
+    /// Why it may have been written so (another mesh's spelling, say).
+    pub hint: String,
+    pub allowed: String,
+}
+
+impl Vocabulary {
+    /// The modes a configuration may set, strongest first.
+    pub const fn modes(&self) -> [&'static str; 3] {
+        [self.strict, self.permissive, self.off]
+    }
+
+    pub fn spell(&self, mode: TlsMode) -> &'static str {
+        match mode {
+            TlsMode::Strict => self.strict,
+            TlsMode::Permissive => self.permissive,
+            TlsMode::Off => self.off,
+            TlsMode::Inherited => self.inherited.unwrap_or("UNSET"),
+        }
+    }
+
+    pub fn parse(&self, word: &str) -> Result<TlsMode, ModeError> {
+        let known = [(self.strict, TlsMode::Strict), (self.permissive, TlsMode::Permissive), (self.off, TlsMode::Off)];
+        let inherited = self.inherited.map(|w| (w, TlsMode::Inherited));
+        if let Some((_, mode)) = known.into_iter().chain(inherited).find(|(w, _)| *w == word) {
+            return Ok(mode);
+        }
+        // DISABLE and DISABLED: the meshes' words for off differ by a letter.
+        let stem = |w: &str| w.to_ascii_uppercase().trim_end_matches('D').to_string();
+        let hint = if stem(word) == stem(self.off) { format!(" ({} spells it {})", self.mesh, self.off) } else { String::new() };
+        let [strict, permissive, off] = self.modes();
+        Err(ModeError { mesh: self.mesh, word: word.to_string(), hint, allowed: format!("{strict}, {permissive} or {off}") })
+    }
+}
+
 /// TLS on the node's listener (what it serves).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListenerTls {
-    pub mode: String,
+    pub mode: TlsMode,
     pub certificate: Option<CertificateSource>,
     pub trust: Option<TrustSource>,
     pub subject_alternative_names: Vec<String>,
@@ -66,13 +149,15 @@ impl NodeTls {
         self.over(&NodeTls::default(), managed)
     }
 
-    /// Human-readable differences from `want`, for plans and warnings.
-    pub fn differences(&self, want: &NodeTls) -> Vec<String> {
+    /// Human-readable differences from `want`, for plans and warnings, with the modes in
+    /// `words`.
+    pub fn differences(&self, want: &NodeTls, words: &Vocabulary) -> Vec<String> {
         let mut out = Vec::new();
+        let spell = |l: &ListenerTls| words.spell(l.mode);
         match (&self.listener, &want.listener) {
-            (None, Some(w)) => out.push(format!("listener TLS is missing (want mode {})", w.mode)),
-            (Some(h), None) => out.push(format!("listener TLS is set (mode {}) but should not be", h.mode)),
-            (Some(h), Some(w)) if h.mode != w.mode => out.push(format!("listener TLS mode is {} (want {})", h.mode, w.mode)),
+            (None, Some(w)) => out.push(format!("listener TLS is missing (want mode {})", spell(w))),
+            (Some(h), None) => out.push(format!("listener TLS is set (mode {}) but should not be", spell(h))),
+            (Some(h), Some(w)) if h.mode != w.mode => out.push(format!("listener TLS mode is {} (want {})", spell(h), spell(w))),
             (Some(h), Some(w)) if h != w => out.push("listener TLS certificate or validation differs".into()),
             _ => {}
         }
@@ -91,6 +176,7 @@ pub mod crd {
     use serde_json::{json, Map, Value as Json};
 
     use super::*;
+    use crate::backends::appmesh::APP_MESH;
 
     fn certificate(c: &CertificateSource) -> Json {
         match c {
@@ -122,7 +208,7 @@ pub mod crd {
 
     pub fn listener_tls(l: &ListenerTls) -> Json {
         let mut v = Map::new();
-        v.insert("mode".into(), json!(l.mode));
+        v.insert("mode".into(), json!(APP_MESH.spell(l.mode)));
         if let Some(c) = &l.certificate {
             v.insert("certificate".into(), certificate(c));
         }
@@ -177,9 +263,10 @@ pub mod crd {
             .unwrap_or_default()
     }
 
+    /// None when it has no mode App Mesh knows: it reads as absent, which is drift.
     pub fn parse_listener_tls(v: &Json) -> Option<ListenerTls> {
         Some(ListenerTls {
-            mode: s(v, "/mode")?,
+            mode: APP_MESH.parse(&s(v, "/mode")?).ok()?,
             certificate: v.get("certificate").and_then(parse_certificate),
             trust: v.pointer("/validation/trust").and_then(parse_trust),
             subject_alternative_names: sans(v),
@@ -206,7 +293,7 @@ pub mod crd {
         #[test]
         fn crd_json_round_trips() {
             let l = ListenerTls {
-                mode: "STRICT".into(),
+                mode: TlsMode::Strict,
                 certificate: Some(CertificateSource::File {
                     certificate_chain: "/etc/keys/yelb/tls.crt".into(),
                     private_key: "/etc/keys/yelb/tls.key".into(),
@@ -226,5 +313,38 @@ pub mod crd {
             };
             assert_eq!(parse_client_policy_tls(&client_policy_tls(&c)), Some(c));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backends::appmesh::APP_MESH;
+    use crate::backends::istio::ISTIO;
+
+    #[test]
+    fn each_mesh_spells_the_modes_its_own_way() {
+        for mode in [TlsMode::Strict, TlsMode::Permissive, TlsMode::Off] {
+            assert_eq!(APP_MESH.parse(APP_MESH.spell(mode)), Ok(mode));
+            assert_eq!(ISTIO.parse(ISTIO.spell(mode)), Ok(mode));
+        }
+        assert_eq!((APP_MESH.spell(TlsMode::Off), ISTIO.spell(TlsMode::Off)), ("DISABLED", "DISABLE"));
+        assert_eq!(ISTIO.parse("UNSET"), Ok(TlsMode::Inherited));
+        let e = APP_MESH.parse("UNSET").unwrap_err();
+        assert_eq!(e.to_string(), "\"UNSET\" is not a TLS mode of App Mesh; use STRICT, PERMISSIVE or DISABLED.");
+        let e = ISTIO.parse("DISABLED").unwrap_err();
+        assert_eq!(e.to_string(), "\"DISABLED\" is not a TLS mode of Istio (Istio spells it DISABLE); use STRICT, PERMISSIVE or DISABLE.");
+        assert!(APP_MESH.parse("strict").is_err(), "modes are upper case");
+        assert!(TlsMode::Off.strength() < TlsMode::Permissive.strength() && TlsMode::Permissive.strength() < TlsMode::Strict.strength());
+    }
+
+    #[test]
+    fn private_state_keeps_app_mesh_words_and_reads_either() {
+        let l = ListenerTls { mode: TlsMode::Off, certificate: None, trust: None, subject_alternative_names: vec![] };
+        let json = serde_json::to_value(&l).unwrap();
+        assert_eq!(json["mode"], "DISABLED");
+        assert_eq!(serde_json::from_value::<ListenerTls>(json).unwrap(), l);
+        let istio = serde_json::json!({ "mode": "DISABLE", "certificate": null, "trust": null, "subject_alternative_names": [] });
+        assert_eq!(serde_json::from_value::<ListenerTls>(istio).unwrap().mode, TlsMode::Off);
     }
 }

@@ -12,8 +12,8 @@ use tfplugin::{at, Attr, AttributePath, Diagnostic, Diagnostics, Failure, Outcom
 use crate::backends::appmesh::api_gateway::ApiGateway;
 use crate::backends::appmesh::gateway::{self as gw, GatewayError, GatewayRoute, GatewaySide, GatewaySpec};
 use crate::backends::appmesh::k8s_gateway::{self as appmesh_k8s_gateway, ClusterGateway};
-use crate::backends::appmesh::TLS_MODES;
-use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls};
+use crate::backends::appmesh::{APP_MESH, TLS_MODES};
+use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls, TlsMode};
 use crate::clients::{aws_client_error, client_error, Clients};
 use crate::names::{self, check_namespace, check_port, is_dns1123_label, parse_namespaced_id};
 use crate::ownership::Owner;

@@ -16,7 +16,7 @@ use tfplugin::{
 
 use crate::backends::istio::crd::{DestinationRule, PeerAuthentication};
 use crate::backends::istio::{self, IstioWorkload};
-use crate::backends::model::{ClientPolicyTls, ListenerTls, NodeTls};
+use crate::backends::model::{ClientPolicyTls, ListenerTls, NodeTls, TlsMode};
 use crate::backends::{MeshSide, SideError};
 use crate::clients::{client_error, Clients};
 use crate::names::{self, is_dns1123_label, is_dns1123_subdomain, parse_namespaced_id};
@@ -35,8 +35,6 @@ use plan::*;
 pub const TYPE_NAME: &str = "meshtls_istio_mtls";
 /// The identity's version (see `identity_schema`).
 pub const ISTIO_MTLS_IDENTITY_VERSION: i64 = 1;
-/// Istio's mTLS modes, as PeerAuthentication spells them.
-const MODES: [&str; 3] = ["STRICT", "PERMISSIVE", "DISABLE"];
 const NAMESPACE_WIDE_NAME: &str = "default";
 /// Bounds on lists that come from configuration: more is a mistake, not a policy.
 const MAX_SELECTOR_LABELS: usize = 64;
@@ -225,7 +223,7 @@ impl TypedResource for IstioMtlsResource {
         };
         let enforce = plan.planned.enforce.known().copied().unwrap_or(false);
         // STRICT over workloads no proxy serves cuts them off: named before apply.
-        if plan.planned.mode.as_deref() == Some("STRICT") && !plan.planned.selector.is_unknown() {
+        if plan.planned.tls_mode() == Some(TlsMode::Strict) && !plan.planned.selector.is_unknown() {
             let revision = plan.planned.istio_revision.as_deref();
             let mut warning = unenrolled_warning(&istio::unenrolled(&view, &ns, plan.planned.selector.known(), revision), &ns, revision);
             if let (Some(w), true) = (warning.as_mut(), enforce) {

@@ -6,7 +6,7 @@ use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting};
 use tfplugin::{Attr, AttributePath, Diagnostic, Type};
 
 use crate::backends::appmesh::gateway::GatewayError;
-use crate::backends::model::{CertificateSource, TrustSource};
+use crate::backends::model::{CertificateSource, TlsMode, TrustSource, Vocabulary};
 use crate::backends::{BackendError, ErrorKind, SideError};
 use crate::ownership::OwnError;
 
@@ -75,13 +75,13 @@ impl From<SideStatus> for Attr<String> {
     }
 }
 
-/// A warning when a listener goes from off (`off`, in the mesh's spelling) straight to
-/// STRICT: clients and servers receive their new configuration at different moments, so some
+/// A warning when a listener goes from off straight to strict (named in the mesh's `words`):
+/// clients and servers receive their new configuration at different moments, so some
 /// requests may fail during the switch.
-pub fn off_to_strict_warning(prior: Option<&str>, now: Option<&str>, off: &str, path: AttributePath) -> Option<Diagnostic> {
-    (prior == Some(off) && now == Some("STRICT")).then(|| {
+pub fn off_to_strict_warning(prior: Option<TlsMode>, now: Option<TlsMode>, words: &Vocabulary, path: AttributePath) -> Option<Diagnostic> {
+    (prior == Some(TlsMode::Off) && now == Some(TlsMode::Strict)).then(|| {
         Diagnostic::warning(
-            format!("{off} to STRICT in one step"),
+            format!("{} to {} in one step", words.spell(TlsMode::Off), words.spell(TlsMode::Strict)),
             "Proxies receive their new configuration at different moments, so some requests may fail during the switch. Apply PERMISSIVE first, then STRICT.",
         )
         .at(path)

@@ -17,8 +17,8 @@ use crate::backends::appmesh::api::ApiVirtualNode;
 use crate::backends::appmesh::k8s::{
     self as appmesh_k8s, mounts_with, mounts_without, ClusterVirtualNode, FINGERPRINT_ANNOTATION, SECRET_MOUNTS_ANNOTATION,
 };
-use crate::backends::appmesh::TLS_MODES;
-use crate::backends::model::{ClientPolicyTls, ListenerTls, Managed, NodeTls};
+use crate::backends::appmesh::{APP_MESH, TLS_MODES};
+use crate::backends::model::{ClientPolicyTls, ListenerTls, Managed, NodeTls, TlsMode};
 use crate::backends::{MeshSide, SideError};
 use crate::clients::{aws_client_error, client_error, Clients};
 use crate::names::{self, check_port, dns_name_covers};
@@ -183,11 +183,11 @@ impl TypedResource for VirtualNodeTlsResource {
         let managed = state.managed();
         let mut warnings = Vec::new();
         if let Some(c) = &cluster {
-            let read = c.read(port).await.map(|view| view.tls.only(managed).differences(&want));
+            let read = c.read(port).await.map(|view| view.tls.only(managed).differences(&want, &APP_MESH));
             state.cluster_status = refreshed_status(&state.cluster_status, c.name(), read, &mut warnings);
         }
         if let Some(a) = &api {
-            let read = a.read(port).await.map(|view| view.tls.only(managed).differences(&want));
+            let read = a.read(port).await.map(|view| view.tls.only(managed).differences(&want, &APP_MESH));
             state.api_status = refreshed_status(&state.api_status, a.name(), read, &mut warnings);
         }
         if let (Some(c), Some(deployment)) = (&cluster, state.deployment()) {

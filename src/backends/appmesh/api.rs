@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_appmesh::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_appmesh::types as am;
 
+use super::APP_MESH;
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls, NodeTls, TrustSource};
 use crate::backends::{with_retries, BackendError, ErrorKind, MeshSide, NodeView, SideError};
 use crate::clients::read_cache::ReadCache;
@@ -63,18 +64,19 @@ fn sans_from(s: Option<&am::SubjectAlternativeNames>) -> Vec<String> {
     s.and_then(|s| s.r#match()).map(|m| m.exact().to_vec()).unwrap_or_default()
 }
 
-fn listener_from(t: &am::ListenerTls) -> ListenerTls {
+/// None when its mode is not one App Mesh documents: it reads as absent, which is drift.
+fn listener_from(t: &am::ListenerTls) -> Option<ListenerTls> {
     let trust = t.validation().and_then(|v| v.trust()).and_then(|tr| match tr {
         am::ListenerTlsValidationContextTrust::File(f) => Some(TrustSource::File { certificate_chain: f.certificate_chain.clone() }),
         am::ListenerTlsValidationContextTrust::Sds(s) => Some(TrustSource::Sds { secret_name: s.secret_name.clone() }),
         _ => None,
     });
-    ListenerTls {
-        mode: t.mode().as_str().to_string(),
+    Some(ListenerTls {
+        mode: APP_MESH.parse(t.mode().as_str()).ok()?,
         certificate: certificate_from(t.certificate()),
         trust,
         subject_alternative_names: sans_from(t.validation().and_then(|v| v.subject_alternative_names())),
-    }
+    })
 }
 
 fn client_policy_from(t: &am::ClientPolicyTls) -> ClientPolicyTls {
@@ -146,7 +148,7 @@ fn listener_to(l: &ListenerTls) -> Result<am::ListenerTls, SideError> {
         None => None,
     };
     am::ListenerTls::builder()
-        .mode(am::ListenerTlsMode::from(l.mode.as_str()))
+        .mode(am::ListenerTlsMode::from(APP_MESH.spell(l.mode)))
         .set_certificate(certificate)
         .set_validation(validation)
         .build()
@@ -225,7 +227,7 @@ impl MeshSide for ApiVirtualNode {
         let ports: Vec<Option<i64>> = listeners.iter().map(|l| l.port_mapping.as_ref().map(|p| i64::from(p.port))).collect();
         let idx = pick_listener(&ports, port, SIDE)?;
         let tls = NodeTls {
-            listener: listeners[idx].tls.as_ref().map(listener_from),
+            listener: listeners[idx].tls.as_ref().and_then(listener_from),
             client_policy: spec
                 .backend_defaults
                 .as_ref()
@@ -289,12 +291,12 @@ mod tests {
     #[test]
     fn sdk_conversion_round_trips() {
         let l = ListenerTls {
-            mode: "STRICT".into(),
+            mode: crate::backends::model::TlsMode::Strict,
             certificate: Some(CertificateSource::File { certificate_chain: "/k/tls.crt".into(), private_key: "/k/tls.key".into() }),
             trust: Some(TrustSource::File { certificate_chain: "/k/ca.crt".into() }),
             subject_alternative_names: vec!["a.b.svc".into()],
         };
-        assert_eq!(listener_from(&listener_to(&l).unwrap()), l);
+        assert_eq!(listener_from(&listener_to(&l).unwrap()), Some(l));
         let c = ClientPolicyTls {
             enforce: true,
             ports: vec![80],

@@ -8,6 +8,7 @@ use aws_sdk_appmesh::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_appmesh::types as am;
 
 use super::gateway::{GatewayError, GatewayRoute, GatewaySide, GatewaySpec};
+use super::APP_MESH;
 use crate::backends::model::{CertificateSource, ClientPolicyTls, ListenerTls, TrustSource};
 use crate::backends::{BackendError, ErrorKind};
 use crate::ownership::{Claim, Deleted, ObjectRef, OwnError, Owner, OWNER_TAG};
@@ -278,7 +279,7 @@ async fn drift_api(client: &aws_sdk_appmesh::Client, owner: &Owner, mesh: &str, 
         drift.push("listener port differs".into());
     }
     let want_listener = ListenerTls { trust: None, subject_alternative_names: Vec::new(), ..g.listener.clone() };
-    if listener.and_then(|l| l.tls.as_ref()).map(listener_from).as_ref() != Some(&want_listener) {
+    if listener.and_then(|l| l.tls.as_ref()).and_then(listener_from).as_ref() != Some(&want_listener) {
         drift.push("listener TLS differs".into());
     }
     let have_policy =
@@ -368,7 +369,7 @@ pub async fn list_listener_tls(
             .and_then(|g| g.spec)
             .and_then(|s| s.listeners.into_iter().next())
             .and_then(|l| l.tls)
-            .map(|t| listener_from(&t));
+            .and_then(|t| listener_from(&t));
         out.insert(name, tls);
     }
     Ok(out)

@@ -1,7 +1,8 @@
-//! The App Mesh controller's kinds a gateway is made of (appmesh.k8s.aws/v1beta2), as serde
-//! types. meshtls owns these objects whole, but the controller adds fields of its own (a
-//! VirtualGateway's `meshRef`, say): each spec keeps the fields meshtls does not write in
-//! `other`, so a read-modify-replace leaves them as they were.
+//! The App Mesh controller's kinds meshtls reads and writes (appmesh.k8s.aws/v1beta2), as
+//! serde types. meshtls owns a gateway's objects whole, but the controller adds fields of its
+//! own (a VirtualGateway's `meshRef`, say): each spec keeps the fields meshtls does not write
+//! in `other`, so a read-modify-replace leaves them as they were. A VirtualNode is the
+//! application's, and keeps them at every level.
 
 use std::collections::BTreeMap;
 
@@ -77,6 +78,113 @@ pub struct BackendDefaults {
 pub struct ClientPolicy {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Json>,
+}
+
+/// A VirtualNode is the application's: meshtls writes its listener's TLS and the client
+/// policy's TLS only, so every level it walks through keeps the rest in `other`, and a
+/// level the removal of TLS leaves empty goes away.
+pub type VirtualNode = Object<VirtualNodeSpec, Json>;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualNodeSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<NodeListener>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_defaults: Option<NodeBackendDefaults>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_discovery: Option<ServiceDiscovery>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeListener {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_mapping: Option<NodePortMapping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Json>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodePortMapping {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i64>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeBackendDefaults {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_policy: Option<NodeClientPolicy>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeClientPolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Json>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceDiscovery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns: Option<DnsDiscovery>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DnsDiscovery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Json>,
+}
+
+impl VirtualNodeSpec {
+    pub fn listener_ports(&self) -> Vec<Option<i64>> {
+        self.listeners.iter().map(|l| l.port_mapping.as_ref().and_then(|p| p.port)).collect()
+    }
+
+    pub fn client_policy_tls(&self) -> Option<&Json> {
+        self.backend_defaults.as_ref()?.client_policy.as_ref()?.tls.as_ref()
+    }
+
+    /// Sets or removes `backendDefaults.clientPolicy.tls`, dropping the levels a removal
+    /// leaves empty.
+    pub fn set_client_policy_tls(&mut self, tls: Option<Json>) {
+        let defaults = match (&mut self.backend_defaults, tls.is_some()) {
+            (Some(d), _) => d,
+            (None, false) => return,
+            (None, true) => self.backend_defaults.insert(NodeBackendDefaults::default()),
+        };
+        match (&mut defaults.client_policy, tls) {
+            (Some(p), tls) => p.tls = tls,
+            (None, None) => {}
+            (None, Some(tls)) => defaults.client_policy = Some(NodeClientPolicy { tls: Some(tls), other: BTreeMap::new() }),
+        }
+        if defaults.client_policy.as_ref().is_some_and(|p| p.tls.is_none() && p.other.is_empty()) {
+            defaults.client_policy = None;
+        }
+        if defaults.client_policy.is_none() && defaults.other.is_empty() {
+            self.backend_defaults = None;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
-use serde_json::Value as Json;
 
 use super::api::pick_listener;
+use super::crd::{self as appmesh_crd, VirtualNode, VirtualNodeSpec};
 use crate::backends::model::{crd, NodeTls};
 use crate::backends::{retry_conflicts, with_retries, BackendError, ErrorKind, MeshSide, NodeView, SideError};
 use crate::clients::read_cache::{ReadCache, Scope};
@@ -29,65 +29,23 @@ pub struct ClusterVirtualNode {
     pub name: String,
 }
 
-fn virtual_node_resource() -> ApiResource {
-    ApiResource::from_gvk(&GroupVersionKind::gvk("appmesh.k8s.aws", "v1beta2", "VirtualNode"))
-}
-
-fn api(client: &kube::Client, namespace: &str) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), namespace, &virtual_node_resource())
+fn api(client: &kube::Client, namespace: &str) -> Api<VirtualNode> {
+    Api::namespaced_with(client.clone(), namespace, &appmesh_crd::api_resource("VirtualNode"))
 }
 
 fn kube_error(what: &str, e: kube::Error) -> SideError {
     SideError::Backend(BackendError::kube(SIDE, what, e))
 }
 
-fn listener_ports(spec: &Json) -> Vec<Option<i64>> {
-    spec.get("listeners")
-        .and_then(Json::as_array)
-        .map(|ls| ls.iter().map(|l| l.pointer("/portMapping/port").and_then(Json::as_i64)).collect())
-        .unwrap_or_default()
-}
-
-/// Sets or removes `obj[key]`, creating the object on the way in and dropping it when the
-/// removal leaves it empty.
-fn set_or_remove(parent: &mut Json, path: &[&str], value: Option<Json>) {
-    let Some((last, init)) = path.split_last() else { return };
-    if init.is_empty() {
-        if let Some(map) = parent.as_object_mut() {
-            match value {
-                Some(v) => {
-                    map.insert((*last).to_string(), v);
-                }
-                None => {
-                    map.remove(*last);
-                }
-            }
-        }
-        return;
-    }
-    let Some(map) = parent.as_object_mut() else { return };
-    if value.is_none() && !map.contains_key(init[0]) {
-        return;
-    }
-    let child = map.entry(init[0].to_string()).or_insert_with(|| Json::Object(Default::default()));
-    let mut rest: Vec<&str> = init[1..].to_vec();
-    rest.push(last);
-    set_or_remove(child, &rest, value);
-    if child.as_object().is_some_and(|m| m.is_empty()) {
-        map.remove(init[0]);
-    }
-}
-
 /// What a VirtualNode object says: the TLS of the listener on `port` (or its only one), and
 /// its service-discovery hostname.
-fn view_of(obj: &DynamicObject, port: Option<i64>) -> Result<NodeView, SideError> {
-    let spec = obj.data.get("spec").cloned().unwrap_or(Json::Null);
-    let idx = pick_listener(&listener_ports(&spec), port, SIDE)?;
+fn view_of(spec: &VirtualNodeSpec, port: Option<i64>) -> Result<NodeView, SideError> {
+    let idx = pick_listener(&spec.listener_ports(), port, SIDE)?;
     let tls = NodeTls {
-        listener: spec.pointer(&format!("/listeners/{idx}/tls")).and_then(crd::parse_listener_tls),
-        client_policy: spec.pointer("/backendDefaults/clientPolicy/tls").and_then(crd::parse_client_policy_tls),
+        listener: spec.listeners.get(idx).and_then(|l| l.tls.as_ref()).and_then(crd::parse_listener_tls),
+        client_policy: spec.client_policy_tls().and_then(crd::parse_client_policy_tls),
     };
-    let hostname = spec.pointer("/serviceDiscovery/dns/hostname").and_then(Json::as_str).map(str::to_string);
+    let hostname = spec.service_discovery.as_ref().and_then(|d| d.dns.as_ref()).and_then(|d| d.hostname.clone());
     Ok(NodeView { tls, hostname })
 }
 
@@ -103,9 +61,9 @@ pub struct ListedNode {
 /// Every VirtualNode object in `namespace`, or in all namespaces, page by page (for
 /// `terraform query`). Read only; nothing is cached.
 pub async fn list_nodes(client: &kube::Client, namespace: Option<&str>) -> Result<Vec<ListedNode>, SideError> {
-    let api: Api<DynamicObject> = match namespace {
+    let api: Api<VirtualNode> = match namespace {
         Some(ns) => api(client, ns),
-        None => Api::all_with(client.clone(), &virtual_node_resource()),
+        None => Api::all_with(client.clone(), &appmesh_crd::api_resource("VirtualNode")),
     };
     let mut out = Vec::new();
     let mut params = kube::api::ListParams::default().limit(100);
@@ -113,8 +71,8 @@ pub async fn list_nodes(client: &kube::Client, namespace: Option<&str>) -> Resul
         let page = api.list(&params).await.map_err(|e| kube_error("listing VirtualNode objects", e))?;
         for obj in &page.items {
             let (Some(ns), Some(name)) = (obj.metadata.namespace.clone(), obj.metadata.name.clone()) else { continue };
-            let aws_name = obj.data.pointer("/spec/awsName").and_then(Json::as_str).map_or_else(|| format!("{name}_{ns}"), str::to_string);
-            out.push(ListedNode { view: view_of(obj, None), namespace: ns, name, aws_name });
+            let aws_name = obj.spec.aws_name.clone().unwrap_or_else(|| format!("{name}_{ns}"));
+            out.push(ListedNode { view: view_of(&obj.spec, None), namespace: ns, name, aws_name });
         }
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => params = params.continue_token(&token),
@@ -129,10 +87,17 @@ impl ClusterVirtualNode {
         format!("VirtualNode {}/{}", self.namespace, self.name)
     }
 
-    async fn get(&self) -> Result<DynamicObject, SideError> {
+    async fn get(&self) -> Result<VirtualNode, SideError> {
         match self
             .cache
-            .get_opt(&api(&self.client, &self.namespace), &virtual_node_resource(), Scope::All, &self.namespace, &self.name, |_| {})
+            .get_opt(
+                &api(&self.client, &self.namespace),
+                &appmesh_crd::api_resource("VirtualNode"),
+                Scope::All,
+                &self.namespace,
+                &self.name,
+                |_| {},
+            )
             .await
         {
             Ok(Some(o)) => Ok(o),
@@ -149,19 +114,17 @@ impl MeshSide for ClusterVirtualNode {
     }
 
     async fn read(&self, port: Option<i64>) -> Result<NodeView, SideError> {
-        view_of(&with_retries(|| self.get()).await?, port)
+        view_of(&with_retries(|| self.get()).await?.spec, port)
     }
 
     async fn write(&self, port: Option<i64>, tls: &NodeTls) -> Result<(), SideError> {
         with_retries(|| async {
             let mut obj = self.get().await?;
-            let spec =
-                obj.data.get_mut("spec").ok_or_else(|| SideError::Backend(BackendError::invalid(SIDE, self.what(), "it has no spec")))?;
-            let idx = pick_listener(&listener_ports(spec), port, SIDE)?;
-            if let Some(listener) = spec.pointer_mut(&format!("/listeners/{idx}")) {
-                set_or_remove(listener, &["tls"], tls.listener.as_ref().map(crd::listener_tls));
+            let idx = pick_listener(&obj.spec.listener_ports(), port, SIDE)?;
+            if let Some(listener) = obj.spec.listeners.get_mut(idx) {
+                listener.tls = tls.listener.as_ref().map(crd::listener_tls);
             }
-            set_or_remove(spec, &["backendDefaults", "clientPolicy", "tls"], tls.client_policy.as_ref().map(crd::client_policy_tls));
+            obj.spec.set_client_policy_tls(tls.client_policy.as_ref().map(crd::client_policy_tls));
             // The object carries its resourceVersion: a concurrent change makes this a 409,
             // and the whole read-modify-write runs again.
             let name = self.name.clone();
@@ -301,14 +264,34 @@ mod tests {
 
     #[test]
     fn removal_drops_parents_it_emptied_and_keeps_others() {
-        let mut spec = serde_json::json!({ "listeners": [] });
-        set_or_remove(&mut spec, &["backendDefaults", "clientPolicy", "tls"], Some(serde_json::json!({ "enforce": true })));
-        assert_eq!(spec["backendDefaults"]["clientPolicy"]["tls"]["enforce"], true);
-        set_or_remove(&mut spec, &["backendDefaults", "clientPolicy", "tls"], None);
-        assert_eq!(spec, serde_json::json!({ "listeners": [] }));
+        let spec = |v: serde_json::Value| serde_json::from_value::<VirtualNodeSpec>(v).expect("a VirtualNode spec");
+        let listeners = serde_json::json!([{ "portMapping": { "port": 80, "protocol": "http" } }]);
+        let mut node = spec(serde_json::json!({ "listeners": listeners }));
+        node.set_client_policy_tls(Some(serde_json::json!({ "enforce": true })));
+        assert_eq!(serde_json::to_value(&node).unwrap()["backendDefaults"]["clientPolicy"]["tls"]["enforce"], true);
+        node.set_client_policy_tls(None);
+        assert_eq!(serde_json::to_value(&node).unwrap(), serde_json::json!({ "listeners": listeners }));
 
-        let mut kept = serde_json::json!({ "backendDefaults": { "clientPolicy": { "tls": {}, "other": 1 } } });
-        set_or_remove(&mut kept, &["backendDefaults", "clientPolicy", "tls"], None);
-        assert_eq!(kept, serde_json::json!({ "backendDefaults": { "clientPolicy": { "other": 1 } } }));
+        let mut kept = spec(serde_json::json!({ "backendDefaults": { "clientPolicy": { "tls": {}, "other": 1 } } }));
+        kept.set_client_policy_tls(None);
+        assert_eq!(serde_json::to_value(&kept).unwrap(), serde_json::json!({ "backendDefaults": { "clientPolicy": { "other": 1 } } }));
+    }
+
+    #[test]
+    fn a_node_keeps_the_fields_meshtls_does_not_write() {
+        let given = serde_json::json!({
+            "awsName": "yelb-db_yelb",
+            "podSelector": { "matchLabels": { "app": "yelb-db" } },
+            "listeners": [{ "portMapping": { "port": 5432, "protocol": "tcp" }, "healthCheck": { "path": "/" } }],
+            "serviceDiscovery": { "dns": { "hostname": "yelb-db.yelb.svc.cluster.local", "responseType": "ENDPOINTS" } },
+        });
+        let mut node: VirtualNodeSpec = serde_json::from_value(given.clone()).expect("a VirtualNode spec");
+        assert_eq!(view_of(&node, Some(5432)).unwrap().hostname.as_deref(), Some("yelb-db.yelb.svc.cluster.local"));
+        assert_eq!(serde_json::to_value(&node).unwrap(), given, "read and written back unchanged");
+        node.listeners[0].tls = Some(serde_json::json!({ "mode": "STRICT" }));
+        let written = serde_json::to_value(&node).unwrap();
+        assert_eq!(written["listeners"][0]["healthCheck"]["path"], "/");
+        assert_eq!(written["listeners"][0]["tls"]["mode"], "STRICT");
+        assert!(view_of(&node, Some(80)).is_err(), "no listener on that port");
     }
 }

@@ -19,7 +19,7 @@ use super::crd::{
     VirtualGatewaySpec,
 };
 use super::gateway::{GatewayError, GatewayRoute, GatewaySide, GatewaySpec};
-use crate::backends::model::{crd, CertificateSource, ListenerTls};
+use crate::backends::model::{crd, CertificateSource, ListenerTls, TlsMode};
 use crate::backends::{retry_conflicts, BackendError};
 use crate::ownership::{Claim, ObjectRef, OwnError, Owned, Owner};
 
@@ -315,7 +315,7 @@ pub async fn read_cluster(client: &kube::Client, namespace: &str, name: &str) ->
         aws_name: spec.aws_name.clone().unwrap_or_else(|| format!("{name}_{namespace}")),
         port: spec.listeners.first().map_or(8443, |l| l.port_mapping.port),
         listener: listener.unwrap_or(ListenerTls {
-            mode: "DISABLED".into(),
+            mode: TlsMode::Off,
             certificate: None,
             trust: None,
             subject_alternative_names: Vec::new(),
@@ -419,7 +419,7 @@ mod tests {
             name: "yelb-gw".into(),
             aws_name: "yelb-gw_yelb".into(),
             port: 8443,
-            listener: ListenerTls { mode: "STRICT".into(), certificate: None, trust: None, subject_alternative_names: Vec::new() },
+            listener: ListenerTls { mode: TlsMode::Strict, certificate: None, trust: None, subject_alternative_names: Vec::new() },
             client_policy: None,
             routes: vec![GatewayRoute { name: "ui".into(), prefix: "/".into(), virtual_service: "yelb-ui".into() }],
             envoy_image: "envoy:1".into(),

@@ -9,5 +9,9 @@ pub mod gateway;
 pub mod k8s;
 pub mod k8s_gateway;
 
+use super::model::Vocabulary;
+
 /// App Mesh's TLS modes, as its API and the VirtualNode CRD spell them.
-pub const TLS_MODES: [&str; 3] = ["STRICT", "PERMISSIVE", "DISABLED"];
+pub const APP_MESH: Vocabulary =
+    Vocabulary { mesh: "App Mesh", strict: "STRICT", permissive: "PERMISSIVE", off: "DISABLED", inherited: None };
+pub const TLS_MODES: [&str; 3] = APP_MESH.modes();

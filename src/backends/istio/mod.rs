@@ -29,13 +29,16 @@ use self::crd::{
     ClientTls, DestinationRule, DestinationRuleSpec, Kind, Mtls, PeerAuthentication, PeerAuthenticationSpec, TrafficPolicy,
     WorkloadSelector, DESTINATION_RULE, PEER_AUTHENTICATION,
 };
-use crate::backends::model::{ClientPolicyTls, ListenerTls, NodeTls};
+use crate::backends::model::{ClientPolicyTls, ListenerTls, NodeTls, TlsMode, Vocabulary};
 use crate::backends::{BackendError, MeshSide, NodeView, SideError};
 use crate::ownership::{Claim, Deleted, ObjectRef, OwnError, Owned, Owner};
 
 const SIDE: &str = "Istio";
 /// The client TLS mode that uses the certificates Istio issues.
 pub const ISTIO_MUTUAL: &str = "ISTIO_MUTUAL";
+/// PeerAuthentication's mutual-TLS modes.
+pub const ISTIO: Vocabulary =
+    Vocabulary { mesh: "Istio", strict: "STRICT", permissive: "PERMISSIVE", off: "DISABLE", inherited: Some("UNSET") };
 
 /// One workload's (or one namespace's) mutual TLS, as `owner`'s objects named `name`.
 pub struct IstioWorkload<'a> {
@@ -99,7 +102,7 @@ impl<'a> IstioWorkload<'a> {
             }
         }
         let (pa, dr) = ours(&found);
-        out.extend(tls_of(pa, dr).differences(want));
+        out.extend(tls_of(pa, dr).differences(want, &ISTIO));
         out.extend(unset_fields(pa, dr));
         if let Some(pa) = pa {
             let have = pa.spec.selector.as_ref().map(|s| &s.match_labels);
@@ -154,14 +157,15 @@ fn labels(l: Option<&BTreeMap<String, String>>) -> String {
     }
 }
 
+/// A PeerAuthentication's own mode; one it does not set, or sets to a word Istio does not
+/// know, is inherited.
+pub fn mode_of(pa: &PeerAuthentication) -> TlsMode {
+    pa.spec.mtls.as_ref().and_then(|m| m.mode.as_deref()).and_then(|m| ISTIO.parse(m).ok()).unwrap_or(TlsMode::Inherited)
+}
+
 /// The TLS the two objects stand for, in mesh-neutral terms.
 pub fn tls_of(pa: Option<&PeerAuthentication>, dr: Option<&DestinationRule>) -> NodeTls {
-    let listener = pa.map(|pa| ListenerTls {
-        mode: pa.spec.mtls.as_ref().and_then(|m| m.mode.clone()).unwrap_or_else(|| "UNSET".into()),
-        certificate: None,
-        trust: None,
-        subject_alternative_names: Vec::new(),
-    });
+    let listener = pa.map(|pa| ListenerTls { mode: mode_of(pa), certificate: None, trust: None, subject_alternative_names: Vec::new() });
     let client_policy = dr.and_then(|dr| dr.spec.traffic_policy.as_ref()?.tls.as_ref()).map(|tls| ClientPolicyTls {
         enforce: tls.mode.as_deref() == Some(ISTIO_MUTUAL),
         ports: Vec::new(),
@@ -173,12 +177,12 @@ pub fn tls_of(pa: Option<&PeerAuthentication>, dr: Option<&DestinationRule>) -> 
 }
 
 /// The PeerAuthentication for `mode`: the namespace's, or the selected workload's.
-pub fn peer_authentication(meta: ObjectMeta, selector: Option<&BTreeMap<String, String>>, mode: &str) -> PeerAuthentication {
+pub fn peer_authentication(meta: ObjectMeta, selector: Option<&BTreeMap<String, String>>, mode: TlsMode) -> PeerAuthentication {
     PEER_AUTHENTICATION.object(
         meta,
         PeerAuthenticationSpec {
             selector: selector.map(|s| WorkloadSelector { match_labels: s.clone() }),
-            mtls: Some(Mtls { mode: Some(mode.into()) }),
+            mtls: Some(Mtls { mode: Some(ISTIO.spell(mode).into()) }),
             other: BTreeMap::new(),
         },
     )
@@ -266,7 +270,7 @@ impl MeshSide for IstioWorkload<'_> {
     async fn write(&self, _port: Option<i64>, tls: &NodeTls) -> Result<(), SideError> {
         match &tls.listener {
             Some(l) => {
-                let want = peer_authentication(self.metadata(), self.selector.as_ref(), &l.mode);
+                let want = peer_authentication(self.metadata(), self.selector.as_ref(), l.mode);
                 self.peer_authentication().ensure(want, merge_peer_authentication).await.map_err(kube_error)?;
             }
             None => left_alone(self.peer_authentication().delete().await.map_err(kube_error)?)?,
@@ -305,7 +309,7 @@ mod tests {
     fn the_objects_stand_for_mesh_tls_and_back() {
         let meta = ObjectMeta { name: Some("yelb-ui".into()), ..Default::default() };
         let sel = labels(&[("app", "yelb-ui")]);
-        let pa = peer_authentication(meta.clone(), Some(&sel), "STRICT");
+        let pa = peer_authentication(meta.clone(), Some(&sel), TlsMode::Strict);
         let policy = ClientPolicyTls {
             enforce: true,
             ports: vec![],
@@ -315,7 +319,7 @@ mod tests {
         };
         let dr = destination_rule(meta, "yelb-ui.yelb.svc.cluster.local", &policy);
         let tls = tls_of(Some(&pa), Some(&dr));
-        assert_eq!(tls.listener.as_ref().map(|l| l.mode.as_str()), Some("STRICT"));
+        assert_eq!(tls.listener.as_ref().map(|l| l.mode), Some(TlsMode::Strict));
         assert_eq!(tls.client_policy.as_ref(), Some(&policy));
         let json = serde_json::to_value(&dr).unwrap_or_default();
         assert_eq!(json["spec"]["trafficPolicy"]["tls"]["mode"], "ISTIO_MUTUAL");
@@ -324,7 +328,7 @@ mod tests {
         assert_eq!(json["spec"]["selector"]["matchLabels"]["app"], "yelb-ui");
         assert_eq!(json["spec"]["mtls"]["mode"], "STRICT");
         // A namespace-wide policy has no selector at all.
-        let all = peer_authentication(ObjectMeta::default(), None, "PERMISSIVE");
+        let all = peer_authentication(ObjectMeta::default(), None, TlsMode::Permissive);
         assert!(serde_json::to_value(&all).unwrap_or_default()["spec"].get("selector").is_none());
         assert_eq!(tls_of(None, None), NodeTls::default());
     }
@@ -332,21 +336,28 @@ mod tests {
     #[test]
     fn every_field_the_configuration_does_not_set_is_drift_and_apply_removes_it() {
         let meta = ObjectMeta::default();
-        let strict = peer_authentication(meta.clone(), None, "STRICT");
+        let strict = peer_authentication(meta.clone(), None, TlsMode::Strict);
         let policy = ClientPolicyTls { enforce: true, ports: vec![], certificate: None, trust: None, subject_alternative_names: vec![] };
         let rule = destination_rule(meta.clone(), "new", &policy);
         assert!(unset_fields(Some(&strict), Some(&rule)).is_empty(), "what meshtls writes is all set by the configuration");
 
         // A port-level DISABLE inside meshtls's own STRICT policy: a plaintext port.
-        let mut have = peer_authentication(meta.clone(), None, "STRICT");
+        let mut have = peer_authentication(meta.clone(), None, TlsMode::Strict);
         have.spec.other.insert("portLevelMtls".into(), serde_json::json!({ "8080": { "mode": "DISABLE" } }));
         assert_eq!(
             unset_fields(Some(&have), None),
             [r#"PeerAuthentication sets portLevelMtls = {"8080":{"mode":"DISABLE"}}, which the configuration does not set"#]
         );
-        assert!(tls_of(Some(&have), None).differences(&tls_of(Some(&strict), None)).is_empty(), "the mode alone reads STRICT");
+        assert!(tls_of(Some(&have), None).differences(&tls_of(Some(&strict), None), &ISTIO).is_empty(), "the mode alone reads STRICT");
         merge_peer_authentication(&mut have, &strict);
         assert_eq!(have.spec, strict.spec, "apply writes the whole spec");
+        // A mode set to UNSET inherits, whatever the namespace says: drift from STRICT.
+        let mut unset = strict.clone();
+        unset.spec.mtls = Some(Mtls { mode: Some("UNSET".into()) });
+        assert_eq!(
+            tls_of(Some(&unset), None).differences(&tls_of(Some(&strict), None), &ISTIO),
+            ["listener TLS mode is UNSET (want STRICT)"]
+        );
 
         let mut have = destination_rule(meta.clone(), "old", &policy);
         if let Some(p) = have.spec.traffic_policy.as_mut() {

@@ -10,6 +10,8 @@ use kube::Api;
 
 use super::crd::{PeerAuthentication, PEER_AUTHENTICATION};
 use super::enrollment::{enrolled, proxy_of, selects, Proxy, DATAPLANE_MODE_LABEL};
+use super::{mode_of, ISTIO};
+use crate::backends::model::TlsMode;
 use crate::clients::read_cache::ReadCache;
 
 /// Istio's root namespace, whose PeerAuthentications without a selector apply mesh-wide
@@ -23,10 +25,10 @@ pub struct Policy {
     pub name: String,
     /// None: namespace-wide (mesh-wide in the root namespace).
     pub selector: Option<BTreeMap<String, String>>,
-    /// None or `UNSET`: inherited from the level above.
-    pub mode: Option<String>,
+    /// None: inherited from the level above (`UNSET`, or not set).
+    pub mode: Option<TlsMode>,
     /// `portLevelMtls`: port number to mode.
-    pub ports: BTreeMap<String, String>,
+    pub ports: BTreeMap<String, TlsMode>,
     /// RFC 3339 creation time: among policies of one level, Istio takes the oldest.
     pub created: String,
     /// Carries meshtls's marker: declared in some configuration, so seen in its plan.
@@ -40,13 +42,13 @@ impl Policy {
             .other
             .get("portLevelMtls")
             .and_then(|p| p.as_object())
-            .map(|ports| ports.iter().filter_map(|(port, m)| Some((port.clone(), m.get("mode")?.as_str()?.to_string()))).collect())
+            .map(|ports| ports.iter().filter_map(|(port, m)| Some((port.clone(), ISTIO.parse(m.get("mode")?.as_str()?).ok()?))).collect())
             .unwrap_or_default();
         Policy {
             namespace: pa.metadata.namespace.clone().unwrap_or_default(),
             name: pa.metadata.name.clone().unwrap_or_default(),
             selector: pa.spec.selector.as_ref().map(|s| s.match_labels.clone()).filter(|s| !s.is_empty()),
-            mode: pa.spec.mtls.as_ref().and_then(|m| m.mode.clone()).filter(|m| m != "UNSET"),
+            mode: Some(mode_of(pa)).filter(|m| *m != TlsMode::Inherited),
             ports,
             created: pa.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()).unwrap_or_default(),
             managed: pa.metadata.labels.as_ref().and_then(|l| l.get(crate::ownership::MANAGED_BY_LABEL)).map(String::as_str)
@@ -83,9 +85,9 @@ pub struct MeshView {
 /// The mode Istio enforces on one workload, and which policy decided it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Effective {
-    pub mode: String,
+    pub mode: TlsMode,
     /// Ports whose mode differs from `mode`: (port, mode).
-    pub ports: Vec<(String, String)>,
+    pub ports: Vec<(String, TlsMode)>,
     pub decided_by: Option<String>,
     /// The deciding policy is not meshtls's: nobody's plan shows it.
     pub foreign: bool,
@@ -94,9 +96,9 @@ pub struct Effective {
 impl Effective {
     /// As state shows it: `STRICT`, or `PERMISSIVE (PeerAuthentication yelb/legacy)`.
     pub fn describe(&self) -> String {
-        let mut text = self.mode.clone();
+        let mut text = ISTIO.spell(self.mode).to_string();
         for (port, mode) in &self.ports {
-            text.push_str(&format!(", port {port} {mode}"));
+            text.push_str(&format!(", port {port} {}", ISTIO.spell(*mode)));
         }
         match &self.decided_by {
             Some(by) => format!("{text} ({by})"),
@@ -118,18 +120,18 @@ pub fn effective(view: &MeshView, labels: &BTreeMap<String, String>) -> Effectiv
     let mesh = view.mesh.as_deref().and_then(|m| oldest(m.iter().filter(|p| p.selector.is_none())));
     let namespace = oldest(view.policies.iter().filter(|p| p.selector.is_none()));
     let workload = oldest(view.policies.iter().filter(|p| p.selector.as_ref().is_some_and(|s| selects(Some(s), labels))));
-    let mut mode = "PERMISSIVE".to_string();
+    let mut mode = TlsMode::Permissive;
     let mut decided = None;
     for policy in [mesh, namespace, workload].into_iter().flatten() {
-        if let Some(m) = &policy.mode {
-            mode = m.clone();
+        if let Some(m) = policy.mode {
+            mode = m;
             decided = Some(policy);
         }
     }
     let mut ports = Vec::new();
     if let Some(w) = workload {
-        for (port, m) in w.ports.iter().filter(|(_, m)| m.as_str() != "UNSET" && **m != mode) {
-            ports.push((port.clone(), m.clone()));
+        for (port, m) in w.ports.iter().filter(|(_, m)| **m != TlsMode::Inherited && **m != mode) {
+            ports.push((port.clone(), *m));
             decided = Some(w);
         }
     }
@@ -223,7 +225,7 @@ mod tests {
             namespace: "yelb".into(),
             name: name.into(),
             selector: selector.map(labels),
-            mode: mode.map(str::to_string),
+            mode: mode.map(|m| ISTIO.parse(m).expect("an Istio mode")),
             ports: BTreeMap::new(),
             created: created.into(),
             managed: false,
@@ -242,7 +244,7 @@ mod tests {
         // A more specific policy wins, even a weaker one: the hole meshtls must show.
         view.policies.push(policy("legacy", Some(&[("app", "yelb-ui")]), Some("PERMISSIVE"), "3"));
         assert_eq!(effective(&view, &ui).describe(), "PERMISSIVE (PeerAuthentication yelb/legacy)");
-        assert_eq!(effective(&view, &labels(&[("app", "yelb-db")])).mode, "STRICT", "it selects yelb-ui only");
+        assert_eq!(effective(&view, &labels(&[("app", "yelb-db")])).mode, TlsMode::Strict, "it selects yelb-ui only");
         // Of two workload policies the oldest decides; an UNSET mode inherits.
         view.policies.push(policy("older", Some(&[("app", "yelb-ui")]), None, "0"));
         assert_eq!(effective(&view, &ui).describe(), "STRICT (PeerAuthentication yelb/default)");
@@ -250,18 +252,21 @@ mod tests {
         view.policies.retain(|p| p.name != "older");
         view.policies.retain(|p| p.name != "legacy");
         let mut ported = policy("ui", Some(&[("app", "yelb-ui")]), Some("STRICT"), "4");
-        ported.ports.insert("8080".into(), "DISABLE".into());
+        ported.ports.insert("8080".into(), TlsMode::Off);
         view.policies.push(ported);
         assert_eq!(effective(&view, &ui).describe(), "STRICT, port 8080 DISABLE (PeerAuthentication yelb/ui)");
     }
 
     #[test]
     fn a_policy_reads_its_port_level_modes_and_an_unset_mode() {
-        let mut pa =
-            peer_authentication(ObjectMeta { name: Some("x".into()), namespace: Some("yelb".into()), ..Default::default() }, None, "UNSET");
+        let mut pa = peer_authentication(
+            ObjectMeta { name: Some("x".into()), namespace: Some("yelb".into()), ..Default::default() },
+            None,
+            TlsMode::Inherited,
+        );
         pa.spec.other.insert("portLevelMtls".into(), serde_json::json!({ "8080": { "mode": "DISABLE" } }));
         let p = Policy::of(&pa);
-        assert_eq!((p.mode, p.ports.get("8080").map(String::as_str)), (None, Some("DISABLE")));
+        assert_eq!((p.mode, p.ports.get("8080")), (None, Some(&TlsMode::Off)));
     }
 
     #[test]

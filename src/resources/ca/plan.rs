@@ -19,55 +19,7 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
         }
     }
     match &config.acm_pca {
-        Some(pca) => {
-            if pca.arn.is_null() == pca.create.is_none() && !pca.arn.is_unknown() {
-                d.error_at(
-                    at("acm_pca"),
-                    "Choose adopt or create",
-                    "Set exactly one of acm_pca.arn (adopt an existing private CA) or an acm_pca.create block.",
-                );
-            }
-            if let Some(a) = pca
-                .arn
-                .as_deref()
-                .filter(|a| !(a.starts_with("arn:aws") && a.contains(":acm-pca:") && a.contains(":certificate-authority/")))
-            {
-                d.error_at(
-                    AttributePath::attrs(&["acm_pca", "arn"]),
-                    "Invalid private CA ARN",
-                    format!("{a:?} is not an ACM Private CA ARN (arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>)."),
-                );
-            }
-            if let Some(n) = pca.create.as_ref().and_then(|c| c.permanent_deletion_days.known()).filter(|n| !(7..=30).contains(*n)) {
-                d.error_at(
-                    AttributePath::attrs(&["acm_pca", "create", "permanent_deletion_days"]),
-                    "Invalid deletion window",
-                    format!("{n}: ACM Private CA accepts 7 to 30 days."),
-                );
-            }
-            if config.istio_plugin.is_some() {
-                d.error_at(
-                    at("istio_plugin"),
-                    "No plug-in CA for Istio from a private CA",
-                    "istiod signs with the key of its plug-in CA; a CA kept in ACM Private CA has no key in the cluster. Drop istio_plugin, or keep the CA in the cluster.",
-                );
-            }
-            // istiod signs workload certificates with the key in `cacerts` itself.
-            if config.secret_name.as_deref() == Some(ISTIO_PLUGIN_SECRET) {
-                d.error_at(
-                    at("acm_pca"),
-                    "No plug-in CA for Istio from a private CA",
-                    format!("Secret {ISTIO_PLUGIN_SECRET} is Istio's plug-in CA, which istiod signs with; a CA kept in ACM Private CA has no key in the cluster. Generate the CA (drop acm_pca) or give its key_pair, or use another secret_name."),
-                );
-            }
-            if config.cert_manager_issuer.is_some() {
-                d.error_at(
-                    at("cert_manager_issuer"),
-                    "No CA issuer for a private CA",
-                    "A cert-manager CA issuer needs the CA key in the cluster; with acm_pca there is none. Use cert-manager's AWSPCAIssuer instead.",
-                );
-            }
-        }
+        Some(pca) => validate_acm_pca(config, pca, &mut d),
         None if config.common_name.is_null() && config.key_pair.is_none() => {
             d.error_at(at("common_name"), "Missing common name", "Set common_name: the subject of the CA certificate.")
         }
@@ -77,22 +29,75 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
         validate_key_pair(config, pair, &mut d);
     }
     if let Some(issuer) = &config.cert_manager_issuer {
-        if let Some(kind) = issuer.kind.as_deref().filter(|k| IssuerKind::parse(k).is_none()) {
-            d.error_at(
-                AttributePath::attrs(&["cert_manager_issuer", "kind"]),
-                "Invalid issuer kind",
-                format!("{kind:?} is not an issuer kind; use \"Issuer\" or \"ClusterIssuer\"."),
-            );
-        }
-        if let Some(name) = issuer.name.as_deref().filter(|n| !is_dns1123_subdomain(n)) {
-            d.error_at(
-                AttributePath::attrs(&["cert_manager_issuer", "name"]),
-                "Invalid issuer name",
-                format!("{name:?} is not a valid object name: use lowercase letters, digits, '-' and '.'."),
-            );
-        }
+        validate_issuer(issuer, &mut d);
     }
     d
+}
+
+/// A CA kept in ACM Private CA: adopted or created, and never a source of keys in the cluster.
+fn validate_acm_pca(config: &CertificateAuthority, pca: &AcmPca, d: &mut Diagnostics) {
+    if pca.arn.is_null() == pca.create.is_none() && !pca.arn.is_unknown() {
+        d.error_at(
+            at("acm_pca"),
+            "Choose adopt or create",
+            "Set exactly one of acm_pca.arn (adopt an existing private CA) or an acm_pca.create block.",
+        );
+    }
+    if let Some(a) =
+        pca.arn.as_deref().filter(|a| !(a.starts_with("arn:aws") && a.contains(":acm-pca:") && a.contains(":certificate-authority/")))
+    {
+        d.error_at(
+            AttributePath::attrs(&["acm_pca", "arn"]),
+            "Invalid private CA ARN",
+            format!("{a:?} is not an ACM Private CA ARN (arn:aws:acm-pca:<region>:<account>:certificate-authority/<id>)."),
+        );
+    }
+    if let Some(n) = pca.create.as_ref().and_then(|c| c.permanent_deletion_days.known()).filter(|n| !(7..=30).contains(*n)) {
+        d.error_at(
+            AttributePath::attrs(&["acm_pca", "create", "permanent_deletion_days"]),
+            "Invalid deletion window",
+            format!("{n}: ACM Private CA accepts 7 to 30 days."),
+        );
+    }
+    if config.istio_plugin.is_some() {
+        d.error_at(
+            at("istio_plugin"),
+            "No plug-in CA for Istio from a private CA",
+            "istiod signs with the key of its plug-in CA; a CA kept in ACM Private CA has no key in the cluster. Drop istio_plugin, or keep the CA in the cluster.",
+        );
+    }
+    // istiod signs workload certificates with the key in `cacerts` itself.
+    if config.secret_name.as_deref() == Some(ISTIO_PLUGIN_SECRET) {
+        d.error_at(
+            at("acm_pca"),
+            "No plug-in CA for Istio from a private CA",
+            format!("Secret {ISTIO_PLUGIN_SECRET} is Istio's plug-in CA, which istiod signs with; a CA kept in ACM Private CA has no key in the cluster. Generate the CA (drop acm_pca) or give its key_pair, or use another secret_name."),
+        );
+    }
+    if config.cert_manager_issuer.is_some() {
+        d.error_at(
+            at("cert_manager_issuer"),
+            "No CA issuer for a private CA",
+            "A cert-manager CA issuer needs the CA key in the cluster; with acm_pca there is none. Use cert-manager's AWSPCAIssuer instead.",
+        );
+    }
+}
+
+fn validate_issuer(issuer: &IssuerBlock, d: &mut Diagnostics) {
+    if let Some(kind) = issuer.kind.as_deref().filter(|k| IssuerKind::parse(k).is_none()) {
+        d.error_at(
+            AttributePath::attrs(&["cert_manager_issuer", "kind"]),
+            "Invalid issuer kind",
+            format!("{kind:?} is not an issuer kind; use \"Issuer\" or \"ClusterIssuer\"."),
+        );
+    }
+    if let Some(name) = issuer.name.as_deref().filter(|n| !is_dns1123_subdomain(n)) {
+        d.error_at(
+            AttributePath::attrs(&["cert_manager_issuer", "name"]),
+            "Invalid issuer name",
+            format!("{name:?} is not a valid object name: use lowercase letters, digits, '-' and '.'."),
+        );
+    }
 }
 
 /// The attributes a `key_pair`'s certificate decides.

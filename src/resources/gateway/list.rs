@@ -39,14 +39,14 @@ pub(super) enum ApiSeen {
 }
 
 fn mode(tls: Option<&ListenerTls>) -> String {
-    tls.map_or_else(|| "no TLS".to_string(), |t| t.mode.clone())
+    tls.map_or_else(|| "no TLS".to_string(), |t| APP_MESH.spell(t.mode).to_string())
 }
 
 /// One gateway as the list reports it.
 pub(super) fn found(spec: &GatewaySpec, managed: bool, mesh: Option<String>, api: &ApiSeen) -> Found<Gateway, NamespacedIdentity> {
     let aws = *api != ApiSeen::NotRead;
     let mut state = imported(spec, mesh, aws);
-    let cluster_mode = spec.listener.mode.clone();
+    let cluster_mode = APP_MESH.spell(spec.listener.mode);
     let (api_mode, agreement) = match api {
         ApiSeen::NotRead => ("not read".to_string(), String::new()),
         ApiSeen::Absent => {
@@ -56,7 +56,7 @@ pub(super) fn found(spec: &GatewaySpec, managed: bool, mesh: Option<String>, api
         ApiSeen::Tls(tls) => {
             // The API keeps the listener's mode and certificate; validation is compared on neither side.
             let same = tls.as_ref().map(|t| (&t.mode, &t.certificate)) == Some((&spec.listener.mode, &spec.listener.certificate))
-                || (tls.is_none() && spec.listener.mode == "DISABLED");
+                || (tls.is_none() && spec.listener.mode == TlsMode::Off);
             if !same {
                 state.api_status = Attr::Known(format!("drifted: listener TLS is {} in the App Mesh API", mode(tls.as_ref())));
             }

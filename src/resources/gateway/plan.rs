@@ -84,7 +84,7 @@ pub(super) fn spec_of(m: &Gateway) -> Option<GatewaySpec> {
         aws_name: m.aws_name.known()?.clone(),
         port: *m.port.known()?,
         listener: ListenerTls {
-            mode: m.tls_mode.known()?.clone(),
+            mode: APP_MESH.parse(m.tls_mode.known()?).ok()?,
             certificate: Some(CertificateSource::File {
                 certificate_chain: format!("{mount_path}/tls.crt"),
                 private_key: format!("{mount_path}/tls.key"),
@@ -117,7 +117,7 @@ pub(super) fn imported(spec: &GatewaySpec, mesh: Option<String>, aws: bool) -> G
         mesh_name: mesh.into(),
         aws_name: Attr::Known(spec.aws_name.clone()),
         port: Attr::Known(spec.port),
-        tls_mode: Attr::Known(spec.listener.mode.clone()),
+        tls_mode: Attr::Known(APP_MESH.spell(spec.listener.mode).to_string()),
         certificate_secret: Attr::Known(spec.certificate_secret.clone()),
         mount_path: Attr::Known(spec.mount_path.clone()),
         envoy_image: Attr::Known(spec.envoy_image.clone()),

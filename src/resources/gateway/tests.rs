@@ -152,7 +152,7 @@ fn a_listed_gateway_shows_each_side_and_whether_they_agree() {
         format!("yelb/yelb-gw ({}): cluster STRICT, App Mesh STRICT; the sides agree (managed by meshtls)", spec.aws_name)
     );
     assert_eq!(agree.resource, imported(&spec, Some("yelb".into()), true));
-    let disabled = ListenerTls { mode: "DISABLED".into(), ..spec.listener.clone() };
+    let disabled = ListenerTls { mode: TlsMode::Off, ..spec.listener.clone() };
     let differ = found(&spec, false, Some("yelb".into()), &ApiSeen::Tls(Some(disabled)));
     assert!(differ.display_name.ends_with("cluster STRICT, App Mesh DISABLED; the sides differ"), "{}", differ.display_name);
     assert!(differ.resource.api_status.as_deref().is_some_and(|s| s.starts_with("drifted: ")));

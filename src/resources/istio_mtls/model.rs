@@ -31,10 +31,16 @@ pub struct DestinationRuleConfig {
 
 impl IstioMtls {
     /// The TLS settings the configuration (or state) asks for, in mesh-neutral terms.
+    /// The configured mode; None while unknown, or when it is not Istio's (which validation
+    /// refuses).
+    pub(super) fn tls_mode(&self) -> Option<TlsMode> {
+        istio::ISTIO.parse(self.mode.known()?).ok()
+    }
+
     pub(super) fn desired_tls(&self) -> NodeTls {
         NodeTls {
-            listener: self.mode.known().map(|mode| ListenerTls {
-                mode: mode.clone(),
+            listener: self.tls_mode().map(|mode| ListenerTls {
+                mode,
                 certificate: None,
                 trust: None,
                 subject_alternative_names: Vec::new(),

@@ -2,6 +2,7 @@
 //! warning, and import.
 
 use super::*;
+use crate::backends::appmesh::APP_MESH;
 
 /// Keys and values of Kubernetes labels: what the API server accepts.
 fn label_problem(key: &str, value: &str) -> Option<String> {
@@ -41,9 +42,17 @@ pub(super) fn validate(config: &IstioMtls) -> Diagnostics {
         }
     }
     istio_revision::validate(config.istio_revision.as_deref(), &mut d);
-    if let Some(m) = config.mode.as_deref().filter(|m| !MODES.contains(m)) {
-        let hint = if m == "DISABLED" { " (Istio spells it DISABLE)" } else { "" };
-        d.error_at(at("mode"), "Invalid mTLS mode", format!("{m:?} is not an Istio mTLS mode{hint}; use STRICT, PERMISSIVE or DISABLE."));
+    if let Some(m) = config.mode.as_deref() {
+        match istio::ISTIO.parse(m) {
+            Err(e) => d.error_at(at("mode"), "Invalid mTLS mode", e.to_string()),
+            // Istio's word for inheriting: a policy meshtls writes says what it enforces.
+            Ok(TlsMode::Inherited) => d.error_at(
+                at("mode"),
+                "Invalid mTLS mode",
+                format!("{m:?} inherits the mode of the namespace or mesh; set what this policy enforces: STRICT, PERMISSIVE or DISABLE."),
+            ),
+            Ok(_) => {}
+        }
     }
     match config.selector.known() {
         Some(s) if s.is_empty() => d.error_at(
@@ -132,8 +141,7 @@ pub(super) fn plan(
         (s, _) => s.clone(),
     };
     planned.status = SideStatus::InSync.into();
-    let mode = |m: Option<&IstioMtls>| m.and_then(|m| m.mode.known().cloned());
-    d.push_all(off_to_strict_warning(mode(prior).as_deref(), mode(Some(config)).as_deref(), "DISABLE", at("mode")));
+    d.push_all(off_to_strict_warning(prior.and_then(IstioMtls::tls_mode), config.tls_mode(), &istio::ISTIO, at("mode")));
     d
 }
 
@@ -193,7 +201,7 @@ pub(super) fn import_skeleton(namespace: &str, name: &str) -> IstioMtls {
 /// The state that the objects found stand for, after import.
 pub(super) fn imported(mut state: IstioMtls, pa: Option<&PeerAuthentication>, dr: Option<&DestinationRule>) -> IstioMtls {
     let tls = istio::tls_of(pa, dr);
-    state.mode = tls.listener.map(|l| l.mode).into();
+    state.mode = tls.listener.map(|l| istio::ISTIO.spell(l.mode).to_string()).into();
     state.selector = pa.and_then(|pa| pa.spec.selector.as_ref()).map(|s| s.match_labels.clone()).into();
     state.destination_rule = dr.map(|dr| DestinationRuleConfig {
         host: Attr::Known(dr.spec.host.clone()),
@@ -220,7 +228,7 @@ pub(super) fn moved_from_virtual_node(source: &serde_json::Value) -> Result<Isti
     };
     let deployment = cluster["deployment"].as_str();
     let name = deployment.or(cluster["virtual_node"].as_str()).unwrap_or(NAMESPACE_WIDE_NAME);
-    let mode = source["listener"]["mode"].as_str().map(|m| if m == "DISABLED" { "DISABLE" } else { m });
+    let mode = source["listener"]["mode"].as_str().and_then(|m| APP_MESH.parse(m).ok()).map(|m| istio::ISTIO.spell(m));
     Ok(IstioMtls {
         id: Attr::Known(format!("{namespace}/{name}")),
         namespace: namespace.into(),
@@ -241,15 +249,6 @@ pub(super) fn moved_from_virtual_node(source: &serde_json::Value) -> Result<Isti
 
 // ---- the modes Istio enforces ----
 
-/// How strong a mode is: STRICT refuses plaintext, PERMISSIVE takes both, DISABLE none.
-fn strength(mode: &str) -> u8 {
-    match mode {
-        "STRICT" => 2,
-        "PERMISSIVE" => 1,
-        _ => 0,
-    }
-}
-
 /// The policy `m` plans, as Istio will weigh it: `created` is the existing object's creation
 /// time, or None for one still to be created (the newest then).
 pub(super) fn planned_policy(m: &IstioMtls, created: Option<String>) -> Option<istio::Policy> {
@@ -261,7 +260,7 @@ pub(super) fn planned_policy(m: &IstioMtls, created: Option<String>) -> Option<i
             Attr::Unknown => return None,
             _ => None,
         },
-        mode: m.mode.known().cloned(),
+        mode: m.tls_mode(),
         ports: BTreeMap::new(),
         created: created.unwrap_or_else(|| "9999".into()),
         managed: true,
@@ -297,12 +296,13 @@ pub(super) fn plan_effective(
     prior: Option<&IstioMtls>,
     predicted: &BTreeMap<String, istio::Effective>,
 ) -> Option<Diagnostic> {
-    let want = planned.mode.known().cloned().unwrap_or_default();
+    let want = planned.tls_mode();
+    let weaker_than_wanted = |m: &TlsMode| m.strength() < want.and_then(TlsMode::strength);
     // A weaker policy of meshtls's own is declared in a configuration and shown by its plan;
     // only one nobody's plan shows is a hole.
     let weaker: Vec<String> = predicted
         .iter()
-        .filter(|(_, e)| e.foreign && (strength(&e.mode) < strength(&want) || e.ports.iter().any(|(_, m)| strength(m) < strength(&want))))
+        .filter(|(_, e)| e.foreign && (weaker_than_wanted(&e.mode) || e.ports.iter().any(|(_, m)| weaker_than_wanted(m))))
         .map(|(w, e)| format!("{w}: {}", e.describe()))
         .collect();
     if weaker.is_empty() {
@@ -316,7 +316,8 @@ pub(super) fn plan_effective(
     }
     planned.effective_modes = Attr::Unknown;
     let detail = format!(
-        "Istio will not enforce {want} on {}. A more specific or older PeerAuthentication decides for these workloads (Istio applies the workload policy over the namespace's, and the oldest of several). Change or remove that policy, or import it into meshtls; `plan` shows this as drift until then.",
+        "Istio will not enforce {} on {}. A more specific or older PeerAuthentication decides for these workloads (Istio applies the workload policy over the namespace's, and the oldest of several). Change or remove that policy, or import it into meshtls; `plan` shows this as drift until then.",
+        want.map_or("its mode", |m| istio::ISTIO.spell(m)),
         weaker.join("; ")
     );
     let enforce = planned.enforce.known().copied().unwrap_or(false);

@@ -160,7 +160,7 @@ fn an_istio_revision_must_be_a_revision_name() {
 fn import_reads_back_what_the_objects_say() {
     use kube::api::ObjectMeta;
     let selector = BTreeMap::from([("app".to_string(), "yelb-ui".to_string())]);
-    let pa = istio::peer_authentication(ObjectMeta::default(), Some(&selector), "PERMISSIVE");
+    let pa = istio::peer_authentication(ObjectMeta::default(), Some(&selector), TlsMode::Permissive);
     let policy = ClientPolicyTls { enforce: true, ports: vec![], certificate: None, trust: None, subject_alternative_names: vec![] };
     let dr = istio::destination_rule(ObjectMeta::default(), "yelb-ui.yelb.svc.cluster.local", &policy);
     let state = imported(import_skeleton("yelb", "yelb-ui"), Some(&pa), Some(&dr));
@@ -172,7 +172,7 @@ fn import_reads_back_what_the_objects_say() {
     // What import records is what the resource asks for: a plan after import changes nothing.
     assert_eq!(state.desired_tls(), istio::tls_of(Some(&pa), Some(&dr)));
     let only_pa =
-        imported(import_skeleton("yelb", "default"), Some(&istio::peer_authentication(ObjectMeta::default(), None, "STRICT")), None);
+        imported(import_skeleton("yelb", "default"), Some(&istio::peer_authentication(ObjectMeta::default(), None, TlsMode::Strict)), None);
     assert_eq!((only_pa.selector, only_pa.destination_rule), (Attr::Null, None));
 }
 
@@ -233,7 +233,7 @@ fn a_more_specific_weaker_policy_is_drift_and_enforce_makes_it_an_error() {
         namespace: "yelb".into(),
         name: "legacy".into(),
         selector: Some(BTreeMap::from([("app".to_string(), "yelb-ui".to_string())])),
-        mode: Some("PERMISSIVE".into()),
+        mode: Some(TlsMode::Permissive),
         ports: BTreeMap::new(),
         created: "1".into(),
         managed: false,
@@ -249,13 +249,13 @@ fn a_more_specific_weaker_policy_is_drift_and_enforce_makes_it_an_error() {
 
     // A stronger policy is no problem: a PERMISSIVE namespace with one STRICT workload.
     let permissive = IstioMtls { mode: "PERMISSIVE".into(), ..namespace_wide.clone() };
-    let strict_ui = istio::Policy { mode: Some("STRICT".into()), ..legacy };
+    let strict_ui = istio::Policy { mode: Some(TlsMode::Strict), ..legacy };
     let own = planned_policy(&permissive, None).expect("a policy");
     let mut planned = permissive.clone();
     assert!(plan_effective(&mut planned, None, &covered_modes(&view_with(vec![strict_ui.clone()]), &own)).is_none());
 
     // A weaker policy meshtls manages is declared in some configuration: shown, not a hole.
-    let ours_permissive = istio::Policy { mode: Some("PERMISSIVE".into()), managed: true, ..strict_ui };
+    let ours_permissive = istio::Policy { mode: Some(TlsMode::Permissive), managed: true, ..strict_ui };
     let own = planned_policy(&namespace_wide, None).expect("a policy");
     let predicted = covered_modes(&view_with(vec![ours_permissive]), &own);
     let prior = IstioMtls { effective_modes: Attr::Known(described(&predicted)), ..namespace_wide.clone() };

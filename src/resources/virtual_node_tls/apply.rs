@@ -83,6 +83,30 @@ impl VirtualNodeTlsResource {
         side.write(port, &to_write(want, &current, &recorded, managed, released)).await
     }
 
+    /// The fingerprint of the certificate mounted now; null, with an error when the Secret
+    /// named is missing.
+    async fn fingerprint_now(&self, state: &VirtualNodeTls, diagnostics: &mut Diagnostics) -> Attr<String> {
+        match self.mounted_certificate(state).await {
+            Ok(Some(info)) => Attr::Known(info.fingerprint_sha256),
+            // No Secret mounted: nothing to fingerprint.
+            Ok(None) if state.certificate_secret.is_null() => Attr::Null,
+            Ok(None) => {
+                diagnostics.push(
+                    Diagnostic::error(
+                        "Certificate Secret not found",
+                        "The Secret named in certificate_secret does not exist. Create it first: reference meshtls_certificate.<name>.secret_name so Terraform orders them.",
+                    )
+                    .at(at("certificate_secret")),
+                );
+                Attr::Null
+            }
+            Err(d) => {
+                diagnostics.push(d);
+                Attr::Null
+            }
+        }
+    }
+
     pub(super) async fn apply(
         &self,
         planned: VirtualNodeTls,
@@ -98,25 +122,7 @@ impl VirtualNodeTlsResource {
         let mut diagnostics = Diagnostics::new();
         // Left unknown at plan when the Secret was still to be created: it exists by now.
         if state.certificate_fingerprint.is_unknown() {
-            state.certificate_fingerprint = match self.mounted_certificate(&state).await {
-                Ok(Some(info)) => Attr::Known(info.fingerprint_sha256),
-                // No Secret mounted: nothing to fingerprint.
-                Ok(None) if state.certificate_secret.is_null() => Attr::Null,
-                Ok(None) => {
-                    diagnostics.push(
-                        Diagnostic::error(
-                            "Certificate Secret not found",
-                            "The Secret named in certificate_secret does not exist. Create it first: reference meshtls_certificate.<name>.secret_name so Terraform orders them.",
-                        )
-                        .at(at("certificate_secret")),
-                    );
-                    Attr::Null
-                }
-                Err(d) => {
-                    diagnostics.push(d);
-                    Attr::Null
-                }
-            };
+            state.certificate_fingerprint = self.fingerprint_now(&state, &mut diagnostics).await;
         }
         let cluster_result = match &cluster {
             Some(c) => Some(Self::write_side(c, port, &tls, managed, released, &mut before).await),
@@ -130,59 +136,9 @@ impl VirtualNodeTlsResource {
         state.api_status = applied_status(api_result, &mut diagnostics);
 
         if let (Some(c), Some(deployment)) = (&cluster, state.deployment()) {
-            let mut wanted = state.wanted_annotations();
-            for key in prior.map(VirtualNodeTls::wanted_annotations).unwrap_or_default().into_keys() {
-                wanted.entry(key).or_insert(None);
-            }
-            // The app's own secretMounts entries stay: this resource adds and removes its own
-            // entry only, and records what it added (and displaced) for destroy.
-            let ours = wanted.remove(SECRET_MOUNTS_ANNOTATION).flatten();
-            let (previous, restore) = (before.mount.clone(), before.displaced.clone());
-            let mut displaced = None;
-            // An entry the Deployment had before this resource first wrote it (made by hand,
-            // or found at import) is the app's: destroy puts it back.
-            let mut preexisting = false;
-            let result = appmesh_k8s::update_pod_annotations(&c.client, &c.namespace, deployment, |have| {
-                let mut changes = wanted.clone();
-                let current = have.get(SECRET_MOUNTS_ANNOTATION).map(String::as_str);
-                match (&ours, &previous) {
-                    (Some(entry), _) => {
-                        preexisting = before.recorded && previous.is_none() && appmesh_k8s::secret_mounts(current).contains(entry);
-                        let (value, moved) = mounts_with(current, entry, previous.as_deref(), restore.as_deref());
-                        displaced = moved;
-                        changes.insert(SECRET_MOUNTS_ANNOTATION.to_string(), Some(value));
-                    }
-                    (None, Some(previous)) => {
-                        changes.insert(SECRET_MOUNTS_ANNOTATION.to_string(), mounts_without(current, previous, restore.as_deref()));
-                    }
-                    (None, None) => {}
-                }
-                changes
-            })
-            .await;
-            let result = match result {
-                Ok(false) if !wanted.values().all(Option::is_none) || ours.is_some() => {
-                    Err(format!("Deployment {}/{deployment} not found", c.namespace))
-                }
-                other => other.map_err(|e| format!("Deployment {}/{deployment}: {e}", c.namespace)),
-            };
-            match result {
-                Ok(_) => {
-                    if preexisting {
-                        displaced = ours.clone();
-                    }
-                    if ours.as_ref() != previous.as_ref() {
-                        // A moved mount gave back what its old entry displaced.
-                        before.displaced = if previous.is_some() { displaced } else { before.displaced.take().or(displaced) };
-                    } else if before.displaced.is_none() {
-                        before.displaced = displaced;
-                    }
-                    before.mount = ours;
-                }
-                Err(failed) => {
-                    diagnostics.push(Diagnostic::error("Failed to annotate the Deployment", failed.clone()));
-                    state.cluster_status = SideStatus::ApplyFailed(failed.to_string()).into();
-                }
+            if let Err(failed) = mount_on_deployment(c, deployment, &state, prior, &mut before).await {
+                diagnostics.push(Diagnostic::error("Failed to annotate the Deployment", failed.clone()));
+                state.cluster_status = SideStatus::ApplyFailed(failed).into();
             }
         }
         state.id = Attr::Known(node_id(state.mesh_name.as_deref(), state.virtual_node_name.as_deref().unwrap_or_default()));
@@ -193,4 +149,64 @@ impl VirtualNodeTlsResource {
             Ok(Saved::new(state).with_private(before.encode()).warn(diagnostics))
         }
     }
+}
+
+/// Sets the Deployment's pod-template annotations this resource wants, and its own entry
+/// in `secretMounts` among the app's, recording in `before` what it added and displaced (for
+/// destroy). Why it failed, when it did.
+async fn mount_on_deployment(
+    c: &ClusterVirtualNode,
+    deployment: &str,
+    state: &VirtualNodeTls,
+    prior: Option<&VirtualNodeTls>,
+    before: &mut Before,
+) -> Result<(), String> {
+    let mut wanted = state.wanted_annotations();
+    for key in prior.map(VirtualNodeTls::wanted_annotations).unwrap_or_default().into_keys() {
+        wanted.entry(key).or_insert(None);
+    }
+    // The app's own secretMounts entries stay: this resource adds and removes its own
+    // entry only, and records what it added (and displaced) for destroy.
+    let ours = wanted.remove(SECRET_MOUNTS_ANNOTATION).flatten();
+    let (previous, restore) = (before.mount.clone(), before.displaced.clone());
+    let mut displaced = None;
+    // An entry the Deployment had before this resource first wrote it (made by hand,
+    // or found at import) is the app's: destroy puts it back.
+    let mut preexisting = false;
+    let result = appmesh_k8s::update_pod_annotations(&c.client, &c.namespace, deployment, |have| {
+        let mut changes = wanted.clone();
+        let current = have.get(SECRET_MOUNTS_ANNOTATION).map(String::as_str);
+        match (&ours, &previous) {
+            (Some(entry), _) => {
+                preexisting = before.recorded && previous.is_none() && appmesh_k8s::secret_mounts(current).contains(entry);
+                let (value, moved) = mounts_with(current, entry, previous.as_deref(), restore.as_deref());
+                displaced = moved;
+                changes.insert(SECRET_MOUNTS_ANNOTATION.to_string(), Some(value));
+            }
+            (None, Some(previous)) => {
+                changes.insert(SECRET_MOUNTS_ANNOTATION.to_string(), mounts_without(current, previous, restore.as_deref()));
+            }
+            (None, None) => {}
+        }
+        changes
+    })
+    .await;
+    let result = match result {
+        Ok(false) if !wanted.values().all(Option::is_none) || ours.is_some() => {
+            Err(format!("Deployment {}/{deployment} not found", c.namespace))
+        }
+        other => other.map_err(|e| format!("Deployment {}/{deployment}: {e}", c.namespace)),
+    };
+    result?;
+    if preexisting {
+        displaced = ours.clone();
+    }
+    if ours.as_ref() != previous.as_ref() {
+        // A moved mount gave back what its old entry displaced.
+        before.displaced = if previous.is_some() { displaced } else { before.displaced.take().or(displaced) };
+    } else if before.displaced.is_none() {
+        before.displaced = displaced;
+    }
+    before.mount = ours;
+    Ok(())
 }

@@ -61,7 +61,7 @@ impl Seen {
     /// The listener's TLS mode as people read it.
     fn mode(&self) -> String {
         match self {
-            Seen::View(v) => v.tls.listener.as_ref().map_or_else(|| "no TLS".to_string(), |l| l.mode.clone()),
+            Seen::View(v) => v.tls.listener.as_ref().map_or_else(|| "no TLS".to_string(), |l| APP_MESH.spell(l.mode).to_string()),
             Seen::Absent => "absent".into(),
             Seen::NotRead => "not read".into(),
             Seen::Unreadable(_) => "unreadable".into(),
@@ -84,7 +84,7 @@ pub(super) fn found(
     (state.listener, state.client_policy) = tls_blocks(&primary);
     state.cluster_status = match (object, cluster) {
         (None, _) => SideStatus::NotManaged,
-        (Some(_), Seen::View(v)) => SideStatus::of_drift(&v.tls.differences(&primary)),
+        (Some(_), Seen::View(v)) => SideStatus::of_drift(&v.tls.differences(&primary, &APP_MESH)),
         (Some(_), other) => SideStatus::Drifted(other.mode()),
     }
     .into();
@@ -95,7 +95,7 @@ pub(super) fn found(
     }
     .into();
     let agreement = match (cluster.tls(), api.tls()) {
-        (Some(c), Some(a)) => match c.differences(a) {
+        (Some(c), Some(a)) => match c.differences(a, &APP_MESH) {
             d if d.is_empty() => "; the sides agree".to_string(),
             d => format!("; the sides differ: {}", d.join("; ")),
         },

@@ -39,6 +39,14 @@ pub struct Listener {
     pub validation: Option<Validation>,
 }
 
+impl Listener {
+    /// The configured mode; None while unknown, or when it is not App Mesh's (which the
+    /// schema refuses).
+    pub(super) fn tls_mode(&self) -> Option<TlsMode> {
+        APP_MESH.parse(self.mode.known()?).ok()
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Validation {
@@ -90,7 +98,7 @@ impl VirtualNodeTls {
         NodeTls {
             listener: self.listener.as_ref().and_then(|l| {
                 Some(ListenerTls {
-                    mode: l.mode.known()?.clone(),
+                    mode: l.tls_mode()?,
                     certificate: l.certificate.as_ref().and_then(CertificateConfig::source),
                     trust: l.validation.as_ref().and_then(|v| v.trust.as_ref()).and_then(TrustConfig::source),
                     subject_alternative_names: l.validation.as_ref().map(|v| known_list(&v.subject_alternative_names)).unwrap_or_default(),
@@ -128,7 +136,7 @@ impl VirtualNodeTls {
 pub(super) fn tls_blocks(tls: &NodeTls) -> (Option<Listener>, Option<ClientPolicy>) {
     let listener = tls.listener.as_ref().map(|l| Listener {
         port: Attr::Null,
-        mode: Attr::Known(l.mode.clone()),
+        mode: Attr::Known(APP_MESH.spell(l.mode).to_string()),
         certificate: l.certificate.as_ref().map(CertificateConfig::of),
         validation: l.trust.as_ref().map(|t| Validation {
             subject_alternative_names: list_or_null(l.subject_alternative_names.clone()),

@@ -9,11 +9,11 @@ pub(super) fn validate(config: &VirtualNodeTls) -> Diagnostics {
     let mut d = Diagnostics::new();
     if let Some(l) = &config.listener {
         check_port(&mut d, &l.port, AttributePath::attrs(&["listener", "port"]));
-        match l.mode.as_deref() {
+        match l.tls_mode() {
             // An unknown mode is the schema's validator's to refuse.
-            Some(m) if TLS_MODES.contains(&m) && m != "DISABLED" && l.certificate.is_none() => d.error_at(
+            Some(m) if m != TlsMode::Off && l.certificate.is_none() => d.error_at(
                 AttributePath::attrs(&["listener", "mode"]),
-                format!("{m} needs a certificate"),
+                format!("{} needs a certificate", APP_MESH.spell(m)),
                 "Add a listener certificate block, e.g. certificate { file { certificate_chain = \"/etc/keys/<node>/tls.crt\", private_key = \"/etc/keys/<node>/tls.key\" } }.",
             ),
             _ => {}
@@ -118,9 +118,8 @@ pub(super) fn plan(
         (Attr::Unknown, _) | (_, None) => Attr::Unknown,
         (mesh, Some(node)) => Attr::Known(node_id(mesh.as_deref(), node)),
     };
-    let mode = |m: Option<&VirtualNodeTls>| m.and_then(|m| m.listener.as_ref()).and_then(|l| l.mode.known().cloned());
-    let (before, now) = (mode(prior), mode(Some(config)));
-    d.push_all(off_to_strict_warning(before.as_deref(), now.as_deref(), "DISABLED", AttributePath::attrs(&["listener", "mode"])));
+    let mode = |m: Option<&VirtualNodeTls>| m.and_then(|m| m.listener.as_ref()).and_then(Listener::tls_mode);
+    d.push_all(off_to_strict_warning(mode(prior), mode(Some(config)), &APP_MESH, AttributePath::attrs(&["listener", "mode"])));
     // The mounted certificate's fingerprint rolls the pods on renewal: from the
     // configuration, else read from the Secret (unknown until then), else none.
     if config.certificate_fingerprint.is_null() {

@@ -227,7 +227,7 @@ fn the_certificate_must_cover_the_node_hostname() {
 fn desired_tls_and_import_blocks_describe_the_same_settings() {
     let tls = config().desired_tls();
     let listener = tls.listener.as_ref().expect("listener");
-    assert_eq!(listener.mode, "STRICT");
+    assert_eq!(listener.mode, TlsMode::Strict);
     assert_eq!(listener.subject_alternative_names, ["yelb-appserver.yelb.svc.cluster.local"]);
     let (l, c) = tls_blocks(&tls);
     let back = VirtualNodeTls { listener: l, client_policy: c, ..config() };
@@ -289,7 +289,7 @@ fn a_listed_node_shows_each_side_and_whether_they_agree() {
 
     // The cluster was left PERMISSIVE: the API's settings are the import's, the cluster drifts.
     let mut permissive = strict_view();
-    permissive.tls.listener.as_mut().unwrap().mode = "PERMISSIVE".into();
+    permissive.tls.listener.as_mut().unwrap().mode = TlsMode::Permissive;
     let differ =
         found("yelb", "yelb-db_yelb", Some(("yelb", "yelb-db")), &Seen::View(Box::new(permissive)), &Seen::View(Box::new(strict_view())));
     assert!(differ.display_name.contains("cluster PERMISSIVE, App Mesh STRICT; the sides differ: "), "{}", differ.display_name);
@@ -316,7 +316,7 @@ fn generated_configuration_leaves_out_the_default_mount_path() {
 }
 
 fn listener(mode: &str) -> ListenerTls {
-    ListenerTls { mode: mode.into(), certificate: None, trust: None, subject_alternative_names: vec![] }
+    ListenerTls { mode: APP_MESH.parse(mode).expect("an App Mesh mode"), certificate: None, trust: None, subject_alternative_names: vec![] }
 }
 
 fn client_policy(enforce: bool) -> ClientPolicyTls {
@@ -342,8 +342,8 @@ fn only_the_blocks_configured_are_managed_and_the_rest_is_left_as_it_is() {
     assert_eq!(written.listener, Some(listener("STRICT")), "the app's listener TLS stays");
     assert!(written.client_policy.is_some(), "the managed client policy is written");
     // Drift is judged on the managed parts only: the app's listener is not "set but should not be".
-    assert!(written.only(managed).differences(&want).is_empty());
-    assert!(!current.only(Managed::default()).differences(&NodeTls::default()).iter().any(|d| d.contains("listener")));
+    assert!(written.only(managed).differences(&want, &APP_MESH).is_empty());
+    assert!(!current.only(Managed::default()).differences(&NodeTls::default(), &APP_MESH).iter().any(|d| d.contains("listener")));
 }
 
 #[test]

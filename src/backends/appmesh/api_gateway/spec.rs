@@ -24,13 +24,14 @@ pub(super) fn listener_to(l: &ListenerTls) -> Result<am::VirtualGatewayListenerT
         None => None,
     };
     am::VirtualGatewayListenerTls::builder()
-        .mode(am::VirtualGatewayListenerTlsMode::from(l.mode.as_str()))
+        .mode(am::VirtualGatewayListenerTlsMode::from(APP_MESH.spell(l.mode)))
         .set_certificate(certificate)
         .build()
         .map_err(build_error)
 }
 
-pub(super) fn listener_from(t: &am::VirtualGatewayListenerTls) -> ListenerTls {
+/// None when its mode is not one App Mesh documents: it reads as absent, which is drift.
+pub(super) fn listener_from(t: &am::VirtualGatewayListenerTls) -> Option<ListenerTls> {
     let certificate = match t.certificate() {
         Some(am::VirtualGatewayListenerTlsCertificate::File(f)) => {
             Some(CertificateSource::File { certificate_chain: f.certificate_chain.clone(), private_key: f.private_key.clone() })
@@ -41,7 +42,7 @@ pub(super) fn listener_from(t: &am::VirtualGatewayListenerTls) -> ListenerTls {
         }
         _ => None,
     };
-    ListenerTls { mode: t.mode().as_str().to_string(), certificate, trust: None, subject_alternative_names: Vec::new() }
+    Some(ListenerTls { mode: APP_MESH.parse(t.mode().as_str()).ok()?, certificate, trust: None, subject_alternative_names: Vec::new() })
 }
 
 pub(super) fn client_policy_to(c: &ClientPolicyTls) -> Result<am::VirtualGatewayClientPolicyTls, GatewayError> {
