@@ -137,12 +137,12 @@ mod tests {
     #[test]
     fn held_targets_log_errors_only_and_nothing_is_louder_than_asked() {
         let trace = targets(LevelFilter::TRACE, &["kube_client"]);
-        assert!(trace.would_enable("meshtls::provider", &Level::TRACE));
+        assert!(trace.would_enable("some_provider::resource", &Level::TRACE));
         assert!(!trace.would_enable("kube_client::client", &Level::WARN), "a held target's warnings can carry bodies");
         assert!(trace.would_enable("kube_client::client", &Level::ERROR));
         assert!(!trace.would_enable("hyper::proto", &Level::DEBUG));
         let off = targets(LevelFilter::OFF, &["kube_client"]);
-        for target in ["meshtls", "kube_client", "hyper", "aws_smithy_runtime::client::retries"] {
+        for target in ["some_provider", "kube_client", "hyper", "aws_smithy_runtime::client::retries"] {
             assert!(!off.would_enable(target, &Level::ERROR), "{target} logs with TF_LOG=off");
         }
     }

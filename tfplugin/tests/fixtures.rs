@@ -1,5 +1,6 @@
-//! Values captured from real tofu and terraform decode, and re-encode to the same bytes:
-//! our msgpack encoding is the one the CLIs use.
+//! Values captured from real tofu and terraform, sent to the fixture provider
+//! (examples/fixture_provider.rs), decode and re-encode to the same bytes: our msgpack
+//! encoding is the one the CLIs use.
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,7 @@ fn check_cli(cli: &str) {
     let mut saw_unknown = false;
     let mut saw_provider_block = false;
     let mut saw_refined = false;
+    let mut saw_second = false;
     for (path, bytes, ty) in &all {
         let value = msgpack::decode(bytes, ty).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let reencoded = msgpack::encode(&value, ty).expect("encode");
@@ -50,23 +52,30 @@ fn check_cli(cli: &str) {
         saw_unknown |= contains_unknown(&value);
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         if name.starts_with("ConfigureProvider") {
-            assert_eq!(value.get("mesh_name").as_str(), Some("yelb"));
-            assert_eq!(value.get("aws").get("endpoints").get("appmesh").as_str(), Some("http://127.0.0.1:1"));
-            assert!(value.get("aws").get("profile").is_null());
+            assert_eq!(value.get("region").as_str(), Some("north"));
+            assert_eq!(value.get("endpoints").get("primary").as_str(), Some("http://127.0.0.1:1"));
+            assert!(value.get("endpoints").get("secondary").is_null());
             saw_provider_block = true;
         }
-        if name.contains("-config-") && value.get("secret_name").as_str() == Some("cap-b") {
-            assert_eq!(value.get("validity_days").as_i64(), Some(12));
-            assert!(value.get("cert_manager_issuer").is_null(), "an absent single block is null");
+        if name.contains("-config-") && value.get("name").as_str() == Some("cap-b") {
+            assert_eq!(value.get("size").as_i64(), Some(12));
+            assert!(value.get("shape").is_null(), "an absent single block is null");
+            saw_second = true;
         }
-        if name.contains("-config-") && value.get("secret_name").as_str() == Some("cap-a") {
-            assert_eq!(value.get("cert_manager_issuer").get("kind").as_str(), Some("Issuer"));
+        if name.contains("-config-") && value.get("name").as_str() == Some("cap-a") {
+            assert_eq!(value.get("shape").get("kind").as_str(), Some("square"));
+            let team = match value.get("labels") {
+                Value::Map(m) => m.get("team").and_then(Value::as_str),
+                _ => None,
+            };
+            assert_eq!(team, Some("platform"), "a map attribute");
         }
     }
     assert!(saw_unknown, "{cli}: no fixture carries an unknown value");
     // OpenTofu refines unknowns (here: "not null"); Terraform 1.0 predates refinements.
     assert_eq!(saw_refined, cli == "tofu", "{cli}: refined unknowns seen: {saw_refined}");
     assert!(saw_provider_block, "{cli}: no provider configuration captured");
+    assert!(saw_second, "{cli}: no configuration of the second thing captured");
 }
 
 #[test]

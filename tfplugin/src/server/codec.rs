@@ -178,11 +178,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_becomes_an_error_diagnostic() {
-        let d = caught("ReadResource", "meshtls_ca", async { panic!("index out of bounds") }).await.expect_err("caught");
+        let d = caught("ReadResource", "fixture_thing", async { panic!("index out of bounds") }).await.expect_err("caught");
         let first = d.iter().next().expect("one diagnostic");
         assert_eq!(first.severity, Severity::Error);
-        assert!(first.detail.contains("ReadResource for meshtls_ca panicked: index out of bounds"), "{}", first.detail);
-        assert_eq!(caught("ReadResource", "meshtls_ca", async { 7 }).await, Ok(7));
+        assert!(first.detail.contains("ReadResource for fixture_thing panicked: index out of bounds"), "{}", first.detail);
+        assert_eq!(caught("ReadResource", "fixture_thing", async { 7 }).await, Ok(7));
     }
 
     #[test]

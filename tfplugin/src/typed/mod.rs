@@ -336,7 +336,7 @@ mod tests {
                 // Something was made, then the rest failed.
                 return Err(Failure::new(Diagnostic::error("Failed", "")).keeping(planned));
             }
-            std::fs::read("/nonexistent/meshtls").diag("read the file")?;
+            std::fs::read("/nonexistent/file").diag("read the file")?;
             Ok(planned.into())
         }
         async fn read(&self, state: Thing, _: &[u8]) -> Result<Option<Saved<Thing>>, Failure<Thing>> {
