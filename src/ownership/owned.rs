@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::{Claim, Deleted, ObjectRef, OwnError, Owner, FIELD_MANAGER};
 use crate::clients::error::{retry_conflicts, BackendError, ErrorKind};
+use crate::clients::read_cache::{ReadCache, Scope};
 
 /// The typed calls on one object of kind `K`, as one resource.
 pub struct Owned<'a, K: Resource> {
@@ -75,6 +76,22 @@ where
     /// The object, fresh from the server, and whose it is.
     pub async fn get(&self) -> Result<Option<(K, Claim)>, OwnError> {
         let found = self.api.get_opt(&self.object.name).await.map_err(|e| self.kube(e))?;
+        Ok(found.map(|o| {
+            let claim = self.owner.claim(o.meta());
+            (o, claim)
+        }))
+    }
+
+    /// The object and whose it is, read through `cache` (for refresh and plan: one list of a
+    /// namespace's objects serves every resource; see `read_cache`). Only objects carrying
+    /// meshtls's label are listed; any other is read with a GET.
+    pub async fn get_cached(&self, cache: &ReadCache, dyntype: &K::DynamicType) -> Result<Option<(K, Claim)>, OwnError>
+    where
+        K: Send + Sync + 'static,
+    {
+        let namespace = self.object.namespace.clone().unwrap_or_default();
+        let found =
+            cache.get_opt(&self.api, dyntype, Scope::Managed, &namespace, &self.object.name, |_| {}).await.map_err(|e| self.kube(e))?;
         Ok(found.map(|o| {
             let claim = self.owner.claim(o.meta());
             (o, claim)

@@ -65,9 +65,10 @@ fn side_error(e: &SideError, action: &str, namespace: &str, name: &str) -> Diagn
 
 impl IstioMtlsResource {
     /// The workload's objects as `m` names them; None until namespace and name are known.
-    fn side<'a>(&self, client: &'a kube::Client, owner: &'a Owner, m: &IstioMtls) -> Option<IstioWorkload<'a>> {
+    fn side<'a>(&'a self, client: &'a kube::Client, owner: &'a Owner, m: &IstioMtls) -> Option<IstioWorkload<'a>> {
         Some(IstioWorkload {
             client,
+            cache: &self.clients.read_cache,
             owner,
             namespace: m.namespace.known()?.clone(),
             name: m.name.known()?.clone(),
@@ -312,7 +313,15 @@ impl TypedResource for IstioMtlsResource {
         let owner = Owner::fresh(TYPE_NAME, &format!("{ns}/{name}"))?;
         let mut skeleton = import_skeleton(ns, name);
         skeleton.owner_id = owner.attr();
-        let side = IstioWorkload { client: &client, owner: &owner, namespace: ns.into(), name: name.into(), selector: None, host: None };
+        let side = IstioWorkload {
+            client: &client,
+            cache: &self.clients.read_cache,
+            owner: &owner,
+            namespace: ns.into(),
+            name: name.into(),
+            selector: None,
+            host: None,
+        };
         // Import adopts the objects: from here on meshtls manages them.
         if !side.adopt().await.map_err(|e| side_error(&e, "import the Istio policy", ns, name))? {
             return Err(Diagnostic::error(

@@ -31,6 +31,7 @@ use self::crd::{
 };
 use crate::backends::model::{ClientPolicyTls, ListenerTls, NodeTls, TlsMode, Vocabulary};
 use crate::backends::{BackendError, MeshSide, NodeView, SideError};
+use crate::clients::read_cache::ReadCache;
 use crate::ownership::{Claim, Deleted, ObjectRef, OwnError, Owned, Owner};
 
 const SIDE: &str = "Istio";
@@ -43,6 +44,8 @@ pub const ISTIO: Vocabulary =
 /// One workload's (or one namespace's) mutual TLS, as `owner`'s objects named `name`.
 pub struct IstioWorkload<'a> {
     pub client: &'a kube::Client,
+    /// Serves refresh and plan: a namespace of N policies reads them in a list or two.
+    pub cache: &'a ReadCache,
     pub owner: &'a Owner,
     pub namespace: String,
     pub name: String,
@@ -80,11 +83,15 @@ impl<'a> IstioWorkload<'a> {
         self.owned(DESTINATION_RULE)
     }
 
-    /// Both objects, fresh from the server.
+    /// Both objects, through the read cache (fresh from the server once an apply began).
     pub async fn found(&self) -> Result<Found, SideError> {
         Ok(Found {
-            peer_authentication: self.peer_authentication().get().await.map_err(kube_error)?,
-            destination_rule: self.destination_rule().get().await.map_err(kube_error)?,
+            peer_authentication: self
+                .peer_authentication()
+                .get_cached(self.cache, &PEER_AUTHENTICATION.api_resource())
+                .await
+                .map_err(kube_error)?,
+            destination_rule: self.destination_rule().get_cached(self.cache, &DESTINATION_RULE.api_resource()).await.map_err(kube_error)?,
         })
     }
 
