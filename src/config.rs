@@ -1,13 +1,32 @@
 //! The provider block: its schema, offline validation, and the settings it resolves to.
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use tfplugin::schema::{Attribute, Block, NestedBlock, Nesting, Schema};
-use tfplugin::{Attr, AttributePath, BridgeError, Diagnostics, Value};
+
+use tfplugin::{Attr, AttributePath, BridgeError, Diagnostics, Type, Validator, Value};
+
+/// The ExecCredential versions a credential plugin may speak.
+pub const EXEC_API_VERSIONS: [&str; 2] = ["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"];
 
 pub fn schema() -> Schema {
-    let kubernetes = Block::new("How to reach the Kubernetes API. Without this block, `KUBECONFIG` (then `~/.kube/config`, then the in-cluster service account) is used.")
+    let exec = Block::new("A credential plugin run for a short-lived token, as `aws eks get-token` is on EKS. It prints an ExecCredential; the token is used in memory only and fetched again when it expires.")
+        .attribute(Attribute::string("api_version").required().validator(Validator::one_of(&EXEC_API_VERSIONS)).description("The ExecCredential version the plugin speaks."))
+        .attribute(Attribute::string("command").required().validator(Validator::not_blank()).description("The plugin's executable, found on `PATH` unless a path is given."))
+        .attribute(Attribute::new("args", Type::list(Type::String)).optional().description("Its arguments."))
+        .attribute(Attribute::new("env", Type::map(Type::String)).optional().description("Environment variables set for it, on top of the provider's."));
+    let kubernetes = Block::new("How to reach the Kubernetes API, as the Kubernetes provider does. With `config_path` or `config_context`, a kubeconfig is read and the settings below override it; with `host` and no kubeconfig setting, none is read; with neither, `KUBECONFIG` (then `~/.kube/config`, then the in-cluster service account) is used. Credentials given here (`token`, the client certificate, `exec`) replace the kubeconfig's user. Any setting may be unknown until apply (a cluster made in the same run) or come from an ephemeral value; none is written to state.")
         .attribute(Attribute::string("config_path").optional().description("Path to a kubeconfig file. Defaults to `KUBECONFIG`, then `~/.kube/config`, then in-cluster configuration."))
-        .attribute(Attribute::string("config_context").optional().description("Context of the kubeconfig to use. Defaults to its current context."));
+        .attribute(Attribute::string("config_context").optional().description("Context of the kubeconfig to use. Defaults to its current context."))
+        .attribute(Attribute::string("host").optional().description("The API server's URL, e.g. `https://ABC.gr7.us-west-2.eks.amazonaws.com`."))
+        .attribute(Attribute::string("cluster_ca_certificate").optional().description("PEM of the CA the API server's certificate is verified against (on EKS, `base64decode(...certificate_authority[0].data)`)."))
+        .attribute(Attribute::string("token").optional().sensitive().description("A bearer token, such as a service account's from a TokenRequest."))
+        .attribute(Attribute::string("client_certificate").optional().description("PEM of a client certificate, with `client_key`."))
+        .attribute(Attribute::string("client_key").optional().sensitive().description("PEM of the client certificate's private key."))
+        .attribute(Attribute::string("tls_server_name").optional().description("The name the API server's certificate is checked for, when it differs from `host`'s."))
+        .attribute(Attribute::bool("insecure").optional().description("Skip verifying the API server's certificate. For throwaway clusters only; conflicts with `cluster_ca_certificate`."))
+        .attribute(Attribute::string("proxy_url").optional().description("An HTTP(S) or SOCKS5 proxy for the API server, e.g. `http://proxy.internal:3128`."))
+        .block(NestedBlock::new("exec", Nesting::Single, exec));
     let endpoints = Block::new("Endpoint overrides, for VPC endpoints or a local AWS API (`AWS_ENDPOINT_URL` is honoured too).")
         .attribute(Attribute::string("appmesh").optional().description("App Mesh API endpoint URL."))
         .attribute(Attribute::string("acmpca").optional().description("ACM Private CA API endpoint URL."));
@@ -33,6 +52,48 @@ pub type Setting = Attr<String>;
 pub struct KubernetesSettings {
     pub config_path: Setting,
     pub config_context: Setting,
+    pub host: Setting,
+    pub cluster_ca_certificate: Setting,
+    pub token: Setting,
+    pub client_certificate: Setting,
+    pub client_key: Setting,
+    pub tls_server_name: Setting,
+    pub insecure: Attr<bool>,
+    pub proxy_url: Setting,
+    pub exec: Option<ExecSettings>,
+}
+
+/// The `kubernetes.exec` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecSettings {
+    pub api_version: Setting,
+    pub command: Setting,
+    pub args: Attr<Vec<String>>,
+    pub env: Attr<BTreeMap<String, String>>,
+}
+
+impl KubernetesSettings {
+    /// True when any setting is unknown: cluster reads must wait for apply.
+    pub fn unknown(&self) -> bool {
+        let strings = [
+            &self.config_path,
+            &self.config_context,
+            &self.host,
+            &self.cluster_ca_certificate,
+            &self.token,
+            &self.client_certificate,
+            &self.client_key,
+            &self.tls_server_name,
+            &self.proxy_url,
+        ];
+        strings.iter().any(|s| s.is_unknown())
+            || self.insecure.is_unknown()
+            || self
+                .exec
+                .as_ref()
+                .is_some_and(|e| e.api_version.is_unknown() || e.command.is_unknown() || e.args.is_unknown() || e.env.is_unknown())
+    }
 }
 
 /// The `aws.endpoints` block.
@@ -84,7 +145,7 @@ impl Settings {
 
     /// True when any Kubernetes setting is unknown: cluster reads must wait for apply.
     pub fn kubernetes_unknown(&self) -> bool {
-        self.kubernetes.as_ref().is_some_and(|k| k.config_path.is_unknown() || k.config_context.is_unknown())
+        self.kubernetes.as_ref().is_some_and(KubernetesSettings::unknown)
     }
 }
 
@@ -98,14 +159,8 @@ pub fn validate(config: &Value) -> Diagnostics {
 
 fn validate_settings(settings: &Settings) -> Diagnostics {
     let mut diags = Diagnostics::new();
-    if let Some(path) = settings.kubernetes.as_ref().and_then(|k| k.config_path.as_deref()) {
-        if path.trim().is_empty() {
-            diags.error_at(
-                AttributePath::attrs(&["kubernetes", "config_path"]),
-                "Empty kubeconfig path",
-                "Set `config_path` to a kubeconfig file, or remove it to use KUBECONFIG / ~/.kube/config.",
-            );
-        }
+    if let Some(k) = &settings.kubernetes {
+        validate_kubernetes(k, &mut diags);
     }
     if let Some(aws) = &settings.aws {
         if let Some(region) = aws.region.as_deref() {
@@ -132,6 +187,98 @@ fn validate_settings(settings: &Settings) -> Diagnostics {
     diags
 }
 
+fn kube_at(name: &str) -> AttributePath {
+    AttributePath::attrs(&["kubernetes", name])
+}
+
+/// The Kubernetes provider's rules: one source of credentials, a client certificate with its
+/// key, no CA with `insecure`, and URLs and PEM that parse. Unknown values pass until apply.
+fn validate_kubernetes(k: &KubernetesSettings, diags: &mut Diagnostics) {
+    if k.config_path.as_deref().is_some_and(|p| p.trim().is_empty()) {
+        diags.error_at(
+            kube_at("config_path"),
+            "Empty kubeconfig path",
+            "Set `config_path` to a kubeconfig file, or remove it to use KUBECONFIG / ~/.kube/config.",
+        );
+    }
+    if let Some(host) = k.host.as_deref().filter(|h| url_problem(h, &["https", "http"]).is_some()) {
+        diags.error_at(
+            kube_at("host"),
+            "Invalid API server URL",
+            format!(
+                "{host:?} is not a URL: {}. Use the form `https://ABC.gr7.us-west-2.eks.amazonaws.com`.",
+                url_problem(host, &["https", "http"]).unwrap_or_default()
+            ),
+        );
+    }
+    if let Some(proxy) = k.proxy_url.as_deref().filter(|p| url_problem(p, &["http", "https", "socks5"]).is_some()) {
+        diags.error_at(
+            kube_at("proxy_url"),
+            "Invalid proxy URL",
+            format!(
+                "{proxy:?} is not a proxy URL: {}. Use the form `http://proxy.internal:3128`.",
+                url_problem(proxy, &["http", "https", "socks5"]).unwrap_or_default()
+            ),
+        );
+    }
+    for (name, label) in [("cluster_ca_certificate", "CERTIFICATE"), ("client_certificate", "CERTIFICATE")] {
+        let value = if name == "client_certificate" { &k.client_certificate } else { &k.cluster_ca_certificate };
+        if value.as_deref().is_some_and(|v| !is_pem(v, |tag| tag == label)) {
+            diags.error_at(
+                kube_at(name),
+                "Not a PEM certificate",
+                format!("{name} must hold PEM (`-----BEGIN CERTIFICATE-----` …). On EKS, decode the cluster's certificate_authority data with base64decode()."),
+            );
+        }
+    }
+    if k.client_key.as_deref().is_some_and(|v| !is_pem(v, |tag| tag.ends_with("PRIVATE KEY"))) {
+        diags.error_at(
+            kube_at("client_key"),
+            "Not a PEM private key",
+            "client_key must hold a PEM private key (`-----BEGIN PRIVATE KEY-----` …).",
+        );
+    }
+    match (k.client_certificate.is_null(), k.client_key.is_null()) {
+        (false, true) => diags.error_at(kube_at("client_key"), "Missing client key", "client_certificate needs its client_key."),
+        (true, false) => {
+            diags.error_at(kube_at("client_certificate"), "Missing client certificate", "client_key needs its client_certificate.")
+        }
+        _ => {}
+    }
+    if !k.token.is_null() && k.exec.is_some() {
+        diags.error_at(
+            kube_at("token"),
+            "Choose token or exec",
+            "Set either a token or an exec block: both are credentials, and only one can be sent. Remove one of them.",
+        );
+    }
+    if k.insecure.known() == Some(&true) && !k.cluster_ca_certificate.is_null() {
+        diags.error_at(
+            kube_at("insecure"),
+            "insecure with a CA certificate",
+            "insecure skips verifying the API server, so cluster_ca_certificate would not be used. Remove insecure (preferred) or the certificate.",
+        );
+    }
+}
+
+/// Why `text` is not an absolute URL with one of `schemes` and a host; None when it is.
+fn url_problem(text: &str, schemes: &[&str]) -> Option<String> {
+    let uri: http::Uri = match text.parse() {
+        Ok(u) => u,
+        Err(e) => return Some(e.to_string()),
+    };
+    match (uri.scheme_str(), uri.host()) {
+        (Some(s), Some(h)) if schemes.contains(&s) && !h.is_empty() => None,
+        (Some(s), _) if !schemes.contains(&s) => Some(format!("the scheme must be one of {}", schemes.join(", "))),
+        _ => Some("it needs a scheme and a host".into()),
+    }
+}
+
+/// Whether `text` is PEM whose blocks all carry a tag `wanted` accepts.
+fn is_pem(text: &str, wanted: impl Fn(&str) -> bool) -> bool {
+    pem::parse_many(text.as_bytes()).is_ok_and(|blocks| !blocks.is_empty() && blocks.iter().all(|b| wanted(b.tag())))
+}
+
 fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
@@ -143,10 +290,40 @@ fn is_region(s: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn config(region: Value, endpoint: Value, path: Value) -> Value {
+    const KUBE_ATTRIBUTES: [&str; 10] = [
+        "config_path",
+        "config_context",
+        "host",
+        "cluster_ca_certificate",
+        "token",
+        "client_certificate",
+        "client_key",
+        "tls_server_name",
+        "insecure",
+        "proxy_url",
+    ];
+
+    /// A `kubernetes` block with `set` and every other attribute null.
+    fn kubernetes(set: &[(&str, Value)], exec: Value) -> Value {
+        let mut fields: Vec<(&str, Value)> =
+            KUBE_ATTRIBUTES.iter().map(|a| (*a, set.iter().find(|(k, _)| k == a).map_or(Value::Null, |(_, v)| v.clone()))).collect();
+        fields.push(("exec", exec));
+        Value::object(fields)
+    }
+
+    fn exec(command: Value) -> Value {
+        Value::object([
+            ("api_version", "client.authentication.k8s.io/v1".into()),
+            ("command", command),
+            ("args", Value::Null),
+            ("env", Value::Null),
+        ])
+    }
+
+    fn config(region: Value, endpoint: Value, kube: Value) -> Value {
         Value::object([
             ("mesh_name", Value::Null),
-            ("kubernetes", Value::object([("config_path", path), ("config_context", Value::Null)])),
+            ("kubernetes", kube),
             (
                 "aws",
                 Value::object([
@@ -158,19 +335,67 @@ mod tests {
         ])
     }
 
+    fn paths(d: &Diagnostics) -> Vec<String> {
+        d.iter().filter_map(|d| d.path.as_ref().map(|p| p.to_string())).collect()
+    }
+
+    fn ca_pem() -> String {
+        let key = rcgen::KeyPair::generate().expect("key");
+        rcgen::CertificateParams::new(vec!["ca.example".into()]).expect("params").self_signed(&key).expect("certificate").pem()
+    }
+
     #[test]
     fn bad_values_name_their_attribute() {
-        let d = validate(&config("uswest".into(), "localhost:5000".into(), "".into()));
-        let paths: Vec<String> = d.iter().filter_map(|d| d.path.as_ref().map(|p| p.to_string())).collect();
-        assert_eq!(paths, vec!["kubernetes.config_path", "aws.region", "aws.endpoints.appmesh"]);
+        let d = validate(&config("uswest".into(), "localhost:5000".into(), kubernetes(&[("config_path", "".into())], Value::Null)));
+        assert_eq!(paths(&d), vec!["kubernetes.config_path", "aws.region", "aws.endpoints.appmesh"]);
+    }
+
+    #[test]
+    fn the_kubernetes_block_keeps_the_kubernetes_provider_s_rules() {
+        let check = |set: &[(&str, Value)], exec: Value| paths(&validate(&config(Value::Null, Value::Null, kubernetes(set, exec))));
+        assert_eq!(check(&[("token", "t".into())], exec("aws".into())), ["kubernetes.token"], "token with exec");
+        assert_eq!(check(&[("cluster_ca_certificate", "LS0tLS1CRUdJTi".into())], Value::Null), ["kubernetes.cluster_ca_certificate"]);
+        assert_eq!(check(&[("host", "eks.example.com".into())], Value::Null), ["kubernetes.host"], "no scheme");
+        assert_eq!(check(&[("host", "ftp://eks.example.com".into())], Value::Null), ["kubernetes.host"]);
+        assert_eq!(check(&[("proxy_url", "proxy:3128".into())], Value::Null), ["kubernetes.proxy_url"]);
+        assert_eq!(
+            check(&[("client_certificate", ca_pem().into())], Value::Null),
+            ["kubernetes.client_key"],
+            "a certificate without its key"
+        );
+        assert_eq!(check(&[("client_key", "-----BEGIN PRIVATE KEY-----\n".into())], Value::Null).len(), 2, "not PEM, and no certificate");
+        assert_eq!(check(&[("insecure", true.into()), ("cluster_ca_certificate", ca_pem().into())], Value::Null), ["kubernetes.insecure"]);
+        // A positive control for each: the same settings, right.
+        let key = rcgen::KeyPair::generate().expect("key");
+        let fine = [
+            ("host", "https://ABC.gr7.us-west-2.eks.amazonaws.com".into()),
+            ("cluster_ca_certificate", ca_pem().into()),
+            ("client_certificate", ca_pem().into()),
+            ("client_key", key.serialize_pem().into()),
+            ("proxy_url", "socks5://127.0.0.1:1080".into()),
+            ("tls_server_name", "kubernetes".into()),
+        ];
+        assert!(check(&fine, Value::Null).is_empty());
+        assert!(check(&[("host", "https://127.0.0.1:6443".into()), ("token", "t".into())], Value::Null).is_empty());
+        assert!(check(&[("host", "https://127.0.0.1:6443".into())], exec("aws".into())).is_empty());
     }
 
     #[test]
     fn good_and_unknown_values_pass() {
-        assert!(validate(&config("us-gov-west-1".into(), "http://127.0.0.1:5000".into(), "~/.kube/config".into())).is_empty());
-        let unknown = config(Value::Unknown, Value::Unknown, Value::Unknown);
+        let kube = kubernetes(&[("config_path", "~/.kube/config".into())], Value::Null);
+        assert!(validate(&config("us-gov-west-1".into(), "http://127.0.0.1:5000".into(), kube)).is_empty());
+        let every_unknown: Vec<(&str, Value)> = KUBE_ATTRIBUTES.iter().map(|a| (*a, Value::Unknown)).collect();
+        let unknown = config(Value::Unknown, Value::Unknown, kubernetes(&every_unknown, Value::Null));
         assert!(validate(&unknown).is_empty());
         assert!(Settings::from_config(&unknown).unwrap().kubernetes_unknown());
+        for attribute in KUBE_ATTRIBUTES {
+            let one = config(Value::Null, Value::Null, kubernetes(&[(attribute, Value::Unknown)], Value::Null));
+            assert!(Settings::from_config(&one).unwrap().kubernetes_unknown(), "{attribute} unknown waits for apply");
+        }
+        let late_exec = config(Value::Null, Value::Null, kubernetes(&[], exec(Value::Unknown)));
+        assert!(Settings::from_config(&late_exec).unwrap().kubernetes_unknown());
+        let known = config(Value::Null, Value::Null, kubernetes(&[("host", "https://h".into())], exec("aws".into())));
+        assert!(!Settings::from_config(&known).unwrap().kubernetes_unknown());
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub fn documented_rbac() -> String {
     blocks.join("---\n")
 }
 
-fn server_url() -> String {
+/// The environment's API server URL.
+pub fn server_url() -> String {
     let kubeconfig = std::fs::read_to_string(env("KUBECONFIG")).expect("KUBECONFIG file");
     kubeconfig
         .lines()
@@ -60,22 +61,7 @@ impl Identity {
     /// for its resource. `probe` (verb, resource) is a right the Role grants, to wait on.
     pub fn documented_role(namespace: &str, user: &str, role: &str, probe: (&str, &str)) -> Identity {
         let dir = tempfile::Builder::new().prefix("meshtls-identity-").tempdir().expect("temp dir");
-        let named = format!("name: {role}\n");
-        let documented = documented_rbac();
-        let manifests: Vec<&str> = documented
-            .split("---\n")
-            .filter(|doc| doc.contains(&named) && (doc.contains("kind: Role\n") || doc.contains("kind: RoleBinding\n")))
-            .collect();
-        assert_eq!(manifests.len(), 2, "docs/security.md documents a Role {role} and its RoleBinding");
-        let manifests =
-            manifests.join("---\n").replace(DOC_NAMESPACE, &format!("namespace: {namespace}")).replace(DOC_USER, &format!("name: {user}"));
-        let file = dir.path().join("rbac.yaml");
-        std::fs::write(&file, manifests).expect("write rbac.yaml");
-        apply_as_admin(&file);
-        let cluster = crate::cluster::Cluster::connect();
-        crate::wait::until(&format!("the authorizer to grant {user} the Role {role}"), std::time::Duration::from_secs(30), || {
-            cluster.user_can(user, namespace, probe.0, probe.1).then_some(())
-        });
+        bind_documented_role(dir.path(), namespace, role, &format!("kind: User\n    name: {user}"), user, probe);
         let (crt, key) = user_cert(dir.path(), user);
         write_kubeconfig(&dir.path().join("kubeconfig"), &server_url(), &crt, &key);
         Identity { dir }
@@ -84,6 +70,49 @@ impl Identity {
     pub fn kubeconfig(&self) -> PathBuf {
         self.dir.path().join("kubeconfig")
     }
+}
+
+/// Binds the documented Role `role` in `namespace` to the ServiceAccount `service_account` of
+/// that namespace (created when a token is requested for it), as a pod or a TokenRequest's
+/// token runs.
+pub fn documented_role_for_service_account(namespace: &str, service_account: &str, role: &str, probe: (&str, &str)) {
+    let dir = tempfile::Builder::new().prefix("meshtls-identity-").tempdir().expect("temp dir");
+    let subject = format!("kind: ServiceAccount\n    name: {service_account}\n    namespace: {namespace}");
+    bind_documented_role(dir.path(), namespace, role, &subject, &format!("system:serviceaccount:{namespace}:{service_account}"), probe);
+}
+
+/// Applies the documented Role `role` and its RoleBinding (which the docs name after it) in
+/// `namespace`, with `subject` (the YAML after `- `) in place of the documented user, and
+/// waits until the authorizer grants `user` the `probe` (verb, resource) right it gives.
+fn bind_documented_role(dir: &Path, namespace: &str, role: &str, subject: &str, user: &str, probe: (&str, &str)) {
+    let named = format!("name: {role}\n");
+    let documented = documented_rbac();
+    let manifests: Vec<&str> = documented
+        .split("---\n")
+        .filter(|doc| doc.contains(&named) && (doc.contains("kind: Role\n") || doc.contains("kind: RoleBinding\n")))
+        .collect();
+    assert_eq!(manifests.len(), 2, "docs/security.md documents a Role {role} and its RoleBinding");
+    let manifests = manifests
+        .join("---\n")
+        .replace(DOC_NAMESPACE, &format!("namespace: {namespace}"))
+        .replace(&format!("kind: User\n    {DOC_USER}"), subject);
+    let file = dir.join("rbac.yaml");
+    std::fs::write(&file, manifests).expect("write rbac.yaml");
+    apply_as_admin(&file);
+    let cluster = crate::cluster::Cluster::connect();
+    crate::wait::until(&format!("the authorizer to grant {user} the Role {role}"), std::time::Duration::from_secs(30), || {
+        cluster.user_can(user, namespace, probe.0, probe.1).then_some(())
+    });
+}
+
+/// The PEM of the CA the environment's API server certificate is signed by.
+pub fn server_ca_pem() -> String {
+    let kubeconfig = std::fs::read_to_string(env("KUBECONFIG")).expect("KUBECONFIG file");
+    let path = kubeconfig
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("certificate-authority:").map(|s| s.trim().to_string()))
+        .expect("a certificate-authority file in the environment's kubeconfig");
+    std::fs::read_to_string(path).expect("the API server's CA")
 }
 
 fn apply_as_admin(file: &Path) {

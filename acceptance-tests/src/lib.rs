@@ -129,6 +129,8 @@ pub struct Workspace {
     cli_config: PathBuf,
     /// Environment for every command, on top of the test process's (a KUBECONFIG, say).
     env: Vec<(String, String)>,
+    /// Variables of the test process's environment unset for every command.
+    unset: Vec<String>,
     /// The private keys of every Secret this workspace's state has named, as PEM: the scan
     /// at teardown looks for each of them in every encoding.
     keys: std::cell::RefCell<std::collections::BTreeSet<String>>,
@@ -152,7 +154,7 @@ impl Workspace {
         let workdir = dir.path().join("work");
         std::fs::create_dir(&workdir).expect("work dir");
         let cli_config = write_cli_config(dir.path());
-        let ws = Workspace { cli, dir, workdir, cli_config, env: Vec::new(), keys: Default::default() };
+        let ws = Workspace { cli, dir, workdir, cli_config, env: Vec::new(), unset: Vec::new(), keys: Default::default() };
         ws.write_config(config);
         ws
     }
@@ -164,7 +166,7 @@ impl Workspace {
         copy_tree(root, &dir.path().join("tree"));
         let workdir = dir.path().join("tree").join(subdir);
         let cli_config = write_cli_config(dir.path());
-        Workspace { cli, dir, workdir, cli_config, env: Vec::new(), keys: Default::default() }
+        Workspace { cli, dir, workdir, cli_config, env: Vec::new(), unset: Vec::new(), keys: Default::default() }
     }
 
     pub fn path(&self) -> &Path {
@@ -174,6 +176,12 @@ impl Workspace {
     /// Sets an environment variable for every command this workspace runs.
     pub fn with_env(mut self, key: &str, value: &str) -> Workspace {
         self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Unsets an environment variable (the test process's KUBECONFIG, say) for every command.
+    pub fn without_env(mut self, key: &str) -> Workspace {
+        self.unset.push(key.into());
         self
     }
 
@@ -196,6 +204,9 @@ impl Workspace {
             .env("TF_LOG_PATH", self.dir.path().join("cli-trace.log"))
             .env("CHECKPOINT_DISABLE", "1")
             .envs(self.env.iter().map(|(k, v)| (k, v)));
+        for key in &self.unset {
+            cmd.env_remove(key);
+        }
         cmd
     }
 
