@@ -10,7 +10,7 @@ use std::time::Duration;
 use meshtls_acceptance_tests::apiserver::{ApiServer, User};
 use meshtls_acceptance_tests::cluster::Cluster;
 use meshtls_acceptance_tests::toxiproxy::{host_port, Proxy};
-use meshtls_acceptance_tests::{appmesh, env, for_each_cli, provider_block_with, wait, Workspace, PROVIDER_ADDRESS};
+use meshtls_acceptance_tests::{appmesh, env, for_each_cli, provider_block_with, wait, CliKind, Workspace, PROVIDER_ADDRESS};
 use serde_json::json;
 
 /// A CA and `count` certificates in `ns`.
@@ -307,7 +307,10 @@ fn a_side_that_cannot_be_read_warns_and_keeps_its_status() {
             cli.name(),
             run.text()
         );
-        assert!(!changes, "{}: a refused read is not drift:\n{}", cli.name(), run.text());
+        // Terraform 1.0.3 counts a refreshed state whose `dependencies` come back in another
+        // order as a change (exit code 2) though it shows none, so its verdict is its text.
+        let unchanged = !changes || (cli == CliKind::Terraform && run.text().contains("No changes."));
+        assert!(unchanged && !run.text().contains("outside of"), "{}: a refused read is not drift:\n{}", cli.name(), run.text());
         converges_and_cleans_up(&ws, &cluster, &ns, NODES + 1);
     });
 }
