@@ -29,11 +29,20 @@ pub fn schema() -> Schema {
         .block(NestedBlock::new("exec", Nesting::Single, exec));
     let endpoints = Block::new("Endpoint overrides, for VPC endpoints or a local AWS API (`AWS_ENDPOINT_URL` is honoured too).")
         .attribute(Attribute::string("appmesh").optional().description("App Mesh API endpoint URL."))
-        .attribute(Attribute::string("acmpca").optional().description("ACM Private CA API endpoint URL."));
+        .attribute(Attribute::string("acmpca").optional().description("ACM Private CA API endpoint URL."))
+        .attribute(Attribute::string("sts").optional().description("STS endpoint URL, for `assume_role`."));
+    let assume_role = Block::new("A role to assume with STS before any App Mesh or ACM Private CA call, with the credentials of the default chain (a CI runner's, say) as the caller.")
+        .attribute(Attribute::string("role_arn").required().validator(Validator::custom("an IAM role ARN", |_, v| match v.as_str() {
+            Some(arn) if !is_role_arn(arn) => Some(format!("{arn:?} is not an IAM role ARN; use the form `arn:aws:iam::123456789012:role/meshtls`.")),
+            _ => None,
+        })).description("The role's ARN, e.g. `arn:aws:iam::123456789012:role/meshtls`."))
+        .attribute(Attribute::string("session_name").optional().validator(Validator::length_range(2, 64)).description("The session's name, shown in CloudTrail. Defaults to `meshtls`."))
+        .attribute(Attribute::string("external_id").optional().sensitive().validator(Validator::length_range(2, 1224)).description("The external ID the role's trust policy asks for."));
     let aws = Block::new("How to reach AWS (App Mesh, ACM Private CA). Credentials come from the default chain: environment, shared files, SSO, instance or task role.")
         .attribute(Attribute::string("region").optional().description("AWS region, e.g. `us-west-2`. Defaults to `AWS_REGION` or the profile's region."))
         .attribute(Attribute::string("profile").optional().description("Named profile from the shared AWS config files."))
-        .block(NestedBlock::new("endpoints", Nesting::Single, endpoints));
+        .block(NestedBlock::new("endpoints", Nesting::Single, endpoints))
+        .block(NestedBlock::new("assume_role", Nesting::Single, assume_role));
     Schema::new(
         0,
         Block::new("meshtls encrypts every hop of a service mesh: CA, certificates, Secrets, mesh TLS settings and Envoy reloads, with drift detection on the cluster and the mesh API.")
@@ -102,6 +111,16 @@ impl KubernetesSettings {
 pub struct Endpoints {
     pub appmesh: Setting,
     pub acmpca: Setting,
+    pub sts: Setting,
+}
+
+/// The `aws.assume_role` block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssumeRole {
+    pub role_arn: Setting,
+    pub session_name: Setting,
+    pub external_id: Setting,
 }
 
 /// The `aws` block.
@@ -111,6 +130,7 @@ pub struct AwsSettings {
     pub region: Setting,
     pub profile: Setting,
     pub endpoints: Option<Endpoints>,
+    pub assume_role: Option<AssumeRole>,
 }
 
 impl AwsSettings {
@@ -120,6 +140,10 @@ impl AwsSettings {
 
     pub fn acmpca_endpoint(&self) -> Option<&str> {
         self.endpoints.as_ref().and_then(|e| e.acmpca.as_deref())
+    }
+
+    pub fn sts_endpoint(&self) -> Option<&str> {
+        self.endpoints.as_ref().and_then(|e| e.sts.as_deref())
     }
 }
 
@@ -172,7 +196,7 @@ fn validate_settings(settings: &Settings) -> Diagnostics {
                 );
             }
         }
-        for (name, url) in [("appmesh", aws.appmesh_endpoint()), ("acmpca", aws.acmpca_endpoint())] {
+        for (name, url) in [("appmesh", aws.appmesh_endpoint()), ("acmpca", aws.acmpca_endpoint()), ("sts", aws.sts_endpoint())] {
             if let Some(url) = url {
                 if !(url.starts_with("https://") || url.starts_with("http://")) || url.len() < 10 {
                     diags.error_at(
@@ -279,6 +303,14 @@ fn is_pem(text: &str, wanted: impl Fn(&str) -> bool) -> bool {
     pem::parse_many(text.as_bytes()).is_ok_and(|blocks| !blocks.is_empty() && blocks.iter().all(|b| wanted(b.tag())))
 }
 
+/// `arn:<partition>:iam::<12 digits>:role/<path and name>`.
+fn is_role_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if partition.starts_with("aws") && account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())
+            && resource.strip_prefix("role/").is_some_and(|r| !r.is_empty() && r.len() <= 512))
+}
+
 fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() >= 3
@@ -329,7 +361,8 @@ mod tests {
                 Value::object([
                     ("region", region),
                     ("profile", Value::Null),
-                    ("endpoints", Value::object([("appmesh", endpoint), ("acmpca", Value::Null)])),
+                    ("endpoints", Value::object([("appmesh", endpoint), ("acmpca", Value::Null), ("sts", Value::Null)])),
+                    ("assume_role", Value::Null),
                 ]),
             ),
         ])
@@ -396,6 +429,20 @@ mod tests {
         assert!(Settings::from_config(&late_exec).unwrap().kubernetes_unknown());
         let known = config(Value::Null, Value::Null, kubernetes(&[("host", "https://h".into())], exec("aws".into())));
         assert!(!Settings::from_config(&known).unwrap().kubernetes_unknown());
+    }
+
+    #[test]
+    fn a_role_arn_is_checked_by_the_schema() {
+        let attribute = schema().block.blocks.iter().find(|b| b.type_name == "aws").and_then(|aws| {
+            aws.block.blocks.iter().find(|b| b.type_name == "assume_role").and_then(|r| r.block.attribute_named("role_arn").cloned())
+        });
+        let role_arn = attribute.expect("aws.assume_role.role_arn");
+        let check = |arn: &str| role_arn.validators.iter().find_map(|v| v.check("role_arn", &arn.into()));
+        assert_eq!(check("arn:aws:iam::123456789012:role/meshtls"), None);
+        assert_eq!(check("arn:aws-us-gov:iam::123456789012:role/ci/meshtls"), None);
+        for bad in ["arn:aws:iam::123456789012:user/meshtls", "arn:aws:iam::1234:role/x", "meshtls", "arn:aws:iam::123456789012:role/"] {
+            assert!(check(bad).is_some_and(|m| m.contains("not an IAM role ARN")), "{bad}");
+        }
     }
 
     #[test]

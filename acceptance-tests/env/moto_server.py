@@ -55,6 +55,16 @@ def to_epoch(text):
     return text
 
 
+def credential_of(authorization):
+    """(access key id, service) of a SigV4 Authorization header, or None."""
+    for part in authorization.replace(",", " ").split():
+        if part.startswith("Credential="):
+            scope = part[len("Credential="):].split("/")
+            if len(scope) >= 4:
+                return scope[0], scope[3]
+    return None
+
+
 class FaultInjection:
     """Answers App Mesh updates (PUT) of a chosen mesh, or its reads (GET), with injected errors."""
 
@@ -65,18 +75,27 @@ class FaultInjection:
         self.sent = {}  # mesh -> count
         self.targets = {}  # "ACMPrivateCA.<Action>" -> [calls to pass first, remaining, landed]
         self.appmesh_requests = 0
+        self.access_keys = {}  # service -> {access key id: calls}
 
     def __call__(self, environ, start_response):
         path = environ.get("PATH_INFO", "")
         if path == "/_meshtls/faults":
             return self.control(environ, start_response)
         if path == "/_meshtls/requests":
-            body = json.dumps({"appmesh": self.appmesh_requests}).encode()
+            with self.lock:
+                body = json.dumps({"appmesh": self.appmesh_requests, "access_keys": self.access_keys}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         if path.startswith(APPMESH_PREFIX):
             with self.lock:
                 self.appmesh_requests += 1
+        # Who signed the call, by service: which credentials a client really used.
+        signed = credential_of(environ.get("HTTP_AUTHORIZATION", ""))
+        if signed:
+            key, service = signed
+            with self.lock:
+                by_key = self.access_keys.setdefault(service, {})
+                by_key[key] = by_key.get(key, 0) + 1
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         with self.lock:
             skip, remaining, landed = self.targets.get(target, [0, 0, False])

@@ -65,3 +65,9 @@ pub fn injected_errors_sent(mesh: &str) -> u64 {
     let doc: serde_json::Value = ureq::get(&url).call().expect("fault counters").body_mut().read_json().expect("fault counters JSON");
     doc["sent"][mesh].as_u64().unwrap_or(0)
 }
+
+/// Who signed the calls moto has answered: `{"access_keys": {service: {access key id: calls}}}`.
+pub fn access_keys() -> serde_json::Value {
+    let url = format!("{}/_meshtls/requests", env("AWS_ENDPOINT_URL"));
+    ureq::get(&url).call().expect("request counters").body_mut().read_json().expect("request counters JSON")
+}

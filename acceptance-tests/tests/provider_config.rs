@@ -3,6 +3,7 @@
 //! anywhere (a token, an exec plugin), a token passed as an ephemeral value is kept out of
 //! state, plans and logs, and invalid settings are diagnosed on the attribute.
 
+use meshtls_acceptance_tests::appmesh;
 use meshtls_acceptance_tests::cluster::Cluster;
 use meshtls_acceptance_tests::identity::{documented_role_for_service_account, server_ca_pem, server_url};
 use meshtls_acceptance_tests::{env, for_each_cli, CliKind, Workspace, PROVIDER_ADDRESS};
@@ -163,6 +164,59 @@ fn the_kubernetes_block_alone_reaches_the_cluster_with_a_token_or_an_exec_plugin
         assert_ne!(run.code, 0, "{}: anonymous access must fail:\n{}", cli.name(), run.text());
         assert!(cluster.secret(&ns, "first").is_none(), "{}: nothing created anonymously", cli.name());
     });
+}
+
+/// `assume_role` calls STS (moto's) with the default chain's credentials, and every App Mesh
+/// call after it is signed with the role's: the moto wrapper records who signed each call.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn assume_role_signs_the_app_mesh_calls_with_the_role_s_credentials() {
+    let base = env("AWS_ACCESS_KEY_ID");
+    let cluster = Cluster::connect();
+    // The nodes are made first, with the default chain's key, before the count starts.
+    let nodes: Vec<(CliKind, String, String)> = CliKind::ALL
+        .iter()
+        .map(|cli| {
+            let ns = cluster.fresh_namespace(&format!("acc-role-{}", cli.name()));
+            let (mesh, node) = (format!("{ns}-mesh"), format!("yelb-db_{ns}"));
+            appmesh::create_node(&mesh, &node, &format!("yelb-db.{ns}.svc.cluster.local"));
+            (*cli, mesh, node)
+        })
+        .collect();
+    let before = appmesh::access_keys();
+    for_each_cli(|cli| {
+        let Some((_, mesh, node)) = nodes.iter().find(|(c, _, _)| *c == cli) else { panic!("a node for {}", cli.name()) };
+        let url = env("AWS_ENDPOINT_URL");
+        let config = format!(
+            "terraform {{\n  required_providers {{\n    meshtls = {{ source = \"{PROVIDER_ADDRESS}\" }}\n  }}\n}}\n\nprovider \"meshtls\" {{\n  mesh_name = \"{mesh}\"\n  kubernetes {{\n    config_path = \"{kubeconfig}\"\n  }}\n  aws {{\n    region = \"{region}\"\n    endpoints {{\n      appmesh = \"{url}\"\n      sts     = \"{url}\"\n    }}\n    assume_role {{\n      role_arn     = \"arn:aws:iam::123456789012:role/meshtls-acc\"\n      session_name = \"meshtls-acc-{cli}\"\n      external_id  = \"acc-external-id\"\n    }}\n  }}\n}}\n\nresource \"meshtls_virtual_node_tls\" \"db\" {{\n  virtual_node_name = \"{node}\"\n  listener {{\n    mode = \"PERMISSIVE\"\n    certificate {{\n      file {{\n        certificate_chain = \"/k/tls.crt\"\n        private_key       = \"/k/tls.key\"\n      }}\n    }}\n  }}\n}}\n",
+            kubeconfig = env("KUBECONFIG"),
+            region = env("AWS_REGION"),
+            cli = cli.name(),
+        );
+        let ws = Workspace::new(cli, &config);
+        ws.ok(&["init", "-input=false"]);
+        ws.apply();
+        assert!(!ws.plan_has_changes().0, "{}: a no-op plan through the role", cli.name());
+        // (The node is not read back here: the fixture would sign with the default chain's key.)
+        assert_eq!(ws.state_attribute("meshtls_virtual_node_tls", "api_status"), "in sync", "{}: written through the role", cli.name());
+        ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    });
+    let after = appmesh::access_keys();
+    let calls = |doc: &serde_json::Value, service: &str, key: &str| doc["access_keys"][service][key].as_u64().unwrap_or(0);
+    assert!(
+        calls(&after, "sts", &base) >= calls(&before, "sts", &base) + 3,
+        "each CLI's provider assumed the role with the default chain's key: {after}"
+    );
+    assert_eq!(
+        calls(&after, "appmesh", &base),
+        calls(&before, "appmesh", &base),
+        "no App Mesh call signed with the default chain's key: {after}"
+    );
+    let assumed: u64 = after["access_keys"]["appmesh"]
+        .as_object()
+        .map(|keys| keys.iter().filter(|(k, _)| **k != base).map(|(k, v)| v.as_u64().unwrap_or(0) - calls(&before, "appmesh", k)).sum())
+        .unwrap_or(0);
+    assert!(assumed >= 3, "App Mesh calls signed with the role's keys: {after}");
 }
 
 #[test]

@@ -1,14 +1,35 @@
 //! AWS clients (App Mesh, ACM Private CA) from the default credential chain, with the
-//! provider's region, profile and endpoint overrides. `AWS_ENDPOINT_URL` is honoured by the
-//! SDK itself.
+//! provider's region, profile and endpoint overrides, and optionally a role assumed with
+//! those credentials. `AWS_ENDPOINT_URL` is honoured by the SDK itself.
 
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
+use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
+use aws_credential_types::provider::SharedCredentialsProvider;
 
 use crate::config::AwsSettings;
+
+/// What `assume_role` asks for: the shared configuration with the role's credentials, which
+/// STS hands out for the default chain's and the SDK refreshes before they expire. Without
+/// it, the shared configuration as loaded.
+async fn assuming(shared: aws_config::SdkConfig, settings: &AwsSettings) -> aws_config::SdkConfig {
+    let Some(role) = settings.assume_role.as_ref() else { return shared };
+    let Some(arn) = role.role_arn.as_deref() else { return shared };
+    let mut sts = shared.clone().into_builder();
+    if let Some(url) = settings.sts_endpoint() {
+        sts.set_endpoint_url(Some(url.to_string()));
+    }
+    let mut builder =
+        AssumeRoleProvider::builder(arn).session_name(role.session_name.as_deref().unwrap_or("meshtls")).configure(&sts.build());
+    if let Some(id) = role.external_id.as_deref() {
+        builder = builder.external_id(id);
+    }
+    let provider = builder.build().await;
+    shared.into_builder().credentials_provider(SharedCredentialsProvider::new(provider)).build()
+}
 
 pub struct AwsClients {
     pub appmesh: aws_sdk_appmesh::Client,
@@ -44,7 +65,7 @@ impl AwsClients {
                     .operation_attempt_timeout(Duration::from_secs(60))
                     .build(),
             );
-        let shared = loader.load().await;
+        let shared = assuming(loader.load().await, settings).await;
         let mut appmesh = aws_sdk_appmesh::config::Builder::from(&shared);
         if let Some(url) = settings.appmesh_endpoint() {
             appmesh = appmesh.endpoint_url(url);

@@ -94,6 +94,53 @@ fn docs_match_schemas() {
     }
 }
 
+/// The features table's first column.
+fn features_in_table(page: &str) -> BTreeSet<String> {
+    let mut rows = page.lines().skip_while(|l| !l.starts_with("| Feature | Terraform | OpenTofu |")).skip(2);
+    let mut out = BTreeSet::new();
+    for row in rows.by_ref().take_while(|l| l.starts_with('|')) {
+        if let Some(feature) = row.split('|').nth(1) {
+            out.insert(feature.trim().to_string());
+        }
+    }
+    out
+}
+
+/// docs/index.md's table of features by CLI version has a row for each capability the
+/// provider's schemas use, and none for one they do not.
+#[test]
+fn the_features_table_matches_what_the_schemas_use() {
+    let provider = MeshTls::new();
+    let resources = provider.resources();
+    let names: Vec<&str> = resources.iter().map(|r| r.type_name()).collect();
+    let empty = serde_json::json!({});
+    let moves_between_types = resources.iter().any(|r| {
+        names.iter().filter(|n| **n != r.type_name()).any(|source| {
+            let source = tfplugin::MoveSource {
+                provider_address: "registry.terraform.io/meshtls/meshtls",
+                type_name: source,
+                schema_version: 0,
+                state: &empty,
+            };
+            r.move_state(&source).is_some()
+        })
+    });
+    fn any_write_only(block: &Block) -> bool {
+        block.attributes.iter().any(|a| a.write_only) || block.blocks.iter().any(|b| any_write_only(&b.block))
+    }
+    let capabilities = [
+        ("Resources, data sources, `import` by ID", true),
+        ("Ephemeral values in the provider block", true),
+        ("`moved` between resource types", moves_between_types),
+        ("Write-only arguments", resources.iter().any(|r| any_write_only(&r.schema().block))),
+        ("Resource identity", resources.iter().any(|r| r.identity_schema().is_some())),
+        ("List resources (`terraform query`)", !provider.list_resources().is_empty()),
+    ];
+    let used: BTreeSet<String> = capabilities.iter().filter(|(_, used)| *used).map(|(f, _)| f.to_string()).collect();
+    assert_eq!(features_in_table(&page("index.md")), used, "docs/index.md's features table");
+    assert!(used.len() == capabilities.len(), "the positive control: every capability is detected in this provider");
+}
+
 #[test]
 fn identity_examples_are_read_from_the_import_block() {
     let doc = "import {\n  to = x.y\n  identity = {\n    namespace   = \"a\"\n    name = \"b\"\n  }\n}\n";
