@@ -26,15 +26,7 @@ impl tfplugin::Provider for MeshTls {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![
-            Arc::new(resources::ca::CaResource::new(self.clients.clone())),
-            Arc::new(resources::certificate::CertificateResource::new(self.clients.clone())),
-            Arc::new(resources::virtual_node_tls::VirtualNodeTlsResource::new(self.clients.clone())),
-            Arc::new(resources::gateway::GatewayResource::new(self.clients.clone())),
-            Arc::new(resources::nlb_service::NlbServiceResource::new(self.clients.clone())),
-            Arc::new(resources::istio_mtls::IstioMtlsResource::new(self.clients.clone())),
-            Arc::new(resources::istio_gateway::IstioGatewayResource::new(self.clients.clone())),
-        ]
+        resources::all(&self.clients)
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn tfplugin::DataSource>> {
@@ -74,3 +66,10 @@ impl tfplugin::Provider for MeshTls {
         self.clients.read_cache.stop_caching();
     }
 }
+
+#[cfg(test)]
+mod docs_tests;
+#[cfg(test)]
+mod layout_tests;
+#[cfg(test)]
+mod model_tests;

@@ -10,6 +10,23 @@ pub fn owner_id_attribute() -> tfplugin::schema::Attribute {
     )
 }
 
+use std::sync::Arc;
+
+use crate::clients::Clients;
+
+/// Every managed resource type, sharing `clients`.
+pub fn all(clients: &Arc<Clients>) -> Vec<Arc<dyn tfplugin::Resource>> {
+    vec![
+        Arc::new(ca::CaResource::new(clients.clone())),
+        Arc::new(certificate::CertificateResource::new(clients.clone())),
+        Arc::new(virtual_node_tls::VirtualNodeTlsResource::new(clients.clone())),
+        Arc::new(gateway::GatewayResource::new(clients.clone())),
+        Arc::new(nlb_service::NlbServiceResource::new(clients.clone())),
+        Arc::new(istio_mtls::IstioMtlsResource::new(clients.clone())),
+        Arc::new(istio_gateway::IstioGatewayResource::new(clients.clone())),
+    ]
+}
+
 pub mod ca;
 pub mod certificate;
 pub mod certificate_info;
@@ -26,9 +43,7 @@ pub mod virtual_node_tls;
 /// resource type `type_name`, as the server checks it before the resource's own validate.
 #[cfg(test)]
 pub(crate) fn schema_refusals<M: serde::Serialize>(type_name: &str, model: &M) -> Vec<String> {
-    use tfplugin::Provider;
-    let provider = crate::provider::MeshTls::new();
-    let resource = provider.resources().into_iter().find(|r| r.type_name() == type_name).expect("a resource of that type");
+    let resource = all(&Clients::new()).into_iter().find(|r| r.type_name() == type_name).expect("a resource of that type");
     let schema = resource.schema();
     let value = tfplugin::to_value(model, &schema.value_type()).expect("the model as a value");
     schema.block.validate_values(&value).iter().filter_map(|d| d.path.as_ref().map(ToString::to_string)).collect()
@@ -42,8 +57,3 @@ pub(crate) fn refusals<M: serde::Serialize>(type_name: &str, model: &M, own: &tf
     paths.extend(own.iter().filter_map(|d| d.path.as_ref().map(ToString::to_string)));
     paths
 }
-
-#[cfg(test)]
-mod docs_tests;
-#[cfg(test)]
-mod model_tests;

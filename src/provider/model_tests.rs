@@ -5,8 +5,8 @@
 use tfplugin::bridge::{check_model, BridgeError};
 use tfplugin::{Provider, Type};
 
-use super::{ca, certificate, certificate_info, gateway, istio_gateway, istio_mtls, nlb_service, virtual_node_tls};
-use crate::provider::MeshTls;
+use super::MeshTls;
+use crate::resources::{ca, certificate, certificate_info, gateway, istio_gateway, istio_mtls, nlb_service, virtual_node_tls};
 
 type Check = fn(&Type) -> Result<(), BridgeError>;
 

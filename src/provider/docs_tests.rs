@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use tfplugin::schema::{AttributeType, Block};
 use tfplugin::Provider;
 
-use crate::provider::MeshTls;
+use super::MeshTls;
 
 /// Every attribute and block name of a schema, nested ones included.
 fn schema_names(block: &Block, out: &mut BTreeSet<String>) {
