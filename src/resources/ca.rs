@@ -31,11 +31,13 @@ use crate::resources::mesh_tls::single;
 use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
 
 mod create;
+mod import;
 mod list;
 mod model;
 mod plan;
 
 use create::*;
+use import::*;
 pub use list::CaList;
 pub use model::CertificateAuthority;
 use model::*;
