@@ -174,7 +174,7 @@ impl TypedResource for IstioMtlsResource {
         // The Deployment's selector, read now: a typo shows here, not at apply.
         let mut selector = None;
         if let (Some(client), Some(ns), Some(deployment)) = (&client, config.namespace.known(), config.deployment.known()) {
-            match istio::deployment_selector(client, ns, deployment).await {
+            match istio::deployment_selector(client, &self.clients.read_cache, ns, deployment).await {
                 Ok(Some(s)) => selector = Some(s),
                 Ok(None) => plan.diagnostics.push(
                     Diagnostic::error(

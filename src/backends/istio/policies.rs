@@ -12,7 +12,7 @@ use super::crd::{PeerAuthentication, PEER_AUTHENTICATION};
 use super::enrollment::{enrolled, proxy_of, selects, Proxy, DATAPLANE_MODE_LABEL};
 use super::{mode_of, ISTIO};
 use crate::backends::model::TlsMode;
-use crate::clients::read_cache::ReadCache;
+use crate::clients::read_cache::{ReadCache, Scope};
 
 /// Istio's root namespace, whose PeerAuthentications without a selector apply mesh-wide
 /// (meshConfig.rootNamespace, `istio-system` unless an install changes it).
@@ -203,10 +203,13 @@ pub fn ambient(view: &MeshView, namespace: &str, selector: Option<&BTreeMap<Stri
 /// the Deployment does not exist.
 pub async fn deployment_selector(
     client: &kube::Client,
+    cache: &ReadCache,
     namespace: &str,
     name: &str,
 ) -> Result<Option<BTreeMap<String, String>>, kube::Error> {
-    let d = Api::<Deployment>::namespaced(client.clone(), namespace).get_opt(name).await?;
+    let api = Api::<Deployment>::namespaced(client.clone(), namespace);
+    // Through the read cache: N policies over a namespace's Deployments read them in one list.
+    let d = cache.get_opt(&api, &(), Scope::All, namespace, name, |_| {}).await?;
     Ok(d.map(|d| d.spec.and_then(|s| s.selector.match_labels).unwrap_or_default()))
 }
 
