@@ -122,7 +122,10 @@ impl ReadCache {
         }
     }
 
-    /// `read()` once per key while caching; its result is kept only when it succeeded.
+    /// `read()` once per key while caching, however many callers ask at once: the first
+    /// reads and the others wait for its result (a namespace's view read by N policies in
+    /// one plan is read once, not once per policy that asked before it was done). The result
+    /// is kept only when it succeeded; a failed read leaves the next caller to try again.
     pub async fn memo<T, E, F, Fut>(&self, kind: &'static str, key: String, read: F) -> Result<T, E>
     where
         T: Clone + Send + Sync + 'static,
@@ -132,17 +135,15 @@ impl ReadCache {
         if !self.caching() {
             return read().await;
         }
-        let cache_key = (kind, key);
-        if let Some(hit) = self.memo.lock().ok().and_then(|m| m.get(&cache_key).and_then(|v| v.downcast_ref::<T>().cloned())) {
-            return Ok(hit);
+        let cell = self.memo.lock().ok().and_then(|mut m| {
+            let entry = m.entry((kind, key)).or_insert_with(|| Arc::new(OnceCell::<T>::new()) as Listed).clone();
+            entry.downcast::<OnceCell<T>>().ok()
+        });
+        match cell {
+            Some(cell) => cell.get_or_try_init(read).await.cloned(),
+            // The key holds a value of another type: read without caching.
+            None => read().await,
         }
-        let value = read().await?;
-        if self.caching() {
-            if let Ok(mut m) = self.memo.lock() {
-                m.insert(cache_key, Arc::new(value.clone()));
-            }
-        }
-        Ok(value)
     }
 }
 
@@ -194,6 +195,39 @@ mod tests {
         cache.stop_caching();
         cache.memo("node", "m/a".into(), read).await.ok();
         assert_eq!(calls.load(Ordering::SeqCst), 3, "after the first apply every read goes out");
+    }
+
+    #[tokio::test]
+    async fn callers_at_once_share_one_read() {
+        let cache = Arc::new(ReadCache::default());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let ask = |cache: &Arc<ReadCache>, calls: &Arc<AtomicUsize>| {
+            let (cache, calls) = (cache.clone(), calls.clone());
+            async move {
+                let read = || async {
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    // Still reading when the other callers ask.
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    Ok::<_, ()>(7)
+                };
+                cache.memo("view", "yelb".into(), read).await
+            }
+        };
+        let mut callers = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            callers.spawn(ask(&cache, &calls));
+        }
+        while let Some(answer) = callers.join_next().await {
+            assert_eq!(answer.ok(), Some(Ok(7)));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "ten callers at once, one read");
+        // The positive control: without the cache, each caller reads.
+        cache.stop_caching();
+        for _ in 0..3 {
+            callers.spawn(ask(&cache, &calls));
+        }
+        while callers.join_next().await.is_some() {}
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]
