@@ -89,12 +89,8 @@ resource "meshtls_ca" "mesh" {{
   common_name = "Bench CA"
 }}
 '''
-    if layout == "istio":
-        return provider_block(mesh) + f'''
-locals {{
-  services = toset([for i in range({n}) : "svc-${{i}}"])
-}}
-{ca}
+    # Every layout but the module one signs a certificate per service the same way.
+    certificates = f'''
 resource "meshtls_certificate" "svc" {{
   for_each    = local.services
   ca          = meshtls_ca.mesh.id
@@ -102,7 +98,13 @@ resource "meshtls_certificate" "svc" {{
   secret_name = "${{each.key}}-tls"
   dns_names   = ["${{each.key}}.{ns}.svc.cluster.local"]
 }}
-
+'''
+    if layout == "istio":
+        return provider_block(mesh) + f'''
+locals {{
+  services = toset([for i in range({n}) : "svc-${{i}}"])
+}}
+{ca}{certificates}
 resource "meshtls_istio_mtls" "svc" {{
   for_each   = local.services
   namespace  = "{ns}"
@@ -143,15 +145,7 @@ module "svc" {{
 locals {{
   services = toset([for i in range({n}) : "svc-${{i}}"]){certificates_local}
 }}
-{ca}
-resource "meshtls_certificate" "svc" {{
-  for_each    = local.services
-  ca          = meshtls_ca.mesh.id
-  namespace   = "{ns}"
-  secret_name = "${{each.key}}-tls"
-  dns_names   = ["${{each.key}}.{ns}.svc.cluster.local"]
-}}
-
+{ca}{certificates}
 resource "meshtls_virtual_node_tls" "svc" {{
   for_each                = local.services
   virtual_node_name       = "${{each.key}}_{ns}"

@@ -225,29 +225,22 @@ fn validate_kubernetes(k: &KubernetesSettings, diags: &mut Diagnostics) {
             "Set `config_path` to a kubeconfig file, or remove it to use KUBECONFIG / ~/.kube/config.",
         );
     }
-    if let Some(host) = k.host.as_deref().filter(|h| url_problem(h, &["https", "http"]).is_some()) {
+    if let Some((host, problem)) = k.host.as_deref().and_then(|h| Some((h, url_problem(h, &["https", "http"])?))) {
         diags.error_at(
             kube_at("host"),
             "Invalid API server URL",
-            format!(
-                "{host:?} is not a URL: {}. Use the form `https://ABC.gr7.us-west-2.eks.amazonaws.com`.",
-                url_problem(host, &["https", "http"]).unwrap_or_default()
-            ),
+            format!("{host:?} is not a URL: {problem}. Use the form `https://ABC.gr7.us-west-2.eks.amazonaws.com`."),
         );
     }
-    if let Some(proxy) = k.proxy_url.as_deref().filter(|p| url_problem(p, &["http", "https", "socks5"]).is_some()) {
+    if let Some((proxy, problem)) = k.proxy_url.as_deref().and_then(|p| Some((p, url_problem(p, &["http", "https", "socks5"])?))) {
         diags.error_at(
             kube_at("proxy_url"),
             "Invalid proxy URL",
-            format!(
-                "{proxy:?} is not a proxy URL: {}. Use the form `http://proxy.internal:3128`.",
-                url_problem(proxy, &["http", "https", "socks5"]).unwrap_or_default()
-            ),
+            format!("{proxy:?} is not a proxy URL: {problem}. Use the form `http://proxy.internal:3128`."),
         );
     }
-    for (name, label) in [("cluster_ca_certificate", "CERTIFICATE"), ("client_certificate", "CERTIFICATE")] {
-        let value = if name == "client_certificate" { &k.client_certificate } else { &k.cluster_ca_certificate };
-        if value.as_deref().is_some_and(|v| !is_pem(v, |tag| tag == label)) {
+    for (name, value) in [("cluster_ca_certificate", &k.cluster_ca_certificate), ("client_certificate", &k.client_certificate)] {
+        if value.as_deref().is_some_and(|v| !is_pem(v, |tag| tag == "CERTIFICATE")) {
             diags.error_at(
                 kube_at(name),
                 "Not a PEM certificate",

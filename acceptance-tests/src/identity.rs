@@ -27,13 +27,18 @@ pub fn documented_rbac() -> String {
     blocks.join("---\n")
 }
 
-/// The environment's API server URL.
-pub fn server_url() -> String {
+/// The value of the first `field:` line of the environment's kubeconfig.
+fn kubeconfig_field(field: &str) -> String {
     let kubeconfig = std::fs::read_to_string(env("KUBECONFIG")).expect("KUBECONFIG file");
     kubeconfig
         .lines()
-        .find_map(|l| l.trim().strip_prefix("server:").map(|s| s.trim().to_string()))
-        .expect("a server in the environment's kubeconfig")
+        .find_map(|l| l.trim().strip_prefix(field).and_then(|rest| rest.strip_prefix(':')).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| panic!("a {field} in the environment's kubeconfig"))
+}
+
+/// The environment's API server URL.
+pub fn server_url() -> String {
+    kubeconfig_field("server")
 }
 
 impl Identity {
@@ -107,12 +112,7 @@ fn bind_documented_role(dir: &Path, namespace: &str, role: &str, subject: &str, 
 
 /// The PEM of the CA the environment's API server certificate is signed by.
 pub fn server_ca_pem() -> String {
-    let kubeconfig = std::fs::read_to_string(env("KUBECONFIG")).expect("KUBECONFIG file");
-    let path = kubeconfig
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("certificate-authority:").map(|s| s.trim().to_string()))
-        .expect("a certificate-authority file in the environment's kubeconfig");
-    std::fs::read_to_string(path).expect("the API server's CA")
+    std::fs::read_to_string(kubeconfig_field("certificate-authority")).expect("the API server's CA")
 }
 
 fn apply_as_admin(file: &Path) {

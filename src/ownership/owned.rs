@@ -76,10 +76,7 @@ where
     /// The object, fresh from the server, and whose it is.
     pub async fn get(&self) -> Result<Option<(K, Claim)>, OwnError> {
         let found = self.api.get_opt(&self.object.name).await.map_err(|e| self.kube(e))?;
-        Ok(found.map(|o| {
-            let claim = self.owner.claim(o.meta());
-            (o, claim)
-        }))
+        Ok(self.claimed(found))
     }
 
     /// The object and whose it is, read through `cache` (for refresh and plan: one list of a
@@ -92,10 +89,15 @@ where
         let namespace = self.object.namespace.clone().unwrap_or_default();
         let found =
             cache.get_opt(&self.api, dyntype, Scope::Managed, &namespace, &self.object.name, |_| {}).await.map_err(|e| self.kube(e))?;
-        Ok(found.map(|o| {
+        Ok(self.claimed(found))
+    }
+
+    /// The object found, with whose it is.
+    fn claimed(&self, found: Option<K>) -> Option<(K, Claim)> {
+        found.map(|o| {
             let claim = self.owner.claim(o.meta());
             (o, claim)
-        }))
+        })
     }
 
     /// The object when it is this resource's; `None` when it is absent or someone else's.

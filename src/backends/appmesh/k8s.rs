@@ -29,8 +29,12 @@ pub struct ClusterVirtualNode {
     pub name: String,
 }
 
+fn virtual_node_resource() -> kube::api::ApiResource {
+    appmesh_crd::api_resource("VirtualNode")
+}
+
 fn api(client: &kube::Client, namespace: &str) -> Api<VirtualNode> {
-    Api::namespaced_with(client.clone(), namespace, &appmesh_crd::api_resource("VirtualNode"))
+    Api::namespaced_with(client.clone(), namespace, &virtual_node_resource())
 }
 
 fn kube_error(what: &str, e: kube::Error) -> SideError {
@@ -63,7 +67,7 @@ pub struct ListedNode {
 pub async fn list_nodes(client: &kube::Client, namespace: Option<&str>) -> Result<Vec<ListedNode>, SideError> {
     let api: Api<VirtualNode> = match namespace {
         Some(ns) => api(client, ns),
-        None => Api::all_with(client.clone(), &appmesh_crd::api_resource("VirtualNode")),
+        None => Api::all_with(client.clone(), &virtual_node_resource()),
     };
     let mut out = Vec::new();
     let mut params = kube::api::ListParams::default().limit(100);
@@ -90,14 +94,7 @@ impl ClusterVirtualNode {
     async fn get(&self) -> Result<VirtualNode, SideError> {
         match self
             .cache
-            .get_opt(
-                &api(&self.client, &self.namespace),
-                &appmesh_crd::api_resource("VirtualNode"),
-                Scope::All,
-                &self.namespace,
-                &self.name,
-                |_| {},
-            )
+            .get_opt(&api(&self.client, &self.namespace), &virtual_node_resource(), Scope::All, &self.namespace, &self.name, |_| {})
             .await
         {
             Ok(Some(o)) => Ok(o),
