@@ -12,7 +12,7 @@ use crate::clients::{ClientError, Clients};
 use crate::ownership::{Claim, Owner, OWNER_TAG};
 use crate::pca;
 use crate::pki::{self, KeyAlgorithm, Usage};
-use crate::tls_secret;
+use crate::tls_secret::{self, TlsFiles};
 
 /// Records on the CA Secret which ACM Private CA signs for it.
 pub const PCA_ANNOTATION: &str = "meshtls.dev/acm-pca-arn";
@@ -21,28 +21,43 @@ pub const PCA_ANNOTATION: &str = "meshtls.dev/acm-pca-arn";
 pub enum Signer {
     /// The key in the CA Secret `namespace/name`, read only when signing.
     Local {
-        certificate_pem: String,
         namespace: String,
         name: String,
     },
     Pca {
         arn: String,
-        certificate_pem: String,
     },
 }
 
-/// A CA as loaded: who signs for it, and what its certificate says.
+/// A CA as loaded: who signs for it, what its certificate says, and the certificates a leaf
+/// it signs is sent and trusted with.
 pub struct Ca {
     pub signer: Signer,
     pub info: pki::CertificateInfo,
+    /// The CA's certificate, then those up to its root (the root alone for a root).
+    chain_pem: String,
+    /// The roots its leaves are verified against: the Secret's `ca.crt`.
+    trust_pem: String,
 }
 
 impl Ca {
-    pub fn certificate_pem(&self) -> &str {
-        match &self.signer {
-            Signer::Local { certificate_pem, .. } => certificate_pem,
-            Signer::Pca { certificate_pem, .. } => certificate_pem,
-        }
+    fn new(signer: Signer, chain_pem: String, trust_pem: Option<String>) -> Result<Ca, pki::PkiError> {
+        let info = pki::inspect(&chain_pem)?;
+        // A CA Secret written without ca.crt (`kubectl create secret tls`) is trusted by its chain's end.
+        let trust_pem = trust_pem
+            .filter(|t| !pki::certificates(t).is_empty())
+            .unwrap_or_else(|| pki::certificates(&chain_pem).last().cloned().unwrap_or_else(|| chain_pem.clone()));
+        Ok(Ca { signer, info, chain_pem, trust_pem })
+    }
+
+    /// The CA's own certificate.
+    pub fn certificate_pem(&self) -> String {
+        pki::first_certificate(&self.chain_pem)
+    }
+
+    /// What a leaf's `ca.crt` holds: the roots peers verify it against.
+    pub fn trust_pem(&self) -> &str {
+        &self.trust_pem
     }
 }
 
@@ -76,6 +91,8 @@ pub enum IssueError {
     Task(#[from] tokio::task::JoinError),
     #[error("the CA key: {0}")]
     Key(String),
+    #[error("{0} is not supported")]
+    Unsupported(String),
 }
 
 pub fn kube_error(action: &str, namespace: &str, name: &str, e: &kube::Error) -> Diagnostic {
@@ -106,23 +123,24 @@ pub async fn load(client: &kube::Client, cache: &ReadCache, ca_id: &str) -> Resu
     if let Some(arn) = observed.annotations.get(PCA_ANNOTATION) {
         let certificate_pem =
             observed.ca_crt.ok_or_else(|| Diagnostic::error("Not a CA Secret", format!("Secret {ca_id} lacks ca.crt.")))?;
-        let info = pki::inspect(&certificate_pem).map_err(unreadable)?;
-        return Ok(Ca { signer: Signer::Pca { arn: arn.clone(), certificate_pem }, info });
+        return Ca::new(Signer::Pca { arn: arn.clone() }, certificate_pem, None).map_err(unreadable);
     }
     let (Some(certificate_pem), true) = (observed.tls_crt.clone(), observed.key_public.is_some()) else {
         return Err(Diagnostic::error("Not a CA Secret", format!("Secret {ca_id} lacks tls.crt or tls.key.")));
     };
-    let info = pki::inspect(&certificate_pem).map_err(unreadable)?;
+    let ca = Ca::new(Signer::Local { namespace: namespace.into(), name: name.into() }, certificate_pem, observed.ca_crt.clone())
+        .map_err(unreadable)?;
+    let info = &ca.info;
     if !info.is_ca {
         return Err(Diagnostic::error("Not a CA certificate", format!("The certificate in Secret {ca_id} is not a CA.")));
     }
-    if !observed.key_fits(&info) {
+    if !observed.key_fits(info) {
         return Err(Diagnostic::error(
             "CA key does not match",
             format!("tls.key in Secret {ca_id} is not the key of its tls.crt; the CA needs re-creating."),
         ));
     }
-    Ok(Ca { signer: Signer::Local { certificate_pem, namespace: namespace.into(), name: name.into() }, info })
+    Ok(ca)
 }
 
 impl Ca {
@@ -131,15 +149,8 @@ impl Ca {
     /// leaves the machine.
     pub async fn issue(&self, clients: &Clients, spec: LeafSpec) -> Result<Leaf, IssueError> {
         match &self.signer {
-            Signer::Local { certificate_pem, namespace, name } => {
-                // The key is read now, from the server, and wiped once the leaf is signed.
-                let client = clients.kube().await.map_err(|e| IssueError::Key(e.to_string()))?;
-                let key = tls_secret::read_key(&client, namespace, name)
-                    .await
-                    .map_err(|e| IssueError::Key(format!("reading Secret {namespace}/{name}: {e}")))?
-                    .filter(|k| pki::key_matches(k.expose(), &self.info))
-                    .ok_or_else(|| IssueError::Key(format!("Secret {namespace}/{name} no longer holds its certificate's key")))?;
-                let material = pki::CaMaterial { certificate_pem: certificate_pem.clone(), private_key_pem: key };
+            Signer::Local { namespace, name } => {
+                let material = self.local_material(clients, namespace, name).await?;
                 let issued = tokio::task::spawn_blocking(move || {
                     pki::issue_leaf(
                         &material,
@@ -155,7 +166,7 @@ impl Ca {
                 .await??;
                 Ok(Leaf {
                     certificate_pem: issued.certificate_pem,
-                    chain_pem: self.certificate_pem().to_string(),
+                    chain_pem: self.chain_pem.clone(),
                     private_key_pem: issued.private_key_pem,
                 })
             }
@@ -171,6 +182,56 @@ impl Ca {
                 Ok(Leaf { certificate_pem, chain_pem, private_key_pem: key })
             }
         }
+    }
+}
+
+/// What an intermediate CA is to say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntermediateSpec {
+    pub common_name: String,
+    pub organization: Option<String>,
+    pub validity_days: i64,
+    pub key_algorithm: KeyAlgorithm,
+    /// How many CA levels may follow it (0: it signs only leaves).
+    pub path_len: u8,
+}
+
+impl Ca {
+    /// The certificate and key of a CA kept in the cluster. The key is read now, from the
+    /// server, and wiped once what it signs is signed.
+    async fn local_material(&self, clients: &Clients, namespace: &str, name: &str) -> Result<pki::CaMaterial, IssueError> {
+        let client = clients.kube().await.map_err(|e| IssueError::Key(e.to_string()))?;
+        let key = tls_secret::read_key(&client, namespace, name)
+            .await
+            .map_err(|e| IssueError::Key(format!("reading Secret {namespace}/{name}: {e}")))?
+            .filter(|k| pki::key_matches(k.expose(), &self.info))
+            .ok_or_else(|| IssueError::Key(format!("Secret {namespace}/{name} no longer holds its certificate's key")))?;
+        Ok(pki::CaMaterial { certificate_pem: self.certificate_pem(), private_key_pem: key })
+    }
+
+    /// Signs an intermediate CA under this one. Its files: `tls.crt` the intermediate and then
+    /// this CA's chain, `ca.crt` this CA's roots, `tls.key` the new key (written only to its
+    /// Secret).
+    pub async fn sign_intermediate(&self, clients: &Clients, spec: IntermediateSpec) -> Result<TlsFiles, IssueError> {
+        let Signer::Local { namespace, name } = &self.signer else {
+            return Err(IssueError::Unsupported("an intermediate under an ACM Private CA".into()));
+        };
+        let material = self.local_material(clients, namespace, name).await?;
+        let issued = tokio::task::spawn_blocking(move || {
+            let request = pki::CaRequest {
+                common_name: &spec.common_name,
+                organization: spec.organization.as_deref(),
+                validity_days: spec.validity_days,
+                key_algorithm: spec.key_algorithm,
+            };
+            pki::issue_intermediate(&material, &request, spec.path_len)
+        })
+        .await??;
+        Ok(TlsFiles {
+            tls_crt: format!("{}{}", issued.certificate_pem, self.chain_pem),
+            ca_crt: self.trust_pem.clone(),
+            tls_key: issued.private_key_pem,
+        })
     }
 }
 

@@ -110,19 +110,36 @@ pub struct CaRequest<'a> {
 /// A self-signed root: CA:TRUE, keyCertSign and cRLSign, a random 128-bit serial.
 pub fn self_signed_ca(req: &CaRequest<'_>) -> Result<Issued, PkiError> {
     let key = req.key_algorithm.generate()?;
+    let params = ca_params(req, BasicConstraints::Unconstrained)?;
+    let cert = params.self_signed(&key)?;
+    Ok(Issued { certificate_pem: cert.pem(), private_key_pem: KeyPem::new(key.serialize_pem()) })
+}
+
+/// An intermediate CA signed by `parent`, which may sign CAs at most `path_len` levels
+/// below it (0: only leaves). The certificate PEM is the intermediate alone.
+pub fn issue_intermediate(parent: &CaMaterial, req: &CaRequest<'_>, path_len: u8) -> Result<Issued, PkiError> {
+    let parent_key = KeyPair::from_pem(parent.private_key_pem.expose())?;
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&first_certificate(&parent.certificate_pem), parent_key)?;
+    let key = req.key_algorithm.generate()?;
+    let mut params = ca_params(req, BasicConstraints::Constrained(path_len))?;
+    params.use_authority_key_identifier_extension = true;
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(Issued { certificate_pem: cert.pem(), private_key_pem: KeyPem::new(key.serialize_pem()) })
+}
+
+fn ca_params(req: &CaRequest<'_>, constraints: BasicConstraints) -> Result<CertificateParams, PkiError> {
     let mut params = CertificateParams::default();
     params.distinguished_name.push(DnType::CommonName, req.common_name);
     if let Some(org) = req.organization {
         params.distinguished_name.push(DnType::OrganizationName, org);
     }
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.is_ca = IsCa::Ca(constraints);
     params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     params.serial_number = Some(random_serial()?);
     let now = OffsetDateTime::now_utc().replace_millisecond(0).unwrap_or_else(|_| OffsetDateTime::now_utc());
     params.not_before = now;
     params.not_after = now + time::Duration::days(req.validity_days);
-    let cert = params.self_signed(&key)?;
-    Ok(Issued { certificate_pem: cert.pem(), private_key_pem: KeyPem::new(key.serialize_pem()) })
+    Ok(params)
 }
 
 fn random_serial() -> Result<SerialNumber, PkiError> {
@@ -184,7 +201,7 @@ impl std::fmt::Debug for CaMaterial {
 /// alone; callers append the CA for a chain.
 pub fn issue_leaf(ca: &CaMaterial, req: &LeafRequest<'_>) -> Result<Issued, PkiError> {
     let ca_key = KeyPair::from_pem(ca.private_key_pem.expose())?;
-    let issuer = rcgen::Issuer::from_ca_cert_pem(&ca.certificate_pem, ca_key)?;
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&first_certificate(&ca.certificate_pem), ca_key)?;
     let key = req.key_algorithm.generate()?;
     let mut params = CertificateParams::new(req.dns_names.to_vec())?;
     params.distinguished_name.push(DnType::CommonName, req.common_name);
@@ -248,6 +265,8 @@ pub struct CertificateInfo {
     pub not_before: OffsetDateTime,
     pub not_after: OffsetDateTime,
     pub is_ca: bool,
+    /// A CA's basicConstraints path length: how many CAs may follow it; `None` is no limit.
+    pub path_len: Option<u32>,
     pub key_algorithm: Option<KeyAlgorithm>,
     /// Extended key usages meshtls knows, in the order of `Usage::NAMES`.
     pub usages: Vec<Usage>,
@@ -280,7 +299,9 @@ pub fn inspect_der(der: &[u8]) -> Result<CertificateInfo, PkiError> {
                 .collect()
         })
         .unwrap_or_default();
-    let is_ca = cert.basic_constraints().ok().flatten().is_some_and(|bc| bc.value.ca);
+    let constraints = cert.basic_constraints().ok().flatten().map(|bc| bc.value.clone());
+    let is_ca = constraints.as_ref().is_some_and(|bc| bc.ca);
+    let path_len = constraints.and_then(|bc| bc.path_len_constraint);
     let eku = cert.extended_key_usage().ok().flatten().map(|e| (e.value.server_auth, e.value.client_auth));
     let usages = match eku {
         Some((server, client)) => {
@@ -314,6 +335,7 @@ pub fn inspect_der(der: &[u8]) -> Result<CertificateInfo, PkiError> {
         not_before: cert.validity().not_before.to_datetime(),
         not_after: cert.validity().not_after.to_datetime(),
         is_ca,
+        path_len,
         key_algorithm,
         usages,
         public_key: spki.subject_public_key.data.to_vec(),
@@ -351,6 +373,19 @@ pub fn first_certificate(pem_text: &str) -> String {
         .and_then(|blocks| blocks.into_iter().find(|b| b.tag() == "CERTIFICATE"))
         .map(|b| pem::encode(&b).replace("\r\n", "\n"))
         .unwrap_or_else(|| pem_text.to_string())
+}
+
+/// Every certificate of a PEM bundle, each as its own PEM, in order.
+pub fn certificates(pem_text: &str) -> Vec<String> {
+    pem::parse_many(pem_text.as_bytes())
+        .map(|blocks| blocks.iter().filter(|b| b.tag() == "CERTIFICATE").map(|b| pem::encode(b).replace("\r\n", "\n")).collect())
+        .unwrap_or_default()
+}
+
+/// The SHA-256 fingerprints of every certificate of a PEM bundle, in order; unreadable
+/// certificates are left out.
+pub fn fingerprints(pem_text: &str) -> Vec<String> {
+    certificates(pem_text).iter().filter_map(|c| inspect(c).ok()).map(|i| i.fingerprint_sha256).collect()
 }
 
 /// RFC 3339, the form timestamps take in state.
@@ -422,6 +457,32 @@ mod tests {
     }
 
     #[test]
+    fn an_intermediate_is_a_ca_with_its_path_length_signed_by_its_parent() {
+        let req = |cn| CaRequest { common_name: cn, organization: None, validity_days: 10, key_algorithm: KeyAlgorithm::EcdsaP256 };
+        let root = self_signed_ca(&req("Root")).unwrap();
+        let parent = CaMaterial { certificate_pem: root.certificate_pem.clone(), private_key_pem: root.private_key_pem.clone() };
+        let intermediate = issue_intermediate(&parent, &req("Cluster A"), 0).unwrap();
+        let info = inspect(&intermediate.certificate_pem).unwrap();
+        assert!(info.is_ca);
+        assert_eq!(info.path_len, Some(0));
+        assert_eq!(inspect(&root.certificate_pem).unwrap().path_len, None);
+        assert!(signed_by(&intermediate.certificate_pem, &root.certificate_pem).unwrap());
+        assert!(key_matches(intermediate.private_key_pem.expose(), &info));
+        // A leaf signed by the intermediate, whose material is a chain: it signs with the first.
+        let chain = format!("{}{}", intermediate.certificate_pem, root.certificate_pem);
+        let signer = CaMaterial { certificate_pem: chain.clone(), private_key_pem: intermediate.private_key_pem.clone() };
+        let leaf = issue_leaf(
+            &signer,
+            &LeafRequest { common_name: "svc", dns_names: &[], validity_days: 1, key_algorithm: KeyAlgorithm::EcdsaP256, usages: &[] },
+        )
+        .unwrap();
+        assert!(signed_by(&leaf.certificate_pem, &intermediate.certificate_pem).unwrap());
+        assert!(!signed_by(&leaf.certificate_pem, &root.certificate_pem).unwrap());
+        assert_eq!(certificates(&chain).len(), 2);
+        assert_eq!(fingerprints(&chain), vec![info.fingerprint_sha256, inspect(&root.certificate_pem).unwrap().fingerprint_sha256]);
+    }
+
+    #[test]
     fn rsa_keys_are_recognised() {
         let issued = self_signed_ca(&CaRequest {
             common_name: "RSA CA",
@@ -452,6 +513,7 @@ mod tests {
                 not_before: OffsetDateTime::UNIX_EPOCH,
                 not_after: OffsetDateTime::UNIX_EPOCH,
                 is_ca: false,
+                path_len: None,
                 key_algorithm: None,
                 usages: vec![],
                 public_key: vec![],

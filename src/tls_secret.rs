@@ -299,6 +299,38 @@ pub async fn read_key(client: &kube::Client, namespace: &str, name: &str) -> Res
     Ok(key)
 }
 
+/// The Secret's three files, read from the server now (never from the cache), for the one
+/// call that copies them. `None` when the Secret, its certificate or its key is absent.
+pub async fn read_files(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<TlsFiles>, kube::Error> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let Some(mut secret) = api.get_opt(name).await? else { return Ok(None) };
+    let files = secret.data.as_ref().and_then(|d| {
+        let text = |k: &str| d.get(k).and_then(|b| std::str::from_utf8(&b.0).ok()).map(str::to_string);
+        let tls_crt = text("tls.crt")?;
+        Some(TlsFiles { ca_crt: text("ca.crt").unwrap_or_else(|| tls_crt.clone()), tls_key: pki::KeyPem::new(text("tls.key")?), tls_crt })
+    });
+    wipe(&mut secret);
+    Ok(files)
+}
+
+/// Why a CA's `tls.crt` and `ca.crt` no longer hold `certificate_pem` and its roots: `tls.crt`
+/// starts with the CA and carries its chain, and `ca.crt`, when present, holds the root the
+/// chain ends in (the CA itself for a root).
+pub fn ca_files_drift(tls_crt: Option<&str>, ca_crt: Option<&str>, certificate_pem: &str) -> Vec<String> {
+    let mut drift = Vec::new();
+    let chain = tls_crt.map(pki::fingerprints).unwrap_or_default();
+    let own = pki::fingerprints(certificate_pem);
+    if chain.is_empty() || chain.first() != own.first() {
+        drift.push("tls.crt is not the CA certificate in state".to_string());
+    }
+    if let (Some(ca_crt), Some(root)) = (ca_crt, chain.last()) {
+        if !pki::fingerprints(ca_crt).contains(root) {
+            drift.push("ca.crt does not hold the root of the CA's chain".to_string());
+        }
+    }
+    drift
+}
+
 /// A TLS Secret found by [`list_tls`]: its certificates and metadata, never its key.
 #[derive(Debug, Clone)]
 pub struct ListedSecret {

@@ -256,10 +256,22 @@ impl Workspace {
 
     /// `openssl verify` of `leaf` against `anchor` (both PEM), in this workspace's folder.
     pub fn openssl_verify(&self, anchor: &str, leaf: &str) -> Result<(), String> {
-        std::fs::write(self.path().join("anchor.crt"), anchor).expect("write anchor");
         std::fs::write(self.path().join("leaf.crt"), leaf).expect("write leaf");
+        self.openssl_verify_with(anchor, &["leaf.crt"])
+    }
+
+    /// `openssl verify` of the first certificate of `chain` against `anchor`, with the rest
+    /// of `chain` as the intermediates it may use (as a TLS peer sends them).
+    pub fn openssl_verify_chain(&self, anchor: &str, chain: &str) -> Result<(), String> {
+        std::fs::write(self.path().join("chain.crt"), chain).expect("write chain");
+        self.openssl_verify_with(anchor, &["-untrusted", "chain.crt", "chain.crt"])
+    }
+
+    fn openssl_verify_with(&self, anchor: &str, args: &[&str]) -> Result<(), String> {
+        std::fs::write(self.path().join("anchor.crt"), anchor).expect("write anchor");
         let out = Command::new("openssl")
-            .args(["verify", "-CAfile", "anchor.crt", "leaf.crt"])
+            .args(["verify", "-CAfile", "anchor.crt"])
+            .args(args)
             .current_dir(self.path())
             .output()
             .expect("openssl");

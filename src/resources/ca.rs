@@ -48,6 +48,7 @@ pub const TYPE_NAME: &str = "meshtls_ca";
 /// How close to its expiry a CA is when plan starts to warn, unless `warn_before_days` says.
 const DEFAULT_WARN_BEFORE_DAYS: i64 = 90;
 const DEFAULT_DELETION_DAYS: i64 = 7;
+const DEFAULT_VALIDITY_DAYS: i64 = 3650;
 const ACTIVE: &str = "ACTIVE";
 
 pub struct CaResource {
@@ -95,7 +96,7 @@ impl TypedResource for CaResource {
                         .description("Subject common name of the CA certificate. Required, except when adopting an ACM Private CA (then read from it)."),
                 )
                 .attribute(Attribute::string("organization").optional().requires_replace().validator(Validator::not_blank()).validator(Validator::length_range(1, X509_NAME_MAX)).description("Subject organization of the CA certificate."))
-                .attribute(Attribute::number("validity_days").default(3650i64).validator(Validator::int_range(1, MAX_VALIDITY_DAYS)).requires_replace().description("Lifetime of the CA certificate in days. Defaults to 3650."))
+                .attribute(Attribute::number("validity_days").default(DEFAULT_VALIDITY_DAYS).validator(Validator::int_range(1, MAX_VALIDITY_DAYS)).requires_replace().description("Lifetime of the CA certificate in days. Defaults to 3650."))
                 .attribute(Attribute::number("warn_before_days").optional().validator(Validator::int_range(1, MAX_VALIDITY_DAYS)).description("Warn at plan once the CA is this close to its expiry, in days. Defaults to 90."))
                 .attribute(
                     Attribute::string("key_algorithm")
@@ -104,7 +105,14 @@ impl TypedResource for CaResource {
                         .validator(Validator::one_of(&KeyAlgorithm::NAMES))
                         .description("Defaults to `ECDSA_P256`."),
                 )
-                .attribute(Attribute::string("certificate_pem").computed().use_state_for_unknown().description("The CA certificate, PEM-encoded."))
+                .attribute(
+                    Attribute::number("path_length")
+                        .optional()
+                        .requires_replace()
+                        .validator(Validator::int_range(0, MAX_PATH_LENGTH))
+                        .description("With `parent`: how many levels of CAs may follow this intermediate (basicConstraints pathLenConstraint). Defaults to 0: it signs only leaves, as Istio's per-cluster intermediates do."),
+                )
+                .attribute(Attribute::string("certificate_pem").computed().use_state_for_unknown().description("The CA certificate, PEM-encoded (without its chain)."))
                 .attribute(Attribute::string("fingerprint_sha256").computed().use_state_for_unknown().description("SHA-256 fingerprint of the certificate (DER), colon-separated hex."))
                 .attribute(Attribute::string("serial_number").computed().use_state_for_unknown().description("Serial number, colon-separated hex."))
                 .attribute(Attribute::string("not_after").computed().use_state_for_unknown().description("Expiry of the certificate, RFC 3339."))
@@ -132,6 +140,15 @@ impl TypedResource for CaResource {
                             .attribute(Attribute::string("certificate_pem").required().description("The CA certificate, PEM-encoded. It must be a CA (basicConstraints CA:TRUE) and valid now."))
                             .attribute(Attribute::string("private_key_pem_wo").required().sensitive().write_only().description("The CA's private key, PEM-encoded (PKCS#8, PKCS#1 or SEC1). Write-only: never in state, plan or logs."))
                             .attribute(Attribute::number("private_key_pem_wo_version").required().description("Any whole number; change it to write a new key pair. A change replaces the CA, since the key itself is never compared.")),
+                    )
+                    .requires_replace(),
+                )
+                .block(
+                    single(
+                        "parent",
+                        Block::new("Make this CA an intermediate, signed by another meshtls CA whose key is kept in a cluster Secret (its root, or an intermediate whose `path_length` allows it). The parent's key is read only to sign; the intermediate's key goes only into this CA's Secret, whose `tls.crt` holds the intermediate followed by the parent's chain and `ca.crt` the root.")
+                            .attribute(Attribute::string("ca_id").required().description("The parent's id, `meshtls_ca.<name>.id` (`namespace/secret_name`), in this provider's cluster."))
+                            .attribute(Attribute::string("certificate_pem").required().description("The parent's certificate, `meshtls_ca.<name>.certificate_pem`. Plan checks the intermediate against it (a CA, a path length that allows one more level, a validity within the parent's), and a new parent certificate replaces the intermediate.")),
                     )
                     .requires_replace(),
                 )
@@ -279,22 +296,24 @@ impl TypedResource for CaResource {
             let in_place = prior_plugin.as_deref() == Some(ns)
                 && plugin_copy_in_place(&client, &self.clients.read_cache, &owner, ns, &certificate_pem).await?;
             if !in_place {
-                // The key is read from the CA's own Secret: it is in no state or plan.
-                let tls_key = tls_secret::read_key(&client, &spec.namespace, &spec.secret_name)
+                // The files, key included, are read from the CA's own Secret: they are in no
+                // state or plan, and an intermediate's chain comes with them.
+                let files = tls_secret::read_files(&client, &spec.namespace, &spec.secret_name)
                     .await
                     .map_err(|e| kube_error("read the CA Secret", &spec.namespace, &spec.secret_name, &e))?;
-                let Some(tls_key) = tls_key else {
+                let Some(files) =
+                    files.filter(|f| tls_secret::ca_files_drift(Some(&f.tls_crt), Some(&f.ca_crt), &certificate_pem).is_empty())
+                else {
                     state.istio_plugin = None;
                     warnings.push(Diagnostic::error(
                         "No CA key to plug into Istio",
                         format!(
-                            "Secret {}/{} holds no tls.key, so there is no key for istiod to sign with.",
+                            "Secret {}/{} holds no tls.key, or not this CA's certificate, so there is nothing for istiod to sign with.",
                             spec.namespace, spec.secret_name
                         ),
                     ));
                     return Err(Failure::new(warnings).keeping(state));
                 };
-                let files = TlsFiles { ca_crt: certificate_pem.clone(), tls_crt: certificate_pem, tls_key };
                 if let Err(d) = write_plugin_copy(&client, &owner, ns, &files).await {
                     state.istio_plugin = None;
                     warnings.push(d);

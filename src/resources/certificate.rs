@@ -335,7 +335,7 @@ impl TypedResource for CertificateResource {
             return Err(d.into());
         }
         let ca = ca_store::load(&client, &self.clients.read_cache, &ca_id).await?;
-        if !matches!(pki::signed_by(leaf_pem, ca.certificate_pem()), Ok(true)) {
+        if !matches!(pki::signed_by(leaf_pem, &ca.certificate_pem()), Ok(true)) {
             return Err(fail(
                 "Cannot import: certificate does not chain to the CA",
                 format!(
@@ -393,7 +393,7 @@ impl CertificateResource {
         let mut annotations = issue.annotations.clone();
         annotations.insert(CA_ANNOTATION.into(), issue.ca.clone());
         let files = TlsFiles {
-            ca_crt: ca.certificate_pem().to_string(),
+            ca_crt: ca.trust_pem().to_string(),
             tls_crt: format!("{}{}", leaf.certificate_pem, leaf.chain_pem),
             tls_key: leaf.private_key_pem,
         };

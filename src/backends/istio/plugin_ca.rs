@@ -25,7 +25,7 @@ pub async fn write(client: &kube::Client, owner: &Owner, namespace: &str, files:
 }
 
 /// Whether the plug-in CA in `namespace` is `owner`'s, has its key and holds
-/// `certificate_pem` as both its certificate and its root.
+/// `certificate_pem` with its chain and root.
 pub async fn holds(
     client: &kube::Client,
     cache: &ReadCache,
@@ -38,7 +38,8 @@ pub async fn holds(
         let meta = kube::api::ObjectMeta { labels: Some(o.labels.clone()), annotations: Some(o.annotations.clone()), ..Default::default() };
         owner.claim(&meta) == Claim::Ours
             && o.key_public.is_some()
-            && [&o.tls_crt, &o.ca_crt].iter().all(|pem| pem.as_deref().is_some_and(|p| tls_secret::same_pem(p, certificate_pem)))
+            && o.ca_crt.is_some()
+            && tls_secret::ca_files_drift(o.tls_crt.as_deref(), o.ca_crt.as_deref(), certificate_pem).is_empty()
     }))
 }
 

@@ -80,29 +80,12 @@ impl CaResource {
                 .await
                 .map_err(|e| issuer_error(&e, "read the cert-manager issuer", spec, kind, name))?;
         }
-        let issued = match (state.given_certificate(), given) {
-            (Some(certificate_pem), Some(GivenKey(private_key_pem))) => {
-                key_pair_problem(certificate_pem, private_key_pem.expose(), time::OffsetDateTime::now_utc())
-                    .map_or(Ok(()), |(path, d)| Err(d.at(path)))?;
-                pki::Issued { certificate_pem: certificate_pem.to_string(), private_key_pem }
-            }
-            (Some(_), None) => return Err(Diagnostic::error(
-                "Missing CA key",
-                "key_pair.private_key_pem_wo was not in the configuration at apply. It is write-only: give it in the configuration every apply that creates the CA.",
-            )
-            .at(AttributePath::attrs(&["key_pair", "private_key_pem_wo"]))
-            .into()),
-            (None, _) => {
-                let cn = spec.common_name.as_deref().unwrap_or_default();
-                ca_store::generate_root(cn, spec.organization.as_deref(), spec.validity_days, spec.key_algorithm)
-                    .await
-                    .diag("generate the CA")?
-            }
-        };
+        let given_certificate = state.given_certificate().map(str::to_string);
+        let files = self.key_material(client, spec, given_certificate.as_deref(), given).await?;
+        // A key pair's certificate is recorded as given, as plan showed it.
         state
-            .set_certificate(&issued.certificate_pem)
+            .set_certificate(&given_certificate.unwrap_or_else(|| pki::first_certificate(&files.tls_crt)))
             .map_err(|e| Diagnostic::error("Generated certificate cannot be parsed", e.to_string()))?;
-        let files = TlsFiles { ca_crt: issued.certificate_pem.clone(), tls_crt: issued.certificate_pem, tls_key: issued.private_key_pem };
         // Istio's plug-in CA Secret of someone else's is refused before anything is written.
         if let Some(ns) = spec.istio_namespace.as_deref() {
             if let Some((_, claim)) = tls_secret::owned(client, &owner, ns, ISTIO_PLUGIN_SECRET)
@@ -140,6 +123,71 @@ impl CaResource {
             }
         }
         Ok(state.into())
+    }
+
+    /// The files of a CA kept in its Secret: the configuration's `key_pair` (whose key is
+    /// `given`), an intermediate signed by its parent, or a new root.
+    async fn key_material(
+        &self,
+        client: &kube::Client,
+        spec: &CaSpec,
+        given_certificate: Option<&str>,
+        given: Option<GivenKey>,
+    ) -> Result<TlsFiles, Diagnostic> {
+        let issued = match (given_certificate, given, &spec.parent) {
+            (Some(certificate_pem), Some(GivenKey(private_key_pem)), _) => {
+                key_pair_problem(certificate_pem, private_key_pem.expose(), time::OffsetDateTime::now_utc())
+                    .map_or(Ok(()), |(path, d)| Err(d.at(path)))?;
+                pki::Issued { certificate_pem: certificate_pem.to_string(), private_key_pem }
+            }
+            (Some(_), None, _) => return Err(Diagnostic::error(
+                "Missing CA key",
+                "key_pair.private_key_pem_wo was not in the configuration at apply. It is write-only: give it in the configuration every apply that creates the CA.",
+            )
+            .at(AttributePath::attrs(&["key_pair", "private_key_pem_wo"]))),
+            (None, _, Some(parent)) => return self.intermediate(client, spec, parent).await,
+            (None, _, None) => {
+                let cn = spec.common_name.as_deref().unwrap_or_default();
+                ca_store::generate_root(cn, spec.organization.as_deref(), spec.validity_days, spec.key_algorithm)
+                    .await
+                    .diag("generate the CA")?
+            }
+        };
+        Ok(TlsFiles { ca_crt: issued.certificate_pem.clone(), tls_crt: issued.certificate_pem, tls_key: issued.private_key_pem })
+    }
+
+    /// An intermediate signed by `parent` (its id, its certificate as planned and the path
+    /// length to give): the parent in the cluster must still be the one planned, and able to
+    /// sign it, which plan could not check when the parent was new.
+    async fn intermediate(
+        &self,
+        client: &kube::Client,
+        spec: &CaSpec,
+        (ca_id, planned_pem, path_len): &(String, String, u8),
+    ) -> Result<TlsFiles, Diagnostic> {
+        let parent =
+            ca_store::load(client, &self.clients.read_cache, ca_id).await.map_err(|d| d.at(AttributePath::attrs(&["parent", "ca_id"])))?;
+        if pki::fingerprints(planned_pem).first() != Some(&parent.info.fingerprint_sha256) {
+            return Err(Diagnostic::error(
+                "Parent changed since plan",
+                format!("The CA in Secret {ca_id} is not the certificate parent.certificate_pem gives. Plan again, so the intermediate is checked against the parent it will have."),
+            )
+            .at(AttributePath::attrs(&["parent", "certificate_pem"])));
+        }
+        let now = time::OffsetDateTime::now_utc();
+        if let Some((path, problem)) =
+            parent_problems(&parent.certificate_pem(), i64::from(*path_len), spec.validity_days, now).into_iter().next()
+        {
+            return Err(problem.at(path));
+        }
+        let request = ca_store::IntermediateSpec {
+            common_name: spec.common_name.clone().unwrap_or_default(),
+            organization: spec.organization.clone(),
+            validity_days: spec.validity_days,
+            key_algorithm: spec.key_algorithm,
+            path_len: *path_len,
+        };
+        parent.sign_intermediate(&self.clients, request).await.diag("sign the intermediate CA")
     }
 
     /// A CA behind ACM Private CA, adopted or created; its Secret holds only `ca.crt`.

@@ -50,7 +50,7 @@ pub(super) fn imported(
         ));
     }
     let key_algorithm = tls_secret::importable_key(observed, &info, namespace, secret_name)?;
-    Ok(key_pair_state(namespace, secret_name, cert_pem, &info, key_algorithm))
+    Ok(key_pair_state(namespace, secret_name, &pki::first_certificate(cert_pem), &info, key_algorithm))
 }
 
 /// The state of a CA as import records it from its certificate (and the key's algorithm).

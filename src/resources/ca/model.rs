@@ -15,6 +15,7 @@ pub struct CertificateAuthority {
     pub validity_days: Attr<i64>,
     pub warn_before_days: Attr<i64>,
     pub key_algorithm: Attr<String>,
+    pub path_length: Attr<i64>,
     pub certificate_pem: Attr<String>,
     pub fingerprint_sha256: Attr<String>,
     pub serial_number: Attr<String>,
@@ -26,7 +27,22 @@ pub struct CertificateAuthority {
     pub acm_pca: Option<AcmPca>,
     pub key_pair: Option<KeyPair>,
     pub istio_plugin: Option<IstioPlugin>,
+    pub parent: Option<Parent>,
 }
+
+/// The `parent` block: the meshtls CA that signs this one, which makes it an intermediate.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parent {
+    pub ca_id: Attr<String>,
+    pub certificate_pem: Attr<String>,
+}
+
+/// An intermediate's path length unless `path_length` says: it signs only leaves, as
+/// Istio's per-cluster intermediates do.
+pub(super) const DEFAULT_PATH_LENGTH: i64 = 0;
+/// The most CA levels meshtls lets follow an intermediate.
+pub(super) const MAX_PATH_LENGTH: i64 = 8;
 
 /// The `istio_plugin` block: a copy of the CA key pair as Istio's plug-in CA, the Secret
 /// `cacerts` in istiod's namespace.
@@ -183,6 +199,9 @@ pub(super) struct CaSpec {
     pub(super) backing: Backing,
     /// Where the plug-in copy for istiod goes, if anywhere.
     pub(super) istio_namespace: Option<String>,
+    /// The CA that signs this one (its id, and its certificate as planned), and the path
+    /// length the intermediate gets.
+    pub(super) parent: Option<(String, String, u8)>,
 }
 
 impl CaSpec {
@@ -201,6 +220,14 @@ impl CaSpec {
             backing: m.backing(),
             istio_namespace: match &m.istio_plugin {
                 Some(p) => Some(p.namespace().ok_or_else(incomplete)?.to_string()),
+                None => None,
+            },
+            parent: match &m.parent {
+                Some(p) => {
+                    let path_len = m.path_length.known().copied().unwrap_or(DEFAULT_PATH_LENGTH).clamp(0, MAX_PATH_LENGTH);
+                    let (ca_id, pem) = (p.ca_id.known().ok_or_else(incomplete)?, p.certificate_pem.known().ok_or_else(incomplete)?);
+                    Some((ca_id.clone(), pem.clone(), u8::try_from(path_len).unwrap_or(0)))
+                }
                 None => None,
             },
         })

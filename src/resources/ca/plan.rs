@@ -31,7 +31,112 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
     if let Some(issuer) = &config.cert_manager_issuer {
         validate_issuer(issuer, &mut d);
     }
+    match &config.parent {
+        Some(parent) => validate_parent(config, parent, &mut d),
+        None if !config.path_length.is_null() => d.error_at(
+            at("path_length"),
+            "Only for an intermediate",
+            "path_length limits the CAs below an intermediate; this CA has no parent. Remove path_length, or add a parent block.",
+        ),
+        None => {}
+    }
     d
+}
+
+fn validate_parent(config: &CertificateAuthority, parent: &Parent, d: &mut Diagnostics) {
+    if config.acm_pca.is_some() {
+        d.error_at(
+            at("parent"),
+            "Choose a parent or a private CA",
+            "An intermediate's key is kept in its cluster Secret, and acm_pca keeps a CA in ACM Private CA. Remove one of them.",
+        );
+    }
+    if config.key_pair.is_some() {
+        d.error_at(
+            at("parent"),
+            "Choose a parent or a key pair",
+            "key_pair brings an existing CA, and parent has meshtls sign a new one. Remove one of them.",
+        );
+    }
+    let own = config.secret_ref().map(|(ns, n)| format!("{ns}/{n}"));
+    if let Some(id) = parent.ca_id.as_deref() {
+        let path = AttributePath::attrs(&["parent", "ca_id"]);
+        if id.split_once('/').filter(|(ns, n)| is_dns1123_label(ns) && is_dns1123_subdomain(n)).is_none() {
+            d.error_at(path, "Invalid parent id", format!("{id:?} is not a CA id (`namespace/secret_name`); use meshtls_ca.<name>.id."));
+        } else if own.as_deref() == Some(id) {
+            d.error_at(path, "A CA cannot be its own parent", format!("{id} is this CA's own id; name the CA that signs it."));
+        }
+    }
+    if let Some(pem) = parent.certificate_pem.as_deref() {
+        let path_length = config.path_length.known().copied().unwrap_or(DEFAULT_PATH_LENGTH);
+        let validity_days = config.validity_days.known().copied().unwrap_or(DEFAULT_VALIDITY_DAYS);
+        for (path, problem) in parent_problems(pem, path_length, validity_days, time::OffsetDateTime::now_utc()) {
+            d.push(problem.at(path));
+        }
+    }
+}
+
+/// What keeps a parent from signing an intermediate with `path_length` valid for
+/// `validity_days` from `now`, and where: a parent that is no CA, has expired, forbids
+/// another CA level, or ends before the intermediate would.
+pub(super) fn parent_problems(
+    parent_pem: &str,
+    path_length: i64,
+    validity_days: i64,
+    now: time::OffsetDateTime,
+) -> Vec<(AttributePath, Diagnostic)> {
+    let pem_path = || AttributePath::attrs(&["parent", "certificate_pem"]);
+    let info = match pki::inspect(parent_pem) {
+        Ok(info) => info,
+        Err(e) => {
+            return vec![(
+                pem_path(),
+                Diagnostic::error("Invalid parent certificate", format!("parent.certificate_pem is not a PEM certificate: {e}.")),
+            )]
+        }
+    };
+    if !info.is_ca {
+        return vec![(
+            pem_path(),
+            Diagnostic::error(
+                "Parent is not a CA",
+                format!("{:?} is not a CA (basicConstraints CA:FALSE): nothing it signs is trusted as a CA. Give the certificate_pem of a meshtls_ca.", info.subject),
+            ),
+        )];
+    }
+    let mut problems = Vec::new();
+    if now >= info.not_after {
+        problems.push((
+            pem_path(),
+            Diagnostic::error(
+                "Parent has expired",
+                format!("{:?} expired at {}. Renew or replace the parent first.", info.subject, pki::rfc3339(info.not_after)),
+            ),
+        ));
+    }
+    if let Some(limit) = info.path_len.map(i64::from).filter(|limit| *limit <= path_length) {
+        let detail = match limit {
+            0 => format!("{:?} has path length 0: it signs only leaves, never another CA. Sign this CA with the parent's own parent, or re-create the parent with a larger path_length.", info.subject),
+            _ => format!("{:?} allows {limit} level(s) of CAs below it, so an intermediate under it has a path_length of at most {}; this one has {path_length}.", info.subject, limit - 1),
+        };
+        problems.push((at("path_length"), Diagnostic::error("Path length the parent forbids", detail)));
+    }
+    let ends = now.checked_add(time::Duration::days(validity_days.clamp(0, MAX_VALIDITY_DAYS)));
+    if ends.is_none_or(|ends| ends > info.not_after) && now < info.not_after {
+        problems.push((
+            at("validity_days"),
+            Diagnostic::error(
+                "Outlives its parent",
+                format!(
+                    "Valid for {validity_days} days from now, this intermediate would end after its parent {:?} (valid until {}), and stop verifying then. Set validity_days to at most {}.",
+                    info.subject,
+                    pki::rfc3339(info.not_after),
+                    (info.not_after - now).whole_days()
+                ),
+            ),
+        ));
+    }
+    problems
 }
 
 /// A CA kept in ACM Private CA: adopted or created, and never a source of keys in the cluster.
@@ -374,14 +479,9 @@ pub(super) fn secret_drift(observed: &tls_secret::ObservedSecret, certificate_pe
     if observed.secret_type.as_deref() != Some(TLS_SECRET_TYPE) {
         drift.push(format!("its type is {:?}, not {TLS_SECRET_TYPE}", observed.secret_type.as_deref().unwrap_or("")));
     }
-    if !observed.tls_crt.as_deref().is_some_and(|v| tls_secret::same_pem(v, certificate_pem)) {
-        drift.push("tls.crt is not the CA certificate in state".to_string());
-    }
     // A CA signs with tls.crt and tls.key; ca.crt may be absent (`kubectl create secret tls`
-    // writes none), but one that names another CA is drift.
-    if observed.ca_crt.as_deref().is_some_and(|v| !tls_secret::same_pem(v, certificate_pem)) {
-        drift.push("ca.crt is not the CA certificate in state".to_string());
-    }
+    // writes none), but one that names another root is drift.
+    drift.extend(tls_secret::ca_files_drift(observed.tls_crt.as_deref(), observed.ca_crt.as_deref(), certificate_pem));
     if !pki::inspect(certificate_pem).is_ok_and(|info| observed.key_fits(&info)) {
         drift.push("tls.key is not the private key of the CA certificate".to_string());
     }

@@ -415,3 +415,89 @@ fn a_listed_ca_shows_its_subject_days_left_and_issuers() {
     let imported = imported("yelb", "ca-key-pair", &secret_of(&ca)).unwrap();
     assert_eq!(f.resource, imported);
 }
+
+fn intermediate_of(parent: &pki::Issued, path_length: Attr<i64>) -> CertificateAuthority {
+    CertificateAuthority {
+        common_name: "cluster-a".into(),
+        validity_days: Attr::Known(10),
+        path_length,
+        parent: Some(Parent { ca_id: "mesh/root".into(), certificate_pem: Attr::Known(parent.certificate_pem.clone()) }),
+        ..config()
+    }
+}
+
+#[test]
+fn an_intermediate_is_checked_against_its_parent_at_its_attributes() {
+    let root = generated();
+    assert!(validate(&intermediate_of(&root, Attr::Null)).is_empty());
+    assert!(validate(&intermediate_of(&root, Attr::Known(2))).is_empty(), "a root has no path length limit");
+    // Its path length 0 lets the intermediate sign only leaves.
+    let parent = pki::CaMaterial { certificate_pem: root.certificate_pem.clone(), private_key_pem: root.private_key_pem.clone() };
+    let request = pki::CaRequest { common_name: "level 1", organization: None, validity_days: 20, key_algorithm: KeyAlgorithm::EcdsaP256 };
+    let level1 = pki::issue_intermediate(&parent, &request, 0).expect("intermediate");
+    let d = validate(&intermediate_of(&level1, Attr::Null));
+    assert_eq!((summaries(&d), paths(&d)), (vec!["Path length the parent forbids"], vec!["path_length".to_string()]));
+    let level1_of_2 = pki::issue_intermediate(&parent, &request, 2).expect("intermediate");
+    assert!(validate(&intermediate_of(&level1_of_2, Attr::Known(1))).is_empty());
+    assert_eq!(summaries(&validate(&intermediate_of(&level1_of_2, Attr::Known(2)))), ["Path length the parent forbids"]);
+    // Longer than its 30-day parent.
+    let long = CertificateAuthority { validity_days: Attr::Known(31), ..intermediate_of(&root, Attr::Null) };
+    let d = validate(&long);
+    assert_eq!((summaries(&d), paths(&d)), (vec!["Outlives its parent"], vec!["validity_days".to_string()]));
+    // A leaf is no parent.
+    let leaf = pki::issue_leaf(
+        &parent,
+        &pki::LeafRequest { common_name: "svc", dns_names: &[], validity_days: 1, key_algorithm: KeyAlgorithm::EcdsaP256, usages: &[] },
+    )
+    .expect("leaf");
+    let d = validate(&intermediate_of(&leaf, Attr::Null));
+    assert_eq!((summaries(&d), paths(&d)), (vec!["Parent is not a CA"], vec!["parent.certificate_pem".to_string()]));
+    let garbage = CertificateAuthority {
+        parent: Some(Parent { ca_id: "root".into(), certificate_pem: "not PEM".into() }),
+        ..intermediate_of(&root, Attr::Null)
+    };
+    assert_eq!(paths(&validate(&garbage)), ["parent.ca_id", "parent.certificate_pem"]);
+    // A parent still to be created is checked at apply.
+    let pending = CertificateAuthority { parent: Some(Parent { ca_id: Attr::Unknown, certificate_pem: Attr::Unknown }), ..config() };
+    assert!(validate(&pending).is_empty());
+}
+
+#[test]
+fn an_intermediate_is_neither_a_key_pair_nor_a_private_ca_nor_its_own_parent() {
+    let root = generated();
+    let own = CertificateAuthority {
+        parent: Some(Parent { ca_id: "yelb/ca-key-pair".into(), certificate_pem: Attr::Known(root.certificate_pem.clone()) }),
+        ..intermediate_of(&root, Attr::Null)
+    };
+    assert_eq!(summaries(&validate(&own)), ["A CA cannot be its own parent"]);
+    let pca = CertificateAuthority { acm_pca: Some(AcmPca { arn: ARN.into(), create: None }), ..intermediate_of(&root, Attr::Null) };
+    assert!(summaries(&validate(&pca)).contains(&"Choose a parent or a private CA"));
+    let path_only = CertificateAuthority { path_length: Attr::Known(0), ..config() };
+    let d = validate(&path_only);
+    assert_eq!((summaries(&d), paths(&d)), (vec!["Only for an intermediate"], vec!["path_length".to_string()]));
+}
+
+#[test]
+fn an_intermediates_secret_holds_its_chain_and_root_and_drift_in_either_is_named() {
+    let root = generated();
+    let parent = pki::CaMaterial { certificate_pem: root.certificate_pem.clone(), private_key_pem: root.private_key_pem.clone() };
+    let request =
+        pki::CaRequest { common_name: "cluster-a", organization: None, validity_days: 20, key_algorithm: KeyAlgorithm::EcdsaP256 };
+    let intermediate = pki::issue_intermediate(&parent, &request, 0).expect("intermediate");
+    let chain = format!("{}{}", intermediate.certificate_pem, root.certificate_pem);
+    let observed = |ca_crt: &str| tls_secret::ObservedSecret {
+        ca_crt: Some(ca_crt.to_string()),
+        tls_crt: Some(chain.clone()),
+        ..secret_of(&intermediate)
+    };
+    assert!(secret_drift(&observed(&root.certificate_pem), &intermediate.certificate_pem).is_empty());
+    let other = generated();
+    assert_eq!(
+        secret_drift(&observed(&other.certificate_pem), &intermediate.certificate_pem),
+        ["ca.crt does not hold the root of the CA's chain"]
+    );
+    assert_eq!(secret_drift(&observed(&root.certificate_pem), &other.certificate_pem).len(), 2, "tls.crt and tls.key");
+    // Imported, it records the intermediate alone.
+    let imported = imported("yelb", "ca-key-pair", &observed(&root.certificate_pem)).expect("import");
+    assert!(tls_secret::same_pem(imported.certificate_pem.as_deref().unwrap_or_default(), &intermediate.certificate_pem));
+}

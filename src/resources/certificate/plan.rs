@@ -200,13 +200,17 @@ pub(super) fn secret_drift(observed: &tls_secret::ObservedSecret, state: &Certif
     if observed.secret_type.as_deref() != Some(TLS_SECRET_TYPE) {
         drift.push(format!("its type is {:?}, not {TLS_SECRET_TYPE}", observed.secret_type.as_deref().unwrap_or("")));
     }
-    let fingerprint = |pem: &Option<String>| pem.as_deref().and_then(|p| pki::inspect(p).ok()).map(|i| i.fingerprint_sha256);
     let leaf = observed.tls_crt.as_deref().and_then(|p| pki::inspect(p).ok());
     if leaf.as_ref().map(|i| i.fingerprint_sha256.as_str()) != state.fingerprint_sha256.as_deref() {
         drift.push("tls.crt does not start with the certificate in state".into());
     }
-    if fingerprint(&observed.ca_crt).as_deref() != state.ca_fingerprint_sha256.as_deref() {
-        drift.push("ca.crt is not the issuing CA's certificate".into());
+    // ca.crt holds the root the chain ends in (the issuing CA itself when it is a root, or
+    // when tls.crt carries no chain).
+    let trusted = pki::fingerprints(observed.ca_crt.as_deref().unwrap_or_default());
+    let chain_root = observed.tls_crt.as_deref().map(pki::fingerprints).and_then(|f| f.get(1..).and_then(<[String]>::last).cloned());
+    let issuing = state.ca_fingerprint_sha256.as_deref().map(str::to_string);
+    if ![issuing, chain_root].iter().flatten().any(|f| trusted.contains(f)) {
+        drift.push("ca.crt does not hold the issuing CA's root".into());
     }
     if !leaf.as_ref().is_some_and(|info| observed.key_fits(info)) {
         drift.push("tls.key is not the private key of the certificate".into());

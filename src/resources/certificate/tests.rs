@@ -251,6 +251,34 @@ fn drift_in_the_secret_is_named() {
 }
 
 #[test]
+fn a_leaf_of_an_intermediate_is_in_sync_with_the_root_in_ca_crt() {
+    let (root, _) = issued();
+    let parent = pki::CaMaterial { certificate_pem: root.certificate_pem.clone(), private_key_pem: root.private_key_pem.clone() };
+    let request = pki::CaRequest { common_name: "cluster-a", organization: None, validity_days: 5, key_algorithm: KeyAlgorithm::EcdsaP256 };
+    let intermediate = pki::issue_intermediate(&parent, &request, 0).expect("intermediate");
+    let signer =
+        pki::CaMaterial { certificate_pem: intermediate.certificate_pem.clone(), private_key_pem: intermediate.private_key_pem.clone() };
+    let leaf = pki::issue_leaf(
+        &signer,
+        &pki::LeafRequest { common_name: "db", dns_names: &[], validity_days: 1, key_algorithm: KeyAlgorithm::EcdsaP256, usages: &[] },
+    )
+    .expect("leaf");
+    let mut state = config();
+    state.set_certificate(&pki::inspect(&leaf.certificate_pem).expect("leaf"), &pki::inspect(&intermediate.certificate_pem).expect("CA"));
+    let observed = |ca_crt: &str| tls_secret::ObservedSecret {
+        secret_type: Some(TLS_SECRET_TYPE.into()),
+        labels: BTreeMap::new(),
+        annotations: BTreeMap::new(),
+        ca_crt: Some(ca_crt.to_string()),
+        tls_crt: Some(format!("{}{}{}", leaf.certificate_pem, intermediate.certificate_pem, root.certificate_pem)),
+        key_public: pki::public_key_of(leaf.private_key_pem.expose()),
+    };
+    assert!(secret_drift(&observed(&root.certificate_pem), &state).is_empty());
+    let (other, _) = issued();
+    assert_eq!(secret_drift(&observed(&other.certificate_pem), &state), ["ca.crt does not hold the issuing CA's root"]);
+}
+
+#[test]
 fn only_the_metadata_keys_meshtls_manages_are_read_and_patched() {
     let map = |kv: &[(&str, &str)]| kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>();
     let managed = Attr::Known(map(&[("team", "a"), ("tier", "db")]));
