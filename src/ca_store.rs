@@ -231,6 +231,7 @@ impl Ca {
             tls_crt: format!("{}{}", issued.certificate_pem, self.chain_pem),
             ca_crt: self.trust_pem.clone(),
             tls_key: issued.private_key_pem,
+            layout: tls_secret::Layout::Tls,
         })
     }
 }

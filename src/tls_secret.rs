@@ -1,5 +1,6 @@
 //! Secrets in the layout cert-manager writes (type kubernetes.io/tls with `ca.crt`,
-//! `tls.crt`, `tls.key`), so mounts written for cert-manager work unchanged.
+//! `tls.crt`, `tls.key`), so mounts written for cert-manager work unchanged; and, for a CA
+//! istiod signs with, in Istio's four-file `cacerts` layout.
 
 use std::collections::BTreeMap;
 
@@ -16,23 +17,80 @@ use zeroize::Zeroize as _;
 
 pub const TLS_SECRET_TYPE: &str = "kubernetes.io/tls";
 
-/// The three files of a TLS Secret. The key is redacted from Debug output.
+/// The files of a key pair's Secret, named as a TLS Secret names them, and how the Secret
+/// lays them out. The key is redacted from Debug output.
 pub struct TlsFiles {
+    /// The roots its chain is verified against.
     pub ca_crt: String,
+    /// The certificate, then its chain.
     pub tls_crt: String,
     pub tls_key: crate::pki::KeyPem,
+    pub layout: Layout,
 }
 
 impl std::fmt::Debug for TlsFiles {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsFiles").field("ca_crt", &self.ca_crt).field("tls_crt", &self.tls_crt).field("tls_key", &"<redacted>").finish()
+        f.debug_struct("TlsFiles")
+            .field("ca_crt", &self.ca_crt)
+            .field("tls_crt", &self.tls_crt)
+            .field("tls_key", &"<redacted>")
+            .field("layout", &self.layout)
+            .finish()
+    }
+}
+
+/// How a Secret holds a key pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// cert-manager's: type kubernetes.io/tls with `tls.crt`, `tls.key` and `ca.crt`.
+    #[default]
+    Tls,
+    /// istiod's plug-in CA files, in an Opaque Secret: `ca-cert.pem` (the CA alone),
+    /// `ca-key.pem`, `cert-chain.pem` (the CA then its chain, which istiod appends to every
+    /// certificate it signs) and `root-cert.pem` (the roots).
+    Istio,
+}
+
+impl Layout {
+    pub const NAMES: [&'static str; 2] = ["tls", "istio"];
+
+    pub fn parse(name: &str) -> Option<Layout> {
+        match name {
+            "tls" => Some(Layout::Tls),
+            "istio" => Some(Layout::Istio),
+            _ => None,
+        }
+    }
+
+    pub fn secret_type(self) -> &'static str {
+        match self {
+            Layout::Tls => TLS_SECRET_TYPE,
+            Layout::Istio => "Opaque",
+        }
+    }
+
+    /// The entry that holds the private key.
+    fn key_entry(self) -> &'static str {
+        match self {
+            Layout::Tls => "tls.key",
+            Layout::Istio => "ca-key.pem",
+        }
+    }
+
+    /// The layout of a Secret's data: Istio's when it holds Istio's CA file.
+    fn of(data: &BTreeMap<String, ByteString>) -> Layout {
+        if data.contains_key("ca-cert.pem") {
+            Layout::Istio
+        } else {
+            Layout::Tls
+        }
     }
 }
 
 /// A Secret as found in the cluster, reduced to what drift checks need. It never holds the
 /// private key: only its public half, which tells whether key and certificate belong
 /// together. [`read_key`] reads the key itself, for the one call that signs with it.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ObservedSecret {
     pub secret_type: Option<String>,
     pub labels: BTreeMap<String, String>,
@@ -42,6 +100,11 @@ pub struct ObservedSecret {
     pub tls_crt: Option<String>,
     /// The raw public key of `tls.key`; `None` when it is absent or unreadable.
     pub key_public: Option<Vec<u8>>,
+    /// The layout its data is in; in Istio's, `tls_crt` is `cert-chain.pem` and `ca_crt`
+    /// `root-cert.pem`.
+    pub layout: Layout,
+    /// What is wrong with the layout itself (Istio's `ca-cert.pem` not heading its chain).
+    pub layout_drift: Vec<String>,
 }
 
 impl ObservedSecret {
@@ -152,7 +215,7 @@ pub async fn create(
     created
 }
 
-/// A Secret of type kubernetes.io/tls holding `files`.
+/// A Secret holding `files` in their layout.
 fn tls_secret(
     namespace: &str,
     name: &str,
@@ -168,7 +231,7 @@ fn tls_secret(
             annotations: Some(annotations),
             ..Default::default()
         },
-        type_: Some(TLS_SECRET_TYPE.into()),
+        type_: Some(files.layout.secret_type().into()),
         data: Some(tls_data(files)),
         ..Default::default()
     }
@@ -191,7 +254,7 @@ pub async fn rewrite(
 ) -> Result<(), OwnError> {
     let owned = owned(client, owner, namespace, name);
     if let Some((existing, Claim::Ours)) = owned.get().await? {
-        if existing.type_.as_deref() != Some(TLS_SECRET_TYPE) {
+        if existing.type_.as_deref() != Some(files.layout.secret_type()) {
             tracing::warn!(namespace, secret = name, kind = ?existing.type_, "the Secret's type was changed; writing it again");
             owned.delete().await?;
         }
@@ -208,11 +271,18 @@ pub async fn rewrite(
 }
 
 fn tls_data(files: &TlsFiles) -> BTreeMap<String, ByteString> {
-    BTreeMap::from([
-        ("ca.crt".to_string(), ByteString(files.ca_crt.as_bytes().to_vec())),
-        ("tls.crt".to_string(), ByteString(files.tls_crt.as_bytes().to_vec())),
-        ("tls.key".to_string(), ByteString(files.tls_key.expose().as_bytes().to_vec())),
-    ])
+    let entry = |name: &str, text: &str| (name.to_string(), ByteString(text.as_bytes().to_vec()));
+    match files.layout {
+        Layout::Tls => {
+            BTreeMap::from([entry("ca.crt", &files.ca_crt), entry("tls.crt", &files.tls_crt), entry("tls.key", files.tls_key.expose())])
+        }
+        Layout::Istio => BTreeMap::from([
+            entry("ca-cert.pem", &pki::first_certificate(&files.tls_crt)),
+            entry("ca-key.pem", files.tls_key.expose()),
+            entry("cert-chain.pem", &files.tls_crt),
+            entry("root-cert.pem", &files.ca_crt),
+        ]),
+    }
 }
 
 /// Creates an Opaque Secret holding only `ca.crt`: the trust anchor of a CA whose key lives
@@ -249,7 +319,8 @@ const KEY_PUBLIC_ENTRY: &str = "meshtls.dev/tls.key.public";
 /// is replaced by its public half and wiped.
 fn without_key(secret: &mut Secret) {
     let Some(data) = secret.data.as_mut() else { return };
-    if let Some(mut key) = data.remove("tls.key") {
+    let entry = Layout::of(data).key_entry();
+    if let Some(mut key) = data.remove(entry) {
         let public = std::str::from_utf8(&key.0).ok().and_then(pki::public_key_of);
         key.0.zeroize();
         if let Some(public) = public {
@@ -272,16 +343,37 @@ pub async fn get(client: &kube::Client, cache: &ReadCache, namespace: &str, name
     let Some(mut secret) = cache.get_opt(&api, &(), Scope::Managed, namespace, name, without_key).await? else { return Ok(None) };
     // A GET the cache passed through still holds the key.
     without_key(&mut secret);
+    Ok(Some(observe(secret)))
+}
+
+/// What drift checks need of a Secret whose key was taken out, in either layout.
+fn observe(mut secret: Secret) -> ObservedSecret {
     let data = secret.data.take().unwrap_or_default();
     let text = |k: &str| data.get(k).and_then(|b| String::from_utf8(b.0.clone()).ok());
-    Ok(Some(ObservedSecret {
+    let layout = Layout::of(&data);
+    let (ca_crt, tls_crt, layout_drift) = match layout {
+        Layout::Tls => (text("ca.crt"), text("tls.crt"), Vec::new()),
+        Layout::Istio => {
+            let (ca_cert, chain) = (text("ca-cert.pem"), text("cert-chain.pem"));
+            let heads = |chain: &str| ca_cert.as_deref().is_some_and(|c| pki::fingerprints(chain).first() == pki::fingerprints(c).first());
+            let drift = match &chain {
+                Some(chain) if heads(chain) => Vec::new(),
+                Some(_) => vec!["cert-chain.pem does not start with ca-cert.pem".to_string()],
+                None => vec!["cert-chain.pem is missing".to_string()],
+            };
+            (text("root-cert.pem"), chain.filter(|c| heads(c)).or(ca_cert), drift)
+        }
+    };
+    ObservedSecret {
         secret_type: secret.type_,
         labels: secret.metadata.labels.unwrap_or_default(),
         annotations: secret.metadata.annotations.unwrap_or_default(),
-        ca_crt: text("ca.crt"),
-        tls_crt: text("tls.crt"),
+        ca_crt,
+        tls_crt,
         key_public: data.get(KEY_PUBLIC_ENTRY).map(|b| b.0.clone()),
-    }))
+        layout,
+        layout_drift,
+    }
 }
 
 /// The private key of the Secret, read from the server now (never from the cache), for the
@@ -292,7 +384,7 @@ pub async fn read_key(client: &kube::Client, namespace: &str, name: &str) -> Res
     let key = secret
         .data
         .as_ref()
-        .and_then(|d| d.get("tls.key"))
+        .and_then(|d| d.get(Layout::of(d).key_entry()))
         .and_then(|b| std::str::from_utf8(&b.0).ok())
         .map(|k| pki::KeyPem::new(k.to_string()));
     wipe(&mut secret);
@@ -306,8 +398,18 @@ pub async fn read_files(client: &kube::Client, namespace: &str, name: &str) -> R
     let Some(mut secret) = api.get_opt(name).await? else { return Ok(None) };
     let files = secret.data.as_ref().and_then(|d| {
         let text = |k: &str| d.get(k).and_then(|b| std::str::from_utf8(&b.0).ok()).map(str::to_string);
-        let tls_crt = text("tls.crt")?;
-        Some(TlsFiles { ca_crt: text("ca.crt").unwrap_or_else(|| tls_crt.clone()), tls_key: pki::KeyPem::new(text("tls.key")?), tls_crt })
+        let layout = Layout::of(d);
+        let (chain, roots) = match layout {
+            Layout::Tls => ("tls.crt", "ca.crt"),
+            Layout::Istio => ("cert-chain.pem", "root-cert.pem"),
+        };
+        let tls_crt = text(chain)?;
+        Some(TlsFiles {
+            ca_crt: text(roots).unwrap_or_else(|| tls_crt.clone()),
+            tls_key: pki::KeyPem::new(text(layout.key_entry())?),
+            tls_crt,
+            layout,
+        })
     });
     wipe(&mut secret);
     Ok(files)
@@ -490,8 +592,12 @@ mod tests {
             key_algorithm: pki::KeyAlgorithm::EcdsaP256,
         })
         .expect("CA");
-        let files =
-            TlsFiles { ca_crt: ca.certificate_pem.clone(), tls_crt: ca.certificate_pem.clone(), tls_key: ca.private_key_pem.clone() };
+        let files = TlsFiles {
+            ca_crt: ca.certificate_pem.clone(),
+            tls_crt: ca.certificate_pem.clone(),
+            tls_key: ca.private_key_pem.clone(),
+            layout: Layout::Tls,
+        };
         let mut secret = tls_secret("yelb", "ca", &files, BTreeMap::new(), BTreeMap::new());
         without_key(&mut secret);
         let data = secret.data.clone().unwrap_or_default();
@@ -517,8 +623,46 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn istios_layout_holds_the_ca_its_chain_roots_and_key_under_istios_names() {
+        let req =
+            |cn| pki::CaRequest { common_name: cn, organization: None, validity_days: 1, key_algorithm: pki::KeyAlgorithm::EcdsaP256 };
+        let root = pki::self_signed_ca(&req("Root")).expect("root");
+        let parent = pki::CaMaterial { certificate_pem: root.certificate_pem.clone(), private_key_pem: root.private_key_pem.clone() };
+        let intermediate = pki::issue_intermediate(&parent, &req("Cluster A"), 0).expect("intermediate");
+        let chain = format!("{}{}", intermediate.certificate_pem, root.certificate_pem);
+        let files = TlsFiles {
+            ca_crt: root.certificate_pem.clone(),
+            tls_crt: chain.clone(),
+            tls_key: intermediate.private_key_pem.clone(),
+            layout: Layout::Istio,
+        };
+        let mut secret = tls_secret("istio-system", "cacerts", &files, BTreeMap::new(), BTreeMap::new());
+        assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+        let data = secret.data.clone().unwrap_or_default();
+        let text = |k: &str| String::from_utf8(data.get(k).map(|b| b.0.clone()).unwrap_or_default()).unwrap_or_default();
+        assert_eq!(data.keys().map(String::as_str).collect::<Vec<_>>(), ["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]);
+        assert!(same_pem(&text("ca-cert.pem"), &intermediate.certificate_pem), "ca-cert.pem is the intermediate alone");
+        assert_eq!((text("cert-chain.pem"), text("root-cert.pem")), (chain.clone(), root.certificate_pem.clone()));
+        without_key(&mut secret);
+        assert!(!secret.data.as_ref().is_some_and(|d| d.contains_key("ca-key.pem")), "the key is taken out");
+        let observed = observe(secret.clone());
+        assert_eq!(
+            (observed.layout, observed.tls_crt.as_deref(), observed.ca_crt.as_deref()),
+            (Layout::Istio, Some(chain.as_str()), Some(root.certificate_pem.as_str()))
+        );
+        assert!(observed.layout_drift.is_empty());
+        assert_eq!(observed.key_public, pki::public_key_of(intermediate.private_key_pem.expose()));
+        // A chain that no longer starts with ca-cert.pem is named.
+        secret
+            .data
+            .get_or_insert_with(Default::default)
+            .insert("cert-chain.pem".into(), ByteString(root.certificate_pem.clone().into_bytes()));
+        assert_eq!(observe(secret).layout_drift, ["cert-chain.pem does not start with ca-cert.pem"]);
+    }
+
     fn secret(key: &str, owner: &Owner) -> Secret {
-        let files = TlsFiles { ca_crt: "ca".into(), tls_crt: "crt".into(), tls_key: pki::KeyPem::new(key.into()) };
+        let files = TlsFiles { ca_crt: "ca".into(), tls_crt: "crt".into(), tls_key: pki::KeyPem::new(key.into()), layout: Layout::Tls };
         let mut s = Secret { type_: Some(TLS_SECRET_TYPE.into()), data: Some(tls_data(&files)), ..Default::default() };
         owner.mark(&mut s.metadata);
         s

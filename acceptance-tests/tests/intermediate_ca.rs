@@ -3,12 +3,16 @@
 //! makes against the parent, and istiod signing workload certificates with an intermediate.
 
 use meshtls_acceptance_tests::cluster::Cluster;
-use meshtls_acceptance_tests::istio::{self, csr_for, Istiod};
+use meshtls_acceptance_tests::istio::{self, csr_for, CaCerts, Istiod};
 use meshtls_acceptance_tests::{for_each_cli, provider_block, CliKind, Workspace};
 
 /// A root and an intermediate under it in `namespace`, with the intermediate's Secret named
-/// `intermediate_secret` in `intermediate_namespace`, then `extra`.
+/// `intermediate_secret` in `intermediate_namespace` in the given `layout`, then `extra`.
 fn root_and_intermediate(namespace: &str, intermediate_namespace: &str, intermediate_secret: &str, extra: &str) -> String {
+    intermediate_in(namespace, intermediate_namespace, intermediate_secret, "tls", extra)
+}
+
+fn intermediate_in(namespace: &str, intermediate_namespace: &str, intermediate_secret: &str, layout: &str, extra: &str) -> String {
     format!(
         r#"{provider}
 resource "meshtls_ca" "root" {{
@@ -23,6 +27,7 @@ resource "meshtls_ca" "cluster_a" {{
   secret_name   = "{intermediate_secret}"
   common_name   = "Cluster A Intermediate CA"
   validity_days = 30
+  layout        = "{layout}"
 
   parent {{
     ca_id           = meshtls_ca.root.id
@@ -165,19 +170,32 @@ resource "meshtls_ca" "long" {
     });
 }
 
-/// istiod with an intermediate as its plug-in CA (`cacerts`, written by meshtls under a root
-/// that stays in another namespace): the root is what it publishes, and a workload
-/// certificate it signs verifies against that root and not against an unrelated one.
-fn istiod_scenario(cli: CliKind) {
+/// istiod with an intermediate as its plug-in CA (`cacerts` in `layout`, written by meshtls
+/// under a root that stays in another namespace, taken as `cacerts` says): the root is what
+/// it publishes, and a workload certificate it signs verifies against that root and not
+/// against an unrelated one.
+fn istiod_scenario(cli: CliKind, layout: &str, cacerts: CaCerts) {
     let cluster = Cluster::connect();
     let turn = istio::exclusive();
     let ns = cluster.fresh_namespace(&format!("int-istio-{}", cli.name()));
-    let ws = Workspace::new(cli, &root_and_intermediate(&ns, "istio-system", "cacerts", ""));
+    let ws = Workspace::new(cli, &intermediate_in(&ns, "istio-system", "cacerts", layout, ""));
     ws.ok(&["init", "-input=false"]);
     ws.apply();
     let root = ws.ok(&["output", "-raw", "root_pem"]).stdout;
     let intermediate = ws.ok(&["output", "-raw", "intermediate_pem"]).stdout;
-    let istiod = Istiod::start(&turn);
+    let secret = cluster.secret("istio-system", "cacerts").expect("cacerts");
+    let mut keys: Vec<String> = secret.data.clone().unwrap_or_default().into_keys().collect();
+    keys.sort();
+    match layout {
+        "istio" => {
+            assert_eq!(secret.type_.as_deref(), Some("Opaque"));
+            assert_eq!(keys, ["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"], "{}: Istio's four files", cli.name());
+            let ca_cert = cluster.secret_text("istio-system", "cacerts", "ca-cert.pem").unwrap_or_default();
+            assert!(same_pem(&ca_cert, &intermediate), "{}: ca-cert.pem is the intermediate", cli.name());
+        }
+        _ => assert_eq!(keys, ["ca.crt", "tls.crt", "tls.key"], "{}: cert-manager's three files", cli.name()),
+    }
+    let istiod = Istiod::start_with(&turn, cacerts);
     let published = meshtls_acceptance_tests::wait::until("istiod to publish its root", std::time::Duration::from_secs(60), || {
         cluster.config_map_text(&ns, "istio-ca-root-cert", "root-cert.pem")
     });
@@ -200,8 +218,15 @@ fn istiod_scenario(cli: CliKind) {
         "{}: without the intermediate the leaf does not verify (positive control)",
         cli.name()
     );
-    assert!(!ws.plan_has_changes().0, "{}: in sync while istiod runs", cli.name());
+    let (changes, plan) = ws.plan_has_changes();
+    assert!(!changes, "{}: in sync while istiod runs:\n{}", cli.name(), plan.text());
     ws.assert_no_key_material();
+    if layout == "istio" {
+        // A cert-chain.pem changed outside Terraform is drift, and apply writes it back.
+        cluster.set_secret_key("istio-system", "cacerts", "cert-chain.pem", &root);
+        let (changes, plan) = ws.plan_has_changes();
+        assert!(changes && plan.text().contains("cert-chain.pem does not start with ca-cert.pem"), "{}:\n{}", cli.name(), plan.text());
+    }
     drop(istiod);
     ws.ok(&["destroy", "-auto-approve", "-input=false"]);
     assert!(cluster.secret("istio-system", "cacerts").is_none(), "{}: cacerts is gone with the intermediate", cli.name());
@@ -210,11 +235,23 @@ fn istiod_scenario(cli: CliKind) {
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
 fn istiod_signs_with_an_intermediate_with_opentofu() {
-    istiod_scenario(CliKind::Tofu);
+    istiod_scenario(CliKind::Tofu, "tls", CaCerts::Remote);
 }
 
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
 fn istiod_signs_with_an_intermediate_with_terraform() {
-    istiod_scenario(CliKind::TerraformCurrent);
+    istiod_scenario(CliKind::TerraformCurrent, "tls", CaCerts::Remote);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn istiod_mounts_an_intermediate_in_istios_layout_with_opentofu() {
+    istiod_scenario(CliKind::Tofu, "istio", CaCerts::Mounted);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn istiod_reads_an_intermediate_in_istios_layout_with_terraform() {
+    istiod_scenario(CliKind::TerraformCurrent, "istio", CaCerts::Remote);
 }

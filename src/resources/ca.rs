@@ -28,7 +28,7 @@ use crate::ownership::{Claim, OwnError, Owner};
 use crate::pca;
 use crate::pki::{self, KeyAlgorithm, MAX_VALIDITY_DAYS, X509_NAME_MAX};
 use crate::resources::mesh_tls::single;
-use crate::tls_secret::{self, DriftNote, TlsFiles, TLS_SECRET_TYPE};
+use crate::tls_secret::{self, DriftNote, Layout, TlsFiles};
 
 mod create;
 mod import;
@@ -112,6 +112,13 @@ impl TypedResource for CaResource {
                         .validator(Validator::int_range(0, MAX_PATH_LENGTH))
                         .description("With `parent`: how many levels of CAs may follow this intermediate (basicConstraints pathLenConstraint). Defaults to 0: it signs only leaves, as Istio's per-cluster intermediates do."),
                 )
+                .attribute(
+                    Attribute::string("layout")
+                        .optional()
+                        .requires_replace()
+                        .validator(Validator::one_of(&Layout::NAMES))
+                        .description("How the Secret holds the CA: `tls` (the default), cert-manager's `kubernetes.io/tls` layout; or `istio`, the four files of istiod's plug-in CA in an Opaque Secret `cacerts` (`ca-cert.pem`, `ca-key.pem`, `cert-chain.pem`, `root-cert.pem`)."),
+                )
                 .attribute(Attribute::string("certificate_pem").computed().use_state_for_unknown().description("The CA certificate, PEM-encoded (without its chain)."))
                 .attribute(Attribute::string("fingerprint_sha256").computed().use_state_for_unknown().description("SHA-256 fingerprint of the certificate (DER), colon-separated hex."))
                 .attribute(Attribute::string("serial_number").computed().use_state_for_unknown().description("Serial number, colon-separated hex."))
@@ -171,6 +178,10 @@ impl TypedResource for CaResource {
             let planned = &plan.planned;
             plan.requires_replace.retain(|path| !derived_unchanged(path, prior, planned));
         }
+        // An unset layout is `tls`: naming it changes nothing.
+        if request.prior.is_some_and(|prior| prior.layout() == plan.planned.layout()) {
+            plan.requires_replace.retain(|path| *path != at("layout"));
+        }
         if replaced {
             plan.replace_through("certificate_pem");
             plan.private = Vec::new();
@@ -223,7 +234,8 @@ impl TypedResource for CaResource {
             let note = DriftNote { drift: vec!["the CA Secret was deleted, and its key with it".into()], ..Default::default() };
             return Ok(Some(Saved::new(state).with_private(note.encode())));
         };
-        let note = DriftNote { drift: secret_drift(&observed, &certificate_pem), ..Default::default() };
+        let layout = state.layout().unwrap_or_default();
+        let note = DriftNote { drift: secret_drift(&observed, &certificate_pem, layout), ..Default::default() };
         if let Some((kind, name)) = state.issuer() {
             // An issuer that is gone, or is no longer this CA's, plans its re-creation.
             let secret = cert_manager::secret_of(&client, &owner(&namespace, &secret_name, &state)?, kind, &namespace, name)

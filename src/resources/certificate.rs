@@ -396,6 +396,7 @@ impl CertificateResource {
             ca_crt: ca.trust_pem().to_string(),
             tls_crt: format!("{}{}", leaf.certificate_pem, leaf.chain_pem),
             tls_key: leaf.private_key_pem,
+            layout: tls_secret::Layout::Tls,
         };
         Ok(Issued { leaf: leaf_info, ca: ca.info, files, annotations })
     }

@@ -81,7 +81,7 @@ impl CaResource {
                 .map_err(|e| issuer_error(&e, "read the cert-manager issuer", spec, kind, name))?;
         }
         let given_certificate = state.given_certificate().map(str::to_string);
-        let files = self.key_material(client, spec, given_certificate.as_deref(), given).await?;
+        let files = TlsFiles { layout: spec.layout, ..self.key_material(client, spec, given_certificate.as_deref(), given).await? };
         // A key pair's certificate is recorded as given, as plan showed it.
         state
             .set_certificate(&given_certificate.unwrap_or_else(|| pki::first_certificate(&files.tls_crt)))
@@ -153,7 +153,12 @@ impl CaResource {
                     .diag("generate the CA")?
             }
         };
-        Ok(TlsFiles { ca_crt: issued.certificate_pem.clone(), tls_crt: issued.certificate_pem, tls_key: issued.private_key_pem })
+        Ok(TlsFiles {
+            ca_crt: issued.certificate_pem.clone(),
+            tls_crt: issued.certificate_pem,
+            tls_key: issued.private_key_pem,
+            layout: Layout::Tls,
+        })
     }
 
     /// An intermediate signed by `parent` (its id, its certificate as planned and the path

@@ -50,7 +50,11 @@ pub(super) fn imported(
         ));
     }
     let key_algorithm = tls_secret::importable_key(observed, &info, namespace, secret_name)?;
-    Ok(key_pair_state(namespace, secret_name, &pki::first_certificate(cert_pem), &info, key_algorithm))
+    let mut state = key_pair_state(namespace, secret_name, &pki::first_certificate(cert_pem), &info, key_algorithm);
+    if observed.layout == Layout::Istio {
+        state.layout = Attr::Known("istio".into());
+    }
+    Ok(state)
 }
 
 /// The state of a CA as import records it from its certificate (and the key's algorithm).

@@ -16,6 +16,7 @@ pub struct CertificateAuthority {
     pub warn_before_days: Attr<i64>,
     pub key_algorithm: Attr<String>,
     pub path_length: Attr<i64>,
+    pub layout: Attr<String>,
     pub certificate_pem: Attr<String>,
     pub fingerprint_sha256: Attr<String>,
     pub serial_number: Attr<String>,
@@ -144,6 +145,14 @@ impl CertificateAuthority {
         Some((IssuerKind::parse(issuer.kind.as_deref()?)?, issuer.name.as_deref()?))
     }
 
+    /// How the Secret holds the CA; `tls` unless set. `None` while unknown or invalid.
+    pub(super) fn layout(&self) -> Option<Layout> {
+        match &self.layout {
+            Attr::Null => Some(Layout::Tls),
+            other => other.as_deref().and_then(Layout::parse),
+        }
+    }
+
     pub(super) fn secret_ref(&self) -> Option<(&str, &str)> {
         Some((self.namespace.as_deref()?, self.secret_name.as_deref()?))
     }
@@ -202,6 +211,7 @@ pub(super) struct CaSpec {
     /// The CA that signs this one (its id, and its certificate as planned), and the path
     /// length the intermediate gets.
     pub(super) parent: Option<(String, String, u8)>,
+    pub(super) layout: Layout,
 }
 
 impl CaSpec {
@@ -222,6 +232,7 @@ impl CaSpec {
                 Some(p) => Some(p.namespace().ok_or_else(incomplete)?.to_string()),
                 None => None,
             },
+            layout: m.layout().ok_or_else(incomplete)?,
             parent: match &m.parent {
                 Some(p) => {
                     let path_len = m.path_length.known().copied().unwrap_or(DEFAULT_PATH_LENGTH).clamp(0, MAX_PATH_LENGTH);

@@ -31,6 +31,9 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
     if let Some(issuer) = &config.cert_manager_issuer {
         validate_issuer(issuer, &mut d);
     }
+    if config.layout() == Some(Layout::Istio) {
+        validate_istio_layout(config, &mut d);
+    }
     match &config.parent {
         Some(parent) => validate_parent(config, parent, &mut d),
         None if !config.path_length.is_null() => d.error_at(
@@ -41,6 +44,34 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
         None => {}
     }
     d
+}
+
+/// Istio's four-file layout is for the Secret istiod reads its plug-in CA from, with the key
+/// in it.
+fn validate_istio_layout(config: &CertificateAuthority, d: &mut Diagnostics) {
+    if let Some(name) = config.secret_name.as_deref().filter(|n| *n != ISTIO_PLUGIN_SECRET) {
+        d.error_at(
+            at("layout"),
+            "istiod does not read this Secret",
+            format!("istiod reads its plug-in CA in Istio's layout only from the Secret {ISTIO_PLUGIN_SECRET} in its namespace, not {name:?}. Set secret_name = \"{ISTIO_PLUGIN_SECRET}\", or drop layout for cert-manager's."),
+        );
+    }
+    let conflicts = [
+        (
+            config.cert_manager_issuer.is_some(),
+            "cert_manager_issuer",
+            "cert-manager's CA issuer reads a kubernetes.io/tls Secret (tls.crt, tls.key)",
+        ),
+        (
+            config.acm_pca.is_some(),
+            "acm_pca",
+            "istiod signs with the key in cacerts, and a CA kept in ACM Private CA has none in the cluster",
+        ),
+        (config.istio_plugin.is_some(), "istio_plugin", "this Secret is already istiod's plug-in CA"),
+    ];
+    for (_, name, why) in conflicts.into_iter().filter(|(set, _, _)| *set) {
+        d.error_at(at(name), "Not with the istio layout", format!("{why}. Drop {name}, or drop layout = \"istio\"."));
+    }
 }
 
 fn validate_parent(config: &CertificateAuthority, parent: &Parent, d: &mut Diagnostics) {
@@ -473,12 +504,16 @@ pub(super) fn kept_from(mut planned: CertificateAuthority, prior: &CertificateAu
     planned
 }
 
-/// Why the Secret no longer holds what meshtls wrote, if it does not.
-pub(super) fn secret_drift(observed: &tls_secret::ObservedSecret, certificate_pem: &str) -> Vec<String> {
+/// Why the Secret no longer holds what meshtls wrote in `layout`, if it does not.
+pub(super) fn secret_drift(observed: &tls_secret::ObservedSecret, certificate_pem: &str, layout: Layout) -> Vec<String> {
     let mut drift = Vec::new();
-    if observed.secret_type.as_deref() != Some(TLS_SECRET_TYPE) {
-        drift.push(format!("its type is {:?}, not {TLS_SECRET_TYPE}", observed.secret_type.as_deref().unwrap_or("")));
+    if observed.secret_type.as_deref() != Some(layout.secret_type()) {
+        drift.push(format!("its type is {:?}, not {}", observed.secret_type.as_deref().unwrap_or(""), layout.secret_type()));
     }
+    if observed.layout != layout {
+        drift.push(format!("its files are laid out as {:?}, not {layout:?}", observed.layout));
+    }
+    drift.extend(observed.layout_drift.iter().cloned());
     // A CA signs with tls.crt and tls.key; ca.crt may be absent (`kubectl create secret tls`
     // writes none), but one that names another root is drift.
     drift.extend(tls_secret::ca_files_drift(observed.tls_crt.as_deref(), observed.ca_crt.as_deref(), certificate_pem));

@@ -38,12 +38,13 @@ fn summaries(d: &Diagnostics) -> Vec<&str> {
 /// A CA's Secret as meshtls writes it.
 fn secret_of(issued: &pki::Issued) -> tls_secret::ObservedSecret {
     tls_secret::ObservedSecret {
-        secret_type: Some(TLS_SECRET_TYPE.into()),
+        secret_type: Some(tls_secret::TLS_SECRET_TYPE.into()),
         labels: BTreeMap::new(),
         annotations: BTreeMap::new(),
         ca_crt: Some(issued.certificate_pem.clone()),
         tls_crt: Some(issued.certificate_pem.clone()),
         key_public: pki::public_key_of(issued.private_key_pem.expose()),
+        ..Default::default()
     }
 }
 
@@ -241,19 +242,19 @@ fn an_unfinished_ca_saves_nulls_for_what_is_unknown() {
 #[test]
 fn drift_in_the_ca_secret_is_named() {
     let issued = generated();
-    assert!(secret_drift(&secret_of(&issued), &issued.certificate_pem).is_empty());
+    assert!(secret_drift(&secret_of(&issued), &issued.certificate_pem, Layout::Tls).is_empty());
     let other = generated();
     let swapped_key = tls_secret::ObservedSecret { key_public: pki::public_key_of(other.private_key_pem.expose()), ..secret_of(&issued) };
-    assert_eq!(secret_drift(&swapped_key, &issued.certificate_pem), ["tls.key is not the private key of the CA certificate"]);
+    assert_eq!(secret_drift(&swapped_key, &issued.certificate_pem, Layout::Tls), ["tls.key is not the private key of the CA certificate"]);
     let opaque = tls_secret::ObservedSecret {
         secret_type: Some("Opaque".into()),
         ca_crt: Some(other.certificate_pem.clone()),
         ..secret_of(&issued)
     };
-    assert_eq!(secret_drift(&opaque, &issued.certificate_pem).len(), 2, "type and ca.crt");
+    assert_eq!(secret_drift(&opaque, &issued.certificate_pem, Layout::Tls).len(), 2, "type and ca.crt");
     // `kubectl create secret tls` writes no ca.crt: the CA is whole without it.
     let by_kubectl = tls_secret::ObservedSecret { ca_crt: None, ..secret_of(&issued) };
-    assert!(secret_drift(&by_kubectl, &issued.certificate_pem).is_empty());
+    assert!(secret_drift(&by_kubectl, &issued.certificate_pem, Layout::Tls).is_empty());
 }
 
 #[test]
@@ -490,14 +491,49 @@ fn an_intermediates_secret_holds_its_chain_and_root_and_drift_in_either_is_named
         tls_crt: Some(chain.clone()),
         ..secret_of(&intermediate)
     };
-    assert!(secret_drift(&observed(&root.certificate_pem), &intermediate.certificate_pem).is_empty());
+    assert!(secret_drift(&observed(&root.certificate_pem), &intermediate.certificate_pem, Layout::Tls).is_empty());
     let other = generated();
     assert_eq!(
-        secret_drift(&observed(&other.certificate_pem), &intermediate.certificate_pem),
+        secret_drift(&observed(&other.certificate_pem), &intermediate.certificate_pem, Layout::Tls),
         ["ca.crt does not hold the root of the CA's chain"]
     );
-    assert_eq!(secret_drift(&observed(&root.certificate_pem), &other.certificate_pem).len(), 2, "tls.crt and tls.key");
+    assert_eq!(secret_drift(&observed(&root.certificate_pem), &other.certificate_pem, Layout::Tls).len(), 2, "tls.crt and tls.key");
     // Imported, it records the intermediate alone.
     let imported = imported("yelb", "ca-key-pair", &observed(&root.certificate_pem)).expect("import");
     assert!(tls_secret::same_pem(imported.certificate_pem.as_deref().unwrap_or_default(), &intermediate.certificate_pem));
+}
+
+#[test]
+fn istios_layout_is_only_for_cacerts_with_its_key_in_the_cluster() {
+    let istio = |secret_name: &str| CertificateAuthority {
+        namespace: "istio-system".into(),
+        secret_name: secret_name.into(),
+        layout: "istio".into(),
+        ..config()
+    };
+    assert!(validate(&istio("cacerts")).is_empty());
+    let d = validate(&istio("ca-key-pair"));
+    assert_eq!((summaries(&d), paths(&d)), (vec!["istiod does not read this Secret"], vec!["layout".to_string()]));
+    let with_issuer = CertificateAuthority {
+        cert_manager_issuer: Some(IssuerBlock { kind: "Issuer".into(), name: "ca".into() }),
+        istio_plugin: Some(IstioPlugin { namespace: Attr::Null }),
+        ..istio("cacerts")
+    };
+    let d = validate(&with_issuer);
+    assert!(summaries(&d).iter().filter(|s| **s == "Not with the istio layout").count() == 2, "{:?}", summaries(&d));
+    assert!(paths(&d).contains(&"cert_manager_issuer".to_string()) && paths(&d).contains(&"istio_plugin".to_string()));
+    assert!(paths(&validate(&CertificateAuthority { acm_pca: Some(AcmPca { arn: ARN.into(), create: None }), ..istio("cacerts") }))
+        .contains(&"acm_pca".to_string()));
+    assert_eq!(CertificateAuthority { layout: Attr::Null, ..config() }.layout(), Some(Layout::Tls));
+    assert_eq!(CertificateAuthority { layout: Attr::Unknown, ..config() }.layout(), None);
+}
+
+#[test]
+fn a_secret_in_another_layout_than_the_cas_is_drift() {
+    let issued = generated();
+    let observed = tls_secret::ObservedSecret { layout: Layout::Istio, secret_type: Some("Opaque".into()), ..secret_of(&issued) };
+    assert!(secret_drift(&observed, &issued.certificate_pem, Layout::Istio).is_empty());
+    assert_eq!(secret_drift(&observed, &issued.certificate_pem, Layout::Tls).len(), 2, "type and layout");
+    let broken = tls_secret::ObservedSecret { layout_drift: vec!["cert-chain.pem is missing".into()], ..observed };
+    assert_eq!(secret_drift(&broken, &issued.certificate_pem, Layout::Istio), ["cert-chain.pem is missing"]);
 }

@@ -242,6 +242,7 @@ fn drift_in_the_secret_is_named() {
         ca_crt: Some(ca.certificate_pem.clone()),
         tls_crt: Some(leaf.certificate_pem.clone()),
         key_public: pki::public_key_of(key.expose()),
+        ..Default::default()
     };
     assert!(secret_drift(&secret(&leaf.private_key_pem), &state).is_empty());
     assert_eq!(secret_drift(&secret(&ca.private_key_pem), &state), ["tls.key is not the private key of the certificate"]);
@@ -272,6 +273,7 @@ fn a_leaf_of_an_intermediate_is_in_sync_with_the_root_in_ca_crt() {
         ca_crt: Some(ca_crt.to_string()),
         tls_crt: Some(format!("{}{}{}", leaf.certificate_pem, intermediate.certificate_pem, root.certificate_pem)),
         key_public: pki::public_key_of(leaf.private_key_pem.expose()),
+        ..Default::default()
     };
     assert!(secret_drift(&observed(&root.certificate_pem), &state).is_empty());
     let (other, _) = issued();
