@@ -150,7 +150,8 @@ impl Ca {
     pub async fn issue(&self, clients: &Clients, spec: LeafSpec) -> Result<Leaf, IssueError> {
         match &self.signer {
             Signer::Local { namespace, name } => {
-                let material = self.local_material(clients, namespace, name).await?;
+                let client = clients.kube().await.map_err(|e| IssueError::Key(e.to_string()))?;
+                let material = self.local_material(&client, namespace, name).await?;
                 let issued = tokio::task::spawn_blocking(move || {
                     pki::issue_leaf(
                         &material,
@@ -199,9 +200,8 @@ pub struct IntermediateSpec {
 impl Ca {
     /// The certificate and key of a CA kept in the cluster. The key is read now, from the
     /// server, and wiped once what it signs is signed.
-    async fn local_material(&self, clients: &Clients, namespace: &str, name: &str) -> Result<pki::CaMaterial, IssueError> {
-        let client = clients.kube().await.map_err(|e| IssueError::Key(e.to_string()))?;
-        let key = tls_secret::read_key(&client, namespace, name)
+    async fn local_material(&self, client: &kube::Client, namespace: &str, name: &str) -> Result<pki::CaMaterial, IssueError> {
+        let key = tls_secret::read_key(client, namespace, name)
             .await
             .map_err(|e| IssueError::Key(format!("reading Secret {namespace}/{name}: {e}")))?
             .filter(|k| pki::key_matches(k.expose(), &self.info))
@@ -209,14 +209,14 @@ impl Ca {
         Ok(pki::CaMaterial { certificate_pem: self.certificate_pem(), private_key_pem: key })
     }
 
-    /// Signs an intermediate CA under this one. Its files: `tls.crt` the intermediate and then
-    /// this CA's chain, `ca.crt` this CA's roots, `tls.key` the new key (written only to its
-    /// Secret).
-    pub async fn sign_intermediate(&self, clients: &Clients, spec: IntermediateSpec) -> Result<TlsFiles, IssueError> {
+    /// Signs an intermediate CA under this one, whose Secret is in `client`'s cluster. Its
+    /// files: `tls.crt` the intermediate and then this CA's chain, `ca.crt` this CA's roots,
+    /// `tls.key` the new key (written only to its Secret).
+    pub async fn sign_intermediate(&self, client: &kube::Client, spec: IntermediateSpec) -> Result<TlsFiles, IssueError> {
         let Signer::Local { namespace, name } = &self.signer else {
             return Err(IssueError::Unsupported("an intermediate under an ACM Private CA".into()));
         };
-        let material = self.local_material(clients, namespace, name).await?;
+        let material = self.local_material(client, namespace, name).await?;
         let issued = tokio::task::spawn_blocking(move || {
             let request = pki::CaRequest {
                 common_name: &spec.common_name,

@@ -9,13 +9,15 @@ use tfplugin::{Attr, AttributePath, BridgeError, Diagnostics, Type, Validator, V
 /// The ExecCredential versions a credential plugin may speak.
 pub const EXEC_API_VERSIONS: [&str; 2] = ["client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1"];
 
-pub fn schema() -> Schema {
+/// How to reach a cluster, as the Kubernetes provider does: the `kubernetes` block, and
+/// `parent_cluster` with the same settings. `what` opens its description.
+fn cluster_block(what: &str) -> Block {
     let exec = Block::new("A credential plugin run for a short-lived token, as `aws eks get-token` is on EKS. It prints an ExecCredential; the token is used in memory only and fetched again when it expires.")
         .attribute(Attribute::string("api_version").required().validator(Validator::one_of(&EXEC_API_VERSIONS)).description("The ExecCredential version the plugin speaks."))
         .attribute(Attribute::string("command").required().validator(Validator::not_blank()).description("The plugin's executable, found on `PATH` unless a path is given."))
         .attribute(Attribute::new("args", Type::list(Type::String)).optional().description("Its arguments."))
         .attribute(Attribute::new("env", Type::map(Type::String)).optional().description("Environment variables set for it, on top of the provider's."));
-    let kubernetes = Block::new("How to reach the Kubernetes API, as the Kubernetes provider does. With `config_path` or `config_context`, a kubeconfig is read and the settings below override it; with `host` and no kubeconfig setting, none is read; with neither, `KUBECONFIG` (then `~/.kube/config`, then the in-cluster service account) is used. Credentials given here (`token`, the client certificate, `exec`) replace the kubeconfig's user. Any setting may be unknown until apply (a cluster made in the same run) or come from an ephemeral value; none is written to state.")
+    Block::new(&format!("{what} With `config_path` or `config_context`, a kubeconfig is read and the settings below override it; with `host` and no kubeconfig setting, none is read; with neither, `KUBECONFIG` (then `~/.kube/config`, then the in-cluster service account) is used. Credentials given here (`token`, the client certificate, `exec`) replace the kubeconfig's user. Any setting may be unknown until apply (a cluster made in the same run) or come from an ephemeral value; none is written to state."))
         .attribute(Attribute::string("config_path").optional().description("Path to a kubeconfig file. Defaults to `KUBECONFIG`, then `~/.kube/config`, then in-cluster configuration."))
         .attribute(Attribute::string("config_context").optional().description("Context of the kubeconfig to use. Defaults to its current context."))
         .attribute(Attribute::string("host").optional().description("The API server's URL, e.g. `https://ABC.gr7.us-west-2.eks.amazonaws.com`."))
@@ -26,7 +28,10 @@ pub fn schema() -> Schema {
         .attribute(Attribute::string("tls_server_name").optional().description("The name the API server's certificate is checked for, when it differs from `host`'s."))
         .attribute(Attribute::bool("insecure").optional().description("Skip verifying the API server's certificate. For throwaway clusters only; conflicts with `cluster_ca_certificate`."))
         .attribute(Attribute::string("proxy_url").optional().description("An HTTP(S) or SOCKS5 proxy for the API server, e.g. `http://proxy.internal:3128`."))
-        .block(NestedBlock::new("exec", Nesting::Single, exec));
+        .block(NestedBlock::new("exec", Nesting::Single, exec))
+}
+
+pub fn schema() -> Schema {
     let endpoints = Block::new("Endpoint overrides, for VPC endpoints or a local AWS API (`AWS_ENDPOINT_URL` is honoured too).")
         .attribute(Attribute::string("appmesh").optional().description("App Mesh API endpoint URL."))
         .attribute(Attribute::string("acmpca").optional().description("ACM Private CA API endpoint URL."))
@@ -47,7 +52,12 @@ pub fn schema() -> Schema {
         0,
         Block::new("meshtls encrypts every hop of a service mesh: CA, certificates, Secrets, mesh TLS settings and Envoy reloads, with drift detection on the cluster and the mesh API.")
             .attribute(Attribute::string("mesh_name").optional().description("Default App Mesh mesh for resources that do not set `mesh_name`."))
-            .block(NestedBlock::new("kubernetes", Nesting::Single, kubernetes))
+            .block(NestedBlock::new("kubernetes", Nesting::Single, cluster_block("How to reach the Kubernetes API, as the Kubernetes provider does.")))
+            .block(NestedBlock::new(
+                "parent_cluster",
+                Nesting::Single,
+                cluster_block("The cluster that holds the parent CAs of this cluster's intermediates (`meshtls_ca` `parent.ca_id`), when it is another one: a management cluster with the mesh root, say. meshtls only reads the parent's Secret there, to sign. Without it, parents are read from the `kubernetes` cluster."),
+            ))
             .block(NestedBlock::new("aws", Nesting::Single, aws)),
     )
 }
@@ -154,6 +164,8 @@ pub struct Settings {
     pub mesh_name: Setting,
     /// Null means the defaults (`KUBECONFIG`, then `~/.kube/config`, then in-cluster).
     pub kubernetes: Option<KubernetesSettings>,
+    /// Where intermediates' parents are read; null means the `kubernetes` cluster.
+    pub parent_cluster: Option<KubernetesSettings>,
     /// None when the configuration has no `aws` block.
     pub aws: Option<AwsSettings>,
 }
@@ -171,6 +183,11 @@ impl Settings {
     pub fn kubernetes_unknown(&self) -> bool {
         self.kubernetes.as_ref().is_some_and(KubernetesSettings::unknown)
     }
+
+    /// The settings of the cluster parents are read from, when it is not the `kubernetes` one.
+    pub fn parent_cluster(&self) -> Option<&KubernetesSettings> {
+        self.parent_cluster.as_ref()
+    }
 }
 
 /// Offline checks: everything here works with no cluster and no AWS in reach.
@@ -184,7 +201,10 @@ pub fn validate(config: &Value) -> Diagnostics {
 fn validate_settings(settings: &Settings) -> Diagnostics {
     let mut diags = Diagnostics::new();
     if let Some(k) = &settings.kubernetes {
-        validate_kubernetes(k, &mut diags);
+        validate_kubernetes("kubernetes", k, &mut diags);
+    }
+    if let Some(k) = &settings.parent_cluster {
+        validate_kubernetes("parent_cluster", k, &mut diags);
     }
     if let Some(aws) = &settings.aws {
         if let Some(region) = aws.region.as_deref() {
@@ -211,13 +231,10 @@ fn validate_settings(settings: &Settings) -> Diagnostics {
     diags
 }
 
-fn kube_at(name: &str) -> AttributePath {
-    AttributePath::attrs(&["kubernetes", name])
-}
-
 /// The Kubernetes provider's rules: one source of credentials, a client certificate with its
 /// key, no CA with `insecure`, and URLs and PEM that parse. Unknown values pass until apply.
-fn validate_kubernetes(k: &KubernetesSettings, diags: &mut Diagnostics) {
+fn validate_kubernetes(block: &str, k: &KubernetesSettings, diags: &mut Diagnostics) {
+    let kube_at = |name: &str| AttributePath::attrs(&[block, name]);
     if k.config_path.as_deref().is_some_and(|p| p.trim().is_empty()) {
         diags.error_at(
             kube_at("config_path"),
@@ -349,6 +366,7 @@ mod tests {
         Value::object([
             ("mesh_name", Value::Null),
             ("kubernetes", kube),
+            ("parent_cluster", Value::Null),
             (
                 "aws",
                 Value::object([
@@ -422,6 +440,23 @@ mod tests {
         assert!(Settings::from_config(&late_exec).unwrap().kubernetes_unknown());
         let known = config(Value::Null, Value::Null, kubernetes(&[("host", "https://h".into())], exec("aws".into())));
         assert!(!Settings::from_config(&known).unwrap().kubernetes_unknown());
+    }
+
+    #[test]
+    fn the_parent_cluster_keeps_the_same_rules_at_its_own_path() {
+        let with_parent = |kube: Value, parent: Value| {
+            let Value::Object(mut fields) = config(Value::Null, Value::Null, kube) else { panic!("an object") };
+            fields.insert("parent_cluster".into(), parent);
+            Value::Object(fields)
+        };
+        let bad = with_parent(Value::Null, kubernetes(&[("host", "eks.example.com".into())], Value::Null));
+        assert_eq!(paths(&validate(&bad)), ["parent_cluster.host"]);
+        let fine = with_parent(Value::Null, kubernetes(&[("config_context", "management".into())], Value::Null));
+        let settings = Settings::from_config(&fine).expect("settings");
+        assert!(validate(&fine).is_empty() && !settings.parent_cluster().is_some_and(KubernetesSettings::unknown));
+        assert_eq!(settings.parent_cluster().and_then(|p| p.config_context.as_deref()), Some("management"));
+        let late = with_parent(Value::Null, kubernetes(&[("host", Value::Unknown)], Value::Null));
+        assert!(Settings::from_config(&late).expect("settings").parent_cluster().is_some_and(KubernetesSettings::unknown));
     }
 
     #[test]

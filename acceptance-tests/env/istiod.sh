@@ -19,13 +19,18 @@
 # ConfigMap (`istio`, or `istio-<revision>`) labelled `istio.io/rev`, which is how meshtls and
 # istioctl tell that a revision is installed.
 #
+# ISTIOD_INSTANCE names a second istiod (e.g. `b`, for the second cluster, with KUBECONFIG
+# set to it): its own folder, ports and `istiod-<instance>.env`.
+#
 # ISTIOD_AMBIENT=true turns ambient mode on (PILOT_ENABLE_AMBIENT, off by default in the
 # binary, on in the chart's ambient profile): istiod then derives ztunnel's workloads and
 # policies from the Pods, which /debug/ambientz shows.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${MESHTLS_ENV_DIR:?source .meshtls-env first}" "${KUBECONFIG:?source .meshtls-env first}"
-state=$MESHTLS_ENV_DIR/istiod
+suffix=${ISTIOD_INSTANCE:+-$ISTIOD_INSTANCE}
+state=$MESHTLS_ENV_DIR/istiod$suffix
+env_out=$MESHTLS_ENV_DIR/istiod$suffix.env
 namespace=${ISTIOD_NAMESPACE:-istio-system}
 
 log() { printf 'istiod: %s\n' "$*" >&2; }
@@ -37,7 +42,7 @@ stop() {
     kill "$volume" 2>/dev/null || true
     rm -f "$state/volume.pid"
     if [[ -f $MESHTLS_ENV_DIR/pids ]]; then
-      grep -v "^secret-volume $volume\$" "$MESHTLS_ENV_DIR/pids" > "$MESHTLS_ENV_DIR/pids.next" || true
+      grep -v "^secret-volume$suffix $volume\$" "$MESHTLS_ENV_DIR/pids" > "$MESHTLS_ENV_DIR/pids.next" || true
       mv "$MESHTLS_ENV_DIR/pids.next" "$MESHTLS_ENV_DIR/pids"
     fi
   fi
@@ -47,9 +52,9 @@ stop() {
   kill "$pid" 2>/dev/null || true
   for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   kill -9 "$pid" 2>/dev/null || true
-  rm -f "$state/pid" "$MESHTLS_ENV_DIR/istiod.env"
+  rm -f "$state/pid" "$env_out"
   if [[ -f $MESHTLS_ENV_DIR/pids ]]; then
-    grep -v "^istiod $pid\$" "$MESHTLS_ENV_DIR/pids" > "$MESHTLS_ENV_DIR/pids.next" || true
+    grep -v "^istiod$suffix $pid\$" "$MESHTLS_ENV_DIR/pids" > "$MESHTLS_ENV_DIR/pids.next" || true
     mv "$MESHTLS_ENV_DIR/pids.next" "$MESHTLS_ENV_DIR/pids"
   fi
 }
@@ -72,7 +77,7 @@ start() {
       "$python" "$here/secret_volume.py" --kubeconfig "$KUBECONFIG" --namespace "$namespace" --name cacerts \
         --dir "$state/cacerts" --log "$state/volume.log" > "$state/volume.err" 2>&1 &
       echo $! > "$state/volume.pid"
-      echo "secret-volume $!" >> "$MESHTLS_ENV_DIR/pids"
+      echo "secret-volume$suffix $!" >> "$MESHTLS_ENV_DIR/pids"
       # A pod starts once its volumes are set up: the first read has happened.
       local volume_deadline=$((SECONDS + 30))
       until [[ -s $state/volume.log ]]; do
@@ -101,8 +106,8 @@ print(json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
 PY
   "$python" "$here/kubeapply.py" --kubeconfig "$KUBECONFIG" "$state/mesh-configmap.json" >&2
   free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-  local http grpc secure monitoring
-  http=$(free_port); grpc=$(free_port); secure=$(free_port); monitoring=$(free_port)
+  local http grpc secure monitoring https ctrlz
+  http=$(free_port); grpc=$(free_port); secure=$(free_port); monitoring=$(free_port); https=$(free_port); ctrlz=$(free_port)
   (
     cd "$state"
     # No admission webhooks: the API server cannot call back to a process outside a pod.
@@ -112,11 +117,11 @@ PY
       ISTIOD_CUSTOM_HOST=istiod.$namespace.svc \
       "$istiod" discovery --kubeconfig "$KUBECONFIG" --meshConfig "$state/mesh.yaml" \
       --httpAddr "127.0.0.1:$http" --grpcAddr "127.0.0.1:$grpc" --secureGRPCAddr "127.0.0.1:$secure" \
-      --monitoringAddr "127.0.0.1:$monitoring" --domain cluster.local --log_output_level default:info
+      --monitoringAddr "127.0.0.1:$monitoring" --httpsAddr "127.0.0.1:$https" --ctrlz_port "$ctrlz" --domain cluster.local --log_output_level default:info
   ) > "$state/istiod.log" 2>&1 &
   local pid=$!
   echo "$pid" > "$state/pid"
-  echo "istiod $pid" >> "$MESHTLS_ENV_DIR/pids"
+  echo "istiod$suffix $pid" >> "$MESHTLS_ENV_DIR/pids"
   local deadline=$((SECONDS + 120))
   until curl -sf "http://127.0.0.1:$http/ready" >/dev/null 2>&1; do
     if ! kill -0 "$pid" 2>/dev/null; then
@@ -127,7 +132,7 @@ PY
     fi
     sleep 0.2
   done
-  cat > "$MESHTLS_ENV_DIR/istiod.env" <<ENV
+  cat > "$env_out" <<ENV
 export ISTIOD_HTTP='http://127.0.0.1:$http'
 export ISTIOD_SECURE_GRPC='127.0.0.1:$secure'
 export ISTIOD_NAMESPACE='$namespace'

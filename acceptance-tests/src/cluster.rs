@@ -24,6 +24,18 @@ impl Cluster {
         Cluster { rt, client }
     }
 
+    /// The cluster of another kubeconfig (the second cluster's).
+    pub fn connect_to(kubeconfig: &std::path::Path) -> Cluster {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let client = rt.block_on(async {
+            let file = kube::config::Kubeconfig::read_from(kubeconfig).expect("read the kubeconfig");
+            let config = kube::Config::from_custom_kubeconfig(file, &Default::default()).await.expect("kubeconfig");
+            kube::Client::try_from(config).expect("kube client")
+        });
+        Cluster { rt, client }
+    }
+
     /// Creates a namespace named `prefix-<suffix>`, unique to this run, so a scenario never
     /// meets what an earlier, interrupted run left behind.
     pub fn fresh_namespace(&self, prefix: &str) -> String {
@@ -281,5 +293,38 @@ impl Cluster {
         let api = self.dynamic(group, version, kind, Some(namespace));
         let list = self.rt.block_on(api.list(&kube::api::ListParams::default())).expect("list objects");
         list.items.into_iter().map(|o| serde_json::to_value(o).expect("object as JSON")).collect()
+    }
+}
+
+/// The environment's second cluster (`second-cluster.sh`), started for a scenario and stopped
+/// when it ends. One scenario at a time holds it.
+pub struct SecondCluster {
+    pub kubeconfig: std::path::PathBuf,
+    _held: std::sync::MutexGuard<'static, ()>,
+}
+
+static SECOND_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl SecondCluster {
+    pub fn start() -> SecondCluster {
+        let held = SECOND_CLUSTER.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let out = std::process::Command::new(crate::repo_root().join("acceptance-tests/env/second-cluster.sh"))
+            .arg("start")
+            .output()
+            .expect("run second-cluster.sh");
+        assert!(out.status.success(), "the second cluster did not start: {}", String::from_utf8_lossy(&out.stderr));
+        let kubeconfig = std::path::PathBuf::from(crate::env("MESHTLS_ENV_DIR")).join("cluster-b/kubeconfig");
+        assert!(kubeconfig.exists(), "{} was not written", kubeconfig.display());
+        SecondCluster { kubeconfig, _held: held }
+    }
+
+    pub fn connect(&self) -> Cluster {
+        Cluster::connect_to(&self.kubeconfig)
+    }
+}
+
+impl Drop for SecondCluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(crate::repo_root().join("acceptance-tests/env/second-cluster.sh")).arg("stop").output();
     }
 }

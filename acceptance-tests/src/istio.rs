@@ -62,6 +62,8 @@ pub struct Istiod {
     cacerts_dir: PathBuf,
     volume_log: PathBuf,
     stop_on_drop: bool,
+    /// How it was started, so drop stops the same istiod.
+    install: Install,
 }
 
 /// How istiod takes its plug-in CA, the `cacerts` Secret (see istiod.sh).
@@ -82,11 +84,14 @@ pub struct Install {
     pub revision: String,
     /// Ambient mode on (`PILOT_ENABLE_AMBIENT`): istiod serves ztunnel as well as sidecars.
     pub ambient: bool,
+    /// Another istiod beside the environment's (`ISTIOD_INSTANCE`), in the cluster of its own
+    /// kubeconfig: the second cluster's.
+    pub instance: Option<(String, PathBuf)>,
 }
 
 impl Default for Install {
     fn default() -> Self {
-        Install { cacerts: CaCerts::Remote, revision: "default".into(), ambient: false }
+        Install { cacerts: CaCerts::Remote, revision: "default".into(), ambient: false, instance: None }
     }
 }
 
@@ -95,13 +100,16 @@ fn script(action: &str, install: &Install) -> std::process::Output {
         CaCerts::Remote => "remote",
         CaCerts::Mounted => "mounted",
     };
-    Command::new(repo_root().join("acceptance-tests/env/istiod.sh"))
+    let mut command = Command::new(repo_root().join("acceptance-tests/env/istiod.sh"));
+    command
         .arg(action)
         .env("ISTIOD_CACERTS", mode)
         .env("ISTIOD_REVISION", &install.revision)
-        .env("ISTIOD_AMBIENT", if install.ambient { "true" } else { "false" })
-        .output()
-        .expect("run istiod.sh")
+        .env("ISTIOD_AMBIENT", if install.ambient { "true" } else { "false" });
+    if let Some((instance, kubeconfig)) = &install.instance {
+        command.env("ISTIOD_INSTANCE", instance).env("KUBECONFIG", kubeconfig);
+    }
+    command.output().expect("run istiod.sh")
 }
 
 impl Istiod {
@@ -121,8 +129,10 @@ impl Istiod {
     pub fn install(_turn: &IstioTurn, install: &Install) -> Istiod {
         let out = script("start", install);
         assert!(out.status.success(), "istiod did not start: {}", String::from_utf8_lossy(&out.stderr));
-        let mut istiod = Istiod::running();
+        let name = install.instance.as_ref().map_or("istiod.env".to_string(), |(instance, _)| format!("istiod-{instance}.env"));
+        let mut istiod = Istiod::from_env_file(&PathBuf::from(env("MESHTLS_ENV_DIR")).join(name));
         istiod.stop_on_drop = true;
+        istiod.install = install.clone();
         istiod
     }
 
@@ -139,8 +149,11 @@ impl Istiod {
 
     /// The istiod the environment runs now (started with `istiod.sh start`), left running.
     pub fn running() -> Istiod {
-        let env_file = PathBuf::from(env("MESHTLS_ENV_DIR")).join("istiod.env");
-        let text = std::fs::read_to_string(&env_file).unwrap_or_else(|e| panic!("{}: {e}; is istiod running?", env_file.display()));
+        Istiod::from_env_file(&PathBuf::from(env("MESHTLS_ENV_DIR")).join("istiod.env"))
+    }
+
+    fn from_env_file(env_file: &std::path::Path) -> Istiod {
+        let text = std::fs::read_to_string(env_file).unwrap_or_else(|e| panic!("{}: {e}; is istiod running?", env_file.display()));
         let value = |key: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(&format!("export {key}=")))
@@ -155,6 +168,7 @@ impl Istiod {
             cacerts_dir: PathBuf::from(value("ISTIOD_CACERTS_DIR")),
             volume_log: PathBuf::from(value("ISTIOD_VOLUME_LOG")),
             stop_on_drop: false,
+            install: Install::default(),
         }
     }
 
@@ -270,7 +284,7 @@ impl Istiod {
 impl Drop for Istiod {
     fn drop(&mut self) {
         if self.stop_on_drop {
-            let _ = script("stop", &Install::default());
+            let _ = script("stop", &self.install);
         }
     }
 }

@@ -319,6 +319,12 @@ impl Workspace {
         assert_eq!(in_cluster, in_state, "{}: the Secrets meshtls manages in {namespace} differ from those in state", self.cli.name());
     }
 
+    /// Adds a key the scan must not find, from a Secret the state names in another cluster
+    /// (the environment's own cluster's are found by themselves).
+    pub fn remember_key(&self, pem: &str) {
+        self.keys.borrow_mut().insert(pem.to_string());
+    }
+
     /// Remembers the private key of every Secret the state names that the cluster holds now.
     fn collect_keys(&self) {
         let secrets = self.state_file().map(|s| secrets_in(&s)).unwrap_or_default();
@@ -442,6 +448,22 @@ pub fn for_each_cli(f: impl Fn(CliKind) + Sync) {
         let failed: Vec<&str> = handles.into_iter().filter_map(|(cli, h)| h.join().is_err().then_some(cli.name())).collect();
         assert!(failed.is_empty(), "scenario failed with {failed:?}");
     });
+}
+
+/// Whether two PEM certificates are the same, whatever their line breaks.
+pub fn same_pem(a: &str, b: &str) -> bool {
+    let body = |p: &str| p.lines().filter(|l| !l.starts_with("-----")).collect::<String>();
+    !a.trim().is_empty() && body(a) == body(b)
+}
+
+/// A root no scenario's CA has anything to do with, named as meshtls roots are, for checks
+/// that must fail.
+pub fn unrelated_root() -> String {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.distinguished_name.push(rcgen::DnType::CommonName, "Mesh Root CA");
+    let key = rcgen::KeyPair::generate().expect("key");
+    params.self_signed(&key).expect("CA").pem()
 }
 
 /// The provider block every scenario uses: the kubeconfig from the environment, passed

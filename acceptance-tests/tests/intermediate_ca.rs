@@ -4,7 +4,7 @@
 
 use meshtls_acceptance_tests::cluster::Cluster;
 use meshtls_acceptance_tests::istio::{self, csr_for, CaCerts, Istiod};
-use meshtls_acceptance_tests::{for_each_cli, provider_block, CliKind, Workspace};
+use meshtls_acceptance_tests::{for_each_cli, provider_block, same_pem, unrelated_root, CliKind, Workspace};
 
 /// A root and an intermediate under it in `namespace`, with the intermediate's Secret named
 /// `intermediate_secret` in `intermediate_namespace` in the given `layout`, then `extra`.
@@ -60,21 +60,6 @@ resource "meshtls_certificate" "db" {{
 }}
 "#
     )
-}
-
-/// Whether two PEM certificates are the same, whatever their line breaks.
-fn same_pem(a: &str, b: &str) -> bool {
-    let body = |p: &str| p.lines().filter(|l| !l.starts_with("-----")).collect::<String>();
-    !a.trim().is_empty() && body(a) == body(b)
-}
-
-/// Another root's certificate, for checks that must fail.
-fn unrelated_root() -> String {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params.distinguished_name.push(rcgen::DnType::CommonName, "Mesh Root CA");
-    let key = rcgen::KeyPair::generate().expect("key");
-    params.self_signed(&key).expect("CA").pem()
 }
 
 #[test]

@@ -26,6 +26,8 @@ pub struct Clients {
 struct Configured {
     settings: Settings,
     kube: tokio::sync::OnceCell<kube::Client>,
+    /// The `parent_cluster`'s client and read cache, when it has one of its own.
+    parent: tokio::sync::OnceCell<(kube::Client, Arc<read_cache::ReadCache>)>,
     aws: tokio::sync::OnceCell<Arc<aws::AwsClients>>,
 }
 
@@ -67,8 +69,12 @@ impl Clients {
                     // What the cache holds came from the other settings' cluster.
                     self.read_cache.stop_caching();
                 }
-                *configured =
-                    Some(Arc::new(Configured { settings, kube: tokio::sync::OnceCell::new(), aws: tokio::sync::OnceCell::new() }));
+                *configured = Some(Arc::new(Configured {
+                    settings,
+                    kube: tokio::sync::OnceCell::new(),
+                    parent: tokio::sync::OnceCell::new(),
+                    aws: tokio::sync::OnceCell::new(),
+                }));
             }
         }
         // Each run starts unstopped.
@@ -102,6 +108,27 @@ impl Clients {
         let settings = configured.settings.kubernetes();
         let client = configured.kube.get_or_try_init(|| async move { kubernetes::connect(&settings).await }).await?;
         Ok(client.clone())
+    }
+
+    /// The client and read cache of the cluster intermediates' parents are read from: the
+    /// `parent_cluster`, with a cache of its own (the same names there are other objects),
+    /// or this cluster's.
+    pub async fn parent(&self) -> Result<(kube::Client, Arc<read_cache::ReadCache>), ClientError> {
+        let configured = self.configured()?;
+        let Some(settings) = configured.settings.parent_cluster().cloned() else {
+            return Ok((self.kube().await?, self.read_cache.clone()));
+        };
+        if settings.unknown() {
+            return Err(ClientError::KubernetesUnknown);
+        }
+        let connected = configured
+            .parent
+            .get_or_try_init(|| async move {
+                let client = kubernetes::connect(&settings).await?;
+                Ok::<_, ClientError>((client, Arc::new(read_cache::ReadCache::default())))
+            })
+            .await?;
+        Ok(connected.clone())
     }
 
     pub async fn aws(&self) -> Result<Arc<aws::AwsClients>, ClientError> {

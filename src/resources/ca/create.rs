@@ -81,7 +81,7 @@ impl CaResource {
                 .map_err(|e| issuer_error(&e, "read the cert-manager issuer", spec, kind, name))?;
         }
         let given_certificate = state.given_certificate().map(str::to_string);
-        let files = TlsFiles { layout: spec.layout, ..self.key_material(client, spec, given_certificate.as_deref(), given).await? };
+        let files = TlsFiles { layout: spec.layout, ..self.key_material(spec, given_certificate.as_deref(), given).await? };
         // A key pair's certificate is recorded as given, as plan showed it.
         state
             .set_certificate(&given_certificate.unwrap_or_else(|| pki::first_certificate(&files.tls_crt)))
@@ -127,13 +127,7 @@ impl CaResource {
 
     /// The files of a CA kept in its Secret: the configuration's `key_pair` (whose key is
     /// `given`), an intermediate signed by its parent, or a new root.
-    async fn key_material(
-        &self,
-        client: &kube::Client,
-        spec: &CaSpec,
-        given_certificate: Option<&str>,
-        given: Option<GivenKey>,
-    ) -> Result<TlsFiles, Diagnostic> {
+    async fn key_material(&self, spec: &CaSpec, given_certificate: Option<&str>, given: Option<GivenKey>) -> Result<TlsFiles, Diagnostic> {
         let issued = match (given_certificate, given, &spec.parent) {
             (Some(certificate_pem), Some(GivenKey(private_key_pem)), _) => {
                 key_pair_problem(certificate_pem, private_key_pem.expose(), time::OffsetDateTime::now_utc())
@@ -145,7 +139,7 @@ impl CaResource {
                 "key_pair.private_key_pem_wo was not in the configuration at apply. It is write-only: give it in the configuration every apply that creates the CA.",
             )
             .at(AttributePath::attrs(&["key_pair", "private_key_pem_wo"]))),
-            (None, _, Some(parent)) => return self.intermediate(client, spec, parent).await,
+            (None, _, Some(parent)) => return self.intermediate(spec, parent).await,
             (None, _, None) => {
                 let cn = spec.common_name.as_deref().unwrap_or_default();
                 ca_store::generate_root(cn, spec.organization.as_deref(), spec.validity_days, spec.key_algorithm)
@@ -164,14 +158,16 @@ impl CaResource {
     /// An intermediate signed by `parent` (its id, its certificate as planned and the path
     /// length to give): the parent in the cluster must still be the one planned, and able to
     /// sign it, which plan could not check when the parent was new.
-    async fn intermediate(
-        &self,
-        client: &kube::Client,
-        spec: &CaSpec,
-        (ca_id, planned_pem, path_len): &(String, String, u8),
-    ) -> Result<TlsFiles, Diagnostic> {
-        let parent =
-            ca_store::load(client, &self.clients.read_cache, ca_id).await.map_err(|d| d.at(AttributePath::attrs(&["parent", "ca_id"])))?;
+    async fn intermediate(&self, spec: &CaSpec, (ca_id, planned_pem, path_len): &(String, String, u8)) -> Result<TlsFiles, Diagnostic> {
+        let at_id = || AttributePath::attrs(&["parent", "ca_id"]);
+        let (parent_client, parent_cache) = self.clients.parent().await.map_err(|e| {
+            Diagnostic::error(
+                "Cannot reach the parent's cluster",
+                format!("{e}. Check the provider's `parent_cluster` block, or its `kubernetes` block when it has none."),
+            )
+            .at(at_id())
+        })?;
+        let parent = ca_store::load(&parent_client, &parent_cache, ca_id).await.map_err(|d| d.at(at_id()))?;
         if pki::fingerprints(planned_pem).first() != Some(&parent.info.fingerprint_sha256) {
             return Err(Diagnostic::error(
                 "Parent changed since plan",
@@ -192,7 +188,7 @@ impl CaResource {
             key_algorithm: spec.key_algorithm,
             path_len: *path_len,
         };
-        parent.sign_intermediate(&self.clients, request).await.diag("sign the intermediate CA")
+        parent.sign_intermediate(&parent_client, request).await.diag("sign the intermediate CA")
     }
 
     /// A CA behind ACM Private CA, adopted or created; its Secret holds only `ca.crt`.
