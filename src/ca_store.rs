@@ -197,6 +197,17 @@ pub struct IntermediateSpec {
     pub path_len: u8,
 }
 
+impl IntermediateSpec {
+    fn request(&self) -> pki::CaRequest<'_> {
+        pki::CaRequest {
+            common_name: &self.common_name,
+            organization: self.organization.as_deref(),
+            validity_days: self.validity_days,
+            key_algorithm: self.key_algorithm,
+        }
+    }
+}
+
 impl Ca {
     /// The certificate and key of a CA kept in the cluster. The key is read now, from the
     /// server, and wiped once what it signs is signed.
@@ -209,28 +220,48 @@ impl Ca {
         Ok(pki::CaMaterial { certificate_pem: self.certificate_pem(), private_key_pem: key })
     }
 
-    /// Signs an intermediate CA under this one, whose Secret is in `client`'s cluster. Its
-    /// files: `tls.crt` the intermediate and then this CA's chain, `ca.crt` this CA's roots,
-    /// `tls.key` the new key (written only to its Secret).
-    pub async fn sign_intermediate(&self, client: &kube::Client, spec: IntermediateSpec) -> Result<TlsFiles, IssueError> {
-        let Signer::Local { namespace, name } = &self.signer else {
-            return Err(IssueError::Unsupported("an intermediate under an ACM Private CA".into()));
+    /// Signs an intermediate CA under this one: with its key, read from its Secret through
+    /// `client` (the parent's cluster), or through ACM Private CA, which issues a subordinate
+    /// CA for a CSR whose key is made here. Its files: `tls.crt` the intermediate and then its
+    /// chain up to the root, `ca.crt` this CA's roots, `tls.key` the new key (written only to
+    /// the intermediate's Secret).
+    pub async fn sign_intermediate(
+        &self,
+        clients: &Clients,
+        client: &kube::Client,
+        spec: IntermediateSpec,
+    ) -> Result<TlsFiles, IssueError> {
+        let (certificate_pem, chain_pem, key) = match &self.signer {
+            Signer::Local { namespace, name } => {
+                let material = self.local_material(client, namespace, name).await?;
+                let issued =
+                    tokio::task::spawn_blocking(move || pki::issue_intermediate(&material, &spec.request(), spec.path_len)).await??;
+                (issued.certificate_pem, self.chain_pem.clone(), issued.private_key_pem)
+            }
+            Signer::Pca { arn } => {
+                let template = pca::subordinate_template(spec.path_len).ok_or_else(|| {
+                    IssueError::Unsupported(format!(
+                        "path length {} under ACM Private CA (its subordinate templates go up to {})",
+                        spec.path_len,
+                        pca::MAX_SUBORDINATE_PATH_LEN
+                    ))
+                })?;
+                let aws = clients.aws().await?;
+                let (csr, key) = tokio::task::spawn_blocking({
+                    let spec = spec.clone();
+                    move || pki::ca_csr_for(&spec.request())
+                })
+                .await??;
+                let signing = pca::algorithms(self.info.key_algorithm.unwrap_or(KeyAlgorithm::Rsa2048)).1;
+                let (certificate_pem, chain_pem) =
+                    pca::issue(&aws.acmpca, arn, &csr, signing, &template, spec.validity_days, &|| clients.stopping()).await?;
+                (certificate_pem, chain_pem, key)
+            }
         };
-        let material = self.local_material(client, namespace, name).await?;
-        let issued = tokio::task::spawn_blocking(move || {
-            let request = pki::CaRequest {
-                common_name: &spec.common_name,
-                organization: spec.organization.as_deref(),
-                validity_days: spec.validity_days,
-                key_algorithm: spec.key_algorithm,
-            };
-            pki::issue_intermediate(&material, &request, spec.path_len)
-        })
-        .await??;
         Ok(TlsFiles {
-            tls_crt: format!("{}{}", issued.certificate_pem, self.chain_pem),
+            tls_crt: format!("{certificate_pem}{chain_pem}"),
             ca_crt: self.trust_pem.clone(),
-            tls_key: issued.private_key_pem,
+            tls_key: key,
             layout: tls_secret::Layout::Tls,
         })
     }

@@ -15,6 +15,13 @@ use crate::pki::KeyAlgorithm;
 
 pub const ROOT_TEMPLATE: &str = "arn:aws:acm-pca:::template/RootCACertificate/V1";
 pub const END_ENTITY_TEMPLATE: &str = "arn:aws:acm-pca:::template/EndEntityCertificate/V1";
+/// The longest path length ACM Private CA's subordinate CA templates give.
+pub const MAX_SUBORDINATE_PATH_LEN: u8 = 3;
+
+/// The template that issues a subordinate CA with `path_len` (`SubordinateCACertificate_PathLen<N>/V1`).
+pub fn subordinate_template(path_len: u8) -> Option<String> {
+    (path_len <= MAX_SUBORDINATE_PATH_LEN).then(|| format!("arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen{path_len}/V1"))
+}
 /// How long issuance may take before meshtls gives up with a timeout error.
 pub const ISSUE_DEADLINE: Duration = Duration::from_secs(300);
 

@@ -233,6 +233,19 @@ pub fn csr_for(key_algorithm: KeyAlgorithm, common_name: &str, dns_names: &[Stri
     Ok((csr.pem()?, KeyPem::new(key.serialize_pem())))
 }
 
+/// A fresh key and a certificate signing request for a CA named as `req` says, for a parent
+/// that signs remotely (ACM Private CA, whose template makes it a CA).
+pub fn ca_csr_for(req: &CaRequest<'_>) -> Result<(String, KeyPem), PkiError> {
+    let key = req.key_algorithm.generate()?;
+    let mut params = CertificateParams::default();
+    params.distinguished_name.push(DnType::CommonName, req.common_name);
+    if let Some(org) = req.organization {
+        params.distinguished_name.push(DnType::OrganizationName, org);
+    }
+    let csr = params.serialize_request(&key)?;
+    Ok((csr.pem()?, KeyPem::new(key.serialize_pem())))
+}
+
 /// True when the first certificate of `leaf_pem` was issued by the first certificate of
 /// `ca_pem`: the issuer name matches and the signature verifies with the CA's key.
 pub fn signed_by(leaf_pem: &str, ca_pem: &str) -> Result<bool, PkiError> {

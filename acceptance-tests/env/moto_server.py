@@ -19,6 +19,7 @@ for the benchmark.
 import argparse
 import datetime
 import json
+import re
 import threading
 
 from moto.server import DomainDispatcherApplication, create_backend_app
@@ -26,6 +27,87 @@ from werkzeug.serving import run_simple
 
 APPMESH_PREFIX = "/v20190125/"
 TIMESTAMP_KEYS = {"createdAt", "lastUpdatedAt"}
+
+
+# moto 5.2.5 builds a certificate's extensions from two templates only, RootCACertificate/V1
+# and EndEntityCertificate/V1 (moto/acmpca/models.py, `_x509_extensions`): a subordinate CA
+# issued with SubordinateCACertificate_PathLen<N>/V1 comes back with no extensions at all, so
+# it is no CA. These are the extensions AWS documents for those templates
+# (https://docs.aws.amazon.com/privateca/latest/userguide/template-definitions.html,
+# "SubordinateCACertificate_PathLen0/V1" to "..._PathLen3/V1"): basicConstraints critical,
+# CA:TRUE with the template's path length; keyUsage critical, digitalSignature, keyCertSign
+# and cRLSign; the authority key identifier of the issuing CA; the subject key identifier of
+# the request's key. The acceptance scenario of an intermediate under ACM Private CA checks
+# them on what comes back.
+SUBORDINATE_TEMPLATE = re.compile(r"^arn:aws:acm-pca:::template/SubordinateCACertificate_PathLen([0-3])/V1$")
+
+
+def with_subordinate_templates():
+    from cryptography import x509
+    from moto.acmpca import models
+
+    moto_extensions = models.CertificateAuthority._x509_extensions
+
+    def extensions(self, csr, template_arn):
+        match = SUBORDINATE_TEMPLATE.match(template_arn or "")
+        if not match:
+            return moto_extensions(self, csr, template_arn)
+        usage = x509.KeyUsage(
+            digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+            key_agreement=False, key_cert_sign=True, crl_sign=True, encipher_only=False, decipher_only=False,
+        )
+        return [
+            (x509.BasicConstraints(ca=True, path_length=int(match.group(1))), True),
+            (usage, True),
+            (x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), False),
+            (x509.SubjectKeyIdentifier.from_public_key(csr.public_key()), False),
+        ]
+
+    models.CertificateAuthority._x509_extensions = extensions
+
+
+# moto 5.2.5 issues every certificate for 365 days and ignores IssueCertificate's Validity,
+# which AWS requires and honours (API reference, IssueCertificate: "Validity ... the period of
+# time during which the certificate will be valid"). A root made for 3650 days would end
+# before the intermediates under it. This issues for the Validity asked, in DAYS (the unit
+# meshtls sends); any other request keeps moto's 365 days.
+def with_requested_validity():
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from moto.acmpca import models, responses
+
+    asked = threading.local()
+    moto_issue = responses.ACMPCAResponse.issue_certificate
+
+    def issue_certificate(self):
+        validity = json.loads(self.body).get("Validity") or {}
+        asked.days = validity.get("Value") if validity.get("Type") == "DAYS" else None
+        try:
+            return moto_issue(self)
+        finally:
+            asked.days = None
+
+    moto_generate = models.CertificateAuthority.generate_cert
+
+    def generate_cert(self, subject, public_key, extensions):
+        days = getattr(asked, "days", None)
+        if not days:
+            return moto_generate(self, subject, public_key, extensions)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        builder = x509.CertificateBuilder(
+            issuer_name=self.issuer,
+            subject_name=subject,
+            public_key=public_key,
+            serial_number=x509.random_serial_number(),
+            not_valid_before=now,
+            not_valid_after=now + datetime.timedelta(days=int(days)),
+        )
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical)
+        return builder.sign(self.key, hashes.SHA512()).public_bytes(serialization.Encoding.PEM)
+
+    responses.ACMPCAResponse.issue_certificate = issue_certificate
+    models.CertificateAuthority.generate_cert = generate_cert
 
 
 def normalise(value):
@@ -183,6 +265,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     args = ap.parse_args()
+    with_subordinate_templates()
+    with_requested_validity()
     app = FaultInjection(AppMeshWireFormat(DomainDispatcherApplication(create_backend_app)))
     run_simple(args.host, args.port, app, threaded=True, use_reloader=False)
 

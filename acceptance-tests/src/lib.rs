@@ -282,6 +282,17 @@ impl Workspace {
         }
     }
 
+    /// `openssl x509 -text` of a PEM certificate.
+    pub fn openssl_text(&self, pem: &str) -> String {
+        std::fs::write(self.path().join("inspect.crt"), pem).expect("write certificate");
+        let out = Command::new("openssl")
+            .args(["x509", "-noout", "-text", "-in", "inspect.crt"])
+            .current_dir(self.path())
+            .output()
+            .expect("openssl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The CLI's trace log (TF_LOG=trace) of every command run so far.
     pub fn trace_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("cli-trace.log")).unwrap_or_default()

@@ -27,7 +27,7 @@ fn provider() -> String {
 fn certs(ns: &str) -> String {
     [("db", DB), ("ui", UI)]
         .iter()
-        .map(|(name, dns)| format!("resource \"meshtls_certificate\" \"{name}\" {{\n  ca            = meshtls_ca.pca.id\n  namespace     = \"{ns}\"\n  secret_name   = \"{name}\"\n  dns_names     = [\"{dns}\"]\n  validity_days = 30\n}}\n"))
+        .map(|(name, dns)| format!("resource \"meshtls_certificate\" \"{name}\" {{\n  ca            = meshtls_ca.pca.id\n  namespace     = \"{ns}\"\n  secret_name   = \"{name}\"\n  dns_names     = [\"{dns}\"]\n  validity_days = 90\n}}\n"))
         .collect()
 }
 
@@ -63,7 +63,9 @@ fn private_ca_created_by_meshtls() {
         assert_eq!(data.keys().collect::<Vec<_>>(), vec!["ca.crt"], "the private CA's Secret holds only ca.crt");
         let ca_pem = cluster.secret_text(&ns, "root", "ca.crt").expect("ca.crt");
         let db_chain = cluster.secret_text(&ns, "db", "tls.crt").expect("tls.crt");
-        assert!(ws.openssl_verify(&ca_pem, &db_chain).is_ok(), "certificates issued through the private CA chain to it");
+        if let Err(e) = ws.openssl_verify(&ca_pem, &db_chain) {
+            panic!("certificates issued through the private CA chain to it: {e}");
+        }
         assert!(!ws.plan_has_changes().0, "second plan must be empty");
 
         // The real mutual-TLS check, with certificates issued by ACM PCA.

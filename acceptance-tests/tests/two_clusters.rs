@@ -10,13 +10,32 @@ use std::path::Path;
 
 use meshtls_acceptance_tests::{env, repo_root, same_pem, unrelated_root, CliKind, Workspace};
 
+/// Where the guide's root is kept.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Root {
+    /// In a Secret of cluster A: the guide's first configuration.
+    Secret,
+    /// In ACM Private CA (moto): the guide's root of "With the root in ACM Private CA", and an
+    /// `aws` block for each alias.
+    AcmPca,
+}
+
 /// The configuration of docs/guides/one-root-many-clusters.md, run as the guide gives it:
 /// its kubeconfig (contexts `east` and `west`) is the two clusters', and its root's namespace
 /// this run's own. Outputs are added for the checks.
-fn guide_configuration(kubeconfig: &str, namespace: &str) -> String {
+fn guide_configuration(kubeconfig: &str, namespace: &str, root: Root) -> String {
     let guide = std::fs::read_to_string(repo_root().join("docs/guides/one-root-many-clusters.md")).expect("the guide");
-    let block = guide.split("```terraform\n").nth(1).and_then(|b| b.split("```").next()).expect("the guide's configuration");
-    let config = block.replace("~/.kube/config", kubeconfig).replace("\"mesh-root\"", &format!("\"{namespace}\""));
+    let blocks: Vec<&str> = guide.split("```terraform\n").skip(1).filter_map(|b| b.split("```").next()).collect();
+    let mut config = blocks.first().expect("the guide's configuration").to_string();
+    if root == Root::AcmPca {
+        let secret_root = config.split("resource \"meshtls_ca\" \"root\"").nth(1).and_then(|r| r.split("\n}\n").next()).expect("the root");
+        let pca_root = blocks.get(1).expect("the guide's ACM Private CA root");
+        config = config.replace(&format!("resource \"meshtls_ca\" \"root\"{secret_root}\n}}\n"), pca_root);
+        let region = env("AWS_REGION");
+        config = config.replace("  kubernetes {\n", &format!("  aws {{\n    region = \"{region}\"\n  }}\n  kubernetes {{\n"));
+        assert!(config.contains("acm_pca {") && config.matches("aws {").count() == 2, "the ACM Private CA variant:\n{config}");
+    }
+    let config = config.replace("~/.kube/config", kubeconfig).replace("\"mesh-root\"", &format!("\"{namespace}\""));
     let outputs = ["root", "east", "west"].map(|n| format!("output \"{n}_pem\" {{\n  value = meshtls_ca.{n}.certificate_pem\n}}\n"));
     format!("{config}\n{}", outputs.concat())
 }
@@ -67,7 +86,7 @@ fn published_root(cluster: &Cluster, namespace: &str) -> String {
     })
 }
 
-fn scenario(cli: CliKind) {
+fn scenario(cli: CliKind, root_kind: Root) {
     let turn = istio::exclusive();
     let second = SecondCluster::start();
     let (a, b) = (Cluster::connect(), second.connect());
@@ -75,7 +94,7 @@ fn scenario(cli: CliKind) {
     b.create_namespace(&ns);
     let ws = Workspace::new(cli, "");
     let kubeconfig = merged_kubeconfig(&ws, Path::new(&env("KUBECONFIG")), &second.kubeconfig);
-    ws.write_config(&guide_configuration(&kubeconfig, &ns));
+    ws.write_config(&guide_configuration(&kubeconfig, &ns, root_kind));
     ws.ok(&["init", "-input=false"]);
     ws.apply();
     let root = ws.ok(&["output", "-raw", "root_pem"]).stdout;
@@ -86,6 +105,16 @@ fn scenario(cli: CliKind) {
     let b_ca = b.secret_text("istio-system", "cacerts", "ca-cert.pem").unwrap_or_default();
     assert!(same_pem(&b_ca, &int_b), "{}: cluster B's cacerts holds its intermediate", cli.name());
     assert_eq!(b.secret_text("istio-system", "cacerts", "root-cert.pem").map(|r| r.trim().to_string()), Some(root.trim().to_string()));
+    if root_kind == Root::AcmPca {
+        // ACM Private CA's subordinate template makes a CA that signs only leaves.
+        let text = ws.openssl_text(&int_b);
+        for extension in
+            ["CA:TRUE, pathlen:0", "Certificate Sign, CRL Sign", "X509v3 Authority Key Identifier", "X509v3 Subject Key Identifier"]
+        {
+            assert!(text.contains(extension), "{}: the subordinate CA has {extension:?}:\n{text}", cli.name());
+        }
+        assert!(a.secret_text(&ns, "mesh-root-ca", "tls.key").is_none(), "{}: no root key in any cluster", cli.name());
+    }
 
     let istiod_a = Istiod::install(&turn, &Install::default());
     let install_b = Install { instance: Some(("b".into(), second.kubeconfig.clone())), ..Install::default() };
@@ -123,11 +152,23 @@ fn scenario(cli: CliKind) {
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
 fn one_root_two_clusters_with_opentofu() {
-    scenario(CliKind::Tofu);
+    scenario(CliKind::Tofu, Root::Secret);
 }
 
 #[test]
 #[ignore = "needs the acceptance environment: make testacc"]
 fn one_root_two_clusters_with_terraform() {
-    scenario(CliKind::TerraformCurrent);
+    scenario(CliKind::TerraformCurrent, Root::Secret);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn one_private_ca_root_two_clusters_with_opentofu() {
+    scenario(CliKind::Tofu, Root::AcmPca);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn one_private_ca_root_two_clusters_with_terraform() {
+    scenario(CliKind::TerraformCurrent, Root::AcmPca);
 }

@@ -188,7 +188,12 @@ impl CaResource {
             key_algorithm: spec.key_algorithm,
             path_len: *path_len,
         };
-        parent.sign_intermediate(&parent_client, request).await.diag("sign the intermediate CA")
+        parent.sign_intermediate(&self.clients, &parent_client, request).await.map_err(|e| match e {
+            ca_store::IssueError::Unsupported(_) => Diagnostic::error("Cannot sign this intermediate", e.to_string()).at(at("path_length")),
+            ca_store::IssueError::Aws(_) => Diagnostic::error("ACM Private CA needs the provider's aws block", e.to_string())
+                .at(AttributePath::attrs(&["parent", "ca_id"])),
+            e => Diagnostic::error("Failed to sign the intermediate CA", e.to_string()),
+        })
     }
 
     /// A CA behind ACM Private CA, adopted or created; its Secret holds only `ca.crt`.
