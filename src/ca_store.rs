@@ -55,6 +55,11 @@ impl Ca {
         pki::first_certificate(&self.chain_pem)
     }
 
+    /// What follows a leaf it signs in `tls.crt`: this CA, then up to its root.
+    pub fn chain_pem(&self) -> &str {
+        &self.chain_pem
+    }
+
     /// What a leaf's `ca.crt` holds: the roots peers verify it against.
     pub fn trust_pem(&self) -> &str {
         &self.trust_pem
@@ -198,7 +203,7 @@ pub struct IntermediateSpec {
 }
 
 impl IntermediateSpec {
-    fn request(&self) -> pki::CaRequest<'_> {
+    pub fn request(&self) -> pki::CaRequest<'_> {
         pki::CaRequest {
             common_name: &self.common_name,
             organization: self.organization.as_deref(),
@@ -264,6 +269,36 @@ impl Ca {
             tls_key: key,
             layout: tls_secret::Layout::Tls,
         })
+    }
+}
+
+impl Ca {
+    /// A new certificate for the intermediate whose key is `key`, signed by this CA as
+    /// `sign_intermediate` signs one (a renewal: the key stays). Returns it and its chain.
+    pub async fn renew_intermediate(
+        &self,
+        clients: &Clients,
+        client: &kube::Client,
+        key: &pki::KeyPem,
+        spec: IntermediateSpec,
+    ) -> Result<(String, String), IssueError> {
+        match &self.signer {
+            Signer::Local { namespace, name } => {
+                let material = self.local_material(client, namespace, name).await?;
+                let key = key.clone();
+                let certificate_pem =
+                    tokio::task::spawn_blocking(move || pki::renew_intermediate(&material, &key, &spec.request(), spec.path_len)).await??;
+                Ok((certificate_pem, self.chain_pem.clone()))
+            }
+            Signer::Pca { arn } => {
+                let template = pca::subordinate_template(spec.path_len)
+                    .ok_or_else(|| IssueError::Unsupported(format!("path length {} under ACM Private CA", spec.path_len)))?;
+                let aws = clients.aws().await?;
+                let csr = pki::ca_csr_with(key, &spec.request())?;
+                let signing = pca::algorithms(self.info.key_algorithm.unwrap_or(KeyAlgorithm::Rsa2048)).1;
+                Ok(pca::issue(&aws.acmpca, arn, &csr, signing, &template, spec.validity_days, &|| clients.stopping()).await?)
+            }
+        }
     }
 }
 

@@ -115,6 +115,24 @@ pub fn self_signed_ca(req: &CaRequest<'_>) -> Result<Issued, PkiError> {
     Ok(Issued { certificate_pem: cert.pem(), private_key_pem: KeyPem::new(key.serialize_pem()) })
 }
 
+/// A root renewed: a new self-signed certificate for `req`, with the key the root already has,
+/// so everything it signed keeps verifying against it.
+pub fn renew_self_signed_ca(key_pem: &KeyPem, req: &CaRequest<'_>) -> Result<String, PkiError> {
+    let key = KeyPair::from_pem(key_pem.expose())?;
+    Ok(ca_params(req, BasicConstraints::Unconstrained)?.self_signed(&key)?.pem())
+}
+
+/// An intermediate renewed: `parent` signs a new certificate for `req` and the key the
+/// intermediate already has.
+pub fn renew_intermediate(parent: &CaMaterial, key_pem: &KeyPem, req: &CaRequest<'_>, path_len: u8) -> Result<String, PkiError> {
+    let parent_key = KeyPair::from_pem(parent.private_key_pem.expose())?;
+    let issuer = rcgen::Issuer::from_ca_cert_pem(&first_certificate(&parent.certificate_pem), parent_key)?;
+    let key = KeyPair::from_pem(key_pem.expose())?;
+    let mut params = ca_params(req, BasicConstraints::Constrained(path_len))?;
+    params.use_authority_key_identifier_extension = true;
+    Ok(params.signed_by(&key, &issuer)?.pem())
+}
+
 /// An intermediate CA signed by `parent`, which may sign CAs at most `path_len` levels
 /// below it (0: only leaves). The certificate PEM is the intermediate alone.
 pub fn issue_intermediate(parent: &CaMaterial, req: &CaRequest<'_>, path_len: u8) -> Result<Issued, PkiError> {
@@ -237,13 +255,38 @@ pub fn csr_for(key_algorithm: KeyAlgorithm, common_name: &str, dns_names: &[Stri
 /// that signs remotely (ACM Private CA, whose template makes it a CA).
 pub fn ca_csr_for(req: &CaRequest<'_>) -> Result<(String, KeyPem), PkiError> {
     let key = req.key_algorithm.generate()?;
+    let key_pem = KeyPem::new(key.serialize_pem());
+    Ok((ca_csr_with(&key_pem, req)?, key_pem))
+}
+
+/// A certificate signing request for a CA named as `req` says, for a key it already has (a
+/// renewal).
+pub fn ca_csr_with(key_pem: &KeyPem, req: &CaRequest<'_>) -> Result<String, PkiError> {
+    let key = KeyPair::from_pem(key_pem.expose())?;
     let mut params = CertificateParams::default();
     params.distinguished_name.push(DnType::CommonName, req.common_name);
     if let Some(org) = req.organization {
         params.distinguished_name.push(DnType::OrganizationName, org);
     }
-    let csr = params.serialize_request(&key)?;
-    Ok((csr.pem()?, KeyPem::new(key.serialize_pem())))
+    Ok(params.serialize_request(&key)?.pem()?)
+}
+
+/// `bundle` with every certificate of `renewed`'s subject and key replaced by `renewed` (and
+/// `renewed` added when none was there): a trust bundle after a root's renewal.
+pub fn replace_in_bundle(bundle: &str, renewed: &str) -> String {
+    let Ok(new) = inspect(renewed) else { return bundle.to_string() };
+    let same = |pem: &str| inspect(pem).is_ok_and(|i| i.public_key == new.public_key && i.subject == new.subject);
+    let mut out: Vec<String> = Vec::new();
+    for pem in certificates(bundle) {
+        let pem = if same(&pem) { first_certificate(renewed) } else { pem };
+        if !out.contains(&pem) {
+            out.push(pem);
+        }
+    }
+    if !out.iter().any(|p| same(p)) {
+        out.push(first_certificate(renewed));
+    }
+    out.concat()
 }
 
 /// True when the first certificate of `leaf_pem` was issued by the first certificate of
@@ -493,6 +536,29 @@ mod tests {
         assert!(!signed_by(&leaf.certificate_pem, &root.certificate_pem).unwrap());
         assert_eq!(certificates(&chain).len(), 2);
         assert_eq!(fingerprints(&chain), vec![info.fingerprint_sha256, inspect(&root.certificate_pem).unwrap().fingerprint_sha256]);
+    }
+
+    #[test]
+    fn a_renewed_ca_keeps_its_key_so_what_it_signed_still_verifies() {
+        let req = |days| CaRequest { common_name: "Root", organization: None, validity_days: days, key_algorithm: KeyAlgorithm::EcdsaP256 };
+        let root = self_signed_ca(&req(10)).unwrap();
+        let material = CaMaterial { certificate_pem: root.certificate_pem.clone(), private_key_pem: root.private_key_pem.clone() };
+        let leaf = issue_leaf(
+            &material,
+            &LeafRequest { common_name: "svc", dns_names: &[], validity_days: 1, key_algorithm: KeyAlgorithm::EcdsaP256, usages: &[] },
+        )
+        .unwrap();
+        let renewed = renew_self_signed_ca(&root.private_key_pem, &req(100)).unwrap();
+        let (old, new) = (inspect(&root.certificate_pem).unwrap(), inspect(&renewed).unwrap());
+        assert_ne!(old.fingerprint_sha256, new.fingerprint_sha256);
+        assert_eq!((old.public_key, old.subject), (new.public_key, new.subject));
+        assert_eq!((new.not_after - new.not_before).whole_days(), 100);
+        assert!(signed_by(&leaf.certificate_pem, &renewed).unwrap(), "the leaf verifies against the renewed root");
+        // An intermediate renewed under it keeps its key too.
+        let intermediate = issue_intermediate(&material, &req(5), 0).unwrap();
+        let renewed_intermediate = renew_intermediate(&material, &intermediate.private_key_pem, &req(8), 0).unwrap();
+        assert_eq!(inspect(&renewed_intermediate).unwrap().public_key, inspect(&intermediate.certificate_pem).unwrap().public_key);
+        assert!(signed_by(&renewed_intermediate, &renewed).unwrap());
     }
 
     #[test]

@@ -22,6 +22,9 @@
 # ISTIOD_INSTANCE names a second istiod (e.g. `b`, for the second cluster, with KUBECONFIG
 # set to it): its own folder, ports and `istiod-<instance>.env`.
 #
+# ISTIOD_MULTIROOT=true lets istiod take a change of roots while it runs
+# (ISTIO_MULTIROOT_MESH), as a root rotation needs.
+#
 # ISTIOD_AMBIENT=true turns ambient mode on (PILOT_ENABLE_AMBIENT, off by default in the
 # binary, on in the chart's ambient profile): istiod then derives ztunnel's workloads and
 # policies from the Pods, which /debug/ambientz shows.
@@ -113,6 +116,7 @@ PY
     # No admission webhooks: the API server cannot call back to a process outside a pod.
     exec env POD_NAMESPACE="$namespace" POD_NAME=istiod-local REVISION="$revision" \
       ROOT_CA_DIR="$state/cacerts" USE_REMOTE_CERTS=$remote_certs PILOT_ENABLE_AMBIENT="${ISTIOD_AMBIENT:-false}" \
+      ISTIO_MULTIROOT_MESH="${ISTIOD_MULTIROOT:-false}" \
       VALIDATION_WEBHOOK_CONFIG_NAME= INJECTION_WEBHOOK_CONFIG_NAME= \
       ISTIOD_CUSTOM_HOST=istiod.$namespace.svc \
       "$istiod" discovery --kubeconfig "$KUBECONFIG" --meshConfig "$state/mesh.yaml" \

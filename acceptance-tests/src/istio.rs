@@ -84,6 +84,8 @@ pub struct Install {
     pub revision: String,
     /// Ambient mode on (`PILOT_ENABLE_AMBIENT`): istiod serves ztunnel as well as sidecars.
     pub ambient: bool,
+    /// Roots may change while istiod runs (`ISTIO_MULTIROOT_MESH`), as a rotation needs.
+    pub multiroot: bool,
     /// Another istiod beside the environment's (`ISTIOD_INSTANCE`), in the cluster of its own
     /// kubeconfig: the second cluster's.
     pub instance: Option<(String, PathBuf)>,
@@ -91,7 +93,7 @@ pub struct Install {
 
 impl Default for Install {
     fn default() -> Self {
-        Install { cacerts: CaCerts::Remote, revision: "default".into(), ambient: false, instance: None }
+        Install { cacerts: CaCerts::Remote, revision: "default".into(), ambient: false, multiroot: false, instance: None }
     }
 }
 
@@ -105,7 +107,8 @@ fn script(action: &str, install: &Install) -> std::process::Output {
         .arg(action)
         .env("ISTIOD_CACERTS", mode)
         .env("ISTIOD_REVISION", &install.revision)
-        .env("ISTIOD_AMBIENT", if install.ambient { "true" } else { "false" });
+        .env("ISTIOD_AMBIENT", if install.ambient { "true" } else { "false" })
+        .env("ISTIOD_MULTIROOT", if install.multiroot { "true" } else { "false" });
     if let Some((instance, kubeconfig)) = &install.instance {
         command.env("ISTIOD_INSTANCE", instance).env("KUBECONFIG", kubeconfig);
     }

@@ -35,6 +35,8 @@ mod import;
 mod list;
 mod model;
 mod plan;
+mod renew;
+mod rotate;
 
 use create::*;
 use import::*;
@@ -42,6 +44,8 @@ pub use list::CaList;
 pub use model::CertificateAuthority;
 use model::*;
 use plan::*;
+use renew::*;
+use rotate::*;
 
 pub use crate::backends::istio::plugin_ca::{NAMESPACE as ISTIO_NAMESPACE, SECRET as ISTIO_PLUGIN_SECRET};
 pub const TYPE_NAME: &str = "meshtls_ca";
@@ -97,6 +101,7 @@ impl TypedResource for CaResource {
                 )
                 .attribute(Attribute::string("organization").optional().requires_replace().validator(Validator::not_blank()).validator(Validator::length_range(1, X509_NAME_MAX)).description("Subject organization of the CA certificate."))
                 .attribute(Attribute::number("validity_days").default(DEFAULT_VALIDITY_DAYS).validator(Validator::int_range(1, MAX_VALIDITY_DAYS)).requires_replace().description("Lifetime of the CA certificate in days. Defaults to 3650."))
+                .attribute(Attribute::number("renew_before_days").optional().validator(Validator::int_range(1, MAX_VALIDITY_DAYS)).description("Renew the CA in place once it is this close to its expiry, in days: a new certificate for the same key and subject, so everything it signed keeps verifying. Unset, the CA is renewed only when validity_days changes."))
                 .attribute(Attribute::number("warn_before_days").optional().validator(Validator::int_range(1, MAX_VALIDITY_DAYS)).description("Warn at plan once the CA is this close to its expiry, in days. Defaults to 90."))
                 .attribute(
                     Attribute::string("key_algorithm")
@@ -123,6 +128,8 @@ impl TypedResource for CaResource {
                 .attribute(Attribute::string("fingerprint_sha256").computed().use_state_for_unknown().description("SHA-256 fingerprint of the certificate (DER), colon-separated hex."))
                 .attribute(Attribute::string("serial_number").computed().use_state_for_unknown().description("Serial number, colon-separated hex."))
                 .attribute(Attribute::string("not_after").computed().use_state_for_unknown().description("Expiry of the certificate, RFC 3339."))
+                .attribute(Attribute::number("days_remaining").computed().use_state_for_unknown().description("Whole days until `not_after`, counted again on every refresh; negative once the CA has expired."))
+                .attribute(Attribute::string("trust_bundle_pem").computed().use_state_for_unknown().description("The roots that what this CA signs is verified against, PEM-encoded: its Secret's `ca.crt`. One root, or two while a rotation is between `trust_new` and `drop_old`."))
                 .attribute(Attribute::string("pca_arn").computed().use_state_for_unknown().description("ARN of the ACM Private CA behind this CA, when `acm_pca` is set."))
                 .attribute(Attribute::string("pca_status").computed().description("Status of the ACM Private CA (`ACTIVE` when in order); anything else shows as drift in plan."))
                 .attribute(crate::resources::owner_id_attribute())
@@ -160,6 +167,11 @@ impl TypedResource for CaResource {
                     .requires_replace(),
                 )
                 .block(single(
+                    "rotation",
+                    Block::new("Rotate this root to a new key in three applies, so that no hop fails to verify: `trust_new` adds a new root to every trust bundle beside the old one, `sign_with_new` signs with it, `drop_old` removes the old root. Plan refuses a phase skipped. Only for a root meshtls generated. See the guide \"Rotating the mesh root\".")
+                        .attribute(Attribute::string("phase").required().validator(Validator::one_of(&Phase::NAMES)).description("`trust_new`, then `sign_with_new`, then `drop_old`.")),
+                ))
+                .block(single(
                     "istio_plugin",
                     Block::new("Also serve as Istio's plug-in CA: a copy of this CA's key pair in the Secret `cacerts` of istiod's namespace, which istiod signs every workload certificate with. Adding or removing the block changes only the copy, so the CA and the certificates it signed stay as they are.")
                         .attribute(Attribute::string("namespace").optional().validator(names::label("namespace name")).description("istiod's namespace. Defaults to `istio-system`.")),
@@ -186,9 +198,22 @@ impl TypedResource for CaResource {
             plan.replace_through("certificate_pem");
             plan.private = Vec::new();
         }
+        let renewing = request.prior.filter(|_| !replaced).is_some_and(|prior| plan_renewal_of(prior, request.config, plan));
+        let rotating = request.prior.filter(|_| !replaced && plan.requires_replace.is_empty()).is_some_and(|prior| {
+            let planned = &mut plan.planned;
+            plan_rotation(prior, request.config, planned, &mut plan.diagnostics)
+        });
+        let renewing = renewing || rotating;
+        if request.prior.is_none() && request.config.rotation.is_some() {
+            plan.diagnostics.error_at(
+                AttributePath::attrs(&["rotation", "phase"]),
+                "Nothing to rotate yet",
+                "A CA being created has one root: create it without the rotation block, and add the block (phase trust_new) to rotate it later.",
+            );
+        }
         let replacing = replaced || !plan.requires_replace.is_empty();
         plan.diagnostics.push_all(plugin_replaced(request.prior, request.config, replacing));
-        if let Some(prior) = request.prior.filter(|_| !replacing) {
+        if let Some(prior) = request.prior.filter(|_| !replacing && !renewing) {
             let warn_before_days = request.config.warn_before_days.known().copied().unwrap_or(DEFAULT_WARN_BEFORE_DAYS);
             plan.diagnostics.push_all(expiry_warning(prior, warn_before_days, time::OffsetDateTime::now_utc()));
         }
@@ -210,6 +235,7 @@ impl TypedResource for CaResource {
         mut state: CertificateAuthority,
         private: &[u8],
     ) -> Result<Option<Saved<CertificateAuthority>>, Failure<CertificateAuthority>> {
+        state.count_days(time::OffsetDateTime::now_utc());
         let found =
             state.secret_ref().zip(state.certificate_pem.as_deref()).map(|((ns, n), pem)| (ns.to_string(), n.to_string(), pem.to_string()));
         let (Some((namespace, secret_name, certificate_pem)), false) = (found, self.clients.cluster_unknown()) else {
@@ -236,6 +262,7 @@ impl TypedResource for CaResource {
         };
         let layout = state.layout().unwrap_or_default();
         let note = DriftNote { drift: secret_drift(&observed, &certificate_pem, layout), ..Default::default() };
+        state.trust_bundle_pem = observed.ca_crt.clone().map_or(Attr::Null, Attr::Known);
         if let Some((kind, name)) = state.issuer() {
             // An issuer that is gone, or is no longer this CA's, plans its re-creation.
             let secret = cert_manager::secret_of(&client, &owner(&namespace, &secret_name, &state)?, kind, &namespace, name)
@@ -283,6 +310,12 @@ impl TypedResource for CaResource {
             let secret = PcaSecret { client: &client, owner: &owner, namespace: &spec.namespace, name: &spec.secret_name };
             ca_store::restore_pca_secret(&self.acmpca().await?, &secret, arn).await?;
         }
+        let planned = if renewing(&prior, &planned) && !rotation_step(&prior, &planned) {
+            self.renew(&client, &spec, &owner, planned).await?
+        } else {
+            planned
+        };
+        let planned = if rotation_step(&prior, &planned) { self.rotate(&client, &spec, &owner, &prior, planned).await? } else { planned };
         let mut warnings = Diagnostics::new();
         if let Some((kind, name)) = prior.issuer().filter(|old| Some(*old) != spec.issuer_ref()) {
             let deleted = cert_manager::delete(&client, &owner, kind, &spec.namespace, name)
@@ -305,7 +338,10 @@ impl TypedResource for CaResource {
             }
         }
         if let (Some(ns), Some(certificate_pem)) = (spec.istio_namespace.as_deref(), state.certificate_pem.known().cloned()) {
+            // A new certificate or bundle is copied whatever the copy holds.
+            let same_ca = prior.certificate_pem == state.certificate_pem && prior.trust_bundle_pem == state.trust_bundle_pem;
             let in_place = prior_plugin.as_deref() == Some(ns)
+                && same_ca
                 && plugin_copy_in_place(&client, &self.clients.read_cache, &owner, ns, &certificate_pem).await?;
             if !in_place {
                 // The files, key included, are read from the CA's own Secret: they are in no
@@ -356,6 +392,12 @@ impl TypedResource for CaResource {
             match plugin_ca::delete(&client, &owner, ns).await {
                 Ok(deleted) => diagnostics.push_all(deleted.warning()),
                 Err(e) => return Err(Diagnostics::from(e.diagnostic("delete Istio's plug-in CA Secret", ""))),
+            }
+        }
+        if matches!(prior.phase(), Some(Phase::TrustNew | Phase::SignWithNew)) {
+            match tls_secret::delete(&client, &owner, namespace, &rotation_secret(secret_name)).await {
+                Ok(deleted) => diagnostics.push_all(deleted.warning()),
+                Err(e) => return Err(Diagnostics::from(e.diagnostic("delete the rotation's other root", ""))),
             }
         }
         match tls_secret::delete(&client, &owner, namespace, secret_name).await {

@@ -127,6 +127,7 @@ impl TypedResource for CertificateResource {
                 .attribute(Attribute::string("not_before").computed().use_state_for_unknown().description("Start of validity, RFC 3339."))
                 .attribute(Attribute::string("not_after").computed().use_state_for_unknown().description("Expiry, RFC 3339."))
                 .attribute(Attribute::string("ca_fingerprint_sha256").computed().use_state_for_unknown().description("SHA-256 fingerprint of the CA certificate that signed it."))
+                .attribute(Attribute::new("ca_bundle_fingerprints", Type::list(Type::String)).computed().use_state_for_unknown().description("SHA-256 fingerprints of the roots in the Secret's `ca.crt`, which peers verify this certificate against. They follow the CA's trust bundle: a renewed root, or both roots while one is rotated, is written in place with no re-issue."))
                 .attribute(crate::resources::owner_id_attribute()),
         )
     }
@@ -155,7 +156,16 @@ impl TypedResource for CertificateResource {
             if let Ok(client) = self.clients.kube().await {
                 match ca_store::load(&client, &self.clients.read_cache, ca_id).await {
                     Ok(ca) => {
-                        let prior_ca = request.prior.and_then(|p| p.ca_fingerprint_sha256.as_deref());
+                        // A CA renewed (same key) still vouches for the certificate: no re-issue,
+                        // only the chain and trust bundle follow it.
+                        let still_signed = match request.prior {
+                            Some(prior) => self.still_signed_by(&client, prior, &ca).await,
+                            None => false,
+                        };
+                        let prior_ca = request.prior.and_then(|p| p.ca_fingerprint_sha256.as_deref()).filter(|_| !still_signed);
+                        if let Some(prior) = request.prior {
+                            plan.diagnostics.push_all(follow_trust(prior, &ca, &mut plan.planned));
+                        }
                         let days = request.config.validity_days.known().copied().unwrap_or(DEFAULT_VALIDITY_DAYS);
                         let (reason, error) = ca_decisions(ca_id, &ca.info, prior_ca, issuing, days, now);
                         reasons.extend(reason);
@@ -192,6 +202,7 @@ impl TypedResource for CertificateResource {
         state.id = Attr::Known(format!("{namespace}/{secret_name}"));
         state.common_name = Attr::Known(issue.leaf.common_name.clone());
         state.set_certificate(&issued.leaf, &issued.ca);
+        state.set_bundle(&issued.files.ca_crt);
         let (files, annotations, leaf_info) = (issued.files, issued.annotations, issued.leaf);
         if let Err(e) = tls_secret::create(&client, &owner, namespace, secret_name, &files, issue.labels.clone(), annotations).await {
             let failure = Failure::new(tls_secret::create_diagnostic("certificate Secret", namespace, secret_name, &e));
@@ -224,6 +235,7 @@ impl TypedResource for CertificateResource {
             return Ok(Some(Saved::new(state).with_private(note.encode())));
         };
         let drift = secret_drift(&observed, &state);
+        state.set_bundle(observed.ca_crt.as_deref().unwrap_or_default());
         state.secret_labels = observed_subset(&state.secret_labels, &observed.labels);
         state.secret_annotations = observed_subset(&state.secret_annotations, &observed.annotations);
         if state.restrict_secret_access.is_some() {
@@ -248,6 +260,10 @@ impl TypedResource for CertificateResource {
         // The plan left the fingerprint unknown: a renewal, drift, or new settings.
         let (planned, private) = if planned.fingerprint_sha256.is_unknown() {
             (self.reissue(planned, &owner).await?, Vec::new())
+        } else if prior.ca_fingerprint_sha256 != planned.ca_fingerprint_sha256
+            || prior.ca_bundle_fingerprints != planned.ca_bundle_fingerprints
+        {
+            (self.refresh_trust(planned, &owner).await?, private.to_vec())
         } else {
             (planned, private.to_vec())
         };
@@ -364,6 +380,57 @@ impl TypedResource for CertificateResource {
 }
 
 impl CertificateResource {
+    /// Whether the certificate in `prior`'s Secret still verifies under `ca` as it is now (a
+    /// renewed CA: same key and subject, new certificate).
+    async fn still_signed_by(&self, client: &kube::Client, prior: &Certificate, ca: &ca_store::Ca) -> bool {
+        let Some((namespace, secret_name)) = prior.secret_ref() else { return false };
+        let observed = tls_secret::get(client, &self.clients.read_cache, namespace, secret_name).await.ok().flatten();
+        observed.and_then(|o| o.tls_crt).is_some_and(|leaf| matches!(pki::signed_by(&leaf, &ca.certificate_pem()), Ok(true)))
+    }
+
+    /// Writes the CA's chain and trust bundle as they are now into the Secret, keeping its
+    /// certificate and key: the CA was renewed, or its bundle gained or lost a root.
+    async fn refresh_trust(&self, mut planned: Certificate, owner: &Owner) -> Result<Certificate, Failure<Certificate>> {
+        let issue = Issue::of(&planned)?;
+        let (namespace, secret_name) = (issue.namespace.as_str(), issue.secret_name.as_str());
+        let client = self.clients.kube().await.map_err(client_error)?;
+        let ca = ca_store::load(&client, &self.clients.read_cache, &issue.ca).await.map_err(|d| d.at(at("ca")))?;
+        let files = tls_secret::read_files(&client, namespace, secret_name)
+            .await
+            .map_err(|e| Diagnostic::error("Failed to read the certificate Secret", format!("Secret {namespace}/{secret_name}: {e}")))?
+            .ok_or_else(|| {
+                Diagnostic::error(
+                    "Certificate Secret is gone",
+                    format!(
+                        "Secret {namespace}/{secret_name} no longer holds its certificate and key. Apply again: refresh plans its re-issue."
+                    ),
+                )
+            })?;
+        let leaf = pki::first_certificate(&files.tls_crt);
+        if !matches!(pki::signed_by(&leaf, &ca.certificate_pem()), Ok(true)) {
+            return Err(Diagnostic::error(
+                    "CA no longer vouches for the certificate",
+                    format!("CA {} signs with another key than the certificate in {namespace}/{secret_name} was issued by. Apply again: the plan re-issues it.", issue.ca),
+                )
+                .into());
+        }
+        let refreshed = TlsFiles {
+            tls_crt: format!("{leaf}{}", ca.chain_pem()),
+            ca_crt: ca.trust_pem().to_string(),
+            tls_key: files.tls_key,
+            layout: tls_secret::Layout::Tls,
+        };
+        tls_secret::rewrite(&client, owner, namespace, secret_name, &refreshed, issue.labels.clone(), BTreeMap::new()).await.map_err(
+            |e| e.diagnostic("write the CA's chain and roots into the certificate's Secret", &import_hint(namespace, secret_name)),
+        )?;
+        tracing::info!(namespace, secret = secret_name, "wrote the CA's chain and trust bundle in place");
+        planned.ca_fingerprint_sha256 = Attr::Known(ca.info.fingerprint_sha256.clone());
+        planned.set_bundle(ca.trust_pem());
+        Ok(planned)
+    }
+}
+
+impl CertificateResource {
     /// Issues a new key and certificate and writes them over the old ones in the same
     /// Secret, in one replace conditioned on the version read. Until that replace lands the
     /// old certificate keeps serving: a CA that cannot sign, or a lost answer, leaves the
@@ -380,6 +447,7 @@ impl CertificateResource {
         let mut state = planned;
         state.common_name = Attr::Known(issue.leaf.common_name.clone());
         state.set_certificate(&issued.leaf, &issued.ca);
+        state.set_bundle(&issued.files.ca_crt);
         Ok(state)
     }
 

@@ -82,6 +82,7 @@ impl CaResource {
         }
         let given_certificate = state.given_certificate().map(str::to_string);
         let files = TlsFiles { layout: spec.layout, ..self.key_material(spec, given_certificate.as_deref(), given).await? };
+        state.trust_bundle_pem = Attr::Known(files.ca_crt.clone());
         // A key pair's certificate is recorded as given, as plan showed it.
         state
             .set_certificate(&given_certificate.unwrap_or_else(|| pki::first_certificate(&files.tls_crt)))
@@ -159,15 +160,7 @@ impl CaResource {
     /// length to give): the parent in the cluster must still be the one planned, and able to
     /// sign it, which plan could not check when the parent was new.
     async fn intermediate(&self, spec: &CaSpec, (ca_id, planned_pem, path_len): &(String, String, u8)) -> Result<TlsFiles, Diagnostic> {
-        let at_id = || AttributePath::attrs(&["parent", "ca_id"]);
-        let (parent_client, parent_cache) = self.clients.parent().await.map_err(|e| {
-            Diagnostic::error(
-                "Cannot reach the parent's cluster",
-                format!("{e}. Check the provider's `parent_cluster` block, or its `kubernetes` block when it has none."),
-            )
-            .at(at_id())
-        })?;
-        let parent = ca_store::load(&parent_client, &parent_cache, ca_id).await.map_err(|d| d.at(at_id()))?;
+        let (parent_client, parent) = self.parent(ca_id).await?;
         if pki::fingerprints(planned_pem).first() != Some(&parent.info.fingerprint_sha256) {
             return Err(Diagnostic::error(
                 "Parent changed since plan",
@@ -194,6 +187,21 @@ impl CaResource {
                 .at(AttributePath::attrs(&["parent", "ca_id"])),
             e => Diagnostic::error("Failed to sign the intermediate CA", e.to_string()),
         })
+    }
+
+    /// The parent `ca_id`, loaded from the cluster parents are read from, with that cluster's
+    /// client.
+    pub(super) async fn parent(&self, ca_id: &str) -> Result<(kube::Client, ca_store::Ca), Diagnostic> {
+        let at_id = || AttributePath::attrs(&["parent", "ca_id"]);
+        let (parent_client, parent_cache) = self.clients.parent().await.map_err(|e| {
+            Diagnostic::error(
+                "Cannot reach the parent's cluster",
+                format!("{e}. Check the provider's `parent_cluster` block, or its `kubernetes` block when it has none."),
+            )
+            .at(at_id())
+        })?;
+        let parent = ca_store::load(&parent_client, &parent_cache, ca_id).await.map_err(|d| d.at(at_id()))?;
+        Ok((parent_client, parent))
     }
 
     /// A CA behind ACM Private CA, adopted or created; its Secret holds only `ca.crt`.
@@ -231,6 +239,7 @@ impl CaResource {
         if state.organization.is_unknown() {
             state.organization = provisioned.info.organization.clone().into();
         }
+        state.trust_bundle_pem = Attr::Known(provisioned.certificate_pem.clone());
         if let Err(e) = state.set_certificate(&provisioned.certificate_pem) {
             return Err(Failure::new(Diagnostic::error("ACM Private CA certificate unreadable", e.to_string())).keeping(state.unfinished()));
         }

@@ -77,6 +77,8 @@ pub(super) fn key_pair_state(
         fingerprint_sha256: Attr::Known(info.fingerprint_sha256.clone()),
         serial_number: Attr::Known(info.serial_hex.clone()),
         not_after: Attr::Known(pki::rfc3339(info.not_after)),
+        days_remaining: Attr::Known(days_until(info.not_after, time::OffsetDateTime::now_utc())),
+        trust_bundle_pem: Attr::Known(certificate_pem.to_string()),
         ..Default::default()
     }
 }

@@ -14,6 +14,7 @@ pub struct CertificateAuthority {
     pub organization: Attr<String>,
     pub validity_days: Attr<i64>,
     pub warn_before_days: Attr<i64>,
+    pub renew_before_days: Attr<i64>,
     pub key_algorithm: Attr<String>,
     pub path_length: Attr<i64>,
     pub layout: Attr<String>,
@@ -21,6 +22,8 @@ pub struct CertificateAuthority {
     pub fingerprint_sha256: Attr<String>,
     pub serial_number: Attr<String>,
     pub not_after: Attr<String>,
+    pub days_remaining: Attr<i64>,
+    pub trust_bundle_pem: Attr<String>,
     pub pca_arn: Attr<String>,
     pub pca_status: Attr<String>,
     pub owner_id: Attr<String>,
@@ -29,6 +32,14 @@ pub struct CertificateAuthority {
     pub key_pair: Option<KeyPair>,
     pub istio_plugin: Option<IstioPlugin>,
     pub parent: Option<Parent>,
+    pub rotation: Option<Rotation>,
+}
+
+/// The `rotation` block: where a rotation of this root is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    pub phase: Attr<String>,
 }
 
 /// The `parent` block: the meshtls CA that signs this one, which makes it an intermediate.
@@ -174,7 +185,17 @@ impl CertificateAuthority {
         self.fingerprint_sha256 = Attr::Known(info.fingerprint_sha256.clone());
         self.serial_number = Attr::Known(info.serial_hex.clone());
         self.not_after = Attr::Known(pki::rfc3339(info.not_after));
+        self.days_remaining = Attr::Known(days_until(info.not_after, time::OffsetDateTime::now_utc()));
         Ok(info)
+    }
+
+    /// Counts the days left again, as each refresh does.
+    pub(super) fn count_days(&mut self, now: time::OffsetDateTime) {
+        let not_after =
+            self.not_after.as_deref().and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok());
+        if let Some(not_after) = not_after {
+            self.days_remaining = Attr::Known(days_until(not_after, now));
+        }
     }
 
     /// A CA that exists but is not finished: what is still unknown becomes null, so the
@@ -192,7 +213,20 @@ impl CertificateAuthority {
                 *attr = Attr::Null;
             }
         }
+        if self.days_remaining.is_unknown() {
+            self.days_remaining = Attr::Null;
+        }
         self
+    }
+}
+
+/// Whole days from `now` to `not_after`; negative once it has passed.
+pub(super) fn days_until(not_after: time::OffsetDateTime, now: time::OffsetDateTime) -> i64 {
+    let left = not_after - now;
+    if left.is_negative() {
+        -(-left).whole_days() - 1
+    } else {
+        left.whole_days()
     }
 }
 

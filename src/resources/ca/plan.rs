@@ -28,8 +28,32 @@ pub(super) fn validate(config: &CertificateAuthority) -> Diagnostics {
     if let Some(pair) = &config.key_pair {
         validate_key_pair(config, pair, &mut d);
     }
+    if let (Some(renew), days) = (config.renew_before_days.known(), config.validity_days.known().copied().unwrap_or(DEFAULT_VALIDITY_DAYS))
+    {
+        if *renew >= days {
+            d.error_at(
+                at("renew_before_days"),
+                "Renewal window as long as the validity",
+                format!("renew_before_days ({renew}) must be shorter than validity_days ({days}), or every plan would renew the CA."),
+            );
+        }
+        if config.key_pair.is_some() || config.acm_pca.is_some() {
+            d.error_at(
+                at("renew_before_days"),
+                "Not renewed by meshtls",
+                "meshtls renews only a CA whose key it generated and keeps: a key_pair's certificate is yours to renew, and a private CA's is ACM Private CA's. Remove renew_before_days.",
+            );
+        }
+    }
     if let Some(issuer) = &config.cert_manager_issuer {
         validate_issuer(issuer, &mut d);
+    }
+    if config.rotation.is_some() && (config.parent.is_some() || config.key_pair.is_some() || config.acm_pca.is_some()) {
+        d.error_at(
+            at("rotation"),
+            "Only a root meshtls generated rotates",
+            "An intermediate is signed again by its parent as the parent rotates; a key_pair's CA or a private CA is rotated where its key is. Remove the rotation block.",
+        );
     }
     if config.layout() == Some(Layout::Istio) {
         validate_istio_layout(config, &mut d);
@@ -428,7 +452,105 @@ pub(super) fn plan(
     {
         *attr = Attr::Unknown;
     }
+    planned.days_remaining = Attr::Unknown;
     true
+}
+
+/// Why the plan renews the CA in place, if it does: a CA whose key meshtls keeps (generated,
+/// not a `key_pair` nor in ACM Private CA) whose `validity_days` changed, or which is inside
+/// its `renew_before_days` window. Renewal keeps the key and subject, so nothing it signed is
+/// re-issued.
+pub(super) fn renewal_reason(
+    prior: &CertificateAuthority,
+    config: &CertificateAuthority,
+    planned: &CertificateAuthority,
+    now: time::OffsetDateTime,
+) -> Option<String> {
+    if config.key_pair.is_some() || config.acm_pca.is_some() || prior.certificate_pem.is_null() {
+        return None;
+    }
+    let id = prior.id.as_deref().unwrap_or_default();
+    let days = planned.validity_days.known().copied().unwrap_or(DEFAULT_VALIDITY_DAYS);
+    if prior.validity_days.known() != Some(&days) {
+        return Some(format!(
+            "validity_days changed to {days}: CA {id} is renewed in place, valid for {days} days from this apply, with the same key and subject"
+        ));
+    }
+    let not_after = time::OffsetDateTime::parse(prior.not_after.as_deref()?, &time::format_description::well_known::Rfc3339).ok()?;
+    let window = config.renew_before_days.known().copied()?;
+    let inside = now.checked_add(time::Duration::days(window.clamp(0, MAX_VALIDITY_DAYS))).is_none_or(|t| t >= not_after);
+    inside.then(|| {
+        format!(
+            "CA {id} expires at {}, inside its renewal window of {window} days: it is renewed in place, valid for {days} days from this apply, with the same key and subject",
+            pki::rfc3339(not_after)
+        )
+    })
+}
+
+/// Why an intermediate is signed again by its parent in place, if it is: the parent is the
+/// same CA (`ca_id`) with a new certificate, renewed (the same key) or rotated to a new root.
+/// The intermediate keeps its key and its Secret, so istiod never finds `cacerts` missing;
+/// only another parent replaces it.
+pub(super) fn parent_renewed(prior: &CertificateAuthority, planned: &CertificateAuthority) -> Option<String> {
+    let (old, new) = (prior.parent.as_ref()?, planned.parent.as_ref()?);
+    if old.ca_id != new.ca_id && !new.ca_id.is_unknown() {
+        return None;
+    }
+    let parent = old.ca_id.as_deref().unwrap_or_default();
+    let id = prior.id.as_deref().unwrap_or_default();
+    if new.certificate_pem.is_unknown() {
+        // The parent is renewed (or signs anew) in this same apply.
+        return Some(format!(
+            "its parent {parent}'s certificate changes in this apply: CA {id} is signed again by it, keeping its own key"
+        ));
+    }
+    let (was, is) = (pki::inspect(old.certificate_pem.as_deref()?).ok()?, pki::inspect(new.certificate_pem.as_deref()?).ok()?);
+    if was.fingerprint_sha256 == is.fingerprint_sha256 {
+        return None;
+    }
+    let how = if was.public_key == is.public_key && was.subject == is.subject {
+        "was renewed with the same key"
+    } else {
+        "signs with a new root"
+    };
+    Some(format!(
+        "its parent {parent} {how} (valid until {}): CA {id} is signed again by it, keeping its own key",
+        pki::rfc3339(is.not_after)
+    ))
+}
+
+/// Plans a renewal of `prior` in place, if one is due (see `renewal_reason` and
+/// `parent_renewed`): only when nothing else replaces the CA. Returns whether it does.
+pub(super) fn plan_renewal_of(
+    prior: &CertificateAuthority,
+    config: &CertificateAuthority,
+    plan: &mut TypedPlan<CertificateAuthority>,
+) -> bool {
+    // validity_days alone does not replace a CA meshtls keeps, nor a parent's new certificate.
+    let parent_renewed = parent_renewed(prior, &plan.planned);
+    let renewable =
+        |path: &AttributePath| *path == at("validity_days") || (parent_renewed.is_some() && path.0.first() == at("parent").0.first());
+    if !plan.requires_replace.iter().all(renewable) {
+        return false;
+    }
+    let Some(reason) = parent_renewed.or_else(|| renewal_reason(prior, config, &plan.planned, time::OffsetDateTime::now_utc())) else {
+        return false;
+    };
+    plan.requires_replace.clear();
+    plan_renewal(&mut plan.planned);
+    plan.diagnostics.push(Diagnostic::warning(
+        "CA will be renewed",
+        format!("{reason}. Everything it signed keeps verifying, and nothing is re-issued; certificates and istiod take the renewed certificate into their trust bundles on their next apply."),
+    ));
+    true
+}
+
+/// What a renewal makes unknown until apply: the new certificate and what it says.
+pub(super) fn plan_renewal(planned: &mut CertificateAuthority) {
+    for attr in [&mut planned.certificate_pem, &mut planned.fingerprint_sha256, &mut planned.serial_number, &mut planned.not_after] {
+        *attr = Attr::Unknown;
+    }
+    planned.days_remaining = Attr::Unknown;
 }
 
 /// The warning for a plan that replaces a CA plugged into istiod, if this one does. istiod
@@ -497,6 +619,12 @@ pub(super) fn kept_from(mut planned: CertificateAuthority, prior: &CertificateAu
         if attr.is_unknown() {
             *attr = was.clone();
         }
+    }
+    if planned.days_remaining.is_unknown() {
+        planned.days_remaining = prior.days_remaining.clone();
+    }
+    if planned.trust_bundle_pem.is_unknown() {
+        planned.trust_bundle_pem = prior.trust_bundle_pem.clone();
     }
     if planned.pca_arn.is_null() {
         planned.pca_status = Attr::Null;

@@ -537,3 +537,152 @@ fn a_secret_in_another_layout_than_the_cas_is_drift() {
     let broken = tls_secret::ObservedSecret { layout_drift: vec!["cert-chain.pem is missing".into()], ..observed };
     assert_eq!(secret_drift(&broken, &issued.certificate_pem, Layout::Istio), ["cert-chain.pem is missing"]);
 }
+
+#[test]
+fn a_ca_meshtls_keeps_is_renewed_in_place_when_its_validity_changes_or_its_window_opens() {
+    let now = time::OffsetDateTime::now_utc();
+    let issued = generated();
+    let mut prior = CertificateAuthority { id: "yelb/ca-key-pair".into(), ..config() };
+    prior.set_certificate(&issued.certificate_pem).expect("certificate");
+    prior.validity_days = Attr::Known(30);
+    let same = CertificateAuthority { validity_days: Attr::Known(30), ..config() };
+    assert_eq!(renewal_reason(&prior, &same, &same, now), None, "nothing to renew");
+    let longer = CertificateAuthority { validity_days: Attr::Known(3650), ..config() };
+    assert!(renewal_reason(&prior, &longer, &longer, now).is_some_and(|r| r.contains("validity_days changed to 3650")));
+    let windowed = CertificateAuthority { renew_before_days: Attr::Known(29), ..same.clone() };
+    assert!(renewal_reason(&prior, &windowed, &windowed, now).is_none(), "30 days left, a 29-day window");
+    let windowed = CertificateAuthority { renew_before_days: Attr::Known(31), ..same.clone() };
+    assert!(renewal_reason(&prior, &windowed, &windowed, now).is_some_and(|r| r.contains("inside its renewal window of 31 days")));
+    // A key pair's CA or a private CA is not meshtls's to renew.
+    let pair = CertificateAuthority { key_pair: Some(KeyPair::default()), ..longer.clone() };
+    assert_eq!(renewal_reason(&prior, &pair, &pair, now), None);
+    assert_eq!(renewal_reason(&prior, &creating(Attr::Null), &longer, now), None);
+    let mut planned = longer;
+    plan_renewal(&mut planned);
+    assert!(planned.certificate_pem.is_unknown() && planned.not_after.is_unknown() && planned.fingerprint_sha256.is_unknown());
+}
+
+#[test]
+fn renew_before_days_is_shorter_than_the_validity_and_only_for_a_ca_meshtls_keeps() {
+    let d = validate(&CertificateAuthority { renew_before_days: Attr::Known(3650), ..config() });
+    assert_eq!((summaries(&d), paths(&d)), (vec!["Renewal window as long as the validity"], vec!["renew_before_days".to_string()]));
+    assert!(validate(&CertificateAuthority { renew_before_days: Attr::Known(90), ..config() }).is_empty());
+    let d = validate(&CertificateAuthority { renew_before_days: Attr::Known(90), ..creating(Attr::Null) });
+    assert!(summaries(&d).contains(&"Not renewed by meshtls"));
+}
+
+#[test]
+fn an_intermediate_is_signed_again_when_its_parent_is_renewed_or_rotated_and_replaced_when_it_is_another() {
+    let root = generated();
+    let request =
+        pki::CaRequest { common_name: "yelb CA", organization: Some("yelb"), validity_days: 60, key_algorithm: KeyAlgorithm::EcdsaP256 };
+    let renewed_root = pki::renew_self_signed_ca(&root.private_key_pem, &request).expect("renewed");
+    let with_parent = |pem: Attr<String>| CertificateAuthority {
+        id: "yelb/cluster-a".into(),
+        parent: Some(Parent { ca_id: "mesh/root".into(), certificate_pem: pem }),
+        ..config()
+    };
+    let prior = with_parent(Attr::Known(root.certificate_pem.clone()));
+    assert!(parent_renewed(&prior, &with_parent(Attr::Known(renewed_root))).is_some_and(|r| r.contains("was renewed")));
+    assert!(parent_renewed(&prior, &with_parent(Attr::Unknown)).is_some_and(|r| r.contains("changes in this apply")));
+    assert!(
+        parent_renewed(&prior, &with_parent(Attr::Known(generated().certificate_pem))).is_some_and(|r| r.contains("signs with a new root")),
+        "the same parent with a new key signs it again too"
+    );
+    let moved = CertificateAuthority {
+        parent: Some(Parent { ca_id: "mesh/other".into(), certificate_pem: Attr::Known(generated().certificate_pem) }),
+        ..prior.clone()
+    };
+    assert_eq!(parent_renewed(&prior, &moved), None, "another parent: replaced");
+    assert_eq!(parent_renewed(&prior, &prior), None, "unchanged");
+}
+
+#[test]
+fn the_days_remaining_are_counted_on_every_refresh_and_go_negative_once_past() {
+    let now = time::OffsetDateTime::now_utc();
+    assert_eq!(days_until(now + time::Duration::days(30) + time::Duration::hours(1), now), 30);
+    assert_eq!(days_until(now + time::Duration::hours(23), now), 0);
+    assert_eq!(days_until(now - time::Duration::hours(1), now), -1);
+    assert_eq!(days_until(now - time::Duration::days(2) - time::Duration::hours(1), now), -3);
+    let issued = generated();
+    let mut ca = config();
+    ca.set_certificate(&issued.certificate_pem).expect("certificate");
+    assert_eq!(ca.days_remaining, Attr::Known(29), "a 30-day CA made a moment ago");
+    ca.count_days(now + time::Duration::days(10));
+    assert_eq!(ca.days_remaining, Attr::Known(19));
+    let mut unfinished = CertificateAuthority { days_remaining: Attr::Unknown, ..config() }.unfinished();
+    assert!(unfinished.days_remaining.is_null());
+    unfinished.count_days(now);
+    assert!(unfinished.days_remaining.is_null(), "no certificate, nothing to count");
+}
+
+#[test]
+fn a_rotation_goes_trust_new_sign_with_new_drop_old_and_a_skipped_phase_is_refused_at_the_phase() {
+    use Phase::*;
+    for (from, to) in [
+        (None, Some(TrustNew)),
+        (Some(TrustNew), Some(SignWithNew)),
+        (Some(SignWithNew), Some(DropOld)),
+        (Some(DropOld), None),
+        (Some(DropOld), Some(TrustNew)),
+        (Some(TrustNew), None),
+        (Some(SignWithNew), Some(TrustNew)),
+        (Some(SignWithNew), Some(SignWithNew)),
+    ] {
+        assert_eq!(transition_problem(from, to), None, "{from:?} -> {to:?}");
+    }
+    for (from, to, due) in [
+        (None, Some(SignWithNew), "next phase is trust_new"),
+        (None, Some(DropOld), "next phase is trust_new"),
+        (Some(TrustNew), Some(DropOld), "next phase is sign_with_new"),
+        (Some(SignWithNew), None, "next phase is drop_old"),
+        (Some(DropOld), Some(SignWithNew), "next phase is trust_new"),
+    ] {
+        assert!(transition_problem(from, to).is_some_and(|p| p.contains(due)), "{from:?} -> {to:?}: {:?}", transition_problem(from, to));
+    }
+    let at_phase = |phase: Option<&str>| CertificateAuthority {
+        id: "yelb/ca-key-pair".into(),
+        certificate_pem: Attr::Known(generated().certificate_pem),
+        trust_bundle_pem: "bundle".into(),
+        rotation: phase.map(|p| Rotation { phase: p.into() }),
+        ..config()
+    };
+    let mut d = Diagnostics::new();
+    let mut planned = at_phase(Some("drop_old"));
+    assert!(!plan_rotation(&at_phase(None), &at_phase(Some("drop_old")), &mut planned, &mut d));
+    assert_eq!((summaries(&d), paths(&d)), (vec!["Rotation phase skipped"], vec!["rotation.phase".to_string()]));
+    // trust_new changes the bundle only; sign_with_new the signing root too.
+    let mut d = Diagnostics::new();
+    let mut planned = at_phase(Some("trust_new"));
+    assert!(plan_rotation(&at_phase(None), &at_phase(Some("trust_new")), &mut planned, &mut d));
+    assert!(planned.trust_bundle_pem.is_unknown() && planned.certificate_pem.known().is_some());
+    assert!(d.iter().any(|d| d.summary == "Root rotation: trust_new" && d.detail.contains("ca-key-pair-rotation")));
+    let mut planned = at_phase(Some("sign_with_new"));
+    assert!(plan_rotation(&at_phase(Some("trust_new")), &at_phase(Some("sign_with_new")), &mut planned, &mut Diagnostics::new()));
+    assert!(planned.certificate_pem.is_unknown() && planned.fingerprint_sha256.is_unknown());
+    // After drop_old, removing the block changes nothing.
+    let mut planned = at_phase(None);
+    assert!(!plan_rotation(&at_phase(Some("drop_old")), &at_phase(None), &mut planned, &mut Diagnostics::new()));
+    assert!(!rotation_step(&at_phase(Some("drop_old")), &at_phase(None)));
+    assert!(rotation_step(&at_phase(Some("trust_new")), &at_phase(None)), "an abort removes the new root");
+}
+
+#[test]
+fn only_a_root_meshtls_generated_rotates() {
+    let root = generated();
+    let rotating = |ca: CertificateAuthority| CertificateAuthority { rotation: Some(Rotation { phase: "trust_new".into() }), ..ca };
+    assert!(validate(&rotating(config())).is_empty());
+    assert!(summaries(&validate(&rotating(intermediate_of(&root, Attr::Null)))).contains(&"Only a root meshtls generated rotates"));
+    assert!(summaries(&validate(&rotating(creating(Attr::Null)))).contains(&"Only a root meshtls generated rotates"));
+    let d = validate(&CertificateAuthority { rotation: Some(Rotation { phase: "later".into() }), ..config() });
+    assert!(d.is_empty(), "the schema's one_of validator names a bad phase, not validate: {:?}", summaries(&d));
+}
+
+#[test]
+fn a_bundle_holds_each_root_once_in_order() {
+    let (a, b) = (generated().certificate_pem, generated().certificate_pem);
+    let both = bundle_of(&[&a, &b, &a]);
+    assert_eq!(pki::fingerprints(&both), [pki::fingerprints(&a), pki::fingerprints(&b)].concat());
+    let renewed = pki::replace_in_bundle(&both, &a);
+    assert_eq!(pki::fingerprints(&renewed), pki::fingerprints(&both));
+}

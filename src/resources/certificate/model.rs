@@ -25,6 +25,7 @@ pub struct Certificate {
     pub not_before: Attr<String>,
     pub not_after: Attr<String>,
     pub ca_fingerprint_sha256: Attr<String>,
+    pub ca_bundle_fingerprints: Attr<Vec<String>>,
     pub owner_id: Attr<String>,
 }
 
@@ -89,5 +90,10 @@ impl Certificate {
         self.not_before = Attr::Known(pki::rfc3339(leaf.not_before));
         self.not_after = Attr::Known(pki::rfc3339(leaf.not_after));
         self.ca_fingerprint_sha256 = Attr::Known(ca.fingerprint_sha256.clone());
+    }
+
+    /// Records the roots the Secret's `ca.crt` holds.
+    pub(super) fn set_bundle(&mut self, ca_crt: &str) {
+        self.ca_bundle_fingerprints = Attr::Known(pki::fingerprints(ca_crt));
     }
 }

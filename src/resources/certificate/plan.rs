@@ -157,6 +157,28 @@ pub(super) fn ca_decisions(
     (reason, error)
 }
 
+/// What a certificate that stays as it is takes from its CA as the CA is now: the CA's
+/// fingerprint after a renewal, and its trust bundle. A warning says what changes in place.
+pub(super) fn follow_trust(prior: &Certificate, ca: &ca_store::Ca, planned: &mut Certificate) -> Option<Diagnostic> {
+    let id = prior.id.as_deref().unwrap_or_default();
+    let mut what = Vec::new();
+    if prior.ca_fingerprint_sha256.as_deref().is_some_and(|fp| fp != ca.info.fingerprint_sha256) {
+        planned.ca_fingerprint_sha256 = Attr::Known(ca.info.fingerprint_sha256.clone());
+        what.push("its CA was renewed with the same key, so the chain in tls.crt takes the renewed CA certificate");
+    }
+    let bundle = pki::fingerprints(ca.trust_pem());
+    if prior.ca_bundle_fingerprints.known() != Some(&bundle) {
+        planned.ca_bundle_fingerprints = Attr::Known(bundle);
+        what.push("ca.crt takes the CA's trust bundle as it is now");
+    }
+    (!what.is_empty()).then(|| {
+        Diagnostic::warning(
+            "Certificate's trust follows its CA",
+            format!("{id}: {}. The certificate and its key stay: nothing is re-issued.", what.join("; ")),
+        )
+    })
+}
+
 /// The settings that decide what the certificate says, where the plan differs from what
 /// it was issued with. Each change re-issues it in place.
 pub(super) fn changed_settings(prior: &Certificate, planned: &Certificate) -> Vec<&'static str> {
@@ -190,6 +212,7 @@ pub(super) fn plan_reissue(planned: &mut Certificate) {
     ] {
         *attr = Attr::Unknown;
     }
+    planned.ca_bundle_fingerprints = Attr::Unknown;
 }
 
 // ---- reading back ----
