@@ -344,9 +344,13 @@ impl Workspace {
         }
         let cluster = cluster::Cluster::connect();
         let mut keys = self.keys.borrow_mut();
-        for (ns, name) in secrets {
-            if let Some(key) = cluster.secret_text(&ns, &name, "tls.key") {
-                keys.insert(key);
+        // A CA's key is under Istio's name in its four-file layout, and a rotating root's other
+        // key is in `<secret_name>-rotation`.
+        for (ns, name) in secrets.iter().flat_map(|(ns, name)| [(ns.clone(), name.clone()), (ns.clone(), format!("{name}-rotation"))]) {
+            for entry in ["tls.key", "ca-key.pem"] {
+                if let Some(key) = cluster.secret_text(&ns, &name, entry) {
+                    keys.insert(key);
+                }
             }
         }
     }

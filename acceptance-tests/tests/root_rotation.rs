@@ -113,6 +113,8 @@ fn scenario(cli: CliKind) {
         refused.text()
     );
 
+    // The namespace runs in ambient mode: the plan that adds a root says ztunnel trusts one.
+    cluster.label_namespace(&ns, "istio.io/dataplane-mode", Some("ambient"));
     let mut roots = old_root.clone();
     for (phase, block) in &phases {
         ws.write_config(&config(&ca, block, &ns));
@@ -120,6 +122,14 @@ fn scenario(cli: CliKind) {
         assert!(
             changes && plan.text().contains(&format!("Root rotation: {phase}")),
             "{}: the plan explains {phase}:\n{}",
+            cli.name(),
+            plan.text()
+        );
+        let ambient = plan.text().contains("ztunnel trusts a single root") && plan.text().contains(&ns);
+        assert_eq!(
+            ambient,
+            phase == "trust_new",
+            "{}: {phase}: the ambient warning comes before the second root only:\n{}",
             cli.name(),
             plan.text()
         );

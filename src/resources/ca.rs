@@ -203,6 +203,11 @@ impl TypedResource for CaResource {
             let planned = &mut plan.planned;
             plan_rotation(prior, request.config, planned, &mut plan.diagnostics)
         });
+        if rotating {
+            if let Some(prior) = request.prior {
+                plan.diagnostics.push_all(self.ambient_check(prior, request.config).await);
+            }
+        }
         let renewing = renewing || rotating;
         if request.prior.is_none() && request.config.rotation.is_some() {
             plan.diagnostics.error_at(

@@ -21,6 +21,15 @@ pub const USE_WAYPOINT_LABEL: &str = "istio.io/use-waypoint";
 const GATEWAY_POD_LABELS: [&str; 2] = ["gateway.istio.io/managed", "gateway.networking.k8s.io/gateway-name"];
 const INJECT_TEMPLATES_ANNOTATION: &str = "inject.istio.io/templates";
 
+/// The namespaces enrolled in ambient mode (`istio.io/dataplane-mode=ambient`), sorted.
+pub async fn ambient_namespaces(client: &kube::Client) -> Result<Vec<String>, kube::Error> {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let params = kube::api::ListParams::default().labels(&format!("{DATAPLANE_MODE_LABEL}=ambient"));
+    let mut names: Vec<String> = api.list_metadata(&params).await?.items.into_iter().filter_map(|n| n.metadata.name).collect();
+    names.sort();
+    Ok(names)
+}
+
 /// The revision `istio-injection=enabled` and `sidecar.istio.io/inject=true` name.
 pub const DEFAULT_REVISION: &str = "default";
 

@@ -129,7 +129,38 @@ pub(super) fn plan_rotation(
     true
 }
 
+/// Whether this step puts a second root into the bundles (`trust_new` begun).
+pub(super) fn adds_a_root(prior: &CertificateAuthority, config: &CertificateAuthority) -> bool {
+    config.phase() == Some(Phase::TrustNew) && !matches!(prior.phase(), Some(Phase::TrustNew | Phase::SignWithNew))
+}
+
+/// The warning before istiod's bundle carries two roots on a cluster with ambient namespaces
+/// (`Ok` their names), or where they could not be listed (`Err` why): ztunnel trusts a single
+/// root (istio/istio#47427).
+pub(super) fn ambient_warning(ambient: Result<Vec<String>, String>) -> Option<Diagnostic> {
+    let detail = match ambient {
+        Ok(names) if names.is_empty() => return None,
+        Ok(names) => format!("Namespaces {} run in ambient mode, where ztunnel trusts a single root (istio/istio#47427): from this apply until drop_old, traffic signed by the root ztunnel does not hold is refused there. Rotate in a maintenance window, or move those namespaces to sidecars first.", names.join(", ")),
+        Err(why) => format!("meshtls could not list the namespaces in ambient mode ({why}). Where a namespace runs in ambient mode, ztunnel trusts a single root (istio/istio#47427), and from this apply until drop_old traffic signed by the other root is refused there."),
+    };
+    Some(Diagnostic::warning("ztunnel trusts a single root", detail).at(AttributePath::attrs(&["rotation", "phase"])))
+}
+
 impl CaResource {
+    /// The ambient warning for a rotation step that adds a root to istiod's bundle: this CA
+    /// is istiod's (a plug-in copy, or `cacerts` itself).
+    pub(super) async fn ambient_check(&self, prior: &CertificateAuthority, config: &CertificateAuthority) -> Option<Diagnostic> {
+        let istiods = config.istio_plugin.is_some() || config.secret_name.as_deref() == Some(ISTIO_PLUGIN_SECRET);
+        if !istiods || !adds_a_root(prior, config) || self.clients.cluster_unknown() {
+            return None;
+        }
+        let listed = match self.clients.kube().await {
+            Ok(client) => crate::backends::istio::ambient_namespaces(&client).await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        ambient_warning(listed)
+    }
+
     /// Carries out the step from `prior`'s phase to `planned`'s on the CA Secret and the
     /// rotation Secret. Every write is a replace in place: neither Secret is ever missing.
     pub(super) async fn rotate(

@@ -686,3 +686,17 @@ fn a_bundle_holds_each_root_once_in_order() {
     let renewed = pki::replace_in_bundle(&both, &a);
     assert_eq!(pki::fingerprints(&renewed), pki::fingerprints(&both));
 }
+
+#[test]
+fn a_second_root_on_ambient_namespaces_is_warned_of_before_it_is_added() {
+    let at_phase = |phase: Option<&str>| CertificateAuthority { rotation: phase.map(|p| Rotation { phase: p.into() }), ..config() };
+    assert!(adds_a_root(&at_phase(None), &at_phase(Some("trust_new"))));
+    assert!(adds_a_root(&at_phase(Some("drop_old")), &at_phase(Some("trust_new"))));
+    assert!(!adds_a_root(&at_phase(Some("sign_with_new")), &at_phase(Some("trust_new"))), "a step back adds no root");
+    assert!(!adds_a_root(&at_phase(Some("trust_new")), &at_phase(Some("sign_with_new"))));
+    assert_eq!(ambient_warning(Ok(vec![])), None);
+    let named = ambient_warning(Ok(vec!["shop".into(), "yelb".into()])).expect("a warning");
+    assert!(named.detail.contains("shop, yelb") && named.detail.contains("istio/istio#47427"));
+    assert_eq!(named.path, Some(AttributePath::attrs(&["rotation", "phase"])));
+    assert!(ambient_warning(Err("forbidden".into())).is_some_and(|d| d.detail.contains("could not list")));
+}
