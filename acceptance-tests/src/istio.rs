@@ -29,6 +29,7 @@ impl Drop for IstioTurn {
             let cluster = crate::cluster::Cluster::connect();
             cluster.remove_secret("istio-system", "cacerts");
             cluster.remove_secret("istio-system", PLUG_IN_CA_SECRET);
+            cluster.remove_secret("istio-system", &format!("{PLUG_IN_CA_SECRET}-rotation"));
         }
     }
 }

@@ -36,12 +36,16 @@ fn config(ca: &str, rotation: &str, namespace: &str) -> String {
             format!("{}\n{block}}}\n", &ca[..end])
         }
     };
-    let certificate = |name: &str| {
+    let certificate = |name: &str, signer: &str| {
         format!(
-            "resource \"meshtls_certificate\" \"{name}\" {{\n  ca                = meshtls_ca.mesh.id\n  namespace         = \"{namespace}\"\n  secret_name       = \"{name}\"\n  dns_names         = [\"{name}.{namespace}.svc.cluster.local\"]\n  validity_days     = 30\n  renew_before_days = 5\n}}\n"
+            "resource \"meshtls_certificate\" \"{name}\" {{\n  ca                = meshtls_ca.{signer}.id\n  namespace         = \"{namespace}\"\n  secret_name       = \"{name}\"\n  dns_names         = [\"{name}.{namespace}.svc.cluster.local\"]\n  validity_days     = 30\n  renew_before_days = 5\n}}\n"
         )
     };
-    format!("{}\n{ca}\n{}{}", provider_block(), certificate("db"), certificate("ui"))
+    // A team's intermediate under the root, and a certificate it signs.
+    let team = format!(
+        "resource \"meshtls_ca\" \"team\" {{\n  namespace     = \"{namespace}\"\n  secret_name   = \"team-ca\"\n  common_name   = \"Team Intermediate CA\"\n  validity_days = 365\n\n  parent {{\n    ca_id           = meshtls_ca.mesh.id\n    certificate_pem = meshtls_ca.mesh.certificate_pem\n  }}\n}}\n"
+    );
+    format!("{}\n{ca}\n{team}{}{}{}", provider_block(), certificate("db", "mesh"), certificate("ui", "mesh"), certificate("api", "team"))
 }
 
 fn fingerprints(pem: &str) -> Vec<String> {
@@ -76,10 +80,11 @@ fn everything_verifies(ws: &Workspace, cluster: &Cluster, istiod: &Istiod, ns: &
     let leaves = [
         ("db", identity("db").chain_pem),
         ("ui", identity("ui").chain_pem),
+        ("api, under the team's intermediate", identity("api").chain_pem),
         ("istio yelb-ui", workload("yelb-ui")),
         ("istio yelb-db", workload("yelb-db")),
     ];
-    let bundles = [("db's ca.crt", bundle("db")), ("ui's ca.crt", bundle("ui")), ("istio-ca-root-cert", published.clone())];
+    let bundles = [("db's ca.crt", bundle("db")), ("api's ca.crt", bundle("api")), ("istio-ca-root-cert", published.clone())];
     for (leaf, chain) in &leaves {
         for (name, roots) in &bundles {
             ws.openssl_verify_chain(roots, chain)
@@ -136,14 +141,17 @@ fn scenario(cli: CliKind) {
         ws.apply();
         roots = fingerprints(&cluster.secret_text("istio-system", PLUG_IN_CA_SECRET, "ca.crt").expect("the bundle"));
         everything_verifies(&ws, &cluster, &istiod, &ns, &roots, &format!("after {phase}"));
-        // The certificates follow on the next apply, as the guide says.
-        ws.apply();
-        everything_verifies(&ws, &cluster, &istiod, &ns, &roots, &format!("after {phase}, applied again"));
+        // What the CA signed follows on the next applies, as the guide says: one for its
+        // certificates and the intermediate, one more for what the intermediate signed.
+        for again in 1..=2 {
+            ws.apply();
+            everything_verifies(&ws, &cluster, &istiod, &ns, &roots, &format!("after {phase}, applied again ({again})"));
+        }
         let (changes, plan) = ws.plan_has_changes();
-        assert!(!changes, "{}: {phase} is complete after two applies:\n{}", cli.name(), plan.text());
+        assert!(!changes, "{}: {phase} is complete after three applies:\n{}", cli.name(), plan.text());
         let expected = if phase == "trust_new" || phase == "sign_with_new" { 2 } else { 1 };
         assert_eq!(roots.len(), expected, "{}: {phase}: the bundle's roots", cli.name());
-        for secret in ["db", "ui"] {
+        for secret in ["db", "ui", "team-ca", "api"] {
             assert_eq!(
                 fingerprints(&cluster.secret_text(&ns, secret, "ca.crt").expect("ca.crt")),
                 roots,

@@ -208,6 +208,9 @@ impl TypedResource for CaResource {
                 plan.diagnostics.push_all(self.ambient_check(prior, request.config).await);
             }
         }
+        if let Some(prior) = request.prior.filter(|_| !replaced && !renewing && !rotating && plan.requires_replace.is_empty()) {
+            plan.diagnostics.push_all(self.plan_parent_trust(prior, &mut plan.planned).await);
+        }
         let renewing = renewing || rotating;
         if request.prior.is_none() && request.config.rotation.is_some() {
             plan.diagnostics.error_at(
@@ -321,6 +324,7 @@ impl TypedResource for CaResource {
             planned
         };
         let planned = if rotation_step(&prior, &planned) { self.rotate(&client, &spec, &owner, &prior, planned).await? } else { planned };
+        let planned = if following_parent(&prior, &planned) { self.follow_parent(&client, &spec, &owner, planned).await? } else { planned };
         let mut warnings = Diagnostics::new();
         if let Some((kind, name)) = prior.issuer().filter(|old| Some(*old) != spec.issuer_ref()) {
             let deleted = cert_manager::delete(&client, &owner, kind, &spec.namespace, name)

@@ -700,3 +700,18 @@ fn a_second_root_on_ambient_namespaces_is_warned_of_before_it_is_added() {
     assert_eq!(named.path, Some(AttributePath::attrs(&["rotation", "phase"])));
     assert!(ambient_warning(Err("forbidden".into())).is_some_and(|d| d.detail.contains("could not list")));
 }
+
+#[test]
+fn an_intermediate_takes_its_parents_roots_in_place_when_only_the_bundle_changes() {
+    let intermediate = CertificateAuthority {
+        certificate_pem: "cert".into(),
+        trust_bundle_pem: Attr::Unknown,
+        parent: Some(Parent { ca_id: "mesh/root".into(), certificate_pem: "root".into() }),
+        ..config()
+    };
+    assert!(following_parent(&intermediate.clone(), &intermediate));
+    let renewing = CertificateAuthority { certificate_pem: Attr::Unknown, ..intermediate.clone() };
+    assert!(!following_parent(&intermediate, &renewing), "a renewal writes the bundle itself");
+    let root = CertificateAuthority { parent: None, ..intermediate.clone() };
+    assert!(!following_parent(&root, &root), "a root has no parent to follow");
+}
