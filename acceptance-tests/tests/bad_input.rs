@@ -115,6 +115,24 @@ fn bad_configuration_is_refused_at_validate_and_plan() {
         );
         ws.write_config(&no_listener);
         fails_with(&ws, &["plan", "-input=false"], &["Virtual node has no listener", "add one"]);
+
+        // An intermediate whose parent is a service's certificate, and Istio's layout on a
+        // Secret istiod never reads: both named at their attribute.
+        let leaf = rcgen::CertificateParams::new(vec!["svc.example".to_string()])
+            .expect("params")
+            .self_signed(&rcgen::KeyPair::generate().expect("key"))
+            .expect("certificate")
+            .pem();
+        let bad_ca = format!(
+            "{}\nresource \"meshtls_ca\" \"intermediate\" {{\n  namespace   = \"{ns}\"\n  secret_name = \"team-ca\"\n  common_name = \"Team CA\"\n\n  parent {{\n    ca_id           = \"{ns}/root\"\n    certificate_pem = <<-EOT\n{leaf}    EOT\n  }}\n}}\n\nresource \"meshtls_ca\" \"istio\" {{\n  namespace   = \"istio-system\"\n  secret_name = \"not-cacerts\"\n  common_name = \"Mesh CA\"\n  layout      = \"istio\"\n}}\n",
+            provider_block()
+        );
+        ws.write_config(&bad_ca);
+        fails_with(
+            &ws,
+            &["plan", "-input=false"],
+            &["Parent is not a CA", "certificate_pem = <<-EOT", "istiod does not read this Secret", "layout = \"istio\""],
+        );
         assert!(cluster.object("appmesh.k8s.aws", "v1beta2", "VirtualNode", Some(&ns), "no-listeners").expect("node")["spec"]["listeners"]
             .is_null());
     });
