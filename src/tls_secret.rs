@@ -441,6 +441,7 @@ pub struct ListedSecret {
     pub annotations: BTreeMap<String, String>,
     pub ca_crt: Option<String>,
     pub tls_crt: Option<String>,
+    pub layout: Layout,
 }
 
 impl ListedSecret {
@@ -469,6 +470,7 @@ pub async fn list_tls(client: &kube::Client, namespace: &str) -> Result<Vec<List
                 name,
                 labels: secret.metadata.labels.unwrap_or_default(),
                 annotations: secret.metadata.annotations.unwrap_or_default(),
+                layout: Layout::Tls,
             });
         }
         match page.metadata.continue_.filter(|c| !c.is_empty()) {

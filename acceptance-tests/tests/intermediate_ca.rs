@@ -206,6 +206,24 @@ fn istiod_scenario(cli: CliKind, layout: &str, cacerts: CaCerts) {
     let (changes, plan) = ws.plan_has_changes();
     assert!(!changes, "{}: in sync while istiod runs:\n{}", cli.name(), plan.text());
     ws.assert_no_key_material();
+    if layout == "istio" && cli == CliKind::TerraformCurrent {
+        // `terraform query` audits istiod's cacerts in Istio's layout with its expiry, and
+        // the root, in their namespaces.
+        let list = |namespace: &str| {
+            format!(
+                "list \"meshtls_ca\" \"{namespace}\" {{\n  provider = meshtls\n  config {{\n    namespace = \"{namespace}\"\n  }}\n}}\n"
+            )
+        };
+        std::fs::write(ws.path().join("audit.tfquery.hcl"), format!("{}{}", list("istio-system"), list(&ns))).expect("write the queries");
+        let text = ws.ok(&["query"]).text();
+        for (secret, subject, days) in
+            [("istio-system/cacerts".to_string(), "Cluster A Intermediate CA", 29), (format!("{ns}/root-ca"), "Mesh Root CA", 59)]
+        {
+            let line = format!("{secret}: CA \"{subject}\", {days} days left");
+            assert!(text.contains(&line), "{} lists {line:?}:\n{text}", cli.name());
+        }
+        std::fs::remove_file(ws.path().join("audit.tfquery.hcl")).expect("remove the queries");
+    }
     if layout == "istio" {
         // A cert-chain.pem changed outside Terraform is drift, and apply writes it back.
         cluster.set_secret_key("istio-system", "cacerts", "cert-chain.pem", &root);

@@ -1,7 +1,7 @@
 //! `meshtls_ca` as a list resource (`terraform query`): every CA key pair Secret in a
-//! namespace (type `kubernetes.io/tls`, a CA `tls.crt`), with its subject, days left and the
-//! cert-manager `ca` Issuers that sign with it, and the state an import of it records.
-//! Listing reads only, and reads no key.
+//! namespace (type `kubernetes.io/tls`, a CA `tls.crt`, and istiod's `cacerts` in Istio's
+//! four-file layout), with its subject, days left and the cert-manager `ca` Issuers that sign
+//! with it, and the state an import of it records. Listing reads only, and reads no key.
 
 use tfplugin::{Found, Listing, TypedListResource};
 
@@ -52,6 +52,14 @@ pub(super) fn found(
     }
 }
 
+/// The meshtls resource a Secret belongs to when it is not its own: a CA's plug-in copy, or
+/// the other root of its rotation. Neither is a CA to import.
+pub(super) fn part_of(namespace: &str, secret: &tls_secret::ListedSecret) -> Option<String> {
+    let marker = secret.annotations.get(crate::ownership::OWNER_ANNOTATION)?;
+    let resource = marker.split('#').next()?;
+    (resource != format!("{TYPE_NAME}:{namespace}/{}", secret.name)).then(|| resource.to_string())
+}
+
 #[async_trait]
 impl TypedListResource for CaList {
     type Config = CaQuery;
@@ -82,6 +90,20 @@ impl TypedListResource for CaList {
         let secrets = tls_secret::list_tls(&client, &namespace).await.map_err(|e| {
             Diagnostics::from(Diagnostic::error("Failed to list TLS Secrets", format!("namespace {namespace}: {e}")).at(at("namespace")))
         })?;
+        let mut secrets: Vec<tls_secret::ListedSecret> = secrets.into_iter().filter(|s| part_of(&namespace, s).is_none()).collect();
+        // istiod's cacerts in Istio's layout is Opaque, so the list above misses it.
+        if let Ok(Some(cacerts)) = tls_secret::get(&client, &self.clients.read_cache, &namespace, ISTIO_PLUGIN_SECRET).await {
+            if cacerts.layout == Layout::Istio {
+                secrets.push(tls_secret::ListedSecret {
+                    name: ISTIO_PLUGIN_SECRET.to_string(),
+                    labels: cacerts.labels,
+                    annotations: cacerts.annotations,
+                    ca_crt: cacerts.ca_crt,
+                    tls_crt: cacerts.tls_crt,
+                    layout: Layout::Istio,
+                });
+            }
+        }
         let issuers = cert_manager::ca_issuers(&client, &namespace).await;
         let now = time::OffsetDateTime::now_utc();
         let mut listing = Listing::default();
@@ -95,7 +117,11 @@ impl TypedListResource for CaList {
                 continue;
             }
             let signing: Vec<&str> = issuers.iter().filter(|(_, s)| *s == secret.name).map(|(i, _)| i.as_str()).collect();
-            listing.found.push(found(&namespace, secret, pem, &info, &signing, now));
+            let mut found = found(&namespace, secret, &pki::first_certificate(pem), &info, &signing, now);
+            if secret.layout == Layout::Istio {
+                found.resource.layout = Attr::Known("istio".into());
+            }
+            listing.found.push(found);
         }
         Ok(listing)
     }

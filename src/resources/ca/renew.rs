@@ -9,6 +9,17 @@ pub(super) fn renewing(prior: &CertificateAuthority, planned: &CertificateAuthor
     planned.certificate_pem.is_unknown() && prior.certificate_pem.known().is_some() && prior.pca_arn.is_null()
 }
 
+/// A CA's files, key included, read from its Secret now (never from the cache), for the
+/// update that rewrites them.
+pub(super) async fn own_files(client: &kube::Client, namespace: &str, name: &str) -> Result<TlsFiles, Diagnostic> {
+    tls_secret::read_files(client, namespace, name).await.map_err(|e| kube_error("read the CA Secret", namespace, name, &e))?.ok_or_else(|| {
+        Diagnostic::error(
+            "CA Secret no longer holds its CA",
+            format!("Secret {namespace}/{name} holds no certificate and key any more. Apply again: refresh finds the Secret changed and plans what to do."),
+        )
+    })
+}
+
 /// Whether an update takes the parent's trust bundle: plan left the bundle to apply, and
 /// nothing else changes the certificate.
 pub(super) fn following_parent(prior: &CertificateAuthority, planned: &CertificateAuthority) -> bool {
@@ -51,15 +62,7 @@ impl CaResource {
         let Some((ca_id, _, _)) = &spec.parent else { return Ok(state) };
         let (namespace, name) = (spec.namespace.as_str(), spec.secret_name.as_str());
         let (_, parent) = self.parent(ca_id).await?;
-        let files = tls_secret::read_files(client, namespace, name)
-            .await
-            .map_err(|e| kube_error("read the CA Secret", namespace, name, &e))?
-            .ok_or_else(|| {
-                Diagnostic::error(
-                    "CA Secret is gone",
-                    format!("Secret {namespace}/{name} no longer holds the intermediate. Apply again: refresh plans it anew."),
-                )
-            })?;
+        let files = own_files(client, namespace, name).await?;
         let own = pki::first_certificate(&files.tls_crt);
         let followed = TlsFiles {
             tls_crt: format!("{own}{}", parent.chain_pem()),
@@ -85,15 +88,7 @@ impl CaResource {
         mut state: CertificateAuthority,
     ) -> Result<CertificateAuthority, Diagnostic> {
         let (namespace, name) = (spec.namespace.as_str(), spec.secret_name.as_str());
-        let files = tls_secret::read_files(client, namespace, name)
-            .await
-            .map_err(|e| kube_error("read the CA Secret", namespace, name, &e))?
-            .ok_or_else(|| {
-                Diagnostic::error(
-                    "No CA key to renew",
-                    format!("Secret {namespace}/{name} holds no key or certificate any more. Apply again: refresh finds the Secret changed and plans a new CA."),
-                )
-            })?;
+        let files = own_files(client, namespace, name).await?;
         let request = ca_store::IntermediateSpec {
             common_name: spec.common_name.clone().unwrap_or_default(),
             organization: spec.organization.clone(),

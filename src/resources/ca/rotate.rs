@@ -173,14 +173,7 @@ impl CaResource {
     ) -> Result<CertificateAuthority, Diagnostic> {
         let (namespace, name) = (spec.namespace.as_str(), spec.secret_name.as_str());
         let rotation = rotation_secret(name);
-        let read = |secret: String| async move {
-            tls_secret::read_files(client, namespace, &secret)
-                .await
-                .map_err(|e| kube_error("read a root of the rotation", namespace, &secret, &e))?
-                .ok_or_else(|| {
-                    Diagnostic::error("A root of the rotation is missing", format!("Secret {namespace}/{secret} holds no root and key."))
-                })
-        };
+        let read = |secret: String| async move { own_files(client, namespace, &secret).await };
         let write = |secret: String, files: TlsFiles| async move {
             tls_secret::rewrite(client, owner, namespace, &secret, &files, BTreeMap::new(), BTreeMap::new())
                 .await

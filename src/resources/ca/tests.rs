@@ -406,6 +406,7 @@ fn a_listed_ca_shows_its_subject_days_left_and_issuers() {
         annotations: BTreeMap::new(),
         ca_crt: None,
         tls_crt: Some(ca.certificate_pem.clone()),
+        layout: Layout::Tls,
     };
     let f = list::found("yelb", &secret, &ca.certificate_pem, &info, &["ca-issuer"], info.not_before);
     assert_eq!(
@@ -714,4 +715,26 @@ fn an_intermediate_takes_its_parents_roots_in_place_when_only_the_bundle_changes
     assert!(!following_parent(&intermediate, &renewing), "a renewal writes the bundle itself");
     let root = CertificateAuthority { parent: None, ..intermediate.clone() };
     assert!(!following_parent(&root, &root), "a root has no parent to follow");
+}
+
+#[test]
+fn a_plug_in_copy_or_the_other_root_of_a_rotation_is_part_of_its_ca_not_a_ca_to_list() {
+    let listed = |name: &str, marker: Option<&str>| tls_secret::ListedSecret {
+        name: name.into(),
+        labels: BTreeMap::new(),
+        annotations: marker.map(|m| (crate::ownership::OWNER_ANNOTATION.to_string(), m.to_string())).into_iter().collect(),
+        ca_crt: None,
+        tls_crt: None,
+        layout: Layout::Tls,
+    };
+    assert_eq!(list::part_of("istio-system", &listed("mesh-root-ca", Some("meshtls_ca:istio-system/mesh-root-ca#abc"))), None);
+    assert_eq!(
+        list::part_of("istio-system", &listed("mesh-root-ca-rotation", Some("meshtls_ca:istio-system/mesh-root-ca#abc"))),
+        Some("meshtls_ca:istio-system/mesh-root-ca".to_string())
+    );
+    assert_eq!(
+        list::part_of("istio-system", &listed("cacerts", Some("meshtls_ca:yelb/ca-key-pair#abc"))),
+        Some("meshtls_ca:yelb/ca-key-pair".to_string())
+    );
+    assert_eq!(list::part_of("yelb", &listed("hand-made", None)), None);
 }

@@ -356,6 +356,7 @@ fn listed_secret(annotations: &[(&str, &str)]) -> tls_secret::ListedSecret {
         annotations: annotations.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         ca_crt: None,
         tls_crt: None,
+        layout: tls_secret::Layout::Tls,
     }
 }
 
