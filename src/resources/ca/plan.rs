@@ -564,7 +564,7 @@ pub(super) fn plugin_replaced(prior: Option<&CertificateAuthority>, config: &Cer
         Diagnostic::warning(
             "istiod keeps the old CA until it restarts",
             format!(
-                "This plan replaces the CA plugged into istiod ({ns}/{ISTIO_PLUGIN_SECRET}) with a new root. istiod does not take a new root while it runs: it keeps signing workload certificates with the old CA until it restarts (e.g. `kubectl -n {ns} rollout restart deployment/istiod`), and then signs with the new one, which proxies holding only the old root do not trust until they fetch it again. Plan the restart and a workload rollout with the apply."
+                "This plan replaces the CA plugged into istiod ({ns}/{ISTIO_PLUGIN_SECRET}) with a new root. istiod does not take a new root while it runs: it keeps signing workload certificates with the old CA until it restarts (e.g. `kubectl -n {ns} rollout restart deployment/istiod`), and then signs with the new one, which proxies holding only the old root do not trust until they fetch it again. Plan the restart and a workload rollout with the apply, or keep the CA and rotate its root instead (a rotation block; see the guide \"Rotating the mesh root\"), which no hop notices."
             ),
         )
         .at(at("istio_plugin"))
