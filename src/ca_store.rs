@@ -225,44 +225,19 @@ impl Ca {
         Ok(pki::CaMaterial { certificate_pem: self.certificate_pem(), private_key_pem: key })
     }
 
-    /// Signs an intermediate CA under this one: with its key, read from its Secret through
-    /// `client` (the parent's cluster), or through ACM Private CA, which issues a subordinate
-    /// CA for a CSR whose key is made here. Its files: `tls.crt` the intermediate and then its
-    /// chain up to the root, `ca.crt` this CA's roots, `tls.key` the new key (written only to
-    /// the intermediate's Secret).
+    /// Signs an intermediate CA under this one, with a new key. Its files: `tls.crt` the
+    /// intermediate and then its chain up to the root, `ca.crt` this CA's roots, `tls.key` the
+    /// new key (written only to the intermediate's Secret).
     pub async fn sign_intermediate(
         &self,
         clients: &Clients,
         client: &kube::Client,
         spec: IntermediateSpec,
     ) -> Result<TlsFiles, IssueError> {
-        let (certificate_pem, chain_pem, key) = match &self.signer {
-            Signer::Local { namespace, name } => {
-                let material = self.local_material(client, namespace, name).await?;
-                let issued =
-                    tokio::task::spawn_blocking(move || pki::issue_intermediate(&material, &spec.request(), spec.path_len)).await??;
-                (issued.certificate_pem, self.chain_pem.clone(), issued.private_key_pem)
-            }
-            Signer::Pca { arn } => {
-                let template = pca::subordinate_template(spec.path_len).ok_or_else(|| {
-                    IssueError::Unsupported(format!(
-                        "path length {} under ACM Private CA (its subordinate templates go up to {})",
-                        spec.path_len,
-                        pca::MAX_SUBORDINATE_PATH_LEN
-                    ))
-                })?;
-                let aws = clients.aws().await?;
-                let (csr, key) = tokio::task::spawn_blocking({
-                    let spec = spec.clone();
-                    move || pki::ca_csr_for(&spec.request())
-                })
-                .await??;
-                let signing = pca::algorithms(self.info.key_algorithm.unwrap_or(KeyAlgorithm::Rsa2048)).1;
-                let (certificate_pem, chain_pem) =
-                    pca::issue(&aws.acmpca, arn, &csr, signing, &template, spec.validity_days, &|| clients.stopping()).await?;
-                (certificate_pem, chain_pem, key)
-            }
-        };
+        let algorithm = spec.key_algorithm;
+        // Key generation is CPU-bound (RSA takes seconds): off the async workers.
+        let key = tokio::task::spawn_blocking(move || algorithm.generate().map(|k| pki::KeyPem::new(k.serialize_pem()))).await??;
+        let (certificate_pem, chain_pem) = self.renew_intermediate(clients, client, &key, spec).await?;
         Ok(TlsFiles {
             tls_crt: format!("{certificate_pem}{chain_pem}"),
             ca_crt: self.trust_pem.clone(),
@@ -270,11 +245,11 @@ impl Ca {
             layout: tls_secret::Layout::Tls,
         })
     }
-}
 
-impl Ca {
-    /// A new certificate for the intermediate whose key is `key`, signed by this CA as
-    /// `sign_intermediate` signs one (a renewal: the key stays). Returns it and its chain.
+    /// A certificate for the intermediate whose key is `key`, signed by this CA: with its key,
+    /// read from its Secret through `client` (the parent's cluster), or by ACM Private CA,
+    /// which issues a subordinate CA for a CSR of `key` (only the CSR leaves the machine). For
+    /// a new intermediate and for a renewal alike. Returns it and its chain up to the root.
     pub async fn renew_intermediate(
         &self,
         clients: &Clients,
@@ -291,8 +266,13 @@ impl Ca {
                 Ok((certificate_pem, self.chain_pem.clone()))
             }
             Signer::Pca { arn } => {
-                let template = pca::subordinate_template(spec.path_len)
-                    .ok_or_else(|| IssueError::Unsupported(format!("path length {} under ACM Private CA", spec.path_len)))?;
+                let template = pca::subordinate_template(spec.path_len).ok_or_else(|| {
+                    IssueError::Unsupported(format!(
+                        "path length {} under ACM Private CA (its subordinate templates go up to {})",
+                        spec.path_len,
+                        pca::MAX_SUBORDINATE_PATH_LEN
+                    ))
+                })?;
                 let aws = clients.aws().await?;
                 let csr = pki::ca_csr_with(key, &spec.request())?;
                 let signing = pca::algorithms(self.info.key_algorithm.unwrap_or(KeyAlgorithm::Rsa2048)).1;

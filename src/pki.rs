@@ -134,15 +134,13 @@ pub fn renew_intermediate(parent: &CaMaterial, key_pem: &KeyPem, req: &CaRequest
 }
 
 /// An intermediate CA signed by `parent`, which may sign CAs at most `path_len` levels
-/// below it (0: only leaves). The certificate PEM is the intermediate alone.
+/// below it (0: only leaves), with a new key. The certificate PEM is the intermediate alone.
+/// The provider makes the key itself (`ca_store::Ca::sign_intermediate`); tests use this.
+#[cfg(test)]
 pub fn issue_intermediate(parent: &CaMaterial, req: &CaRequest<'_>, path_len: u8) -> Result<Issued, PkiError> {
-    let parent_key = KeyPair::from_pem(parent.private_key_pem.expose())?;
-    let issuer = rcgen::Issuer::from_ca_cert_pem(&first_certificate(&parent.certificate_pem), parent_key)?;
-    let key = req.key_algorithm.generate()?;
-    let mut params = ca_params(req, BasicConstraints::Constrained(path_len))?;
-    params.use_authority_key_identifier_extension = true;
-    let cert = params.signed_by(&key, &issuer)?;
-    Ok(Issued { certificate_pem: cert.pem(), private_key_pem: KeyPem::new(key.serialize_pem()) })
+    let key = KeyPem::new(req.key_algorithm.generate()?.serialize_pem());
+    let certificate_pem = renew_intermediate(parent, &key, req, path_len)?;
+    Ok(Issued { certificate_pem, private_key_pem: key })
 }
 
 fn ca_params(req: &CaRequest<'_>, constraints: BasicConstraints) -> Result<CertificateParams, PkiError> {
@@ -251,16 +249,8 @@ pub fn csr_for(key_algorithm: KeyAlgorithm, common_name: &str, dns_names: &[Stri
     Ok((csr.pem()?, KeyPem::new(key.serialize_pem())))
 }
 
-/// A fresh key and a certificate signing request for a CA named as `req` says, for a parent
-/// that signs remotely (ACM Private CA, whose template makes it a CA).
-pub fn ca_csr_for(req: &CaRequest<'_>) -> Result<(String, KeyPem), PkiError> {
-    let key = req.key_algorithm.generate()?;
-    let key_pem = KeyPem::new(key.serialize_pem());
-    Ok((ca_csr_with(&key_pem, req)?, key_pem))
-}
-
-/// A certificate signing request for a CA named as `req` says, for a key it already has (a
-/// renewal).
+/// A certificate signing request for a CA named as `req` says, for its key `key_pem`, for a
+/// parent that signs remotely (ACM Private CA, whose template makes it a CA).
 pub fn ca_csr_with(key_pem: &KeyPem, req: &CaRequest<'_>) -> Result<String, PkiError> {
     let key = KeyPair::from_pem(key_pem.expose())?;
     let mut params = CertificateParams::default();
