@@ -1,8 +1,11 @@
-//! The layout docs/guides/large-meshes.md recommends for large meshes, run: services written
-//! with one `for_each` per resource type are moved into examples/modules/mesh-service (one
-//! module instance per service) with the guide's `moved` blocks. No certificate is re-issued,
-//! drift on one service still shows in plan under its own module instance and is repaired,
-//! and destroy leaves every node as the fixture made it.
+//! The layouts docs/guides/large-meshes.md recommends for large meshes, run.
+//! - Services written with one `for_each` per resource type are moved into
+//!   examples/modules/mesh-service (one module instance per service) with the guide's `moved`
+//!   blocks. No certificate is re-issued, drift on one service still shows in plan under its
+//!   own module instance and is repaired, and destroy leaves every node as the fixture made it.
+//! - The map types (`meshtls_certificate_map` feeding `meshtls_virtual_node_tls_map`), with
+//!   every CLI: both sides are set, drift on one service shows under its key and is repaired,
+//!   a service leaving the map is undone alone, and destroy restores the rest.
 
 use std::collections::BTreeMap;
 
@@ -104,6 +107,23 @@ module "svc" {{
         provider = provider_block_for_mesh(mesh),
         services = services()
     )
+}
+
+/// The same services with the map types: one instance each, the virtual nodes fed from the
+/// certificates by one `for` expression (the guide's configuration).
+fn maps(mesh: &str, ns: &str, services: &[&str]) -> String {
+    let guide = std::fs::read_to_string(repo_root().join("docs/guides/large-meshes.md")).expect("the guide");
+    let config = guide_block(&guide, "resource \"meshtls_certificate_map\"").expect("the guide has the map configuration");
+    let services = services.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
+    format!(
+        "{provider}\nlocals {{\n  namespace = \"{ns}\"\n  services  = toset([{services}])\n}}\n\nresource \"meshtls_ca\" \"mesh\" {{\n  namespace   = local.namespace\n  common_name = \"Mesh CA\"\n}}\n\n{config}",
+        provider = provider_block_for_mesh(mesh),
+    )
+}
+
+/// The guide's ```terraform block that contains `marker`.
+fn guide_block(guide: &str, marker: &str) -> Option<String> {
+    guide.split("```terraform\n").skip(1).filter_map(|b| b.split_once("```").map(|(code, _)| code.to_string())).find(|c| c.contains(marker))
 }
 
 /// The guide's step that writes the `moved` blocks: its shell loop over `state list`, run as
@@ -240,6 +260,77 @@ fn move_into_modules(cli: CliKind) {
     ws.ok(&["destroy", "-auto-approve", "-input=false"]);
     assert_eq!(nodes(&cluster, &mesh, &ns), before, "{}: destroy leaves every node as the fixture made it", cli.name());
     assert!(cluster.managed_secret_names(&ns).is_empty(), "{}: destroy deletes the certificates", cli.name());
+}
+
+fn map_types(cli: CliKind) {
+    let cluster = Cluster::connect();
+    let ns = cluster.fresh_namespace(&format!("acc-maps-{}", cli.name()));
+    let mesh = format!("{ns}-mesh");
+    setup(&cluster, &mesh, &ns);
+    let before = nodes(&cluster, &mesh, &ns);
+
+    let ws = Workspace::new(cli, &maps(&mesh, &ns, &SERVICES));
+    ws.ok(&["init", "-input=false"]);
+    if cli == CliKind::Terraform {
+        // Terraform 1.0 crashes planning nested attributes: refused at plan, nothing written.
+        let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+        assert!(run.code != 0 && run.text().contains("Terraform 1.1 or later needed"), "{}", run.text());
+        assert!(!run.text().contains("TERRAFORM CRASH"), "{}", run.text());
+        assert_eq!(nodes(&cluster, &mesh, &ns), before, "nothing was written");
+        assert!(cluster.managed_secret_names(&ns).is_empty(), "not even the CA, planned in the same run");
+        return;
+    }
+    ws.apply();
+    let issued = certificates(&cluster, &ns);
+    for (svc, (vn, node)) in SERVICES.iter().zip(nodes(&cluster, &mesh, &ns)) {
+        assert_eq!(vn["listeners"][0]["tls"]["mode"], "STRICT", "{}: {svc}'s VirtualNode", cli.name());
+        assert_eq!(node["listeners"][0]["tls"]["mode"], "STRICT", "{}: {svc}'s App Mesh node", cli.name());
+    }
+    let state: serde_json::Value = serde_json::from_str(&ws.state_json()).expect("state is JSON");
+    let types: Vec<&str> = state["resources"].as_array().into_iter().flatten().filter_map(|r| r["type"].as_str()).collect();
+    assert_eq!(types, ["meshtls_ca", "meshtls_certificate_map", "meshtls_virtual_node_tls_map"], "{}: three instances in all", cli.name());
+    assert!(!ws.plan_has_changes().0, "{}: the map layout plans clean", cli.name());
+
+    // Drift on one service's App Mesh side shows under its key alone.
+    appmesh::disable_tls(&mesh, &format!("svc-b_{ns}"));
+    let (changes, run) = ws.plan_has_changes();
+    assert!(
+        changes
+            && run.text().contains("meshtls_virtual_node_tls_map.svc will be updated in-place")
+            && run.text().contains("\"svc-b\" = {")
+            && run.text().contains("listener TLS is missing")
+            && !run.text().contains("meshtls_certificate_map.svc will be"),
+        "{}: drift on svc-b alone:\n{}",
+        cli.name(),
+        run.text()
+    );
+    ws.apply();
+    assert_eq!(appmesh::node_spec(&mesh, &format!("svc-b_{ns}"))["listeners"][0]["tls"]["mode"], "STRICT", "{}: repaired", cli.name());
+    assert_eq!(certificates(&cluster, &ns), issued, "{}: a repair re-issues nothing", cli.name());
+    assert!(!ws.plan_has_changes().0, "{}", cli.name());
+
+    // svc-c leaves the map: its node is restored and its Secret deleted; the others stay.
+    ws.write_config(&maps(&mesh, &ns, &SERVICES[..2]));
+    ws.apply();
+    assert_eq!(nodes(&cluster, &mesh, &ns)[2], before[2], "{}: svc-c is as the fixture made it", cli.name());
+    let secrets = cluster.managed_secret_names(&ns);
+    assert!(
+        !secrets.contains(&"svc-c-tls".to_string()) && secrets.contains(&"svc-b-tls".to_string()),
+        "{}: svc-c's Secret alone is deleted: {secrets:?}",
+        cli.name()
+    );
+    assert!(!ws.plan_has_changes().0, "{}", cli.name());
+
+    ws.assert_no_key_material();
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    assert_eq!(nodes(&cluster, &mesh, &ns), before, "{}: destroy leaves every node as the fixture made it", cli.name());
+    assert!(cluster.managed_secret_names(&ns).is_empty(), "{}: destroy deletes the certificates", cli.name());
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn map_types_with_every_cli() {
+    meshtls_acceptance_tests::for_each_cli(map_types);
 }
 
 // `moved` blocks need Terraform 1.1 or later, so Terraform 1.0.3 does not run this.

@@ -128,8 +128,12 @@ fn the_features_table_matches_what_the_schemas_use() {
     fn any_write_only(block: &Block) -> bool {
         block.attributes.iter().any(|a| a.write_only) || block.blocks.iter().any(|b| any_write_only(&b.block))
     }
+    let nested_attributes = resources
+        .iter()
+        .any(|r| r.schema().block.attributes.iter().any(|a| matches!(a.ty, tfplugin::schema::AttributeType::Nested { .. })));
     let capabilities = [
         ("Resources, data sources, `import` by ID", true),
+        ("Nested attributes (the `*_map` types)", nested_attributes),
         ("Ephemeral values in the provider block", true),
         ("`moved` between resource types", moves_between_types),
         ("Write-only arguments", resources.iter().any(|r| any_write_only(&r.schema().block))),

@@ -6,7 +6,7 @@ use tfplugin::bridge::{check_model, BridgeError};
 use tfplugin::{Provider, Type};
 
 use super::MeshTls;
-use crate::resources::{ca, certificate, certificate_info, gateway, istio_gateway, istio_mtls, nlb_service, virtual_node_tls};
+use crate::resources::{ca, certificate, certificate_info, gateway, istio_gateway, istio_mtls, maps, nlb_service, virtual_node_tls};
 
 type Check = fn(&Type) -> Result<(), BridgeError>;
 
@@ -28,9 +28,20 @@ fn every_model_matches_its_schema() {
     let mut schemas: Vec<(&str, Type)> = provider.resources().iter().map(|r| (r.type_name(), r.schema().value_type())).collect();
     schemas.extend(provider.data_sources().iter().map(|d| (d.type_name(), d.schema().value_type())));
     for (name, ty) in &schemas {
+        // A map type's entries are its wrapped type's objects, checked by that type's model.
+        let (name, ty) = match maps::MAPS.iter().find(|(map, _, _)| map == name) {
+            Some((_, entry, attribute)) => match ty {
+                Type::Object(attrs) => match attrs.get(*attribute) {
+                    Some(Type::Map(entry_type)) => (entry, entry_type.as_ref().clone()),
+                    other => panic!("{name}.{attribute} is {other:?}, not a map"),
+                },
+                other => panic!("{name} is {other:?}"),
+            },
+            None => (name, ty.clone()),
+        };
         match MODELS.iter().find(|(n, _)| n == name) {
             Some((_, check)) => {
-                if let Err(e) = check(ty) {
+                if let Err(e) = check(&ty) {
                     panic!("{name}: {e}");
                 }
             }

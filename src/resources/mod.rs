@@ -16,7 +16,7 @@ use crate::clients::Clients;
 
 /// Every managed resource type, sharing `clients`.
 pub fn all(clients: &Arc<Clients>) -> Vec<Arc<dyn tfplugin::Resource>> {
-    vec![
+    let singles: Vec<Arc<dyn tfplugin::Resource>> = vec![
         Arc::new(ca::CaResource::new(clients.clone())),
         Arc::new(certificate::CertificateResource::new(clients.clone())),
         Arc::new(virtual_node_tls::VirtualNodeTlsResource::new(clients.clone())),
@@ -24,7 +24,8 @@ pub fn all(clients: &Arc<Clients>) -> Vec<Arc<dyn tfplugin::Resource>> {
         Arc::new(nlb_service::NlbServiceResource::new(clients.clone())),
         Arc::new(istio_mtls::IstioMtlsResource::new(clients.clone())),
         Arc::new(istio_gateway::IstioGatewayResource::new(clients.clone())),
-    ]
+    ];
+    singles.into_iter().chain(maps::all(clients)).collect()
 }
 
 pub mod ca;
@@ -35,6 +36,7 @@ pub mod identity;
 pub mod istio_gateway;
 pub mod istio_mtls;
 pub mod istio_revision;
+pub mod maps;
 pub mod mesh_tls;
 pub mod nlb_service;
 pub mod virtual_node_tls;

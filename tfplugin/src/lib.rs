@@ -9,6 +9,7 @@ pub mod diag;
 pub mod framework;
 pub mod json;
 pub mod logging;
+pub mod map_resource;
 pub mod msgpack;
 pub mod plugin;
 pub mod schema;

@@ -41,6 +41,33 @@ pub(super) fn write_only_unsupported(
     diags
 }
 
+/// Terraform 1.0 crashes planning nested attributes that hold computed values
+/// (hashicorp/terraform#29473, fixed in 1.0.6; #29697 for lists inside objects), so a resource
+/// that has any is refused at plan there, with a diagnostic in place of the CLI's crash.
+/// `cli_version` is ConfigureProvider's; OpenTofu's (1.6 and later) is never refused.
+pub(super) fn nested_attributes_unsupported(block: &crate::schema::Block, type_name: &str, cli_version: &str) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    let mut parts = cli_version.split('.').map(|p| p.parse::<u64>().ok());
+    let (Some(Some(major)), Some(Some(minor))) = (parts.next(), parts.next()) else { return diags };
+    if (major, minor) >= (1, 1) {
+        return diags;
+    }
+    let nested = block.attributes.iter().find(|a| matches!(a.ty, crate::schema::AttributeType::Nested { .. }));
+    if let Some(a) = nested {
+        diags.push(
+            Diagnostic::error(
+                "Terraform 1.1 or later needed",
+                format!(
+                    "{type_name} takes `{}` as nested attributes, which Terraform {cli_version} cannot plan (it stops with a crash). Use Terraform 1.1 or later or OpenTofu, or the single-object resource types.",
+                    a.name
+                ),
+            )
+            .at(crate::diag::AttributePath::attrs(&[&a.name])),
+        );
+    }
+    diags
+}
+
 /// The identity of the object `state` describes, for the CLI to keep beside it; none for a
 /// resource without identity, a gone object, or while a part is not known.
 pub(super) fn identity_of(r: &Registered<dyn Resource>, state: &Value, diags: &mut Diagnostics) -> Option<pb::ResourceIdentityData> {
@@ -219,5 +246,24 @@ mod tests {
         let mut none = Diagnostics::new();
         ensure_known(&mut known, &mut none);
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn terraform_1_0_is_refused_nested_attributes_at_the_attribute() {
+        let nested = crate::schema::Block::new("").attribute(crate::schema::Attribute::string("id").computed()).attribute(
+            crate::schema::Attribute::nested(
+                "items",
+                crate::schema::Nesting::Map,
+                vec![crate::schema::Attribute::string("v").optional().computed()],
+            ),
+        );
+        let refused = nested_attributes_unsupported(&nested, "x_map", "1.0.3");
+        assert!(refused.has_errors());
+        assert_eq!(refused.0[0].path.as_ref().map(ToString::to_string).as_deref(), Some("items"));
+        for fine in ["1.1.0", "1.16.3", "1.12.6", "", "dev"] {
+            assert!(nested_attributes_unsupported(&nested, "x_map", fine).is_empty(), "{fine}");
+        }
+        let plain = crate::schema::Block::new("").attribute(crate::schema::Attribute::string("id").computed());
+        assert!(nested_attributes_unsupported(&plain, "x", "1.0.3").is_empty(), "positive control: no nested attribute, no refusal");
     }
 }

@@ -37,9 +37,16 @@ pub(crate) struct ProviderServer {
     /// Set by StopProvider, cleared by the next ConfigureProvider (one process may serve many
     /// runs with `--debug`): no create, update or delete starts while it is set.
     stopped: std::sync::atomic::AtomicBool,
+    /// The CLI's version as the last ConfigureProvider gave it, e.g. `1.0.3`.
+    cli_version: std::sync::RwLock<String>,
 }
 
 impl ProviderServer {
+    /// The CLI's version, once a ConfigureProvider has named it.
+    pub(super) fn cli_version(&self) -> String {
+        self.cli_version.read().map(|v| v.clone()).unwrap_or_default()
+    }
+
     pub(crate) fn new(provider: Arc<dyn Provider>) -> Self {
         let provider_schema = provider.schema();
         let resources = provider
@@ -78,6 +85,7 @@ impl ProviderServer {
             data_sources,
             list_resources,
             stopped: Default::default(),
+            cli_version: Default::default(),
         }
     }
 
@@ -236,6 +244,9 @@ impl ProviderService for ProviderServer {
         capture("ConfigureProvider", "provider", "config", req.config.as_ref(), &self.provider_type);
         let config = unwrap_or_reply!(decode(req.config.as_ref(), &self.provider_type), reply);
         self.stopped.store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut version) = self.cli_version.write() {
+            version.clone_from(&req.terraform_version);
+        }
         let diags = self.provider.configure(framework::ConfigureRequest { terraform_version: req.terraform_version, config }).await;
         Ok(Response::new(reply(diags)))
     }

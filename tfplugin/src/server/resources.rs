@@ -79,6 +79,10 @@ pub(super) async fn plan_resource_change(
     for (field, dv) in [("prior", &req.prior_state), ("proposed", &req.proposed_new_state), ("config", &req.config)] {
         capture("PlanResourceChange", &req.type_name, field, dv.as_ref(), &r.ty);
     }
+    let refused = nested_attributes_unsupported(&r.schema.block, &req.type_name, &server.cli_version());
+    if refused.has_errors() {
+        return Ok(Response::new(reply(refused)));
+    }
     let prior = unwrap_or_reply!(decode(req.prior_state.as_ref(), &r.ty), reply);
     let proposed = unwrap_or_reply!(decode(req.proposed_new_state.as_ref(), &r.ty), reply);
     let config = unwrap_or_reply!(decode(req.config.as_ref(), &r.ty), reply);
