@@ -18,7 +18,11 @@ PER_SERVICE = ("meshtls-module", "floor-module")
 # Istio, the mesh users run now: per service a certificate and a STRICT policy with its
 # DestinationRule, against terraform_data of the same shape.
 ISTIO = ("meshtls-istio", "floor-istio")
-ALL_VARIANTS = VARIANTS + VIA_LOCAL + PER_SERVICE + ISTIO
+# The map types: the same services in one resource instance per kind, the virtual nodes fed
+# from the certificates by one `for` expression, against terraform_data maps of that shape.
+MAP = ("meshtls-map", "floor-map")
+ISTIO_MAP = ("meshtls-istio-map", "floor-istio-map")
+ALL_VARIANTS = VARIANTS + VIA_LOCAL + PER_SERVICE + ISTIO + MAP + ISTIO_MAP
 CLIS = ("tofu", "terraform")
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.jsonl")
 
@@ -85,7 +89,8 @@ def seconds(m):
 
 
 def resources(variant, n):
-    """Managed resources: meshtls and the floor 2N+1, go-providers 6N+3."""
+    """Managed objects: meshtls and the floor 2N+1 (in 3 resource instances with the map
+    types), go-providers 6N+3."""
     return 6 * n + 3 if variant == "go-providers" else 2 * n + 1
 
 
@@ -142,6 +147,11 @@ RATIOS = (
     ("meshtls-module", "floor-module", "meshtls-module / floor-module"),
     ("meshtls-module", "floor", "meshtls-module / floor"),
     ("meshtls-istio", "floor-istio", "meshtls-istio / floor-istio"),
+    ("meshtls-map", "floor-map", "meshtls-map / floor-map"),
+    ("meshtls-map", "floor", "meshtls-map / floor"),
+    ("meshtls-map", "meshtls", "meshtls-map / meshtls"),
+    ("meshtls-istio-map", "floor-istio-map", "meshtls-istio-map / floor-istio-map"),
+    ("meshtls-istio-map", "meshtls-istio", "meshtls-istio-map / meshtls-istio"),
 )
 
 
@@ -175,7 +185,8 @@ def chart(results, sizes, path):
     fig, axes = plt.subplots(1, len(phases), figsize=(6 * len(phases), 5), squeeze=False)
     colors = {"meshtls": "#2b7bb9", "go-providers": "#d9822b", "floor": "#8a8a8a", "meshtls-via-local": "#74a9cf",
               "floor-via-local": "#bdbdbd", "meshtls-module": "#08519c", "floor-module": "#525252",
-              "meshtls-istio": "#31a354", "floor-istio": "#a1d99b"}
+              "meshtls-istio": "#31a354", "floor-istio": "#a1d99b", "meshtls-map": "#756bb1", "floor-map": "#bcbddc",
+              "meshtls-istio-map": "#e6550d", "floor-istio-map": "#fdae6b"}
     for ax, (phase, title) in zip(axes[0], phases):
         for variant in ALL_VARIANTS:
             for cli, style in (("tofu", "-"), ("terraform", "--")):

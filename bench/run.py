@@ -39,9 +39,9 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 # virtual node refers to the single certificate beside it. Both avoid indexing a `for_each`
 # resource from each instance of another, which makes the CLI decode every instance of the
 # first for each instance of the second. ISTIO is the Istio backend's shape.
-from report import ALL_VARIANTS, ISTIO, PER_SERVICE, VARIANTS, VIA_LOCAL  # noqa: E402
+from report import ALL_VARIANTS, ISTIO, ISTIO_MAP, MAP, PER_SERVICE, VARIANTS, VIA_LOCAL  # noqa: E402
 
-LAYOUTS = {"index": VARIANTS, "local": VIA_LOCAL, "module": PER_SERVICE, "istio": ISTIO}
+LAYOUTS = {"index": VARIANTS, "local": VIA_LOCAL, "module": PER_SERVICE, "istio": ISTIO, "map": MAP, "istio-map": ISTIO_MAP}
 # The CLIs: OpenTofu for every variant, the current Terraform for all but go-providers.
 CLIS = {"tofu": "TOFU", "terraform": "TERRAFORM_CURRENT"}
 CLI_VARIANTS = {"tofu": ALL_VARIANTS, "terraform": tuple(v for v in ALL_VARIANTS if v != "go-providers")}
@@ -99,6 +99,12 @@ resource "meshtls_certificate" "svc" {{
   dns_names   = ["${{each.key}}.{ns}.svc.cluster.local"]
 }}
 '''
+    if layout in ("map", "istio-map"):
+        return provider_block(mesh) + f'''
+locals {{
+  services = toset([for i in range({n}) : "svc-${{i}}"])
+}}
+{ca}{certificate_map(ns)}{virtual_node_map(ns) if layout == "map" else istio_mtls_map(ns)}'''
     if layout == "istio":
         return provider_block(mesh) + f'''
 locals {{
@@ -174,6 +180,76 @@ resource "meshtls_virtual_node_tls" "svc" {{
     trust {{
       file {{
         certificate_chain = "/etc/keys/${{each.key}}/ca.crt"
+      }}
+    }}
+  }}
+}}
+'''
+
+
+def certificate_map(ns):
+    return f'''
+resource "meshtls_certificate_map" "svc" {{
+  certificates = {{
+    for name in local.services : name => {{
+      ca          = meshtls_ca.mesh.id
+      namespace   = "{ns}"
+      secret_name = "${{name}}-tls"
+      dns_names   = ["${{name}}.{ns}.svc.cluster.local"]
+    }}
+  }}
+}}
+'''
+
+
+def virtual_node_map(ns):
+    """The virtual nodes' TLS as the other layouts set it, fed from the certificate map."""
+    return f'''
+resource "meshtls_virtual_node_tls_map" "svc" {{
+  virtual_nodes = {{
+    for name, cert in meshtls_certificate_map.svc.certificates : name => {{
+      virtual_node_name       = "${{name}}_{ns}"
+      certificate_secret      = cert.secret_name
+      certificate_fingerprint = cert.fingerprint_sha256
+      mount_path              = "/etc/keys/${{name}}"
+      kubernetes = {{
+        namespace    = "{ns}"
+        virtual_node = name
+        deployment   = name
+      }}
+      listener = {{
+        mode = "STRICT"
+        certificate = {{
+          file = {{
+            certificate_chain = "/etc/keys/${{name}}/tls.crt"
+            private_key       = "/etc/keys/${{name}}/tls.key"
+          }}
+        }}
+      }}
+      client_policy = {{
+        enforce = true
+        trust = {{
+          file = {{
+            certificate_chain = "/etc/keys/${{name}}/ca.crt"
+          }}
+        }}
+      }}
+    }}
+  }}
+}}
+'''
+
+
+def istio_mtls_map(ns):
+    return f'''
+resource "meshtls_istio_mtls_map" "svc" {{
+  services = {{
+    for name in local.services : name => {{
+      namespace  = "{ns}"
+      deployment = name
+      mode       = "STRICT"
+      destination_rule = {{
+        host = "${{name}}.{ns}.svc.cluster.local"
       }}
     }}
   }}
@@ -338,6 +414,26 @@ resource "terraform_data" "certificate" {{
 resource "terraform_data" "policy" {{
   for_each = local.services
   input    = "${{each.key}}.STRICT"
+}}
+'''
+    if layout in ("map", "istio-map"):
+        # Three instances: the certificates as one map, and the second map fed from it by one
+        # `for` (App Mesh), or beside it (Istio).
+        second = "{ for k, c in terraform_data.certificates.output : k => c }" if layout == "map" else '{ for s in local.services : s => "${s}.STRICT" }'
+        return f'''locals {{
+  services = toset([for i in range({n}) : "svc-${{i}}"])
+}}
+
+resource "terraform_data" "ca" {{
+  input = "Bench CA"
+}}
+
+resource "terraform_data" "certificates" {{
+  input = {{ for s in local.services : s => "${{s}}-tls" }}
+}}
+
+resource "terraform_data" "second" {{
+  input = {second}
 }}
 '''
     if layout == "module":
@@ -648,7 +744,7 @@ def measure(variant, cli, n, todo, root, cluster, record):
     run_cli(cli, workdir, "init", "-input=false")
     for run in range(todo):
         if not variant.startswith("floor"):
-            fixtures(cluster, n, ns, mesh, meshtls=variant.startswith("meshtls") and layout_of(variant) != "istio")
+            fixtures(cluster, n, ns, mesh, meshtls=variant.startswith("meshtls") and not layout_of(variant).startswith("istio"))
         with RssWatcher() as rss:
             before = backend_cpu()
             apply, _, apply_tree = run_cli(cli, workdir, "apply", "-auto-approve", "-input=false", rss=rss)

@@ -6,11 +6,17 @@
 //! - The map types (`meshtls_certificate_map` feeding `meshtls_virtual_node_tls_map`), with
 //!   every CLI: both sides are set, drift on one service shows under its key and is repaired,
 //!   a service leaving the map is undone alone, and destroy restores the rest.
+//! - `meshtls_istio_mtls_map` on Istio, as the documented least-privilege identity: a foreign
+//!   PeerAuthentication of an entry's name is refused at plan under that key before anything
+//!   is written, a policy weakened by hand shows under its key and is repaired, and destroy
+//!   removes what the map made and nothing else.
 
 use std::collections::BTreeMap;
 
 use meshtls_acceptance_tests::cluster::Cluster;
-use meshtls_acceptance_tests::{appmesh, provider_block_for_mesh, repo_root, CliKind, Workspace};
+use meshtls_acceptance_tests::identity::Identity;
+use meshtls_acceptance_tests::istio::deployment;
+use meshtls_acceptance_tests::{appmesh, provider_block_for_mesh, provider_block_with, repo_root, CliKind, Workspace};
 use serde_json::json;
 
 const SERVICES: [&str; 3] = ["svc-a", "svc-b", "svc-c"];
@@ -119,6 +125,14 @@ fn maps(mesh: &str, ns: &str, services: &[&str]) -> String {
         "{provider}\nlocals {{\n  namespace = \"{ns}\"\n  services  = toset([{services}])\n}}\n\nresource \"meshtls_ca\" \"mesh\" {{\n  namespace   = local.namespace\n  common_name = \"Mesh CA\"\n}}\n\n{config}",
         provider = provider_block_for_mesh(mesh),
     )
+}
+
+/// The guide's Istio map configuration for `services` in `ns`, under `provider`.
+fn istio_map(provider: &str, ns: &str, services: &[&str]) -> String {
+    let guide = std::fs::read_to_string(repo_root().join("docs/guides/large-meshes.md")).expect("the guide");
+    let config = guide_block(&guide, "resource \"meshtls_istio_mtls_map\"").expect("the guide has the Istio map configuration");
+    let services = services.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", ");
+    format!("{provider}\nlocals {{\n  namespace = \"{ns}\"\n  services  = toset([{services}])\n}}\n\n{config}")
 }
 
 /// The guide's ```terraform block that contains `marker`.
@@ -325,6 +339,99 @@ fn map_types(cli: CliKind) {
     ws.ok(&["destroy", "-auto-approve", "-input=false"]);
     assert_eq!(nodes(&cluster, &mesh, &ns), before, "{}: destroy leaves every node as the fixture made it", cli.name());
     assert!(cluster.managed_secret_names(&ns).is_empty(), "{}: destroy deletes the certificates", cli.name());
+}
+
+const PEER_AUTHENTICATION: (&str, &str, &str) = ("security.istio.io", "v1", "PeerAuthentication");
+const DESTINATION_RULE: (&str, &str, &str) = ("networking.istio.io", "v1", "DestinationRule");
+
+fn policy(cluster: &Cluster, (g, v, k): (&str, &str, &str), ns: &str, name: &str) -> Option<serde_json::Value> {
+    cluster.object(g, v, k, Some(ns), name)
+}
+
+fn istio_map_type(cli: CliKind) {
+    let cluster = Cluster::connect();
+    let ns = cluster.fresh_namespace(&format!("acc-istio-map-{}", cli.name()));
+    cluster.label_namespace(&ns, "istio-injection", Some("enabled"));
+    for svc in SERVICES {
+        deployment(&cluster, &ns, svc, json!({ "app": svc }));
+    }
+    // Someone else's policy with svc-c's name, and one the map has nothing to do with.
+    for name in ["svc-c", "keep"] {
+        cluster.apply_object(json!({
+            "apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
+            "metadata": { "name": name, "namespace": ns },
+            "spec": { "selector": { "matchLabels": { "app": name } }, "mtls": { "mode": "PERMISSIVE" } }
+        }));
+    }
+    let identity = Identity::documented(&ns, &format!("istio-map-{}", cli.name()));
+    let provider = provider_block_with(&identity.kubeconfig().display().to_string());
+    let ws = Workspace::new(cli, &istio_map(&provider, &ns, &SERVICES));
+    ws.ok(&["init", "-input=false"]);
+    let refused = ws.run(&["apply", "-auto-approve", "-input=false"]);
+    assert!(
+        refused.code != 0
+            && refused.text().contains(&format!("PeerAuthentication {ns}/svc-c already exists"))
+            && refused.text().contains("services[\"svc-c\"]"),
+        "{}: the foreign policy is refused under its key:\n{}",
+        cli.name(),
+        refused.text()
+    );
+    assert!(policy(&cluster, PEER_AUTHENTICATION, &ns, "svc-a").is_none(), "{}: refused at plan, nothing is written", cli.name());
+    cluster.delete_object("security.istio.io", "v1", "PeerAuthentication", Some(&ns), "svc-c");
+
+    ws.apply();
+    for svc in SERVICES {
+        let pa = policy(&cluster, PEER_AUTHENTICATION, &ns, svc).unwrap_or_else(|| panic!("{}: {svc}'s PeerAuthentication", cli.name()));
+        assert_eq!(pa["spec"]["mtls"]["mode"], "STRICT");
+        assert_eq!(pa["spec"]["selector"]["matchLabels"]["app"], svc);
+        let dr = policy(&cluster, DESTINATION_RULE, &ns, svc).unwrap_or_else(|| panic!("{}: {svc}'s DestinationRule", cli.name()));
+        assert_eq!(dr["spec"]["trafficPolicy"]["tls"]["mode"], "ISTIO_MUTUAL");
+    }
+    assert!(!ws.plan_has_changes().0, "{}: the map plans clean", cli.name());
+
+    // Weakened by hand: drift under svc-b's key alone, and repaired.
+    cluster.merge_patch_object(
+        "security.istio.io",
+        "v1",
+        "PeerAuthentication",
+        Some(&ns),
+        "svc-b",
+        json!({ "spec": { "mtls": { "mode": "PERMISSIVE" } } }),
+    );
+    let (changes, run) = ws.plan_has_changes();
+    let text = run.text();
+    assert!(changes && text.contains("\"svc-b\" = {") && text.contains("PERMISSIVE"), "{}: drift on svc-b:\n{text}", cli.name());
+    ws.apply();
+    assert_eq!(
+        policy(&cluster, PEER_AUTHENTICATION, &ns, "svc-b").expect("svc-b")["spec"]["mtls"]["mode"],
+        "STRICT",
+        "{}: repaired",
+        cli.name()
+    );
+    assert!(!ws.plan_has_changes().0, "{}", cli.name());
+
+    ws.assert_no_key_material();
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    for svc in SERVICES {
+        assert!(
+            policy(&cluster, PEER_AUTHENTICATION, &ns, svc).is_none() && policy(&cluster, DESTINATION_RULE, &ns, svc).is_none(),
+            "{}: {svc}",
+            cli.name()
+        );
+    }
+    assert!(policy(&cluster, PEER_AUTHENTICATION, &ns, "keep").is_some(), "{}: someone else's policy stays", cli.name());
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn istio_map_type_with_opentofu() {
+    istio_map_type(CliKind::Tofu);
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn istio_map_type_with_terraform() {
+    istio_map_type(CliKind::TerraformCurrent);
 }
 
 #[test]

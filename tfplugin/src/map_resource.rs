@@ -206,13 +206,15 @@ impl Entry {
 }
 
 /// `diagnostics` of one entry, placed under `root`: at the entry itself when they name no
-/// attribute of it.
+/// attribute of it. The CLIs show a path inside a `for` expression as the whole expression,
+/// so the summary names the entry too.
 fn under(diagnostics: Diagnostics, root: &AttributePath) -> Diagnostics {
     Diagnostics(
         diagnostics
             .0
             .into_iter()
             .map(|mut d| {
+                d.summary = format!("{} ({root})", d.summary);
                 let mut path = root.clone();
                 if let Some(inner) = d.path.take() {
                     path.0.extend(inner.0);

@@ -233,6 +233,7 @@ async fn a_failed_entry_is_named_and_the_others_land() {
     let result = created(&m, &cfg).await;
     let paths: Vec<String> = result.diagnostics.iter().filter_map(|d| d.path.as_ref().map(ToString::to_string)).collect();
     assert_eq!(paths, [r#"objects["z"]"#], "the failure is at its entry");
+    assert_eq!(result.diagnostics.0[0].summary, r#"Refused (objects["z"])"#, "and names it, for CLIs that show only the expression");
     assert!(!entry(&result.state, "a").is_null(), "what was created stays in state");
     assert!(entry(&result.state, "z").is_null(), "what was not is not recorded");
     // A failed update keeps that entry's prior state.
