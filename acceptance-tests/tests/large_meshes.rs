@@ -6,6 +6,8 @@
 //! - The map types (`meshtls_certificate_map` feeding `meshtls_virtual_node_tls_map`), with
 //!   every CLI: both sides are set, drift on one service shows under its key and is repaired,
 //!   a service leaving the map is undone alone, and destroy restores the rest.
+//! - A `for_each` configuration moved into the map types with the guide's `removed` and
+//!   `import` blocks: one apply, no certificate re-issued, the TLS kept, the next plan empty.
 //! - `meshtls_istio_mtls_map` on Istio, as the documented least-privilege identity: a foreign
 //!   PeerAuthentication of an entry's name is refused at plan under that key before anything
 //!   is written, a policy weakened by hand shows under its key and is repaired, and destroy
@@ -339,6 +341,54 @@ fn map_types(cli: CliKind) {
     ws.ok(&["destroy", "-auto-approve", "-input=false"]);
     assert_eq!(nodes(&cluster, &mesh, &ns), before, "{}: destroy leaves every node as the fixture made it", cli.name());
     assert!(cluster.managed_secret_names(&ns).is_empty(), "{}: destroy deletes the certificates", cli.name());
+}
+
+fn migrate_into_maps(cli: CliKind) {
+    let cluster = Cluster::connect();
+    let ns = cluster.fresh_namespace(&format!("acc-to-maps-{}", cli.name()));
+    let mesh = format!("{ns}-mesh");
+    setup(&cluster, &mesh, &ns);
+    let ws = Workspace::new(cli, &flat(&mesh, &ns));
+    ws.ok(&["init", "-input=false"]);
+    ws.apply();
+    let issued = certificates(&cluster, &ns);
+    let configured = nodes(&cluster, &mesh, &ns);
+
+    let guide = std::fs::read_to_string(repo_root().join("docs/guides/large-meshes.md")).expect("the guide");
+    let migration = guide_block(&guide, "removed {").expect("the guide has the removed and import blocks");
+    let config = maps(&mesh, &ns, &SERVICES).replacen("locals {", &format!("locals {{\n  mesh      = \"{mesh}\""), 1);
+    ws.write_config(&format!("{config}\n{migration}"));
+    let plan = ws.ok(&["plan", "-input=false"]);
+    let text = plan.text();
+    assert!(
+        text.contains("meshtls_certificate_map.svc: Preparing import") || text.contains("will be imported"),
+        "{}: the maps are imported:\n{text}",
+        cli.name()
+    );
+    assert!(!text.contains("will be destroyed") && !text.contains("must be replaced"), "{}: nothing is destroyed:\n{text}", cli.name());
+    ws.apply();
+    assert_eq!(certificates(&cluster, &ns), issued, "{}: no certificate is re-issued by the move", cli.name());
+    assert_eq!(nodes(&cluster, &mesh, &ns), configured, "{}: every node keeps its TLS", cli.name());
+    ws.write_config(&config);
+    assert!(!ws.plan_has_changes().0, "{}: without the blocks, the maps plan clean", cli.name());
+    let state: serde_json::Value = serde_json::from_str(&ws.state_json()).expect("state is JSON");
+    let types: Vec<&str> = state["resources"].as_array().into_iter().flatten().filter_map(|r| r["type"].as_str()).collect();
+    assert_eq!(types, ["meshtls_ca", "meshtls_certificate_map", "meshtls_virtual_node_tls_map"], "{}", cli.name());
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    assert!(cluster.managed_secret_names(&ns).is_empty(), "{}: destroy deletes the certificates", cli.name());
+}
+
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn migrating_into_the_map_types_with_opentofu() {
+    migrate_into_maps(CliKind::Tofu);
+}
+
+// `removed` blocks and expressions in `import` IDs need Terraform 1.7 or later.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn migrating_into_the_map_types_with_terraform() {
+    migrate_into_maps(CliKind::TerraformCurrent);
 }
 
 const PEER_AUTHENTICATION: (&str, &str, &str) = ("security.istio.io", "v1", "PeerAuthentication");
