@@ -634,3 +634,45 @@ fn a_second_state_with_the_same_resource_is_refused() {
         assert!(cluster.object("", "v1", "Service", Some(&ns), "edge").is_none(), "{}: its new owner destroys it", cli.name());
     });
 }
+
+/// A root rotation keeps its second root in `<secret_name>-rotation`. Someone else's Secret of
+/// that name is refused when the rotation starts, before anything is written, and comes
+/// through the refused apply and destroy unchanged; the CA keeps signing with its root.
+#[test]
+#[ignore = "needs the acceptance environment: make testacc"]
+fn a_rotation_secret_meshtls_did_not_create_is_refused_and_survives() {
+    let cluster = Cluster::connect();
+    let ns = cluster.fresh_namespace("acc-own-rotation");
+    let ca = |rotation: &str| {
+        format!(
+            "{}\nresource \"meshtls_ca\" \"mesh\" {{\n  namespace   = \"{ns}\"\n  secret_name = \"ca-key-pair\"\n  common_name = \"Ownership CA\"\n{rotation}}}\n",
+            provider_block()
+        )
+    };
+    let ws = Workspace::new(CliKind::Tofu, &ca(""));
+    ws.ok(&["init", "-input=false"]);
+    ws.apply();
+    let root = cluster.secret_text(&ns, "ca-key-pair", "tls.crt").expect("the CA's certificate");
+    let mut foreign = Foreign { cluster: &cluster, objects: Vec::new() };
+    foreign.create(
+        ("", "v1", "Secret"),
+        &ns,
+        json!({ "apiVersion": "v1", "kind": "Secret", "metadata": team_meta("ca-key-pair-rotation", &ns), "type": "Opaque", "data": { "token": "c2VjcmV0" } }),
+    );
+
+    ws.write_config(&ca("  rotation {\n    phase = \"trust_new\"\n  }\n"));
+    let run = ws.run(&["apply", "-auto-approve", "-input=false"]);
+    let text = run.text();
+    assert!(
+        run.code != 0 && text.contains(&format!("{ns}/ca-key-pair-rotation")) && text.contains("was not created by meshtls"),
+        "the rotation must be refused:\n{text}"
+    );
+    foreign.assert_untouched(&ns, "after the refused rotation");
+    assert_eq!(cluster.secret_text(&ns, "ca-key-pair", "tls.crt").as_deref(), Some(root.as_str()), "the CA keeps its root");
+
+    ws.write_config(&ca(""));
+    assert!(!ws.plan_has_changes().0, "without the rotation, nothing changed");
+    ws.ok(&["destroy", "-auto-approve", "-input=false"]);
+    foreign.assert_untouched(&ns, "after destroy");
+    assert!(cluster.secret(&ns, "ca-key-pair").is_none(), "meshtls's own Secret is deleted");
+}
