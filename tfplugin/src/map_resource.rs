@@ -302,7 +302,8 @@ impl Resource for MapOf {
 
     async fn validate(&self, config: &Value) -> Diagnostics {
         let mut out = Diagnostics::new();
-        for (key, entry) in self.entries(config) {
+        // An entry not known yet is checked at plan, once it is.
+        for (key, entry) in self.entries(config).into_iter().filter(|(_, e)| !e.is_unknown()) {
             let mut own = self.inner_schema.block.validate_values(entry);
             own.extend(self.inner.validate(entry).await);
             out.extend(under(own, &self.root(key)));
@@ -324,6 +325,12 @@ impl Resource for MapOf {
                 let config = config_entries.get(key.as_str()).copied().unwrap_or(&Value::Null);
                 let private = prior_private.entry(&key);
                 async move {
+                    if config.is_unknown() {
+                        // Its whole value comes from something not known until apply.
+                        let entry =
+                            Plan { planned: Value::Unknown, requires_replace: Vec::new(), private, diagnostics: Diagnostics::new() };
+                        return (key, (entry, false));
+                    }
                     let mut entry = self.plan_entry(prior, config, &private).await;
                     let replaced = !prior.is_null() && !entry.requires_replace.is_empty();
                     if replaced {

@@ -316,3 +316,18 @@ async fn import_takes_each_entry_by_the_inner_import_id() {
     assert!(imported.diagnostics.is_empty());
     assert_eq!(entry(&imported.state, "a").get("size").as_str(), Some("large"));
 }
+
+#[tokio::test]
+async fn an_entry_not_known_until_apply_is_planned_unknown_and_checked_later() {
+    let store = Arc::new(Store::default());
+    let m = map(&store);
+    let mut cfg = config(&[("a", "a", Some("huge"))]);
+    if let Some(Value::Map(entries)) = cfg.get_mut("objects") {
+        entries.insert("b".into(), Value::Unknown);
+    }
+    let d = m.validate(&cfg).await;
+    assert_eq!(d.iter().filter_map(|d| d.path.as_ref().map(ToString::to_string)).collect::<Vec<_>>(), [r#"objects["a"].size"#]);
+    let p = plan(&m, &Value::Null, &cfg, &[]).await;
+    assert!(entry(&p.planned, "b").is_unknown());
+    assert!(!entry(&p.planned, "a").is_unknown(), "positive control: a known entry is planned");
+}
