@@ -81,6 +81,16 @@ provider "meshtls" {{
 '''
 
 
+def services(n):
+    """The services' names as HCL. `range` makes at most 1024 values, so a larger N nests two;
+    up to 1024 the text is what it always was."""
+    if n <= 1024:
+        return f'toset([for i in range({n}) : "svc-${{i}}"])'
+    step = 1000
+    return (f'toset(flatten([for a in range({-(-n // step)}) : '
+            f'[for b in range({step}) : "svc-${{a * {step} + b}}" if a * {step} + b < {n}]]))')
+
+
 def meshtls_config(n, ns, mesh, layout="index"):
     """The same services three ways; every layout configures the same TLS on both sides."""
     ca = f'''
@@ -102,13 +112,13 @@ resource "meshtls_certificate" "svc" {{
     if layout in ("map", "istio-map"):
         return provider_block(mesh) + f'''
 locals {{
-  services = toset([for i in range({n}) : "svc-${{i}}"])
+  services = {services(n)}
 }}
 {ca}{certificate_map(ns)}{virtual_node_map(ns) if layout == "map" else istio_mtls_map(ns)}'''
     if layout == "istio":
         return provider_block(mesh) + f'''
 locals {{
-  services = toset([for i in range({n}) : "svc-${{i}}"])
+  services = {services(n)}
 }}
 {ca}{certificates}
 resource "meshtls_istio_mtls" "svc" {{
@@ -125,7 +135,7 @@ resource "meshtls_istio_mtls" "svc" {{
     if layout == "module":
         return provider_block(mesh) + f'''
 locals {{
-  services = toset([for i in range({n}) : "svc-${{i}}"])
+  services = {services(n)}
 }}
 {ca}
 module "svc" {{
@@ -149,7 +159,7 @@ module "svc" {{
         secret, fingerprint = "meshtls_certificate.svc[each.key].secret_name", "meshtls_certificate.svc[each.key].fingerprint_sha256"
     return provider_block(mesh) + f'''
 locals {{
-  services = toset([for i in range({n}) : "svc-${{i}}"]){certificates_local}
+  services = {services(n)}{certificates_local}
 }}
 {ca}{certificates}
 resource "meshtls_virtual_node_tls" "svc" {{
@@ -270,7 +280,7 @@ provider "kubernetes" {{
 }}
 
 locals {{
-  services = toset([for i in range({n}) : "svc-${{i}}"])
+  services = {services(n)}
 }}
 
 resource "tls_private_key" "ca" {{
@@ -399,7 +409,7 @@ def floor_config(n, _ns, _mesh, layout="index"):
     """As many terraform_data objects as meshtls manages, referring to each other the same way."""
     if layout == "istio":
         return f'''locals {{
-  services = toset([for i in range({n}) : "svc-${{i}}"])
+  services = {services(n)}
 }}
 
 resource "terraform_data" "ca" {{
@@ -421,7 +431,7 @@ resource "terraform_data" "policy" {{
         # `for` (App Mesh), or beside it (Istio).
         second = "{ for k, c in terraform_data.certificates.output : k => c }" if layout == "map" else '{ for s in local.services : s => "${s}.STRICT" }'
         return f'''locals {{
-  services = toset([for i in range({n}) : "svc-${{i}}"])
+  services = {services(n)}
 }}
 
 resource "terraform_data" "ca" {{
@@ -438,7 +448,7 @@ resource "terraform_data" "second" {{
 '''
     if layout == "module":
         return f'''locals {{
-  services = toset([for i in range({n}) : "svc-${{i}}"])
+  services = {services(n)}
 }}
 
 resource "terraform_data" "ca" {{
@@ -457,7 +467,7 @@ module "svc" {{
     else:
         outputs_local, input_ = "", "terraform_data.certificate[each.key].output"
     return f'''locals {{
-  services = toset([for i in range({n}) : "svc-${{i}}"]){outputs_local}
+  services = {services(n)}{outputs_local}
 }}
 
 resource "terraform_data" "ca" {{
