@@ -137,9 +137,24 @@ fn istio_map(provider: &str, ns: &str, services: &[&str]) -> String {
     format!("{provider}\nlocals {{\n  namespace = \"{ns}\"\n  services  = toset([{services}])\n}}\n\n{config}")
 }
 
+/// The guide's code block in `language` that contains `marker`.
+fn guide_code(guide: &str, language: &str, marker: &str) -> Option<String> {
+    guide
+        .split(&format!("```{language}\n"))
+        .skip(1)
+        .filter_map(|b| b.split_once("```").map(|(code, _)| code.to_string()))
+        .find(|c| c.contains(marker))
+}
+
 /// The guide's ```terraform block that contains `marker`.
 fn guide_block(guide: &str, marker: &str) -> Option<String> {
-    guide.split("```terraform\n").skip(1).filter_map(|b| b.split_once("```").map(|(code, _)| code.to_string())).find(|c| c.contains(marker))
+    guide_code(guide, "terraform", marker)
+}
+
+/// The types of the resource instances in `ws`'s state, in state order.
+fn resource_types(ws: &Workspace) -> Vec<String> {
+    let state: serde_json::Value = serde_json::from_str(&ws.state_json()).expect("state is JSON");
+    state["resources"].as_array().into_iter().flatten().filter_map(|r| r["type"].as_str().map(String::from)).collect()
 }
 
 /// The guide's step that writes the `moved` blocks: its shell loop over `state list`, run as
@@ -159,11 +174,7 @@ fn write_moved_blocks(cli: CliKind, ws: &Workspace) -> String {
 
 /// The guide's shell block that ends in `> moved.tf`.
 fn guide_script(guide: &str) -> Option<String> {
-    guide
-        .split("```shell\n")
-        .skip(1)
-        .filter_map(|b| b.split_once("```").map(|(code, _)| code.to_string()))
-        .find(|c| c.contains("> moved.tf"))
+    guide_code(guide, "shell", "> moved.tf")
 }
 
 /// One service's pair of moves.
@@ -302,9 +313,12 @@ fn map_types(cli: CliKind) {
         assert_eq!(vn["listeners"][0]["tls"]["mode"], "STRICT", "{}: {svc}'s VirtualNode", cli.name());
         assert_eq!(node["listeners"][0]["tls"]["mode"], "STRICT", "{}: {svc}'s App Mesh node", cli.name());
     }
-    let state: serde_json::Value = serde_json::from_str(&ws.state_json()).expect("state is JSON");
-    let types: Vec<&str> = state["resources"].as_array().into_iter().flatten().filter_map(|r| r["type"].as_str()).collect();
-    assert_eq!(types, ["meshtls_ca", "meshtls_certificate_map", "meshtls_virtual_node_tls_map"], "{}: three instances in all", cli.name());
+    assert_eq!(
+        resource_types(&ws),
+        ["meshtls_ca", "meshtls_certificate_map", "meshtls_virtual_node_tls_map"],
+        "{}: three instances in all",
+        cli.name()
+    );
     assert!(!ws.plan_has_changes().0, "{}: the map layout plans clean", cli.name());
 
     // Drift on one service's App Mesh side shows under its key alone.
@@ -371,9 +385,7 @@ fn migrate_into_maps(cli: CliKind) {
     assert_eq!(nodes(&cluster, &mesh, &ns), configured, "{}: every node keeps its TLS", cli.name());
     ws.write_config(&config);
     assert!(!ws.plan_has_changes().0, "{}: without the blocks, the maps plan clean", cli.name());
-    let state: serde_json::Value = serde_json::from_str(&ws.state_json()).expect("state is JSON");
-    let types: Vec<&str> = state["resources"].as_array().into_iter().flatten().filter_map(|r| r["type"].as_str()).collect();
-    assert_eq!(types, ["meshtls_ca", "meshtls_certificate_map", "meshtls_virtual_node_tls_map"], "{}", cli.name());
+    assert_eq!(resource_types(&ws), ["meshtls_ca", "meshtls_certificate_map", "meshtls_virtual_node_tls_map"], "{}", cli.name());
     ws.ok(&["destroy", "-auto-approve", "-input=false"]);
     assert!(cluster.managed_secret_names(&ns).is_empty(), "{}: destroy deletes the certificates", cli.name());
 }
