@@ -289,6 +289,21 @@ impl Cluster {
     }
 
     /// Every object of a kind in `namespace`, as JSON.
+    /// How many `verb` requests on `resource` in `namespace` the environment's API server has
+    /// completed so far, from its audit log (every request, at Metadata level).
+    pub fn requests(verb: &str, resource: &str, namespace: &str) -> usize {
+        let log = std::fs::read_to_string(std::path::PathBuf::from(crate::env("MESHTLS_ENV_DIR")).join("audit.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|e| {
+                e["stage"] == "ResponseComplete"
+                    && e["verb"] == verb
+                    && e["objectRef"]["resource"] == resource
+                    && e["objectRef"]["namespace"] == namespace
+            })
+            .count()
+    }
+
     pub fn objects(&self, group: &str, version: &str, kind: &str, namespace: &str) -> Vec<serde_json::Value> {
         let api = self.dynamic(group, version, kind, Some(namespace));
         let list = self.rt.block_on(api.list(&kube::api::ListParams::default())).expect("list objects");

@@ -77,7 +77,8 @@ impl Clients {
                 }));
             }
         }
-        // Each run starts unstopped.
+        // Each run starts unstopped, and reads what it keeps in step with its writes anew.
+        self.read_cache.forget_kept();
         self.stopping.store(false, std::sync::atomic::Ordering::SeqCst);
     }
 

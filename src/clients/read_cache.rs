@@ -5,7 +5,9 @@
 //! same App Mesh node read twice (refresh, then plan) is described once.
 //!
 //! Only reads before the process's first apply are cached: once it starts changing objects,
-//! every read goes to the server again.
+//! every read goes to the server again. The exception is a value [`ReadCache::kept`] holds:
+//! read once, then kept in step by the writer itself with every change it makes, for views
+//! that each of N applies would otherwise read whole (N objects each time).
 //!
 //! Kinds meshtls creates (Secrets above all) are listed by its managed-by label only
 //! ([`Scope::Managed`]), so other applications' Secrets are never held in memory. Kinds it
@@ -52,11 +54,15 @@ pub struct ReadCache {
     caching: AtomicBool,
     kube: Mutex<HashMap<(String, String, Scope), Arc<KindInNamespace>>>,
     memo: Mutex<HashMap<(&'static str, String), Listed>>,
+    kept: Mutex<HashMap<(&'static str, String), Listed>>,
 }
+
+/// A kept value: None until first read.
+type Kept<T> = tokio::sync::Mutex<Option<T>>;
 
 impl Default for ReadCache {
     fn default() -> Self {
-        ReadCache { caching: AtomicBool::new(true), kube: Mutex::default(), memo: Mutex::default() }
+        ReadCache { caching: AtomicBool::new(true), kube: Mutex::default(), memo: Mutex::default(), kept: Mutex::default() }
     }
 }
 
@@ -145,6 +151,68 @@ impl ReadCache {
             None => read().await,
         }
     }
+
+    /// Drops every kept value: each run reads them again (a process serving many runs sees
+    /// other clients' changes made between them).
+    pub fn forget_kept(&self) {
+        self.kept.lock().map(|mut k| k.clear()).ok();
+    }
+
+    fn kept_cell<T: Send + 'static>(&self, kind: &'static str, key: String) -> Option<Arc<Kept<T>>> {
+        let mut kept = self.kept.lock().ok()?;
+        let entry = kept.entry((kind, key)).or_insert_with(|| Arc::new(Kept::<T>::const_new(None)) as Listed).clone();
+        entry.downcast::<Kept<T>>().ok()
+    }
+
+    /// `look(value)`, where the value is read once per process with `read()` and from then on
+    /// kept in step by [`ReadCache::keep`], whether or not reads are still cached. Only for
+    /// values whose every change in this process goes through `keep`: another client's change
+    /// made meanwhile is not seen until the next process reads again. A failed read is not
+    /// kept; concurrent callers wait for the one read.
+    pub async fn kept<T, E, F, Fut, R>(&self, kind: &'static str, key: String, read: F, look: impl FnOnce(&T) -> R) -> Result<R, E>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let Some(cell) = self.kept_cell::<T>(kind, key) else {
+            // The key holds a value of another type: read without keeping.
+            return Ok(look(&read().await?));
+        };
+        let mut slot = cell.lock().await;
+        let value = match slot.take() {
+            Some(value) => value,
+            None => read().await?,
+        };
+        let seen = look(&value);
+        *slot = Some(value);
+        Ok(seen)
+    }
+
+    /// Applies a change this process made to every kept value of `kind` that was read, with
+    /// its key.
+    pub async fn keep_every<T: Send + 'static>(&self, kind: &'static str, change: impl Fn(&str, &mut T)) {
+        let cells: Vec<(String, Listed)> = match self.kept.lock() {
+            Ok(kept) => kept.iter().filter(|((k, _), _)| *k == kind).map(|((_, key), cell)| (key.clone(), cell.clone())).collect(),
+            Err(_) => return,
+        };
+        for (key, cell) in cells {
+            if let Ok(cell) = cell.downcast::<Kept<T>>() {
+                if let Some(value) = cell.lock().await.as_mut() {
+                    change(&key, value);
+                }
+            }
+        }
+    }
+
+    /// Applies a change this process made to the kept value, if one was read.
+    pub async fn keep<T: Send + 'static>(&self, kind: &'static str, key: String, change: impl FnOnce(&mut T)) {
+        if let Some(cell) = self.kept_cell::<T>(kind, key) {
+            if let Some(value) = cell.lock().await.as_mut() {
+                change(value);
+            }
+        }
+    }
 }
 
 /// Every object of the kind in `scope`, by name, paginated.
@@ -228,6 +296,30 @@ mod tests {
         }
         while callers.join_next().await.is_some() {}
         assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn a_kept_value_is_read_once_and_follows_the_writers_changes() {
+        let cache = ReadCache::default();
+        let calls = AtomicUsize::new(0);
+        let read = || async {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Ok::<_, ()>(vec![1])
+        };
+        cache.keep("view", "yelb".into(), |v: &mut Vec<i32>| v.push(9)).await;
+        cache.stop_caching();
+        assert_eq!(cache.kept("view", "yelb".into(), read, Vec::clone).await, Ok(vec![1]), "a change before the read is not invented");
+        cache.keep("view", "yelb".into(), |v: &mut Vec<i32>| v.push(2)).await;
+        assert_eq!(cache.kept("view", "yelb".into(), read, Vec::clone).await, Ok(vec![1, 2]));
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "read once, though reads are no longer cached");
+        // The positive control: another key is read.
+        cache.kept("view", "other".into(), read, Vec::len).await.ok();
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let failing = || async { Err::<Vec<i32>, ()>(()) };
+        assert_eq!(cache.kept("view", "gone".into(), failing, Vec::len).await, Err(()));
+        assert_eq!(cache.kept("view", "gone".into(), read, Vec::len).await, Ok(1), "a failed read is not kept");
+        cache.forget_kept();
+        assert_eq!(cache.kept("view", "yelb".into(), read, Vec::clone).await, Ok(vec![1]), "read again after a new run's configure");
     }
 
     #[tokio::test]

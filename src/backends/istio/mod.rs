@@ -128,6 +128,9 @@ impl<'a> IstioWorkload<'a> {
     /// Import: marks whichever of the two objects exist as meshtls's. False when neither does.
     pub async fn adopt(&self) -> Result<bool, SideError> {
         let pa = self.peer_authentication().adopt().await.map_err(kube_error)?;
+        if let Some(pa) = &pa {
+            policies::record_written(self.cache, pa).await;
+        }
         let dr = self.destination_rule().adopt().await.map_err(kube_error)?;
         Ok(pa.is_some() || dr.is_some())
     }
@@ -135,12 +138,19 @@ impl<'a> IstioWorkload<'a> {
     /// Deletes meshtls's objects; warnings name those left in place.
     pub async fn delete(&self) -> Result<Vec<tfplugin::Diagnostic>, SideError> {
         let mut warnings = Vec::new();
-        for deleted in [self.peer_authentication().delete().await, self.destination_rule().delete().await] {
-            if let Some(w) = deleted.map_err(kube_error)?.warning() {
-                warnings.push(w);
-            }
+        let pa = self.peer_authentication().delete().await.map_err(kube_error)?;
+        self.deleted_peer_authentication(&pa).await;
+        for deleted in [pa, self.destination_rule().delete().await.map_err(kube_error)?] {
+            warnings.extend(deleted.warning());
         }
         Ok(warnings)
+    }
+
+    /// Keeps the applied views in step with a PeerAuthentication meshtls deleted.
+    async fn deleted_peer_authentication(&self, deleted: &Deleted) {
+        if matches!(deleted, Deleted::Gone) {
+            policies::record_deleted(self.cache, &self.namespace, &self.name).await;
+        }
     }
 
     fn metadata(&self) -> ObjectMeta {
@@ -278,9 +288,14 @@ impl MeshSide for IstioWorkload<'_> {
         match &tls.listener {
             Some(l) => {
                 let want = peer_authentication(self.metadata(), self.selector.as_ref(), l.mode);
-                self.peer_authentication().ensure(want, merge_peer_authentication).await.map_err(kube_error)?;
+                let written = self.peer_authentication().ensure(want, merge_peer_authentication).await.map_err(kube_error)?;
+                policies::record_written(self.cache, &written).await;
             }
-            None => left_alone(self.peer_authentication().delete().await.map_err(kube_error)?)?,
+            None => {
+                let deleted = self.peer_authentication().delete().await.map_err(kube_error)?;
+                self.deleted_peer_authentication(&deleted).await;
+                left_alone(deleted)?
+            }
         }
         match (&tls.client_policy, &self.host) {
             (Some(c), Some(host)) => {

@@ -2,6 +2,7 @@
 //! and the mesh-wide ones, read once per namespace and plan, and Istio's precedence over them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, PodTemplateSpec};
@@ -115,11 +116,13 @@ fn oldest<'a>(policies: impl Iterator<Item = &'a Policy>) -> Option<&'a Policy> 
 /// The mode Istio enforces on pods with `labels`, by its composition rules: the mesh-wide
 /// policy, then the namespace's, then the oldest workload policy whose selector matches, each
 /// level overriding the one above unless its mode is unset; PERMISSIVE when none sets one.
-/// Port-level modes come from the workload policy.
-pub fn effective(view: &MeshView, labels: &BTreeMap<String, String>) -> Effective {
+/// Port-level modes come from the workload policy. With `own`, as if it replaced the
+/// namespace's policy of its name: the mode once `own` is written, without copying the view.
+pub fn effective(view: &MeshView, own: Option<&Policy>, labels: &BTreeMap<String, String>) -> Effective {
+    let local = || view.policies.iter().filter(move |p| own.is_none_or(|o| o.name != p.name)).chain(own);
     let mesh = view.mesh.as_deref().and_then(|m| oldest(m.iter().filter(|p| p.selector.is_none())));
-    let namespace = oldest(view.policies.iter().filter(|p| p.selector.is_none()));
-    let workload = oldest(view.policies.iter().filter(|p| p.selector.as_ref().is_some_and(|s| selects(Some(s), labels))));
+    let namespace = oldest(local().filter(|p| p.selector.is_none()));
+    let workload = oldest(local().filter(|p| p.selector.as_ref().is_some_and(|s| selects(Some(s), labels))));
     let mut mode = TlsMode::Permissive;
     let mut decided = None;
     for policy in [mesh, namespace, workload].into_iter().flatten() {
@@ -139,10 +142,61 @@ pub fn effective(view: &MeshView, labels: &BTreeMap<String, String>) -> Effectiv
 }
 
 /// The namespace's view, read once per provider process while reads are cached: N policies
-/// in one namespace make one set of list calls, not N.
-pub async fn mesh_view(client: &kube::Client, cache: &ReadCache, namespace: &str) -> Result<MeshView, kube::Error> {
+/// in one namespace make one set of list calls, not N, and share one copy.
+pub async fn mesh_view(client: &kube::Client, cache: &ReadCache, namespace: &str) -> Result<Arc<MeshView>, kube::Error> {
     let (client, ns) = (client.clone(), namespace.to_string());
-    cache.memo("istio-mesh-view", ns.clone(), || async move { read_mesh_view(&client, &ns).await }).await
+    cache.memo("istio-mesh-view", ns.clone(), || async move { read_mesh_view(&client, &ns).await.map(Arc::new) }).await
+}
+
+const APPLIED_VIEW: &str = "istio-applied-view";
+
+/// `look` at the namespace's view as this process's writes left it: read from the server
+/// once, then kept in step with every PeerAuthentication meshtls writes, adopts or deletes
+/// (see [`record_written`] and [`record_deleted`]). N policies applied in one namespace read it once instead
+/// of once each, and each read lists all N. A change another client makes meanwhile shows at
+/// the next refresh, which reads the namespace again.
+pub async fn with_applied_view<R>(
+    client: &kube::Client,
+    cache: &ReadCache,
+    namespace: &str,
+    look: impl FnOnce(&MeshView) -> R,
+) -> Result<R, kube::Error> {
+    let (client, ns) = (client.clone(), namespace.to_string());
+    cache.kept(APPLIED_VIEW, namespace.to_string(), || async move { read_mesh_view(&client, &ns).await }, look).await
+}
+
+/// Records a PeerAuthentication meshtls wrote or adopted in the views kept for applies: its
+/// namespace's, and every namespace's mesh-wide policies when it is in the root namespace.
+pub async fn record_written(cache: &ReadCache, pa: &PeerAuthentication) {
+    let policy = Policy::of(pa);
+    let mesh_wide = policy.namespace == ROOT_NAMESPACE;
+    let upsert = move |policies: &mut Vec<Policy>| {
+        policies.retain(|p| p.name != policy.name);
+        policies.push(policy.clone());
+    };
+    if mesh_wide {
+        // The root namespace's own view holds them as its policies, not as mesh-wide ones.
+        cache
+            .keep_every(APPLIED_VIEW, |ns: &str, view: &mut MeshView| {
+                view.mesh.as_mut().filter(|_| ns != ROOT_NAMESPACE).into_iter().for_each(&upsert)
+            })
+            .await;
+    }
+    let namespace = pa.metadata.namespace.clone().unwrap_or_default();
+    cache.keep(APPLIED_VIEW, namespace, |view: &mut MeshView| upsert(&mut view.policies)).await;
+}
+
+/// Records that meshtls deleted the PeerAuthentication `namespace/name` (see [`record_written`]).
+pub async fn record_deleted(cache: &ReadCache, namespace: &str, name: &str) {
+    let remove = |policies: &mut Vec<Policy>| policies.retain(|p| p.name != name);
+    if namespace == ROOT_NAMESPACE {
+        cache
+            .keep_every(APPLIED_VIEW, |ns: &str, view: &mut MeshView| {
+                view.mesh.as_mut().filter(|_| ns != ROOT_NAMESPACE).into_iter().for_each(remove)
+            })
+            .await;
+    }
+    cache.keep(APPLIED_VIEW, namespace.to_string(), |view: &mut MeshView| remove(&mut view.policies)).await;
 }
 
 async fn read_mesh_view(client: &kube::Client, namespace: &str) -> Result<MeshView, kube::Error> {
@@ -239,25 +293,82 @@ mod tests {
     fn the_effective_mode_follows_istio_precedence() {
         let ui = labels(&[("app", "yelb-ui")]);
         let mut view = MeshView { mesh: Some(vec![]), ..Default::default() };
-        assert_eq!(effective(&view, &ui).describe(), "PERMISSIVE", "Istio's default without any policy");
+        assert_eq!(effective(&view, None, &ui).describe(), "PERMISSIVE", "Istio's default without any policy");
         view.mesh = Some(vec![Policy { namespace: "istio-system".into(), ..policy("default", None, Some("STRICT"), "1") }]);
-        assert_eq!(effective(&view, &ui).describe(), "STRICT (PeerAuthentication istio-system/default)");
+        assert_eq!(effective(&view, None, &ui).describe(), "STRICT (PeerAuthentication istio-system/default)");
         view.policies.push(policy("default", None, Some("STRICT"), "2"));
-        assert_eq!(effective(&view, &ui).decided_by.as_deref(), Some("PeerAuthentication yelb/default"));
+        assert_eq!(effective(&view, None, &ui).decided_by.as_deref(), Some("PeerAuthentication yelb/default"));
         // A more specific policy wins, even a weaker one: the hole meshtls must show.
         view.policies.push(policy("legacy", Some(&[("app", "yelb-ui")]), Some("PERMISSIVE"), "3"));
-        assert_eq!(effective(&view, &ui).describe(), "PERMISSIVE (PeerAuthentication yelb/legacy)");
-        assert_eq!(effective(&view, &labels(&[("app", "yelb-db")])).mode, TlsMode::Strict, "it selects yelb-ui only");
+        assert_eq!(effective(&view, None, &ui).describe(), "PERMISSIVE (PeerAuthentication yelb/legacy)");
+        assert_eq!(effective(&view, None, &labels(&[("app", "yelb-db")])).mode, TlsMode::Strict, "it selects yelb-ui only");
         // Of two workload policies the oldest decides; an UNSET mode inherits.
         view.policies.push(policy("older", Some(&[("app", "yelb-ui")]), None, "0"));
-        assert_eq!(effective(&view, &ui).describe(), "STRICT (PeerAuthentication yelb/default)");
+        assert_eq!(effective(&view, None, &ui).describe(), "STRICT (PeerAuthentication yelb/default)");
         // Port-level modes of the deciding workload policy show beside the mode.
         view.policies.retain(|p| p.name != "older");
         view.policies.retain(|p| p.name != "legacy");
         let mut ported = policy("ui", Some(&[("app", "yelb-ui")]), Some("STRICT"), "4");
         ported.ports.insert("8080".into(), TlsMode::Off);
         view.policies.push(ported);
-        assert_eq!(effective(&view, &ui).describe(), "STRICT, port 8080 DISABLE (PeerAuthentication yelb/ui)");
+        assert_eq!(effective(&view, None, &ui).describe(), "STRICT, port 8080 DISABLE (PeerAuthentication yelb/ui)");
+    }
+
+    #[test]
+    fn a_policy_being_planned_stands_in_for_the_one_of_its_name() {
+        let ui = labels(&[("app", "yelb-ui")]);
+        let view = MeshView { policies: vec![policy("ui", Some(&[("app", "yelb-ui")]), Some("PERMISSIVE"), "1")], ..Default::default() };
+        let planned = policy("ui", Some(&[("app", "yelb-ui")]), Some("STRICT"), "1");
+        assert_eq!(effective(&view, None, &ui).mode, TlsMode::Permissive, "the positive control: as read");
+        assert_eq!(effective(&view, Some(&planned), &ui).describe(), "STRICT (PeerAuthentication yelb/ui)");
+        let other = policy("other", Some(&[("app", "yelb-ui")]), Some("STRICT"), "2");
+        assert_eq!(effective(&view, Some(&other), &ui).mode, TlsMode::Permissive, "another name is added beside, and the older decides");
+    }
+
+    /// The view kept for applies, as `with_applied_view` would have read it.
+    async fn kept(cache: &ReadCache, namespace: &str, view: MeshView) {
+        cache.kept(APPLIED_VIEW, namespace.into(), || async { Ok::<_, ()>(view) }, |_| ()).await.ok();
+    }
+
+    async fn names(cache: &ReadCache, namespace: &str) -> (Vec<String>, Option<Vec<String>>) {
+        let never = || async { Err::<MeshView, ()>(()) };
+        let names = |p: &[Policy]| p.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        cache
+            .kept(APPLIED_VIEW, namespace.into(), never, |v: &MeshView| (names(&v.policies), v.mesh.as_deref().map(names)))
+            .await
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn the_applied_view_follows_what_meshtls_writes_and_deletes() {
+        let cache = ReadCache::default();
+        cache.stop_caching();
+        let meta = |ns: &str, name: &str| ObjectMeta { name: Some(name.into()), namespace: Some(ns.into()), ..Default::default() };
+        // Written before the view was read: the read will see it, nothing to keep.
+        record_written(&cache, &peer_authentication(meta("yelb", "early"), None, TlsMode::Strict)).await;
+        kept(
+            &cache,
+            "yelb",
+            MeshView { policies: vec![policy("ui", None, Some("STRICT"), "1")], mesh: Some(vec![]), ..Default::default() },
+        )
+        .await;
+        kept(&cache, ROOT_NAMESPACE, MeshView { mesh: Some(vec![]), ..Default::default() }).await;
+        assert_eq!(names(&cache, "yelb").await, (vec!["ui".to_string()], Some(vec![])));
+
+        record_written(&cache, &peer_authentication(meta("yelb", "db"), None, TlsMode::Strict)).await;
+        record_written(&cache, &peer_authentication(meta("yelb", "ui"), None, TlsMode::Permissive)).await;
+        let (local, _) = names(&cache, "yelb").await;
+        assert_eq!(local, ["db", "ui"], "a rewrite replaces the policy of its name");
+        record_deleted(&cache, "yelb", "db").await;
+        assert_eq!(names(&cache, "yelb").await.0, ["ui"]);
+
+        // A root-namespace policy is mesh-wide for every other namespace's view.
+        record_written(&cache, &peer_authentication(meta(ROOT_NAMESPACE, "default"), None, TlsMode::Strict)).await;
+        assert_eq!(names(&cache, "yelb").await.1, Some(vec!["default".to_string()]));
+        assert_eq!(names(&cache, ROOT_NAMESPACE).await, (vec!["default".to_string()], Some(vec![])));
+        record_deleted(&cache, ROOT_NAMESPACE, "default").await;
+        assert_eq!(names(&cache, "yelb").await.1, Some(vec![]));
+        assert_eq!(names(&cache, ROOT_NAMESPACE).await.0, Vec::<String>::new());
     }
 
     #[test]

@@ -270,13 +270,10 @@ pub(super) fn planned_policy(m: &IstioMtls, created: Option<String>) -> Option<i
 /// The mode Istio enforces on each workload `own` covers, with `own` in place of whatever the
 /// view holds under its name.
 pub(super) fn covered_modes(view: &istio::MeshView, own: &istio::Policy) -> BTreeMap<String, istio::Effective> {
-    let mut view = view.clone();
-    view.policies.retain(|p| p.name != own.name);
-    view.policies.push(own.clone());
     view.workloads
         .iter()
         .filter(|w| istio::selects(own.selector.as_ref(), &w.labels))
-        .map(|w| (format!("{}/{}", w.kind, w.name), istio::effective(&view, &w.labels)))
+        .map(|w| (format!("{}/{}", w.kind, w.name), istio::effective(view, Some(own), &w.labels)))
         .collect()
 }
 
