@@ -312,11 +312,11 @@ pub trait DataSource: Send + Sync {
 /// defaults fill null optional+computed attributes; computed attributes the configuration
 /// leaves null become unknown on create, and on update unless they use prior state or the
 /// resource does not change; requires-replace attributes that change force replacement.
-pub fn plan_generic(block: &Block, prior: &Value, proposed: &Value, config: &Value) -> (Value, Vec<AttributePath>) {
+pub fn plan_generic(block: &Block, prior: &Value, proposed: Value, config: &Value) -> (Value, Vec<AttributePath>) {
     if proposed.is_null() {
         return (Value::Null, Vec::new());
     }
-    let mut planned = proposed.clone();
+    let mut planned = proposed;
     // Configuration is the source of truth for what it sets. Terraform 1.0 proposes a
     // single nested block's prior value even when the configuration dropped the block, and
     // then rejects that same plan, so absent blocks and non-computed attributes are taken
@@ -327,7 +327,11 @@ pub fn plan_generic(block: &Block, prior: &Value, proposed: &Value, config: &Val
         }
     }
     for a in block.attributes.iter().filter(|a| !a.computed) {
-        planned.set(&a.name, config.get(&a.name).clone());
+        // Compared first: a map type's attribute holds every entry, and is almost always
+        // proposed as configured already.
+        if planned.get(&a.name) != config.get(&a.name) {
+            planned.set(&a.name, config.get(&a.name).clone());
+        }
     }
     for a in &block.attributes {
         if a.computed && config.get(&a.name).is_null() {
@@ -393,7 +397,7 @@ mod tests {
     #[test]
     fn create_plans_defaults_and_unknowns() {
         let config = obj(Value::Null, "a", Value::Null, Value::Null, Value::Null);
-        let (planned, replace) = plan_generic(&block(), &Value::Null, &config, &config);
+        let (planned, replace) = plan_generic(&block(), &Value::Null, config.clone(), &config);
         assert_eq!(planned, obj(Value::Unknown, "a", "P256".into(), Value::Null, Value::Unknown));
         assert!(replace.is_empty());
     }
@@ -404,7 +408,7 @@ mod tests {
         let config = obj(Value::Null, "a", Value::Null, Value::Null, Value::Null);
         // Terraform proposes prior values for computed attributes the config leaves null.
         let proposed = prior.clone();
-        let (planned, replace) = plan_generic(&block(), &prior, &proposed, &config);
+        let (planned, replace) = plan_generic(&block(), &prior, proposed.clone(), &config);
         assert_eq!(planned, prior);
         assert!(replace.is_empty());
     }
@@ -414,7 +418,7 @@ mod tests {
         let prior = obj("x".into(), "a", "P256".into(), Value::Null, "1".into());
         let config = obj(Value::Null, "a", Value::Null, "new".into(), Value::Null);
         let proposed = obj("x".into(), "a", "P256".into(), "new".into(), "1".into());
-        let (planned, replace) = plan_generic(&block(), &prior, &proposed, &config);
+        let (planned, replace) = plan_generic(&block(), &prior, proposed.clone(), &config);
         assert_eq!(planned, obj("x".into(), "a", "P256".into(), "new".into(), Value::Unknown));
         assert!(replace.is_empty());
     }
@@ -428,7 +432,7 @@ mod tests {
         ));
         let prior = Value::object([("name", "a".into()), ("issuer", Value::object([("kind", "Issuer".into())]))]);
         let config = Value::object([("name", "a".into()), ("issuer", Value::Null)]);
-        let (planned, _) = plan_generic(&b, &prior, &prior, &config);
+        let (planned, _) = plan_generic(&b, &prior, prior.clone(), &config);
         assert_eq!(planned, config);
     }
 
@@ -437,7 +441,7 @@ mod tests {
         let prior = obj("x".into(), "a", "P256".into(), Value::Null, "1".into());
         let config = obj(Value::Null, "b", "P384".into(), Value::Null, Value::Null);
         let proposed = obj("x".into(), "b", "P384".into(), Value::Null, "1".into());
-        let (_, replace) = plan_generic(&block(), &prior, &proposed, &config);
+        let (_, replace) = plan_generic(&block(), &prior, proposed.clone(), &config);
         assert_eq!(replace, vec![AttributePath::attrs(&["name"]), AttributePath::attrs(&["algo"])]);
     }
 }

@@ -103,7 +103,7 @@ impl MapOf {
     /// One entry's plan, by the wrapped resource, as if it were one of its instances.
     async fn plan_entry(&self, prior: &Value, config: &Value, private: &[u8]) -> Plan {
         let proposed = proposed_new(&self.inner_schema.block, prior, config);
-        let (planned, requires_replace) = plan_generic(&self.inner_schema.block, prior, &proposed, config);
+        let (planned, requires_replace) = plan_generic(&self.inner_schema.block, prior, proposed, config);
         let mut plan = Plan { planned, requires_replace, private: private.to_vec(), diagnostics: Diagnostics::new() };
         self.inner.modify_plan(PlanRequest { prior, config, prior_private: private }, &mut plan).await;
         plan

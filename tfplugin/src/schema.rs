@@ -304,6 +304,11 @@ impl Block {
 
     /// Sets every write-only attribute in `value` to null: what a plan or state must hold,
     /// since the CLI never stores them.
+    /// Whether any attribute, here or in a nested block, is write-only.
+    pub fn has_write_only(&self) -> bool {
+        self.attributes.iter().any(|a| a.write_only) || self.blocks.iter().any(|b| b.block.has_write_only())
+    }
+
     pub fn null_write_only(&self, value: &mut Value) {
         for a in self.attributes.iter().filter(|a| a.write_only) {
             if let Some(v) = value.get_mut(&a.name) {

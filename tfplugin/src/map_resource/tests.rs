@@ -130,7 +130,7 @@ fn config(entries: &[(&str, &str, Option<&str>)]) -> Value {
 async fn plan(m: &MapOf, prior: &Value, config: &Value, private: &[u8]) -> Plan {
     let schema = m.schema();
     let proposed = proposed_new(&schema.block, prior, config);
-    let (planned, requires_replace) = plan_generic(&schema.block, prior, &proposed, config);
+    let (planned, requires_replace) = plan_generic(&schema.block, prior, proposed, config);
     let mut plan = Plan { planned, requires_replace, private: private.to_vec(), diagnostics: Diagnostics::new() };
     m.modify_plan(PlanRequest { prior, config, prior_private: private }, &mut plan).await;
     plan

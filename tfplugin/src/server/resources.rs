@@ -88,10 +88,16 @@ pub(super) async fn plan_resource_change(
     let config = unwrap_or_reply!(decode(req.config.as_ref(), &r.ty), reply);
     // Write-only values take no part in the generic plan (the prior state never holds
     // them, so they would always differ); the resource still sees them in `config`.
-    let (planned, requires_replace) =
-        framework::plan_generic(&r.schema.block, &prior, &without_write_only(r, proposed.clone()), &without_write_only(r, config.clone()));
+    // The values are copied only when there are write-only ones to take out: with the map
+    // types each value holds every entry.
+    let destroying = proposed.is_null();
+    let (planned, requires_replace) = if r.schema.block.has_write_only() {
+        framework::plan_generic(&r.schema.block, &prior, without_write_only(r, proposed), &without_write_only(r, config.clone()))
+    } else {
+        framework::plan_generic(&r.schema.block, &prior, proposed, &config)
+    };
     let mut plan = Plan { planned, requires_replace, private: req.prior_private.clone(), diagnostics: Diagnostics::new() };
-    if !proposed.is_null() {
+    if !destroying {
         let modify = r.imp.modify_plan(PlanRequest { prior: &prior, config: &config, prior_private: &req.prior_private }, &mut plan);
         unwrap_or_reply!(caught("PlanResourceChange", &req.type_name, modify).await, reply);
     }
