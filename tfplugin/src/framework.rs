@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::diag::{AttributePath, Diagnostic, Diagnostics};
-use crate::schema::{Block, Planning, Schema};
+use crate::schema::{AttributeType, Block, Planning, Schema};
 use crate::types::Type;
 use crate::value::Value;
 
@@ -326,9 +326,11 @@ pub fn plan_generic(block: &Block, prior: &Value, proposed: Value, config: &Valu
             planned.set(&b.type_name, Value::Null);
         }
     }
-    for a in block.attributes.iter().filter(|a| !a.computed) {
-        // Compared first: a map type's attribute holds every entry, and is almost always
-        // proposed as configured already.
+    // Nested attributes are left as proposed: the CLI proposes their computed parts from the
+    // prior state, which the configuration does not hold (and Terraform 1.0, whose proposals
+    // this corrects, does not take them).
+    for a in block.attributes.iter().filter(|a| !a.computed && matches!(a.ty, AttributeType::Plain(_))) {
+        // Compared first: copying a large value that is already as configured costs memory.
         if planned.get(&a.name) != config.get(&a.name) {
             planned.set(&a.name, config.get(&a.name).clone());
         }
@@ -434,6 +436,24 @@ mod tests {
         let config = Value::object([("name", "a".into()), ("issuer", Value::Null)]);
         let (planned, _) = plan_generic(&b, &prior, prior.clone(), &config);
         assert_eq!(planned, config);
+    }
+
+    #[test]
+    fn a_nested_attribute_keeps_its_proposed_computed_parts() {
+        let entry = vec![Attribute::string("name").required(), Attribute::string("id").computed()];
+        let b = Block::new("")
+            .attribute(Attribute::nested("entries", crate::schema::Nesting::Map, entry).required())
+            .attribute(Attribute::string("label").optional());
+        let entries = |id: Value| Value::Map([("a".to_string(), Value::object([("name", "a".into()), ("id", id)]))].into());
+        let prior = Value::object([("entries", entries("x".into())), ("label", "old".into())]);
+        let config = Value::object([("entries", entries(Value::Null)), ("label", "new".into())]);
+        // As the CLI proposes: computed parts from the prior state, the rest as configured.
+        let proposed = Value::object([("entries", entries("x".into())), ("label", "new".into())]);
+        let (planned, _) = plan_generic(&b, &prior, proposed.clone(), &config);
+        assert_eq!(planned.get("entries"), &entries("x".into()), "not replaced by the configuration's null id");
+        // The positive control: a plain attribute is taken from the configuration.
+        let stale = Value::object([("entries", entries("x".into())), ("label", "old".into())]);
+        assert_eq!(plan_generic(&b, &prior, stale, &config).0.get("label"), &Value::from("new"));
     }
 
     #[test]
