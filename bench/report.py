@@ -155,6 +155,22 @@ RATIOS = (
 )
 
 
+def rss_growth(results, sizes, small=500, large=2000):
+    """The peak provider RSS of each variant that runs a provider, by N, and how much it grows
+    from `small` to `large` services (the target asks for that growth to be stated)."""
+    head = "| variant | CLI | " + " | ".join(f"N={n}" for n in sizes) + f" | {large} / {small} |"
+    rows = [head, "|---|---|" + "---|" * (len(sizes) + 1)]
+    for variant in ALL_VARIANTS:
+        for cli in CLIS:
+            peaks = {n: results[(variant, cli, n)]["rss"] for n in sizes if (variant, cli, n) in results}
+            if not any(peaks.values()):
+                continue  # no provider: the floors
+            growth = peaks[large] / peaks[small] if peaks.get(small) and peaks.get(large) else None
+            cells = [fmt(peaks.get(n), " MiB") if n in peaks else "–" for n in sizes]
+            rows.append(f"| {variant} | {cli} | " + " | ".join(cells) + f" | {f'{growth:.2f}x' if growth else '–'} |")
+    return "\n".join(rows)
+
+
 def ratio(results, a, b, cli, n, phase):
     ra, rb = results.get((a, cli, n)), results.get((b, "tofu" if b == "go-providers" else cli, n))
     if not ra or not rb:
@@ -236,7 +252,8 @@ def block(runs, commit):
         f"Every figure below is from commit `{commit}`, measured {dates[0][:10]} to {dates[-1][:10]} on "
         f"{'; '.join(machines)} ({'; '.join(versions)}). Median of the runs ({counts}), with min–max where there "
         f"were more; peak RSS is the largest seen.{missing_text}\n\n{table(results, sizes)}\n\n"
-        f"Ratios (medians):\n\n{ratios(results, sizes)}\n\nState per resource instance at N={max(sizes)} (OpenTofu):\n\n"
+        f"Ratios (medians):\n\n{ratios(results, sizes)}\n\nPeak provider RSS by N:\n\n{rss_growth(results, sizes)}\n\n"
+        f"State per resource instance at N={max(sizes)} (OpenTofu):\n\n"
         f"{state_table(results, sizes)}\n\nCPU time by process:\n\n{cpu_table(results, sizes)}\n"
     )
 

@@ -51,6 +51,15 @@ class ReportTest(unittest.TestCase):
             self.assertNotIn("\nold\n", text)
             self.assertIn("commit `bbbbbbbbbbbb`", text)
 
+    def test_the_rss_growth_from_500_to_2000_is_stated(self):
+        cell = lambda rss: {"rss": rss}
+        results = {("meshtls-map", "tofu", 500): cell(70.0), ("meshtls-map", "tofu", 2000): cell(175.0),
+                   ("meshtls", "tofu", 500): cell(40.0), ("floor", "tofu", 500): cell(None)}
+        text = report.rss_growth(results, [500, 2000])
+        self.assertIn("| meshtls-map | tofu | 70.0 MiB | 175.0 MiB | 2.50x |", text)
+        self.assertIn("| meshtls | tofu | 40.0 MiB | – | – |", text, "no N = 2000 yet: no growth")
+        self.assertNotIn("| floor |", text, "no provider, no row")
+
     def test_no_runs_of_the_commit_is_an_error(self):
         with self.assertRaises(SystemExit):
             report.main(["--results", DATA, "--commit", "cccccccccccc", "--page", os.devnull, "--chart", ""])
