@@ -414,7 +414,7 @@ fn istio_map_type(cli: CliKind) {
     let cluster = Cluster::connect();
     let ns = cluster.fresh_namespace(&format!("acc-istio-map-{}", cli.name()));
     cluster.label_namespace(&ns, "istio-injection", Some("enabled"));
-    for svc in SERVICES {
+    for svc in SERVICES.iter().chain(&["svc-d"]) {
         deployment(&cluster, &ns, svc, json!({ "app": svc }));
     }
     // Someone else's policy with svc-c's name, and one the map has nothing to do with.
@@ -427,7 +427,9 @@ fn istio_map_type(cli: CliKind) {
     }
     let identity = Identity::documented(&ns, &format!("istio-map-{}", cli.name()));
     let provider = provider_block_with(&identity.kubeconfig().display().to_string());
-    let ws = Workspace::new(cli, &istio_map(&provider, &ns, &SERVICES));
+    // One policy more, planned again in the apply run after the map's writes.
+    let late = "resource \"meshtls_istio_mtls\" \"late\" {\n  namespace  = local.namespace\n  deployment = \"svc-d\"\n  depends_on = [meshtls_istio_mtls_map.svc]\n}\n";
+    let ws = Workspace::new(cli, &format!("{}\n{late}", istio_map(&provider, &ns, &SERVICES)));
     ws.ok(&["init", "-input=false"]);
     let refused = ws.run(&["apply", "-auto-approve", "-input=false"]);
     assert!(
@@ -442,15 +444,21 @@ fn istio_map_type(cli: CliKind) {
     cluster.delete_object("security.istio.io", "v1", "PeerAuthentication", Some(&ns), "svc-c");
 
     // Planned apart, so what the apply run itself lists is counted. The CLI plans each
-    // resource again while applying, which lists the namespace's policies twice (its view and
-    // the read cache); the writes then list them once in all, not once per entry (which made
-    // large applies quadratic, and would be 2 + 3 here).
+    // resource again while applying: the map before anything is written, which lists the
+    // namespace's policies twice (its view and the read cache), and `late` after the map's
+    // writes. From the first write on, every plan and write reads the view kept in step with
+    // them: one list more in all, not one per entry or per resource (which made large applies
+    // quadratic, and would be 2 + 3 + 2 here).
     ws.ok(&["plan", "-input=false", "-out=tfplan"]);
     let listed = || Cluster::requests("list", "peerauthentications", &ns);
     let before = listed();
     ws.ok(&["apply", "-input=false", "tfplan"]);
     let lists = listed() - before;
-    assert!((1..=3).contains(&lists), "{}: {lists} lists of the namespace's PeerAuthentications in one apply of three entries", cli.name());
+    assert!(
+        (1..=3).contains(&lists),
+        "{}: {lists} lists of the namespace's PeerAuthentications in one apply of three entries and one policy",
+        cli.name()
+    );
     for svc in SERVICES {
         let pa = policy(&cluster, PEER_AUTHENTICATION, &ns, svc).unwrap_or_else(|| panic!("{}: {svc}'s PeerAuthentication", cli.name()));
         assert_eq!(pa["spec"]["mtls"]["mode"], "STRICT");

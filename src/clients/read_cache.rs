@@ -75,7 +75,8 @@ impl ReadCache {
         }
     }
 
-    fn caching(&self) -> bool {
+    /// False once the process has started applying (see [`ReadCache::stop_caching`]).
+    pub fn caching(&self) -> bool {
         self.caching.load(Ordering::SeqCst)
     }
 

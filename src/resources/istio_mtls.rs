@@ -78,20 +78,12 @@ impl IstioMtlsResource {
     }
 
     /// The modes Istio enforces now on the workloads `m`'s own policy covers; None when the
-    /// namespace cannot be read. After a write, from the view this process keeps in step with
-    /// its writes: read whole after each of N writes, it would make the apply quadratic.
-    async fn effective_modes(&self, client: &kube::Client, m: &IstioMtls, after_write: bool) -> Option<BTreeMap<String, String>> {
+    /// namespace cannot be read.
+    async fn effective_modes(&self, client: &kube::Client, m: &IstioMtls) -> Option<BTreeMap<String, String>> {
         let (ns, name) = (m.namespace.known()?, m.name.known()?);
-        let modes = |view: &istio::MeshView| {
-            let own = view.policies.iter().find(|p| &p.name == name)?;
-            Some(described(&covered_modes(view, own)))
-        };
-        let cache = &self.clients.read_cache;
-        if after_write {
-            istio::with_applied_view(client, cache, ns, modes).await.ok()?
-        } else {
-            modes(&*istio::mesh_view(client, cache, ns).await.ok()?)
-        }
+        let view = istio::mesh_view(client, &self.clients.read_cache, ns).await.ok()?;
+        let own = view.policies.iter().find(|p| &p.name == name)?;
+        Some(described(&covered_modes(&view, own)))
     }
 
     async fn apply(&self, planned: IstioMtls) -> Outcome<IstioMtls> {
@@ -110,7 +102,7 @@ impl IstioMtlsResource {
         match side.write(None, &state.desired_tls()).await {
             Ok(()) => {
                 state.status = SideStatus::InSync.into();
-                state.effective_modes = match self.effective_modes(&client, &state, true).await {
+                state.effective_modes = match self.effective_modes(&client, &state).await {
                     Some(modes) => Attr::Known(modes),
                     None => state.effective_modes.known().cloned().map_or(Attr::Null, Attr::Known),
                 };
@@ -274,7 +266,7 @@ impl TypedResource for IstioMtlsResource {
         if let Some(side) = self.side(&client, &owner, &state) {
             state.status = refreshed_status(&state.status, "cluster", side.drift(&state.desired_tls()).await, &mut warnings);
         }
-        match self.effective_modes(&client, &state, false).await {
+        match self.effective_modes(&client, &state).await {
             Some(modes) => state.effective_modes = Attr::Known(modes),
             // A state never holds unknown values; the next plan works them out.
             None if state.effective_modes.is_unknown() => state.effective_modes = Attr::Null,

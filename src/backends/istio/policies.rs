@@ -141,62 +141,57 @@ pub fn effective(view: &MeshView, own: Option<&Policy>, labels: &BTreeMap<String
     Effective { mode, ports, decided_by: decided.map(Policy::describe), foreign: decided.is_some_and(|p| !p.managed) }
 }
 
-/// The namespace's view, read once per provider process while reads are cached: N policies
-/// in one namespace make one set of list calls, not N, and share one copy.
+/// The namespace's view. While reads are cached it is read once per process: N policies in
+/// one namespace make one set of list calls, not N, and share one copy. Once the process
+/// applies, it is the view kept in step with what the run writes: read once per run, then
+/// changed by every PeerAuthentication meshtls writes, adopts or deletes (see
+/// [`record_written`] and [`record_deleted`]). The CLI plans each resource again while it
+/// applies, after other resources' writes, and each write reads `effective_modes` from it; a
+/// fresh read each time would list all N policies N times. A change another client makes
+/// during the apply shows at the next refresh, which reads the namespace again.
 pub async fn mesh_view(client: &kube::Client, cache: &ReadCache, namespace: &str) -> Result<Arc<MeshView>, kube::Error> {
     let (client, ns) = (client.clone(), namespace.to_string());
-    cache.memo("istio-mesh-view", ns.clone(), || async move { read_mesh_view(&client, &ns).await.map(Arc::new) }).await
+    let read = || async move { read_mesh_view(&client, &ns).await.map(Arc::new) };
+    if cache.caching() {
+        return cache.memo("istio-mesh-view", namespace.to_string(), read).await;
+    }
+    cache.kept(APPLIED_VIEW, namespace.to_string(), read, Arc::clone).await
 }
 
 const APPLIED_VIEW: &str = "istio-applied-view";
-
-/// `look` at the namespace's view as this process's writes left it: read from the server
-/// once, then kept in step with every PeerAuthentication meshtls writes, adopts or deletes
-/// (see [`record_written`] and [`record_deleted`]). N policies applied in one namespace read it once instead
-/// of once each, and each read lists all N. A change another client makes meanwhile shows at
-/// the next refresh, which reads the namespace again.
-pub async fn with_applied_view<R>(
-    client: &kube::Client,
-    cache: &ReadCache,
-    namespace: &str,
-    look: impl FnOnce(&MeshView) -> R,
-) -> Result<R, kube::Error> {
-    let (client, ns) = (client.clone(), namespace.to_string());
-    cache.kept(APPLIED_VIEW, namespace.to_string(), || async move { read_mesh_view(&client, &ns).await }, look).await
-}
 
 /// Records a PeerAuthentication meshtls wrote or adopted in the views kept for applies: its
 /// namespace's, and every namespace's mesh-wide policies when it is in the root namespace.
 pub async fn record_written(cache: &ReadCache, pa: &PeerAuthentication) {
     let policy = Policy::of(pa);
-    let mesh_wide = policy.namespace == ROOT_NAMESPACE;
     let upsert = move |policies: &mut Vec<Policy>| {
         policies.retain(|p| p.name != policy.name);
         policies.push(policy.clone());
     };
-    if mesh_wide {
-        // The root namespace's own view holds them as its policies, not as mesh-wide ones.
-        cache
-            .keep_every(APPLIED_VIEW, |ns: &str, view: &mut MeshView| {
-                view.mesh.as_mut().filter(|_| ns != ROOT_NAMESPACE).into_iter().for_each(&upsert)
-            })
-            .await;
-    }
     let namespace = pa.metadata.namespace.clone().unwrap_or_default();
-    cache.keep(APPLIED_VIEW, namespace, |view: &mut MeshView| upsert(&mut view.policies)).await;
+    change_kept(cache, &namespace, |view| view.mesh.as_mut().into_iter().for_each(&upsert), |view| upsert(&mut view.policies)).await;
 }
 
 /// Records that meshtls deleted the PeerAuthentication `namespace/name` (see [`record_written`]).
 pub async fn record_deleted(cache: &ReadCache, namespace: &str, name: &str) {
     let remove = |policies: &mut Vec<Policy>| policies.retain(|p| p.name != name);
+    change_kept(cache, namespace, |view| view.mesh.as_mut().into_iter().for_each(remove), |view| remove(&mut view.policies)).await;
+}
+
+/// Applies a change in `namespace` to the kept views that were read: `local` to that
+/// namespace's, and `mesh_wide` to every other namespace's when it is the root namespace
+/// (whose own view holds its policies as local ones). The one place that names the kept
+/// value's type, which [`ReadCache::keep`] must be given exactly.
+async fn change_kept(cache: &ReadCache, namespace: &str, mesh_wide: impl Fn(&mut MeshView), local: impl FnOnce(&mut MeshView)) {
     if namespace == ROOT_NAMESPACE {
-        cache
-            .keep_every(APPLIED_VIEW, |ns: &str, view: &mut MeshView| {
-                view.mesh.as_mut().filter(|_| ns != ROOT_NAMESPACE).into_iter().for_each(remove)
-            })
-            .await;
+        let others = |ns: &str, view: &mut Arc<MeshView>| {
+            if ns != ROOT_NAMESPACE {
+                mesh_wide(Arc::make_mut(view));
+            }
+        };
+        cache.keep_every(APPLIED_VIEW, others).await;
     }
-    cache.keep(APPLIED_VIEW, namespace.to_string(), |view: &mut MeshView| remove(&mut view.policies)).await;
+    cache.keep(APPLIED_VIEW, namespace.to_string(), |view: &mut Arc<MeshView>| local(Arc::make_mut(view))).await;
 }
 
 async fn read_mesh_view(client: &kube::Client, namespace: &str) -> Result<MeshView, kube::Error> {
@@ -325,18 +320,34 @@ mod tests {
         assert_eq!(effective(&view, Some(&other), &ui).mode, TlsMode::Permissive, "another name is added beside, and the older decides");
     }
 
-    /// The view kept for applies, as `with_applied_view` would have read it.
+    /// The view kept for applies, as `mesh_view` would have read it.
     async fn kept(cache: &ReadCache, namespace: &str, view: MeshView) {
-        cache.kept(APPLIED_VIEW, namespace.into(), || async { Ok::<_, ()>(view) }, |_| ()).await.ok();
+        cache.kept(APPLIED_VIEW, namespace.into(), || async { Ok::<_, ()>(Arc::new(view)) }, |_| ()).await.ok();
     }
 
     async fn names(cache: &ReadCache, namespace: &str) -> (Vec<String>, Option<Vec<String>>) {
-        let never = || async { Err::<MeshView, ()>(()) };
+        let never = || async { Err::<Arc<MeshView>, ()>(()) };
         let names = |p: &[Policy]| p.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
         cache
-            .kept(APPLIED_VIEW, namespace.into(), never, |v: &MeshView| (names(&v.policies), v.mesh.as_deref().map(names)))
+            .kept(APPLIED_VIEW, namespace.into(), never, |v: &Arc<MeshView>| (names(&v.policies), v.mesh.as_deref().map(names)))
             .await
             .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn once_the_run_applies_plans_read_the_view_kept_in_step_with_its_writes() {
+        // Nothing listens here: a read that went out would fail.
+        let client = kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().expect("url"))).expect("client");
+        let cache = ReadCache::default();
+        kept(&cache, "yelb", MeshView { policies: vec![policy("ui", None, Some("STRICT"), "1")], ..Default::default() }).await;
+        assert!(mesh_view(&client, &cache, "yelb").await.is_err(), "the positive control: while caching, the server is read");
+        cache.stop_caching();
+        let before = mesh_view(&client, &cache, "yelb").await.expect("the kept view");
+        let meta = ObjectMeta { name: Some("db".into()), namespace: Some("yelb".into()), ..Default::default() };
+        record_written(&cache, &peer_authentication(meta, None, TlsMode::Strict)).await;
+        let after = mesh_view(&client, &cache, "yelb").await.expect("the kept view");
+        assert_eq!(after.policies.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["ui", "db"]);
+        assert_eq!(before.policies.len(), 1, "a view already handed out is not changed under its reader");
     }
 
     #[tokio::test]
